@@ -1,0 +1,106 @@
+//! Errors that keep the OS errno and its context (syscall, path, dest) intact,
+//! so the binding can hand them to JS as data and TS can throw Node-shaped
+//! errors. Library codes (`ERR_*`) are for failures that have no errno.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Library error codes that can come out of the core. Never renamed.
+pub mod codes {
+    /// `reflink: always` was asked for and the filesystem cannot clone.
+    pub const ERR_REFLINK_UNSUPPORTED: &str = "ERR_REFLINK_UNSUPPORTED";
+    /// The operation was cancelled through its `Control`.
+    pub const ABORT_ERR: &str = "ABORT_ERR";
+    /// An argument the caller passed is out of range.
+    pub const ERR_INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
+    /// A Rust panic was caught at the binding boundary.
+    pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
+    /// Source file changed under a copy (shrank while being read).
+    pub const ERR_SOURCE_CHANGED: &str = "ERR_SOURCE_CHANGED";
+}
+
+#[derive(Debug, Clone)]
+pub struct Error {
+    /// OS errno when the failure came from a syscall.
+    pub errno: Option<i32>,
+    /// Library code when there is no errno (one of `codes::*`).
+    pub code: Option<&'static str>,
+    /// The syscall (or step) that failed, e.g. `ioctl(FICLONE)`, `copy_file_range`.
+    pub syscall: &'static str,
+    pub path: Option<PathBuf>,
+    pub dest: Option<PathBuf>,
+    /// Extra human detail (without the errno text, which is derived).
+    pub detail: Option<String>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An OS error from `syscall` on `path`.
+    pub fn sys(errno: nix::errno::Errno, syscall: &'static str, path: impl AsRef<Path>) -> Self {
+        Error {
+            errno: Some(errno as i32),
+            code: None,
+            syscall,
+            path: Some(path.as_ref().to_path_buf()),
+            dest: None,
+            detail: None,
+        }
+    }
+
+    /// A library error without errno.
+    pub fn lib(code: &'static str, syscall: &'static str, detail: impl Into<String>) -> Self {
+        Error { errno: None, code: Some(code), syscall, path: None, dest: None, detail: Some(detail.into()) }
+    }
+
+    pub fn with_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.path = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    pub fn with_dest(mut self, dest: impl AsRef<Path>) -> Self {
+        self.dest = Some(dest.as_ref().to_path_buf());
+        self
+    }
+
+    /// The errno as a `nix` value, if any.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        self.errno.map(nix::errno::Errno::from_raw)
+    }
+
+    /// The errno name (`ENOENT`) or the library code.
+    pub fn code_name(&self) -> String {
+        match (self.code, self.errno()) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(e)) => format!("{e:?}"),
+            (None, None) => codes::ERR_INTERNAL.to_string(),
+        }
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.code == Some(codes::ABORT_ERR)
+    }
+}
+
+impl fmt::Display for Error {
+    /// Node style: `ENOENT: no such file or directory, open '/a' -> '/b'`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.code_name())?;
+        match (self.errno(), &self.detail) {
+            (Some(e), Some(d)) => write!(f, "{}, {}", e.desc().to_lowercase(), d)?,
+            (Some(e), None) => write!(f, "{}", e.desc().to_lowercase())?,
+            (None, Some(d)) => write!(f, "{d}")?,
+            (None, None) => write!(f, "internal error")?,
+        }
+        write!(f, ", {}", self.syscall)?;
+        if let Some(p) = &self.path {
+            write!(f, " '{}'", p.display())?;
+        }
+        if let Some(d) = &self.dest {
+            write!(f, " -> '{}'", d.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,39 @@
+//! reflink-pool-core: the filesystem primitives behind reflink-pool.
+//!
+//! Pure Rust, no napi. Every function here is blocking and meant to run on a
+//! worker thread; the napi binding (`crates/node`) wraps each user-level step in
+//! one `AsyncTask`. Errors keep the OS errno and the syscall/path context all the
+//! way up (see `error`), so the JS side can build Node-shaped errors.
+//!
+//! Module map (one module per operation):
+//! - `copy`: durable copy (temp + fsync + rename + dir fsync) with the strategy
+//!   order FICLONE -> SEEK_DATA/SEEK_HOLE + copy_file_range -> pread/pwrite.
+//! - `sparse`: create a file with no data blocks, atomically and durably.
+//! - `resize`: truncate/extend in place and fsync.
+//! - `loopdev`: LOOP_SET_CAPACITY for every loop device backed by a file.
+//! - `probe`: can this directory reflink (from that one)?
+//! - `usage`: apparent/allocated size and the FIEMAP shared/exclusive split.
+//! - `durable`: hardlink/rename/remove/mkdir, each followed by directory fsync.
+//! - `fsstats`: statvfs of a directory.
+//! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
+//! - `zeroskip`: positional writer that leaves all-zero blocks as holes (stream import).
+//! - `control`: cooperative cancellation and progress reporting.
+
+pub mod control;
+pub mod copy;
+pub mod durable;
+pub mod error;
+pub mod extents;
+pub mod fsstats;
+pub mod loopdev;
+pub mod probe;
+pub mod resize;
+pub mod sparse;
+pub mod usage;
+pub mod zeroskip;
+mod sys;
+mod tempname;
+
+pub use control::Control;
+pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode};
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! Temp-file names `<target>~<random>` beside the target. CONTRACT (implementation pending).

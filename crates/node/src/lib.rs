@@ -1,0 +1,4 @@
+use napi_derive::napi;
+
+#[napi]
+pub fn core_version() -> String { reflink_pool_core::version().to_string() }
