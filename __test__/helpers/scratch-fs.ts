@@ -6,13 +6,12 @@
 // REFLINK_POOL_REQUIRE_FS=1 (CI) that skip becomes a failing test instead.
 // Cleanup belongs to the fixture: we unmount and detach only the loop device we
 // attached ourselves.
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, mkdirSync, closeSync, openSync, ftruncateSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { TestFn } from 'ava'
+import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from '../../ts/bench/loopfs'
 
-export type FsKind = 'xfs' | 'btrfs' | 'ext4'
+// The mounting itself lives in ts/bench/loopfs.ts (the benchmark harness builds
+// the same filesystems); re-exported so tests keep importing from here.
+export { mountScratch, unavailableReason, type FsKind, type ScratchFs }
 
 /** What each filesystem is expected to do for a same-filesystem copy. */
 export const FS_MATRIX: ReadonlyArray<{ kind: FsKind; reflink: boolean; copyMethod: 'reflink' | 'copy-range' }> = [
@@ -21,90 +20,7 @@ export const FS_MATRIX: ReadonlyArray<{ kind: FsKind; reflink: boolean; copyMeth
   { kind: 'ext4', reflink: false, copyMethod: 'copy-range' },
 ]
 
-const MKFS: Record<FsKind, { bin: string; args: string[] }> = {
-  xfs: { bin: 'mkfs.xfs', args: ['-q', '-f', '-m', 'reflink=1'] },
-  btrfs: { bin: 'mkfs.btrfs', args: ['-q', '-f'] },
-  ext4: { bin: 'mkfs.ext4', args: ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0'] },
-}
-
 export const requireFs = process.env.REFLINK_POOL_REQUIRE_FS === '1'
-
-function which(bin: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
-    try {
-      execFileSync('test', ['-x', join(dir, bin)])
-      return true
-    } catch {}
-  }
-  return false
-}
-
-/** Why `kind` cannot be mounted here, or null when it can. Synchronous so tests can be declared skipped. */
-export function unavailableReason(kind: FsKind): string | null {
-  if (process.getuid?.() !== 0) return 'needs root to mount a loop filesystem'
-  if (!which(MKFS[kind].bin)) return `${MKFS[kind].bin} not installed (apt-get install ${kind === 'ext4' ? 'e2fsprogs' : kind + 'progs'})`
-  if (!which('losetup')) return 'losetup not installed'
-  return null
-}
-
-export interface ScratchFs {
-  kind: FsKind
-  /** The mount point. */
-  dir: string
-  /** The loop device we attached. */
-  device: string
-  /** The sparse backing image (outside the filesystem). */
-  image: string
-  unmount(): void
-}
-
-function run(bin: string, args: string[]): string {
-  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` }
-  return execFileSync(bin, args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-}
-
-/** Build, attach and mount a fresh filesystem of `kind` on a sparse image. */
-export function mountScratch(kind: FsKind, opts: { sizeMiB?: number; mountOptions?: string } = {}): ScratchFs {
-  const root = mkdtempSync(join(tmpdir(), `reflink-pool-${kind}-`))
-  const image = join(root, 'fs.img')
-  const dir = join(root, 'mnt')
-  mkdirSync(dir)
-  const fd = openSync(image, 'w')
-  ftruncateSync(fd, (opts.sizeMiB ?? (kind === 'xfs' ? 1536 : 1024)) * 1024 * 1024)
-  closeSync(fd)
-  let device = ''
-  try {
-    run(MKFS[kind].bin, [...MKFS[kind].args, image])
-    device = run('losetup', ['--find', '--show', image])
-    run('mount', [...(opts.mountOptions ? ['-o', opts.mountOptions] : []), device, dir])
-  } catch (e) {
-    if (device) try { run('losetup', ['-d', device]) } catch {}
-    rmSync(root, { recursive: true, force: true })
-    throw e
-  }
-  let mounted = true
-  return {
-    kind,
-    dir,
-    device,
-    image,
-    unmount() {
-      if (!mounted) return
-      mounted = false
-      for (let i = 0; ; i++) {
-        try {
-          run('umount', [dir])
-          break
-        } catch (e) {
-          if (i >= 20) throw e
-          execFileSync('sleep', ['0.2'])
-        }
-      }
-      try { run('losetup', ['-d', device]) } catch {}
-      rmSync(root, { recursive: true, force: true })
-    },
-  }
-}
 
 /**
  * Declare a filesystem suite: mounts `kind` before the file's tests and tears

@@ -1,0 +1,46 @@
+// Interleaved timing: each round runs every peer once, in an order rotated by
+// one each round, so slow drift of the machine (writeback, other tenants) hits
+// every peer alike and no peer always runs right after the same neighbour.
+// Per-peer setup and cleanup (and the `between` hook: sync, drop caches) run
+// outside the timed region.
+import { performance } from 'node:perf_hooks'
+
+export interface TimedPeer {
+  id: string
+  /** Untimed preparation for round `round` (e.g. choose a fresh destination). */
+  prepare?(round: number): Promise<void> | void
+  /**
+   * The timed operation. Returning a number means the peer timed itself (in ms),
+   * as the floor binary does; otherwise the harness times the call.
+   */
+  run(round: number): Promise<number | void> | number | void
+  /** Untimed cleanup after the round (e.g. remove the destination). */
+  cleanup?(round: number): Promise<void> | void
+}
+
+export interface InterleaveOptions {
+  rounds: number
+  /** Runs before every timed operation, untimed (flush and drop caches). */
+  between?(): Promise<void> | void
+  /** Called after each operation, for progress output. */
+  onSample?(peer: string, round: number, ms: number): void
+}
+
+/** Time every peer `rounds` times, interleaved; returns the samples (ms) per peer id, in round order. */
+export async function timeInterleaved(peers: readonly TimedPeer[], opts: InterleaveOptions): Promise<Map<string, number[]>> {
+  const samples = new Map<string, number[]>(peers.map((p) => [p.id, []]))
+  for (let round = 0; round < opts.rounds; round++) {
+    for (let k = 0; k < peers.length; k++) {
+      const peer = peers[(round + k) % peers.length]
+      await peer.prepare?.(round)
+      await opts.between?.()
+      const t0 = performance.now()
+      const self = await peer.run(round)
+      const ms = typeof self === 'number' ? self : performance.now() - t0
+      await peer.cleanup?.(round)
+      samples.get(peer.id)!.push(ms)
+      opts.onSample?.(peer.id, round, ms)
+    }
+  }
+  return samples
+}
