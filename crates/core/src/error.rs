@@ -48,9 +48,38 @@ impl Error {
         }
     }
 
+    /// An OS error from `syscall` with no path yet (add one with `with_path`).
+    pub fn os(errno: nix::errno::Errno, syscall: &'static str) -> Self {
+        Error { errno: Some(errno as i32), code: None, syscall, path: None, dest: None, detail: None }
+    }
+
+    /// A `std::io::Error` from `syscall` on `path`. The errno is kept; an error without
+    /// one (rare: std's own checks) becomes EIO with its message as detail.
+    pub fn io(err: std::io::Error, syscall: &'static str, path: impl AsRef<Path>) -> Self {
+        Error::io_os(err, syscall).with_path(path)
+    }
+
+    /// Like `io`, with no path yet.
+    pub fn io_os(err: std::io::Error, syscall: &'static str) -> Self {
+        match err.raw_os_error() {
+            Some(n) => Error::os(nix::errno::Errno::from_raw(n), syscall),
+            None => Error::os(nix::errno::Errno::EIO, syscall).with_detail(err.to_string()),
+        }
+    }
+
     /// A library error without errno.
     pub fn lib(code: &'static str, syscall: &'static str, detail: impl Into<String>) -> Self {
         Error { errno: None, code: Some(code), syscall, path: None, dest: None, detail: Some(detail.into()) }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     pub fn with_path(mut self, path: impl AsRef<Path>) -> Self {

@@ -1,0 +1,274 @@
+//! copy_file on whatever filesystem the temp dir lives on; the expected method follows
+//! what the filesystem can do (probed), and each test says which one ran.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use reflink_pool_core::extents::data_runs;
+use reflink_pool_core::probe::is_reflink_supported;
+use reflink_pool_core::{copy_file, Control, CopyMethod, CopyOptions, ReflinkMode};
+
+const MIB: u64 = 1 << 20;
+
+/// A 64 MiB sparse file with 3 data runs of 1 MiB (distinct bytes) at 0, 20 MiB, 63 MiB.
+fn sparse_source(path: &Path) -> Vec<(u64, u8)> {
+    let f = fs::File::create(path).unwrap();
+    f.set_len(64 * MIB).unwrap();
+    let runs = vec![(0, 0x11u8), (20 * MIB, 0x22), (63 * MIB, 0x33)];
+    for &(off, byte) in &runs {
+        let mut data = vec![byte; MIB as usize];
+        data[7] = 0xfe;
+        f.write_all_at(&data, off).unwrap();
+    }
+    f.sync_all().unwrap();
+    runs
+}
+
+fn runs_of(path: &Path) -> Vec<(u64, u64)> {
+    let f = fs::File::open(path).unwrap();
+    let size = f.metadata().unwrap().len();
+    data_runs(std::os::fd::AsFd::as_fd(&f), size).unwrap().iter().map(|r| (r.offset, r.len)).collect()
+}
+
+fn expected_sparse_method(dir: &Path) -> CopyMethod {
+    if is_reflink_supported(dir, None).unwrap() {
+        CopyMethod::Reflink
+    } else {
+        CopyMethod::CopyRange
+    }
+}
+
+fn no_temp_files(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains('~'))
+}
+
+#[test]
+fn copies_content_and_keeps_holes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    sparse_source(&src);
+    let out = copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap();
+    let expected = expected_sparse_method(dir.path());
+    println!("method: {}, bytes {}", out.method.as_str(), out.bytes);
+    assert_eq!(out.method, expected);
+    assert_eq!(out.bytes, if expected == CopyMethod::Reflink { 0 } else { 3 * MIB });
+    assert_eq!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
+    assert_eq!(runs_of(&src), runs_of(&dst));
+    let (ms, md) = (fs::metadata(&src).unwrap(), fs::metadata(&dst).unwrap());
+    assert!(md.blocks() <= ms.blocks() + 64, "dst blocks {} vs src {}", md.blocks(), ms.blocks());
+    assert_eq!(md.permissions().mode() & 0o7777, 0o600);
+    assert_ne!(ms.ino(), md.ino());
+    assert!(no_temp_files(dir.path()));
+}
+
+#[test]
+fn reflink_never_copies_with_copy_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    sparse_source(&src);
+    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
+    println!("method: {}", out.method.as_str());
+    assert_ne!(out.method, CopyMethod::Reflink);
+    assert_eq!(out.method, CopyMethod::CopyRange);
+    assert_eq!(out.bytes, 3 * MIB);
+    assert_eq!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
+    assert_eq!(runs_of(&src), runs_of(&dst));
+}
+
+#[test]
+fn reflink_always_fails_without_reflink_support() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    fs::write(&src, b"hello").unwrap();
+    let opts = CopyOptions { reflink: ReflinkMode::Always, ..Default::default() };
+    let r = copy_file(&src, &dst, &opts, &Control::NONE);
+    if is_reflink_supported(dir.path(), None).unwrap() {
+        assert_eq!(r.unwrap().method, CopyMethod::Reflink);
+        println!("method: reflink (filesystem supports it)");
+    } else {
+        let e = r.unwrap_err();
+        println!("error: {e}");
+        assert_eq!(e.code_name(), "ERR_REFLINK_UNSUPPORTED");
+        assert!(e.errno.is_some());
+        assert_eq!(e.syscall, "ioctl(FICLONE)");
+        assert_eq!(e.path.as_deref(), Some(src.as_path()));
+        assert_eq!(e.dest.as_deref(), Some(dst.as_path()));
+        assert!(!dst.exists());
+        assert!(no_temp_files(dir.path()));
+    }
+}
+
+#[test]
+fn size_option_extends_shrinks_and_empties() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.img");
+    let content: Vec<u8> = (0..3 * MIB as usize).map(|i| (i % 251) as u8 + 1).collect();
+    fs::write(&src, &content).unwrap();
+    for mode in [ReflinkMode::Auto, ReflinkMode::Never] {
+        let dst = dir.path().join(format!("ext-{mode:?}"));
+        let opts = CopyOptions { reflink: mode, size: Some(5 * MIB), ..Default::default() };
+        let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
+        println!("extend {mode:?}: {}", out.method.as_str());
+        let got = fs::read(&dst).unwrap();
+        assert_eq!(got.len() as u64, 5 * MIB);
+        assert_eq!(&got[..content.len()], &content[..]);
+        assert!(got[content.len()..].iter().all(|&b| b == 0));
+        // the zero tail is a hole
+        assert_eq!(runs_of(&dst), vec![(0, 3 * MIB)]);
+
+        let dst = dir.path().join(format!("shrink-{mode:?}"));
+        let opts = CopyOptions { reflink: mode, size: Some(MIB + 5), ..Default::default() };
+        let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
+        println!("shrink {mode:?}: {}", out.method.as_str());
+        assert_eq!(fs::read(&dst).unwrap(), &content[..(MIB + 5) as usize]);
+        if out.method != CopyMethod::Reflink {
+            assert_eq!(out.bytes, MIB + 5);
+        }
+
+        let dst = dir.path().join(format!("zero-{mode:?}"));
+        fs::write(&dst, b"old").unwrap();
+        let opts = CopyOptions { reflink: mode, size: Some(0), ..Default::default() };
+        let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
+        assert_eq!(out.method, CopyMethod::Empty);
+        assert_eq!(out.bytes, 0);
+        assert_eq!(fs::metadata(&dst).unwrap().len(), 0);
+    }
+    assert_eq!(fs::read(&src).unwrap(), content, "source unchanged");
+    assert!(no_temp_files(dir.path()));
+}
+
+#[test]
+fn copy_mtime_keeps_nanoseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.img");
+    fs::write(&src, b"data").unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
+    fs::File::options().write(true).open(&src).unwrap().set_modified(when).unwrap();
+    let (with, without) = (dir.path().join("with"), dir.path().join("without"));
+    let opts = CopyOptions { copy_mtime: true, ..Default::default() };
+    copy_file(&src, &with, &opts, &Control::NONE).unwrap();
+    copy_file(&src, &without, &CopyOptions::default(), &Control::NONE).unwrap();
+    let m = |p: &Path| {
+        let md = fs::metadata(p).unwrap();
+        (md.mtime(), md.mtime_nsec())
+    };
+    assert_eq!(m(&src), (1_600_000_000, 123_456_789));
+    assert_eq!(m(&with), m(&src));
+    assert_ne!(m(&without), m(&src));
+    // with size options too
+    let sized = dir.path().join("sized");
+    let opts = CopyOptions { copy_mtime: true, size: Some(0), ..Default::default() };
+    copy_file(&src, &sized, &opts, &Control::NONE).unwrap();
+    assert_eq!(m(&sized), m(&src));
+}
+
+#[test]
+fn abort_mid_copy_leaves_dst_untouched_and_no_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    let f = fs::File::create(&src).unwrap();
+    let chunk = vec![0xabu8; MIB as usize];
+    for i in 0..40 {
+        f.write_all_at(&chunk, i * MIB).unwrap();
+    }
+    drop(f);
+    fs::write(&dst, b"precious").unwrap();
+    let cancel = AtomicBool::new(false);
+    let calls = Mutex::new(Vec::new());
+    let progress = |done: u64, total: u64| {
+        calls.lock().unwrap().push((done, total));
+        if done > 0 {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let ctl = Control { cancel: Some(&cancel), progress: Some(&progress) };
+    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    let e = copy_file(&src, &dst, &opts, &ctl).unwrap_err();
+    println!("error: {e}");
+    assert!(e.is_aborted());
+    assert_eq!(e.code_name(), "ABORT_ERR");
+    assert_eq!(fs::read(&dst).unwrap(), b"precious");
+    assert!(no_temp_files(dir.path()));
+    let calls = calls.lock().unwrap();
+    assert!(calls.last().unwrap().0 < 40 * MIB, "stopped early: {:?}", calls.last());
+}
+
+#[test]
+fn progress_is_monotonic_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    let f = fs::File::create(&src).unwrap();
+    f.write_all_at(&vec![1u8; 40 * MIB as usize], 0).unwrap();
+    drop(f);
+    let calls = Mutex::new(Vec::new());
+    let progress = |done: u64, total: u64| calls.lock().unwrap().push((done, total));
+    let ctl = Control { cancel: None, progress: Some(&progress) };
+    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    copy_file(&src, &dst, &opts, &ctl).unwrap();
+    let calls = calls.lock().unwrap();
+    assert!(calls.len() >= 3, "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1), "{calls:?}");
+    assert_eq!(*calls.last().unwrap(), (40 * MIB, 40 * MIB));
+}
+
+#[test]
+fn missing_source_is_enoent_with_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("nope.img"), dir.path().join("dst.img"));
+    let e = copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap_err();
+    assert_eq!(e.code_name(), "ENOENT");
+    assert_eq!(e.errno, Some(libc_enoent()));
+    assert_eq!(e.syscall, "open");
+    assert_eq!(e.path.as_deref(), Some(src.as_path()));
+    assert_eq!(e.dest.as_deref(), Some(dst.as_path()));
+    assert_eq!(
+        e.to_string(),
+        format!("ENOENT: no such file or directory, open '{}' -> '{}'", src.display(), dst.display())
+    );
+    assert!(!dst.exists());
+}
+
+fn libc_enoent() -> i32 {
+    nix::errno::Errno::ENOENT as i32
+}
+
+#[test]
+fn creates_missing_parent_and_replaces_dst() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.img");
+    fs::write(&src, b"new content").unwrap();
+    let dst = dir.path().join("a/b/c/dst.img");
+    copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap();
+    assert_eq!(fs::read(&dst).unwrap(), b"new content");
+    fs::write(&src, b"newer").unwrap();
+    let old_ino = fs::metadata(&dst).unwrap().ino();
+    copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap();
+    assert_eq!(fs::read(&dst).unwrap(), b"newer");
+    assert_ne!(fs::metadata(&dst).unwrap().ino(), old_ino, "replaced by rename, not in place");
+    assert!(no_temp_files(&dir.path().join("a/b/c")));
+}
+
+#[test]
+fn directory_source_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("dst.img");
+    let e = copy_file(dir.path(), &dst, &CopyOptions::default(), &Control::NONE).unwrap_err();
+    println!("error: {e}");
+    assert_eq!(e.code_name(), "EINVAL");
+    assert!(!dst.exists());
+}
+
+#[test]
+fn empty_source_gives_empty_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    fs::File::create(&src).unwrap().flush().unwrap();
+    let out = copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap();
+    assert_eq!(out.method, CopyMethod::Empty);
+    assert_eq!(fs::metadata(&dst).unwrap().len(), 0);
+}
