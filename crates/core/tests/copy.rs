@@ -272,3 +272,60 @@ fn empty_source_gives_empty_method() {
     assert_eq!(out.method, CopyMethod::Empty);
     assert_eq!(fs::metadata(&dst).unwrap().len(), 0);
 }
+
+#[test]
+fn temp_file_is_0600_beside_dst_while_copying() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    fs::write(&src, vec![5u8; 2 * MIB as usize]).unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o644)).unwrap();
+    let seen = Mutex::new(Vec::new());
+    let progress = |_: u64, _: u64| {
+        for e in fs::read_dir(dir.path()).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains('~') {
+                seen.lock().unwrap().push((name, e.metadata().unwrap().permissions().mode() & 0o7777));
+            }
+        }
+    };
+    let ctl = Control { cancel: None, progress: Some(&progress) };
+    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    copy_file(&src, &dst, &opts, &ctl).unwrap();
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty(), "a temp file was visible during the copy");
+    for (name, mode) in seen.iter() {
+        assert!(name.starts_with("dst.img~"), "{name}");
+        assert_eq!(*mode, 0o600, "{name}");
+    }
+    assert_eq!(fs::metadata(&dst).unwrap().permissions().mode() & 0o7777, 0o600);
+}
+
+/// Across filesystems copy_file_range is refused (EXDEV on kernels >= 5.19; older ones
+/// copy), so the copy goes through pread/pwrite: holes must still stay holes.
+#[test]
+fn cross_filesystem_copy_falls_back() {
+    let shm = Path::new("/dev/shm");
+    let dir = tempfile::tempdir().unwrap();
+    let Ok(other) = tempfile::tempdir_in(shm) else {
+        println!("SKIPPED: cross_filesystem_copy_falls_back needs a writable /dev/shm");
+        return;
+    };
+    if fs::metadata(dir.path()).unwrap().dev() == fs::metadata(other.path()).unwrap().dev() {
+        println!("SKIPPED: cross_filesystem_copy_falls_back: /dev/shm is on the temp dir's filesystem");
+        return;
+    }
+    let src = dir.path().join("src.img");
+    sparse_source(&src);
+    let dst = other.path().join("dst.img");
+    let out = copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap();
+    println!("cross-fs method: {}", out.method.as_str());
+    assert!(matches!(out.method, CopyMethod::ReadWrite | CopyMethod::CopyRange));
+    assert_eq!(out.bytes, 3 * MIB);
+    assert_eq!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
+    assert_eq!(runs_of(&src), runs_of(&dst));
+    // Always never copies data, even across filesystems.
+    let opts = CopyOptions { reflink: ReflinkMode::Always, ..Default::default() };
+    let e = copy_file(&src, &other.path().join("always.img"), &opts, &Control::NONE).unwrap_err();
+    assert_eq!(e.code_name(), "ERR_REFLINK_UNSUPPORTED");
+}
