@@ -9,4 +9,155 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class CancelToken {
+  constructor()
+  /** Ask every task holding this token to stop at its next check. */
+  cancel(): void
+  get cancelled(): boolean
+}
+
+export declare class ImportWriter {
+  /** No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`). */
+  constructor(path: string)
+  open(): Promise<ImportWriterOutcome>
+  /** Write `data` at `offset`; the buffer must not change until the promise settles. */
+  write(offset: number, data: Buffer): Promise<ImportWriterOutcome>
+  /** fsync and close. */
+  finish(): Promise<ImportWriterOutcome>
+  /** Close without fsync (the import is being abandoned). */
+  close(): Promise<ImportWriterOutcome>
+}
+
+export declare function __testPanic(message: string): Promise<VoidOutcome>
+
+export type BoolOutcome =
+  | { status: 'ok'; value: boolean }
+  | { status: 'error'; error: NativeError }
+
+/** Copy `src` to `dst` atomically and durably. Never rejects: errors come back as data. */
+export declare function copyFile(src: string, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+
+export type CopyOutcome =
+  | { status: 'ok'; value: NativeCopyResult }
+  | { status: 'error'; error: NativeError }
+
+/** Version of the native binding (same as the workspace crates). */
 export declare function coreVersion(): string
+
+export declare function createSparseFile(path: string, size: number): Promise<VoidOutcome>
+
+export declare function dataRuns(path: string): Promise<DataRunsOutcome>
+
+export type DataRunsOutcome =
+  | { status: 'ok'; value: NativeDataRuns }
+  | { status: 'error'; error: NativeError }
+
+export declare function fileUsage(path: string): Promise<FileUsageOutcome>
+
+export type FileUsageOutcome =
+  | { status: 'ok'; value: NativeFileUsage }
+  | { status: 'error'; error: NativeError }
+
+export declare function fsStats(dir: string): Promise<FsStatsOutcome>
+
+export type FsStatsOutcome =
+  | { status: 'ok'; value: NativeFsStats }
+  | { status: 'error'; error: NativeError }
+
+/** fsync a directory. */
+export declare function fsyncDir(path: string): Promise<VoidOutcome>
+
+/** fsync a file. */
+export declare function fsyncFile(path: string): Promise<VoidOutcome>
+
+/** link(2) `src` to `dst`, then fsync `dst`'s directory. */
+export declare function hardlink(src: string, dst: string): Promise<VoidOutcome>
+
+export type ImportWriterOutcome =
+  | { status: 'ok'; value: number }
+  | { status: 'error'; error: NativeError }
+
+export declare function isReflinkSupported(dstDir: string, srcDir?: string | undefined | null): Promise<BoolOutcome>
+
+export type LoopDevOutcome =
+  | { status: 'ok'; value: Array<string> }
+  | { status: 'error'; error: NativeError }
+
+/** mkdir -p `path`, fsyncing each parent whose entry was created. */
+export declare function mkdir(path: string): Promise<VoidOutcome>
+
+export interface NativeCopyOptions {
+  reflink: 'auto' | 'always' | 'never'
+  /** Truncate or zero-extend the result; 0 creates an empty file without cloning. */
+  size?: number
+  copyMtime: boolean
+}
+
+export interface NativeCopyResult {
+  method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
+  /** Bytes of data moved (0 for a reflink or an empty result). */
+  bytes: number
+}
+
+export interface NativeDataRun {
+  offset: number
+  length: number
+}
+
+export interface NativeDataRuns {
+  /** Apparent size of the file when it was mapped. */
+  size: number
+  /** Data runs in ascending order; everything else reads as zeros. */
+  runs: Array<NativeDataRun>
+}
+
+/** An error as data: what TS needs to build a Node-shaped error. */
+export interface NativeError {
+  /** Errno name (`ENOENT`) or library code (`ERR_REFLINK_UNSUPPORTED`, `ABORT_ERR`, ...). */
+  code: string
+  /** Positive OS errno, absent for library codes. */
+  errno?: number
+  /** The syscall or step that failed, e.g. `open`, `ioctl(FICLONE)`. */
+  syscall: string
+  path?: string
+  dest?: string
+  /** Full Node-style message: `ENOENT: no such file or directory, open '/x'`. */
+  message: string
+}
+
+export interface NativeFileUsage {
+  /** Apparent size (st_size). */
+  size: number
+  /** Allocated bytes (st_blocks * 512). */
+  allocated: number
+  /** Bytes in extents flagged shared (reflinked or deduplicated). */
+  shared: number
+  /** Bytes in extents not shared. */
+  exclusive: number
+  /** Number of extents. */
+  extents: number
+}
+
+export interface NativeFsStats {
+  /** Total bytes of the filesystem. */
+  size: number
+  /** Used bytes. */
+  used: number
+}
+
+/** Resolves with whether the file existed. */
+export declare function remove(path: string): Promise<BoolOutcome>
+
+/** rename(2) `src` over `dst`, then fsync both directories. */
+export declare function rename(src: string, dst: string): Promise<VoidOutcome>
+
+export declare function resizeFile(path: string, size: number): Promise<VoidOutcome>
+
+export declare function updateLoopDevSizes(path: string): Promise<LoopDevOutcome>
+
+export type VoidOutcome =
+  | { status: 'ok'; value: null }
+  | { status: 'error'; error: NativeError }
+
+/** Temp file beside `path` + fsync + rename + dir fsync, with permission bits `mode`. */
+export declare function writeFile(path: string, data: Buffer, mode: number): Promise<VoidOutcome>

@@ -835,4 +835,22 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.ImportWriter = nativeBinding.ImportWriter
+module.exports.__testPanic = nativeBinding.__testPanic
+module.exports.copyFile = nativeBinding.copyFile
 module.exports.coreVersion = nativeBinding.coreVersion
+module.exports.createSparseFile = nativeBinding.createSparseFile
+module.exports.dataRuns = nativeBinding.dataRuns
+module.exports.fileUsage = nativeBinding.fileUsage
+module.exports.fsStats = nativeBinding.fsStats
+module.exports.fsyncDir = nativeBinding.fsyncDir
+module.exports.fsyncFile = nativeBinding.fsyncFile
+module.exports.hardlink = nativeBinding.hardlink
+module.exports.isReflinkSupported = nativeBinding.isReflinkSupported
+module.exports.mkdir = nativeBinding.mkdir
+module.exports.remove = nativeBinding.remove
+module.exports.rename = nativeBinding.rename
+module.exports.resizeFile = nativeBinding.resizeFile
+module.exports.updateLoopDevSizes = nativeBinding.updateLoopDevSizes
+module.exports.writeFile = nativeBinding.writeFile

@@ -1,4 +1,33 @@
+//! reflink-pool-node: the napi-rs binding of `reflink-pool-core`.
+//!
+//! One `AsyncTask` per user-level operation (one file each, `*_task.rs`), run on
+//! the libuv threadpool. Tasks never reject: they resolve with an outcome object
+//! (`outcome.rs`) carrying either the value or the error as data, and a panic is
+//! caught and turned into `ERR_INTERNAL`. `ts/binding.ts` unwraps outcomes and
+//! throws Node-shaped errors. Numbers cross as JS numbers (exact integers below
+//! 2^53, checked both ways).
+
+mod cancel;
+mod copy_task;
+mod data_runs_task;
+mod durable_task;
+mod fsstats_task;
+mod import_writer;
+mod loopdev_task;
+mod outcome;
+mod panic_task;
+mod probe_task;
+mod progress;
+mod remove_task;
+mod resize_task;
+mod sparse_task;
+mod usage_task;
+mod write_file_task;
+
 use napi_derive::napi;
 
+/// Version of the native binding (same as the workspace crates).
 #[napi]
-pub fn core_version() -> String { reflink_pool_core::version().to_string() }
+pub fn core_version() -> String {
+  env!("CARGO_PKG_VERSION").to_string()
+}

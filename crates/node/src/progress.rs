@@ -1,0 +1,45 @@
+//! Progress from a worker thread to a JS callback, throttled.
+//!
+//! The core reports after every chunk; crossing to the JS thread costs a queue
+//! entry and a callback, so we forward at most one report per 64 MiB or 100 ms
+//! (plus the final one), with a non-blocking call that never stalls the copy.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use napi::bindgen_prelude::FnArgs;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{bindgen_prelude::Unknown, Status};
+
+/// `(doneBytes, totalBytes) => void`, called on the JS thread. Weak: a pending
+/// report does not keep the process alive (the task itself does).
+pub type ProgressFn =
+  ThreadsafeFunction<FnArgs<(f64, f64)>, Unknown<'static>, FnArgs<(f64, f64)>, Status, false, true>;
+
+const MIN_BYTES: u64 = 64 << 20;
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+pub struct Throttled {
+  callback: ProgressFn,
+  /// (bytes at last report, time of last report)
+  last: Mutex<(u64, Instant)>,
+}
+
+impl Throttled {
+  pub fn new(callback: ProgressFn) -> Self {
+    Throttled { callback, last: Mutex::new((0, Instant::now())) }
+  }
+
+  pub fn report(&self, done: u64, total: u64) {
+    let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let due = done >= total || done.saturating_sub(last.0) >= MIN_BYTES || last.1.elapsed() >= MIN_INTERVAL;
+    if !due || done == last.0 && done != 0 {
+      return;
+    }
+    *last = (done, Instant::now());
+    // A full queue or a closing env only drops this report; the copy goes on.
+    let _ = self
+      .callback
+      .call(FnArgs::from((done as f64, total as f64)), ThreadsafeFunctionCallMode::NonBlocking);
+  }
+}

@@ -1,0 +1,79 @@
+// copyFile: the durable copy (reflink, else sparse copy) as one native task,
+// with AbortSignal cancellation and throttled progress.
+import { native } from './binding'
+import { abortError, isReflinkPoolError } from './errors'
+import { copySlots } from './limiter'
+import { unwrap } from './outcome'
+import {
+  validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize,
+} from './validate'
+
+export type ReflinkMode = 'auto' | 'always' | 'never'
+/** How a copy was made: a clone, copy_file_range of the data runs, pread/pwrite of them, or an empty file (size 0). */
+export type CopyMethod = 'reflink' | 'copy-range' | 'read-write' | 'empty'
+
+export interface CopyFileOptions {
+  /** 'auto' (default): clone when the filesystem can, else sparse copy. 'always': clone or reject with ERR_REFLINK_UNSUPPORTED. 'never': always copy. */
+  reflink?: ReflinkMode
+  /** Truncate or zero-extend the result to this many bytes; 0 creates an empty file without reading the source. */
+  size?: number
+  /** Give the result the source's mtime (ns precision). Default false: the result's mtime is the copy time. */
+  copyMtime?: boolean
+  /** Abort between chunks: the promise rejects with an AbortError and `dst` is untouched (no temp file left). */
+  signal?: AbortSignal
+  /** Called on the JS thread at most every 64 MiB or 100 ms. If it throws, the copy is aborted and rejects with that error. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void
+}
+
+export interface CopyResult {
+  method: CopyMethod
+  /** Bytes of data moved (0 for a reflink or an empty result). */
+  bytes: number
+}
+
+const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
+
+/**
+ * Make `dst` a copy of `src`, atomically and durably: a temp file `<dst>~<random>`
+ * (mode 0600) beside it, fsync, rename over `dst`, fsync the directory. Creates
+ * `dst`'s parent directory if missing. Holes stay holes.
+ */
+export async function copyFile(src: string, dst: string, options: CopyFileOptions = {}): Promise<CopyResult> {
+  validatePath('src', src)
+  validatePath('dst', dst)
+  validateOptions('options', options)
+  const { reflink = 'auto', size, copyMtime = false, signal, onProgress } = options
+  validateOneOf('options.reflink', reflink, REFLINK_MODES)
+  if (size !== undefined) validateSize('options.size', size)
+  validateBoolean('options.copyMtime', copyMtime)
+  if (signal !== undefined) validateSignal('options.signal', signal)
+  if (onProgress !== undefined) validateFunction('options.onProgress', onProgress)
+  if (signal?.aborted) throw abortError(signal)
+
+  return copySlots.run(async () => {
+    const token = new native.CancelToken()
+    const onAbort = () => token.cancel()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    // A throwing callback must not reach native code (it would be an uncaught
+    // exception): remember it, stop the copy, and reject with it.
+    let progressError: { error: unknown } | undefined
+    const progress = onProgress && ((done: number, total: number) => {
+      if (progressError) return
+      try {
+        onProgress(done, total)
+      } catch (error) {
+        progressError = { error }
+        token.cancel()
+      }
+    })
+    try {
+      return await unwrap(native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress))
+    } catch (e) {
+      if (progressError) throw progressError.error
+      if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
+      throw e
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }, signal)
+}

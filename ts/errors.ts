@@ -1,0 +1,96 @@
+// The library's errors: ONE table of codes (never renamed), one error class,
+// and the conversion from the binding's error data to Node-shaped errors.
+//
+// OS failures keep Node's shape (see Node's `uvException`): `code` is the errno
+// name ('ENOENT'), `errno` is NEGATIVE like Node's uv errors (-2), plus
+// `syscall`, `path`, `dest`, and a message such as
+// "ENOENT: no such file or directory, open '/x'".
+// Library failures have an `ERR_*` code from ERROR_CODES and no errno.
+import type { NativeError } from './binding'
+
+/** Every library code the package can throw, with what it means. */
+export const ERROR_CODES = {
+  ERR_INVALID_ARG_TYPE: 'An argument has the wrong type (e.g. a number where a path string is expected).',
+  ERR_INVALID_ARG_VALUE: 'An argument has the right type but an unacceptable value (negative, fractional or unsafe-integer size, empty path, unknown option).',
+  ERR_REFLINK_UNSUPPORTED: 'A reflink was required (reflink: "always", or pool setup with setupCheck) but the filesystem cannot clone between these files.',
+  ERR_INVALID_VID: 'A volume id is malformed or could leave the pool directory.',
+  ERR_UNKNOWN_VOLUME: 'No volume with this vid exists in the pool.',
+  ERR_VOLUME_EXISTS: 'A volume with this vid already exists in the pool.',
+  ERR_VOLUME_DIRTY: 'The volume is running (has a dirty image); stop it first.',
+  ERR_REVISION_NOT_FOUND: 'The requested revision does not exist.',
+  ERR_VOLUME_READ_ONLY: 'The volume is read-only.',
+  ERR_NOT_SAVE_ON_STOP: 'The operation needs a save-on-stop volume.',
+  ERR_MISSING_IMAGE: 'An image file the volume needs does not exist.',
+  ERR_SHRINK_REFUSED: 'Shrinking a volume needs { allowShrink: true }.',
+  ERR_UNSAFE_PATH: 'A path in the pool is a symlink or other non-regular entry that could lead outside it; nothing was done.',
+  ERR_SOURCE_CHANGED: 'The source file changed (shrank) while it was being copied.',
+  ERR_OUT_OF_RANGE: 'A native value does not fit a JavaScript number exactly (above 2^53 - 1).',
+  ERR_INTERNAL: 'A bug: an unexpected internal failure (e.g. a caught Rust panic).',
+  ABORT_ERR: 'The operation was aborted through its AbortSignal; nothing was changed.',
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export interface ErrorDetails {
+  errno?: number
+  syscall?: string
+  path?: string
+  dest?: string
+  cause?: unknown
+}
+
+/** Every error the library throws is one of these (AbortError included). */
+export class ReflinkPoolError extends Error {
+  /** Errno name ('ENOENT', 'EXDEV', ...) or a library code from ERROR_CODES. */
+  readonly code: string
+  /** Negative errno like Node's uv errors; undefined for library codes. */
+  readonly errno?: number
+  readonly syscall?: string
+  readonly path?: string
+  readonly dest?: string
+
+  constructor(code: string, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    this.name = 'ReflinkPoolError'
+    this.code = code
+    if (details.errno !== undefined) this.errno = details.errno
+    if (details.syscall !== undefined) this.syscall = details.syscall
+    if (details.path !== undefined) this.path = details.path
+    if (details.dest !== undefined) this.dest = details.dest
+  }
+}
+
+/** The rejection of an aborted operation: name 'AbortError', code 'ABORT_ERR' (as Node's own). */
+export class AbortError extends ReflinkPoolError {
+  constructor(message = 'The operation was aborted', details: ErrorDetails = {}) {
+    super('ABORT_ERR', message, details)
+    this.name = 'AbortError'
+  }
+}
+
+/** A library error: message `CODE: detail`, like the native ones. */
+export function libraryError(code: ErrorCode, detail: string, details: ErrorDetails = {}): ReflinkPoolError {
+  if (code === 'ABORT_ERR') return new AbortError(detail, details)
+  return new ReflinkPoolError(code, `${code}: ${detail}`, details)
+}
+
+/** The error for an aborted signal, keeping `signal.reason` as `cause` (as Node does). */
+export function abortError(signal?: AbortSignal): AbortError {
+  return new AbortError('The operation was aborted', signal ? { cause: signal.reason } : {})
+}
+
+/** Build the thrown error from the binding's error data. */
+export function fromNativeError(e: NativeError): ReflinkPoolError {
+  const details: ErrorDetails = {
+    errno: e.errno === undefined || e.errno === null ? undefined : -Math.abs(e.errno),
+    syscall: e.syscall,
+    path: e.path ?? undefined,
+    dest: e.dest ?? undefined,
+  }
+  if (e.code === 'ABORT_ERR') return new AbortError('The operation was aborted', details)
+  return new ReflinkPoolError(e.code, e.message, details)
+}
+
+export function isReflinkPoolError(e: unknown, code?: string): e is ReflinkPoolError {
+  return e instanceof ReflinkPoolError && (code === undefined || e.code === code)
+}

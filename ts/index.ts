@@ -1,0 +1,16 @@
+// reflink-pool: the package entry. Public functions are async and reject with
+// ReflinkPoolError (Node-shaped: code, errno, syscall, path, dest).
+
+// Native file primitives
+export { copyFile, type CopyFileOptions, type CopyResult, type CopyMethod, type ReflinkMode } from './copy'
+export { createSparseFile, resizeFile } from './files'
+export { updateLoopDevSizes } from './loopdev'
+export { isReflinkSupported } from './probe'
+export { fileUsage, type FileUsage } from './usage'
+export { setCopyConcurrency } from './limiter'
+
+// Errors
+export { ERROR_CODES, ReflinkPoolError, AbortError, isReflinkPoolError, type ErrorCode } from './errors'
+
+// Building blocks for the policy layer; not public API.
+export { internal, type ImportWriter, type FsStats, type DataRun } from './internal'
