@@ -19,14 +19,19 @@ pub struct Control<'a> {
 }
 
 impl<'a> Control<'a> {
-    pub const NONE: Control<'static> = Control { cancel: None, progress: None };
+    pub const NONE: Control<'static> = Control {
+        cancel: None,
+        progress: None,
+    };
 
     /// Fails with `ABORT_ERR` once cancellation was requested.
     pub fn check(&self) -> Result<()> {
         match self.cancel {
-            Some(flag) if flag.load(Ordering::Relaxed) => {
-                Err(Error::lib(codes::ABORT_ERR, "abort", "the operation was aborted"))
-            }
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::lib(
+                codes::ABORT_ERR,
+                "abort",
+                "the operation was aborted",
+            )),
             _ => Ok(()),
         }
     }

@@ -93,8 +93,9 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
     let input = File::open(src).map_err(|e| Error::io(e, "open", src).with_dest(dst))?;
     let st = fstat(input.as_fd()).map_err(|e| ctx(Error::os(e, "fstat")))?;
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err(ctx(Error::os(Errno::EINVAL, "open"))
-            .with_detail("source is not a regular file"));
+        return Err(
+            ctx(Error::os(Errno::EINVAL, "open")).with_detail("source is not a regular file")
+        );
     }
     let src_size = st.st_size as u64;
     let size = opts.size.unwrap_or(src_size);
@@ -102,13 +103,25 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
     durable::mkdir(&durable::parent_dir(dst))?;
     let tmp = TempFile::create(dst, 0o600)?;
     let outcome = if size == 0 {
-        CopyOutcome { method: CopyMethod::Empty, bytes: 0 }
+        CopyOutcome {
+            method: CopyMethod::Empty,
+            bytes: 0,
+        }
     } else {
-        fill(input.as_fd(), &tmp.file, src_size.min(size), size, opts.reflink, ctl).map_err(ctx)?
+        fill(
+            input.as_fd(),
+            &tmp.file,
+            src_size.min(size),
+            size,
+            opts.reflink,
+            ctl,
+        )
+        .map_err(ctx)?
     };
     if opts.copy_mtime {
         let mtime = TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
-        futimens(tmp.file.as_fd(), &TimeSpec::UTIME_OMIT, &mtime).map_err(|e| ctx(Error::os(e, "futimens")))?;
+        futimens(tmp.file.as_fd(), &TimeSpec::UTIME_OMIT, &mtime)
+            .map_err(|e| ctx(Error::os(e, "futimens")))?;
     }
     // Last chance to cancel before `dst` changes.
     ctl.check().map_err(ctx)?;
@@ -118,37 +131,66 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
 
 /// Fill the (empty) temp file `out` with the first `len` bytes of `input`, and make it
 /// `size` bytes long.
-fn fill(input: BorrowedFd, out: &File, len: u64, size: u64, mode: ReflinkMode, ctl: &Control) -> Result<CopyOutcome> {
+fn fill(
+    input: BorrowedFd,
+    out: &File,
+    len: u64,
+    size: u64,
+    mode: ReflinkMode,
+    ctl: &Control,
+) -> Result<CopyOutcome> {
     if mode != ReflinkMode::Never {
         match sys::ficlone(out.as_fd(), input) {
             Ok(()) => {
                 // Clone everything, then cut or extend: the tail beyond the source is a hole.
-                out.set_len(size).map_err(|e| Error::io_os(e, "ftruncate"))?;
+                out.set_len(size)
+                    .map_err(|e| Error::io_os(e, "ftruncate"))?;
                 ctl.report(len, len);
-                return Ok(CopyOutcome { method: CopyMethod::Reflink, bytes: 0 });
+                return Ok(CopyOutcome {
+                    method: CopyMethod::Reflink,
+                    bytes: 0,
+                });
             }
             Err(e) if clone_unsupported(e) => {
                 if mode == ReflinkMode::Always {
                     return Err(Error::os(e, "ioctl(FICLONE)")
                         .with_code(codes::ERR_REFLINK_UNSUPPORTED)
-                        .with_detail("the filesystem cannot reflink these files (reflink: always)"));
+                        .with_detail(
+                            "the filesystem cannot reflink these files (reflink: always)",
+                        ));
                 }
             }
             Err(e) => return Err(Error::os(e, "ioctl(FICLONE)")),
         }
     }
     // Full size first, so that every range we do not write stays a hole.
-    out.set_len(size).map_err(|e| Error::io_os(e, "ftruncate"))?;
+    out.set_len(size)
+        .map_err(|e| Error::io_os(e, "ftruncate"))?;
     let runs = data_runs(input, len)?;
     let total: u64 = runs.iter().map(|r| r.len).sum();
-    let mut copier = RunCopier { input, out: out.as_fd(), ctl, done: 0, total, buf: Vec::new(), range: true };
+    let mut copier = RunCopier {
+        input,
+        out: out.as_fd(),
+        ctl,
+        done: 0,
+        total,
+        buf: Vec::new(),
+        range: true,
+    };
     copier.range = HAS_COPY_FILE_RANGE.load(Ordering::Relaxed);
     ctl.report(0, total);
     for run in runs {
         copier.copy_run(run)?;
     }
-    let method = if copier.range { CopyMethod::CopyRange } else { CopyMethod::ReadWrite };
-    Ok(CopyOutcome { method, bytes: copier.done })
+    let method = if copier.range {
+        CopyMethod::CopyRange
+    } else {
+        CopyMethod::ReadWrite
+    };
+    Ok(CopyOutcome {
+        method,
+        bytes: copier.done,
+    })
 }
 
 /// Whether FICLONE's errno means "cannot clone here" (fall back) rather than a failure.
@@ -202,7 +244,11 @@ impl RunCopier<'_> {
         while off < end {
             self.ctl.check()?;
             let want = (end - off).min(CHUNK);
-            let n = if self.range { self.copy_range(off, want)? } else { None };
+            let n = if self.range {
+                self.copy_range(off, want)?
+            } else {
+                None
+            };
             let n = match n {
                 Some(n) => n,
                 None => self.read_write(off, want.min(BUF as u64) as usize)?,
@@ -261,5 +307,9 @@ impl RunCopier<'_> {
 }
 
 fn source_changed() -> Error {
-    Error::lib(codes::ERR_SOURCE_CHANGED, "copy", "the source file shrank while it was being copied")
+    Error::lib(
+        codes::ERR_SOURCE_CHANGED,
+        "copy",
+        "the source file shrank while it was being copied",
+    )
 }

@@ -50,7 +50,14 @@ impl Error {
 
     /// An OS error from `syscall` with no path yet (add one with `with_path`).
     pub fn os(errno: nix::errno::Errno, syscall: &'static str) -> Self {
-        Error { errno: Some(errno as i32), code: None, syscall, path: None, dest: None, detail: None }
+        Error {
+            errno: Some(errno as i32),
+            code: None,
+            syscall,
+            path: None,
+            dest: None,
+            detail: None,
+        }
     }
 
     /// A `std::io::Error` from `syscall` on `path`. The errno is kept; an error without
@@ -69,7 +76,14 @@ impl Error {
 
     /// A library error without errno.
     pub fn lib(code: &'static str, syscall: &'static str, detail: impl Into<String>) -> Self {
-        Error { errno: None, code: Some(code), syscall, path: None, dest: None, detail: Some(detail.into()) }
+        Error {
+            errno: None,
+            code: Some(code),
+            syscall,
+            path: None,
+            dest: None,
+            detail: Some(detail.into()),
+        }
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {

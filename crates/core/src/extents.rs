@@ -49,7 +49,10 @@ pub fn data_runs(fd: BorrowedFd, size: u64) -> Result<Vec<DataRun>> {
         if hole <= data {
             break;
         }
-        runs.push(DataRun { offset: data, len: hole - data });
+        runs.push(DataRun {
+            offset: data,
+            len: hole - data,
+        });
         pos = hole;
     }
     Ok(runs)
@@ -59,6 +62,9 @@ fn whole(size: u64) -> Vec<DataRun> {
     if size == 0 {
         Vec::new()
     } else {
-        vec![DataRun { offset: 0, len: size }]
+        vec![DataRun {
+            offset: 0,
+            len: size,
+        }]
     }
 }

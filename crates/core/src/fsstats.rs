@@ -22,5 +22,8 @@ pub fn fs_stats(dir: &Path) -> Result<FsStats> {
     let frsize = st.fragment_size() as u64;
     let blocks = st.blocks() as u64;
     let free = st.blocks_free() as u64;
-    Ok(FsStats { size: blocks * frsize, used: blocks.saturating_sub(free) * frsize })
+    Ok(FsStats {
+        size: blocks * frsize,
+        used: blocks.saturating_sub(free) * frsize,
+    })
 }

@@ -29,10 +29,10 @@ pub mod loopdev;
 pub mod probe;
 pub mod resize;
 pub mod sparse;
-pub mod usage;
-pub mod zeroskip;
 mod sys;
 mod tempname;
+pub mod usage;
+pub mod zeroskip;
 
 pub use control::Control;
 pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode};

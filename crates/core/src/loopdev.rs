@@ -26,7 +26,8 @@ pub fn update_loop_dev_sizes(path: &Path) -> Result<Vec<String>> {
     for dev in loop_devices_backed_by(&real)? {
         let dev_path = format!("/dev/{dev}");
         let f = File::open(&dev_path).map_err(|e| Error::io(e, "open", &dev_path))?;
-        sys::loop_set_capacity(f.as_fd()).map_err(|e| Error::sys(e, "ioctl(LOOP_SET_CAPACITY)", &dev_path))?;
+        sys::loop_set_capacity(f.as_fd())
+            .map_err(|e| Error::sys(e, "ioctl(LOOP_SET_CAPACITY)", &dev_path))?;
         updated.push(dev_path);
     }
     Ok(updated)
@@ -51,7 +52,12 @@ fn loop_devices_backed_by(real: &Path) -> Result<Vec<String>> {
         let text = match std::fs::read(&backing) {
             Ok(t) => t,
             // Not attached (no `loop/` dir) or detached meanwhile.
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound) || e.raw_os_error() == Some(libc::ENXIO) => continue,
+            Err(e)
+                if matches!(e.kind(), ErrorKind::NotFound)
+                    || e.raw_os_error() == Some(libc::ENXIO) =>
+            {
+                continue
+            }
             Err(e) => return Err(Error::io(e, "read", &backing)),
         };
         if backing_path(&text).is_some_and(|b| same_file(&b, real)) {
@@ -83,7 +89,10 @@ mod tests {
     #[test]
     fn parses_sysfs_backing_file() {
         assert_eq!(backing_path(b"/a/b.img\n"), Some(PathBuf::from("/a/b.img")));
-        assert_eq!(backing_path(b"/a/b.img (deleted)\n"), Some(PathBuf::from("/a/b.img")));
+        assert_eq!(
+            backing_path(b"/a/b.img (deleted)\n"),
+            Some(PathBuf::from("/a/b.img"))
+        );
         assert_eq!(backing_path(b"\n"), None);
     }
 }

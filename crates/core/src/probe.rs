@@ -23,7 +23,8 @@ use crate::tempname::TempFile;
 pub fn is_reflink_supported(dst_dir: &Path, src_dir: Option<&Path>) -> Result<bool> {
     let src_dir = src_dir.unwrap_or(dst_dir);
     let src = unnamed_file(src_dir)?;
-    sys::pwrite_all(src.as_fd(), b"reflink-pool probe", 0).map_err(|e| Error::sys(e, "write", src_dir))?;
+    sys::pwrite_all(src.as_fd(), b"reflink-pool probe", 0)
+        .map_err(|e| Error::sys(e, "write", src_dir))?;
     let dst = unnamed_file(dst_dir)?;
     match sys::ficlone(dst.as_fd(), src.as_fd()) {
         Ok(()) => Ok(true),
@@ -35,14 +36,27 @@ pub fn is_reflink_supported(dst_dir: &Path, src_dir: Option<&Path>) -> Result<bo
 /// A read-write file in `dir` with no name: O_TMPFILE, else a named temp file unlinked
 /// right away.
 fn unnamed_file(dir: &Path) -> Result<File> {
-    let opened = OpenOptions::new().read(true).write(true).mode(0o600).custom_flags(libc::O_TMPFILE).open(dir);
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
     match opened {
         Ok(f) => Ok(f),
         // O_TMPFILE unsupported by this filesystem (EOPNOTSUPP) or kernel (EISDIR/EINVAL).
-        Err(e) if matches!(e.raw_os_error().map(Errno::from_raw), Some(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL)) => {
+        Err(e)
+            if matches!(
+                e.raw_os_error().map(Errno::from_raw),
+                Some(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL)
+            ) =>
+        {
             let tmp = TempFile::create(&dir.join(".reflink-probe"), 0o600)?;
             // Dropping the guard unlinks the name; the open file stays usable.
-            Ok(tmp.file.try_clone().map_err(|e| Error::io(e, "dup", &tmp.path))?)
+            Ok(tmp
+                .file
+                .try_clone()
+                .map_err(|e| Error::io(e, "dup", &tmp.path))?)
         }
         Err(e) => Err(Error::io(e, "open(O_TMPFILE)", dir)),
     }

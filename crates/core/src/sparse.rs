@@ -16,6 +16,8 @@ use crate::tempname::TempFile;
 pub fn create_sparse_file(path: &Path, size: u64) -> Result<()> {
     durable::mkdir(&durable::parent_dir(path))?;
     let tmp = TempFile::create(path, 0o600)?;
-    tmp.file.set_len(size).map_err(|e| Error::io(e, "ftruncate", path))?;
+    tmp.file
+        .set_len(size)
+        .map_err(|e| Error::io(e, "ftruncate", path))?;
     tmp.commit()
 }

@@ -12,7 +12,10 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use nix::errno::Errno;
 
 nix::ioctl_write_int_bad!(ficlone_ioctl, libc::FICLONE);
-nix::ioctl_none_bad!(loop_set_capacity_ioctl, linux_raw_sys::loop_device::LOOP_SET_CAPACITY);
+nix::ioctl_none_bad!(
+    loop_set_capacity_ioctl,
+    linux_raw_sys::loop_device::LOOP_SET_CAPACITY
+);
 nix::ioctl_readwrite_bad!(fiemap_ioctl, linux_raw_sys::ioctl::FS_IOC_FIEMAP, FiemapBuf);
 
 /// ioctl(FICLONE): make `dst` share all of `src`'s extents (`dst` becomes a reflink copy).

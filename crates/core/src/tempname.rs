@@ -27,7 +27,10 @@ pub const TEMP_MARK: char = '~';
 /// `<target>~<16 hex digits>`.
 pub fn temp_path(target: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let random = RandomState::new().hash_one((nanos, std::process::id(), n));
     let mut name = target.as_os_str().to_owned();
@@ -50,10 +53,20 @@ impl TempFile {
         let mut attempts = 0;
         loop {
             let path = temp_path(target);
-            let opened = OpenOptions::new().read(true).write(true).create_new(true).mode(mode).open(&path);
+            let opened = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&path);
             match opened {
                 Ok(file) => {
-                    let tmp = TempFile { file, path, target: target.to_path_buf(), armed: true };
+                    let tmp = TempFile {
+                        file,
+                        path,
+                        target: target.to_path_buf(),
+                        armed: true,
+                    };
                     tmp.file
                         .set_permissions(std::fs::Permissions::from_mode(mode))
                         .map_err(|e| Error::io(e, "fchmod", &tmp.path))?;
@@ -67,7 +80,9 @@ impl TempFile {
 
     /// fsync the file, rename it over the target, fsync the directory.
     pub fn commit(mut self) -> Result<()> {
-        self.file.sync_all().map_err(|e| Error::io(e, "fsync", &self.path))?;
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(e, "fsync", &self.path))?;
         durable::rename(&self.path, &self.target)?;
         self.armed = false;
         Ok(())

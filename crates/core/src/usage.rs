@@ -34,7 +34,11 @@ pub struct FileUsage {
 pub fn file_usage(path: &Path) -> Result<FileUsage> {
     let f = File::open(path).map_err(|e| Error::io(e, "open", path))?;
     let st = fstat(f.as_fd()).map_err(|e| Error::sys(e, "fstat", path))?;
-    let mut usage = FileUsage { size: st.st_size as u64, allocated: st.st_blocks as u64 * 512, ..FileUsage::default() };
+    let mut usage = FileUsage {
+        size: st.st_size as u64,
+        allocated: st.st_blocks as u64 * 512,
+        ..FileUsage::default()
+    };
     match sys::fiemap(f.as_fd(), sys::FIEMAP_FLAG_SYNC) {
         Ok(extents) => {
             for e in &extents {

@@ -16,7 +16,11 @@ use crate::sys;
 /// holes in a file created sparse). Returns the bytes actually written.
 pub fn write_skipping_zeros(fd: BorrowedFd, offset: u64, buf: &[u8], block: usize) -> Result<u64> {
     if block == 0 {
-        return Err(Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", "block size must be positive"));
+        return Err(Error::lib(
+            codes::ERR_INVALID_ARG_VALUE,
+            "write",
+            "block size must be positive",
+        ));
     }
     let mut written = 0u64;
     // Start of the pending (to be written) run within `buf`.

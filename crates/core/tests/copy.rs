@@ -31,7 +31,11 @@ fn sparse_source(path: &Path) -> Vec<(u64, u8)> {
 fn runs_of(path: &Path) -> Vec<(u64, u64)> {
     let f = fs::File::open(path).unwrap();
     let size = f.metadata().unwrap().len();
-    data_runs(std::os::fd::AsFd::as_fd(&f), size).unwrap().iter().map(|r| (r.offset, r.len)).collect()
+    data_runs(std::os::fd::AsFd::as_fd(&f), size)
+        .unwrap()
+        .iter()
+        .map(|r| (r.offset, r.len))
+        .collect()
 }
 
 fn expected_sparse_method(dir: &Path) -> CopyMethod {
@@ -43,7 +47,9 @@ fn expected_sparse_method(dir: &Path) -> CopyMethod {
 }
 
 fn no_temp_files(dir: &Path) -> bool {
-    fs::read_dir(dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains('~'))
+    fs::read_dir(dir)
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().contains('~'))
 }
 
 #[test]
@@ -55,14 +61,39 @@ fn copies_content_and_keeps_holes() {
     let expected = expected_sparse_method(dir.path());
     println!("method: {}, bytes {}", out.method.as_str(), out.bytes);
     assert_eq!(out.method, expected);
-    assert_eq!(out.bytes, if expected == CopyMethod::Reflink { 0 } else { 3 * MIB });
+    assert_eq!(
+        out.bytes,
+        if expected == CopyMethod::Reflink {
+            0
+        } else {
+            3 * MIB
+        }
+    );
     assert_eq!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
     assert_eq!(runs_of(&src), runs_of(&dst));
     let (ms, md) = (fs::metadata(&src).unwrap(), fs::metadata(&dst).unwrap());
-    assert!(md.blocks() <= ms.blocks() + 64, "dst blocks {} vs src {}", md.blocks(), ms.blocks());
+    assert!(
+        md.blocks() <= ms.blocks() + 64,
+        "dst blocks {} vs src {}",
+        md.blocks(),
+        ms.blocks()
+    );
     assert_eq!(md.permissions().mode() & 0o7777, 0o600);
     assert_ne!(ms.ino(), md.ino());
     assert!(no_temp_files(dir.path()));
+    // Copy-on-write: writing one side leaves the other unchanged.
+    let before = fs::read(&src).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&dst)
+        .unwrap()
+        .write_all_at(b"changed", 20 * MIB)
+        .unwrap();
+    assert_eq!(fs::read(&src).unwrap(), before);
+    assert_eq!(
+        &fs::read(&dst).unwrap()[(20 * MIB) as usize..][..7],
+        b"changed"
+    );
 }
 
 #[test]
@@ -70,7 +101,10 @@ fn reflink_never_copies_with_copy_range() {
     let dir = tempfile::tempdir().unwrap();
     let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
     sparse_source(&src);
-    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    let opts = CopyOptions {
+        reflink: ReflinkMode::Never,
+        ..Default::default()
+    };
     let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
     println!("method: {}", out.method.as_str());
     assert_ne!(out.method, CopyMethod::Reflink);
@@ -85,7 +119,10 @@ fn reflink_always_fails_without_reflink_support() {
     let dir = tempfile::tempdir().unwrap();
     let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
     fs::write(&src, b"hello").unwrap();
-    let opts = CopyOptions { reflink: ReflinkMode::Always, ..Default::default() };
+    let opts = CopyOptions {
+        reflink: ReflinkMode::Always,
+        ..Default::default()
+    };
     let r = copy_file(&src, &dst, &opts, &Control::NONE);
     if is_reflink_supported(dir.path(), None).unwrap() {
         assert_eq!(r.unwrap().method, CopyMethod::Reflink);
@@ -111,7 +148,11 @@ fn size_option_extends_shrinks_and_empties() {
     fs::write(&src, &content).unwrap();
     for mode in [ReflinkMode::Auto, ReflinkMode::Never] {
         let dst = dir.path().join(format!("ext-{mode:?}"));
-        let opts = CopyOptions { reflink: mode, size: Some(5 * MIB), ..Default::default() };
+        let opts = CopyOptions {
+            reflink: mode,
+            size: Some(5 * MIB),
+            ..Default::default()
+        };
         let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
         println!("extend {mode:?}: {}", out.method.as_str());
         let got = fs::read(&dst).unwrap();
@@ -122,7 +163,11 @@ fn size_option_extends_shrinks_and_empties() {
         assert_eq!(runs_of(&dst), vec![(0, 3 * MIB)]);
 
         let dst = dir.path().join(format!("shrink-{mode:?}"));
-        let opts = CopyOptions { reflink: mode, size: Some(MIB + 5), ..Default::default() };
+        let opts = CopyOptions {
+            reflink: mode,
+            size: Some(MIB + 5),
+            ..Default::default()
+        };
         let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
         println!("shrink {mode:?}: {}", out.method.as_str());
         assert_eq!(fs::read(&dst).unwrap(), &content[..(MIB + 5) as usize]);
@@ -132,7 +177,11 @@ fn size_option_extends_shrinks_and_empties() {
 
         let dst = dir.path().join(format!("zero-{mode:?}"));
         fs::write(&dst, b"old").unwrap();
-        let opts = CopyOptions { reflink: mode, size: Some(0), ..Default::default() };
+        let opts = CopyOptions {
+            reflink: mode,
+            size: Some(0),
+            ..Default::default()
+        };
         let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
         assert_eq!(out.method, CopyMethod::Empty);
         assert_eq!(out.bytes, 0);
@@ -148,9 +197,17 @@ fn copy_mtime_keeps_nanoseconds() {
     let src = dir.path().join("src.img");
     fs::write(&src, b"data").unwrap();
     let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
-    fs::File::options().write(true).open(&src).unwrap().set_modified(when).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
     let (with, without) = (dir.path().join("with"), dir.path().join("without"));
-    let opts = CopyOptions { copy_mtime: true, ..Default::default() };
+    let opts = CopyOptions {
+        copy_mtime: true,
+        ..Default::default()
+    };
     copy_file(&src, &with, &opts, &Control::NONE).unwrap();
     copy_file(&src, &without, &CopyOptions::default(), &Control::NONE).unwrap();
     let m = |p: &Path| {
@@ -162,7 +219,11 @@ fn copy_mtime_keeps_nanoseconds() {
     assert_ne!(m(&without), m(&src));
     // with size options too
     let sized = dir.path().join("sized");
-    let opts = CopyOptions { copy_mtime: true, size: Some(0), ..Default::default() };
+    let opts = CopyOptions {
+        copy_mtime: true,
+        size: Some(0),
+        ..Default::default()
+    };
     copy_file(&src, &sized, &opts, &Control::NONE).unwrap();
     assert_eq!(m(&sized), m(&src));
 }
@@ -186,8 +247,14 @@ fn abort_mid_copy_leaves_dst_untouched_and_no_temp() {
             cancel.store(true, Ordering::Relaxed);
         }
     };
-    let ctl = Control { cancel: Some(&cancel), progress: Some(&progress) };
-    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    let ctl = Control {
+        cancel: Some(&cancel),
+        progress: Some(&progress),
+    };
+    let opts = CopyOptions {
+        reflink: ReflinkMode::Never,
+        ..Default::default()
+    };
     let e = copy_file(&src, &dst, &opts, &ctl).unwrap_err();
     println!("error: {e}");
     assert!(e.is_aborted());
@@ -195,7 +262,11 @@ fn abort_mid_copy_leaves_dst_untouched_and_no_temp() {
     assert_eq!(fs::read(&dst).unwrap(), b"precious");
     assert!(no_temp_files(dir.path()));
     let calls = calls.lock().unwrap();
-    assert!(calls.last().unwrap().0 < 40 * MIB, "stopped early: {:?}", calls.last());
+    assert!(
+        calls.last().unwrap().0 < 40 * MIB,
+        "stopped early: {:?}",
+        calls.last()
+    );
 }
 
 #[test]
@@ -207,12 +278,23 @@ fn progress_is_monotonic_and_complete() {
     drop(f);
     let calls = Mutex::new(Vec::new());
     let progress = |done: u64, total: u64| calls.lock().unwrap().push((done, total));
-    let ctl = Control { cancel: None, progress: Some(&progress) };
-    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    let ctl = Control {
+        cancel: None,
+        progress: Some(&progress),
+    };
+    let opts = CopyOptions {
+        reflink: ReflinkMode::Never,
+        ..Default::default()
+    };
     copy_file(&src, &dst, &opts, &ctl).unwrap();
     let calls = calls.lock().unwrap();
     assert!(calls.len() >= 3, "{calls:?}");
-    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1), "{calls:?}");
+    assert!(
+        calls
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1),
+        "{calls:?}"
+    );
     assert_eq!(*calls.last().unwrap(), (40 * MIB, 40 * MIB));
 }
 
@@ -228,7 +310,11 @@ fn missing_source_is_enoent_with_path() {
     assert_eq!(e.dest.as_deref(), Some(dst.as_path()));
     assert_eq!(
         e.to_string(),
-        format!("ENOENT: no such file or directory, open '{}' -> '{}'", src.display(), dst.display())
+        format!(
+            "ENOENT: no such file or directory, open '{}' -> '{}'",
+            src.display(),
+            dst.display()
+        )
     );
     assert!(!dst.exists());
 }
@@ -249,7 +335,11 @@ fn creates_missing_parent_and_replaces_dst() {
     let old_ino = fs::metadata(&dst).unwrap().ino();
     copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap();
     assert_eq!(fs::read(&dst).unwrap(), b"newer");
-    assert_ne!(fs::metadata(&dst).unwrap().ino(), old_ino, "replaced by rename, not in place");
+    assert_ne!(
+        fs::metadata(&dst).unwrap().ino(),
+        old_ino,
+        "replaced by rename, not in place"
+    );
     assert!(no_temp_files(&dir.path().join("a/b/c")));
 }
 
@@ -285,12 +375,20 @@ fn temp_file_is_0600_beside_dst_while_copying() {
             let e = e.unwrap();
             let name = e.file_name().to_string_lossy().into_owned();
             if name.contains('~') {
-                seen.lock().unwrap().push((name, e.metadata().unwrap().permissions().mode() & 0o7777));
+                seen.lock()
+                    .unwrap()
+                    .push((name, e.metadata().unwrap().permissions().mode() & 0o7777));
             }
         }
     };
-    let ctl = Control { cancel: None, progress: Some(&progress) };
-    let opts = CopyOptions { reflink: ReflinkMode::Never, ..Default::default() };
+    let ctl = Control {
+        cancel: None,
+        progress: Some(&progress),
+    };
+    let opts = CopyOptions {
+        reflink: ReflinkMode::Never,
+        ..Default::default()
+    };
     copy_file(&src, &dst, &opts, &ctl).unwrap();
     let seen = seen.lock().unwrap();
     assert!(!seen.is_empty(), "a temp file was visible during the copy");
@@ -298,7 +396,10 @@ fn temp_file_is_0600_beside_dst_while_copying() {
         assert!(name.starts_with("dst.img~"), "{name}");
         assert_eq!(*mode, 0o600, "{name}");
     }
-    assert_eq!(fs::metadata(&dst).unwrap().permissions().mode() & 0o7777, 0o600);
+    assert_eq!(
+        fs::metadata(&dst).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
 }
 
 /// Across filesystems copy_file_range is refused (EXDEV on kernels >= 5.19; older ones
@@ -312,7 +413,9 @@ fn cross_filesystem_copy_falls_back() {
         return;
     };
     if fs::metadata(dir.path()).unwrap().dev() == fs::metadata(other.path()).unwrap().dev() {
-        println!("SKIPPED: cross_filesystem_copy_falls_back: /dev/shm is on the temp dir's filesystem");
+        println!(
+            "SKIPPED: cross_filesystem_copy_falls_back: /dev/shm is on the temp dir's filesystem"
+        );
         return;
     }
     let src = dir.path().join("src.img");
@@ -320,12 +423,24 @@ fn cross_filesystem_copy_falls_back() {
     let dst = other.path().join("dst.img");
     let out = copy_file(&src, &dst, &CopyOptions::default(), &Control::NONE).unwrap();
     println!("cross-fs method: {}", out.method.as_str());
-    assert!(matches!(out.method, CopyMethod::ReadWrite | CopyMethod::CopyRange));
+    assert!(matches!(
+        out.method,
+        CopyMethod::ReadWrite | CopyMethod::CopyRange
+    ));
     assert_eq!(out.bytes, 3 * MIB);
     assert_eq!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
     assert_eq!(runs_of(&src), runs_of(&dst));
     // Always never copies data, even across filesystems.
-    let opts = CopyOptions { reflink: ReflinkMode::Always, ..Default::default() };
-    let e = copy_file(&src, &other.path().join("always.img"), &opts, &Control::NONE).unwrap_err();
+    let opts = CopyOptions {
+        reflink: ReflinkMode::Always,
+        ..Default::default()
+    };
+    let e = copy_file(
+        &src,
+        &other.path().join("always.img"),
+        &opts,
+        &Control::NONE,
+    )
+    .unwrap_err();
     assert_eq!(e.code_name(), "ERR_REFLINK_UNSUPPORTED");
 }

@@ -24,8 +24,16 @@ impl Drop for Attached {
 }
 
 fn attach(path: &Path, devs: &mut Attached) -> String {
-    let out = Command::new("losetup").args(["--find", "--show"]).arg(path).output().unwrap();
-    assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "losetup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
     devs.0.push(dev.clone());
     dev
@@ -33,16 +41,24 @@ fn attach(path: &Path, devs: &mut Attached) -> String {
 
 fn dev_size(dev: &str) -> u64 {
     let name = dev.trim_start_matches("/dev/");
-    let sectors: u64 = fs::read_to_string(format!("/sys/block/{name}/size")).unwrap().trim().parse().unwrap();
+    let sectors: u64 = fs::read_to_string(format!("/sys/block/{name}/size"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     sectors * 512
 }
 
 #[test]
 fn updates_loop_devices_backed_by_the_file() {
     // /proc/self is owned by the effective uid.
-    let root = fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
+    let root = fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
     if !root || Command::new("losetup").arg("--version").output().is_err() {
-        println!("!!!!!! SKIPPED updates_loop_devices_backed_by_the_file: needs root and losetup !!!!!!");
+        println!(
+            "!!!!!! SKIPPED updates_loop_devices_backed_by_the_file: needs root and losetup !!!!!!"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
