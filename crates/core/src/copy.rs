@@ -7,6 +7,9 @@
 //!    copy_file_range (in-kernel, may itself share or offload), looping on short returns.
 //! 3. pread/pwrite of the data runs only, through one reused 1 MiB buffer.
 //!
+//! `reflink: never` goes straight to 3: the kernel implements copy_file_range with a
+//! remap (a reflink) wherever the filesystem can clone, which `never` rules out.
+//!
 //! The temp file is `ftruncate`d to the final size first, so holes stay holes in 2 and 3.
 //! Costs: 1 is a few syscalls; 2 and 3 are proportional to the data, not the file size.
 //! Cancellation: `Control::check` runs before every chunk (at most `CHUNK` bytes of
@@ -44,7 +47,8 @@ pub enum ReflinkMode {
     Auto,
     /// Clone or fail with `ERR_REFLINK_UNSUPPORTED`; never copy data.
     Always,
-    /// Never clone: always the sparse copy path.
+    /// Never clone or share extents: the sparse copy through pread/pwrite (copy_file_range
+    /// is skipped too, because on XFS, btrfs and NFS the kernel serves it with a clone).
     Never,
 }
 
@@ -175,9 +179,8 @@ fn fill(
         done: 0,
         total,
         buf: Vec::new(),
-        range: true,
+        range: mode != ReflinkMode::Never && HAS_COPY_FILE_RANGE.load(Ordering::Relaxed),
     };
-    copier.range = HAS_COPY_FILE_RANGE.load(Ordering::Relaxed);
     ctl.report(0, total);
     for run in runs {
         copier.copy_run(run)?;

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 
 use reflink_pool_core::extents::data_runs;
 use reflink_pool_core::probe::is_reflink_supported;
-use reflink_pool_core::{copy_file, Control, CopyMethod, CopyOptions, ReflinkMode};
+use reflink_pool_core::usage::file_usage;
+use reflink_pool_core::{copy_file, Control, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode};
 
 const MIB: u64 = 1 << 20;
 
@@ -44,6 +45,23 @@ fn expected_sparse_method(dir: &Path) -> CopyMethod {
     } else {
         CopyMethod::CopyRange
     }
+}
+
+/// Sparse copy (no reflink) reporting progress to `progress`.
+fn copy_never(
+    src: &Path,
+    dst: &Path,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> reflink_pool_core::Result<CopyOutcome> {
+    let ctl = Control {
+        cancel: None,
+        progress: Some(progress),
+    };
+    let opts = CopyOptions {
+        reflink: ReflinkMode::Never,
+        ..Default::default()
+    };
+    copy_file(src, dst, &opts, &ctl)
 }
 
 fn no_temp_files(dir: &Path) -> bool {
@@ -96,8 +114,10 @@ fn copies_content_and_keeps_holes() {
     );
 }
 
+/// `never` must not share extents, not even through copy_file_range (which XFS and
+/// btrfs serve with a clone): it copies with pread/pwrite.
 #[test]
-fn reflink_never_copies_with_copy_range() {
+fn reflink_never_copies_data_without_sharing() {
     let dir = tempfile::tempdir().unwrap();
     let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
     sparse_source(&src);
@@ -107,11 +127,12 @@ fn reflink_never_copies_with_copy_range() {
     };
     let out = copy_file(&src, &dst, &opts, &Control::NONE).unwrap();
     println!("method: {}", out.method.as_str());
-    assert_ne!(out.method, CopyMethod::Reflink);
-    assert_eq!(out.method, CopyMethod::CopyRange);
+    assert_eq!(out.method, CopyMethod::ReadWrite);
     assert_eq!(out.bytes, 3 * MIB);
     assert_eq!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
     assert_eq!(runs_of(&src), runs_of(&dst));
+    let u = file_usage(&dst).unwrap();
+    assert_eq!(u.shared, 0, "{u:?}");
 }
 
 #[test]
@@ -251,22 +272,34 @@ fn abort_mid_copy_leaves_dst_untouched_and_no_temp() {
         cancel: Some(&cancel),
         progress: Some(&progress),
     };
-    let opts = CopyOptions {
-        reflink: ReflinkMode::Never,
-        ..Default::default()
-    };
-    let e = copy_file(&src, &dst, &opts, &ctl).unwrap_err();
-    println!("error: {e}");
-    assert!(e.is_aborted());
-    assert_eq!(e.code_name(), "ABORT_ERR");
-    assert_eq!(fs::read(&dst).unwrap(), b"precious");
-    assert!(no_temp_files(dir.path()));
-    let calls = calls.lock().unwrap();
-    assert!(
-        calls.last().unwrap().0 < 40 * MIB,
-        "stopped early: {:?}",
-        calls.last()
-    );
+    // `auto` aborts inside copy_file_range chunks where it cannot clone; `never` inside
+    // pread/pwrite.
+    let mut modes = vec![ReflinkMode::Never];
+    if expected_sparse_method(dir.path()) == CopyMethod::CopyRange {
+        modes.push(ReflinkMode::Auto);
+    } else {
+        println!("auto clones here: abort tested on the pread/pwrite path only");
+    }
+    for mode in modes {
+        cancel.store(false, Ordering::Relaxed);
+        calls.lock().unwrap().clear();
+        let opts = CopyOptions {
+            reflink: mode,
+            ..Default::default()
+        };
+        let e = copy_file(&src, &dst, &opts, &ctl).unwrap_err();
+        println!("{mode:?} error: {e}");
+        assert!(e.is_aborted());
+        assert_eq!(e.code_name(), "ABORT_ERR");
+        assert_eq!(e.dest.as_deref(), Some(dst.as_path()));
+        assert_eq!(fs::read(&dst).unwrap(), b"precious");
+        assert!(no_temp_files(dir.path()));
+        let last = *calls.lock().unwrap().last().unwrap();
+        assert!(
+            last.0 > 0 && last.0 < 40 * MIB,
+            "{mode:?} stopped early: {last:?}"
+        );
+    }
 }
 
 #[test]
@@ -278,15 +311,7 @@ fn progress_is_monotonic_and_complete() {
     drop(f);
     let calls = Mutex::new(Vec::new());
     let progress = |done: u64, total: u64| calls.lock().unwrap().push((done, total));
-    let ctl = Control {
-        cancel: None,
-        progress: Some(&progress),
-    };
-    let opts = CopyOptions {
-        reflink: ReflinkMode::Never,
-        ..Default::default()
-    };
-    copy_file(&src, &dst, &opts, &ctl).unwrap();
+    copy_never(&src, &dst, &progress).unwrap();
     let calls = calls.lock().unwrap();
     assert!(calls.len() >= 3, "{calls:?}");
     assert!(
@@ -381,15 +406,7 @@ fn temp_file_is_0600_beside_dst_while_copying() {
             }
         }
     };
-    let ctl = Control {
-        cancel: None,
-        progress: Some(&progress),
-    };
-    let opts = CopyOptions {
-        reflink: ReflinkMode::Never,
-        ..Default::default()
-    };
-    copy_file(&src, &dst, &opts, &ctl).unwrap();
+    copy_never(&src, &dst, &progress).unwrap();
     let seen = seen.lock().unwrap();
     assert!(!seen.is_empty(), "a temp file was visible during the copy");
     for (name, mode) in seen.iter() {
