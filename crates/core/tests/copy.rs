@@ -461,3 +461,96 @@ fn cross_filesystem_copy_falls_back() {
     .unwrap_err();
     assert_eq!(e.code_name(), "ERR_REFLINK_UNSUPPORTED");
 }
+
+/// A source truncated under the copy ends it with ERR_SOURCE_CHANGED (no endless loop of
+/// zero-length copies), and nothing is left behind.
+#[test]
+fn source_shrinking_mid_copy_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.img"), dir.path().join("dst.img"));
+    for mode in [ReflinkMode::Never, ReflinkMode::Auto] {
+        fs::write(&src, vec![9u8; 40 * MIB as usize]).unwrap();
+        let shrink = |done: u64, _: u64| {
+            if done > 0 {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&src)
+                    .unwrap()
+                    .set_len(MIB)
+                    .unwrap();
+            }
+        };
+        let ctl = Control {
+            cancel: None,
+            progress: Some(&shrink),
+        };
+        let opts = CopyOptions {
+            reflink: mode,
+            ..Default::default()
+        };
+        match copy_file(&src, &dst, &opts, &ctl) {
+            Ok(out) => {
+                // Only a clone is instant enough to finish before the first report.
+                assert_eq!(out.method, CopyMethod::Reflink, "{mode:?}");
+                fs::remove_file(&dst).unwrap();
+            }
+            Err(e) => {
+                println!("{mode:?}: {e}");
+                assert_eq!(e.code_name(), "ERR_SOURCE_CHANGED");
+                assert_eq!(e.path.as_deref(), Some(src.as_path()));
+                assert!(!dst.exists());
+            }
+        }
+        assert!(no_temp_files(dir.path()));
+    }
+}
+
+/// ENOSPC mid-copy (a 4 MiB tmpfs, root only): the errno comes back intact with both
+/// paths, and neither dst nor a temp file is left.
+#[test]
+fn enospc_mid_copy_cleans_up() {
+    use std::process::Command;
+    let root = fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    if !root {
+        println!(
+            "!!!!!! SKIPPED enospc_mid_copy_cleans_up: needs root to mount a small tmpfs !!!!!!"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let small = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(small.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(small.path());
+    let src = dir.path().join("src.img");
+    fs::write(&src, vec![1u8; 8 * MIB as usize]).unwrap();
+    let dst = small.path().join("dst.img");
+    for mode in [ReflinkMode::Auto, ReflinkMode::Never] {
+        let opts = CopyOptions {
+            reflink: mode,
+            ..Default::default()
+        };
+        let e = copy_file(&src, &dst, &opts, &Control::NONE).unwrap_err();
+        println!("{mode:?}: {e}");
+        assert_eq!(e.code_name(), "ENOSPC");
+        assert_eq!(e.path.as_deref(), Some(src.as_path()));
+        assert_eq!(e.dest.as_deref(), Some(dst.as_path()));
+        assert_eq!(
+            fs::read_dir(small.path()).unwrap().count(),
+            0,
+            "nothing left on the full fs"
+        );
+    }
+}
