@@ -1,8 +1,9 @@
 //! Progress from a worker thread to a JS callback, throttled.
 //!
 //! The core reports after every chunk; crossing to the JS thread costs a queue
-//! entry and a callback, so we forward at most one report per 64 MiB or 100 ms
-//! (plus the final one), with a non-blocking call that never stalls the copy.
+//! entry and a callback, so we forward the first report (it tells the total),
+//! then at most one per 64 MiB or 100 ms, and the final one, each with a
+//! non-blocking call that never stalls the copy.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,22 +22,26 @@ const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 pub struct Throttled {
   callback: ProgressFn,
-  /// (bytes at last report, time of last report)
-  last: Mutex<(u64, Instant)>,
+  /// (bytes at last report, time of last report); None before the first.
+  last: Mutex<Option<(u64, Instant)>>,
 }
 
 impl Throttled {
   pub fn new(callback: ProgressFn) -> Self {
-    Throttled { callback, last: Mutex::new((0, Instant::now())) }
+    Throttled { callback, last: Mutex::new(None) }
   }
 
   pub fn report(&self, done: u64, total: u64) {
     let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let due = done >= total || done.saturating_sub(last.0) >= MIN_BYTES || last.1.elapsed() >= MIN_INTERVAL;
-    if !due || done == last.0 && done != 0 {
+    let due = match *last {
+      None => true,
+      Some((bytes, _)) if bytes == done => false,
+      Some((bytes, at)) => done >= total || done.saturating_sub(bytes) >= MIN_BYTES || at.elapsed() >= MIN_INTERVAL,
+    };
+    if !due {
       return;
     }
-    *last = (done, Instant::now());
+    *last = Some((done, Instant::now()));
     // A full queue or a closing env only drops this report; the copy goes on.
     let _ = self
       .callback
