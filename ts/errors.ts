@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   ERR_NOT_SAVE_ON_STOP: 'The operation needs a save-on-stop volume.',
   ERR_MISSING_IMAGE: 'An image file the volume needs does not exist.',
   ERR_SHRINK_REFUSED: 'Shrinking a volume needs { allowShrink: true }.',
+  ERR_POOL_CLOSED: 'The pool was closed; open it again to use it.',
   ERR_UNSAFE_PATH: 'A path in the pool is a symlink or other non-regular entry that could lead outside it; nothing was done.',
   ERR_SOURCE_CHANGED: 'The source file changed (shrank) while it was being copied.',
   ERR_OUT_OF_RANGE: 'A native value does not fit a JavaScript number exactly (above 2^53 - 1).',

@@ -14,3 +14,6 @@ export { ERROR_CODES, ReflinkPoolError, AbortError, isReflinkPoolError, type Err
 
 // Building blocks for the policy layer; not public API.
 export { internal, type ImportWriter, type FsStats, type DataRun } from './internal'
+
+// Pool and volume policy (SPEC §3)
+export * from './pool/index'

@@ -1,0 +1,16 @@
+// What a volume needs from its pool, as an interface so volume.ts does not
+// import pool.ts at runtime (the pool creates volumes; volumes call back).
+import type { PoolFiles } from './files'
+import type { Store } from './store'
+import type { ReflinkPool } from './pool'
+
+export interface PoolContext {
+  readonly pool: ReflinkPool
+  readonly dirPath: string
+  readonly files: PoolFiles
+  readonly store: Store
+  /** Run `fn` holding the lock file `lockName` (in-process and cross-process). */
+  run<T>(lockName: string, fn: () => Promise<T>): Promise<T>
+  /** Drop a removed volume from the pool's cache. */
+  forget(vid: string): void
+}

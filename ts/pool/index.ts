@@ -1,0 +1,6 @@
+// Public surface of the pool layer (re-exported by the package root).
+export { ReflinkPool } from './pool'
+export { ReflinkVolume } from './volume'
+export { parseVid, VID_PREFIXES } from './vid'
+export type { RecoveryReport } from './recovery'
+export * from './types'

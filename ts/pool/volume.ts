@@ -1,0 +1,570 @@
+// ReflinkVolume: the file-reflink lifecycle of one volume (SPEC §3.3-3.4).
+//
+// Kinds: S = saveOnStop, SoS = snapOnStart. volatile = !S & !SoS,
+// snapshot = SoS & !S, origin = S & !SoS, origin-snapshot = S & SoS,
+// snapshots disabled (SD) = revisionsToKeep == -1 & S & !SoS.
+//
+// Every mutating call runs under the volume's lock (lock.ts) and re-reads the
+// volume's record first, so another process's resize or removal is seen.
+// Preconditions (and the planted-symlink checks of files.ts) are all checked
+// before the first change, so a refused call changes nothing on disk.
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import type { Stats } from 'node:fs'
+import {
+  volumePaths,
+  parseImageName,
+  revisionFileName,
+  revisionTimestamp,
+  lockFileName,
+  importMarkFileName,
+  type VolumePaths,
+} from './names'
+import { poolError, hasCode } from './fail'
+import { writeOwnerMarker } from './lock'
+import { checkSize } from './args'
+import { exportStream, writeImport } from './stream'
+import type { PoolContext } from './context'
+import type {
+  VolumeRecord,
+  VolumeUsage,
+  StopOptions,
+  ResizeOptions,
+  ImportStreamOptions,
+  CopyReport,
+} from './types'
+import type { ReflinkPool } from './pool'
+
+interface Revision {
+  rev: number
+  timestamp: string
+  path: string
+}
+
+export class ReflinkVolume {
+  /** @internal */
+  constructor(
+    private readonly ctx: PoolContext,
+    private record: VolumeRecord,
+  ) {}
+
+  get pool(): ReflinkPool {
+    return this.ctx.pool
+  }
+  get vid(): string {
+    return this.record.vid
+  }
+  get name(): string {
+    return this.record.name
+  }
+  get rw(): boolean {
+    return this.record.rw
+  }
+  get saveOnStop(): boolean {
+    return this.record.saveOnStop
+  }
+  get snapOnStart(): boolean {
+    return this.record.snapOnStart
+  }
+  /** The vid of the source volume (snapOnStart volumes), else null. */
+  get source(): string | null {
+    return this.record.source
+  }
+  /** Effective revisions to keep (the volume's own, else the pool's). */
+  get revisionsToKeep(): number {
+    return this.record.revisionsToKeep ?? this.ctx.pool.revisionsToKeep
+  }
+  /** Whether a volatile volume's contents should be treated as ephemeral (pool's ephemeralVolatile). */
+  get ephemeral(): boolean {
+    return !this.saveOnStop && !this.snapOnStart && this.ctx.pool.ephemeralVolatile
+  }
+  /** The dirty image: what a running VM uses. */
+  get path(): string {
+    return this.paths.dirty
+  }
+  /** The persisted configuration of this volume (a copy). */
+  get config(): VolumeRecord {
+    return { ...this.record }
+  }
+
+  private get paths(): VolumePaths {
+    return volumePaths(this.ctx.dirPath, this.record.vid)
+  }
+  /** Snapshots disabled: the clean image is renamed to dirty and back, no revisions, no precache. */
+  private get snapshotsDisabled(): boolean {
+    return this.revisionsToKeep === -1 && this.saveOnStop && !this.snapOnStart
+  }
+  private get usesPrecache(): boolean {
+    return this.saveOnStop && !this.snapOnStart && !this.snapshotsDisabled
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  /** Remove every leftover image of the vid; S & !SoS: a sparse clean image of `size` and its precache. */
+  async create(): Promise<this> {
+    await this.locked(() => this.createFiles())
+    return this
+  }
+
+  /** @internal the body of create(), also run by pool.createVolume under the same lock. */
+  async createFiles(): Promise<void> {
+    const p = this.paths
+    await this.guard()
+    await this.removeImages('all')
+    if (this.saveOnStop && !this.snapOnStart) {
+      await this.ctx.files.ensureDir(p.dir)
+      await this.ctx.files.createSparse(p.clean, this.record.size)
+      if (this.usesPrecache) await this.refreshPrecache()
+    }
+  }
+
+  /** The image the volume needs to start exists; else ERR_MISSING_IMAGE naming it. */
+  async verify(): Promise<true> {
+    const p = this.paths
+    let needed: string | null = null
+    if (this.snapOnStart) needed = this.sourcePaths().clean
+    else if (this.saveOnStop) needed = p.clean
+    if (needed === null) return true
+    const dir = needed === p.clean ? p.dir : this.sourcePaths().dir
+    if ((await this.ctx.files.checkDir(dir)) && (await this.ctx.files.image(needed))) return true
+    // Snapshots disabled and running (or crashed while running): the clean image lives on as dirty.
+    if (needed === p.clean && this.snapshotsDisabled && (await this.ctx.files.image(p.dirty))) return true
+    throw this.missing(needed)
+  }
+
+  /** Prepare the dirty image and return its path (SPEC §3.4 start). */
+  async start(): Promise<string> {
+    return this.locked(async () => {
+      const p = this.paths
+      const files = this.ctx.files
+      const [clean, dirty] = await this.guard()
+      if (this.saveOnStop && dirty) {
+        // Crash leftover of a running volume: reuse it unchanged.
+        await this.removeImages('incomplete')
+        return p.dirty
+      }
+      if (this.snapOnStart) {
+        const src = this.sourcePaths()
+        if (!(await files.checkDir(src.dir)) || !(await files.image(src.clean))) throw this.missing(src.clean)
+        await this.removeImages('incomplete')
+        await files.ensureDir(p.dir)
+        await files.remove(p.clean)
+        await files.hardlink(src.clean, p.clean)
+        await files.copy(p.clean, p.dirty)
+      } else if (this.saveOnStop) {
+        if (!clean) throw this.missing(p.clean)
+        await this.removeImages('incomplete')
+        if (this.snapshotsDisabled) {
+          await this.pruneRevisions(0)
+          await files.remove(p.precache)
+          await files.rename(p.clean, p.dirty)
+        } else {
+          await this.startFromPrecache(clean)
+        }
+      } else {
+        await this.removeImages('incomplete')
+        await files.ensureDir(p.dir)
+        await files.createSparse(p.dirty, this.record.size)
+      }
+      return p.dirty
+    })
+  }
+
+  /** Rename a fresh precache to dirty; a stale one (size or mtime differs from clean) is discarded. */
+  private async startFromPrecache(clean: Stats): Promise<void> {
+    const p = this.paths
+    const files = this.ctx.files
+    const pre = await files.image(p.precache)
+    if (pre && pre.size === clean.size && pre.mtimeMs === clean.mtimeMs) {
+      try {
+        await files.rename(p.precache, p.dirty)
+        return
+      } catch (e) {
+        if (!hasCode(e, 'ENOENT')) throw e
+      }
+    } else if (pre) {
+      await files.remove(p.precache)
+    }
+    await files.copy(p.clean, p.dirty)
+  }
+
+  /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
+  async stop(opts: StopOptions = {}): Promise<this> {
+    await this.locked(async () => {
+      const p = this.paths
+      const files = this.ctx.files
+      const [, dirty] = await this.guard()
+      if (this.saveOnStop) {
+        if (!dirty) return
+        if (opts.discard) {
+          if (this.snapshotsDisabled) {
+            throw poolError(
+              'ERR_INVALID_ARG_VALUE',
+              `Cannot discard ${this.vid}: snapshots are disabled (revisionsToKeep -1), so the dirty image is its only copy`,
+              { vid: this.vid, path: p.dirty },
+            )
+          }
+          await files.remove(p.dirty)
+          return
+        }
+        await this.commit(p.dirty)
+        return
+      }
+      if (!this.snapOnStart && dirty && dirty.size !== this.record.size) {
+        // A volatile volume resized while running keeps its new size.
+        await this.persist({ ...this.record, size: dirty.size })
+      }
+      await files.remove(p.dirty)
+      await files.remove(p.clean)
+    })
+    return this
+  }
+
+  /** Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache. */
+  private async commit(from: string): Promise<void> {
+    const p = this.paths
+    const files = this.ctx.files
+    if (this.snapshotsDisabled) {
+      await files.fsyncFile(from)
+      await files.rename(from, p.clean)
+      return
+    }
+    await this.addRevision()
+    await this.pruneRevisions(this.revisionsToKeep)
+    await files.fsyncFile(from)
+    if (this.usesPrecache) await files.remove(p.precache)
+    await files.rename(from, p.clean)
+    if (this.usesPrecache) await this.refreshPrecache()
+  }
+
+  private async refreshPrecache(): Promise<void> {
+    await this.ctx.files.copy(this.paths.clean, this.paths.precache, { copyMtime: true })
+  }
+
+  /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
+  private async addRevision(): Promise<void> {
+    if (this.revisionsToKeep <= 0) return
+    const p = this.paths
+    const clean = await this.ctx.files.image(p.clean)
+    if (!clean) return
+    const revs = await this.revisionList()
+    const next = (revs.at(-1)?.rev ?? 0) + 1
+    const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
+    await this.ctx.files.copy(p.clean, join(p.dir, name))
+  }
+
+  /** Delete all but the newest `keep` revisions (keep <= 0: all). */
+  private async pruneRevisions(keep: number): Promise<void> {
+    const revs = await this.revisionList()
+    for (const r of revs.slice(0, Math.max(0, revs.length - Math.max(0, keep)))) {
+      await this.ctx.files.remove(r.path)
+    }
+  }
+
+  /** Revisions of this volume, oldest first. A revision name that is not a regular file is refused. */
+  private async revisionList(): Promise<Revision[]> {
+    const p = this.paths
+    if (!(await this.ctx.files.checkDir(p.dir))) return []
+    const out: Revision[] = []
+    for (const ent of await this.ctx.files.list(p.dir)) {
+      const parsed = parseImageName(ent.name)
+      if (!parsed || parsed.temp || parsed.kind !== 'revision' || parsed.base !== p.base) continue
+      const path = join(p.dir, ent.name)
+      if (!ent.isFile()) await this.ctx.files.image(path)
+      out.push({ rev: parsed.rev!, timestamp: parsed.timestamp!, path })
+    }
+    return out.sort((a, b) => a.rev - b.rev)
+  }
+
+  /** Replace the clean image with revision `rev` (default newest); the current one becomes a new revision. */
+  async revert(rev?: number | string): Promise<this> {
+    await this.locked(async () => {
+      const p = this.paths
+      const [, dirty] = await this.guard()
+      if (this.saveOnStop && dirty) {
+        throw poolError('ERR_VOLUME_DIRTY', `Cannot revert ${this.vid}: it is not cleanly stopped (${p.dirty} exists)`, {
+          vid: this.vid,
+          path: p.dirty,
+        })
+      }
+      const revs = await this.revisionList()
+      const wanted = rev === undefined ? undefined : String(rev)
+      const chosen = wanted === undefined ? revs.at(-1) : revs.find((r) => String(r.rev) === wanted)
+      if (!chosen) {
+        throw poolError(
+          'ERR_REVISION_NOT_FOUND',
+          wanted === undefined ? `Volume ${this.vid} has no revisions` : `Volume ${this.vid} has no revision ${JSON.stringify(rev)}`,
+          { vid: this.vid },
+        )
+      }
+      await this.addRevision()
+      if (this.usesPrecache) await this.ctx.files.remove(p.precache)
+      await this.ctx.files.rename(chosen.path, p.clean)
+      if (this.usesPrecache) await this.refreshPrecache()
+    })
+    return this
+  }
+
+  /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
+  async resize(size: number, opts: ResizeOptions = {}): Promise<this> {
+    checkSize(size, 'size')
+    await this.locked(async () => {
+      const p = this.paths
+      const files = this.ctx.files
+      if (!this.rw) throw poolError('ERR_VOLUME_READ_ONLY', `Cannot resize ${this.vid}: it is read-only`, { vid: this.vid })
+      const [clean, dirty] = await this.guard()
+      const current = dirty?.size ?? clean?.size ?? this.record.size
+      if (size < current && !opts.allowShrink) {
+        throw poolError('ERR_SHRINK_REFUSED', `Refusing to shrink ${this.vid} from ${current} to ${size} bytes without { allowShrink: true }`, {
+          vid: this.vid,
+        })
+      }
+      if (dirty) {
+        await files.resize(p.dirty, size)
+        await files.updateLoopDevSizes(p.dirty)
+      } else if (this.saveOnStop && !this.snapOnStart) {
+        if (!clean) throw this.missing(p.clean)
+        // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
+        if (this.usesPrecache) await files.remove(p.precache)
+        await files.copy(p.clean, p.clean, { size })
+        if (this.usesPrecache) await this.refreshPrecache()
+      }
+      if (this.record.size !== size) await this.persist({ ...this.record, size })
+    })
+    return this
+  }
+
+  // ---- data path -------------------------------------------------------
+
+  /** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
+  async export(): Promise<string> {
+    this.requireSaveOnStop('export')
+    const p = this.paths
+    await this.ctx.files.checkDir(p.dir)
+    const [clean, dirty] = await this.ctx.files.images([p.clean, p.dirty])
+    if (clean) return p.clean
+    if (dirty && this.snapshotsDisabled) {
+      throw poolError('ERR_VOLUME_DIRTY', `Cannot export ${this.vid} while it runs: snapshots are disabled, so its only image is in use`, {
+        vid: this.vid,
+      })
+    }
+    throw this.missing(p.clean)
+  }
+
+  /** Ends an export(). The exported path is the clean image itself, so there is nothing to release. */
+  async exportEnd(path: string): Promise<void> {
+    if (path !== this.paths.clean) {
+      throw poolError('ERR_INVALID_ARG_VALUE', `${JSON.stringify(path)} is not an export of ${this.vid}`, { vid: this.vid })
+    }
+  }
+
+  /** A Readable of the committed image; holes are produced as zeros without reading them. */
+  exportStream(): Readable {
+    this.requireSaveOnStop('exportStream')
+    return exportStream(this.ctx.files, () => this.export())
+  }
+
+  /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
+  async importData(size: number): Promise<string> {
+    this.requireSaveOnStop('importData')
+    checkSize(size, 'size')
+    return this.locked(async () => {
+      await this.guard()
+      await this.beginImport(size)
+      return this.paths.import
+    })
+  }
+
+  /** Commit the import file (a revision is added) or delete it. */
+  async importDataEnd(success: boolean): Promise<this> {
+    this.requireSaveOnStop('importDataEnd')
+    await this.locked(async () => {
+      const p = this.paths
+      const [, , , imp] = await this.guard()
+      if (success && !imp) throw this.missing(p.import)
+      await this.endImport(success)
+    })
+    return this
+  }
+
+  /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
+  async importVolume(src: ReflinkVolume): Promise<CopyReport | null> {
+    if (!this.saveOnStop) return null
+    return this.locked(async () => {
+      await this.guard()
+      const srcPath = await src.export()
+      try {
+        await this.beginImport(null)
+        let report: CopyReport
+        try {
+          report = await this.ctx.files.copy(srcPath, this.paths.import)
+        } catch (e) {
+          await this.endImport(false)
+          throw e
+        }
+        await this.endImport(true)
+        return report
+      } finally {
+        await src.exportEnd(srcPath)
+      }
+    })
+  }
+
+  /** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
+  async importStream(readable: AsyncIterable<Uint8Array>, size: number, opts: ImportStreamOptions = {}): Promise<this> {
+    this.requireSaveOnStop('importStream')
+    checkSize(size, 'size')
+    await this.locked(async () => {
+      await this.guard()
+      await this.beginImport(size)
+      try {
+        await writeImport(this.paths.import, readable, size, opts)
+      } catch (e) {
+        await this.endImport(false)
+        throw e
+      }
+      await this.endImport(true)
+    })
+    return this
+  }
+
+  /** Mark an import as in progress (for recovery) and create its sparse file (size null: the copy creates it). */
+  private async beginImport(size: number | null): Promise<void> {
+    const p = this.paths
+    await this.ctx.files.ensureDir(p.dir)
+    await writeOwnerMarker(join(this.ctx.store.paths.locks, importMarkFileName(this.vid)))
+    if (size !== null) await this.ctx.files.createSparse(p.import, size)
+  }
+
+  private async endImport(success: boolean): Promise<void> {
+    const p = this.paths
+    if (success) {
+      const imp = await this.ctx.files.image(p.import)
+      await this.commit(p.import)
+      if (imp && imp.size !== this.record.size) await this.persist({ ...this.record, size: imp.size })
+    } else {
+      await this.ctx.files.remove(p.import)
+    }
+    await this.ctx.files.remove(join(this.ctx.store.paths.locks, importMarkFileName(this.vid)))
+  }
+
+  // ---- state -------------------------------------------------------------
+
+  /** S and a dirty image exists (running, or crashed while running). */
+  async isDirty(): Promise<boolean> {
+    if (!this.saveOnStop) return false
+    const p = this.paths
+    return (await this.ctx.files.checkDir(p.dir)) && (await this.ctx.files.image(p.dirty)) !== null
+  }
+
+  /** SoS: own clean image is no longer the source's clean image (the source was committed since start). */
+  async isOutdated(): Promise<boolean> {
+    if (!this.snapOnStart) return false
+    const src = this.sourcePaths()
+    const p = this.paths
+    if (!(await this.ctx.files.checkDir(p.dir)) || !(await this.ctx.files.checkDir(src.dir))) return false
+    const [own, theirs] = await this.ctx.files.images([p.clean, src.clean])
+    if (!own || !theirs) return false
+    return own.ino !== theirs.ino || own.dev !== theirs.dev
+  }
+
+  /** `{ [rev]: 'YYYY-MM-DDTHH:MM:SSZ' }`, ascending by revision number. */
+  async revisions(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {}
+    for (const r of await this.revisionList()) out[r.rev] = `${r.timestamp}Z`
+    return out
+  }
+
+  /** Size of the dirty image, else the clean one, else the nominal size. */
+  async size(): Promise<number> {
+    const image = await this.currentImage()
+    return image ? image.stats.size : this.record.size
+  }
+
+  /** Allocation of the dirty (else clean) image, with the FIEMAP shared/exclusive split. */
+  async usage(): Promise<VolumeUsage> {
+    const image = await this.currentImage()
+    if (!image) return { allocated: 0, shared: 0, exclusive: 0, extents: 0 }
+    const u = await this.ctx.files.usage(image.path)
+    return { allocated: u.allocated, shared: u.shared, exclusive: u.exclusive, extents: u.extents }
+  }
+
+  /** Delete every file of the volume, its VM directory when empty, and its record. */
+  async remove(): Promise<void> {
+    await this.locked(async () => {
+      await this.guard()
+      await this.removeImages('all')
+      await this.ctx.files.removeEmptyDir(this.paths.dir)
+      await this.ctx.store.removeVolume(this.vid)
+      this.ctx.forget(this.vid)
+    })
+  }
+
+  // ---- helpers -------------------------------------------------------------
+
+  private async currentImage(): Promise<{ path: string; stats: Stats } | null> {
+    const p = this.paths
+    if (!(await this.ctx.files.checkDir(p.dir))) return null
+    const [dirty, clean] = await this.ctx.files.images([p.dirty, p.clean])
+    if (dirty) return { path: p.dirty, stats: dirty }
+    if (clean) return { path: p.clean, stats: clean }
+    return null
+  }
+
+  /**
+   * The planted-symlink check of every call: the VM directory (when it exists)
+   * holds only real directories above it and our four images are regular files.
+   * Returns the stats of [clean, dirty, precache, import].
+   */
+  private async guard(): Promise<(Stats | null)[]> {
+    const p = this.paths
+    if (!(await this.ctx.files.checkDir(p.dir))) return [null, null, null, null]
+    return this.ctx.files.images([p.clean, p.dirty, p.precache, p.import])
+  }
+
+  /** Delete this volume's temp files and import ('incomplete') or every file of it ('all'). */
+  private async removeImages(which: 'incomplete' | 'all'): Promise<void> {
+    const p = this.paths
+    if (await this.ctx.files.checkDir(p.dir)) {
+      for (const ent of await this.ctx.files.list(p.dir)) {
+        const parsed = parseImageName(ent.name)
+        if (!parsed || parsed.base !== p.base) continue
+        if (which === 'incomplete' && !parsed.temp && parsed.kind !== 'import') continue
+        await this.ctx.files.remove(join(p.dir, ent.name))
+      }
+    }
+    await this.ctx.files.remove(join(this.ctx.store.paths.locks, importMarkFileName(this.vid)))
+  }
+
+  private sourcePaths(): VolumePaths {
+    return volumePaths(this.ctx.dirPath, this.record.source as string)
+  }
+
+  private missing(path: string): Error {
+    return poolError('ERR_MISSING_IMAGE', `Missing image file ${path} for volume ${this.vid}`, { vid: this.vid, path })
+  }
+
+  private requireSaveOnStop(op: string): void {
+    if (!this.saveOnStop) {
+      throw poolError('ERR_NOT_SAVE_ON_STOP', `Cannot ${op}: ${this.vid} is not a saveOnStop volume`, { vid: this.vid })
+    }
+  }
+
+  private async persist(rec: VolumeRecord): Promise<void> {
+    await this.ctx.store.writeVolume(rec)
+    this.record = rec
+  }
+
+  /** Run `fn` under the volume's lock, after re-reading the record (another process may have changed it). */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.ctx.run(lockFileName(this.vid), async () => {
+      const rec = await this.ctx.store.readVolume(this.vid)
+      if (!rec) {
+        this.ctx.forget(this.vid)
+        throw poolError('ERR_UNKNOWN_VOLUME', `Volume ${this.vid} no longer exists in pool ${this.ctx.pool.name}`, { vid: this.vid })
+      }
+      this.record = rec
+      return fn()
+    })
+  }
+}
