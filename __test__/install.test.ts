@@ -88,13 +88,14 @@ test.serial('require() loads the addon from the platform package and copies a fi
 test.serial('import loads with named exports (ESM consumer of the CommonJS build)', async (t) => {
   const r = ok(
     await node(full, ['--input-type=module', '-e', `
-      import { copyFile, ReflinkPoolError, ERROR_CODES } from 'reflink-pool'
+      import { copyFile, ReflinkPool, ReflinkPoolError, ERROR_CODES } from 'reflink-pool'
       import * as ns from 'reflink-pool'
-      console.log(JSON.stringify({ copyFile: typeof copyFile, err: typeof ReflinkPoolError, codes: Object.keys(ERROR_CODES).length, dflt: typeof ns.default }))`]),
+      console.log(JSON.stringify({ copyFile: typeof copyFile, pool: typeof ReflinkPool, err: typeof ReflinkPoolError, codes: Object.keys(ERROR_CODES).length, dflt: typeof ns.default }))`]),
     'import reflink-pool',
   )
-  const out = JSON.parse(r.stdout) as { copyFile: string; err: string; codes: number; dflt: string }
+  const out = JSON.parse(r.stdout) as { copyFile: string; pool: string; err: string; codes: number; dflt: string }
   t.is(out.copyFile, 'function')
+  t.is(out.pool, 'function') // re-exported from ts/pool: cjs-module-lexer must see it
   t.is(out.err, 'function')
   t.true(out.codes > 0)
   t.is(out.dflt, 'object') // the CommonJS exports object, as Node gives it to ESM
@@ -124,12 +125,18 @@ test.serial('a TypeScript consumer type-checks under strict, isolatedModules, ve
     files,
   })
   writeFileSync(join(full, 'esm.mts'), [
-    "import { copyFile, isReflinkPoolError, type CopyResult, type CopyMethod, type ReflinkMode } from 'reflink-pool'",
+    "import { copyFile, isReflinkPoolError, ReflinkPool, type CopyResult, type CopyMethod, type ReflinkMode } from 'reflink-pool'",
     "const mode: ReflinkMode = 'auto'",
     "const res: CopyResult = await copyFile('a', 'b', { reflink: mode })",
     'const method: CopyMethod = res.method',
     'try { await copyFile(\'a\', \'b\') } catch (e) { if (isReflinkPoolError(e, \'ENOENT\')) console.log(e.code, e.path) }',
     'console.log(method)',
+    "const pool: ReflinkPool = await ReflinkPool.open({ dirPath: '/var/lib/vms', revisionsToKeep: 2 })",
+    "const vol = await pool.createVolume({ name: 'root', vm: { name: 'web', dirPathPrefix: 'appvms' }, size: 1 << 20, saveOnStop: true })",
+    'const dirty: string = await vol.start()',
+    'await vol.stop()',
+    'const revs: Record<string, string> = await vol.revisions()',
+    'console.log(dirty, revs, pool.config.driver)',
     '',
   ].join('\n'))
   writeFileSync(join(full, 'cjs.cts'), [
