@@ -33,6 +33,17 @@ export interface CopyOptions {
   onProgress?: (done: number, total: number) => void
 }
 
+const statCb = promisify(fs.stat)
+
+async function statOrNull(path: string): Promise<fs.Stats | null> {
+  try {
+    return await statCb(path)
+  } catch (e) {
+    if (hasCode(e, 'ENOENT', 'ENOTDIR')) return null
+    throw e
+  }
+}
+
 /** lstat that answers null for a missing path. */
 export async function lstatOrNull(path: string): Promise<fs.Stats | null> {
   try {
@@ -64,8 +75,13 @@ export class PoolFiles {
    * directory. Returns false when some component is missing (nothing to look at).
    */
   async checkDir(dir: string): Promise<boolean> {
+    const parts = this.below(dir)
+    // The root itself may be a symlink (the user's choice of dirPath): follow it.
+    const root = await statOrNull(this.root)
+    if (!root) return false
+    if (!root.isDirectory()) throw this.unsafe(this.root, 'not a directory')
     let cur = this.root
-    for (const part of this.below(dir)) {
+    for (const part of parts) {
       cur = cur + sep + part
       const st = await lstatOrNull(cur)
       if (!st) return false

@@ -1,0 +1,5 @@
+// Pool conformance suite (issue 3) on xfs: see helpers/pool-conformance.ts.
+import test from 'ava'
+import { poolConformance } from './helpers/pool-conformance'
+
+poolConformance(test, 'xfs')
