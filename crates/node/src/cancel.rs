@@ -12,31 +12,31 @@ use napi_derive::napi;
 #[napi]
 #[derive(Default)]
 pub struct CancelToken {
-  flag: Arc<AtomicBool>,
+    flag: Arc<AtomicBool>,
 }
 
 #[napi]
 impl CancelToken {
-  #[napi(constructor)]
-  pub fn new() -> Self {
-    CancelToken::default()
-  }
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        CancelToken::default()
+    }
 
-  /// Ask every task holding this token to stop at its next check.
-  #[napi]
-  pub fn cancel(&self) {
-    self.flag.store(true, Ordering::Relaxed);
-  }
+    /// Ask every task holding this token to stop at its next check.
+    #[napi]
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+    }
 
-  #[napi(getter)]
-  pub fn cancelled(&self) -> bool {
-    self.flag.load(Ordering::Relaxed)
-  }
+    #[napi(getter)]
+    pub fn cancelled(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
 }
 
 impl CancelToken {
-  /// The shared flag, for a task to hand to `core::Control`.
-  pub fn flag(&self) -> Arc<AtomicBool> {
-    Arc::clone(&self.flag)
-  }
+    /// The shared flag, for a task to hand to `core::Control`.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.flag)
+    }
 }

@@ -8,70 +8,76 @@ use std::sync::Arc;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::copy::{self, CopyOptions, ReflinkMode};
-use reflink_pool_core::error::codes;
+use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
-use crate::outcome::{lib_error, outcome, task, to_js, to_u64, NativeError};
+use crate::outcome::{outcome, task, to_js, to_u64};
 use crate::progress::{ProgressFn, Throttled};
 
 #[napi(object)]
 pub struct NativeCopyOptions {
-  #[napi(ts_type = "'auto' | 'always' | 'never'")]
-  pub reflink: String,
-  /// Truncate or zero-extend the result; 0 creates an empty file without cloning.
-  pub size: Option<f64>,
-  pub copy_mtime: bool,
+    #[napi(ts_type = "'auto' | 'always' | 'never'")]
+    pub reflink: String,
+    /// Truncate or zero-extend the result; 0 creates an empty file without cloning.
+    pub size: Option<f64>,
+    pub copy_mtime: bool,
 }
 
 #[napi(object)]
 #[derive(Debug, Clone)]
 pub struct NativeCopyResult {
-  #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
-  pub method: String,
-  /// Bytes of data moved (0 for a reflink or an empty result).
-  pub bytes: f64,
+    #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
+    pub method: String,
+    /// Bytes of data moved (0 for a reflink or an empty result).
+    pub bytes: f64,
 }
 
 outcome!(CopyOutcome, NativeCopyResult);
 
 pub struct CopyTask {
-  src: PathBuf,
-  dst: PathBuf,
-  options: NativeCopyOptions,
-  cancel: Option<Arc<AtomicBool>>,
-  progress: Option<Throttled>,
+    src: PathBuf,
+    dst: PathBuf,
+    options: NativeCopyOptions,
+    cancel: Option<Arc<AtomicBool>>,
+    progress: Option<Throttled>,
 }
 
-fn reflink_mode(s: &str) -> Result<ReflinkMode, NativeError> {
-  match s {
-    "auto" => Ok(ReflinkMode::Auto),
-    "always" => Ok(ReflinkMode::Always),
-    "never" => Ok(ReflinkMode::Never),
-    other => Err(lib_error(
-      codes::ERR_INVALID_ARG_VALUE,
-      "validate",
-      format!("reflink must be 'auto', 'always' or 'never', got '{other}'"),
-    )),
-  }
+fn reflink_mode(s: &str) -> Result<ReflinkMode> {
+    match s {
+        "auto" => Ok(ReflinkMode::Auto),
+        "always" => Ok(ReflinkMode::Always),
+        "never" => Ok(ReflinkMode::Never),
+        other => Err(Error::lib(
+            codes::ERR_INVALID_ARG_VALUE,
+            "validate",
+            format!("reflink must be 'auto', 'always' or 'never', got '{other}'"),
+        )),
+    }
 }
 
 impl CopyTask {
-  fn run(&self) -> Result<NativeCopyResult, NativeError> {
-    let opts = CopyOptions {
-      reflink: reflink_mode(&self.options.reflink)?,
-      size: self.options.size.map(|s| to_u64("size", s)).transpose()?,
-      copy_mtime: self.options.copy_mtime,
-    };
-    let report = |done: u64, total: u64| {
-      if let Some(p) = &self.progress {
-        p.report(done, total)
-      }
-    };
-    let ctl = Control { cancel: self.cancel.as_deref(), progress: Some(&report) };
-    let out = copy::copy_file(&self.src, &self.dst, &opts, &ctl)?;
-    Ok(NativeCopyResult { method: out.method.as_str().to_string(), bytes: to_js("bytes", out.bytes)? })
-  }
+    fn run(&self) -> Result<NativeCopyResult> {
+        let opts = CopyOptions {
+            reflink: reflink_mode(&self.options.reflink)?,
+            size: self.options.size.map(|s| to_u64("size", s)).transpose()?,
+            copy_mtime: self.options.copy_mtime,
+        };
+        let report = |done: u64, total: u64| {
+            if let Some(p) = &self.progress {
+                p.report(done, total)
+            }
+        };
+        let ctl = Control {
+            cancel: self.cancel.as_deref(),
+            progress: Some(&report),
+        };
+        let out = copy::copy_file(&self.src, &self.dst, &opts, &ctl)?;
+        Ok(NativeCopyResult {
+            method: out.method.as_str().to_string(),
+            bytes: to_js("bytes", out.bytes)?,
+        })
+    }
 }
 
 task!(CopyTask, CopyOutcome, "copyFile");
@@ -79,17 +85,19 @@ task!(CopyTask, CopyOutcome, "copyFile");
 /// Copy `src` to `dst` atomically and durably. Never rejects: errors come back as data.
 #[napi]
 pub fn copy_file(
-  src: String,
-  dst: String,
-  options: NativeCopyOptions,
-  cancel: Option<&CancelToken>,
-  #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")] on_progress: Option<ProgressFn>,
+    src: String,
+    dst: String,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
 ) -> AsyncTask<CopyTask> {
-  AsyncTask::new(CopyTask {
-    src: src.into(),
-    dst: dst.into(),
-    options,
-    cancel: cancel.map(CancelToken::flag),
-    progress: on_progress.map(Throttled::new),
-  })
+    AsyncTask::new(CopyTask {
+        src: src.into(),
+        dst: dst.into(),
+        options,
+        cancel: cancel.map(CancelToken::flag),
+        progress: on_progress.map(Throttled::new),
+    })
 }

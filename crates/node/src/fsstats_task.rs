@@ -5,34 +5,38 @@ use std::path::PathBuf;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::fsstats;
+use reflink_pool_core::Result;
 
-use crate::outcome::{outcome, task, to_js, NativeError};
+use crate::outcome::{outcome, task, to_js};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
 pub struct NativeFsStats {
-  /// Total bytes of the filesystem.
-  pub size: f64,
-  /// Used bytes.
-  pub used: f64,
+    /// Total bytes of the filesystem.
+    pub size: f64,
+    /// Used bytes.
+    pub used: f64,
 }
 
 outcome!(FsStatsOutcome, NativeFsStats);
 
 pub struct FsStatsTask {
-  dir: PathBuf,
+    dir: PathBuf,
 }
 
 impl FsStatsTask {
-  fn run(&self) -> Result<NativeFsStats, NativeError> {
-    let s = fsstats::fs_stats(&self.dir)?;
-    Ok(NativeFsStats { size: to_js("size", s.size)?, used: to_js("used", s.used)? })
-  }
+    fn run(&self) -> Result<NativeFsStats> {
+        let s = fsstats::fs_stats(&self.dir)?;
+        Ok(NativeFsStats {
+            size: to_js("size", s.size)?,
+            used: to_js("used", s.used)?,
+        })
+    }
 }
 
 task!(FsStatsTask, FsStatsOutcome, "fsStats");
 
 #[napi]
 pub fn fs_stats(dir: String) -> AsyncTask<FsStatsTask> {
-  AsyncTask::new(FsStatsTask { dir: dir.into() })
+    AsyncTask::new(FsStatsTask { dir: dir.into() })
 }

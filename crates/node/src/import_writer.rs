@@ -12,128 +12,151 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
-use reflink_pool_core::error::{codes, Error};
+use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::zeroskip;
 
-use crate::outcome::{io_error, outcome, task, to_js, to_u64, NativeError};
+use crate::outcome::{io_error, outcome, task, to_js, to_u64};
 
 struct Open {
-  file: File,
-  size: u64,
-  /// Zero detection granularity: the filesystem's preferred block size.
-  block: usize,
+    file: File,
+    size: u64,
+    /// Zero detection granularity: the filesystem's preferred block size.
+    block: usize,
 }
 
 type Shared = Arc<Mutex<Option<Open>>>;
 
 #[napi]
 pub struct ImportWriter {
-  path: PathBuf,
-  state: Shared,
+    path: PathBuf,
+    state: Shared,
 }
 
 pub enum ImportOp {
-  Open,
-  Write { offset: f64, data: Buffer },
-  Finish,
-  Close,
+    Open,
+    Write { offset: f64, data: Buffer },
+    Finish,
+    Close,
 }
 
 pub struct ImportWriterTask {
-  path: PathBuf,
-  state: Shared,
-  op: ImportOp,
+    path: PathBuf,
+    state: Shared,
+    op: ImportOp,
 }
 
 // Bytes actually written (zero blocks skipped); 0 for open/finish/close.
 outcome!(ImportWriterOutcome, f64);
 
 fn lock(state: &Shared) -> MutexGuard<'_, Option<Open>> {
-  state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ImportWriterTask {
-  /// A misuse of the writer (not open, or a write past the end), with the file's path.
-  fn refuse(&self, detail: String) -> NativeError {
-    Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", detail).with_path(&self.path).into()
-  }
-
-  fn not_open(&self) -> NativeError {
-    self.refuse("the import writer is not open".to_string())
-  }
-
-  fn run(&self) -> Result<f64, NativeError> {
-    let mut state = lock(&self.state);
-    match &self.op {
-      ImportOp::Open => {
-        let file = OpenOptions::new().write(true).open(&self.path).map_err(|e| io_error(&e, "open", &self.path))?;
-        let meta = file.metadata().map_err(|e| io_error(&e, "fstat", &self.path))?;
-        let block = usize::try_from(meta.blksize()).unwrap_or(4096).max(512);
-        *state = Some(Open { file, size: meta.len(), block });
-        Ok(0.0)
-      }
-      ImportOp::Write { offset, data } => {
-        let open = state.as_ref().ok_or_else(|| self.not_open())?;
-        let offset = to_u64("offset", *offset)?;
-        let end = offset.checked_add(data.len() as u64);
-        if end.is_none_or(|end| end > open.size) {
-          return Err(self.refuse(format!(
-            "{} bytes at offset {offset} go past the import size {}",
-            data.len(),
-            open.size
-          )));
-        }
-        let written = zeroskip::write_skipping_zeros(open.file.as_fd(), offset, data, open.block)
-          .map_err(|e| e.with_path(&self.path))?;
-        to_js("written", written)
-      }
-      ImportOp::Finish => {
-        let open = state.take().ok_or_else(|| self.not_open())?;
-        open.file.sync_all().map_err(|e| io_error(&e, "fsync", &self.path))?;
-        Ok(0.0)
-      }
-      ImportOp::Close => {
-        state.take();
-        Ok(0.0)
-      }
+    /// A misuse of the writer (not open, or a write past the end), with the file's path.
+    fn refuse(&self, detail: String) -> Error {
+        Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", detail).with_path(&self.path)
     }
-  }
+
+    fn not_open(&self) -> Error {
+        self.refuse("the import writer is not open".to_string())
+    }
+
+    fn run(&self) -> Result<f64> {
+        let mut state = lock(&self.state);
+        match &self.op {
+            ImportOp::Open => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .map_err(|e| io_error(&e, "open", &self.path))?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| io_error(&e, "fstat", &self.path))?;
+                let block = usize::try_from(meta.blksize()).unwrap_or(4096).max(512);
+                *state = Some(Open {
+                    file,
+                    size: meta.len(),
+                    block,
+                });
+                Ok(0.0)
+            }
+            ImportOp::Write { offset, data } => {
+                let open = state.as_ref().ok_or_else(|| self.not_open())?;
+                let offset = to_u64("offset", *offset)?;
+                let fits = offset
+                    .checked_add(data.len() as u64)
+                    .is_some_and(|end| end <= open.size);
+                if !fits {
+                    return Err(self.refuse(format!(
+                        "{} bytes at offset {offset} go past the import size {}",
+                        data.len(),
+                        open.size
+                    )));
+                }
+                let written =
+                    zeroskip::write_skipping_zeros(open.file.as_fd(), offset, data, open.block)
+                        .map_err(|e| e.with_path(&self.path))?;
+                to_js("written", written)
+            }
+            ImportOp::Finish => {
+                let open = state.take().ok_or_else(|| self.not_open())?;
+                open.file
+                    .sync_all()
+                    .map_err(|e| io_error(&e, "fsync", &self.path))?;
+                Ok(0.0)
+            }
+            ImportOp::Close => {
+                state.take();
+                Ok(0.0)
+            }
+        }
+    }
 }
 
 task!(ImportWriterTask, ImportWriterOutcome, "importWriter");
 
 #[napi]
 impl ImportWriter {
-  /// No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`).
-  #[napi(constructor)]
-  pub fn new(path: String) -> Self {
-    ImportWriter { path: path.into(), state: Arc::default() }
-  }
+    /// No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`).
+    #[napi(constructor)]
+    pub fn new(path: String) -> Self {
+        ImportWriter {
+            path: path.into(),
+            state: Arc::default(),
+        }
+    }
 
-  fn task(&self, op: ImportOp) -> AsyncTask<ImportWriterTask> {
-    AsyncTask::new(ImportWriterTask { path: self.path.clone(), state: Arc::clone(&self.state), op })
-  }
+    fn task(&self, op: ImportOp) -> AsyncTask<ImportWriterTask> {
+        AsyncTask::new(ImportWriterTask {
+            path: self.path.clone(),
+            state: Arc::clone(&self.state),
+            op,
+        })
+    }
 
-  #[napi]
-  pub fn open(&self) -> AsyncTask<ImportWriterTask> {
-    self.task(ImportOp::Open)
-  }
+    #[napi]
+    pub fn open(&self) -> AsyncTask<ImportWriterTask> {
+        self.task(ImportOp::Open)
+    }
 
-  /// Write `data` at `offset`; the buffer must not change until the promise settles.
-  #[napi]
-  pub fn write(&self, offset: f64, data: Buffer) -> AsyncTask<ImportWriterTask> {
-    self.task(ImportOp::Write { offset, data })
-  }
+    /// Write `data` at `offset`; the buffer must not change until the promise settles.
+    #[napi]
+    pub fn write(&self, offset: f64, data: Buffer) -> AsyncTask<ImportWriterTask> {
+        self.task(ImportOp::Write { offset, data })
+    }
 
-  /// fsync and close.
-  #[napi]
-  pub fn finish(&self) -> AsyncTask<ImportWriterTask> {
-    self.task(ImportOp::Finish)
-  }
+    /// fsync and close.
+    #[napi]
+    pub fn finish(&self) -> AsyncTask<ImportWriterTask> {
+        self.task(ImportOp::Finish)
+    }
 
-  /// Close without fsync (the import is being abandoned).
-  #[napi]
-  pub fn close(&self) -> AsyncTask<ImportWriterTask> {
-    self.task(ImportOp::Close)
-  }
+    /// Close without fsync (the import is being abandoned).
+    #[napi]
+    pub fn close(&self) -> AsyncTask<ImportWriterTask> {
+        self.task(ImportOp::Close)
+    }
 }

@@ -29,5 +29,5 @@ use napi_derive::napi;
 /// Version of the native binding (same as the workspace crates).
 #[napi]
 pub fn core_version() -> String {
-  env!("CARGO_PKG_VERSION").to_string()
+    env!("CARGO_PKG_VERSION").to_string()
 }

@@ -14,77 +14,75 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use napi_derive::napi;
-use reflink_pool_core::error::{codes, Error};
+use reflink_pool_core::error::{codes, Error, Result};
 
 /// An error as data: what TS needs to build a Node-shaped error.
 #[napi(object)]
 #[derive(Debug, Clone)]
 pub struct NativeError {
-  /// Errno name (`ENOENT`) or library code (`ERR_REFLINK_UNSUPPORTED`, `ABORT_ERR`, ...).
-  pub code: String,
-  /// Positive OS errno, absent for library codes.
-  pub errno: Option<i32>,
-  /// The syscall or step that failed, e.g. `open`, `ioctl(FICLONE)`.
-  pub syscall: String,
-  pub path: Option<String>,
-  pub dest: Option<String>,
-  /// Full Node-style message: `ENOENT: no such file or directory, open '/x'`.
-  pub message: String,
+    /// Errno name (`ENOENT`) or library code (`ERR_REFLINK_UNSUPPORTED`, `ABORT_ERR`, ...).
+    pub code: String,
+    /// Positive OS errno, absent for library codes.
+    pub errno: Option<i32>,
+    /// The syscall or step that failed, e.g. `open`, `ioctl(FICLONE)`.
+    pub syscall: String,
+    pub path: Option<String>,
+    pub dest: Option<String>,
+    /// Full Node-style message: `ENOENT: no such file or directory, open '/x'`.
+    pub message: String,
 }
 
 impl From<Error> for NativeError {
-  fn from(e: Error) -> Self {
-    NativeError {
-      code: e.code_name(),
-      errno: e.errno,
-      syscall: e.syscall.to_string(),
-      path: e.path.as_deref().map(path_string),
-      dest: e.dest.as_deref().map(path_string),
-      message: e.to_string(),
+    fn from(e: Error) -> Self {
+        NativeError {
+            code: e.code_name(),
+            errno: e.errno,
+            syscall: e.syscall.to_string(),
+            path: e.path.as_deref().map(path_string),
+            dest: e.dest.as_deref().map(path_string),
+            message: e.to_string(),
+        }
     }
-  }
 }
 
 pub fn path_string(p: &Path) -> String {
-  p.to_string_lossy().into_owned()
-}
-
-/// A library error (no errno) from the binding itself.
-pub fn lib_error(code: &'static str, syscall: &'static str, detail: impl Into<String>) -> NativeError {
-  Error::lib(code, syscall, detail).into()
+    p.to_string_lossy().into_owned()
 }
 
 /// An `std::io::Error` from a syscall the binding makes itself (`open`, `fstat`).
-pub fn io_error(e: &std::io::Error, syscall: &'static str, path: &Path) -> NativeError {
-  Error {
-    errno: Some(e.raw_os_error().unwrap_or(libc_eio())),
-    code: None,
-    syscall,
-    path: Some(path.to_path_buf()),
-    dest: None,
-    detail: None,
-  }
-  .into()
+pub fn io_error(e: &std::io::Error, syscall: &'static str, path: &Path) -> Error {
+    Error {
+        errno: Some(e.raw_os_error().unwrap_or(libc_eio())),
+        code: None,
+        syscall,
+        path: Some(path.to_path_buf()),
+        dest: None,
+        detail: None,
+    }
 }
 
 /// EIO without a libc dependency: only used when std gives an error with no OS code.
 const fn libc_eio() -> i32 {
-  5
+    5
 }
 
-/// Run `f` (a whole user-level core step), mapping a core error and a panic to data.
-pub fn catch<T>(step: &'static str, f: impl FnOnce() -> Result<T, NativeError>) -> Result<T, NativeError> {
-  match catch_unwind(AssertUnwindSafe(f)) {
-    Ok(r) => r,
-    Err(payload) => {
-      let what = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
-      Err(lib_error(codes::ERR_INTERNAL, step, format!("internal error (Rust panic: {what})")))
+/// Run `f` (a whole user-level core step) with a panic turned into an `ERR_INTERNAL` error.
+pub fn catch<T>(step: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::lib(
+                codes::ERR_INTERNAL,
+                step,
+                format!("internal error (Rust panic: {what})"),
+            ))
+        }
     }
-  }
 }
 
 /// Largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).
@@ -92,29 +90,29 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// A JS number that must be a safe non-negative integer (TS validates first;
 /// this is the defensive second check before any syscall).
-pub fn to_u64(name: &'static str, v: f64) -> Result<u64, NativeError> {
-  if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= MAX_SAFE_INTEGER as f64 {
-    Ok(v as u64)
-  } else {
-    Err(lib_error(
-      codes::ERR_INVALID_ARG_VALUE,
-      "validate",
-      format!("{name} must be a safe non-negative integer, got {v}"),
-    ))
-  }
+pub fn to_u64(name: &'static str, v: f64) -> Result<u64> {
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= MAX_SAFE_INTEGER as f64 {
+        Ok(v as u64)
+    } else {
+        Err(Error::lib(
+            codes::ERR_INVALID_ARG_VALUE,
+            "validate",
+            format!("{name} must be a safe non-negative integer, got {v}"),
+        ))
+    }
 }
 
 /// A byte count for JS: exact below 2^53, else an error rather than a rounded number.
-pub fn to_js(name: &'static str, v: u64) -> Result<f64, NativeError> {
-  if v <= MAX_SAFE_INTEGER {
-    Ok(v as f64)
-  } else {
-    Err(lib_error(
-      ERR_OUT_OF_RANGE,
-      "convert",
-      format!("{name} ({v}) exceeds Number.MAX_SAFE_INTEGER"),
-    ))
-  }
+pub fn to_js(name: &'static str, v: u64) -> Result<f64> {
+    if v <= MAX_SAFE_INTEGER {
+        Ok(v as f64)
+    } else {
+        Err(Error::lib(
+            ERR_OUT_OF_RANGE,
+            "convert",
+            format!("{name} ({v}) exceeds Number.MAX_SAFE_INTEGER"),
+        ))
+    }
 }
 
 /// A value the binding cannot represent exactly in JS (a number above 2^53).
@@ -122,43 +120,45 @@ pub const ERR_OUT_OF_RANGE: &str = "ERR_OUT_OF_RANGE";
 
 /// Declares a task outcome: `{ status: 'ok', value } | { status: 'error', error }`.
 macro_rules! outcome {
-  ($name:ident, $value:ty) => {
-    #[napi_derive::napi(discriminant = "status", discriminant_case = "lowercase")]
-    pub enum $name {
-      Ok { value: $value },
-      Error { error: $crate::outcome::NativeError },
-    }
-
-    impl From<Result<$value, $crate::outcome::NativeError>> for $name {
-      fn from(r: Result<$value, $crate::outcome::NativeError>) -> Self {
-        match r {
-          Ok(value) => $name::Ok { value },
-          Err(error) => $name::Error { error },
+    ($name:ident, $value:ty) => {
+        #[napi_derive::napi(discriminant = "status", discriminant_case = "lowercase")]
+        pub enum $name {
+            Ok { value: $value },
+            Error { error: $crate::outcome::NativeError },
         }
-      }
-    }
-  };
+
+        impl From<reflink_pool_core::Result<$value>> for $name {
+            fn from(r: reflink_pool_core::Result<$value>) -> Self {
+                match r {
+                    Ok(value) => $name::Ok { value },
+                    Err(error) => $name::Error {
+                        error: error.into(),
+                    },
+                }
+            }
+        }
+    };
 }
 pub(crate) use outcome;
 
-/// Implements `napi::Task` for a struct with `fn run(&self) -> Result<T, NativeError>`:
+/// Implements `napi::Task` for a struct with `fn run(&self) -> reflink_pool_core::Result<T>`:
 /// `compute` runs it under [`catch`] on the threadpool; `resolve` hands the outcome over.
 macro_rules! task {
-  ($task:ident, $outcome:ident, $step:literal) => {
-    #[napi_derive::napi]
-    impl napi::Task for $task {
-      type Output = $outcome;
-      type JsValue = $outcome;
+    ($task:ident, $outcome:ident, $step:literal) => {
+        #[napi_derive::napi]
+        impl napi::Task for $task {
+            type Output = $outcome;
+            type JsValue = $outcome;
 
-      fn compute(&mut self) -> napi::Result<$outcome> {
-        Ok($crate::outcome::catch($step, || self.run()).into())
-      }
+            fn compute(&mut self) -> napi::Result<$outcome> {
+                Ok($crate::outcome::catch($step, || self.run()).into())
+            }
 
-      fn resolve(&mut self, _env: napi::Env, output: $outcome) -> napi::Result<$outcome> {
-        Ok(output)
-      }
-    }
-  };
+            fn resolve(&mut self, _env: napi::Env, output: $outcome) -> napi::Result<$outcome> {
+                Ok(output)
+            }
+        }
+    };
 }
 pub(crate) use task;
 

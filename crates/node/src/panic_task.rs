@@ -4,22 +4,23 @@
 
 use napi::bindgen_prelude::{AsyncTask, Null};
 use napi_derive::napi;
+use reflink_pool_core::Result;
 
-use crate::outcome::{task, NativeError, VoidOutcome};
+use crate::outcome::{task, VoidOutcome};
 
 pub struct PanicTask {
-  message: String,
+    message: String,
 }
 
 impl PanicTask {
-  fn run(&self) -> Result<Null, NativeError> {
-    panic!("{}", self.message)
-  }
+    fn run(&self) -> Result<Null> {
+        panic!("{}", self.message)
+    }
 }
 
 task!(PanicTask, VoidOutcome, "__testPanic");
 
 #[napi(js_name = "__testPanic")]
 pub fn test_panic(message: String) -> AsyncTask<PanicTask> {
-  AsyncTask::new(PanicTask { message })
+    AsyncTask::new(PanicTask { message })
 }

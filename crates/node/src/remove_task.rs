@@ -5,17 +5,18 @@ use std::path::PathBuf;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::durable;
+use reflink_pool_core::Result;
 
-use crate::outcome::{task, BoolOutcome, NativeError};
+use crate::outcome::{task, BoolOutcome};
 
 pub struct RemoveTask {
-  path: PathBuf,
+    path: PathBuf,
 }
 
 impl RemoveTask {
-  fn run(&self) -> Result<bool, NativeError> {
-    Ok(durable::remove(&self.path)?)
-  }
+    fn run(&self) -> Result<bool> {
+        durable::remove(&self.path)
+    }
 }
 
 task!(RemoveTask, BoolOutcome, "remove");
@@ -23,5 +24,5 @@ task!(RemoveTask, BoolOutcome, "remove");
 /// Resolves with whether the file existed.
 #[napi]
 pub fn remove(path: String) -> AsyncTask<RemoveTask> {
-  AsyncTask::new(RemoveTask { path: path.into() })
+    AsyncTask::new(RemoveTask { path: path.into() })
 }
