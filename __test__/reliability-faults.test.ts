@@ -4,17 +4,18 @@
 // Each case checks: a clear typed error, nothing committed lost or changed,
 // no leftovers, and the pool works again once the fault is gone.
 import test, { type ExecutionContext } from 'ava'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { mountScratch, unavailableReason, requireFs, type FsKind, type ScratchFs } from './helpers/scratch-fs'
 import { Prng } from './helpers/reliability-prng'
 import { diffManifest, hashBuffer, hashFile, manifest, poolImageFiles, tempFiles } from './helpers/reliability-files'
 import { codeOf, loadApi, revisionsOf, type Pool, type Volume } from './helpers/reliability-api'
 import { chunkedStream, cleanPath, importPayload, scribble } from './helpers/reliability-workload'
-import { breakFileData, fillUp, remountReadOnly } from './helpers/reliability-faults'
+import { breakFileData, fillUp, remountReadOnly, sh } from './helpers/reliability-faults'
 import { logFigures } from './helpers/reliability-report'
 
 const MiB = 1024 * 1024
+const statfsFree = (dir: string) => { const s = statfsSync(dir); return s.bavail * s.bsize }
 const api = () => loadApi()
 
 /** A test that needs these filesystems, mounted for it alone; skipped loudly (failing under REFLINK_POOL_REQUIRE_FS=1) when unavailable. */
@@ -63,18 +64,20 @@ async function filledVolume(pool: Pool, vid: string, size: number, g: Prng, data
   return vol
 }
 
-withFs('ENOSPC during a commit and an import on a small filesystem: clear error, nothing lost, no leftovers, works after space is freed', [{ kind: 'ext4', sizeMiB: 48 }], async (t, [fs]) => {
+withFs('ENOSPC during a commit and an import on a small filesystem: clear error, nothing lost, no leftovers, works after space is freed', [{ kind: 'ext4', sizeMiB: 96 }], async (t, [fs]) => {
   const g = new Prng(61)
   const dir = join(fs.dir, 'pool')
   const pool = await api().ReflinkPool.open({ dirPath: dir, setupCheck: false })
   const figures = { cases: 0, violations: 0 }
   try {
     const vol = await filledVolume(pool, 'appvms/a/private', 8 * MiB, g, 2048)
+    const other = await pool.createVolume({ vid: 'appvms/b/private', name: 'private', size: 1 * MiB, saveOnStop: true, rw: true })
     const clean0 = hashFile(cleanPath(dir, vol.vid))
     await vol.start()
     scribble(vol.path, g, 64, false)
     const dirty = hashFile(vol.path)
-    const free = fillUp(fs)
+    // Leave a little room: the locks and records fit, the data does not.
+    const free = fillUp(fs, 2 * MiB)
 
     // Commit: the revision is a full copy here (no reflink on ext4), which cannot fit.
     figures.cases++
@@ -90,14 +93,16 @@ withFs('ENOSPC during a commit and an import on a small filesystem: clear error,
 
     // Import: staging needs real blocks.
     figures.cases++
-    const other = await pool.createVolume({ vid: 'appvms/b/private', name: 'private', size: 1 * MiB, saveOnStop: true, rw: true })
     const otherClean = hashFile(cleanPath(dir, other.vid))
     const data = importPayload(g, 16 * MiB)
     await rejectsWith(t, other.importStream(chunkedStream(data, g), data.length), ['ENOSPC'], 'importStream on a full filesystem')
     t.is(hashFile(cleanPath(dir, other.vid)), otherClean, 'import target unchanged')
     noLeftovers(t, dir, 'failed import')
 
+    // ext4 hands freed blocks back to the allocator when the journal commits; sync so the space is really there.
     free()
+    sh('sync', ['-f', fs.dir])
+    t.log(`after freeing: ${statfsFree(fs.dir)} bytes free`)
     if (await vol.isDirty()) {
       await vol.stop()
       t.is(hashFile(cleanPath(dir, vol.vid)), dirty, 'after freeing space the commit succeeds with the dirty content')
@@ -129,6 +134,7 @@ withFs('ENOSPC in the fallback copy of importVolume across filesystems, then EXD
     t.is(hashFile(cleanPath(dstDir, dst.vid)), dst0, 'target unchanged')
     noLeftovers(t, dstDir, 'failed fallback copy')
     free()
+    sh('sync', ['-f', ext4.dir])
     const res = await dst.importVolume(src)
     t.is(hashFile(cleanPath(dstDir, dst.vid)), srcHash, 'the copy across filesystems holds the source data')
     t.log(`importVolume across filesystems returned ${JSON.stringify(res)}`)

@@ -144,7 +144,16 @@ export function poolImageFiles(poolDir: string): Array<{ rel: string; kind: Pool
   return out
 }
 
-/** Temp files (`*~*`) anywhere under `dir`, relative paths. */
+/** Temp files (`*~*`) anywhere under `dir`, relative paths (names only: nothing is read). */
 export function tempFiles(dir: string): string[] {
-  return [...manifest(dir).keys()].filter((p) => p.split('/').pop()!.includes('~'))
+  const out: string[] = []
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name)
+      if (name.includes('~')) out.push(relative(dir, p))
+      if (lstatSync(p).isDirectory()) walk(p)
+    }
+  }
+  if (existsSync(dir)) walk(dir)
+  return out
 }
