@@ -1,0 +1,84 @@
+// `reflink-pool demo` as a child process: it runs the main job, reports the
+// strategy it saw, and leaves nothing behind (no temp dir, no mount, no loop
+// device). Other suites mount filesystems concurrently, so instead of diffing
+// global tables we check that exactly what the demo says it made is gone, and
+// that the demo's working directory is as empty as before.
+import anyTest, { type TestFn } from 'ava'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fsSuite } from './helpers/scratch-fs'
+import { runCli, runJson } from './helpers/cli-run'
+
+const { test, fs } = fsSuite(anyTest as TestFn, 'xfs')
+
+interface Made {
+  tempDir?: string
+  image?: string
+  mountPoint?: string
+  loopDevice?: string
+}
+
+function mountPoints(): string[] {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter(Boolean)
+    .map((p) => p.replace(/\\040/g, ' '))
+}
+
+/** Loop devices whose backing file is `image` (losetup -j lists them). */
+function loopDevicesBackedBy(image: string): string {
+  try {
+    return execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim()
+  } catch {
+    return ''
+  }
+}
+
+function assertNothingLeft(t: { false(v: boolean, m?: string): void; is(a: unknown, b: unknown, m?: string): void; deepEqual(a: unknown, b: unknown, m?: string): void }, made: Made, cwd: string) {
+  t.deepEqual(readdirSync(cwd), [], 'the working directory is empty again')
+  if (made.tempDir) t.false(existsSync(made.tempDir), `temp dir ${made.tempDir} removed`)
+  if (made.mountPoint) t.false(mountPoints().includes(made.mountPoint), `${made.mountPoint} unmounted`)
+  if (made.image) {
+    t.false(existsSync(made.image), 'the XFS image is deleted')
+    t.is(loopDevicesBackedBy(made.image), '', `no loop device is still backed by ${made.image}`)
+  }
+}
+
+anyTest('demo on the current filesystem (or its XFS fallback): reflink strategy, numbers, nothing left behind', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), 'reflink-pool-cli-demo-cwd-'))
+  try {
+    const { result, json } = await runJson(['demo', '--clones', '6', '--data-mib', '8'], { cwd })
+    t.is(result.status, 0, result.stderr)
+    // As root with mkfs.xfs (this machine, CI) the demo never falls back to copy mode.
+    t.true(['reflink-here', 'xfs-loop'].includes(json.place), `place ${json.place}`)
+    t.is(json.strategy, 'reflink')
+    t.is(json.clones.count, 6)
+    t.true(json.clones.perCloneMs.median > 0)
+    t.is(json.template.dataBytes, 8 * 1024 * 1024)
+    t.true(json.template.allocated < json.template.size, 'the template import left holes')
+    t.true(json.revert.restored, 'the reverted VM has the template data again')
+    t.true(json.space.clones.shared > 0, 'clones share extents')
+    t.true(json.space.clones.exclusive > 0, 'each VM write made exclusive bytes')
+    t.true(json.space.clones.exclusive < json.space.clones.shared)
+    if (json.place === 'xfs-loop') t.truthy(json.made.loopDevice && json.made.mountPoint && json.made.image)
+    assertNothingLeft(t, json.made, cwd)
+  } finally {
+    rmSync(cwd, { recursive: true, force: true })
+  }
+})
+
+test('demo on a reflink filesystem uses it directly and prints what happened', async (t) => {
+  const cwd = mkdtempSync(join(fs().dir, 'demo-cwd-'))
+  const r = await runCli(['demo', '--clones', '5', '--data-mib', '4'], { cwd })
+  t.is(r.status, 0, r.stderr)
+  t.regex(r.stdout, /^reflink-pool demo: a temporary pool in .*\.reflink-pool-demo-\w+ \(this filesystem can reflink\)$/m)
+  t.regex(r.stdout, /^strategy +reflink \(FICLONE\)/m)
+  t.regex(r.stdout, /^clones +5 save-on-stop volumes .* per clone \(median/m)
+  t.regex(r.stdout, /^revert +appvms\/demo-vm-001\/root .*the data equals the template again$/m)
+  t.regex(r.stdout, /^space +5 clones hold 20\.0 MiB of data .* shared \([\d.]+%\), .* exclusive$/m)
+  t.regex(r.stdout, /^cleanup +removed the temporary pool$/m)
+  t.deepEqual(readdirSync(cwd), [], 'nothing left in the working directory')
+})

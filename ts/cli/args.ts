@@ -1,0 +1,29 @@
+// Argument parsers shared by the commands. A bad value is a usage error
+// (commander turns InvalidArgumentError into one), never an operation failure.
+import { InvalidArgumentError } from 'commander'
+import { parseSize } from './format'
+
+/** "10G", "512MiB", "4096" -> bytes. */
+export function sizeArg(text: string): number {
+  const bytes = parseSize(text)
+  if (bytes === null || !Number.isInteger(bytes)) {
+    throw new InvalidArgumentError(`not a size in bytes: "${text}" (use e.g. 4096, 512M, 10GiB)`)
+  }
+  return bytes
+}
+
+/** A whole number within [min, max]. */
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (text: string): number => {
+    const n = Number(text)
+    if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${text}"`)
+    }
+    return n
+  }
+}
+
+/** Text for a command's --help: a list of example invocations. */
+export function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`
+}

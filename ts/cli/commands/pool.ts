@@ -1,0 +1,108 @@
+// Pool commands: init, info, usage.
+import type { Command } from 'commander'
+import { examples, intArg } from '../args'
+import { humanSize, keyValues, percent, table } from '../format'
+import { globalOptions, Output } from '../output'
+import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
+import { volumeUsageRows, usageColumns, sumUsage } from '../volume-view'
+
+export function registerPoolCommands(program: Command): void {
+  program
+    .command('init')
+    .description('create a pool (or reopen an existing one) and print its configuration')
+    .option('--name <name>', 'pool name (default: the directory name)')
+    .option('--revisions-to-keep <n>', 'revisions kept per volume; -1 disables snapshots (default: 1)', intArg(-1))
+    .option('--no-setup-check', 'accept a filesystem without reflinks (slow full copies)')
+    .option('--ephemeral-volatile', 'volatile volumes are ephemeral (encrypted by the VM layer)')
+    .addHelpText('after', '\nOn an existing pool, init changes only the settings given and keeps the others.\n')
+    .addHelpText(
+      'after',
+      examples(
+        'reflink-pool --pool /var/lib/vms init',
+        'reflink-pool --pool /mnt/ext4/vms init --no-setup-check',
+        'reflink-pool --pool /var/lib/vms init --revisions-to-keep 3 --json',
+      ),
+    )
+    .action(async (o: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      const out = new Output(g.json)
+      const dirPath = poolDir(g)
+      const existed = isPoolDir(dirPath)
+      const pool = await loadPoolModule().ReflinkPool.open({
+        dirPath,
+        // Only what was given: on an existing pool the library replaces persisted settings with these.
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+        ...(o.ephemeralVolatile !== undefined ? { ephemeralVolatile: true } : {}),
+        setupCheck: o.setupCheck,
+      })
+      try {
+        const config = pool.config
+        out.result({ created: !existed, config }, () =>
+          [`${existed ? 'Opened existing' : 'Created'} pool ${config.name} at ${config.dirPath}`, '', configLines(pool)].join('\n'),
+        )
+      } finally {
+        await pool.close()
+      }
+    })
+
+  program
+    .command('info')
+    .description('show the pool configuration, its filesystem usage and volume count')
+    .addHelpText('after', examples('reflink-pool --pool /var/lib/vms info', 'REFLINK_POOL_DIR=/var/lib/vms reflink-pool info --json'))
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const details = await pool.usageDetails()
+        const volumes = await pool.listVolumes()
+        const data = {
+          config: pool.config,
+          volumes: volumes.length,
+          dataSize: details.dataSize ?? null,
+          dataUsage: details.dataUsage ?? null,
+        }
+        new Output(g.json).result(data, () =>
+          [
+            configLines(pool),
+            keyValues([
+              ['volumes', String(data.volumes)],
+              ['filesystem', `${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)} (${percent(data.dataUsage ?? 0, data.dataSize ?? 0)})`],
+            ]),
+          ].join('\n'),
+        )
+      })
+    })
+
+  program
+    .command('usage')
+    .description('space used by each volume: allocated, shared with other files (reflinks), exclusive')
+    .addHelpText('after', examples('reflink-pool usage', 'reflink-pool usage --json | jq .total'))
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const details = await pool.usageDetails()
+        const rows = await volumeUsageRows(await pool.listVolumes())
+        const total = sumUsage(rows)
+        const data = { dataSize: details.dataSize ?? null, dataUsage: details.dataUsage ?? null, volumes: rows, total }
+        new Output(g.json).result(data, () =>
+          [
+            table([...rows, { vid: 'total', ...total }], usageColumns),
+            '',
+            `Filesystem: ${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)}. ` +
+              `Shared bytes are counted in every volume that shares them; exclusive bytes only in one.`,
+          ].join('\n'),
+        )
+      })
+    })
+}
+
+function configLines(pool: Pool): string {
+  const c = pool.config
+  return keyValues([
+    ['name', c.name],
+    ['directory', c.dirPath],
+    ['driver', c.driver],
+    ['revisions to keep', c.revisionsToKeep === -1 ? '-1 (snapshots disabled)' : String(c.revisionsToKeep)],
+    ['ephemeral volatile', String(c.ephemeralVolatile)],
+  ])
+}

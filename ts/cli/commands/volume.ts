@@ -1,0 +1,237 @@
+// Volume commands: `reflink-pool volume <create|list|info|start|stop|revert|
+// revisions|resize|import|export|remove|verify>`.
+import { Command, Option } from 'commander'
+import { examples, intArg, sizeArg } from '../args'
+import { humanSize, keyValues, table } from '../format'
+import { globalOptions, Output, type GlobalOptions } from '../output'
+import { withPool, type Pool, type Volume } from '../pool-access'
+import { volumeColumns, volumeJson, volumeKind, type VolumeJson } from '../volume-view'
+import { exportVolume, importVolume } from '../transfer'
+
+const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
+type Kind = (typeof KINDS)[number]
+
+/** Run `fn` on one volume of the pool given on the command line. */
+function onVolume<T>(cmd: Command, vid: string, fn: (v: Volume, pool: Pool, g: GlobalOptions) => Promise<T>): Promise<T> {
+  const g = globalOptions(cmd)
+  return withPool(g, async (pool) => fn(await pool.getVolume(vid), pool, g))
+}
+
+function show(g: GlobalOptions, v: VolumeJson, extra: Array<[string, string]> = []): void {
+  new Output(g.json).result(v, () => volumeLines(v, extra))
+}
+
+function volumeLines(v: VolumeJson, extra: Array<[string, string]> = []): string {
+  return keyValues([
+    ['vid', v.vid],
+    ['kind', `${v.kind} (saveOnStop ${v.saveOnStop}, snapOnStart ${v.snapOnStart})`],
+    ['access', v.rw ? 'read-write' : 'read-only'],
+    ['size', `${humanSize(v.size)} (${v.size} bytes)`],
+    ['state', v.dirty ? 'running (dirty image in use)' : 'stopped'],
+    ...(v.source ? ([['source', `${v.source}${v.outdated ? ' (outdated: source changed since start)' : ''}`]] as Array<[string, string]>) : []),
+    ['revisions to keep', String(v.revisionsToKeep)],
+    ['image while running', v.path],
+    ...extra,
+  ])
+}
+
+export function registerVolumeCommands(program: Command): void {
+  const volume = program
+    .command('volume')
+    .description('create, list, start, stop, revert, resize, import, export and remove volumes')
+    .addHelpText('after', examples('reflink-pool volume list', 'reflink-pool volume create appvms/work/private --size 2G', 'reflink-pool volume --help'))
+
+  volume
+    .command('create <vid>')
+    .description('create a volume (vid: appvms/<vm>/<name> or vm-templates/<vm>/<name>)')
+    .addOption(new Option('--kind <kind>', 'origin (save on stop), snapshot (of --source, discarded on stop), volatile, origin-snapshot').choices(KINDS).default('origin'))
+    .option('--size <bytes>', 'nominal size, e.g. 10G', sizeArg, 0)
+    .option('--source <vid>', 'source volume of a snapshot kind')
+    .option('--read-only', 'the VM sees the volume read-only')
+    .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
+    .addHelpText(
+      'after',
+      examples(
+        'reflink-pool volume create vm-templates/debian/root --size 10G',
+        'reflink-pool volume create appvms/web/root --kind snapshot --source vm-templates/debian/root',
+        'reflink-pool volume create appvms/web/volatile --kind volatile --size 1G --json',
+      ),
+    )
+    .action(async (vid: string, o: { kind: Kind; size: number; source?: string; readOnly?: boolean; revisionsToKeep?: number }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const v = await pool.createVolume({
+          vid,
+          name: vid.split('/').pop() ?? vid,
+          size: o.size,
+          rw: o.readOnly !== true,
+          saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
+          snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
+          ...(o.source !== undefined ? { source: o.source } : {}),
+          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+        })
+        show(g, await volumeJson(v))
+      })
+    })
+
+  volume
+    .command('list')
+    .alias('ls')
+    .description('list the volumes of the pool')
+    .addHelpText('after', examples('reflink-pool volume list', 'reflink-pool volume list --json | jq -r ".[].vid"'))
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const rows: VolumeJson[] = []
+        for (const v of await pool.listVolumes()) rows.push(await volumeJson(v))
+        rows.sort((a, b) => a.vid.localeCompare(b.vid))
+        new Output(g.json).result(rows, () => (rows.length ? table(rows, volumeColumns) : 'No volumes.'))
+      })
+    })
+
+  volume
+    .command('info <vid>')
+    .description('show one volume: kind, size, state, revisions and space used')
+    .addHelpText('after', examples('reflink-pool volume info appvms/web/private', 'reflink-pool volume info appvms/web/private --json'))
+    .action((vid: string, _o: unknown, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        const usage = await v.usage()
+        const revisions = await v.revisions()
+        const data = {
+          ...(await volumeJson(v)),
+          revisions,
+          usage: { allocated: Number(usage.allocated), shared: Number(usage.shared), exclusive: Number(usage.exclusive), extents: Number(usage.extents) },
+        }
+        new Output(g.json).result(data, () =>
+          volumeLines(data, [
+            ['revisions', Object.keys(revisions).length ? Object.entries(revisions).map(([r, t]) => `${r}@${t}`).join(', ') : 'none'],
+            ['allocated', `${humanSize(data.usage.allocated)} (shared ${humanSize(data.usage.shared)}, exclusive ${humanSize(data.usage.exclusive)}, ${data.usage.extents} extents)`],
+          ]),
+        )
+      }),
+    )
+
+  volume
+    .command('start <vid>')
+    .description('start a volume: prepare its dirty image (a reflink of the clean one) and print its path')
+    .addHelpText('after', examples('reflink-pool volume start appvms/web/root', 'losetup --find --show "$(reflink-pool volume start appvms/web/root)"'))
+    .action((vid: string, _o: unknown, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        const path = await v.start()
+        new Output(g.json).result({ vid: v.vid, path }, () => path)
+      }),
+    )
+
+  volume
+    .command('stop <vid>')
+    .description('stop a volume: commit its dirty image (save-on-stop) or drop it')
+    .option('--discard', 'drop the dirty image of a save-on-stop volume without committing')
+    .addHelpText('after', examples('reflink-pool volume stop appvms/web/private', 'reflink-pool volume stop appvms/web/private --discard'))
+    .action((vid: string, o: { discard?: boolean }, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        await v.stop({ discard: o.discard === true })
+        show(g, await volumeJson(v))
+      }),
+    )
+
+  volume
+    .command('revert <vid> [revision]')
+    .description('put a revision back as the clean image (default: the newest); the current one becomes a revision')
+    .addHelpText('after', examples('reflink-pool volume revert appvms/web/private', 'reflink-pool volume revert appvms/web/private 3'))
+    .action((vid: string, rev: string | undefined, _o: unknown, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        await v.revert(rev)
+        const data = { ...(await volumeJson(v)), revertedTo: rev ?? 'newest', revisions: await v.revisions() }
+        new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${rev ?? '(newest)'}.`)
+      }),
+    )
+
+  volume
+    .command('revisions <vid>')
+    .description('list the saved revisions of a volume')
+    .addHelpText('after', examples('reflink-pool volume revisions appvms/web/private', 'reflink-pool volume revisions appvms/web/private --json'))
+    .action((vid: string, _o: unknown, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        const revisions = await v.revisions()
+        const rows = Object.entries(revisions).map(([revision, time]) => ({ revision, time: String(time) }))
+        new Output(g.json).result({ vid: v.vid, revisions }, () =>
+          rows.length
+            ? table(rows, [
+                { header: 'REVISION', value: (r) => r.revision, align: 'right' },
+                { header: 'TIME (UTC)', value: (r) => r.time },
+              ])
+            : `No revisions of ${v.vid}.`,
+        )
+      }),
+    )
+
+  volume
+    .command('resize')
+    .argument('<vid>', 'volume id')
+    .argument('<size>', 'new size, e.g. 20G', sizeArg)
+    .description('grow (or with --allow-shrink, shrink) a volume; a running one is resized in place')
+    .option('--allow-shrink', 'allow a smaller size (data past the end is lost)')
+    .addHelpText('after', examples('reflink-pool volume resize appvms/web/private 20G', 'reflink-pool volume resize appvms/web/private 1G --allow-shrink'))
+    .action((vid: string, size: number, o: { allowShrink?: boolean }, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        await v.resize(size, { allowShrink: o.allowShrink === true })
+        show(g, await volumeJson(v))
+      }),
+    )
+
+  volume
+    .command('import <vid> <file>')
+    .description('replace the committed data of a save-on-stop volume with a raw image from a file or - (stdin); zero blocks stay holes')
+    .option('--size <bytes>', 'image size (default: the file size; for stdin, the volume size)', sizeArg)
+    .addHelpText(
+      'after',
+      examples(
+        'reflink-pool volume import vm-templates/debian/root debian-12.raw',
+        'xzcat debian.raw.xz | reflink-pool volume import vm-templates/debian/root - --size 10G',
+      ),
+    )
+    .action((vid: string, file: string, o: { size?: number }, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        const out = new Output(g.json)
+        const result = await importVolume(v, file, { size: o.size, output: out })
+        out.result({ vid: v.vid, ...result }, () => `Imported ${humanSize(result.bytes)} into ${v.vid} in ${result.seconds.toFixed(2)} s.`)
+      }),
+    )
+
+  volume
+    .command('export <vid> <file>')
+    .description('write the committed data of a save-on-stop volume to a file or - (stdout)')
+    .addHelpText('after', examples('reflink-pool volume export appvms/web/private backup.raw', 'reflink-pool volume export appvms/web/private - | zstd > backup.raw.zst'))
+    .action((vid: string, file: string, _o: unknown, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        // Exporting to stdout: stdout carries the data, so the result line goes to stderr.
+        const out = new Output(g.json, file === '-' ? process.stderr : process.stdout)
+        const result = await exportVolume(v, file, { output: out })
+        out.result({ vid: v.vid, ...result }, () => (file === '-' ? '' : `Exported ${humanSize(result.bytes)} of ${v.vid} to ${file} in ${result.seconds.toFixed(2)} s.`))
+      }),
+    )
+
+  volume
+    .command('remove <vid>')
+    .alias('rm')
+    .description('delete a volume and all its images and revisions')
+    .addHelpText('after', examples('reflink-pool volume remove appvms/web/private'))
+    .action((vid: string, _o: unknown, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        const kind = volumeKind(v)
+        await v.remove()
+        new Output(g.json).result({ vid, removed: true }, () => `Removed ${kind} volume ${vid}.`)
+      }),
+    )
+
+  volume
+    .command('verify <vid>')
+    .description('check that the images a volume needs to start exist')
+    .addHelpText('after', examples('reflink-pool volume verify appvms/web/root && echo ready'))
+    .action((vid: string, _o: unknown, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        await v.verify()
+        new Output(g.json).result({ vid, ok: true }, () => `${vid}: ok`)
+      }),
+    )
+}

@@ -1,0 +1,66 @@
+// How the CLI fails: one line on stderr, a stack only with --debug, and an exit
+// status that tells scripts whether they called us wrong or the operation failed.
+
+/** Exit statuses. Usage errors and operation failures differ so scripts can tell them apart. */
+export const EXIT = {
+  ok: 0,
+  /** The operation was attempted and failed (I/O error, volume dirty, unknown volume...). */
+  failure: 1,
+  /** The command line was wrong (unknown option, missing argument, bad size, no pool given). */
+  usage: 2,
+  /** Interrupted by SIGINT; 128 + signal number, as shells do. */
+  interrupted: 130,
+} as const
+
+/** Codes the CLI itself raises (the library's ERR_* table lives in ts/errors.ts). */
+export const CLI_CODES = {
+  usage: 'ERR_USAGE',
+  poolNotFound: 'ERR_POOL_NOT_FOUND',
+  benchUnavailable: 'ERR_BENCH_UNAVAILABLE',
+} as const
+
+/** A wrong command line: printed like any error but exits with EXIT.usage. */
+export class UsageError extends Error {
+  readonly code = CLI_CODES.usage
+  constructor(message: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+/** An operation failure raised by the CLI itself, with a stable code. */
+export class CliError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message)
+    this.name = 'CliError'
+  }
+}
+
+export function exitStatusOf(err: unknown): number {
+  return err instanceof UsageError ? EXIT.usage : EXIT.failure
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && code) return code
+  if ((err as Error | null)?.name === 'AbortError') return 'ABORT_ERR'
+  return 'ERR_INTERNAL'
+}
+
+/** The one line printed for an error: `reflink-pool: <message> (<code>)`. */
+export function errorLine(err: unknown): string {
+  const code = codeOf(err)
+  let message = err instanceof Error ? err.message : String(err)
+  // Node-style messages often start with the code already ("ENOENT: no such file..."): say it once.
+  if (message.startsWith(`${code}: `)) message = message.slice(code.length + 2)
+  message = message.split('\n')[0].trim() || 'unknown error'
+  return `reflink-pool: ${message} (${code})`
+}
+
+/** The JSON shape of an error for --json callers (printed on stderr too, stdout stays for data). */
+export function errorJson(err: unknown): Record<string, unknown> {
+  const e = (err ?? {}) as Record<string, unknown>
+  const out: Record<string, unknown> = { code: codeOf(err), message: err instanceof Error ? err.message : String(err) }
+  for (const key of ['errno', 'syscall', 'path', 'dest']) if (e[key] !== undefined) out[key] = e[key]
+  return { error: out }
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// reflink-pool command line: parses arguments (commander), runs one command,
+// prints its result (aligned tables or --json) and maps errors to one stderr
+// line and an exit status (errors.ts). The library is loaded lazily so that
+// --help and --version work even before the native binding is built.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Command, CommanderError } from 'commander'
+import { EXIT, UsageError, errorJson, errorLine, exitStatusOf } from './errors'
+import { toJson } from './output'
+import { registerPoolCommands } from './commands/pool'
+import { registerVolumeCommands } from './commands/volume'
+import { registerCloneCommand } from './commands/clone'
+import { registerDemoCommand } from './commands/demo'
+import { registerBenchCommand } from './commands/bench'
+import { examples } from './args'
+import { interrupt } from './interrupt'
+
+function packageVersion(): string {
+  // Same relative path from ts/cli (tsx) and dist/cli (compiled).
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+export function buildProgram(): Command {
+  const program = new Command('reflink-pool')
+  program
+    .description('Store VM disk images as plain files and clone them in O(metadata) with reflinks.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .option('-p, --pool <dir>', 'pool directory (default: $REFLINK_POOL_DIR)')
+    .option('--json', 'machine-readable output on stdout')
+    .option('--debug', 'print stack traces on errors')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} }) // we print usage errors ourselves, in our format
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      examples(
+        'reflink-pool demo',
+        'reflink-pool --pool /var/lib/vms init',
+        'export REFLINK_POOL_DIR=/var/lib/vms',
+        'reflink-pool volume create vm-templates/debian/root --size 10G',
+        'reflink-pool volume import vm-templates/debian/root debian.img',
+        "reflink-pool clone vm-templates/debian/root 'appvms/web-{n}/root' --count 20",
+        'reflink-pool volume list --json',
+      ) +
+        `\nExit status: ${EXIT.ok} success, ${EXIT.failure} operation failed, ${EXIT.usage} usage error, ${EXIT.interrupted} interrupted.\n`,
+    )
+  registerPoolCommands(program)
+  registerVolumeCommands(program)
+  registerCloneCommand(program)
+  registerDemoCommand(program)
+  registerBenchCommand(program)
+  return program
+}
+
+/** Run the CLI with `argv` (as process.argv); resolves to the exit status. */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram()
+  const debug = argv.includes('--debug')
+  const json = argv.includes('--json')
+  const stopListening = interrupt.listen()
+  try {
+    await program.parseAsync(argv)
+    // A delegated command (bench) may have set its own status.
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT.ok // --help, --version
+      // commander says "error: unknown option '--x'"; we say it our way.
+      return report(new UsageError(err.message.replace(/^error: /, '')), { json, debug })
+    }
+    if (interrupt.aborted && (err as Error)?.name === 'AbortError') {
+      process.stderr.write('reflink-pool: interrupted (ABORT_ERR)\n')
+      return EXIT.interrupted
+    }
+    return report(err, { json, debug })
+  } finally {
+    stopListening()
+  }
+}
+
+function report(err: unknown, opts: { json: boolean; debug: boolean }): number {
+  if (opts.json) process.stdout.write(toJson(errorJson(err)) + '\n')
+  process.stderr.write(errorLine(err) + '\n')
+  if (opts.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n')
+  return exitStatusOf(err)
+}
+
+if (require.main === module) {
+  main().then(
+    (status) => {
+      process.exitCode = status
+    },
+    (err) => {
+      process.stderr.write(errorLine(err) + '\n')
+      process.exitCode = EXIT.failure
+    },
+  )
+}

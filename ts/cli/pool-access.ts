@@ -1,0 +1,52 @@
+// Opening the pool a command works on. The library is imported lazily so that
+// --help/--version never load the native binding.
+import { existsSync, statSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { CLI_CODES, CliError, UsageError } from './errors'
+import type { GlobalOptions } from './output'
+
+export type PoolModule = typeof import('../pool')
+export type Pool = Awaited<ReturnType<PoolModule['ReflinkPool']['open']>>
+export type Volume = Awaited<ReturnType<Pool['getVolume']>>
+
+export function loadPoolModule(): PoolModule {
+  return require('../pool') as PoolModule
+}
+
+/** The pool directory from --pool or $REFLINK_POOL_DIR, made absolute. */
+export function poolDir(opts: GlobalOptions): string {
+  const dir = opts.pool ?? process.env.REFLINK_POOL_DIR
+  if (!dir) throw new UsageError('no pool given: use --pool DIR or set REFLINK_POOL_DIR')
+  return resolve(dir)
+}
+
+/**
+ * Open an existing pool. Unlike `ReflinkPool.open`, this never creates one:
+ * a typo in --pool must not silently make an empty pool (that is `init`'s job).
+ */
+export async function openExistingPool(opts: GlobalOptions): Promise<Pool> {
+  const dirPath = poolDir(opts)
+  if (!isPoolDir(dirPath)) {
+    throw new CliError(`no pool at ${dirPath} (create one with: reflink-pool --pool ${dirPath} init)`, CLI_CODES.poolNotFound)
+  }
+  return loadPoolModule().ReflinkPool.open({ dirPath })
+}
+
+/** A pool directory has the subfolders that setup creates (SPEC §3.1). */
+export function isPoolDir(dirPath: string): boolean {
+  try {
+    return statSync(dirPath).isDirectory() && existsSync(resolve(dirPath, 'appvms')) && existsSync(resolve(dirPath, 'vm-templates'))
+  } catch {
+    return false
+  }
+}
+
+/** Run `fn` with an open pool and close it afterwards, whatever happens. */
+export async function withPool<T>(opts: GlobalOptions, fn: (pool: Pool) => Promise<T>): Promise<T> {
+  const pool = await openExistingPool(opts)
+  try {
+    return await fn(pool)
+  } finally {
+    await pool.close()
+  }
+}

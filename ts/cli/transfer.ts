@@ -1,0 +1,127 @@
+// `volume import` and `volume export`: move a raw image between a file (or a
+// pipe) and a volume through the library's stream API, with a progress bar.
+// Import sparseness is the library's job (importStream leaves zero blocks as
+// holes); export to a regular file skips zero blocks here so the copy stays sparse.
+import { createReadStream, createWriteStream, statSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { Transform, Writable, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { ReflinkPoolError } from '../errors'
+import { UsageError } from './errors'
+import { interrupt } from './interrupt'
+import type { Output } from './output'
+import type { Volume } from './pool-access'
+
+export interface TransferResult {
+  bytes: number
+  seconds: number
+}
+
+export async function importVolume(v: Volume, file: string, opts: { size?: number; output: Output }): Promise<TransferResult> {
+  let size = opts.size
+  let input: Readable
+  if (file === '-') {
+    if (process.stdin.isTTY) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
+    size ??= Number(await v.size())
+    input = process.stdin
+  } else {
+    let st
+    try {
+      st = statSync(file)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL'
+      throw new ReflinkPoolError(code, `cannot read the image to import: ${(err as Error).message}`, { syscall: 'stat', path: file, cause: err })
+    }
+    size ??= st.size
+    input = createReadStream(file)
+  }
+  const bar = opts.output.progress({ label: `import ${v.vid}`, unit: 'bytes', total: size })
+  const started = performance.now()
+  try {
+    await v.importStream(input, size, { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) })
+  } finally {
+    bar.done()
+    if (file !== '-') input.destroy()
+  }
+  return { bytes: size, seconds: (performance.now() - started) / 1000 }
+}
+
+export async function exportVolume(v: Volume, file: string, opts: { output: Output }): Promise<TransferResult> {
+  const total = Number(await v.size())
+  const bar = opts.output.progress({ label: `export ${v.vid}`, unit: 'bytes', total })
+  let bytes = 0
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length
+      bar.update(bytes, total)
+      cb(null, chunk)
+    },
+  })
+  const started = performance.now()
+  const source = await v.exportStream()
+  try {
+    await pipeline(source, counter, file === '-' ? stdoutSink() : await fileSink(file), { signal: interrupt.signal })
+  } finally {
+    bar.done()
+  }
+  return { bytes, seconds: (performance.now() - started) / 1000 }
+}
+
+/** stdout without closing it; a reader that goes away early (`| head`) is not our failure. */
+function stdoutSink(): Writable {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+  })
+  return new Writable({
+    write(chunk, _enc, cb) {
+      process.stdout.write(chunk, cb)
+    },
+  })
+}
+
+/** Block size for hole detection; matches common filesystem block sizes (multiple of 4 KiB). */
+const HOLE_BLOCK = 64 * 1024
+
+/** A regular file written sparsely (all-zero blocks skipped); anything else (a FIFO, a device) plainly. */
+async function fileSink(file: string): Promise<Writable> {
+  let regular = true
+  try {
+    regular = statSync(file).isFile()
+  } catch {}
+  if (!regular) return createWriteStream(file, { flags: 'r+' })
+  const fh: FileHandle = await open(file, 'w', 0o600)
+  let position = 0
+  return new Writable({
+    async write(chunk: Buffer, _enc, cb) {
+      try {
+        for (let off = 0; off < chunk.length; off += HOLE_BLOCK) {
+          const block = chunk.subarray(off, off + HOLE_BLOCK)
+          if (!isZero(block)) await fh.write(block, 0, block.length, position)
+          position += block.length
+        }
+        cb()
+      } catch (err) {
+        cb(err as Error)
+      }
+    },
+    async final(cb) {
+      try {
+        await fh.truncate(position) // trailing holes
+        await fh.close()
+        cb()
+      } catch (err) {
+        cb(err as Error)
+      }
+    },
+    async destroy(err, cb) {
+      await fh.close().catch(() => {})
+      cb(err)
+    },
+  })
+}
+
+const ZERO = Buffer.alloc(HOLE_BLOCK)
+
+function isZero(block: Buffer): boolean {
+  return block.equals(block.length === ZERO.length ? ZERO : ZERO.subarray(0, block.length))
+}

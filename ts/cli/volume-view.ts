@@ -1,0 +1,103 @@
+// How volumes are shown: one JSON shape and one table for `volume list/info`,
+// `usage` and `clone`, so every command describes a volume the same way.
+import { humanSize, type Column } from './format'
+import type { Volume } from './pool-access'
+
+/** SPEC §3.3 names of the four kinds. */
+export function volumeKind(v: { saveOnStop: boolean; snapOnStart: boolean }): string {
+  if (v.saveOnStop) return v.snapOnStart ? 'origin-snapshot' : 'origin'
+  return v.snapOnStart ? 'snapshot' : 'volatile'
+}
+
+export interface VolumeJson {
+  vid: string
+  name: string
+  kind: string
+  rw: boolean
+  saveOnStop: boolean
+  snapOnStart: boolean
+  source: string | null
+  revisionsToKeep: number
+  size: number
+  dirty: boolean
+  outdated: boolean
+  path: string
+}
+
+export async function volumeJson(v: Volume): Promise<VolumeJson> {
+  return {
+    vid: v.vid,
+    name: v.name,
+    kind: volumeKind(v),
+    rw: v.rw,
+    saveOnStop: v.saveOnStop,
+    snapOnStart: v.snapOnStart,
+    source: sourceVid(v),
+    revisionsToKeep: v.revisionsToKeep,
+    size: Number(await v.size()),
+    dirty: await v.isDirty(),
+    outdated: v.snapOnStart ? await v.isOutdated() : false,
+    path: v.path,
+  }
+}
+
+function sourceVid(v: Volume): string | null {
+  const s = v.source as unknown
+  if (s === null || s === undefined) return null
+  return typeof s === 'string' ? s : (s as { vid: string }).vid
+}
+
+export const volumeColumns: Column<VolumeJson>[] = [
+  { header: 'VID', value: (v) => v.vid },
+  { header: 'KIND', value: (v) => v.kind },
+  { header: 'RW', value: (v) => (v.rw ? 'rw' : 'ro') },
+  { header: 'SIZE', value: (v) => humanSize(v.size), align: 'right' },
+  { header: 'STATE', value: (v) => (v.dirty ? 'running' : v.outdated ? 'outdated' : 'stopped') },
+  { header: 'SOURCE', value: (v) => v.source ?? '-' },
+]
+
+export interface UsageRow {
+  vid: string
+  size: number
+  allocated: number
+  shared: number
+  exclusive: number
+  extents: number
+}
+
+export async function volumeUsageRows(volumes: Volume[]): Promise<UsageRow[]> {
+  const rows: UsageRow[] = []
+  for (const v of volumes) {
+    const u = await v.usage()
+    rows.push({
+      vid: v.vid,
+      size: Number(await v.size()),
+      allocated: Number(u.allocated),
+      shared: Number(u.shared),
+      exclusive: Number(u.exclusive),
+      extents: Number(u.extents),
+    })
+  }
+  return rows
+}
+
+export function sumUsage(rows: UsageRow[]): Omit<UsageRow, 'vid'> {
+  const total = { size: 0, allocated: 0, shared: 0, exclusive: 0, extents: 0 }
+  for (const r of rows) {
+    total.size += r.size
+    total.allocated += r.allocated
+    total.shared += r.shared
+    total.exclusive += r.exclusive
+    total.extents += r.extents
+  }
+  return total
+}
+
+export const usageColumns: Column<Omit<UsageRow, 'vid'> & { vid: string }>[] = [
+  { header: 'VID', value: (r) => r.vid },
+  { header: 'SIZE', value: (r) => humanSize(r.size), align: 'right' },
+  { header: 'ALLOCATED', value: (r) => humanSize(r.allocated), align: 'right' },
+  { header: 'SHARED', value: (r) => humanSize(r.shared), align: 'right' },
+  { header: 'EXCLUSIVE', value: (r) => humanSize(r.exclusive), align: 'right' },
+  { header: 'EXTENTS', value: (r) => String(r.extents), align: 'right' },
+]
