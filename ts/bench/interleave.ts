@@ -1,9 +1,12 @@
-// Interleaved timing: each round runs every peer once, in an order rotated by
-// one each round, so slow drift of the machine (writeback, other tenants) hits
+// Interleaved timing: each round runs every peer once, in a freshly shuffled
+// (seeded) order, so slow drift of the machine (writeback, other tenants) hits
 // every peer alike and no peer always runs right after the same neighbour.
-// Per-peer setup and cleanup (and the `between` hook: sync, drop caches) run
-// outside the timed region.
+// Preparation, the `between` hook (sync, drop caches) and cleanup run outside
+// the timed region; cleanups run after the whole round, so the background work
+// of a deletion (XFS inode inactivation, btrfs extent frees) does not land in
+// the next peer's timing more than in any other's.
 import { performance } from 'node:perf_hooks'
+import { prng, shuffled } from './random'
 
 export interface TimedPeer {
   id: string
@@ -29,18 +32,18 @@ export interface InterleaveOptions {
 /** Time every peer `rounds` times, interleaved; returns the samples (ms) per peer id, in round order. */
 export async function timeInterleaved(peers: readonly TimedPeer[], opts: InterleaveOptions): Promise<Map<string, number[]>> {
   const samples = new Map<string, number[]>(peers.map((p) => [p.id, []]))
+  const rand = prng(opts.rounds * 7919 + peers.length)
   for (let round = 0; round < opts.rounds; round++) {
-    for (let k = 0; k < peers.length; k++) {
-      const peer = peers[(round + k) % peers.length]
+    for (const peer of shuffled(peers, rand)) {
       await peer.prepare?.(round)
       await opts.between?.()
       const t0 = performance.now()
       const self = await peer.run(round)
       const ms = typeof self === 'number' ? self : performance.now() - t0
-      await peer.cleanup?.(round)
       samples.get(peer.id)!.push(ms)
       opts.onSample?.(peer.id, round, ms)
     }
+    for (const peer of peers) await peer.cleanup?.(round)
   }
   return samples
 }

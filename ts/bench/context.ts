@@ -1,0 +1,106 @@
+// What every scenario gets: the sizes and round counts of this run (full or
+// --quick), where each filesystem is mounted, the floor, the product, and the
+// hooks that run between timed steps.
+import type { Floor } from './peers'
+import type { Product } from './product'
+import type { ScenarioResult } from './results'
+
+export interface Settings {
+  /** Rounds of interleaved timing (each peer once per round); at least 5. */
+  rounds: number
+  cloneExtents: number[]
+  /** Rounds for the clone scenario's small templates (a few ms each, so noisy: more rounds). */
+  cloneRounds: number
+  /** Rounds for the 10 000-extent template. */
+  cloneRoundsLarge: number
+  sparseImageBytes: number
+  sparseDataFraction: number
+  memoryImageBytes: number[]
+  memoryRuns: number
+  eventLoopCopies: number
+  eventLoopRounds: number
+  massStartVolumes: number
+  massStartInFlight: number
+  massStartRounds: number
+  scaleVolumes: number
+  scaleRounds: number
+}
+
+const GiB = 1024 ** 3
+
+export function settingsFor(quick: boolean): Settings {
+  return quick
+    ? {
+        rounds: 5,
+        cloneExtents: [1, 1000, 10000],
+        cloneRounds: 15,
+        cloneRoundsLarge: 7,
+        sparseImageBytes: 1 * GiB,
+        sparseDataFraction: 0.1,
+        memoryImageBytes: [1 * GiB, 4 * GiB],
+        memoryRuns: 1,
+        eventLoopCopies: 16,
+        eventLoopRounds: 3,
+        massStartVolumes: 100,
+        massStartInFlight: 8,
+        massStartRounds: 5,
+        scaleVolumes: 2000,
+        scaleRounds: 5,
+      }
+    : {
+        rounds: 9,
+        cloneExtents: [1, 1000, 10000],
+        cloneRounds: 31,
+        cloneRoundsLarge: 15,
+        sparseImageBytes: 4 * GiB,
+        sparseDataFraction: 0.1,
+        memoryImageBytes: [1 * GiB, 4 * GiB],
+        memoryRuns: 3,
+        eventLoopCopies: 16,
+        eventLoopRounds: 5,
+        massStartVolumes: 1000,
+        massStartInFlight: 8,
+        massStartRounds: 5,
+        scaleVolumes: 10000,
+        scaleRounds: 7,
+      }
+}
+
+/** A directory a scenario works in, and what it is. */
+export interface BenchFs {
+  kind: 'xfs' | 'btrfs' | 'ext4' | 'cwd'
+  dir: string
+  /** For the table: `xfs (loop)` or `cwd: /home/x (ext2/ext3)`. */
+  label: string
+}
+
+export interface BenchContext {
+  quick: boolean
+  settings: Settings
+  /** Filesystems by role; without root all point at one directory under the cwd. */
+  fs: { xfs: BenchFs; btrfs: BenchFs; ext4: BenchFs }
+  floor: Floor | null
+  floorProblem: string | null
+  product: Product
+  /** Peers that could not be set up, with the reason. */
+  missingPeers: string[]
+  /** How to start a child process running a compiled harness module (`rss-child`). */
+  child: ChildRunner
+  /** Whether the page cache can be dropped (root). */
+  canDropCaches: boolean
+  log(msg: string): void
+}
+
+export interface Scenario {
+  id: string
+  title: string
+  description: string
+  run(ctx: BenchContext, result: ScenarioResult): Promise<void>
+}
+
+export interface ChildRunner {
+  /** `node` on the compiled JS (dist/), or `node + tsx loader` when dist could not be built. */
+  loader: 'node' | 'tsx'
+  /** argv to spawn `module` (a harness module name such as `rss-child`) with `args`. */
+  argv(module: string, args: string[]): string[]
+}

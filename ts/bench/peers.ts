@@ -1,0 +1,189 @@
+// The peers the product is measured against, and their setup. Each copies
+// `src` to a new `dst`; which of them make the result durable is part of what
+// the table reports, so it is stated here once.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { constants, promises as fsp, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface, type Interface } from 'node:readline'
+import type { TimedPeer } from './interleave'
+import { hasCommand, isRoot, run } from './system'
+
+export interface Peer {
+  id: string
+  label: string
+  /** fsync of the result (and its directory) before returning. */
+  durable: boolean
+  copy(src: string, dst: string): Promise<number | void>
+}
+
+/**
+ * Turn a copy peer into a timed peer writing a fresh destination each round;
+ * `inspect` looks at the result, then it is removed, both untimed.
+ */
+export function copyPeer(peer: Peer, src: string, outDir: string, inspect?: (dst: string) => void): TimedPeer {
+  const dst = (round: number) => join(outDir, `${peer.id}-${round}`)
+  return {
+    id: peer.id,
+    run: (round) => peer.copy(src, dst(round)),
+    cleanup: (round) => {
+      inspect?.(dst(round))
+      rmSync(dst(round), { force: true })
+    },
+  }
+}
+
+/** Root of the repository checkout (ts/bench/ -> ../..; dist/bench/ -> ../..). */
+export const REPO_ROOT = join(__dirname, '..', '..')
+
+/**
+ * The floor: `crates/core/examples/floor.rs`, a long-lived process doing the
+ * durable-copy syscalls directly and timing them itself, so neither process
+ * start-up nor the pipe is counted.
+ */
+export class Floor {
+  private child: ChildProcessWithoutNullStreams
+  private lines: Interface
+  private waiting: ((line: string) => void)[] = []
+
+  private constructor(bin: string) {
+    this.child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.lines = createInterface({ input: this.child.stdout })
+    this.lines.on('line', (line) => this.waiting.shift()?.(line))
+  }
+
+  /** Build the floor binary (release) and start it. */
+  static async start(): Promise<Floor> {
+    await run('cargo', ['build', '--quiet', '--release', '--example', 'floor', '-p', 'reflink-pool-core', '--manifest-path', join(REPO_ROOT, 'Cargo.toml')])
+    return new Floor(join(REPO_ROOT, 'target', 'release', 'examples', 'floor'))
+  }
+
+  /** One durable copy; resolves with the floor's own timing in ms and the data bytes it moved. */
+  copy(mode: 'clone' | 'sparse', src: string, dst: string): Promise<{ ms: number; bytes: number }> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push((line) => {
+        const [status, a, ...rest] = line.split(' ')
+        if (status === 'ok') resolve({ ms: Number(a) / 1e6, bytes: Number(rest[0]) })
+        else reject(new Error(`floor ${mode} ${src} -> ${dst}: errno ${a}: ${rest.join(' ')}`))
+      })
+      this.child.stdin.write(`${mode} ${src} ${dst}\n`)
+    })
+  }
+
+  peer(mode: 'clone' | 'sparse'): Peer {
+    return {
+      id: 'floor',
+      label: `floor (same syscalls in Rust${mode === 'clone' ? ': FICLONE' : ': SEEK_DATA + copy_file_range'})`,
+      durable: true,
+      copy: async (src, dst) => (await this.copy(mode, src, dst)).ms,
+    }
+  }
+
+  stop(): void {
+    this.child.stdin.end()
+    this.lines.close()
+  }
+}
+
+/** `sync FILE` (fsync of that file), for peers that do not make their result durable themselves. */
+const fsyncFile = (path: string) => run('sync', [path])
+
+export const cpReflinkAlways: Peer = {
+  id: 'cp-reflink',
+  label: 'cp --reflink=always',
+  durable: false,
+  copy: async (src, dst) => void (await run('cp', ['--reflink=always', src, dst])),
+}
+
+export const nodeCopyFileFicloneForce: Peer = {
+  id: 'fs.copyFile-ficlone',
+  label: 'fs.copyFile(COPYFILE_FICLONE_FORCE)',
+  durable: false,
+  copy: (src, dst) => fsp.copyFile(src, dst, constants.COPYFILE_FICLONE_FORCE),
+}
+
+/** `@reflink/reflink` (a devDependency), loaded lazily so a missing install is a skipped peer, not a crash. */
+export function reflinkPackage(): Peer | string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require('@reflink/reflink') as { reflinkFile(src: string, dst: string): Promise<unknown> }
+    return { id: 'reflink-npm', label: '@reflink/reflink', durable: false, copy: async (s, d) => void (await mod.reflinkFile(s, d)) }
+  } catch (e) {
+    return `@reflink/reflink not installed (npm install): ${(e as Error).message.split('\n')[0]}`
+  }
+}
+
+/** Sparse-copy peers, each followed by an fsync of the result so they are compared with a durable copy. */
+export const qemuImgConvert: Peer = {
+  id: 'qemu-img',
+  label: 'qemu-img convert -O raw + sync',
+  durable: true,
+  copy: async (src, dst) => {
+    await run('qemu-img', ['convert', '-O', 'raw', src, dst])
+    await fsyncFile(dst)
+  },
+}
+
+export const cpDefault: Peer = {
+  id: 'cp',
+  label: 'cp (default) + sync',
+  durable: true,
+  copy: async (src, dst) => {
+    await run('cp', [src, dst])
+    await fsyncFile(dst)
+  },
+}
+
+export const cpSparseAlways: Peer = {
+  id: 'cp-sparse',
+  label: 'cp --sparse=always + sync',
+  durable: true,
+  copy: async (src, dst) => {
+    await run('cp', ['--sparse=always', src, dst])
+    await fsyncFile(dst)
+  },
+}
+
+export const nodeCopyFile: Peer = {
+  id: 'fs.copyFile',
+  label: 'fs.copyFile + fsync',
+  durable: true,
+  copy: async (src, dst) => {
+    await fsp.copyFile(src, dst)
+    const fh = await fsp.open(dst, 'r')
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+  },
+}
+
+/**
+ * Install what the peers need where the harness may (qemu-utils via apt when
+ * root) and report what is still missing, so those peers are skipped loudly.
+ */
+export async function setupPeers(log: (msg: string) => void): Promise<string[]> {
+  const missing: string[] = []
+  if (!hasCommand('qemu-img')) {
+    if (isRoot && hasCommand('apt-get')) {
+      log('installing qemu-utils (apt-get) for the qemu-img peer')
+      try {
+        await run('apt-get', ['update', '-qq'])
+        await run('apt-get', ['install', '-y', '-qq', 'qemu-utils'])
+      } catch (e) {
+        missing.push(`qemu-img: apt-get install qemu-utils failed: ${(e as Error).message}`)
+      }
+    } else {
+      missing.push('qemu-img: not installed and not root (apt-get install qemu-utils)')
+    }
+  }
+  try {
+    const v = await run('cp', ['--version'])
+    if (!/GNU coreutils/.test(v)) missing.push('cp: not GNU coreutils')
+  } catch {
+    missing.push('cp: not found')
+  }
+  const r = reflinkPackage()
+  if (typeof r === 'string') missing.push(r)
+  return missing
+}

@@ -1,0 +1,62 @@
+// The product as the harness sees it: the public API from the package root
+// (ts/index.ts, or dist/index.js when compiled), loaded lazily so that a
+// harness run on a half-built tree reports which scenarios could not run
+// instead of failing to start.
+
+export interface CopyResult {
+  method: string
+  bytes: number
+}
+
+export interface VolumeApi {
+  vid: string
+  path: string
+  start(): Promise<unknown>
+  stop(opts?: { discard?: boolean }): Promise<unknown>
+}
+
+export interface PoolApi {
+  createVolume(config: Record<string, unknown>): Promise<VolumeApi>
+  listVolumes(): unknown
+  close(): Promise<void> | void
+}
+
+export interface ProductApi {
+  copyFile(src: string, dst: string, opts?: { reflink?: 'auto' | 'always' | 'never' }): Promise<CopyResult>
+  fileUsage(path: string): Promise<{ allocated: number; shared: number; exclusive: number; extents: number }>
+  ReflinkPool: { open(opts: { dirPath: string; setupCheck?: boolean }): Promise<PoolApi> }
+}
+
+export interface Product {
+  copyFile?: ProductApi['copyFile']
+  fileUsage?: ProductApi['fileUsage']
+  ReflinkPool?: ProductApi['ReflinkPool']
+  /** Why parts are missing (the root does not load, or lacks an export). */
+  problems: string[]
+}
+
+/** The package root's exports that the harness needs, with the reason for any that are missing. */
+export function loadProduct(): Product {
+  let mod: Partial<ProductApi>
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require('../index') as Partial<ProductApi>
+  } catch (e) {
+    return { problems: [`the package root (ts/index.ts) does not load: ${(e as Error).message.split('\n')[0]}`] }
+  }
+  const problems: string[] = []
+  if (typeof mod.copyFile !== 'function') problems.push('the package root does not export copyFile')
+  if (typeof mod.fileUsage !== 'function') problems.push('the package root does not export fileUsage')
+  if (typeof mod.ReflinkPool?.open !== 'function') problems.push('the package root does not export ReflinkPool.open')
+  return { copyFile: mod.copyFile, fileUsage: mod.fileUsage, ReflinkPool: mod.ReflinkPool, problems }
+}
+
+/** The API a scenario needs, or throws the reason it is missing (the scenario is then reported skipped). */
+export function need<K extends 'copyFile' | 'fileUsage' | 'ReflinkPool'>(p: Product, key: K): NonNullable<Product[K]> {
+  const v = p[key]
+  if (!v) throw new Skip(`${key} unavailable: ${p.problems.join('; ')}`)
+  return v as NonNullable<Product[K]>
+}
+
+/** Thrown for a scenario (part) that cannot run here; reported as skipped with its reason, never as met. */
+export class Skip extends Error {}

@@ -1,0 +1,101 @@
+// Scenario 1: durable reflink copy of templates with 1, 1 000 and 10 000
+// extents on XFS and btrfs. The product's copyFile (temp file, FICLONE, fsync,
+// rename, directory fsync, through the binding and the TS layer) against the
+// floor doing the same syscalls directly: target ≤ 1.10. The non-durable
+// reflink tools are shown for reference.
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BenchContext, BenchFs, Scenario } from '../context'
+import { writeExtentTemplate } from '../fixtures'
+import { timeInterleaved } from '../interleave'
+import { copyPeer, cpReflinkAlways, nodeCopyFileFicloneForce, reflinkPackage, type Peer } from '../peers'
+import { need, Skip } from '../product'
+import { measurement, ratioCheck, type ScenarioResult } from '../results'
+import { canReflink, syncFs } from '../system'
+
+async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): Promise<void> {
+  const copyFile = need(ctx.product, 'copyFile')
+  const fileUsage = need(ctx.product, 'fileUsage')
+  if (!ctx.floor) throw new Skip(`floor binary unavailable: ${ctx.floorProblem}`)
+  const base = join(fs.dir, 'bench-clone')
+  mkdirSync(base, { recursive: true })
+  const methods = new Set<string>()
+  const product: Peer = {
+    id: 'copyFile',
+    label: 'reflink-pool copyFile',
+    durable: true,
+    copy: async (src, dst) => {
+      methods.add((await copyFile(src, dst)).method)
+    },
+  }
+  const npm = reflinkPackage()
+  const peers: Peer[] = [product, ctx.floor.peer('clone'), nodeCopyFileFicloneForce, cpReflinkAlways]
+  if (typeof npm === 'string') result.skipped = [...(result.skipped ?? []), npm]
+  else peers.push(npm)
+
+  for (const extents of ctx.settings.cloneExtents) {
+    const template = join(base, `template-${extents}`)
+    const out = join(base, `out-${extents}`)
+    mkdirSync(out, { recursive: true })
+    ctx.log(`clone: ${fs.label}: writing a ${extents}-extent template`)
+    const dataBytes = writeExtentTemplate(template, extents)
+    const realExtents = (await fileUsage(template)).extents
+    await syncFs(fs.dir)
+    methods.clear()
+    const samples = await timeInterleaved(
+      peers.map((p) => copyPeer(p, template, out)),
+      { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir) },
+    )
+    const setting = `${fs.kind === 'cwd' ? fs.label : fs.kind}, ${extents} extents`
+    for (const p of peers) {
+      result.measurements.push(
+        measurement(`clone/${fs.kind}/${extents}-extents/${p.id}`, p.label, 'ms', samples.get(p.id)!, {
+          durable: p.durable,
+          detail: p === product ? { method: [...methods].join('+'), extents: realExtents, dataBytes } : undefined,
+        }),
+      )
+    }
+    const subject = samples.get('copyFile')!
+    result.checks.push(
+      ratioCheck(
+        { id: `clone/${fs.kind}/${extents}/floor`, scenario: 'Clone', setting, what: 'copyFile / floor', note: `method: ${[...methods].join('+')}` },
+        subject,
+        samples.get('floor')!,
+        { comparison: '<=', limit: 1.1 },
+      ),
+    )
+    for (const p of peers.slice(2)) {
+      result.checks.push(
+        ratioCheck(
+          { id: `clone/${fs.kind}/${extents}/${p.id}`, scenario: 'Clone', setting, what: `copyFile / ${p.label}`, note: 'peer does not fsync' },
+          subject,
+          samples.get(p.id)!,
+          null,
+        ),
+      )
+    }
+    rmSync(out, { recursive: true, force: true })
+    rmSync(template, { force: true })
+  }
+}
+
+export const cloneScenario: Scenario = {
+  id: 'clone',
+  title: '1. Durable reflink copy (XFS, btrfs)',
+  description:
+    'Copy a template with 1, 1 000 and 10 000 extents: reflink-pool `copyFile` (temp file, FICLONE, fsync, rename, directory fsync) ' +
+    'against the floor (the same syscalls from a Rust binary, timed inside it), and against fs.copyFile(COPYFILE_FICLONE_FORCE), ' +
+    '@reflink/reflink and cp --reflink=always, which do not fsync. The filesystem is synced (syncfs) before every timed copy.',
+  async run(ctx, result) {
+    const targets = ctx.fs.xfs.kind === 'cwd' ? [ctx.fs.xfs] : [ctx.fs.xfs, ctx.fs.btrfs]
+    for (const fs of targets) {
+      try {
+        if (!canReflink(fs.dir)) throw new Skip('the filesystem cannot reflink')
+        await cloneOn(ctx, fs, result)
+      } catch (e) {
+        if (!(e instanceof Skip)) throw e
+        result.skipped = [...(result.skipped ?? []), `${fs.label}: ${e.message}`]
+      }
+    }
+  },
+}

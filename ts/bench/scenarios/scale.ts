@@ -1,0 +1,72 @@
+// Scenario 6: a pool holding 10 000 volumes (snapshot volumes of one
+// template). Reopening it ≤ 1 s, listVolumes() ≤ 50 ms, and creating one more
+// volume not more than 1.5 × slower than in a pool holding only the template.
+import { performance } from 'node:perf_hooks'
+import type { Scenario } from '../context'
+import { timeInterleaved } from '../interleave'
+import { absoluteCheck, measurement, ratioCheck } from '../results'
+import { need, type PoolApi } from '../product'
+import { syncFs } from '../system'
+import { openPool, snapshotVolumes, templateVolume } from './pool-fixture'
+import { join } from 'node:path'
+
+export const scaleScenario: Scenario = {
+  id: 'scale',
+  title: '6. Scale: a pool of 10 000 volumes (XFS)',
+  description:
+    'A pool holding many snapshot volumes of one template: time to reopen it (ReflinkPool.open, which loads every volume record and runs recovery), ' +
+    'listVolumes(), and createVolume() of one more snapshot volume against the same call in a pool holding only the template (interleaved).',
+  async run(ctx, result) {
+    const ReflinkPool = need(ctx.product, 'ReflinkPool')
+    const n = ctx.settings.scaleVolumes
+    const rounds = ctx.settings.scaleRounds
+    const setting = `${ctx.fs.xfs.kind === 'cwd' ? ctx.fs.xfs.label : 'xfs'}, ${n} volumes`
+    const fullDir = join(ctx.fs.xfs.dir, 'bench-scale-full')
+    let full: PoolApi = await openPool(ctx, 'bench-scale-full')
+    const empty = await openPool(ctx, 'bench-scale-empty')
+    try {
+      ctx.log(`scale: creating ${n} volumes`)
+      const t0 = performance.now()
+      const fullTpl = await templateVolume(full, 'template', 1)
+      await snapshotVolumes(full, fullTpl, 'vm', n)
+      ctx.log(`scale: ${n} volumes created in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+      const emptyTpl = await templateVolume(empty, 'template', 1)
+      await syncFs(ctx.fs.xfs.dir)
+
+      const opens: number[] = []
+      for (let r = 0; r < rounds; r++) {
+        await full.close()
+        const t = performance.now()
+        full = await ReflinkPool.open({ dirPath: fullDir })
+        opens.push(performance.now() - t)
+      }
+      const lists: number[] = []
+      let listed = 0
+      for (let r = 0; r < rounds; r++) {
+        const t = performance.now()
+        const vols = (await full.listVolumes()) as unknown[]
+        lists.push(performance.now() - t)
+        listed = vols.length
+      }
+      const creates = await timeInterleaved(
+        [
+          { id: 'full', run: async (r) => void (await snapshotVolumes(full, fullTpl, `extra-${r}`, 1)) },
+          { id: 'empty', run: async (r) => void (await snapshotVolumes(empty, emptyTpl, `extra-${r}`, 1)) },
+        ],
+        { rounds, between: () => syncFs(ctx.fs.xfs.dir) },
+      )
+      result.measurements.push(measurement('scale/open', `ReflinkPool.open of ${n} volumes`, 'ms', opens))
+      result.measurements.push(measurement('scale/list', `listVolumes() of ${n} volumes`, 'ms', lists, { detail: { listed } }))
+      result.measurements.push(measurement('scale/create-full', `createVolume in a pool of ${n}`, 'ms', creates.get('full')!))
+      result.measurements.push(measurement('scale/create-empty', 'createVolume in a pool holding only the template', 'ms', creates.get('empty')!))
+      result.checks.push(absoluteCheck({ id: 'scale/open', scenario: 'Scale', setting, what: 'ReflinkPool.open' }, opens, 'ms', { comparison: '<=', limit: 1000 }))
+      result.checks.push(absoluteCheck({ id: 'scale/list', scenario: 'Scale', setting, what: 'listVolumes()', note: `${listed} listed` }, lists, 'ms', { comparison: '<=', limit: 50 }))
+      result.checks.push(
+        ratioCheck({ id: 'scale/create', scenario: 'Scale', setting, what: 'createVolume: full pool / empty pool' }, creates.get('full')!, creates.get('empty')!, { comparison: '<=', limit: 1.5 }),
+      )
+    } finally {
+      await full.close()
+      await empty.close()
+    }
+  },
+}

@@ -1,0 +1,99 @@
+// The machine side of the harness: running peer commands, flushing and
+// dropping the page cache between runs, allocated bytes, machine facts.
+import { execFile, execFileSync } from 'node:child_process'
+import { constants, copyFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, release, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { Machine } from './results'
+
+const execFileP = promisify(execFile)
+
+export const isRoot = process.getuid?.() === 0
+
+/** Run a command to completion; rejects with its stderr on a non-zero exit. */
+export async function run(bin: string, args: readonly string[]): Promise<string> {
+  try {
+    const { stdout } = await execFileP(bin, args, { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } })
+    return stdout
+  } catch (e) {
+    const err = e as { stderr?: string; message: string }
+    throw new Error(`${bin} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`)
+  }
+}
+
+/** Whether `bin` runs (`bin --version` exits 0). */
+export function hasCommand(bin: string): boolean {
+  try {
+    execFileSync(bin, ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Flush the filesystem holding `dir` (syncfs), so the next timed step does not pay for earlier writes. */
+export async function syncFs(dir: string): Promise<void> {
+  await run('sync', ['-f', dir])
+}
+
+/**
+ * Write back everything and drop the page cache (root only), so a copy reads
+ * from disk. Returns false where not permitted, and the caller says so.
+ */
+export async function dropCaches(): Promise<boolean> {
+  await run('sync', [])
+  if (!isRoot) return false
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3')
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Allocated bytes of a file (st_blocks × 512). */
+export function allocatedBytes(path: string): number {
+  return statSync(path).blocks * 512
+}
+
+/** The filesystem type of `dir` as statfs names it (`xfs`, `btrfs`, `ext2/ext3`). */
+export function fsType(dir: string): string {
+  return execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).trim()
+}
+
+/** Peak resident set (VmHWM) of a live process, in bytes. */
+export function peakRss(statusText: string): number {
+  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(statusText)
+  if (!m) throw new Error('VmHWM missing from /proc/<pid>/status')
+  return Number(m[1]) * 1024
+}
+
+export function machine(): Machine {
+  const c = cpus()
+  return {
+    kernel: release(),
+    cpus: c.length,
+    cpuModel: c[0]?.model.trim() ?? 'unknown',
+    memoryMiB: Math.round(totalmem() / 1024 / 1024),
+    node: process.version,
+    root: isRoot,
+    uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? null,
+  }
+}
+
+/** Whether `dir`'s filesystem clones (a real FICLONE of a few bytes, via fs.copyFile FICLONE_FORCE). */
+export function canReflink(dir: string): boolean {
+  const src = join(dir, `.reflink-probe-${process.pid}`)
+  const dst = `${src}.clone`
+  try {
+    writeFileSync(src, 'probe')
+    copyFileSync(src, dst, constants.COPYFILE_FICLONE_FORCE)
+    return true
+  } catch {
+    return false
+  } finally {
+    rmSync(src, { force: true })
+    rmSync(dst, { force: true })
+  }
+}
