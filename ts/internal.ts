@@ -23,7 +23,7 @@
 // Every call is one native task on the threadpool and rejects with a
 // ReflinkPoolError carrying code/errno/syscall/path/dest.
 import { native } from './binding'
-import { unwrap } from './outcome'
+import { unwrap, type Outcome } from './outcome'
 import { validateBuffer, validateMode, validatePath, validateSize } from './validate'
 
 export interface FsStats {
@@ -72,26 +72,29 @@ export class ImportWriter {
   }
 }
 
-async function hardlink(src: string, dst: string): Promise<void> {
-  validatePath('src', src)
-  validatePath('dst', dst)
-  await unwrap(native.hardlink(src, dst))
+/** A native call on one path, validated first. */
+function onPath<T>(call: (path: string) => Promise<Outcome<T>>, name = 'path'): (path: string) => Promise<T> {
+  return async (path) => {
+    validatePath(name, path)
+    return unwrap(call(path))
+  }
 }
 
-async function rename(src: string, dst: string): Promise<void> {
-  validatePath('src', src)
-  validatePath('dst', dst)
-  await unwrap(native.rename(src, dst))
+/** The same for a call that resolves with nothing. */
+function onPathVoid(call: (path: string) => Promise<Outcome<null>>): (path: string) => Promise<void> {
+  const run = onPath(call)
+  return async (path) => {
+    await run(path)
+  }
 }
 
-async function remove(path: string): Promise<boolean> {
-  validatePath('path', path)
-  return unwrap(native.remove(path))
-}
-
-async function mkdir(path: string): Promise<void> {
-  validatePath('path', path)
-  await unwrap(native.mkdir(path))
+/** A native call from one path to another, validated first. */
+function fromTo(call: (src: string, dst: string) => Promise<Outcome<null>>): (src: string, dst: string) => Promise<void> {
+  return async (src, dst) => {
+    validatePath('src', src)
+    validatePath('dst', dst)
+    await unwrap(call(src, dst))
+  }
 }
 
 async function writeFile(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
@@ -102,41 +105,35 @@ async function writeFile(path: string, data: string | Uint8Array, mode = 0o600):
   await unwrap(native.writeFile(path, buf, mode))
 }
 
-async function fsyncFile(path: string): Promise<void> {
-  validatePath('path', path)
-  await unwrap(native.fsyncFile(path))
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  validatePath('path', path)
-  await unwrap(native.fsyncDir(path))
-}
-
-async function fsStats(dir: string): Promise<FsStats> {
-  validatePath('dir', dir)
-  return unwrap(native.fsStats(dir))
-}
-
-async function dataRuns(path: string): Promise<{ size: number; runs: DataRun[] }> {
-  validatePath('path', path)
-  return unwrap(native.dataRuns(path))
-}
-
 async function __testPanic(message = 'test panic'): Promise<never> {
   await unwrap(native.__testPanic(message))
   throw new Error('__testPanic resolved: the native panic was not raised')
 }
 
-export const internal = {
-  hardlink,
-  rename,
-  remove,
-  mkdir,
+export interface Internal {
+  hardlink(src: string, dst: string): Promise<void>
+  rename(src: string, dst: string): Promise<void>
+  remove(path: string): Promise<boolean>
+  mkdir(path: string): Promise<void>
+  writeFile(path: string, data: string | Uint8Array, mode?: number): Promise<void>
+  fsyncFile(path: string): Promise<void>
+  fsyncDir(path: string): Promise<void>
+  fsStats(dir: string): Promise<FsStats>
+  dataRuns(path: string): Promise<{ size: number; runs: DataRun[] }>
+  openImportWriter(path: string): Promise<ImportWriter>
+  __testPanic(message?: string): Promise<never>
+}
+
+export const internal: Internal = {
+  hardlink: fromTo((src, dst) => native.hardlink(src, dst)),
+  rename: fromTo((src, dst) => native.rename(src, dst)),
+  remove: onPath((p) => native.remove(p)),
+  mkdir: onPathVoid((p) => native.mkdir(p)),
   writeFile,
-  fsyncFile,
-  fsyncDir,
-  fsStats,
-  dataRuns,
-  openImportWriter: (path: string): Promise<ImportWriter> => ImportWriter.open(path),
+  fsyncFile: onPathVoid((p) => native.fsyncFile(p)),
+  fsyncDir: onPathVoid((p) => native.fsyncDir(p)),
+  fsStats: onPath((d) => native.fsStats(d), 'dir'),
+  dataRuns: onPath((p) => native.dataRuns(p)),
+  openImportWriter: (path) => ImportWriter.open(path),
   __testPanic,
-} as const
+}

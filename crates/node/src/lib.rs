@@ -11,6 +11,7 @@ mod cancel;
 mod copy_task;
 mod data_runs_task;
 mod durable_task;
+mod file_size_task;
 mod fsstats_task;
 mod import_writer;
 mod loopdev_task;
@@ -19,8 +20,6 @@ mod panic_task;
 mod probe_task;
 mod progress;
 mod remove_task;
-mod resize_task;
-mod sparse_task;
 mod usage_task;
 mod write_file_task;
 
