@@ -145,6 +145,12 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     t.deepEqual((await pool.listVolumes()).map((v) => v.vid), ['vm-templates/t-a/a', 'vm-templates/t-b/b'])
     t.throws(() => pool.getVolume('appvms/no/such'), { code: 'ERR_UNKNOWN_VOLUME' })
     t.throws(() => pool.getVolume('appvms/../x'), { code: 'ERR_INVALID_VID' })
+    // A record planted with a vid that leaves the pool is never loaded.
+    const rec = JSON.stringify({ vid: 'appvms/../x', name: 'x', saveOnStop: true, size: 1 })
+    writeFileSync(join(pool.dirPath, '.reflink-pool/volumes/appvms%2F..%2Fx.json'), rec)
+    writeFileSync(join(pool.dirPath, '.reflink-pool/volumes/appvms%2F..%2F..%2Fx.json'), rec)
+    t.is((await pool.listVolumes()).length, 2)
+    t.is((await ReflinkPool.open({ dirPath: pool.dirPath }).then((p) => p.listVolumes())).length, 2)
   })
 
   test(`${kind}: verify names the missing image (ERR_MISSING_IMAGE) for S and SoS volumes`, async (t) => {

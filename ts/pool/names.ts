@@ -137,7 +137,8 @@ export function parseMetaName(fileName: string): { vid: string; kind: 'record' |
   for (const [ext, kind] of [[RECORD_EXT, 'record'], [LOCK_EXT, 'lock'], [IMPORT_MARK_EXT, 'import']] as const) {
     if (fileName.endsWith(ext) && fileName.length > ext.length) {
       const vid = keyVid(fileName.slice(0, -ext.length))
-      return vid === null ? null : { vid, kind }
+      // Shape only (prefix/vm/name); callers validate the vid fully before using it.
+      return vid === null || vid.split('/').length !== 3 ? null : { vid, kind }
     }
   }
   return null

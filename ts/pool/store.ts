@@ -16,6 +16,7 @@ import { DRIVER, type PoolConfig, type VolumeRecord } from './types'
 import { metaPaths, recordFileName, parseMetaName } from './names'
 import type { PoolFiles } from './files'
 import { hasCode } from './fail'
+import { isValidVid } from './vid'
 
 const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
 const readdirCb = promisify(fs.readdir) as (path: string) => Promise<string[]>
@@ -53,7 +54,7 @@ export class Store {
 
   async readVolume(vid: string): Promise<VolumeRecord | null> {
     const text = await this.files.readText(this.recordPath(vid))
-    return text === null ? null : parseRecord(text)
+    return text === null ? null : parseRecord(text, vid)
   }
 
   async writeVolume(rec: VolumeRecord): Promise<void> {
@@ -70,7 +71,8 @@ export class Store {
     const vids: string[] = []
     for (const n of names) {
       const parsed = parseMetaName(n)
-      if (parsed?.kind === 'record') vids.push(parsed.vid)
+      // A planted record with a vid that leaves the pool is never loaded.
+      if (parsed?.kind === 'record' && isValidVid(parsed.vid)) vids.push(parsed.vid)
     }
     return vids
   }
@@ -79,7 +81,7 @@ export class Store {
   async readVolumes(vids: string[]): Promise<VolumeRecord[]> {
     const out = await Promise.all(
       vids.map((vid) =>
-        readFileCb(this.recordPath(vid), 'utf8').then(parseRecord, (e) => {
+        readFileCb(this.recordPath(vid), 'utf8').then((text) => parseRecord(text, vid), (e) => {
           if (hasCode(e, 'ENOENT')) return null
           throw e
         }),
@@ -89,15 +91,16 @@ export class Store {
   }
 }
 
-function parseRecord(text: string): VolumeRecord {
+/** A record as stored; the vid comes from the (validated) file name, a source must be a valid vid too. */
+function parseRecord(text: string, vid: string): VolumeRecord {
   const r = JSON.parse(text)
   return {
-    vid: String(r.vid),
+    vid,
     name: String(r.name),
     rw: r.rw === true,
     saveOnStop: r.saveOnStop === true,
     snapOnStart: r.snapOnStart === true,
-    source: typeof r.source === 'string' ? r.source : null,
+    source: typeof r.source === 'string' && isValidVid(r.source) ? r.source : null,
     size: Number(r.size) || 0,
     revisionsToKeep: typeof r.revisionsToKeep === 'number' ? r.revisionsToKeep : null,
   }

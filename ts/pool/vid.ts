@@ -55,3 +55,13 @@ export function validateVid(vid: unknown): string {
   parseVid(vid)
   return vid as string
 }
+
+/** Whether `vid` is valid (no throw): for names found on disk, which may have been planted. */
+export function isValidVid(vid: unknown): boolean {
+  try {
+    parseVid(vid)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -537,7 +537,10 @@ export class ReflinkVolume {
   }
 
   private sourcePaths(): VolumePaths {
-    return volumePaths(this.ctx.dirPath, this.record.source as string)
+    if (this.record.source === null) {
+      throw poolError('ERR_INVALID_VID', `Volume ${this.vid} is snapOnStart but its record names no valid source`, { vid: this.vid })
+    }
+    return volumePaths(this.ctx.dirPath, this.record.source)
   }
 
   private missing(path: string): Error {

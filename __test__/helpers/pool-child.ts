@@ -1,0 +1,81 @@
+// Child process for the pool's cross-process tests (run with tsx):
+//   list DIR                   print the pool's config and volumes as JSON
+//   cycle DIR VID N TAG AT     from time AT (ms since epoch) on, N times: start, write TAG at offset 0 (if still dirty), stop
+//   lockloop DIR N LOG AT      from time AT on, N times under one lock: append "enter PID", wait, append "exit PID"
+// AT lets two children (each ~1 s of tsx startup) begin their loops together.
+//   crash DIR VID IMPORTVID    leave a crashed pool behind and die by SIGKILL
+import { appendFileSync, openSync, writeSync, closeSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ReflinkPool } from '../../ts/index'
+import { Locks } from '../../ts/pool/lock'
+import { lockFileName } from '../../ts/pool/names'
+
+const [cmd, dir, ...args] = process.argv.slice(2)
+
+function writeIfPresent(path: string, text: string): void {
+  let fd: number
+  try {
+    fd = openSync(path, 'r+')
+  } catch {
+    return // another process committed it meanwhile
+  }
+  writeSync(fd, Buffer.from(text), 0, undefined, 0)
+  closeSync(fd)
+}
+
+const untilTime = (at: string) => new Promise((r) => setTimeout(r, Math.max(0, Number(at) - Date.now())))
+
+async function main() {
+  const pool = await ReflinkPool.open({ dirPath: dir })
+  if (cmd === 'list') {
+    const volumes = []
+    for (const v of await pool.listVolumes()) {
+      volumes.push({ vid: v.vid, config: v.config, revisions: await v.revisions(), size: await v.size(), dirty: await v.isDirty() })
+    }
+    process.stdout.write(JSON.stringify({ config: pool.config, volumes, recovery: pool.recovery }))
+  } else if (cmd === 'cycle') {
+    const [vid, n, tag, at] = args
+    const v = pool.getVolume(vid)
+    await untilTime(at)
+    for (let i = 0; i < Number(n); i++) {
+      const dirty = await v.start()
+      writeIfPresent(dirty, `${tag}-${i}`)
+      await v.stop()
+    }
+  } else if (cmd === 'lockloop') {
+    const [n, log, at] = args
+    const locks = new Locks(join(dir, '.reflink-pool', 'locks'))
+    await untilTime(at)
+    for (let i = 0; i < Number(n); i++) {
+      await locks.with(lockFileName('appvms/lock/test'), async () => {
+        appendFileSync(log, `enter ${process.pid}\n`)
+        await new Promise((r) => setTimeout(r, 15))
+        appendFileSync(log, `exit ${process.pid}\n`)
+      })
+      // Work between lock holds, as real callers have (the O_EXCL lock is not fair to a polling waiter).
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  } else if (cmd === 'crash') {
+    const [vid, importVid] = args
+    const v = pool.getVolume(vid)
+    const dirty = await v.start()
+    writeIfPresent(dirty, 'crashed-while-running')
+    const imp = await pool.getVolume(importVid).importData(1 << 20)
+    writeIfPresent(imp, 'half-written import')
+    // An operation in flight: its temp file exists and it holds the volume's lock.
+    writeFileSync(dirty.replace(/-dirty\.img$/, '.img~deadbeef'), 'temp of a crashed commit')
+    const locks = new Locks(join(dir, '.reflink-pool', 'locks'))
+    await locks.with(lockFileName(vid), async () => {
+      process.kill(process.pid, 'SIGKILL')
+      await new Promise(() => {})
+    })
+  } else {
+    throw new Error(`unknown command ${cmd}`)
+  }
+  await pool.close()
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,113 @@
+// Pure parts of the pool layer: the file-name scheme (SPEC §3.2), the vid
+// validation table, and the lock-owner liveness rule.
+import test from 'ava'
+import { parseVid } from '../ts/pool/vid'
+import {
+  volumePaths,
+  parseImageName,
+  revisionFileName,
+  revisionTimestamp,
+  recordFileName,
+  lockFileName,
+  importMarkFileName,
+  parseMetaName,
+} from '../ts/pool/names'
+import { ownerAlive, SELF_OWNER } from '../ts/pool/lock'
+
+test('volumePaths gives the exact SPEC §3.2 names', (t) => {
+  t.deepEqual(volumePaths('/pool', 'appvms/web/private'), {
+    clean: '/pool/appvms/web/private.img',
+    dirty: '/pool/appvms/web/private-dirty.img',
+    precache: '/pool/appvms/web/private-precache.img',
+    import: '/pool/appvms/web/private-import.img',
+    dir: '/pool/appvms/web',
+    base: 'private',
+  })
+})
+
+test('revision names carry N and the UTC mtime to the second, and parse back', (t) => {
+  const ts = revisionTimestamp(Date.UTC(2024, 0, 2, 3, 4, 5, 999))
+  t.is(ts, '2024-01-02T03:04:05')
+  t.is(revisionFileName('root', 12, ts), 'root.img.12@2024-01-02T03:04:05Z')
+  t.deepEqual(parseImageName('root.img.12@2024-01-02T03:04:05Z'), { base: 'root', kind: 'revision', rev: 12, timestamp: ts, temp: false })
+})
+
+test('parseImageName: every kind, temps, and names that are none of ours', (t) => {
+  t.deepEqual(parseImageName('root.img'), { base: 'root', kind: 'clean', temp: false })
+  t.deepEqual(parseImageName('root-dirty.img'), { base: 'root', kind: 'dirty', temp: false })
+  t.deepEqual(parseImageName('root-precache.img'), { base: 'root', kind: 'precache', temp: false })
+  t.deepEqual(parseImageName('root-import.img'), { base: 'root', kind: 'import', temp: false })
+  t.deepEqual(parseImageName('root-dirty.img~a1b2'), { base: 'root', kind: 'dirty', temp: true })
+  t.deepEqual(parseImageName('root.img.3@2024-01-02T03:04:05Z~zz')?.temp, true)
+  t.is(parseImageName('root.img.0@2024-01-02T03:04:05Z'), null, 'revision numbers start at 1')
+  t.is(parseImageName('root.img.3@2024-01-02T03:04:05'), null, 'no Z')
+  t.is(parseImageName('root.img~'), null)
+  t.is(parseImageName('.img'), null)
+  t.is(parseImageName('notes.txt'), null)
+  // a neighbour whose name extends ours is a different base
+  t.is(parseImageName('root2.img')?.base, 'root2')
+})
+
+test('metadata names round-trip a vid and ignore temps', (t) => {
+  const vid = 'vm-templates/deb-12/root'
+  t.is(recordFileName(vid), 'vm-templates%2Fdeb-12%2Froot.json')
+  t.deepEqual(parseMetaName(recordFileName(vid)), { vid, kind: 'record' })
+  t.deepEqual(parseMetaName(lockFileName(vid)), { vid, kind: 'lock' })
+  t.deepEqual(parseMetaName(importMarkFileName(vid)), { vid, kind: 'import' })
+  t.is(parseMetaName(recordFileName(vid) + '~abc'), null)
+  t.is(parseMetaName('pool.json'), null, 'not a vid')
+})
+
+// The invalid-vid table: each is refused with ERR_INVALID_VID (no I/O happens in parseVid).
+const INVALID: Array<[string, unknown]> = [
+  ['traversal', 'appvms/../etc'],
+  ['traversal in name', 'appvms/vm/..'],
+  ['dot component', 'appvms/./root'],
+  ['absolute', '/appvms/vm/root'],
+  ['trailing slash', 'appvms/vm/root/'],
+  ['empty component', 'appvms//root'],
+  ['too few components', 'appvms/root'],
+  ['too many components', 'appvms/vm/sub/root'],
+  ['unknown prefix', 'images/vm/root'],
+  ['prefix only', 'appvms'],
+  ['empty', ''],
+  ['not a string', 42],
+  ['undefined', undefined],
+  ['dirty suffix', 'appvms/vm/root-dirty'],
+  ['precache suffix', 'appvms/vm/root-precache'],
+  ['import suffix', 'appvms/vm/root-import'],
+  ['image suffix', 'appvms/vm/root.img'],
+  ['dirty image suffix', 'appvms/vm/root-dirty.img'],
+  ['vm with image suffix', 'appvms/vm.img/root'],
+  ['temp mark', 'appvms/vm/root~x'],
+  ['revision mark', 'appvms/vm/root@1'],
+  ['hidden', 'appvms/.vm/root'],
+  ['leading dash', 'appvms/vm/-root'],
+  ['space', 'appvms/my vm/root'],
+  ['NUL', 'appvms/vm/ro\0ot'],
+  ['newline', 'appvms/vm/root\n'],
+  ['backslash', 'appvms/vm\\..\\x/root'],
+  ['too long', `appvms/${'v'.repeat(129)}/root`],
+]
+for (const [why, vid] of INVALID) {
+  test(`invalid vid (${why}): ERR_INVALID_VID`, (t) => {
+    t.throws(() => parseVid(vid), { code: 'ERR_INVALID_VID' })
+  })
+}
+
+test('valid vids parse into prefix, vm and name', (t) => {
+  t.deepEqual(parseVid('appvms/work-vm_2/private'), { prefix: 'appvms', vm: 'work-vm_2', name: 'private' })
+  t.deepEqual(parseVid('vm-templates/debian-12.minimal/root'), { prefix: 'vm-templates', vm: 'debian-12.minimal', name: 'root' })
+  t.notThrows(() => parseVid(`appvms/${'v'.repeat(128)}/root`))
+})
+
+test('lock owners: this process is alive; dead pids, other boots and old empty files are stale', (t) => {
+  t.true(ownerAlive(SELF_OWNER, Date.now()))
+  const [boot] = SELF_OWNER.split(' ')
+  t.false(ownerAlive(`${boot} 999999999 1`, Date.now()), 'no such pid')
+  t.false(ownerAlive(`${boot} ${process.pid} 1`, Date.now()), 'pid reused by another process (start time differs)')
+  t.false(ownerAlive(`other-boot ${process.pid} 1`, Date.now()), 'written before a reboot')
+  t.true(ownerAlive('', Date.now()), 'an empty lock being written is alive for a while')
+  t.false(ownerAlive('', Date.now() - 60_000))
+  t.true(ownerAlive('something unknown', 0), 'never break what we do not understand')
+})

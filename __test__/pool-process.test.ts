@@ -1,0 +1,101 @@
+// The pool across processes (on XFS): persistence, cross-process locking and
+// crash recovery at open, with real child processes (tsx).
+import test from 'ava'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ReflinkPool } from '../ts/index'
+import { fsSuite } from './helpers/scratch-fs'
+import { CHILD_SCRIPT, ls, MiB, readAt, runChild, writeAt } from './helpers/pool-fixture'
+
+const { test: fsTest, fs } = fsSuite(test, 'xfs')
+let seq = 0
+const newDir = () => join(fs().dir, `pool-${seq++}`)
+
+fsTest('a child process reopening the pool sees the same config, volumes, revisions and dirty state', async (t) => {
+  const dir = newDir()
+  const pool = await ReflinkPool.open({ dirPath: dir, name: 'shared', revisionsToKeep: 2, ephemeralVolatile: true })
+  const tpl = await pool.createVolume({ vid: 'vm-templates/deb/root', name: 'root', size: 4 * MiB, saveOnStop: true, rw: false })
+  await tpl.start()
+  await tpl.stop()
+  await pool.createVolume({ vid: 'appvms/a/root', name: 'root', size: 4 * MiB, snapOnStart: true, source: tpl.vid })
+  const priv = await pool.createVolume({ vid: 'appvms/a/private', name: 'private', size: 2 * MiB, saveOnStop: true, revisionsToKeep: 0 })
+  await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: MiB })
+  await priv.start()
+  const mine = []
+  for (const v of await pool.listVolumes()) {
+    mine.push({ vid: v.vid, config: v.config, revisions: await v.revisions(), size: await v.size(), dirty: await v.isDirty() })
+  }
+  const theirs = JSON.parse(await runChild(CHILD_SCRIPT, ['list', dir]))
+  t.deepEqual(theirs.config, pool.config)
+  t.deepEqual(theirs.volumes, mine)
+  t.is(theirs.volumes.length, 4)
+  t.deepEqual(theirs.recovery.recovered, [], 'nothing to recover while the owner is alive')
+  t.true(existsSync(priv.path), "another process's open does not touch a running volume")
+})
+
+fsTest('two processes taking one volume lock never overlap', async (t) => {
+  const dir = newDir()
+  await ReflinkPool.open({ dirPath: dir })
+  const log = join(dir, 'lock.log')
+  const at = String(Date.now() + 4000)
+  await Promise.all([runChild(CHILD_SCRIPT, ['lockloop', dir, '15', log, at]), runChild(CHILD_SCRIPT, ['lockloop', dir, '15', log, at])])
+  const lines = readFileSync(log, 'utf8').trim().split('\n')
+  t.is(lines.length, 60)
+  const pids = new Set<string>()
+  let switches = 0
+  for (let i = 0; i < lines.length; i += 2) {
+    if (i > 0 && lines[i].split(' ')[1] !== lines[i - 2].split(' ')[1]) switches++
+    const [enter, pid] = lines[i].split(' ')
+    t.is(enter, 'enter')
+    t.is(lines[i + 1], `exit ${pid}`, `critical sections interleaved at line ${i + 1}`)
+    pids.add(pid)
+  }
+  t.is(pids.size, 2)
+  t.true(switches >= 2, `the two processes really contended (${switches} hand-overs)`)
+  t.deepEqual(ls(join(dir, '.reflink-pool', 'locks')), [], 'every lock released')
+})
+
+fsTest('two processes starting and stopping the same volume at once end consistent', async (t) => {
+  const dir = newDir()
+  const pool = await ReflinkPool.open({ dirPath: dir, revisionsToKeep: 3 })
+  const v = await pool.createVolume({ vid: 'appvms/a/private', name: 'private', size: 4 * MiB, saveOnStop: true })
+  const at = String(Date.now() + 4000)
+  await Promise.all([runChild(CHILD_SCRIPT, ['cycle', dir, v.vid, '12', 'A', at]), runChild(CHILD_SCRIPT, ['cycle', dir, v.vid, '12', 'B', at])])
+  t.false(await v.isDirty())
+  const files = ls(join(dir, 'appvms', 'a'))
+  t.false(files.some((f) => f.includes('~')), 'no temp files')
+  t.deepEqual(files.filter((f) => !f.includes('.img.')), ['private-precache.img', 'private.img'])
+  const revs = Object.keys(await v.revisions()).map(Number)
+  t.is(revs.length, 3)
+  t.deepEqual(revs, [...revs].sort((a, b) => a - b))
+  t.regex(readAt(join(dir, 'appvms/a/private.img'), 0, 4), /^[AB]-\d/)
+  t.deepEqual(ls(join(dir, '.reflink-pool', 'locks')), [])
+  // The volume still works.
+  writeAt(await v.start(), 0, 'after')
+  await v.stop()
+  t.is(readAt(join(dir, 'appvms/a/private.img'), 0, 5), 'after')
+})
+
+fsTest('open recovers what a killed process left: temp files and the half-written import go, the dirty image stays and commits', async (t) => {
+  const dir = newDir()
+  const pool = await ReflinkPool.open({ dirPath: dir })
+  const v = await pool.createVolume({ vid: 'appvms/a/root', name: 'root', size: 4 * MiB, saveOnStop: true })
+  const w = await pool.createVolume({ vid: 'appvms/b/data', name: 'data', size: 4 * MiB, saveOnStop: true })
+  await pool.close()
+  const err = await t.throwsAsync(runChild(CHILD_SCRIPT, ['crash', dir, v.vid, w.vid]))
+  t.is((err as { signal?: string }).signal, 'SIGKILL')
+  t.true(ls(join(dir, 'appvms/a')).includes('root.img~deadbeef'))
+  t.true(ls(join(dir, 'appvms/b')).includes('data-import.img'))
+  t.is(ls(join(dir, '.reflink-pool', 'locks')).length, 2, 'the dead lock and import marker are still there')
+
+  const reopened = await ReflinkPool.open({ dirPath: dir })
+  t.deepEqual(reopened.recovery.recovered.sort(), [v.vid, w.vid].sort())
+  t.deepEqual(ls(join(dir, 'appvms/a')), ['root-dirty.img', 'root.img'])
+  t.deepEqual(ls(join(dir, 'appvms/b')), ['data-precache.img', 'data.img'])
+  t.deepEqual(ls(join(dir, '.reflink-pool', 'locks')), [])
+  const rv = reopened.getVolume(v.vid)
+  t.true(await rv.isDirty(), 'a volume that was running is reported dirty')
+  await rv.stop()
+  t.is(readAt(join(dir, 'appvms/a/root.img'), 0, 21), 'crashed-while-running')
+  t.false(await reopened.getVolume(w.vid).isDirty())
+})
