@@ -4,7 +4,7 @@
 import anyTest, { type TestFn } from 'ava'
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { AbortError, ReflinkPoolError, copyFile, setCopyConcurrency } from '../ts/index'
+import { AbortError, ReflinkPoolError, copyFile, isReflinkSupported, setCopyConcurrency } from '../ts/index'
 import { fsSuite, mountScratch } from './helpers/scratch-fs'
 import { MiB, allocated, scatteredRuns, sha256File, tempFiles, writeData, writeSparse } from './helpers/native-files'
 
@@ -31,6 +31,19 @@ ext4.test('cross-filesystem copy ext4 -> XFS succeeds through the read-write fal
   t.is(r.bytes, 8 * MiB)
   t.true(allocated(join(to, 'dst')) <= allocated(src) * 1.05)
   t.is(await sha256File(join(to, 'dst')), await sha256File(src))
+})
+
+ext4.test('across filesystems a reflink is impossible: the probe says no and reflink always refuses', async (t) => {
+  const from = dir(ext4.fs().dir, 'cross-always-src')
+  const to = dir(xfs.fs().dir, 'cross-always-dst')
+  t.false(await isReflinkSupported(to, from))
+  t.true(await isReflinkSupported(to, dir(xfs.fs().dir, 'same-fs')))
+  await writeData(join(from, 'src'), MiB)
+  const err = (await t.throwsAsync(copyFile(join(from, 'src'), join(to, 'dst'), { reflink: 'always' }))) as ReflinkPoolError
+  t.is(err.code, 'ERR_REFLINK_UNSUPPORTED')
+  t.is(err.path, join(from, 'src'))
+  t.false(existsSync(join(to, 'dst')))
+  t.deepEqual(tempFiles(to), [])
 })
 
 ext4.test('ENOSPC on a small full filesystem rejects with ENOSPC and leaves no temp file', async (t) => {

@@ -5,7 +5,7 @@ import anyTest, { type TestFn } from 'ava'
 import { mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  copyFile, createSparseFile, fileUsage, isReflinkSupported, resizeFile, updateLoopDevSizes, type CopyMethod,
+  copyFile, createSparseFile, fileUsage, internal, isReflinkSupported, resizeFile, updateLoopDevSizes, type CopyMethod,
 } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
 import {
@@ -159,6 +159,30 @@ export function nativeFsSuite(kind: FsKind): void {
     t.is(statSync(p).size, 4096)
     t.is((await fileUsage(p)).size, 4096)
     t.deepEqual(tempFiles(d), [])
+  })
+
+  fsTest(`${kind}: the import writer leaves all-zero blocks as holes and dataRuns finds the data`, async (t) => {
+    const d = dir('import')
+    const img = join(d, 'import.img')
+    await createSparseFile(img, 64 * MiB)
+    const w = await internal.openImportWriter(img)
+    const chunk = 4 * MiB
+    const data = Buffer.alloc(chunk, 0x37)
+    const zeros = Buffer.alloc(chunk)
+    let written = 0
+    // Chunks 3 and 10 carry data, the rest are zeros, as a raw image stream would.
+    for (let i = 0; i < 16; i++) written += await w.write(i * chunk, i === 3 || i === 10 ? data : zeros)
+    await w.finish()
+    t.is(written, 2 * chunk)
+    t.is(statSync(img).size, 64 * MiB)
+    t.true(allocated(img) <= 2 * chunk + 256 * 1024, `allocated ${allocated(img)}`)
+    const { runs } = await internal.dataRuns(img)
+    const covered = (off: number) => runs.some((r) => r.offset <= off && off + chunk <= r.offset + r.length)
+    t.true(covered(3 * chunk) && covered(10 * chunk), JSON.stringify(runs))
+    t.is(runs.reduce((n, r) => n + r.length, 0), 2 * chunk)
+    const content = readFileSync(img)
+    t.true(content.subarray(3 * chunk, 4 * chunk).equals(data))
+    t.is(content.subarray(0, 3 * chunk).indexOf(0x37), -1)
   })
 
   fsTest(`${kind}: updateLoopDevSizes finds devices by real path, also through a symlink`, async (t) => {
