@@ -27,6 +27,8 @@ export class ReflinkPool {
   readonly recovery: RecoveryReport = { recovered: [], removed: [] }
 
   private readonly volumes = new Map<string, ReflinkVolume>()
+  /** listVolumes() order, rebuilt only after the set of volumes changed. */
+  private sorted: ReflinkVolume[] | null = null
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly ctx: PoolContext
   private closed = false
@@ -44,7 +46,7 @@ export class ReflinkPool {
       files,
       store,
       run: (lockName, fn) => this.run(lockName, fn),
-      forget: (vid) => this.volumes.delete(vid),
+      forget: (vid) => this.forget(vid),
     }
   }
 
@@ -154,7 +156,7 @@ export class ReflinkPool {
       await volume.createFiles()
       // The record last: a crash before it leaves at most files that the next create() removes.
       await this.store.writeVolume(record)
-      this.volumes.set(record.vid, volume)
+      this.remember(volume)
       return volume
     })
   }
@@ -213,27 +215,36 @@ export class ReflinkPool {
     return volume
   }
 
-  /** Every volume of the pool, by vid; re-reads the record directory so other processes' changes show. */
+  /** Every volume of the pool, by vid; re-reads the record directory (when it changed) so other processes' changes show. */
   async listVolumes(): Promise<ReflinkVolume[]> {
     await this.refresh()
-    return [...this.volumes.values()].sort((a, b) => (a.vid < b.vid ? -1 : a.vid > b.vid ? 1 : 0))
+    if (!this.sorted) this.sorted = [...this.volumes.values()].sort((a, b) => (a.vid < b.vid ? -1 : a.vid > b.vid ? 1 : 0))
+    return [...this.sorted]
   }
 
   /** Sync the cache with the records on disk (read only the new ones). */
   private async refresh(): Promise<void> {
-    let vids: string[]
+    let vids: string[] | null
     try {
       vids = await this.store.listVids()
     } catch (e) {
       if (hasCode(e, 'ENOENT')) return // the pool's disk is gone: keep what we know
       throw e
     }
+    if (vids === null) return
     const onDisk = new Set(vids)
-    for (const vid of this.volumes.keys()) if (!onDisk.has(vid)) this.volumes.delete(vid)
+    for (const vid of this.volumes.keys()) if (!onDisk.has(vid)) this.forget(vid)
     const fresh = vids.filter((vid) => !this.volumes.has(vid))
-    for (const rec of await this.store.readVolumes(fresh)) {
-      this.volumes.set(rec.vid, new ReflinkVolume(this.ctx, rec))
-    }
+    for (const rec of await this.store.readVolumes(fresh)) this.remember(new ReflinkVolume(this.ctx, rec))
+  }
+
+  private remember(volume: ReflinkVolume): void {
+    this.volumes.set(volume.vid, volume)
+    this.sorted = null
+  }
+
+  private forget(vid: string): void {
+    if (this.volumes.delete(vid)) this.sorted = null
   }
 
   /** `{ dataSize, dataUsage }` of the pool's filesystem; `{}` when the directory is missing. */
@@ -273,6 +284,7 @@ export class ReflinkPool {
     this.closed = true
     while (this.inflight.size) await Promise.allSettled([...this.inflight])
     this.volumes.clear()
+    this.sorted = null
   }
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */

@@ -20,6 +20,10 @@ import { isValidVid } from './vid'
 
 const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
 const readdirCb = promisify(fs.readdir) as (path: string) => Promise<string[]>
+const statCb = promisify(fs.stat) as (path: string, opts: { bigint: true }) => Promise<fs.BigIntStats>
+
+/** How recent a directory change must be for its mtime to be distrusted (file times are tick-granular). */
+const RACY_NS = 2_000_000_000n
 
 export type StoredPoolConfig = Omit<PoolConfig, 'dirPath'>
 
@@ -65,15 +69,37 @@ export class Store {
     await this.files.remove(this.recordPath(vid))
   }
 
-  /** The vids that have a record (temps excluded). */
-  async listVids(): Promise<string[]> {
+  /** Record file name -> vid (null: not a loadable record), so a rescan parses only new names. */
+  private readonly names = new Map<string, string | null>()
+  private scanned: { mtimeNs: bigint } | null = null
+
+  /**
+   * The vids that have a record (temps and invalid vids excluded), or null
+   * when the record directory is unchanged since the last call. "Unchanged"
+   * is judged by the directory's mtime, which every create, rewrite and
+   * removal of a record bumps; since file times are tick-granular, a
+   * directory changed within the last RACY_NS of our scan is rescanned anyway
+   * (the racy-timestamp rule of git's index).
+   */
+  async listVids(): Promise<string[] | null> {
+    const st = await statCb(this.paths.volumes, { bigint: true })
+    if (this.scanned && st.mtimeNs === this.scanned.mtimeNs && BigInt(Date.now()) * 1_000_000n - st.mtimeNs > RACY_NS) return null
     const names = await readdirCb(this.paths.volumes)
+    this.scanned = { mtimeNs: st.mtimeNs }
     const vids: string[] = []
+    const seen = new Set<string>()
     for (const n of names) {
-      const parsed = parseMetaName(n)
-      // A planted record with a vid that leaves the pool is never loaded.
-      if (parsed?.kind === 'record' && isValidVid(parsed.vid)) vids.push(parsed.vid)
+      let vid = this.names.get(n)
+      if (vid === undefined) {
+        const parsed = parseMetaName(n)
+        // A planted record with a vid that leaves the pool is never loaded.
+        vid = parsed?.kind === 'record' && isValidVid(parsed.vid) ? parsed.vid : null
+        this.names.set(n, vid)
+      }
+      seen.add(n)
+      if (vid !== null) vids.push(vid)
     }
+    for (const n of this.names.keys()) if (!seen.has(n)) this.names.delete(n)
     return vids
   }
 
