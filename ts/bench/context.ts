@@ -23,7 +23,9 @@ export interface Settings {
   massStartInFlight: number
   massStartRounds: number
   scaleVolumes: number
+  /** Rounds of open/listVolumes; createVolume (a few ms, noisy) gets `scaleCreateRounds`. */
   scaleRounds: number
+  scaleCreateRounds: number
 }
 
 const GiB = 1024 ** 3
@@ -35,17 +37,18 @@ export function settingsFor(quick: boolean): Settings {
         cloneExtents: [1, 1000, 10000],
         cloneRounds: 15,
         cloneRoundsLarge: 7,
-        sparseImageBytes: 1 * GiB,
+        sparseImageBytes: 0.5 * GiB,
         sparseDataFraction: 0.1,
         memoryImageBytes: [1 * GiB, 4 * GiB],
         memoryRuns: 1,
         eventLoopCopies: 16,
         eventLoopRounds: 3,
-        massStartVolumes: 100,
+        massStartVolumes: 50,
         massStartInFlight: 8,
         massStartRounds: 5,
         scaleVolumes: 2000,
         scaleRounds: 5,
+        scaleCreateRounds: 21,
       }
     : {
         rounds: 9,
@@ -63,6 +66,7 @@ export function settingsFor(quick: boolean): Settings {
         massStartRounds: 5,
         scaleVolumes: 10000,
         scaleRounds: 7,
+        scaleCreateRounds: 41,
       }
 }
 

@@ -67,7 +67,8 @@ export function parseArgs(argv: readonly string[]): Args {
   return args
 }
 
-const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`)
+const T0 = Date.now()
+const log = (msg: string) => process.stderr.write(`[bench +${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`)
 
 /** Scratch filesystems sized for the run, or one directory under the cwd when they cannot be built. */
 function setupFilesystems(quick: boolean, notes: string[], mounted: ScratchFs[]): BenchContext['fs'] {
@@ -198,7 +199,8 @@ export async function runBench(argv: string[]): Promise<number> {
       floorProblem = (e as Error).message.split('\n')[0]
       notes.push(`floor unavailable: ${floorProblem}`)
     }
-    const child = childRunner(notes)
+    const needsChild = !args.only || args.only.includes(memoryScenario.id)
+    const child: ChildRunner = needsChild ? childRunner(notes) : { loader: 'node', argv: () => { throw new Error('no child runner: the memory scenario was not selected') } }
     const missingPeers = await setupPeers(log)
     for (const m of missingPeers) notes.push(`peer unavailable: ${m}`)
     await useReleaseAddon(notes)

@@ -45,6 +45,14 @@ export function loadProduct(): Product {
     return { problems: [`the package root (ts/index.ts) does not load: ${(e as Error).message.split('\n')[0]}`] }
   }
   const problems: string[] = []
+  if (!mod.ReflinkPool) {
+    // The pool layer may be wired into the package root later than it exists.
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = { ...mod, ReflinkPool: (require('../pool') as Partial<ProductApi>).ReflinkPool }
+      if (mod.ReflinkPool) problems.push('ReflinkPool is not exported by the package root: loaded from ts/pool')
+    } catch {}
+  }
   if (typeof mod.copyFile !== 'function') problems.push('the package root does not export copyFile')
   if (typeof mod.fileUsage !== 'function') problems.push('the package root does not export fileUsage')
   if (typeof mod.ReflinkPool?.open !== 'function') problems.push('the package root does not export ReflinkPool.open')

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { BenchContext, BenchFs, Scenario } from '../context'
 import { writeExtentTemplate } from '../fixtures'
 import { timeInterleaved } from '../interleave'
-import { copyPeer, cpReflinkAlways, nodeCopyFileFicloneForce, reflinkPackage, type Peer } from '../peers'
+import { copyPeer, cpReflinkAlways, Floor, nodeCopyFileFicloneForce, reflinkPackage, type Peer } from '../peers'
 import { need, Skip } from '../product'
 import { measurement, ratioCheck, type ScenarioResult } from '../results'
 import { canReflink, syncFs } from '../system'
@@ -29,53 +29,68 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
     },
   }
   const npm = reflinkPackage()
-  const peers: Peer[] = [product, ctx.floor.peer('clone'), nodeCopyFileFicloneForce, cpReflinkAlways]
+  // A second floor process, timed like the first: their ratio shows how much of a
+  // difference this machine's noise alone produces (an A/A control).
+  const control = await Floor.start()
+  const peers: Peer[] = [product, ctx.floor.peer('clone'), { ...control.peer('clone'), id: 'floor-2', label: 'floor, second process (A/A control)' }, nodeCopyFileFicloneForce, cpReflinkAlways]
   if (typeof npm === 'string') result.skipped = [...(result.skipped ?? []), npm]
   else peers.push(npm)
 
-  for (const extents of ctx.settings.cloneExtents) {
-    const template = join(base, `template-${extents}`)
-    const out = join(base, `out-${extents}`)
-    mkdirSync(out, { recursive: true })
-    ctx.log(`clone: ${fs.label}: writing a ${extents}-extent template`)
-    const dataBytes = writeExtentTemplate(template, extents)
-    const realExtents = (await fileUsage(template)).extents
-    await syncFs(fs.dir)
-    methods.clear()
-    const samples = await timeInterleaved(
-      peers.map((p) => copyPeer(p, template, out)),
-      { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir) },
-    )
-    const setting = `${fs.kind === 'cwd' ? fs.label : fs.kind}, ${extents} extents`
-    for (const p of peers) {
-      result.measurements.push(
-        measurement(`clone/${fs.kind}/${extents}-extents/${p.id}`, p.label, 'ms', samples.get(p.id)!, {
-          durable: p.durable,
-          detail: p === product ? { method: [...methods].join('+'), extents: realExtents, dataBytes } : undefined,
-        }),
+  try {
+    for (const extents of ctx.settings.cloneExtents) {
+      const template = join(base, `template-${extents}`)
+      const out = join(base, `out-${extents}`)
+      mkdirSync(out, { recursive: true })
+      ctx.log(`clone: ${fs.label}: writing a ${extents}-extent template`)
+      const dataBytes = writeExtentTemplate(template, extents)
+      const realExtents = (await fileUsage(template)).extents
+      await syncFs(fs.dir)
+      methods.clear()
+      const samples = await timeInterleaved(
+        peers.map((p) => copyPeer(p, template, out)),
+        { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir) },
       )
-    }
-    const subject = samples.get('copyFile')!
-    result.checks.push(
-      ratioCheck(
-        { id: `clone/${fs.kind}/${extents}/floor`, scenario: 'Clone', setting, what: 'copyFile / floor', note: `method: ${[...methods].join('+')}` },
-        subject,
-        samples.get('floor')!,
-        { comparison: '<=', limit: 1.1 },
-      ),
-    )
-    for (const p of peers.slice(2)) {
+      const setting = `${fs.kind === 'cwd' ? fs.label : fs.kind}, ${extents} extents`
+      for (const p of peers) {
+        result.measurements.push(
+          measurement(`clone/${fs.kind}/${extents}-extents/${p.id}`, p.label, 'ms', samples.get(p.id)!, {
+            durable: p.durable,
+            detail: p === product ? { method: [...methods].join('+'), extents: realExtents, dataBytes } : undefined,
+          }),
+        )
+      }
+      const subject = samples.get('copyFile')!
       result.checks.push(
         ratioCheck(
-          { id: `clone/${fs.kind}/${extents}/${p.id}`, scenario: 'Clone', setting, what: `copyFile / ${p.label}`, note: 'peer does not fsync' },
+          { id: `clone/${fs.kind}/${extents}/floor`, scenario: 'Clone', setting, what: 'copyFile / floor', note: `method: ${[...methods].join('+')}` },
           subject,
-          samples.get(p.id)!,
+          samples.get('floor')!,
+          { comparison: '<=', limit: 1.1 },
+        ),
+      )
+      result.checks.push(
+        ratioCheck(
+          { id: `clone/${fs.kind}/${extents}/floor-2`, scenario: 'Clone', setting, what: 'floor / floor (A/A control: noise of the machine)' },
+          samples.get('floor')!,
+          samples.get('floor-2')!,
           null,
         ),
       )
+      for (const p of peers.slice(3)) {
+        result.checks.push(
+          ratioCheck(
+            { id: `clone/${fs.kind}/${extents}/${p.id}`, scenario: 'Clone', setting, what: `copyFile / ${p.label}`, note: 'peer does not fsync' },
+            subject,
+            samples.get(p.id)!,
+            null,
+          ),
+        )
+      }
+      rmSync(out, { recursive: true, force: true })
+      rmSync(template, { force: true })
     }
-    rmSync(out, { recursive: true, force: true })
-    rmSync(template, { force: true })
+  } finally {
+    control.stop()
   }
 }
 

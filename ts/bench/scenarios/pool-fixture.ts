@@ -26,7 +26,7 @@ export async function templateVolume(pool: PoolApi, name: string, extents: numbe
 export async function snapshotVolumes(pool: PoolApi, template: VolumeApi, prefix: string, count: number, inFlight = 8): Promise<VolumeApi[]> {
   const vols: VolumeApi[] = new Array(count)
   await inParallel(count, inFlight, async (i) => {
-    vols[i] = await pool.createVolume({ vm: { name: `${prefix}-${i}`, dirPathPrefix: 'appvms' }, name: 'root', snapOnStart: true, source: template, rw: true })
+    vols[i] = await pool.createVolume({ vm: { name: `${prefix}-${i}`, dirPathPrefix: 'appvms' }, name: 'root', snapOnStart: true, source: template.vid, rw: true })
   })
   return vols
 }

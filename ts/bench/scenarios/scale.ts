@@ -53,7 +53,7 @@ export const scaleScenario: Scenario = {
           { id: 'full', run: async (r) => void (await snapshotVolumes(full, fullTpl, `extra-${r}`, 1)) },
           { id: 'empty', run: async (r) => void (await snapshotVolumes(empty, emptyTpl, `extra-${r}`, 1)) },
         ],
-        { rounds, between: () => syncFs(ctx.fs.xfs.dir) },
+        { rounds: ctx.settings.scaleCreateRounds, between: () => syncFs(ctx.fs.xfs.dir) },
       )
       result.measurements.push(measurement('scale/open', `ReflinkPool.open of ${n} volumes`, 'ms', opens))
       result.measurements.push(measurement('scale/list', `listVolumes() of ${n} volumes`, 'ms', lists, { detail: { listed } }))
