@@ -258,6 +258,7 @@ test('clone: N volumes concurrently, --json summary with time and shared/exclusi
   const r = await runJson(['clone', tpl, 'appvms/c-{n}/root', '--count', '12', '-j', '4'], { env })
   t.is(r.result.status, 0, r.result.stderr)
   t.like(r.json, { template: tpl, mode: 'copy', count: 12, concurrency: 4 })
+  t.deepEqual(r.json.methods, { reflink: 12 }, 'the library reports reflink for every clone on XFS')
   t.is(r.json.vids[0], 'appvms/c-01/root')
   t.is(r.json.vids[11], 'appvms/c-12/root')
   t.true(r.json.totalMs > 0 && r.json.perCloneMs.median > 0)
@@ -271,8 +272,9 @@ test('clone: N volumes concurrently, --json summary with time and shared/exclusi
   t.is(human.status, 0, human.stderr)
   t.regex(human.stdout, /^cloned: +2 × vm-templates\/base\/root \(snapshot, 8 at a time\)$/m)
   t.regex(human.stdout, /^time: +[\d.]+ (µs|ms|s) total/m)
+  t.regex(human.stdout, /^copy method: +none yet \(snapshots are cloned at start\)$/m)
 
-  const exists = await runCli(['clone', tpl, 'appvms/c-{n}/root', '-n', '2'], { env })
+  const exists = await runCli(['clone', tpl, 'appvms/c-{n}/root', '-n', '12'], { env })
   t.is(exists.status, 1)
   t.is(errorLineOf(exists.stderr)?.[2], 'ERR_VOLUME_EXISTS')
   const noPattern = await runCli(['clone', tpl, 'appvms/x/root', '-n', '2'], { env })

@@ -1,9 +1,10 @@
-// Runs the real `reflink-pool` CLI as a child process (the TypeScript entry
-// through tsx, so tests always see the current source; one test also runs the
-// compiled bin). Returns exit status, stdout (as a Buffer too, for binary
-// exports) and stderr.
+// Runs the real `reflink-pool` CLI as a child process and returns exit status,
+// stdout (as a Buffer too, for binary exports) and stderr. Tests must see the
+// current source: the compiled bin (fast start) when dist/ is at least as new
+// as every file of ts/, else the TypeScript entry through tsx (slower start).
 import { spawn } from 'node:child_process'
-import { join } from 'node:path'
+import { readdirSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 export const REPO = join(__dirname, '..', '..')
@@ -25,12 +26,32 @@ export interface CliRunOptions {
   cwd?: string
   /** Bytes to feed on stdin (stdin is closed otherwise). */
   input?: Buffer
-  /** Run bin/reflink-pool.js (compiled dist) instead of the TS source. */
+  /** true: bin/reflink-pool.js (compiled dist); false: the TS source; default: USE_COMPILED. */
   compiled?: boolean
 }
 
+/** dist/ was built from the current ts/ (every ts/X.ts has a dist/X.js at least as new). */
+function distIsFresh(): boolean {
+  const walk = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).every((e) => {
+      const src = join(dir, e.name)
+      if (e.isDirectory()) return walk(src)
+      if (!e.name.endsWith('.ts') || e.name.endsWith('.d.ts')) return true
+      const out = join(REPO, 'dist', relative(join(REPO, 'ts'), src)).replace(/\.ts$/, '.js')
+      try {
+        return statSync(out).mtimeMs >= statSync(src).mtimeMs
+      } catch {
+        return false
+      }
+    })
+  return walk(join(REPO, 'ts'))
+}
+
+/** Decided once per test process. */
+export const USE_COMPILED = distIsFresh()
+
 export function runCli(args: string[], opts: CliRunOptions = {}): Promise<CliResult> {
-  const argv = opts.compiled ? [BIN, ...args] : [`--import=${TSX_LOADER}`, CLI_ENTRY, ...args]
+  const argv = opts.compiled ?? USE_COMPILED ? [BIN, ...args] : [`--import=${TSX_LOADER}`, CLI_ENTRY, ...args]
   const env: Record<string, string | undefined> = { ...process.env, REFLINK_POOL_DIR: undefined, FORCE_COLOR: '0', ...opts.env }
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
   return new Promise((resolve, reject) => {

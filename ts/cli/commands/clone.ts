@@ -71,7 +71,7 @@ export function registerCloneCommand(program: Command): void {
           keyValues([
             ['cloned', `${vids.length} × ${template.vid} (${data.mode}, ${o.concurrency} at a time)`],
             ['copy method', Object.entries(result.methods).map(([m, n]) => `${m} ×${n}`).join(', ') || 'none yet (snapshots are cloned at start)'],
-            ['time', `${humanDuration(result.totalMs)} total, ${humanDuration(perClone.median)} per clone (median; min ${humanDuration(perClone.min)}, max ${humanDuration(perClone.max)})`],
+            ['time', `${humanDuration(result.totalMs)} total, ${humanDuration(result.totalMs / vids.length)} per clone; each one took ${humanDuration(perClone.median)} (median; min ${humanDuration(perClone.min)}, max ${humanDuration(perClone.max)})`],
             ['data in clones', `${humanSize(space.allocated)} allocated: ${humanSize(space.shared)} shared (${percent(space.shared, space.allocated)}), ${humanSize(space.exclusive)} exclusive`],
             ['filesystem growth', humanSize(data.space.filesystemGrowth)],
           ]),
