@@ -1,20 +1,25 @@
 // The oracle run after every crash trial: reopen the pool and check SPEC §6's
 // promises against the journal kept outside the filesystem.
 //
-// 1. `ReflinkPool.open` succeeds, lists every volume, and leaves no temp file
-//    (`*~*`) or half-written import behind.
+// 1. `ReflinkPool.open` succeeds and lists every volume. After SIGKILL it
+//    leaves no temp file (`*~*`) or half-written import behind. After a power
+//    cut the lock files that point recovery at them may be lost (the pool does
+//    not fsync locks, by design), so there the promise is issue 6's: no
+//    leftover survives the next operation on its volume (checked after step 5);
+//    the leftovers open did not clear are counted as a figure.
 // 2. Each save-on-stop volume's clean image holds exactly its committed
 //    content, or, if an operation was in flight, one of the contents that
 //    operation may leave (old or new).
-// 3. Revisions have valid names, consecutive numbers, at most revisionsToKeep
-//    of them (one more while a commit was interrupted), and each holds a
-//    content that volume's clean image once had. The API lists the same ones.
+// 3. Revisions have valid names, at most revisionsToKeep of them (one more
+//    while a commit was interrupted), and each holds a content that volume's
+//    clean image once had. The API lists the same ones. (Numbers need not be
+//    consecutive: revert(rev) consumes the chosen revision and leaves a gap.)
 // 4. A snapshot's own clean image, if present, is a past content of its source.
 // 5. Every volume can be started and stopped again; a dirty survivor is
 //    committed as it is; a fresh write is committed exactly.
 import { existsSync } from 'node:fs'
 import { Prng } from './reliability-prng'
-import { hashFile, poolImageFiles } from './reliability-files'
+import { hashFile, poolImageFiles, tempFiles } from './reliability-files'
 import { replayJournal, type Replay } from './reliability-journal'
 import { codeOf, listOf, revisionsOf, type PoolApi } from './reliability-api'
 import { CRASH_VOLUMES, POOL_REVISIONS, cleanPath, dirtyPath, openCrashPool, scribble } from './reliability-workload'
@@ -24,17 +29,21 @@ export interface CheckResult {
   replay: Replay
   /** Volumes found dirty after the crash (committed by the liveness step). */
   dirtyAfterCrash: number
+  /** Temp and import files still there right after open (allowed only after a power cut). */
+  leftoversAfterOpen: number
 }
 
 const short = (h: string | null | undefined) => (h ? h.slice(0, 12) : String(h))
 
-/** Checks 1-3 on the files only (no API calls): usable right after open and after the liveness step. */
+/** Temp and import files anywhere in the pool (image folders and metadata). */
+function leftovers(poolDir: string): string[] {
+  const images = poolImageFiles(poolDir).filter((f) => f.kind === 'import').map((f) => `half-written import ${f.rel}`)
+  return [...images, ...tempFiles(poolDir).map((p) => `temp file ${p}`)]
+}
+
+/** Checks 2-4 on the files only (no API calls): usable right after open and after the liveness step. */
 function checkFiles(poolDir: string, replay: Replay, afterCrash: boolean, violations: string[]): void {
   const files = poolImageFiles(poolDir)
-  for (const f of files) {
-    if (f.kind === 'temp') violations.push(`temp file survived: ${f.rel}`)
-    if (f.kind === 'import') violations.push(`half-written import survived: ${f.rel}`)
-  }
   for (const cfg of CRASH_VOLUMES) {
     const led = replay.volumes.get(cfg.vid)
     if (!cfg.saveOnStop || !led) continue
@@ -49,9 +58,6 @@ function checkFiles(poolDir: string, replay: Replay, afterCrash: boolean, violat
     const keep = Math.max(cfg.revisionsToKeep ?? POOL_REVISIONS, 0)
     const limit = keep + (afterCrash && led.inflight ? 1 : 0)
     if (revs.length > limit) violations.push(`${cfg.vid}: ${revs.length} revisions kept, revisionsToKeep is ${keep}`)
-    for (let i = 1; i < revs.length; i++) {
-      if (revs[i].rev !== revs[i - 1].rev + 1) violations.push(`${cfg.vid}: revisions not consecutive: ${revs.map((r) => r.rev).join(',')}`)
-    }
     for (const r of revs) {
       const h = hashFile(`${poolDir}/${r.rel}`)
       if (!led.history.has(h)) violations.push(`${cfg.vid}: revision ${r.rel} holds ${short(h)}, never a content of this volume`)
@@ -72,22 +78,27 @@ function checkFiles(poolDir: string, replay: Replay, afterCrash: boolean, violat
  * Reopen the pool at `poolDir` and check every invariant, then prove it still
  * works. `afterCrash` allows the one extra revision of an interrupted commit.
  */
-export async function checkCrashPool(api: PoolApi, poolDir: string, journalPath: string, seed: number, afterCrash = true): Promise<CheckResult> {
+export async function checkCrashPool(api: PoolApi, poolDir: string, journalPath: string, seed: number, openClearsLeftovers: boolean): Promise<CheckResult> {
+  const afterCrash = true
   const replay = replayJournal(journalPath)
   const violations: string[] = []
   let dirtyAfterCrash = 0
+  let leftoversAfterOpen = 0
   let pool
   try {
     pool = await openCrashPool(api, poolDir)
   } catch (e) {
     violations.push(`ReflinkPool.open failed after the crash: ${codeOf(e)}: ${(e as Error).message}`)
-    return { violations, replay, dirtyAfterCrash }
+    return { violations, replay, dirtyAfterCrash, leftoversAfterOpen }
   }
   try {
     const listed = new Set((await listOf(pool)).map((v) => v.vid))
     for (const cfg of CRASH_VOLUMES) if (!listed.has(cfg.vid)) violations.push(`${cfg.vid}: not listed after reopen`)
+    const early = leftovers(poolDir)
+    leftoversAfterOpen = early.length
+    if (openClearsLeftovers) violations.push(...early.map((l) => `${l} survived ReflinkPool.open`))
     checkFiles(poolDir, replay, afterCrash, violations)
-    if (violations.length) return { violations, replay, dirtyAfterCrash }
+    if (violations.length) return { violations, replay, dirtyAfterCrash, leftoversAfterOpen }
 
     for (const cfg of CRASH_VOLUMES) {
       if (!cfg.saveOnStop) continue
@@ -134,8 +145,9 @@ export async function checkCrashPool(api: PoolApi, poolDir: string, journalPath:
       }
     }
     checkFiles(poolDir, replay, false, violations)
+    violations.push(...leftovers(poolDir).map((l) => `${l} survived the next operation on its volume`))
   } finally {
     await pool.close()
   }
-  return { violations, replay, dirtyAfterCrash }
+  return { violations, replay, dirtyAfterCrash, leftoversAfterOpen }
 }

@@ -58,7 +58,7 @@ export interface Replay {
   completed: number
   /** Operations that threw, with when (ms since epoch) and their code. */
   failures: Array<{ op: string; vid: string; code: string; t: number }>
-  /** The operation in flight when the journal ends, if any. */
+  /** The operation in flight when the journal ends (or that failed last, as ops do once the power is cut), if any. */
   lastInflight: string | null
 }
 
@@ -84,9 +84,9 @@ export function replayJournal(path: string): Replay {
     } else {
       const b = begun.get(ev.seq)
       if (!b) continue
-      replay.lastInflight = null
       const v = volumes.get(b.vid)
       if (ev.ok) {
+        replay.lastInflight = null
         replay.completed++
         if (v) {
           if (ev.hash) { v.committed = ev.hash; v.history.add(ev.hash) }

@@ -25,6 +25,7 @@ export interface TrialResult {
   /** The operation in flight at the cut, if any. */
   inflight: string | null
   dirtyAfterCrash: number
+  leftoversAfterOpen: number
   cutAfterMs: number
   violations: string[]
   journal: string
@@ -99,7 +100,7 @@ export async function runCrashTrial(fs: ScratchFs, mode: CutMode, seed: number, 
   await worker.exited
   if (mode === 'powercut') remount(fs)
 
-  const check = await checkCrashPool(api, poolDir, journal, seed)
+  const check = await checkCrashPool(api, poolDir, journal, seed, mode === 'sigkill')
   const violations = [...check.violations]
   // Before a power cut nothing may fail; after SIGKILL nothing failed at all.
   for (const f of check.replay.failures) {
@@ -115,6 +116,7 @@ export async function runCrashTrial(fs: ScratchFs, mode: CutMode, seed: number, 
     ops: check.replay.completed,
     inflight: check.replay.lastInflight,
     dirtyAfterCrash: check.dirtyAfterCrash,
+    leftoversAfterOpen: check.leftoversAfterOpen,
     cutAfterMs: delay,
     violations,
     journal,
@@ -131,6 +133,7 @@ export function summarize(results: TrialResult[]) {
     cutMidOperation: results.filter((r) => r.inflight).length,
     inflightAtCut: inflight,
     dirtyAfterCrash: results.reduce((s, r) => s + r.dirtyAfterCrash, 0),
+    leftoversAfterOpen: results.reduce((s, r) => s + r.leftoversAfterOpen, 0),
     violations: results.reduce((s, r) => s + r.violations.length, 0),
     failedSeeds: results.filter((r) => r.violations.length).map((r) => r.seed),
   }

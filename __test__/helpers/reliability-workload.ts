@@ -80,6 +80,8 @@ export async function setupCrashPool(api: PoolApi, poolDir: string, g: Prng, jou
     for (const cfg of CRASH_VOLUMES) {
       const vol = await pool.createVolume({ ...cfg })
       if (!cfg.saveOnStop) continue
+      // The empty image create() made: the first commit keeps it as a revision.
+      journal.clean(cfg.vid, hashFile(cleanPath(poolDir, cfg.vid)))
       await vol.start()
       scribble(vol.path, g, 8, false)
       const h = hashFile(vol.path)
