@@ -164,12 +164,6 @@ export class Locks {
     const path = join(this.dir, fileName)
     return inProcess(path, () => acrossProcesses(path, fn))
   }
-
-  /** Whether the lock file `fileName` exists and its owner is dead (a crashed operation). */
-  async isStale(fileName: string): Promise<boolean> {
-    const held = await readLock(join(this.dir, fileName))
-    return held !== null && !ownerAlive(held.owner, held.mtimeMs)
-  }
 }
 
 /** Write an owner marker file (e.g. an import in progress) that recovery can judge like a lock. */

@@ -21,6 +21,7 @@ import {
   type VolumePaths,
 } from './names'
 import { poolError, hasCode } from './fail'
+import { abortError } from '../errors'
 import { writeOwnerMarker } from './lock'
 import { checkSize } from './args'
 import { exportStream, writeImport } from './stream'
@@ -414,6 +415,7 @@ export class ReflinkVolume {
   async importStream(readable: AsyncIterable<Uint8Array>, size: number, opts: ImportStreamOptions = {}): Promise<this> {
     this.requireSaveOnStop('importStream')
     checkSize(size, 'size')
+    if (opts.signal?.aborted) throw abortError(opts.signal)
     await this.locked(async () => {
       await this.guard()
       await this.beginImport(size)
