@@ -10,6 +10,7 @@ import { CONC_VOLUMES, checkConcPool, openConcPool, runOps, setupConcPool, type 
 export interface ConcFigures {
   processes: number
   operations: number
+  kinds: Record<string, number>
   refusals: Record<string, number>
   violations: number
   details: string[]
@@ -17,9 +18,11 @@ export interface ConcFigures {
 
 function figures(processes: number, results: ConcurrencyResult[], after: string[]): ConcFigures {
   const refusals: Record<string, number> = {}
+  const kinds: Record<string, number> = {}
   for (const r of results) for (const [k, v] of Object.entries(r.errors)) refusals[k] = (refusals[k] ?? 0) + v
+  for (const r of results) for (const [k, v] of Object.entries(r.kinds)) kinds[k] = (kinds[k] ?? 0) + v
   const details = [...results.flatMap((r) => r.violations), ...after]
-  return { processes, operations: results.reduce((s, r) => s + r.ops, 0), refusals, violations: details.length, details }
+  return { processes, operations: results.reduce((s, r) => s + r.ops, 0), kinds, refusals, violations: details.length, details }
 }
 
 /** `processes` child processes doing `ops` seeded random operations each on the 8 shared volumes. */

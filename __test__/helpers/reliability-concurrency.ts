@@ -77,17 +77,20 @@ export interface ConcurrencyArgs {
 
 export interface ConcurrencyResult {
   ops: number
+  /** Operations tried, by kind. */
+  kinds: Record<string, number>
   errors: Record<string, number>
   violations: string[]
 }
 
 /** One seeded random operation on `vid`. Throws only on an unexpected failure (a violation). */
-export async function randomOp(pool: Pool, vid: string, g: Prng, tagOf: (n: number) => string, tagLog: string, counter: { n: number }): Promise<string> {
+export async function randomOp(pool: Pool, vid: string, g: Prng, tagOf: (n: number) => string, tagLog: string, counter: { n: number }, tried: (op: string) => void): Promise<string> {
   const cfg = CONC_VOLUMES.find((c) => c.vid === vid)!
   const vol: Volume = pool.getVolume(vid)
   const op = cfg.saveOnStop
     ? g.pick(['start', 'stop', 'stop', 'discard', 'revert', 'resize', 'importStream', 'importStream', 'importVolume', 'export', 'isDirty', 'revisions'] as const)
     : g.pick(['start', 'stop', 'isOutdated', 'verify'] as const)
+  tried(op)
   switch (op) {
     case 'start': await vol.start(); break
     case 'stop': await vol.stop(); break
@@ -135,11 +138,12 @@ export async function runOps(pool: Pool, args: ConcurrencyArgs, pickVid: (g: Prn
   const counter = { n: 0 }
   const errors: Record<string, number> = {}
   const violations: string[] = []
+  const kinds: Record<string, number> = {}
   const one = async (i: number, og: Prng) => {
     const vid = pickVid(og)
     let op = '?'
     try {
-      op = await randomOp(pool, vid, og, (n) => `p${args.proc}-s${args.seed}-${i}-${n}`, args.tagLog, counter)
+      op = await randomOp(pool, vid, og, (n) => `p${args.proc}-s${args.seed}-${i}-${n}`, args.tagLog, counter, (k) => { kinds[k] = (kinds[k] ?? 0) + 1 })
     } catch (e) {
       const code = codeOf(e)
       errors[code] = (errors[code] ?? 0) + 1
@@ -149,7 +153,7 @@ export async function runOps(pool: Pool, args: ConcurrencyArgs, pickVid: (g: Prn
   }
   if (parallel) await Promise.all(Array.from({ length: args.ops }, (_, i) => one(i, g.fork(i))))
   else for (let i = 0; i < args.ops; i++) await one(i, g.fork(i))
-  return { ops: args.ops, errors, violations }
+  return { ops: args.ops, kinds, errors, violations }
 }
 
 export async function openConcPool(api: PoolApi, poolDir: string): Promise<Pool> {
