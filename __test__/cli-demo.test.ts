@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fsSuite } from './helpers/scratch-fs'
-import { runCli, runJson } from './helpers/cli-run'
+import { runCli, runJson, spawnCli } from './helpers/cli-run'
 
 const { test, fs } = fsSuite(anyTest as TestFn, 'xfs')
 
@@ -84,4 +84,37 @@ test('demo on a reflink filesystem uses it directly and prints what happened', a
   t.regex(r.stdout, /^strategy +reflink \(FICLONE\): .* \[reflink ×5; FIEMAP of the first clone: 4\.00 MiB shared, 0 B exclusive\]$/m)
   t.regex(r.stdout, /^cleanup +removed the temporary pool$/m)
   t.deepEqual(readdirSync(cwd), [], 'nothing left in the working directory')
+})
+
+anyTest('Ctrl-C during the demo: exits 130 and still removes everything it made', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), 'reflink-pool-cli-demo-int-'))
+  try {
+    const child = spawnCli(['demo', '--clones', '50', '--data-mib', '64'], { cwd })
+    let stdout = ''
+    // Interrupt as soon as the demo has said where it runs (it is then importing the template).
+    const firstLine = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d
+        if (stdout.includes('\n')) resolve(stdout.split('\n')[0])
+      })
+      child.on('close', () => reject(new Error(`demo ended before printing: ${stdout}`)))
+    })
+    child.kill('SIGINT')
+    const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    t.is(status, 130)
+    const made: Made = {}
+    const mounted = /on (\/dev\/loop\d+), mounted at (\S+)$/.exec(firstLine)
+    if (mounted) {
+      made.loopDevice = mounted[1]
+      made.mountPoint = mounted[2]
+      made.image = join(mounted[2], '..', 'fs.img')
+      made.tempDir = join(mounted[2], '..')
+    } else {
+      made.tempDir = /a temporary pool in (\S+) /.exec(firstLine)?.[1]
+    }
+    t.truthy(made.tempDir, firstLine)
+    assertNothingLeft(t, made, cwd)
+  } finally {
+    rmSync(cwd, { recursive: true, force: true })
+  }
 })

@@ -2,7 +2,7 @@
 // stdout (as a Buffer too, for binary exports) and stderr. Tests must see the
 // current source: the compiled bin (fast start) when dist/ is at least as new
 // as every file of ts/, else the TypeScript entry through tsx (slower start).
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -50,12 +50,17 @@ function distIsFresh(): boolean {
 /** Decided once per test process. */
 export const USE_COMPILED = distIsFresh()
 
-export function runCli(args: string[], opts: CliRunOptions = {}): Promise<CliResult> {
+/** Start the CLI without waiting (for tests that signal it). */
+export function spawnCli(args: string[], opts: CliRunOptions = {}): ChildProcessWithoutNullStreams {
   const argv = opts.compiled ?? USE_COMPILED ? [BIN, ...args] : [`--import=${TSX_LOADER}`, CLI_ENTRY, ...args]
   const env: Record<string, string | undefined> = { ...process.env, REFLINK_POOL_DIR: undefined, FORCE_COLOR: '0', ...opts.env }
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
+  return spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+}
+
+export function runCli(args: string[], opts: CliRunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawnCli(args, opts)
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (d: Buffer) => out.push(d))

@@ -1,0 +1,84 @@
+// The CLI's output helpers in-process: sizes, tables, error lines, and the
+// progress bar that draws only on a terminal.
+import test from 'ava'
+import { Writable } from 'node:stream'
+import { humanSize, humanDuration, parseSize, table } from '../ts/cli/format'
+import { createProgress } from '../ts/cli/progress'
+import { errorLine, exitStatusOf, UsageError, EXIT } from '../ts/cli/errors'
+import { expandTargets } from '../ts/cli/clone-runner'
+
+test('human sizes and durations', (t) => {
+  t.is(humanSize(0), '0 B')
+  t.is(humanSize(1023), '1023 B')
+  t.is(humanSize(1536), '1.50 KiB')
+  t.is(humanSize(256 * 1024 * 1024), '256 MiB')
+  t.is(humanSize(25 * 1024 ** 3), '25.0 GiB')
+  t.is(humanSize(null), '-')
+  t.is(humanDuration(0.5), '500 µs')
+  t.is(humanDuration(12.34), '12.3 ms')
+  t.is(humanDuration(4200), '4.20 s')
+})
+
+test('size arguments: units are binary, junk is refused', (t) => {
+  t.is(parseSize('4096'), 4096)
+  t.is(parseSize('512M'), 512 * 1024 ** 2)
+  t.is(parseSize('10GiB'), 10 * 1024 ** 3)
+  t.is(parseSize('1.5k'), 1536)
+  for (const bad of ['', '-1', 'abc', '1e3', '0x10', '9007199254740993', '12Q', '1.5.5']) t.is(parseSize(bad), null, bad)
+})
+
+test('tables align columns, numbers to the right', (t) => {
+  const out = table(
+    [
+      { a: 'appvms/x/root', n: '1.00 MiB' },
+      { a: 'b', n: '256 MiB' },
+    ],
+    [
+      { header: 'VID', value: (r) => r.a },
+      { header: 'SIZE', value: (r) => r.n, align: 'right' },
+    ],
+  )
+  t.is(out, ['VID                SIZE', 'appvms/x/root  1.00 MiB', 'b               256 MiB'].join('\n'))
+})
+
+test('error line and exit status: usage errors differ from failures', (t) => {
+  const lib = Object.assign(new Error('ERR_VOLUME_DIRTY: appvms/a/b is running'), { code: 'ERR_VOLUME_DIRTY' })
+  t.is(errorLine(lib), 'reflink-pool: appvms/a/b is running (ERR_VOLUME_DIRTY)')
+  t.is(exitStatusOf(lib), EXIT.failure)
+  t.is(errorLine(new UsageError('no pool given')), 'reflink-pool: no pool given (ERR_USAGE)')
+  t.is(exitStatusOf(new UsageError('x')), EXIT.usage)
+  t.is(errorLine(new Error('first\nsecond')), 'reflink-pool: first (ERR_INTERNAL)')
+})
+
+test('clone targets: {n} patterns expand with zero padding; --count needs a pattern', (t) => {
+  t.deepEqual(expandTargets(['appvms/vm-{n}/root'], 10).slice(0, 2), ['appvms/vm-01/root', 'appvms/vm-02/root'])
+  t.deepEqual(expandTargets(['appvms/a/root', 'appvms/b/root'], undefined), ['appvms/a/root', 'appvms/b/root'])
+  t.throws(() => expandTargets(['appvms/a/root'], 3), { instanceOf: UsageError })
+})
+
+function sink(isTTY: boolean): { stream: NodeJS.WriteStream; text: () => string } {
+  let text = ''
+  const w = new Writable({
+    write(chunk, _enc, cb) {
+      text += chunk
+      cb()
+    },
+  }) as unknown as NodeJS.WriteStream
+  Object.assign(w, { isTTY, columns: 100 })
+  return { stream: w, text: () => text }
+}
+
+test('progress bar: drawn on a terminal, erased when done; silent when not a terminal', (t) => {
+  const tty = sink(true)
+  const bar = createProgress({ label: 'import', unit: 'bytes', total: 4 * 1024 * 1024, stream: tty.stream })
+  bar.update(4 * 1024 * 1024)
+  bar.done()
+  t.regex(tty.text(), /import \[#+\] 100% {2}4\.00 MiB\/4\.00 MiB/)
+  t.true(tty.text().endsWith('\r\x1b[2K'), 'the line is cleared at the end')
+
+  const pipe = sink(false)
+  const quiet = createProgress({ label: 'import', unit: 'bytes', total: 10, stream: pipe.stream })
+  quiet.update(10)
+  quiet.done()
+  t.is(pipe.text(), '')
+})
