@@ -1,10 +1,10 @@
 // Child process for the pool's cross-process tests (run with tsx):
 //   list DIR                   print the pool's config and volumes as JSON
-//   cycle DIR VID N TAG AT     from time AT (ms since epoch) on, N times: start, write TAG at offset 0 (if still dirty), stop
-//   lockloop DIR N LOG AT      from time AT on, N times under one lock: append "enter PID", wait, append "exit PID"
-// AT lets two children (each ~1 s of tsx startup) begin their loops together.
+//   cycle DIR VID N TAG BARRIER   N times: start, write TAG at offset 0 (if still dirty), stop
+//   lockloop DIR N LOG BARRIER    N times under one lock: append "enter PID", wait, append "exit PID"
+// BARRIER (a directory) lets two children, each slow to start, begin their loops together.
 //   crash DIR VID IMPORTVID    leave a crashed pool behind and die by SIGKILL
-import { appendFileSync, openSync, writeSync, closeSync, writeFileSync } from 'node:fs'
+import { appendFileSync, openSync, writeSync, closeSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool } from '../../ts/index'
 import { Locks } from '../../ts/pool/lock'
@@ -23,7 +23,12 @@ function writeIfPresent(path: string, text: string): void {
   closeSync(fd)
 }
 
-const untilTime = (at: string) => new Promise((r) => setTimeout(r, Math.max(0, Number(at) - Date.now())))
+/** Announce this process in `dir`, then wait until two processes have. */
+async function barrier(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, String(process.pid)), '')
+  while (readdirSync(dir).length < 2) await new Promise((r) => setTimeout(r, 5))
+}
 
 async function main() {
   const pool = await ReflinkPool.open({ dirPath: dir })
@@ -36,7 +41,7 @@ async function main() {
   } else if (cmd === 'cycle') {
     const [vid, n, tag, at] = args
     const v = pool.getVolume(vid)
-    await untilTime(at)
+    await barrier(at)
     for (let i = 0; i < Number(n); i++) {
       const dirty = await v.start()
       writeIfPresent(dirty, `${tag}-${i}`)
@@ -45,7 +50,7 @@ async function main() {
   } else if (cmd === 'lockloop') {
     const [n, log, at] = args
     const locks = new Locks(join(dir, '.reflink-pool', 'locks'))
-    await untilTime(at)
+    await barrier(at)
     for (let i = 0; i < Number(n); i++) {
       await locks.with(lockFileName('appvms/lock/test'), async () => {
         appendFileSync(log, `enter ${process.pid}\n`)

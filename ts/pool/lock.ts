@@ -69,7 +69,8 @@ export function ownerAlive(owner: string, mtimeMs: number, now = Date.now()): bo
 }
 
 const EMPTY_GRACE_MS = 10_000
-const MAX_BACKOFF_MS = 50
+// Waiters poll; a short cap keeps them from missing the gaps between a busy holder's calls.
+const MAX_BACKOFF_MS = 20
 
 const queues = new Map<string, Promise<unknown>>()
 
