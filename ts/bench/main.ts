@@ -5,6 +5,7 @@
 // file (schema in docs/bench-schema.md) and an SVG chart.
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { renderSvg } from './chart'
 import { settingsFor, type BenchContext, type BenchFs, type ChildRunner, type Scenario } from './context'
@@ -163,6 +164,7 @@ export async function runBench(argv: string[]): Promise<number> {
     return 0
   }
   const started = new Date()
+  const loadAtStart = loadavg()
   const notes: string[] = []
   const mounted: ScratchFs[] = []
   const settings = settingsFor(args.quick)
@@ -237,7 +239,7 @@ export async function runBench(argv: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     quick: args.quick,
     command: `npm run bench --${argv.length ? ' ' + argv.join(' ') : ''}`,
-    machine: machine(),
+    machine: machine(loadAtStart),
     filesystems: ctx ? { xfs: ctx.fs.xfs.label, btrfs: ctx.fs.btrfs.label, ext4: ctx.fs.ext4.label } : {},
     settings: { ...settings, cloneExtents: settings.cloneExtents.join(','), memoryImageBytes: settings.memoryImageBytes.join(','), dropCaches: ctx?.canDropCaches ?? false },
     notes,

@@ -72,7 +72,7 @@ export function renderMarkdown(report: BenchReport): string {
   out.push('')
   out.push(`Run ${report.startedAt} → ${report.finishedAt} with \`${report.command}\`.`)
   const m = report.machine
-  out.push(`Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMiB} MiB RAM, Linux ${m.kernel}, Node ${m.node}${m.root ? ', root' : ', not root'}.`)
+  out.push(`Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMiB} MiB RAM, Linux ${m.kernel}, Node ${m.node}${m.root ? ', root' : ', not root'}; load average ${m.loadAverage.start[0]} at start, ${m.loadAverage.end[0]} at the end.`)
   out.push(`Filesystems: ${Object.entries(report.filesystems).map(([k, v]) => `${k}: ${v}`).join('; ')}.`)
   out.push('')
   out.push(`Targets: ${t.met} met, ${t.notMet} not met${t.skipped ? `, ${t.skipped} parts skipped` : ''}.`)

@@ -71,6 +71,8 @@ export interface Machine {
   node: string
   root: boolean
   uvThreadpoolSize: string | null
+  /** 1/5/15-minute load averages when the run started and ended: a busy machine makes every figure noisier. */
+  loadAverage: { start: number[]; end: number[] }
 }
 
 export interface BenchReport {

@@ -2,7 +2,7 @@
 // dropping the page cache between runs, allocated bytes, machine facts.
 import { execFile, execFileSync } from 'node:child_process'
 import { constants, copyFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { cpus, release, totalmem } from 'node:os'
+import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Machine } from './results'
@@ -69,7 +69,8 @@ export function peakRss(statusText: string): number {
   return Number(m[1]) * 1024
 }
 
-export function machine(): Machine {
+/** Machine facts; `loadAtStart` is `os.loadavg()` taken when the run began. */
+export function machine(loadAtStart: number[]): Machine {
   const c = cpus()
   return {
     kernel: release(),
@@ -79,6 +80,7 @@ export function machine(): Machine {
     node: process.version,
     root: isRoot,
     uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? null,
+    loadAverage: { start: loadAtStart.map(round2), end: loadavg().map(round2) },
   }
 }
 
@@ -97,3 +99,5 @@ export function canReflink(dir: string): boolean {
     rmSync(dst, { force: true })
   }
 }
+
+const round2 = (n: number) => Math.round(n * 100) / 100
