@@ -18,6 +18,13 @@ export default tseslint.config(
       // Best-effort cleanup (`try { unlink } catch {}`) is a deliberate pattern here.
       'no-empty': ['error', { allowEmptyCatch: true }],
       '@typescript-eslint/no-explicit-any': 'warn',
+      // Lazy require() of our own modules keeps `--help`/`--version` from loading the addon.
+      '@typescript-eslint/no-require-imports': ['error', { allow: ['^\\.{1,2}/'] }],
     },
+  },
+  {
+    files: ['**/*.js', '**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 )
