@@ -30,3 +30,24 @@ export function checkString(value: unknown, what: string): string {
   }
   return value
 }
+
+/** An options argument: undefined means {}; anything but a plain object is ERR_INVALID_ARG_TYPE. */
+export function checkOptions<T extends object>(value: T | undefined, what: string): Partial<T> {
+  if (value === undefined || value === null) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw poolError('ERR_INVALID_ARG_TYPE', `${what} must be an options object, got ${Array.isArray(value) ? 'an array' : typeof value}`)
+  }
+  return value
+}
+
+export function checkSignal(value: unknown, what: string): AbortSignal | undefined {
+  if (value === undefined) return undefined
+  if (!(value instanceof AbortSignal)) throw poolError('ERR_INVALID_ARG_TYPE', `${what} must be an AbortSignal`)
+  return value
+}
+
+export function checkFunction<F extends (...args: never[]) => unknown>(value: unknown, what: string): F | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') throw poolError('ERR_INVALID_ARG_TYPE', `${what} must be a function, got ${typeof value}`)
+  return value as F
+}

@@ -23,7 +23,7 @@ import {
 import { poolError, hasCode } from './fail'
 import { abortError } from '../errors'
 import { writeOwnerMarker } from './lock'
-import { checkSize } from './args'
+import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction } from './args'
 import { exportStream, writeImport } from './stream'
 import type { PoolContext } from './context'
 import type {
@@ -190,14 +190,15 @@ export class ReflinkVolume {
   }
 
   /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
-  async stop(opts: StopOptions = {}): Promise<this> {
+  async stop(options?: StopOptions): Promise<this> {
+    const discard = checkBoolean(checkOptions(options, 'stop options').discard, 'discard') ?? false
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       const [, dirty] = await this.guard()
       if (this.saveOnStop) {
         if (!dirty) return
-        if (opts.discard) {
+        if (discard) {
           if (this.snapshotsDisabled) {
             throw poolError(
               'ERR_INVALID_ARG_VALUE',
@@ -307,15 +308,16 @@ export class ReflinkVolume {
   }
 
   /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
-  async resize(size: number, opts: ResizeOptions = {}): Promise<this> {
+  async resize(size: number, options?: ResizeOptions): Promise<this> {
     checkSize(size, 'size')
+    const allowShrink = checkBoolean(checkOptions(options, 'resize options').allowShrink, 'allowShrink') ?? false
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       if (!this.rw) throw poolError('ERR_VOLUME_READ_ONLY', `Cannot resize ${this.vid}: it is read-only`, { vid: this.vid })
       const [clean, dirty] = await this.guard()
       const current = dirty?.size ?? clean?.size ?? this.record.size
-      if (size < current && !opts.allowShrink) {
+      if (size < current && !allowShrink) {
         throw poolError('ERR_SHRINK_REFUSED', `Refusing to shrink ${this.vid} from ${current} to ${size} bytes without { allowShrink: true }`, {
           vid: this.vid,
         })
@@ -379,6 +381,7 @@ export class ReflinkVolume {
   /** Commit the import file (a revision is added) or delete it. */
   async importDataEnd(success: boolean): Promise<this> {
     this.requireSaveOnStop('importDataEnd')
+    if (typeof success !== 'boolean') throw poolError('ERR_INVALID_ARG_TYPE', `importDataEnd needs success: boolean, got ${typeof success}`, { vid: this.vid })
     await this.locked(async () => {
       const p = this.paths
       const [, , , imp] = await this.guard()
@@ -390,6 +393,9 @@ export class ReflinkVolume {
 
   /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
   async importVolume(src: ReflinkVolume): Promise<CopyReport | null> {
+    if (!(src instanceof ReflinkVolume)) {
+      throw poolError('ERR_INVALID_ARG_TYPE', `importVolume needs a source ReflinkVolume, got ${src === null ? 'null' : typeof src}`, { vid: this.vid })
+    }
     if (!this.saveOnStop) return null
     return this.locked(async () => {
       await this.guard()
@@ -412,9 +418,14 @@ export class ReflinkVolume {
   }
 
   /** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
-  async importStream(readable: AsyncIterable<Uint8Array>, size: number, opts: ImportStreamOptions = {}): Promise<this> {
+  async importStream(readable: AsyncIterable<Uint8Array>, size: number, options?: ImportStreamOptions): Promise<this> {
     this.requireSaveOnStop('importStream')
+    if (readable === null || typeof (readable as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
+      throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: this.vid })
+    }
     checkSize(size, 'size')
+    const o = checkOptions(options, 'importStream options')
+    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<NonNullable<ImportStreamOptions['onProgress']>>(o.onProgress, 'onProgress') }
     if (opts.signal?.aborted) throw abortError(opts.signal)
     await this.locked(async () => {
       await this.guard()
