@@ -461,6 +461,8 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     await refusedUnchanged(t, pool, 'ERR_VOLUME_READ_ONLY', () => ro.resize(2 * SIZE))
     await refusedUnchanged(t, pool, 'ERR_SHRINK_REFUSED', () => v.resize(SIZE - 4096))
     for (const size of [-4096, 0.5, 2 ** 60, Infinity]) await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_VALUE', () => v.resize(size))
+    await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_TYPE', () => v.resize(SIZE / 2, { allowShrink: 'yes' as unknown as boolean }))
+    await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_TYPE', () => v.resize(2 * SIZE, 1 as never))
     await v.start()
     await refusedUnchanged(t, pool, 'ERR_SHRINK_REFUSED', () => v.resize(SIZE / 2))
   })
@@ -575,6 +577,9 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     await refusedUnchanged(t, pool, 'ECONNRESET', () => v.importStream(Readable.from(broken()), 2 * MiB))
     await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_VALUE', () => v.importStream(Readable.from([Buffer.alloc(MiB, 1)]), 2 * MiB))
     await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_VALUE', () => v.importStream(Readable.from([Buffer.alloc(3 * MiB, 1)]), 2 * MiB))
+    await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_TYPE', () => v.importStream(Readable.from([]), 0, { signal: 1 as never }))
+    await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_TYPE', () => v.importStream('data' as never, 4))
+    await refusedUnchanged(t, pool, 'ERR_INVALID_ARG_TYPE', () => v.importVolume('vm-templates/t-root/root' as never))
     t.is(readAt(img(pool, 'vm-templates/t-root/root.img'), 0, 6), 'stable')
   })
 
