@@ -12,6 +12,9 @@ import { interrupt } from './interrupt'
 import type { Output } from './output'
 import type { Volume } from './pool-access'
 
+/** Read size for image files: the library stages 1 MiB writes, so read that much at a time. */
+const READ_CHUNK = 1 << 20
+
 export interface TransferResult {
   bytes: number
   seconds: number
@@ -33,7 +36,7 @@ export async function importVolume(v: Volume, file: string, opts: { size?: numbe
       throw new ReflinkPoolError(code, `cannot read the image to import: ${(err as Error).message}`, { syscall: 'stat', path: file, cause: err })
     }
     size ??= st.size
-    input = createReadStream(file)
+    input = createReadStream(file, { highWaterMark: READ_CHUNK })
   }
   const bar = opts.output.progress({ label: `import ${v.vid}`, unit: 'bytes', total: size })
   const started = performance.now()

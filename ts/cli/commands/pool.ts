@@ -62,13 +62,11 @@ export function registerPoolCommands(program: Command): void {
           dataUsage: details.dataUsage ?? null,
         }
         new Output(g.json).result(data, () =>
-          [
-            configLines(pool),
-            keyValues([
-              ['volumes', String(data.volumes)],
-              ['filesystem', `${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)} (${percent(data.dataUsage ?? 0, data.dataSize ?? 0)})`],
-            ]),
-          ].join('\n'),
+          keyValues([
+            ...configPairs(pool),
+            ['volumes', String(data.volumes)],
+            ['filesystem', data.dataSize === null ? 'missing (pool directory not available)' : `${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)} (${percent(data.dataUsage ?? 0, data.dataSize)})`],
+          ]),
         )
       })
     })
@@ -97,12 +95,16 @@ export function registerPoolCommands(program: Command): void {
 }
 
 function configLines(pool: Pool): string {
+  return keyValues(configPairs(pool))
+}
+
+function configPairs(pool: Pool): Array<[string, string]> {
   const c = pool.config
-  return keyValues([
+  return [
     ['name', c.name],
     ['directory', c.dirPath],
     ['driver', c.driver],
     ['revisions to keep', c.revisionsToKeep === -1 ? '-1 (snapshots disabled)' : String(c.revisionsToKeep)],
     ['ephemeral volatile', String(c.ephemeralVolatile)],
-  ])
+  ]
 }

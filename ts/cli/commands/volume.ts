@@ -140,9 +140,11 @@ export function registerVolumeCommands(program: Command): void {
     .addHelpText('after', examples('reflink-pool volume revert appvms/web/private', 'reflink-pool volume revert appvms/web/private 3'))
     .action((vid: string, rev: string | undefined, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
+        // Name the revision that was used: the newest one when none is given.
+        const chosen = rev ?? Object.keys(await v.revisions()).pop()
         await v.revert(rev)
-        const data = { ...(await volumeJson(v)), revertedTo: rev ?? 'newest', revisions: await v.revisions() }
-        new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${rev ?? '(newest)'}.`)
+        const data = { ...(await volumeJson(v)), revertedTo: chosen ?? null, revisions: await v.revisions() }
+        new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${chosen}; the previous image is kept as a new revision.`)
       }),
     )
 
