@@ -65,19 +65,15 @@ export interface UsageRow {
   extents: number
 }
 
+/** FIEMAP figures of a volume's current image. */
+export async function volumeUsage(v: Volume): Promise<Omit<UsageRow, 'vid' | 'size'>> {
+  const u = await v.usage()
+  return { allocated: Number(u.allocated), shared: Number(u.shared), exclusive: Number(u.exclusive), extents: Number(u.extents) }
+}
+
 export async function volumeUsageRows(volumes: Volume[]): Promise<UsageRow[]> {
   const rows: UsageRow[] = []
-  for (const v of volumes) {
-    const u = await v.usage()
-    rows.push({
-      vid: v.vid,
-      size: Number(await v.size()),
-      allocated: Number(u.allocated),
-      shared: Number(u.shared),
-      exclusive: Number(u.exclusive),
-      extents: Number(u.extents),
-    })
-  }
+  for (const v of volumes) rows.push({ vid: v.vid, size: Number(await v.size()), ...(await volumeUsage(v)) })
   return rows
 }
 

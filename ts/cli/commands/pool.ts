@@ -53,14 +53,7 @@ export function registerPoolCommands(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
-        const details = await pool.usageDetails()
-        const volumes = await pool.listVolumes()
-        const data = {
-          config: pool.config,
-          volumes: volumes.length,
-          dataSize: details.dataSize ?? null,
-          dataUsage: details.dataUsage ?? null,
-        }
+        const data = { config: pool.config, volumes: (await pool.listVolumes()).length, ...(await poolSpace(pool)) }
         new Output(g.json).result(data, () =>
           keyValues([
             ...configPairs(pool),
@@ -78,13 +71,11 @@ export function registerPoolCommands(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
-        const details = await pool.usageDetails()
         const rows = await volumeUsageRows(await pool.listVolumes())
-        const total = sumUsage(rows)
-        const data = { dataSize: details.dataSize ?? null, dataUsage: details.dataUsage ?? null, volumes: rows, total }
+        const data = { ...(await poolSpace(pool)), volumes: rows, total: sumUsage(rows) }
         new Output(g.json).result(data, () =>
           [
-            table([...rows, { vid: 'total', ...total }], usageColumns),
+            table([...rows, { vid: 'total', ...data.total }], usageColumns),
             '',
             `Filesystem: ${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)}. ` +
               `Shared bytes are counted in every volume that shares them; exclusive bytes only in one.`,
@@ -92,6 +83,12 @@ export function registerPoolCommands(program: Command): void {
         )
       })
     })
+}
+
+/** statvfs of the pool directory; nulls when it is missing (a removable disk), per SPEC §3.1. */
+async function poolSpace(pool: Pool): Promise<{ dataSize: number | null; dataUsage: number | null }> {
+  const details = await pool.usageDetails()
+  return { dataSize: details.dataSize ?? null, dataUsage: details.dataUsage ?? null }
 }
 
 function configLines(pool: Pool): string {

@@ -5,7 +5,7 @@ import { examples, intArg, sizeArg } from '../args'
 import { humanSize, keyValues, table } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { volumeColumns, volumeJson, volumeKind, type VolumeJson } from '../volume-view'
+import { volumeColumns, volumeJson, volumeKind, volumeUsage, type VolumeJson } from '../volume-view'
 import { exportVolume, importVolume } from '../transfer'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
@@ -95,13 +95,8 @@ export function registerVolumeCommands(program: Command): void {
     .addHelpText('after', examples('reflink-pool volume info appvms/web/private', 'reflink-pool volume info appvms/web/private --json'))
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
-        const usage = await v.usage()
         const revisions = await v.revisions()
-        const data = {
-          ...(await volumeJson(v)),
-          revisions,
-          usage: { allocated: Number(usage.allocated), shared: Number(usage.shared), exclusive: Number(usage.exclusive), extents: Number(usage.extents) },
-        }
+        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v) }
         new Output(g.json).result(data, () =>
           volumeLines(data, [
             ['revisions', Object.keys(revisions).length ? Object.entries(revisions).map(([r, t]) => `${r}@${t}`).join(', ') : 'none'],
