@@ -21,7 +21,7 @@ export interface CopyFileOptions {
   copyMtime?: boolean
   /** Abort between chunks: the promise rejects with an AbortError and `dst` is untouched (no temp file left). */
   signal?: AbortSignal
-  /** Called on the JS thread at most every 64 MiB or 100 ms. If it throws, the copy is aborted and rejects with that error. */
+  /** Called on the JS thread with the first report, then at most every 64 MiB or 100 ms, and at the end; never after the promise settles. If it throws, the copy is cancelled and rejects with that error (a copy that completed before the cancel landed stands, and the error becomes a process warning). */
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
@@ -55,10 +55,12 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
     const onAbort = () => token.cancel()
     signal?.addEventListener('abort', onAbort, { once: true })
     // A throwing callback must not reach native code (it would be an uncaught
-    // exception): remember it, stop the copy, and reject with it.
+    // exception): remember it and stop the copy. Reports still queued when the
+    // copy settles are dropped, so onProgress never runs after the promise settles.
+    let settled = false
     let progressError: { error: unknown } | undefined
     const progress = onProgress && ((done: number, total: number) => {
-      if (progressError) return
+      if (settled || progressError) return
       try {
         onProgress(done, total)
       } catch (error) {
@@ -67,12 +69,17 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
       }
     })
     try {
-      return await unwrap(native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress))
+      const result = await unwrap(native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress))
+      // The copy finished before the cancel landed: it stands, and the
+      // callback's error is surfaced as a warning rather than lost.
+      if (progressError) process.emitWarning(`copyFile: onProgress threw after the copy completed: ${String(progressError.error)}`)
+      return result
     } catch (e) {
       if (progressError) throw progressError.error
       if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
       throw e
     } finally {
+      settled = true
       signal?.removeEventListener('abort', onAbort)
     }
   }, signal)
