@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fsSuite } from './helpers/scratch-fs'
+import { fsSuite, mountScratch } from './helpers/scratch-fs'
 import { runCli, runJson, spawnCli } from './helpers/cli-run'
 
 const { test, fs } = fsSuite(anyTest as TestFn, 'xfs')
@@ -116,5 +116,24 @@ anyTest('Ctrl-C during the demo: exits 130 and still removes everything it made'
     assertNothingLeft(t, made, cwd)
   } finally {
     rmSync(cwd, { recursive: true, force: true })
+  }
+})
+
+test('demo --no-xfs-image on a filesystem without reflinks runs in copy mode and says so', async (t) => {
+  // ext4 is the filesystem here that cannot reflink; the pool suites cover the matrix, this only checks the demo's fallback.
+  const ext4 = mountScratch('ext4', { sizeMiB: 256 })
+  try {
+    const cwd = mkdtempSync(join(ext4.dir, 'demo-cwd-'))
+    const { result, json } = await runJson(['demo', '--no-xfs-image', '--clones', '3', '--data-mib', '4'], { cwd })
+    t.is(result.status, 0, result.stderr)
+    t.is(json.place, 'copy')
+    t.regex(json.description, /^COPY MODE: .* cannot reflink and no XFS image is made \(--no-xfs-image was given\)/)
+    t.is(json.strategy, 'copy-range', 'ext4 copies with copy_file_range')
+    t.deepEqual(json.methods, { 'copy-range': 3 })
+    t.is(json.space.running.shared, 0, 'nothing is shared without reflinks')
+    t.true(json.revert.restored)
+    assertNothingLeft(t, json.made, cwd)
+  } finally {
+    ext4.unmount()
   }
 })

@@ -18,8 +18,9 @@ export function registerDemoCommand(program: Command): void {
     .option('--clones <n>', 'number of VM volumes (default: 100; 10 in copy mode)', intArg(1, 1000))
     .option('--data-mib <n>', 'MiB of data in the template (default: 256; 64 in copy mode)', intArg(1, 4096))
     .option('-j, --concurrency <n>', 'operations in flight at once', intArg(1, 256), 8)
+    .option('--no-xfs-image', 'never make a loop-mounted XFS image: copy mode where the current filesystem cannot reflink')
     .addHelpText('after', examples('reflink-pool demo', 'npm start', 'reflink-pool demo --clones 10 --json'))
-    .action(async (o: { clones?: number; dataMib?: number; concurrency: number }, cmd: Command) => {
+    .action(async (o: { clones?: number; dataMib?: number; concurrency: number; xfsImage: boolean }, cmd: Command) => {
       const g = globalOptions(cmd)
       const out = new Output(g.json)
       // The demo's story is its result: human lines go to stdout as they happen (JSON at the end instead).
@@ -27,7 +28,7 @@ export function registerDemoCommand(program: Command): void {
         if (!g.json) process.stdout.write(line + '\n')
       }
       const started = performance.now()
-      const place = await prepareDemoPlace()
+      const place = await prepareDemoPlace({ xfsImage: o.xfsImage })
       const forget = interrupt.onHardExit(() => place.cleanup())
       let report
       try {

@@ -37,7 +37,8 @@ function isReflinkUnsupported(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'ERR_REFLINK_UNSUPPORTED'
 }
 
-export async function prepareDemoPlace(cwd: string = process.cwd()): Promise<DemoPlace> {
+export async function prepareDemoPlace(opts: { cwd?: string; xfsImage?: boolean } = {}): Promise<DemoPlace> {
+  const cwd = opts.cwd ?? process.cwd()
   const { ReflinkPool } = loadPoolModule()
   const base = writableDir(cwd) ? cwd : tmpdir()
   const temp = mkdtempSync(join(base, '.reflink-pool-demo-'))
@@ -58,7 +59,7 @@ export async function prepareDemoPlace(cwd: string = process.cwd()): Promise<Dem
     }
   }
 
-  const noXfs = unavailableReason('xfs')
+  const noXfs = opts.xfsImage === false ? '--no-xfs-image was given' : unavailableReason('xfs')
   if (noXfs === null) {
     removeTemp()
     const fs = mountScratch('xfs', { sizeMiB: XFS_IMAGE_MIB })
@@ -81,7 +82,7 @@ export async function prepareDemoPlace(cwd: string = process.cwd()): Promise<Dem
   return {
     kind: 'copy',
     pool,
-    description: `COPY MODE: ${base}'s filesystem cannot reflink and no XFS image can be made here (${noXfs}); every clone is a full sparse copy (setupCheck: false) in ${temp}`,
+    description: `COPY MODE: ${base}'s filesystem cannot reflink and no XFS image is made (${noXfs}); every clone is a full sparse copy (setupCheck: false) in ${temp}`,
     made: { tempDir: temp },
     cleanup: once(removeTemp),
   }

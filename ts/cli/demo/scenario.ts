@@ -183,7 +183,7 @@ export async function runDemoScenario(pool: Pool, opts: DemoOptions, out: Output
   const logicalBytes = chunks.size * MiB * volumes.length
   say(
     `space      while running, ${volumes.length} VMs saw ${humanSize(running.allocated)} of data (full copies would take ${humanSize(logicalBytes + writeBytes * volumes.length)}): ` +
-      `${humanSize(running.shared)} in shared extents (${percent(running.shared, running.allocated)}), ${humanSize(running.exclusive)} exclusive (their own writes)`,
+      `${humanSize(running.shared)} in shared extents (${percent(running.shared, running.allocated)}), ${humanSize(running.exclusive)} exclusive (${strategy === 'reflink' ? 'their own writes' : 'full copies'})`,
   )
   if (beforeTemplate !== null && afterTemplate !== null && afterClones !== null && afterRun !== null) {
     say(
