@@ -32,7 +32,8 @@ const extra = process.argv.slice(2)
 const ava = await runTee('npx', ['ava', ...extra], { FORCE_COLOR: '0' })
 const text = strip(ava.out)
 const count = (re) => { const m = text.match(re); return m ? Number(m[1]) : 0 }
-const avaPassed = count(/^\s*(\d+) tests? passed/m)
+// ava prints "N tests passed" only when nothing failed; otherwise count the ✔ lines.
+const avaPassed = count(/^\s*(\d+) tests? passed/m) || (text.match(/^\s*✔ (?!\[expected fail\])/gm) ?? []).length
 const avaFailed = count(/^\s*(\d+) tests? failed/m) + count(/^\s*(\d+) uncaught exceptions?/m) +
   count(/^\s*(\d+) unhandled rejections?/m) + count(/^\s*(\d+) tests? remained pending/m)
 passed += avaPassed
