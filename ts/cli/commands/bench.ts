@@ -3,7 +3,6 @@
 import type { Command } from 'commander'
 import { examples } from '../args'
 import { CLI_CODES, CliError } from '../errors'
-import { globalOptions } from '../output'
 
 interface BenchModule {
   runBench(argv: string[]): Promise<number | void>
@@ -26,14 +25,14 @@ function loadBench(): BenchModule {
 export function registerBenchCommand(program: Command): void {
   program
     .command('bench [args...]')
-    .description('run the benchmark harness (arguments after -- go to it; see `reflink-pool bench -- --help`)')
+    .description('run the benchmark harness (arguments go to it; see `reflink-pool bench -- --help`); it writes JSON, markdown and a chart to --out')
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText('after', examples('reflink-pool bench', 'reflink-pool bench -- --help', 'npm run bench'))
-    .action(async (args: string[], _o: unknown, cmd: Command) => {
-      const g = globalOptions(cmd)
-      const argv = [...args, ...(g.json ? ['--json'] : [])]
-      const status = await loadBench().runBench(argv)
+    .action(async (args: string[]) => {
+      // The harness always writes its JSON report (and markdown, chart) into its --out directory,
+      // so --json needs no forwarding.
+      const status = await loadBench().runBench(args)
       if (typeof status === 'number' && status !== 0) process.exitCode = status
     })
 }
