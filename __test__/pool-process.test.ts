@@ -1,7 +1,7 @@
 // The pool across processes (on XFS): persistence, cross-process locking and
 // crash recovery at open, with real child processes (tsx).
 import test from 'ava'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool } from '../ts/index'
 import { fsSuite } from './helpers/scratch-fs'
@@ -21,6 +21,9 @@ fsTest('a child process reopening the pool sees the same config, volumes, revisi
   const priv = await pool.createVolume({ vid: 'appvms/a/private', name: 'private', size: 2 * MiB, saveOnStop: true, revisionsToKeep: 0 })
   await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: MiB })
   await priv.start()
+  // A temp file of an operation this (live) process might be running: another process's open leaves it alone.
+  const liveTemp = join(dir, 'appvms/a/private.img~inflight')
+  writeFileSync(liveTemp, 'x')
   const mine = []
   for (const v of await pool.listVolumes()) {
     mine.push({ vid: v.vid, config: v.config, revisions: await v.revisions(), size: await v.size(), dirty: await v.isDirty() })
@@ -29,7 +32,8 @@ fsTest('a child process reopening the pool sees the same config, volumes, revisi
   t.deepEqual(theirs.config, pool.config)
   t.deepEqual(theirs.volumes, mine)
   t.is(theirs.volumes.length, 4)
-  t.deepEqual(theirs.recovery.recovered, [], 'nothing to recover while the owner is alive')
+  t.deepEqual(theirs.recovery, { fullScan: false, recovered: [], removed: [] }, 'nothing to recover while the owner is alive')
+  t.true(existsSync(liveTemp))
   t.true(existsSync(priv.path), "another process's open does not touch a running volume")
 })
 
@@ -81,15 +85,20 @@ fsTest('open recovers what a killed process left: temp files and the half-writte
   const pool = await ReflinkPool.open({ dirPath: dir })
   const v = await pool.createVolume({ vid: 'appvms/a/root', name: 'root', size: 4 * MiB, saveOnStop: true })
   const w = await pool.createVolume({ vid: 'appvms/b/data', name: 'data', size: 4 * MiB, saveOnStop: true })
+  const z = await pool.createVolume({ vid: 'appvms/c/z', name: 'z', size: MiB, saveOnStop: true })
   await pool.close()
-  const err = await t.throwsAsync(runChild(CHILD_SCRIPT, ['crash', dir, v.vid, w.vid]))
+  const lostLockTemp = join(dir, 'appvms/c/z-dirty.img~lostlock')
+  const err = await t.throwsAsync(runChild(CHILD_SCRIPT, ['crash', dir, v.vid, w.vid, lostLockTemp]))
   t.is((err as { signal?: string }).signal, 'SIGKILL')
   t.true(ls(join(dir, 'appvms/a')).includes('root.img~deadbeef'))
   t.true(ls(join(dir, 'appvms/b')).includes('data-import.img'))
   t.is(ls(join(dir, '.reflink-pool', 'locks')).length, 2, 'the dead lock and import marker are still there')
 
   const reopened = await ReflinkPool.open({ dirPath: dir })
-  t.deepEqual(reopened.recovery.recovered.sort(), [v.vid, w.vid].sort())
+  t.true(reopened.recovery.fullScan, "the killed process's session makes open scan the pool")
+  t.deepEqual(reopened.recovery.recovered.sort(), [v.vid, w.vid, z.vid].sort())
+  t.deepEqual(ls(join(dir, 'appvms/c')), ['z-precache.img', 'z.img'], 'a temp whose lock was lost is found too')
+  t.deepEqual(ls(join(dir, '.reflink-pool', 'sessions')).length, 1, 'only the live session is left')
   t.deepEqual(ls(join(dir, 'appvms/a')), ['root-dirty.img', 'root.img'])
   t.deepEqual(ls(join(dir, 'appvms/b')), ['data-precache.img', 'data.img'])
   t.deepEqual(ls(join(dir, '.reflink-pool', 'locks')), [])

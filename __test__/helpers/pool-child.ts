@@ -3,7 +3,7 @@
 //   cycle DIR VID N TAG BARRIER   N times: start, write TAG at offset 0 (if still dirty), stop
 //   lockloop DIR N LOG BARRIER    N times under one lock: append "enter PID", wait, append "exit PID"
 // BARRIER (a directory) lets two children, each slow to start, begin their loops together.
-//   crash DIR VID IMPORTVID    leave a crashed pool behind and die by SIGKILL
+//   crash DIR VID IMPORTVID TEMP   leave a crashed pool behind (and TEMP, a temp file without lock) and die by SIGKILL
 import { appendFileSync, openSync, writeSync, closeSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool } from '../../ts/index'
@@ -61,7 +61,9 @@ async function main() {
       await new Promise((r) => setTimeout(r, 10))
     }
   } else if (cmd === 'crash') {
-    const [vid, importVid] = args
+    const [vid, importVid, lostLockTemp] = args
+    // A leftover whose lock file was lost (as after a power cut): only the dead session points at it.
+    writeFileSync(lostLockTemp, 'temp whose lock was lost')
     const v = pool.getVolume(vid)
     const dirty = await v.start()
     writeIfPresent(dirty, 'crashed-while-running')

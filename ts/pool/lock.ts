@@ -16,8 +16,9 @@
 // (A kernel flock from the native layer would remove the stale case entirely.)
 //
 // Lock files are not fsynced: after power loss every owner is dead anyway
-// (the boot id changed). A lost lock file only hides leftover temp files from
-// the open-time scan, which `start`/`create`/`remove` clean up as well.
+// (the boot id changed), and a lock file lost with the power does not hide
+// leftovers, because the durable session file of the crashed process makes the
+// next open scan the whole pool (recovery.ts).
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -93,7 +94,7 @@ async function inProcess<T>(key: string, fn: () => Promise<T>): Promise<T> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Read a lock file's owner and age; null when it vanished. */
-async function readLock(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
+export async function readLock(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
   try {
     const [owner, st] = await Promise.all([readFileCb(path, 'utf8'), promisify(fs.stat)(path)])
     return { owner, mtimeMs: st.mtimeMs }

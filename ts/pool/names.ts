@@ -107,8 +107,15 @@ export function metaPaths(dirPath: string) {
     poolConfig: join(meta, 'pool.json'),
     volumes: join(meta, 'volumes'),
     locks: join(meta, 'locks'),
+    sessions: join(meta, 'sessions'),
   }
 }
+
+const SESSION_EXT = '.session'
+
+/** File name of an open pool instance's session marker (see recovery.ts). */
+export const sessionFileName = (id: string) => id + SESSION_EXT
+export const isSessionName = (fileName: string) => fileName.endsWith(SESSION_EXT) && !fileName.includes(TEMP_MARK)
 
 const RECORD_EXT = '.json'
 const LOCK_EXT = '.lock'

@@ -5,15 +5,16 @@
 // listVolumes() re-reads the directory of records, so volumes created or
 // removed by another process show up; getVolume() answers from the cache.
 import * as fs from 'node:fs'
-import { basename, dirname, isAbsolute, relative, resolve } from 'node:path'
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import { PoolFiles, lstatOrNull } from './files'
 import { Store, type StoredPoolConfig } from './store'
-import { Locks } from './lock'
+import { Locks, SELF_OWNER } from './lock'
 import { recover, type RecoveryReport } from './recovery'
 import { ReflinkVolume } from './volume'
 import { parseVid } from './vid'
-import { lockFileName } from './names'
+import { lockFileName, sessionFileName } from './names'
 import { poolError, hasCode } from './fail'
 import { checkBoolean, checkRevisionsToKeep, checkSize, checkString } from './args'
 import type { PoolContext } from './context'
@@ -21,10 +22,13 @@ import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type Volu
 
 const rmdirCb = promisify(fs.rmdir)
 
+/** Session file names of the pools open in this process. */
+const OPEN_SESSIONS = new Set<string>()
+
 export class ReflinkPool {
   readonly driver = DRIVER
   /** What recovery did when this pool was opened. */
-  readonly recovery: RecoveryReport = { recovered: [], removed: [] }
+  readonly recovery: RecoveryReport = { fullScan: false, recovered: [], removed: [] }
 
   private readonly volumes = new Map<string, ReflinkVolume>()
   /** listVolumes() order, rebuilt only after the set of volumes changed. */
@@ -32,6 +36,8 @@ export class ReflinkPool {
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly ctx: PoolContext
   private closed = false
+  /** This instance's session file (see startSession). */
+  private session: string | null = null
 
   private constructor(
     readonly dirPath: string,
@@ -91,9 +97,22 @@ export class ReflinkPool {
       await store.writePool(stored)
     }
     const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(store.paths.locks))
+    await pool.startSession()
     await pool.refresh()
-    Object.assign(pool.recovery, await recover(pool.ctx))
+    Object.assign(pool.recovery, await recover(pool.ctx, (name) => OPEN_SESSIONS.has(name)))
     return pool
+  }
+
+  /**
+   * Durably record that this pool instance is open, before it changes
+   * anything: if the process dies or the power fails, the next open finds the
+   * session dead and scans the pool for leftovers (recovery.ts).
+   */
+  private async startSession(): Promise<void> {
+    const name = sessionFileName(`${process.pid}-${randomBytes(6).toString('hex')}`)
+    OPEN_SESSIONS.add(name)
+    this.session = join(this.store.paths.sessions, name)
+    await this.files.writeFile(this.session, SELF_OWNER + '\n')
   }
 
   /** Create dirPath (and missing parents); check reflink support; on refusal remove what we created. */
@@ -116,6 +135,7 @@ export class ReflinkPool {
     for (const prefix of ['appvms', 'vm-templates']) await files.ensureDir(resolve(files.root, prefix))
     await files.ensureDir(store.paths.volumes)
     await files.ensureDir(store.paths.locks)
+    await files.ensureDir(store.paths.sessions)
   }
 
   get name(): string {
@@ -281,10 +301,16 @@ export class ReflinkPool {
 
   /** Wait for running operations, then refuse new ones. */
   async close(): Promise<void> {
+    if (this.closed) return
     this.closed = true
     while (this.inflight.size) await Promise.allSettled([...this.inflight])
     this.volumes.clear()
     this.sorted = null
+    if (this.session) {
+      await this.files.remove(this.session).catch(() => {}) // the pool's disk may be gone
+      OPEN_SESSIONS.delete(basename(this.session))
+      this.session = null
+    }
   }
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */

@@ -1,44 +1,113 @@
-// Crash recovery at open (SPEC §3.1). Every operation that leaves temp files
-// or a half-written import holds a lock file (or, for an import session
-// between importData and importDataEnd, an owner marker) naming its process.
-// So the volumes to recover are exactly those whose lock or marker belongs to
-// a dead process: recovery never scans the whole pool (open stays fast with
-// 10 000 volumes) and never touches the temp files of a live process that has
-// the same pool open.
-// For each such volume, under its lock: remove its `*~*` temp images and
-// record temps, and its import unless a live import session owns it. A dirty
-// image is kept: the volume then reports isDirty() and stop() commits it.
+// Crash recovery at open (SPEC §3.1): remove temp files (`*~*`) and
+// half-written imports, keep dirty images (the volume then reports isDirty()
+// and stop() commits it).
+//
+// Finding the leftovers without scanning every VM directory on every open:
+// - Each open pool instance has a session file in `.reflink-pool/sessions/`,
+//   written durably before it changes anything and removed by close(). A
+//   session whose owner is gone (process died, power cut, or a pool object of
+//   this process that is no longer open) means something may have crashed:
+//   then, and only then, open scans the whole pool for leftovers.
+// - Without a dead session, only volumes whose lock file or import marker
+//   belongs to a dead process are looked at (a crash that left its lock).
+// Each volume is cleaned under its own lock, so the temp files of a live
+// process's operation are never touched (we wait for it to finish), and an
+// import whose importData session is still alive (its marker's owner lives)
+// is kept.
 import { join } from 'node:path'
-import { volumePaths, parseImageName, parseMetaName, lockFileName, importMarkFileName, recordFileName, TEMP_MARK } from './names'
-import { markerStale } from './lock'
+import {
+  volumePaths,
+  parseImageName,
+  parseMetaName,
+  lockFileName,
+  importMarkFileName,
+  recordFileName,
+  isSessionName,
+  TEMP_MARK,
+} from './names'
+import { markerStale, readLock, ownerAlive, SELF_OWNER } from './lock'
+import { hasCode } from './fail'
+import { isValidVid, VID_PREFIXES } from './vid'
 import type { PoolContext } from './context'
 
 export interface RecoveryReport {
-  /** Vids whose crashed operation was cleaned up. */
+  /** Whether a dead session made open scan the whole pool. */
+  fullScan: boolean
+  /** Vids whose leftovers were looked at under their lock. */
   recovered: string[]
   /** Files removed. */
   removed: string[]
 }
 
-export async function recover(ctx: PoolContext): Promise<RecoveryReport> {
-  const { locks, volumes } = ctx.store.paths
-  const candidates = new Set<string>()
-  const lockEntries = await ctx.files.list(locks)
-  for (const ent of lockEntries) {
-    const parsed = parseMetaName(ent.name)
-    if (!parsed || parsed.kind === 'record') continue
-    if (await markerStale(join(locks, ent.name))) candidates.add(parsed.vid)
+export async function recover(ctx: PoolContext, isOpenSession: (fileName: string) => boolean): Promise<RecoveryReport> {
+  const { locks, volumes, sessions, meta } = ctx.store.paths
+  const deadSessions: string[] = []
+  for (const ent of await ctx.files.list(sessions)) {
+    if (!isSessionName(ent.name) || isOpenSession(ent.name)) continue
+    const held = await readLock(join(sessions, ent.name))
+    // A session of this process that is not open any more was never closed: as dead as another process's.
+    if (held && (held.owner.trim() === SELF_OWNER || !ownerAlive(held.owner, held.mtimeMs))) deadSessions.push(join(sessions, ent.name))
   }
-  const report: RecoveryReport = { recovered: [], removed: [] }
-  if (candidates.size === 0) return report
+  const report: RecoveryReport = { fullScan: deadSessions.length > 0, recovered: [], removed: [] }
+  const candidates = new Set<string>()
+  for (const ent of await ctx.files.list(locks)) {
+    const parsed = parseMetaName(ent.name)
+    if (parsed && parsed.kind !== 'record' && isValidVid(parsed.vid) && (await markerStale(join(locks, ent.name)))) {
+      candidates.add(parsed.vid)
+    }
+  }
   const recordTemps = (await ctx.files.list(volumes)).map((e) => e.name).filter((n) => n.includes(TEMP_MARK))
+  if (report.fullScan) {
+    for (const vid of await scanLeftovers(ctx)) candidates.add(vid)
+    for (const name of recordTemps) {
+      const vid = parseMetaName(name.slice(0, name.indexOf(TEMP_MARK)))?.vid
+      if (vid && isValidVid(vid)) candidates.add(vid)
+    }
+    // Temps of the pool config and of broken stale locks belong to no volume.
+    for (const dir of [meta, locks]) {
+      for (const ent of await ctx.files.list(dir)) {
+        if (ent.isFile() && ent.name.includes(TEMP_MARK) && (await ctx.files.remove(join(dir, ent.name)))) report.removed.push(join(dir, ent.name))
+      }
+    }
+  }
   for (const vid of candidates) {
-    await ctx.run(lockFileName(vid), async () => {
-      report.removed.push(...(await cleanVolume(ctx, vid, recordTemps)))
-    })
+    try {
+      await ctx.run(lockFileName(vid), async () => {
+        report.removed.push(...(await cleanVolume(ctx, vid, recordTemps)))
+      })
+    } catch (e) {
+      // A planted symlink in that volume's path: leave it to the volume's own calls, which refuse it.
+      if (hasCode(e, 'ERR_UNSAFE_PATH')) continue
+      throw e
+    }
     report.recovered.push(vid)
   }
+  for (const s of deadSessions) await ctx.files.remove(s)
   return report
+}
+
+/** Vids that have a temp or import file in their VM directory (real directories only; symlinks are skipped). */
+async function scanLeftovers(ctx: PoolContext): Promise<string[]> {
+  const found = new Set<string>()
+  for (const prefix of VID_PREFIXES) {
+    const prefixDir = join(ctx.dirPath, prefix)
+    if (!(await ctx.files.checkDir(prefixDir))) continue
+    const vms = (await ctx.files.list(prefixDir)).filter((e) => e.isDirectory())
+    // A few directories at a time: enough to overlap the readdirs without flooding the threadpool.
+    for (let i = 0; i < vms.length; i += 16) {
+      await Promise.all(
+        vms.slice(i, i + 16).map(async (vm) => {
+          for (const ent of await ctx.files.list(join(prefixDir, vm.name))) {
+            const parsed = parseImageName(ent.name)
+            if (!parsed || !(parsed.temp || parsed.kind === 'import')) continue
+            const vid = `${prefix}/${vm.name}/${parsed.base}`
+            if (isValidVid(vid)) found.add(vid)
+          }
+        }),
+      )
+    }
+  }
+  return [...found]
 }
 
 async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[]): Promise<string[]> {
