@@ -50,7 +50,7 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
         peers.map((p) => copyPeer(p, template, out)),
         { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir) },
       )
-      const setting = `${fs.kind === 'cwd' ? fs.label : fs.kind}, ${extents} extents`
+      const setting = `${fs.kind === 'cwd' ? fs.label : fs.kind}, ${extents} extent${extents === 1 ? '' : 's'}`
       for (const p of peers) {
         result.measurements.push(
           measurement(`clone/${fs.kind}/${extents}-extents/${p.id}`, p.label, 'ms', samples.get(p.id)!, {
