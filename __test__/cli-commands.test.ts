@@ -4,7 +4,7 @@
 // covered by the pool suites; here one reflink filesystem is enough.
 import anyTest, { type TestFn } from 'ava'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fsSuite } from './helpers/scratch-fs'
 import { runCli, runJson, BIN, REPO } from './helpers/cli-run'
@@ -246,6 +246,13 @@ test('import from a file and export to a file: identical and sparse', async (t) 
   const refused = await runCli(['volume', 'export', 'appvms/f/volatile', '-'], { env })
   t.is(refused.status, 1)
   t.is(errorLineOf(refused.stderr)?.[2], 'ERR_NOT_SAVE_ON_STOP')
+  // A failed export into an existing file leaves it as it was, and no temp file behind.
+  const keep = join(dir, '..', 'keep.raw')
+  writeFileSync(keep, 'previous backup')
+  const failed = await runCli(['volume', 'export', 'appvms/f/volatile', keep], { env })
+  t.is(failed.status, 1)
+  t.is(readFileSync(keep, 'utf8'), 'previous backup')
+  t.deepEqual(readdirSync(join(dir, '..')).filter((n) => n.includes('~')), [])
 })
 
 // --- clone ---------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 // Import sparseness is the library's job (importStream leaves zero blocks as
 // holes); export to a regular file skips zero blocks here so the copy stays sparse.
 import { createReadStream, createWriteStream, statSync } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import { Transform, Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ReflinkPoolError } from '../errors'
@@ -61,6 +62,7 @@ export async function exportVolume(v: Volume, file: string, opts: { output: Outp
     },
   })
   const started = performance.now()
+  if (file === '-' && process.stdout.isTTY) throw new UsageError('refusing to write an image to a terminal: redirect stdout or give a file')
   const source = await v.exportStream()
   try {
     await pipeline(source, counter, file === '-' ? stdoutSink() : await fileSink(file), { signal: interrupt.signal })
@@ -85,15 +87,21 @@ function stdoutSink(): Writable {
 /** Block size for hole detection; matches common filesystem block sizes (multiple of 4 KiB). */
 const HOLE_BLOCK = 64 * 1024
 
-/** A regular file written sparsely (all-zero blocks skipped); anything else (a FIFO, a device) plainly. */
+/**
+ * A regular file is written sparsely (all-zero blocks skipped) into a temp file
+ * beside it, fsynced and renamed over it at the end: a failed or interrupted
+ * export leaves an existing file untouched. Anything else (a FIFO, a device) is written plainly.
+ */
 async function fileSink(file: string): Promise<Writable> {
   let regular = true
   try {
     regular = statSync(file).isFile()
   } catch {}
   if (!regular) return createWriteStream(file, { flags: 'r+' })
-  const fh: FileHandle = await open(file, 'w', 0o600)
+  const temp = `${file}~${randomBytes(6).toString('hex')}`
+  const fh: FileHandle = await open(temp, 'wx', 0o600)
   let position = 0
+  let renamed = false
   return new Writable({
     async write(chunk: Buffer, _enc, cb) {
       try {
@@ -110,7 +118,10 @@ async function fileSink(file: string): Promise<Writable> {
     async final(cb) {
       try {
         await fh.truncate(position) // trailing holes
+        await fh.sync()
         await fh.close()
+        await rename(temp, file)
+        renamed = true
         cb()
       } catch (err) {
         cb(err as Error)
@@ -118,6 +129,7 @@ async function fileSink(file: string): Promise<Writable> {
     },
     async destroy(err, cb) {
       await fh.close().catch(() => {})
+      if (!renamed) await unlink(temp).catch(() => {})
       cb(err)
     },
   })
