@@ -112,49 +112,30 @@ export function reflinkPackage(): Peer | string {
   }
 }
 
-/** Sparse-copy peers, each followed by an fsync of the result so they are compared with a durable copy. */
-export const qemuImgConvert: Peer = {
-  id: 'qemu-img',
-  label: 'qemu-img convert -O raw + sync',
-  durable: true,
-  copy: async (src, dst) => {
-    await run('qemu-img', ['convert', '-O', 'raw', src, dst])
-    await fsyncFile(dst)
-  },
+/** A command-line copy followed by `sync FILE`, so it is compared with a durable copy. */
+function commandThenSync(id: string, label: string, bin: string, args: string[]): Peer {
+  return {
+    id,
+    label: `${label} + sync`,
+    durable: true,
+    copy: async (src, dst) => {
+      await run(bin, [...args, src, dst])
+      await fsyncFile(dst)
+    },
+  }
 }
 
-export const cpDefault: Peer = {
-  id: 'cp',
-  label: 'cp (default) + sync',
-  durable: true,
-  copy: async (src, dst) => {
-    await run('cp', [src, dst])
-    await fsyncFile(dst)
-  },
-}
-
-export const cpSparseAlways: Peer = {
-  id: 'cp-sparse',
-  label: 'cp --sparse=always + sync',
-  durable: true,
-  copy: async (src, dst) => {
-    await run('cp', ['--sparse=always', src, dst])
-    await fsyncFile(dst)
-  },
-}
+export const qemuImgConvert = commandThenSync('qemu-img', 'qemu-img convert -O raw', 'qemu-img', ['convert', '-O', 'raw'])
+export const cpDefault = commandThenSync('cp', 'cp (default)', 'cp', [])
+export const cpSparseAlways = commandThenSync('cp-sparse', 'cp --sparse=always', 'cp', ['--sparse=always'])
 
 export const nodeCopyFile: Peer = {
   id: 'fs.copyFile',
-  label: 'fs.copyFile + fsync',
+  label: 'fs.copyFile + sync',
   durable: true,
   copy: async (src, dst) => {
     await fsp.copyFile(src, dst)
-    const fh = await fsp.open(dst, 'r')
-    try {
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
+    await fsyncFile(dst)
   },
 }
 

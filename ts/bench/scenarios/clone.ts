@@ -5,7 +5,7 @@
 // reflink tools are shown for reference.
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { BenchContext, BenchFs, Scenario } from '../context'
+import { fsName, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { writeExtentTemplate } from '../fixtures'
 import { timeInterleaved } from '../interleave'
 import { copyPeer, cpReflinkAlways, Floor, nodeCopyFileFicloneForce, reflinkPackage, type Peer } from '../peers'
@@ -50,7 +50,7 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
         peers.map((p) => copyPeer(p, template, out)),
         { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir) },
       )
-      const setting = `${fs.kind === 'cwd' ? fs.label : fs.kind}, ${extents} extent${extents === 1 ? '' : 's'}`
+      const setting = `${fsName(fs)}, ${extents} extent${extents === 1 ? '' : 's'}`
       for (const p of peers) {
         result.measurements.push(
           measurement(`clone/${fs.kind}/${extents}-extents/${p.id}`, p.label, 'ms', samples.get(p.id)!, {

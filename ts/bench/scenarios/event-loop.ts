@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import type { Scenario } from '../context'
+import { fsName, type Scenario } from '../context'
 import { sparseImage } from '../fixtures'
 import { need } from '../product'
 import { absoluteCheck, measurement } from '../results'
@@ -45,7 +45,7 @@ export const eventLoopScenario: Scenario = {
       rmSync(out, { recursive: true, force: true })
       mkdirSync(out, { recursive: true })
     }
-    const setting = `${fs.kind === 'cwd' ? fs.label : 'ext4'}, ${n} × ${size / 1024 ** 3} GiB copies`
+    const setting = `${fsName(fs)}, ${n} × ${size / 1024 ** 3} GiB copies`
     result.measurements.push(measurement('event-loop/p99', 'event-loop delay p99', 'ms', p99, { detail: { method: [...methods].join('+') } }))
     result.measurements.push(measurement('event-loop/max', 'event-loop delay max', 'ms', max))
     result.measurements.push(measurement('event-loop/wall', `${n} concurrent copies, wall time`, 'ms', wall))

@@ -1,7 +1,7 @@
 // Scenario 2: start() then stop() of 1 000 snapshot volumes of one
 // 1 000-extent template on XFS, serially and with 8 in flight; target: the
 // rate with 8 in flight ≥ 1.5 × the serial rate.
-import type { Scenario } from '../context'
+import { fsName, type Scenario } from '../context'
 import { timeInterleaved } from '../interleave'
 import { measurement, ratioCheck } from '../results'
 import { syncFs } from '../system'
@@ -39,7 +39,7 @@ export const massStartScenario: Scenario = {
       // rate(parallel) / rate(serial) = time(serial) / time(parallel), per round
       result.checks.push(
         ratioCheck(
-          { id: 'mass-start/speedup', scenario: 'Mass start', setting: `${ctx.fs.xfs.kind === 'cwd' ? ctx.fs.xfs.label : 'xfs'}, ${n} snapshot volumes`, what: `starts/s with ${inFlight} in flight / serial` },
+          { id: 'mass-start/speedup', scenario: 'Mass start', setting: `${fsName(ctx.fs.xfs)}, ${n} snapshot volumes`, what: `starts/s with ${inFlight} in flight / serial` },
           samples.get('serial')!,
           samples.get('parallel')!,
           { comparison: '>=', limit: 1.5 },

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process'
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { BenchContext, Scenario } from '../context'
+import { fsName, type BenchContext, type Scenario } from '../context'
 import { sparseImage } from '../fixtures'
 import { need } from '../product'
 import { absoluteCheck, measurement } from '../results'
@@ -59,7 +59,7 @@ export const memoryScenario: Scenario = {
       )
       result.checks.push(
         absoluteCheck(
-          { id: `memory/${gib}GiB`, scenario: 'Memory', setting: `${fs.kind === 'cwd' ? fs.label : 'ext4'}, ${gib} GiB image`, what: 'peak RSS of the copying process', note: `idle process: ${(idle.peakRssBytes / MiB).toFixed(1)} MiB` },
+          { id: `memory/${gib}GiB`, scenario: 'Memory', setting: `${fsName(fs)}, ${gib} GiB image`, what: 'peak RSS of the copying process', note: `idle process: ${(idle.peakRssBytes / MiB).toFixed(1)} MiB` },
           peaks,
           'MiB',
           { comparison: '<=', limit: 100 },

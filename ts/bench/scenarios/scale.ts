@@ -2,7 +2,7 @@
 // template). Reopening it ≤ 1 s, listVolumes() ≤ 50 ms, and creating one more
 // volume not more than 1.5 × slower than in a pool holding only the template.
 import { performance } from 'node:perf_hooks'
-import type { Scenario } from '../context'
+import { fsName, type Scenario } from '../context'
 import { timeInterleaved } from '../interleave'
 import { absoluteCheck, measurement, ratioCheck } from '../results'
 import { need, type PoolApi } from '../product'
@@ -20,7 +20,7 @@ export const scaleScenario: Scenario = {
     const ReflinkPool = need(ctx.product, 'ReflinkPool')
     const n = ctx.settings.scaleVolumes
     const rounds = ctx.settings.scaleRounds
-    const setting = `${ctx.fs.xfs.kind === 'cwd' ? ctx.fs.xfs.label : 'xfs'}, ${n} volumes`
+    const setting = `${fsName(ctx.fs.xfs)}, ${n} volumes`
     const fullDir = join(ctx.fs.xfs.dir, 'bench-scale-full')
     let full: PoolApi = await openPool(ctx, 'bench-scale-full')
     const empty = await openPool(ctx, 'bench-scale-empty')

@@ -5,7 +5,7 @@
 // durable copies; allocated bytes of the result ≤ 1.02 × the source's.
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Scenario } from '../context'
+import { fsName, type Scenario } from '../context'
 import { sparseImage } from '../fixtures'
 import { timeInterleaved } from '../interleave'
 import { copyPeer, cpDefault, cpSparseAlways, nodeCopyFile, qemuImgConvert, type Peer } from '../peers'
@@ -54,7 +54,7 @@ export const sparseCopyScenario: Scenario = {
       active.map((p) => copyPeer(p, src, out, (dst) => allocated.get(p.id)!.push(allocatedBytes(dst)))),
       { rounds: ctx.settings.rounds, between: async () => void (await dropCaches()), onSample: (id, r, ms) => ctx.log(`  sparse copy round ${r + 1}: ${id} ${ms.toFixed(0)} ms`) },
     )
-    const setting = `${fs.kind === 'cwd' ? fs.label : 'ext4'}, ${size / 1024 ** 3} GiB, ${ctx.settings.sparseDataFraction * 100}% data`
+    const setting = `${fsName(fs)}, ${size / 1024 ** 3} GiB, ${ctx.settings.sparseDataFraction * 100}% data`
     for (const p of active) {
       const alloc = allocated.get(p.id)!
       result.measurements.push(
