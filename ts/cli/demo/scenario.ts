@@ -97,6 +97,12 @@ async function committedBytes(v: Volume, offset: number, length: number): Promis
   }
 }
 
+function strategyText(strategy: string): string {
+  if (strategy === 'reflink') return 'reflink (FICLONE): each clone shares its extents with the template'
+  if (strategy === 'mixed') return 'mixed: some clones were reflinked, others copied'
+  return `${strategy}: no reflinks here, each clone is a full sparse copy`
+}
+
 export async function runDemoScenario(pool: Pool, opts: DemoOptions, out: Output, say: (line: string) => void): Promise<DemoReport> {
   const t0 = performance.now()
   const fsUsed = async () => (await pool.usageDetails()).dataUsage ?? null
@@ -141,17 +147,15 @@ export async function runDemoScenario(pool: Pool, opts: DemoOptions, out: Output
   )
   // What the library reported, and FIEMAP's view of the first clone as the proof.
   say(
-    `strategy   ${strategy === 'reflink' ? 'reflink (FICLONE): each clone shares its extents with the template' : `${strategy}: no reflinks here, each clone is a full sparse copy`}` +
+    `strategy   ${strategyText(strategy)}` +
       ` [${Object.entries(cloned.methods).map(([m, n]) => `${m} ×${n}`).join(', ')}; FIEMAP of the first clone: ${humanSize(Number(firstUsage.shared))} shared, ${humanSize(Number(firstUsage.exclusive))} exclusive]`,
   )
 
   // 3. Run every VM: start (dirty image = reflink of the clean one), write 1 MiB, stop (commit + revision).
   const writeBytes = MiB
   const tStart = performance.now()
-  const paths = new Array<string>(volumes.length)
   await forEachBounded(volumes, opts.concurrency, async (v, i) => {
-    paths[i] = await v.start()
-    const fh = await open(paths[i], 'r+')
+    const fh = await open(await v.start(), 'r+')
     try {
       await fh.write(randomBytes(writeBytes), 0, writeBytes, writeOffsetMiB(i, imageMiB) * MiB)
     } finally {
