@@ -97,6 +97,11 @@ export interface NativeCopyResult {
   method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
   /** Bytes of data moved (0 for a reflink or an empty result). */
   bytes: number
+  /**
+   * The core's last progress report, held back from the callback so that TS
+   * delivers it before resolving (absent without a callback or a report).
+   */
+  lastProgress?: NativeProgress
 }
 
 export interface NativeDataRun {
@@ -143,6 +148,11 @@ export interface NativeFsStats {
   size: number
   /** Used bytes. */
   used: number
+}
+
+export interface NativeProgress {
+  done: number
+  total: number
 }
 
 /** Resolves with whether the file existed. */

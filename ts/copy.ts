@@ -21,7 +21,7 @@ export interface CopyFileOptions {
   copyMtime?: boolean
   /** Abort between chunks: the promise rejects with an AbortError and `dst` is untouched (no temp file left). */
   signal?: AbortSignal
-  /** Called on the JS thread with the first report, then at most every 64 MiB or 100 ms, and at the end; never after the promise settles. If it throws, the copy is cancelled and rejects with that error (a copy that completed before the cancel landed stands, and the error becomes a process warning). */
+  /** Called on the JS thread with the first report, then at most every 64 MiB or 100 ms, and with the final one just before the promise resolves; never after it settles. If it throws, the copy is cancelled and rejects with that error (a copy that completed before the cancel landed stands, and the error becomes a process warning). */
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
@@ -56,7 +56,8 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
     signal?.addEventListener('abort', onAbort, { once: true })
     // A throwing callback must not reach native code (it would be an uncaught
     // exception): remember it and stop the copy. Reports still queued when the
-    // copy settles are dropped, so onProgress never runs after the promise settles.
+    // copy settles are dropped; the final one comes with the result and is
+    // delivered here, so onProgress never runs after the promise settles.
     let settled = false
     let progressError: { error: unknown } | undefined
     const progress = onProgress && ((done: number, total: number) => {
@@ -69,11 +70,14 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
       }
     })
     try {
-      const result = await unwrap(native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress))
-      // The copy finished before the cancel landed: it stands, and the
+      const { method, bytes, lastProgress } = await unwrap(
+        native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress),
+      )
+      if (progress && lastProgress) progress(lastProgress.done, lastProgress.total)
+      // The copy finished before a cancel could land: it stands, and the
       // callback's error is surfaced as a warning rather than lost.
       if (progressError) process.emitWarning(`copyFile: onProgress threw after the copy completed: ${String(progressError.error)}`)
-      return result
+      return { method, bytes }
     } catch (e) {
       if (progressError) throw progressError.error
       if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)

@@ -4,6 +4,7 @@
 import anyTest, { type TestFn } from 'ava'
 import { mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import {
   copyFile, createSparseFile, fileUsage, internal, isReflinkSupported, resizeFile, updateLoopDevSizes, type CopyMethod,
 } from '../../ts/index'
@@ -104,6 +105,9 @@ export function nativeFsSuite(kind: FsKind): void {
     t.is(lastDone, lastTotal, 'the last report is the end')
     for (let i = 1; i < progress.length; i++) t.true(progress[i][0] >= progress[i - 1][0])
     if (r.method !== 'reflink') t.is(lastTotal, r.bytes)
+    const reportsAtResolve = progress.length
+    await delay(200)
+    t.is(progress.length, reportsAtResolve, 'no progress call after the promise resolved')
   })
 
   // The Qubes file-reflink driver's copy option table: plain, extend, shrink,

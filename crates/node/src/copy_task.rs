@@ -31,6 +31,16 @@ pub struct NativeCopyResult {
     pub method: String,
     /// Bytes of data moved (0 for a reflink or an empty result).
     pub bytes: f64,
+    /// The core's last progress report, held back from the callback so that TS
+    /// delivers it before resolving (absent without a callback or a report).
+    pub last_progress: Option<NativeProgress>,
+}
+
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeProgress {
+    pub done: f64,
+    pub total: f64,
 }
 
 outcome!(CopyOutcome, NativeCopyResult);
@@ -73,9 +83,17 @@ impl CopyTask {
             progress: Some(&report),
         };
         let out = copy::copy_file(&self.src, &self.dst, &opts, &ctl)?;
+        let last_progress = match self.progress.as_ref().and_then(Throttled::last) {
+            Some((done, total)) => Some(NativeProgress {
+                done: to_js("done", done)?,
+                total: to_js("total", total)?,
+            }),
+            None => None,
+        };
         Ok(NativeCopyResult {
             method: out.method.as_str().to_string(),
             bytes: to_js("bytes", out.bytes)?,
+            last_progress,
         })
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! The core reports after every chunk; crossing to the JS thread costs a queue
 //! entry and a callback, so we forward the first report (it tells the total),
-//! then at most one per 64 MiB or 100 ms, and the final one, each with a
-//! non-blocking call that never stalls the copy.
+//! then at most one per 64 MiB or 100 ms, each with a non-blocking call that
+//! never stalls the copy. The LAST report is not sent: a threadsafe call may
+//! land after the task's promise settled, so the task returns it with its
+//! result instead (`last`), and TS delivers it before resolving. TS drops any
+//! report still queued once the promise settled.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,36 +31,49 @@ const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 pub struct Throttled {
     callback: ProgressFn,
-    /// (bytes at last report, time of last report); None before the first.
-    last: Mutex<Option<(u64, Instant)>>,
+    /// (bytes at last report sent, when); None before the first.
+    sent: Mutex<Option<(u64, Instant)>>,
+    /// The latest report from the core, sent or not: (done, total).
+    latest: Mutex<Option<(u64, u64)>>,
 }
 
 impl Throttled {
     pub fn new(callback: ProgressFn) -> Self {
         Throttled {
             callback,
-            last: Mutex::new(None),
+            sent: Mutex::new(None),
+            latest: Mutex::new(None),
         }
     }
 
+    /// The latest report from the core: the one TS delivers when the task settles.
+    pub fn last(&self) -> Option<(u64, u64)> {
+        *self
+            .latest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn report(&self, done: u64, total: u64) {
-        let mut last = self
-            .last
+        *self
+            .latest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((done, total));
+        let mut sent = self
+            .sent
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let due = match *last {
-            None => true,
-            Some((bytes, _)) if bytes == done => false,
-            Some((bytes, at)) => {
-                done >= total
-                    || done.saturating_sub(bytes) >= MIN_BYTES
-                    || at.elapsed() >= MIN_INTERVAL
-            }
-        };
+        let due = done < total
+            && match *sent {
+                None => true,
+                Some((bytes, at)) => {
+                    done.saturating_sub(bytes) >= MIN_BYTES || at.elapsed() >= MIN_INTERVAL
+                }
+            };
         if !due {
             return;
         }
-        *last = Some((done, Instant::now()));
+        *sent = Some((done, Instant::now()));
         // A full queue or a closing env only drops this report; the copy goes on.
         let _ = self.callback.call(
             FnArgs::from((done as f64, total as f64)),
