@@ -63,6 +63,10 @@ anyTest('usage errors: one line with ERR_USAGE, exit status 2, no stack', async 
     ['--pool', '/x', 'volume', 'create', 'appvms/a/b', '--kind', 'weird'],
     ['volume', 'list'], // no --pool and no REFLINK_POOL_DIR
   ]
+  const bare = await runCli(['volume'])
+  t.is(bare.status, 2, 'a group without a subcommand is a usage error')
+  t.regex(bare.stderr, /^Usage: reflink-pool volume /, 'its help goes to stderr')
+  t.regex(bare.stderr, /\nreflink-pool: missing command \(see the list above\) \(ERR_USAGE\)\n$/)
   for (const args of cases) {
     const r = await runCli(args)
     t.is(r.status, 2, args.join(' '))

@@ -68,6 +68,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT.ok // --help, --version
+      // A group called without a subcommand: commander has printed its help on stderr.
+      if (err.code === 'commander.help') return report(new UsageError('missing command (see the list above)'), { json, debug })
       // commander says "error: unknown option '--x'"; we say it our way.
       return report(new UsageError(err.message.replace(/^error: /, '')), { json, debug })
     }
