@@ -17,6 +17,8 @@ export const CLI_CODES = {
   usage: 'ERR_USAGE',
   poolNotFound: 'ERR_POOL_NOT_FOUND',
   benchUnavailable: 'ERR_BENCH_UNAVAILABLE',
+  /** Raised by bin/reflink-pool.js when dist/ was never built. */
+  notBuilt: 'ERR_NOT_BUILT',
 } as const
 
 /** A wrong command line: printed like any error but exits with EXIT.usage. */
