@@ -1,7 +1,7 @@
 // The pool across processes (on XFS): persistence, cross-process locking and
 // crash recovery at open, with real child processes (tsx).
 import test from 'ava'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool } from '../ts/index'
 import { fsSuite } from './helpers/scratch-fs'
@@ -107,4 +107,36 @@ fsTest('open recovers what a killed process left: temp files and the half-writte
   await rv.stop()
   t.is(readAt(join(dir, 'appvms/a/root.img'), 0, 21), 'crashed-while-running')
   t.false(await reopened.getVolume(w.vid).isDirty())
+})
+
+fsTest('open reads the records cache only while the record directory is unchanged, and rebuilds it otherwise', async (t) => {
+  const dir = newDir()
+  const pool = await ReflinkPool.open({ dirPath: dir })
+  for (const n of ['a', 'b', 'c']) await pool.createVolume({ vid: `appvms/${n}/volatile`, name: 'volatile', size: MiB })
+  await pool.close()
+  const volumesDir = join(dir, '.reflink-pool', 'volumes')
+  const cacheFile = join(dir, '.reflink-pool', 'volumes.cache.json')
+  // A directory changed just now is racy: no cache is trusted or written.
+  await (await ReflinkPool.open({ dirPath: dir })).close()
+  t.false(existsSync(cacheFile))
+  const past = new Date(Date.now() - 60_000)
+  utimesSync(volumesDir, past, past)
+  await (await ReflinkPool.open({ dirPath: dir })).close()
+  const cache = JSON.parse(readFileSync(cacheFile, 'utf8'))
+  t.is(cache.records.length, 3)
+  t.is(cache.mtimeNs, String(statSync(volumesDir, { bigint: true }).mtimeNs))
+  // Prove the next open uses it: a marked cache entry shows up.
+  cache.records[0].name = 'from-cache'
+  writeFileSync(cacheFile, JSON.stringify(cache))
+  const p3 = await ReflinkPool.open({ dirPath: dir })
+  t.is(p3.getVolume('appvms/a/volatile').name, 'from-cache')
+  // Any record change renames in the directory: the cache no longer matches and the records win.
+  await p3.getVolume('appvms/b/volatile').resize(2 * MiB)
+  await p3.close()
+  const p4 = await ReflinkPool.open({ dirPath: dir })
+  t.is(p4.getVolume('appvms/a/volatile').name, 'volatile')
+  t.is(await p4.getVolume('appvms/b/volatile').size(), 2 * MiB)
+  writeFileSync(cacheFile, '{ torn')
+  utimesSync(volumesDir, past, past)
+  t.is((await (await ReflinkPool.open({ dirPath: dir })).listVolumes()).length, 3, 'a torn cache is ignored')
 })

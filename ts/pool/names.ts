@@ -108,6 +108,7 @@ export function metaPaths(dirPath: string) {
     volumes: join(meta, 'volumes'),
     locks: join(meta, 'locks'),
     sessions: join(meta, 'sessions'),
+    recordsCache: join(meta, 'volumes.cache.json'),
   }
 }
 

@@ -98,7 +98,7 @@ export class ReflinkPool {
     }
     const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(store.paths.locks))
     await pool.startSession()
-    await pool.refresh()
+    for (const rec of await store.loadAll()) pool.remember(new ReflinkVolume(pool.ctx, rec))
     Object.assign(pool.recovery, await recover(pool.ctx, (name) => OPEN_SESSIONS.has(name)))
     return pool
   }

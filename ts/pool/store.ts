@@ -13,13 +13,16 @@ import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { DRIVER, type PoolConfig, type VolumeRecord } from './types'
-import { metaPaths, recordFileName, parseMetaName } from './names'
+import { metaPaths, recordFileName, parseMetaName, TEMP_MARK } from './names'
+import { randomBytes } from 'node:crypto'
 import type { PoolFiles } from './files'
 import { hasCode } from './fail'
 import { isValidVid } from './vid'
 
 const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
 const readdirCb = promisify(fs.readdir) as (path: string) => Promise<string[]>
+const writeFileCb = promisify(fs.writeFile)
+const renameCb = promisify(fs.rename)
 const statCb = promisify(fs.stat) as (path: string, opts: { bigint: true }) => Promise<fs.BigIntStats>
 
 /** How recent a directory change must be for its mtime to be distrusted (file times are tick-granular). */
@@ -101,6 +104,50 @@ export class Store {
     }
     for (const n of this.names.keys()) if (!seen.has(n)) this.names.delete(n)
     return vids
+  }
+
+  /**
+   * Every record, for open. Reading 10 000 record files costs a few hundred
+   * ms, so the full list is also kept in `volumes.cache.json`, tagged with the
+   * record directory's mtime: while the directory is unchanged (no record
+   * created, rewritten or removed: each renames or unlinks in it) and its last
+   * change is not racy, that one file is the same data. The cache is never the
+   * source of truth: it is rebuilt from the records whenever it does not match.
+   */
+  async loadAll(): Promise<VolumeRecord[]> {
+    const st = await statCb(this.paths.volumes, { bigint: true })
+    const settled = BigInt(Date.now()) * 1_000_000n - st.mtimeNs > RACY_NS
+    if (settled) {
+      const cached = await this.readCache(st.mtimeNs)
+      if (cached) {
+        this.scanned = { mtimeNs: st.mtimeNs }
+        for (const rec of cached) this.names.set(recordFileName(rec.vid), rec.vid)
+        return cached
+      }
+    }
+    this.scanned = null
+    const records = await this.readVolumes((await this.listVids()) ?? [])
+    const after = await statCb(this.paths.volumes, { bigint: true })
+    if (settled && after.mtimeNs === st.mtimeNs) await this.writeCache(st.mtimeNs, records).catch(() => {})
+    return records
+  }
+
+  private async readCache(mtimeNs: bigint): Promise<VolumeRecord[] | null> {
+    try {
+      const text = await this.files.readText(this.paths.recordsCache)
+      const cache = text === null ? null : JSON.parse(text)
+      if (cache?.format !== FORMAT || cache.mtimeNs !== String(mtimeNs) || !Array.isArray(cache.records)) return null
+      return (cache.records as unknown[]).map((r) => parseRecord(JSON.stringify(r), String((r as { vid: unknown }).vid))).filter((r) => isValidVid(r.vid))
+    } catch {
+      return null // torn or foreign: rebuild from the records
+    }
+  }
+
+  /** Atomic but not durable (it is only a cache): temp file + rename. */
+  private async writeCache(mtimeNs: bigint, records: VolumeRecord[]): Promise<void> {
+    const tmp = `${this.paths.recordsCache}${TEMP_MARK}${randomBytes(6).toString('hex')}`
+    await writeFileCb(tmp, JSON.stringify({ format: FORMAT, mtimeNs: String(mtimeNs), records }), { mode: 0o600 })
+    await renameCb(tmp, this.paths.recordsCache)
   }
 
   /** Read the records of `vids` in parallel; records that vanished meanwhile are skipped. */
