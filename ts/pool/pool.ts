@@ -98,8 +98,13 @@ export class ReflinkPool {
     }
     const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(store.paths.locks))
     await pool.startSession()
-    for (const rec of await store.loadAll()) pool.remember(new ReflinkVolume(pool.ctx, rec))
-    Object.assign(pool.recovery, await recover(pool.ctx, (name) => OPEN_SESSIONS.has(name)))
+    try {
+      for (const rec of await store.loadAll()) pool.remember(new ReflinkVolume(pool.ctx, rec))
+      Object.assign(pool.recovery, await recover(pool.ctx, (name) => OPEN_SESSIONS.has(name)))
+    } catch (e) {
+      await pool.close()
+      throw e
+    }
     return pool
   }
 
