@@ -69,12 +69,13 @@ test('ci.yml: lint runs cargo fmt, clippy -D warnings, the TS linter and type-ch
   t.regex(pkg.scripts.lint, /eslint .*tsc .*--noEmit/)
 })
 
-test('ci.yml: builds the four Linux targets by the napi-rs cross routes', (t) => {
+test('ci.yml: builds the four Linux targets with napi -x (cargo-zigbuild), glibc 2.17 floor for gnu', (t) => {
   const matrix = ci.jobs.build.strategy?.matrix?.include ?? []
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { napi: { targets: string[] } }
   t.deepEqual(matrix.map((m) => m.target).sort(), [...pkg.napi.targets].sort())
-  for (const m of matrix) t.is(m.flags, m.target.endsWith('musl') ? '-x' : '--use-napi-cross', m.target)
-  t.regex(runs(ci.jobs.build), /npm run build:native -- --target \$\{\{ matrix.target \}\} \$\{\{ matrix.flags \}\}/)
+  for (const m of matrix) t.is(m['zig-target'], m.target.endsWith('-gnu') ? `${m.target}.2.17` : m.target)
+  t.regex(runs(ci.jobs.build), /npm run build:native -- --target \$\{\{ matrix.zig-target \}\} -x/)
+  t.regex(runs(ci.jobs.build), /pip" install .*cargo-zigbuild==.* ziglang==/)
 })
 
 test('ci.yml: test jobs use the built artifacts; the filesystem job runs npm test as root with REFLINK_POOL_REQUIRE_FS=1', (t) => {
