@@ -645,6 +645,16 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     symlinkSync(join(outside, 'secret.img'), join(dir, rev))
     await t.throwsAsync(v.revert(), { code: 'ERR_UNSAFE_PATH' })
     await t.throwsAsync(commit(v, 'again'), { code: 'ERR_UNSAFE_PATH' })
+    // Metadata directories that are symlinks: open refuses the pool.
+    const p2 = await open()
+    await p2.close()
+    const { rmSync } = await import('node:fs')
+    rmSync(join(p2.dirPath, '.reflink-pool/locks'), { recursive: true })
+    symlinkSync(outside, join(p2.dirPath, '.reflink-pool/locks'))
+    await t.throwsAsync(ReflinkPool.open({ dirPath: p2.dirPath }), { code: 'ERR_UNSAFE_PATH' })
+    // A lock file planted as a symlink is refused, not followed or waited on.
+    symlinkSync(join(outside, 'victim'), join(pool.dirPath, '.reflink-pool/locks/appvms%2Fs%2Froot.lock'))
+    await t.throwsAsync(tplSnap.stop(), { code: 'ERR_UNSAFE_PATH' })
     t.deepEqual(snapshotTree(outside), outsideBefore, 'nothing outside the pool was created, changed or deleted')
     t.is(readAt(join(dir, 'root.img'), 0, 6), 'inside')
   })

@@ -23,13 +23,14 @@ import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
-import { hasCode } from './fail'
+import { hasCode, poolError } from './fail'
 
 const writeFileCb = promisify(fs.writeFile)
 const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
 const unlinkCb = promisify(fs.unlink)
 const renameCb = promisify(fs.rename)
 const linkCb = promisify(fs.link)
+const lstatCb = promisify(fs.lstat)
 
 function readOrEmpty(path: string): string {
   try {
@@ -96,8 +97,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Read a lock file's owner and age; null when it vanished. */
 export async function readLock(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
   try {
-    const [owner, st] = await Promise.all([readFileCb(path, 'utf8'), promisify(fs.stat)(path)])
-    return { owner, mtimeMs: st.mtimeMs }
+    // lstat first: a lock planted as a symlink is never followed (nor waited on forever).
+    const st = await lstatCb(path)
+    if (!st.isFile()) throw poolError('ERR_UNSAFE_PATH', `${path} is not a regular file; refusing to use it as a lock`, { path })
+    return { owner: await readFileCb(path, 'utf8'), mtimeMs: st.mtimeMs }
   } catch (e) {
     if (hasCode(e, 'ENOENT')) return null
     throw e
