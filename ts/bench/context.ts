@@ -59,7 +59,7 @@ const QUICK: Settings = {
   sparseImageBytes: 0.5 * GiB,
   memoryRuns: 1,
   eventLoopRounds: 3,
-  massStartVolumes: 50,
+  massStartVolumes: 40,
   scaleVolumes: 2000,
   scaleRounds: 5,
   scaleCreateRounds: 21,

@@ -57,8 +57,11 @@ export class Floor {
     return new Floor(join(REPO_ROOT, 'target', 'release', 'examples', 'floor'))
   }
 
-  /** One durable copy; resolves with the floor's own timing in ms and the data bytes it moved. */
-  copy(mode: 'clone' | 'sparse', src: string, dst: string): Promise<{ ms: number; bytes: number }> {
+  /**
+   * One durable step: a copy (`clone`, `sparse`), or `link` src to dst / `unlink` src, each with
+   * the directory fsync; resolves with the floor's own timing in ms and the data bytes it moved.
+   */
+  copy(mode: 'clone' | 'sparse' | 'link' | 'unlink', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
     return new Promise((resolve, reject) => {
       this.waiting.push((line) => {
         const [status, a, ...rest] = line.split(' ')

@@ -14,9 +14,13 @@
 //!
 //! then fsync, rename over dst, open + fsync the directory.
 //!
+//! Also the durable namespace steps of a volume start/stop, for the mass-start
+//! ceiling: `link <src> <dst>` (link, fsync dst's directory) and
+//! `unlink <path> -` (unlink, fsync its directory).
+//!
 //! Protocol (long-lived, so process start-up is not timed): one request per
-//! stdin line `clone|sparse <src> <dst>`; one answer per line on stdout:
-//! `ok <nanoseconds> <bytes moved>` or `err <errno> <step>`.
+//! stdin line `clone|sparse|link|unlink <src> <dst>`; one answer per line on
+//! stdout: `ok <nanoseconds> <bytes moved>` or `err <errno> <step>`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Write};
@@ -37,7 +41,11 @@ fn step<T>(name: &'static str, r: io::Result<T>) -> Result<T, StepError> {
 fn ficlone(dst: &File, src: &File) -> io::Result<()> {
     // SAFETY: both descriptors are open for the whole call; FICLONE takes the source fd by value.
     let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Copies `[off, off + len)` with copy_file_range, looping on short returns.
@@ -48,7 +56,14 @@ fn copy_run(src: &File, dst: &File, mut off: i64, len: u64) -> io::Result<u64> {
         let want = (end - off) as usize;
         // SAFETY: valid open fds and pointers to live i64 offsets; flags must be 0.
         let n = unsafe {
-            libc::copy_file_range(src.as_raw_fd(), &mut off, dst.as_raw_fd(), &mut out, want, 0)
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off,
+                dst.as_raw_fd(),
+                &mut out,
+                want,
+                0,
+            )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -70,20 +85,33 @@ fn copy_sparse(src: &File, dst: &File, size: u64) -> Result<u64, StepError> {
             Err(nix::errno::Errno::ENXIO) => break, // no data after pos
             Err(e) => return Err(StepError("lseek(SEEK_DATA)", e.into())),
         };
-        let hole = step("lseek(SEEK_HOLE)", lseek(src, data, Whence::SeekHole).map_err(io::Error::from))?;
-        moved += step("copy_file_range", copy_run(src, dst, data, (hole - data) as u64))?;
+        let hole = step(
+            "lseek(SEEK_HOLE)",
+            lseek(src, data, Whence::SeekHole).map_err(io::Error::from),
+        )?;
+        moved += step(
+            "copy_file_range",
+            copy_run(src, dst, data, (hole - data) as u64),
+        )?;
         pos = hole;
     }
     Ok(moved)
 }
 
 fn durable_copy(mode: &str, src: &Path, dst: &Path, tmp: &Path) -> Result<(u128, u64), StepError> {
-    let dir = dst.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = dst
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let t0 = Instant::now();
     let s = step("open(src)", File::open(src))?;
     let d = step(
         "open(O_EXCL)",
-        OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp),
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp),
     )?;
     let moved = match mode {
         "clone" => {
@@ -102,6 +130,24 @@ fn durable_copy(mode: &str, src: &Path, dst: &Path, tmp: &Path) -> Result<(u128,
     Ok((t0.elapsed().as_nanos(), moved))
 }
 
+fn parent(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// link(2) or unlink(2), then fsync of the directory that changed.
+fn durable_namespace(mode: &str, src: &Path, dst: &Path) -> Result<(u128, u64), StepError> {
+    let t0 = Instant::now();
+    let dir = if mode == "link" {
+        step("link", fs::hard_link(src, dst))?;
+        parent(dst)
+    } else {
+        step("unlink", fs::remove_file(src))?;
+        parent(src)
+    };
+    step("fsync(dir)", File::open(&dir).and_then(|f| f.sync_all()))?;
+    Ok((t0.elapsed().as_nanos(), 0))
+}
+
 fn main() -> io::Result<()> {
     let stdin = io::stdin();
     let mut out = io::stdout().lock();
@@ -109,9 +155,9 @@ fn main() -> io::Result<()> {
         let line = line?;
         let mut parts = line.splitn(3, ' ');
         let (mode, src, dst) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(m @ ("clone" | "sparse")), Some(s), Some(d)) => (m, s, d),
+            (Some(m @ ("clone" | "sparse" | "link" | "unlink")), Some(s), Some(d)) => (m, s, d),
             _ => {
-                writeln!(out, "err 22 request: expected `clone|sparse <src> <dst>`")?;
+                writeln!(out, "err 22 request: expected `clone|sparse|link|unlink <src> <dst>`")?;
                 out.flush()?;
                 continue;
             }
@@ -119,7 +165,11 @@ fn main() -> io::Result<()> {
         let mut tmp = Path::new(dst).as_os_str().to_owned();
         tmp.push(format!("~floor{n}"));
         let tmp = PathBuf::from(tmp);
-        match durable_copy(mode, Path::new(src), Path::new(dst), &tmp) {
+        let done = match mode {
+            "link" | "unlink" => durable_namespace(mode, Path::new(src), Path::new(dst)),
+            _ => durable_copy(mode, Path::new(src), Path::new(dst), &tmp),
+        };
+        match done {
             Ok((ns, moved)) => writeln!(out, "ok {ns} {moved}")?,
             Err(StepError(what, e)) => {
                 let _ = fs::remove_file(&tmp); // leave nothing behind, like the real copy

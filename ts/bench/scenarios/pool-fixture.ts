@@ -3,13 +3,14 @@
 // extents (written through the volume's own start/stop), and many snapshot
 // volumes of it.
 import { join } from 'node:path'
-import type { BenchContext } from '../context'
+import type { BenchContext, BenchFs } from '../context'
 import { writeExtentTemplate } from '../fixtures'
 import { need, type PoolApi, type VolumeApi } from '../product'
 
-export async function openPool(ctx: BenchContext, name: string): Promise<PoolApi> {
+/** A fresh pool `name` on `fs` (default: the XFS scratch filesystem). */
+export async function openPool(ctx: BenchContext, name: string, fs: BenchFs = ctx.fs.xfs): Promise<PoolApi> {
   const ReflinkPool = need(ctx.product, 'ReflinkPool')
-  return ReflinkPool.open({ dirPath: join(ctx.fs.xfs.dir, name), setupCheck: ctx.fs.xfs.kind !== 'cwd' })
+  return ReflinkPool.open({ dirPath: join(fs.dir, name), setupCheck: fs.kind !== 'cwd' })
 }
 
 /** `vm-templates/<name>/root`, committed with `extents` data extents. */
