@@ -13,7 +13,7 @@ import { diffManifest, manifest } from './helpers/reliability-files'
 import { goodComponent, invalidVid } from './helpers/reliability-badinput'
 import { envCount, logFigures } from './helpers/reliability-report'
 
-const RUNS = envCount('RELIABILITY_CLI_RUNS', 12)
+const RUNS = envCount('RELIABILITY_CLI_RUNS', 8)
 const SEED = Number(process.env.RELIABILITY_SEED ?? 99)
 const ENTRY = join(__dirname, 'helpers', 'reliability-cli-entry.ts')
 const xfs = fsSuite(test, 'xfs', { sizeMiB: 320 })

@@ -13,7 +13,7 @@ const xfs = fsSuite(test, 'xfs', { sizeMiB: 512 })
 
 xfs.test.serial('power cut at random moments: every clean image is its old or new content, and the pool works after remount', async (t) => {
   const results: TrialResult[] = []
-  for (const seed of trialSeeds(envCount('RELIABILITY_POWERCUT_TRIALS', 12), 0xc0ffee)) {
+  for (const seed of trialSeeds(envCount('RELIABILITY_POWERCUT_TRIALS', 10), 0xc0ffee)) {
     const r = await runCrashTrial(xfs.fs(), 'powercut', seed)
     results.push(r)
     if (r.violations.length) t.log(`seed ${seed} (journal ${r.journal}):\n  ${r.violations.join('\n  ')}`)

@@ -11,7 +11,7 @@ const xfs = fsSuite(test, 'xfs', { sizeMiB: 512 })
 
 xfs.test.serial('SIGKILL at random moments: same invariants, and open clears the leftovers', async (t) => {
   const results: TrialResult[] = []
-  for (const seed of trialSeeds(envCount('RELIABILITY_SIGKILL_TRIALS', 12), 0xdead)) {
+  for (const seed of trialSeeds(envCount('RELIABILITY_SIGKILL_TRIALS', 10), 0xdead)) {
     const r = await runCrashTrial(xfs.fs(), 'sigkill', seed)
     results.push(r)
     if (r.violations.length) t.log(`seed ${seed} (journal ${r.journal}):\n  ${r.violations.join('\n  ')}`)

@@ -5,11 +5,12 @@
 //   npm run test:crash         >= 200 power-cut trials and >= 200 SIGKILL trials
 //   npm run test:reliability   the above, plus 4 processes x 500 operations on
 //                              8 volumes, 100 concurrent operations on one
-//                              volume, the fault cases and the bad-input
-//                              properties with 200 runs each
+//                              volume, the fault cases, the API bad-input
+//                              properties with 200 runs each and 60 CLI runs
 //
 // Counts can be changed through the environment (RELIABILITY_POWERCUT_TRIALS,
-// RELIABILITY_SIGKILL_TRIALS, RELIABILITY_CONC_OPS, RELIABILITY_PROP_RUNS);
+// RELIABILITY_SIGKILL_TRIALS, RELIABILITY_CONC_OPS, RELIABILITY_PROP_RUNS,
+// RELIABILITY_CLI_RUNS);
 // RELIABILITY_SEED=<seed> replays one trial. Needs root (loop mounts).
 import { spawn, execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
@@ -19,7 +20,7 @@ const which = process.argv[2] ?? 'all'
 const SUITES = {
   crash: ['__test__/reliability-crash.test.ts', '__test__/reliability-kill.test.ts'],
   all: ['__test__/reliability-crash.test.ts', '__test__/reliability-kill.test.ts', '__test__/reliability-concurrency.test.ts',
-    '__test__/reliability-faults.test.ts', '__test__/reliability-bad-input.test.ts'],
+    '__test__/reliability-faults.test.ts', '__test__/reliability-bad-input.test.ts', '__test__/reliability-cli-bad-input.test.ts'],
 }
 if (!SUITES[which]) {
   console.error(`usage: run.mjs crash|all`)
@@ -30,6 +31,7 @@ const counts = {
   RELIABILITY_SIGKILL_TRIALS: '200',
   RELIABILITY_CONC_OPS: '500',
   RELIABILITY_PROP_RUNS: '200',
+  RELIABILITY_CLI_RUNS: '60',
 }
 const env = { ...process.env, FORCE_COLOR: '0', REFLINK_POOL_REQUIRE_FS: '1' }
 for (const [k, v] of Object.entries(counts)) env[k] ??= v
