@@ -109,7 +109,11 @@ export async function runCrashTrial(fs: ScratchFs, mode: CutMode, seed: number, 
   for (const m of worker.messages as any[]) {
     if (m?.error && mode === 'sigkill') violations.push(`workload failed: ${m.error}`)
   }
-  if (violations.length === 0) rmSync(poolDir, { recursive: true, force: true })
+  // A passing trial leaves nothing behind; a failing one keeps its pool and journal for inspection.
+  if (violations.length === 0) {
+    rmSync(poolDir, { recursive: true, force: true })
+    if (!opts.journalDir) rmSync(journalDir, { recursive: true, force: true })
+  }
   return {
     seed,
     mode,
