@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { mountScratch, unavailableReason, requireFs, type FsKind, type ScratchFs } from './helpers/scratch-fs'
 import { Prng } from './helpers/reliability-prng'
 import { diffManifest, hashBuffer, hashFile, manifest, poolImageFiles, tempFiles } from './helpers/reliability-files'
-import { codeOf, loadApi, revisionsOf, type Pool, type Volume } from './helpers/reliability-api'
+import { codeOf, loadApi, type Pool, type Volume } from './helpers/reliability-api'
 import { chunkedStream, cleanPath, importPayload, scribble } from './helpers/reliability-workload'
 import { breakFileData, fillUp, remountReadOnly, sh } from './helpers/reliability-faults'
 import { logFigures } from './helpers/reliability-report'
@@ -158,7 +158,7 @@ withFs('EXDEV: importVolume between two reflink pools on two XFS filesystems goe
     // XFS has no cross-filesystem copy_file_range: FICLONE and copy_file_range both say EXDEV, pread/pwrite does it.
     t.true(['copy-range', 'read-write'].includes(String(res?.method)), `the copy fallback ran, got ${res?.method}`)
     t.log(`importVolume across XFS filesystems returned ${JSON.stringify(res)}`)
-    const revs = Object.keys(await revisionsOf(dst))
+    const revs = Object.keys(await dst.revisions())
     t.true(revs.length <= 1, 'import commits like any commit (a revision at most)')
     noLeftovers(t, pb.dirPath, 'EXDEV import')
   } finally {

@@ -36,8 +36,8 @@ export async function runMultiProcess(poolDir: string, processes: number, ops: n
   const crashed: string[] = []
   await Promise.all(workers.map(async (w, proc) => {
     const code = await w.exited
-    const res = (w.messages as any[]).find((m) => m?.result)?.result as ConcurrencyResult | undefined
-    const err = (w.messages as any[]).find((m) => m?.error)?.error
+    const res = w.messages.find((m) => m.result)?.result
+    const err = w.messages.find((m) => m.error)?.error
     if (res) results.push(res)
     else crashed.push(`process ${proc} exited ${code} without a result${err ? `: ${err}` : ''}`)
   }))

@@ -13,7 +13,7 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
 import { Prng } from './reliability-prng'
 import { poolImageFiles } from './reliability-files'
-import { codeOf, listOf, revisionsOf, type Pool, type PoolApi, type Volume, type VolumeConfig } from './reliability-api'
+import { codeOf, type Pool, type PoolApi, type Volume, type VolumeConfig } from './reliability-api'
 import { BLOCK, chunkedStream, cleanPath, dirtyPath } from './reliability-workload'
 
 const KiB = 1024
@@ -96,7 +96,7 @@ export async function randomOp(pool: Pool, vid: string, g: Prng, tagOf: (n: numb
     case 'stop': await vol.stop(); break
     case 'discard': await vol.stop({ discard: true }); break
     case 'revert': {
-      const revs = Object.keys(await revisionsOf(vol))
+      const revs = Object.keys(await vol.revisions())
       await vol.revert(revs.length && g.bool(0.5) ? Number(g.pick(revs)) : undefined)
       break
     }
@@ -127,7 +127,7 @@ export async function randomOp(pool: Pool, vid: string, g: Prng, tagOf: (n: numb
     case 'isDirty': await vol.isDirty(); break
     case 'isOutdated': await vol.isOutdated(); break
     case 'verify': await vol.verify(); break
-    case 'revisions': await revisionsOf(vol); break
+    case 'revisions': await vol.revisions(); break
   }
   return op
 }
@@ -187,7 +187,7 @@ export async function checkConcPool(api: PoolApi, poolDir: string, tagLogs: stri
   const violations: string[] = []
   const pool = await openConcPool(api, poolDir)
   try {
-    const listed = new Set((await listOf(pool)).map((v) => v.vid))
+    const listed = new Set((await pool.listVolumes()).map((v) => v.vid))
     for (const c of CONC_VOLUMES) if (!listed.has(c.vid)) violations.push(`${c.vid}: not listed`)
     const files = poolImageFiles(poolDir)
     for (const f of files) {
@@ -203,7 +203,7 @@ export async function checkConcPool(api: PoolApi, poolDir: string, tagLogs: stri
       if (!existsSync(cleanPath(poolDir, c.vid))) violations.push(`${c.vid}: clean image missing`)
       const revs = files.filter((f) => f.kind === 'revision' && f.volume === c.vid).map((f) => f.rev!).sort((a, b) => a - b)
       if (revs.length > Math.max(0, c.revisionsToKeep ?? 1)) violations.push(`${c.vid}: ${revs.length} revisions, revisionsToKeep ${c.revisionsToKeep}`)
-      const listedRevs = Object.keys(await revisionsOf(pool.getVolume(c.vid))).map(Number).sort((a, b) => a - b)
+      const listedRevs = Object.keys(await pool.getVolume(c.vid).revisions()).map(Number).sort((a, b) => a - b)
       if (listedRevs.join() !== revs.join()) violations.push(`${c.vid}: revisions listed [${listedRevs}] but files are [${revs}]`)
     }
     for (const c of CONC_VOLUMES) {

@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs'
 import { Prng } from './reliability-prng'
 import { hashFile, poolImageFiles, tempFiles } from './reliability-files'
 import { replayJournal, type Replay } from './reliability-journal'
-import { codeOf, listOf, revisionsOf, type PoolApi } from './reliability-api'
+import { codeOf, type PoolApi } from './reliability-api'
 import { CRASH_VOLUMES, POOL_REVISIONS, cleanPath, dirtyPath, openCrashPool, scribble } from './reliability-workload'
 
 export interface CheckResult {
@@ -92,7 +92,7 @@ export async function checkCrashPool(api: PoolApi, poolDir: string, journalPath:
     return { violations, replay, dirtyAfterCrash, leftoversAfterOpen }
   }
   try {
-    const listed = new Set((await listOf(pool)).map((v) => v.vid))
+    const listed = new Set((await pool.listVolumes()).map((v) => v.vid))
     for (const cfg of CRASH_VOLUMES) if (!listed.has(cfg.vid)) violations.push(`${cfg.vid}: not listed after reopen`)
     const early = leftovers(poolDir)
     leftoversAfterOpen = early.length
@@ -103,7 +103,7 @@ export async function checkCrashPool(api: PoolApi, poolDir: string, journalPath:
     for (const cfg of CRASH_VOLUMES) {
       if (!cfg.saveOnStop) continue
       const vol = pool.getVolume(cfg.vid)
-      const onDisk = Object.keys(await revisionsOf(vol)).sort().join(',')
+      const onDisk = Object.keys(await vol.revisions()).sort().join(',')
       const files = poolImageFiles(poolDir).filter((f) => f.kind === 'revision' && f.volume === cfg.vid).map((f) => String(f.rev)).sort().join(',')
       if (onDisk !== files) violations.push(`${cfg.vid}: revisions listed as [${onDisk}] but files are [${files}]`)
     }

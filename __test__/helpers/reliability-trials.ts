@@ -14,6 +14,7 @@ import { setupCrashPool } from './reliability-workload'
 import { checkCrashPool } from './reliability-invariants'
 import type { ScratchFs } from './scratch-fs'
 import type { WorkerArgs } from './reliability-worker'
+import type { ConcurrencyResult } from './reliability-concurrency'
 
 export type CutMode = 'powercut' | 'sigkill'
 
@@ -34,13 +35,22 @@ export interface TrialResult {
 const WORKER = join(__dirname, 'reliability-worker.ts')
 const SBIN = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`
 
+/** What a worker tells its parent over IPC. */
+export interface WorkerMessage {
+  ready?: boolean
+  progress?: number
+  done?: number
+  result?: ConcurrencyResult
+  error?: string
+}
+
 /** Start a worker child process with its arguments; resolves once it says it is ready. */
-export function forkWorker(args: WorkerArgs): { child: ChildProcess; ready: Promise<void>; exited: Promise<number | null>; messages: unknown[] } {
+export function forkWorker(args: WorkerArgs): { child: ChildProcess; ready: Promise<void>; exited: Promise<number | null>; messages: WorkerMessage[] } {
   const child = fork(WORKER, [JSON.stringify(args)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const messages: unknown[] = []
+  const messages: WorkerMessage[] = []
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   const ready = new Promise<void>((resolve, reject) => {
-    child.on('message', (m: any) => {
+    child.on('message', (m: WorkerMessage) => {
       messages.push(m)
       if (m?.ready) resolve()
       if (m?.error) reject(new Error(`worker failed: ${m.error}`))
@@ -106,7 +116,7 @@ export async function runCrashTrial(fs: ScratchFs, mode: CutMode, seed: number, 
   for (const f of check.replay.failures) {
     if (mode === 'sigkill' || f.t < cutAt) violations.push(`${f.op} on ${f.vid} failed with ${f.code} before the ${mode}`)
   }
-  for (const m of worker.messages as any[]) {
+  for (const m of worker.messages) {
     if (m?.error && mode === 'sigkill') violations.push(`workload failed: ${m.error}`)
   }
   // A passing trial leaves nothing behind; a failing one keeps its pool and journal for inspection.

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream'
 import { Prng } from './reliability-prng'
 import { hashBuffer, hashFile, hashResized } from './reliability-files'
 import { Journal } from './reliability-journal'
-import { revisionsOf, type Pool, type PoolApi, type Volume, type VolumeConfig } from './reliability-api'
+import { type Pool, type PoolApi, type Volume, type VolumeConfig } from './reliability-api'
 
 const KiB = 1024
 export const BLOCK = 4 * KiB
@@ -148,7 +148,7 @@ export async function runCrashWorkload(pool: Pool, poolDir: string, g: Prng, jou
       running.add(vid)
       scribble(vol.path, g, g.int(1, 8), g.bool(0.3))
     } else if (choice === 'revert') {
-      const revs = Object.keys(await revisionsOf(vol))
+      const revs = Object.keys(await vol.revisions())
       if (revs.length === 0) continue
       const rev = g.bool(0.5) ? undefined : g.pick(revs)
       const chosen = rev ?? revs.map(Number).sort((a, b) => a - b).pop()!.toString()

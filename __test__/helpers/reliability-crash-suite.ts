@@ -1,0 +1,24 @@
+// The ava side of the crash suites (power cut, SIGKILL): one serial test that
+// runs N seeded trials on a scratch XFS, prints the failing seeds with their
+// journals and the figures, and fails on any violation.
+import type { TestFn } from 'ava'
+import { fsSuite } from './scratch-fs'
+import { trialSeeds } from './reliability-prng'
+import { runCrashTrial, summarize, type CutMode, type TrialResult } from './reliability-trials'
+import { envCount, logFigures } from './reliability-report'
+
+export function crashSuite(test: TestFn, mode: CutMode, opts: { title: string; label: string; countVar: string; baseSeed: number }): void {
+  const xfs = fsSuite(test, 'xfs', { sizeMiB: 512 })
+  xfs.test.serial(opts.title, async (t) => {
+    const results: TrialResult[] = []
+    for (const seed of trialSeeds(envCount(opts.countVar, 10), opts.baseSeed)) {
+      const r = await runCrashTrial(xfs.fs(), mode, seed)
+      results.push(r)
+      if (r.violations.length) t.log(`seed ${seed} (journal ${r.journal}):\n  ${r.violations.join('\n  ')}`)
+    }
+    const figures = summarize(results)
+    logFigures(t, opts.label, figures)
+    t.true(figures.operations > 0, 'the workload ran operations before the cuts')
+    t.is(figures.violations, 0, `failing seeds: ${figures.failedSeeds.join(', ')}`)
+  })
+}
