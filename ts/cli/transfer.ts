@@ -2,7 +2,7 @@
 // pipe) and a volume through the library's stream API, with a progress bar.
 // Import sparseness is the library's job (importStream leaves zero blocks as
 // holes); export to a regular file skips zero blocks here so the copy stays sparse.
-import { createReadStream, createWriteStream, statSync } from 'node:fs'
+import { createReadStream, createWriteStream, fstatSync, openSync, statSync } from 'node:fs'
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { Transform, Writable, type Readable } from 'node:stream'
@@ -21,31 +21,39 @@ export interface TransferResult {
   seconds: number
 }
 
-export async function importVolume(v: Volume, file: string, opts: { size?: number; output: Output }): Promise<TransferResult> {
-  let size = opts.size
-  let input: Readable
+/** Where an import reads from, checked before the pool is opened: a bad file changes nothing. */
+export interface ImportSource {
+  input: Readable
+  /** Known for files (their size, or --size); undefined for stdin without --size (the volume's size is used). */
+  size: number | undefined
+  close(): void
+}
+
+export function openImportSource(file: string, size: number | undefined): ImportSource {
   if (file === '-') {
     if (process.stdin.isTTY) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
-    size ??= Number(await v.size())
-    input = process.stdin
-  } else {
-    let st
-    try {
-      st = statSync(file)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL'
-      throw new ReflinkPoolError(code, `cannot read the image to import: ${(err as Error).message}`, { syscall: 'stat', path: file, cause: err })
-    }
-    size ??= st.size
-    input = createReadStream(file, { highWaterMark: READ_CHUNK })
+    return { input: process.stdin, size, close() {} }
   }
+  let fd: number
+  try {
+    fd = openSync(file, 'r')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL'
+    throw new ReflinkPoolError(code, `cannot read the image to import: ${(err as Error).message}`, { syscall: 'open', path: file, cause: err })
+  }
+  const input = createReadStream(file, { fd, highWaterMark: READ_CHUNK })
+  return { input, size: size ?? fstatSync(fd).size, close: () => input.destroy() }
+}
+
+export async function importVolume(v: Volume, source: ImportSource, opts: { output: Output }): Promise<TransferResult> {
+  const size = source.size ?? Number(await v.size())
   const bar = opts.output.progress({ label: `import ${v.vid}`, unit: 'bytes', total: size })
   const started = performance.now()
   try {
-    await v.importStream(input, size, { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) })
+    await v.importStream(source.input, size, { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) })
   } finally {
     bar.done()
-    if (file !== '-') input.destroy()
+    source.close()
   }
   return { bytes: size, seconds: (performance.now() - started) / 1000 }
 }

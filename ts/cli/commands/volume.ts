@@ -6,7 +6,7 @@ import { humanSize, keyValues, table } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
 import { volumeColumns, volumeJson, volumeKind, volumeUsage, type VolumeJson } from '../volume-view'
-import { exportVolume, importVolume } from '../transfer'
+import { exportVolume, importVolume, openImportSource } from '../transfer'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
 type Kind = (typeof KINDS)[number]
@@ -187,13 +187,14 @@ export function registerVolumeCommands(program: Command): void {
         'xzcat debian.raw.xz | reflink-pool volume import vm-templates/debian/root - --size 10G',
       ),
     )
-    .action((vid: string, file: string, o: { size?: number }, cmd: Command) =>
-      onVolume(cmd, vid, async (v, _pool, g) => {
+    .action((vid: string, file: string, o: { size?: number }, cmd: Command) => {
+      const source = openImportSource(file, o.size)
+      return onVolume(cmd, vid, async (v, _pool, g) => {
         const out = new Output(g.json)
-        const result = await importVolume(v, file, { size: o.size, output: out })
+        const result = await importVolume(v, source, { output: out })
         out.result({ vid: v.vid, ...result }, () => `Imported ${humanSize(result.bytes)} into ${v.vid} in ${result.seconds.toFixed(2)} s.`)
-      }),
-    )
+      }).finally(() => source.close())
+    })
 
   volume
     .command('export <vid> <file>')
