@@ -18,6 +18,7 @@
 //! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
 //! - `zeroskip`: positional writer that leaves all-zero blocks as holes (stream import).
 //! - `control`: cooperative cancellation and progress reporting.
+//! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
 
 pub mod control;
 pub mod copy;
@@ -25,6 +26,7 @@ pub mod durable;
 pub mod error;
 pub mod extents;
 pub mod fsstats;
+pub mod lock;
 pub mod loopdev;
 pub mod probe;
 pub mod resize;
