@@ -33,9 +33,4 @@ export class Output {
   progress(opts: Omit<ProgressOptions, 'enabled'> & { enabled?: boolean }): Progress {
     return createProgress({ ...opts, enabled: this.json ? false : opts.enabled })
   }
-
-  /** A note for humans on stderr (never mixed into JSON on stdout). */
-  note(text: string): void {
-    if (!this.json) process.stderr.write(text + '\n')
-  }
 }
