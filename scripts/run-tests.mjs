@@ -15,7 +15,7 @@ function runTee(cmd, args, env = {}) {
   })
 }
 
-const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '')
+const strip = (s) => s.replace(new RegExp(String.fromCharCode(27) + '\\[[0-9;]*m', 'g'), '') // ANSI colours
 let passed = 0
 let failed = 0
 
