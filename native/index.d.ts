@@ -28,6 +28,20 @@ export declare class ImportWriter {
   close(): Promise<ImportWriterOutcome>
 }
 
+export declare class VolumeLock {
+  /** No syscall here: `acquire()` / `tryAcquire()` open and lock `path`. */
+  constructor(path: string)
+  /** Wait until this object holds the lock (another process or fd may hold it now). */
+  acquire(): Promise<VoidOutcome>
+  /** Take the lock only if nobody holds it; resolves whether it is now held. */
+  tryAcquire(): Promise<BoolOutcome>
+  /**
+   * Unlink the lock file and release the lock; resolves whether it was held.
+   * The lock is released even when the unlink fails (the error says so).
+   */
+  release(): Promise<BoolOutcome>
+}
+
 export declare function __testPanic(message: string): Promise<VoidOutcome>
 
 export type BoolOutcome =

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.ImportWriter = nativeBinding.ImportWriter
+module.exports.VolumeLock = nativeBinding.VolumeLock
 module.exports.__testPanic = nativeBinding.__testPanic
 module.exports.copyFile = nativeBinding.copyFile
 module.exports.coreVersion = nativeBinding.coreVersion

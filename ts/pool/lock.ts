@@ -2,34 +2,31 @@
 // across processes sharing a pool.
 //
 // In-process: a promise chain per lock file (module-wide, so two pool objects
-// on one directory in one process also queue behind each other).
-// Across processes: the lock file `<pool>/.reflink-pool/locks/<vid>.lock`,
-// created with O_CREAT|O_EXCL and holding the owner's identity (boot id, pid,
-// process start time). A lock whose owner is gone (process exited, or the
-// machine rebooted) is stale and is broken by the next taker; its existence is
-// also how `open` finds volumes whose operation crashed (see recovery.ts).
+// on one directory in one process also queue behind each other). The kernel
+// would order them too (each acquire opens its own fd), but queueing here
+// keeps a process to one waiting native thread per volume.
+// Across processes: flock(2) on `<pool>/.reflink-pool/locks/<vid>.lock`
+// (native `VolumeLock`, crates/core/src/lock.rs). The kernel releases the lock
+// when its holder dies and wakes the next waiter, so there is no stale-lock
+// breaking and no polling. The file exists only while held: release unlinks it
+// under the lock (a waiter that locked the unlinked inode retries). A lock
+// file whose flock is free was therefore left by a process that died during
+// an operation: that is how `open` finds volumes to clean (recovery.ts).
 //
-// Why not flock(2): Node has no flock, and a blocking flock on the libuv
-// threadpool would pin a thread per waiter. The price of O_EXCL is the stale
-// check; breaking a stale lock renames it aside and verifies that what was
-// renamed is the stale one, so a live lock is put back instead of stolen.
-// (A kernel flock from the native layer would remove the stale case entirely.)
-//
-// Lock files are not fsynced: after power loss every owner is dead anyway
-// (the boot id changed), and a lock file lost with the power does not hide
+// Session files and import markers are not flocked: they record their owner
+// (boot id, pid, process start time) and are judged with `ownerAlive`.
+// Lock files are not fsynced: a lock file lost with the power does not hide
 // leftovers, because the durable session file of the crashed process makes the
 // next open scan the whole pool (recovery.ts).
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { randomBytes } from 'node:crypto'
+import { native } from '../binding'
+import { unwrap } from '../outcome'
 import { hasCode, poolError } from './fail'
 
 const writeFileCb = promisify(fs.writeFile)
 const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
-const unlinkCb = promisify(fs.unlink)
-const renameCb = promisify(fs.rename)
-const linkCb = promisify(fs.link)
 const lstatCb = promisify(fs.lstat)
 
 function readOrEmpty(path: string): string {
@@ -71,8 +68,6 @@ export function ownerAlive(owner: string, mtimeMs: number, now = Date.now()): bo
 }
 
 const EMPTY_GRACE_MS = 10_000
-// Waiters poll; a short cap keeps them from missing the gaps between a busy holder's calls.
-const MAX_BACKOFF_MS = 20
 
 const queues = new Map<string, Promise<unknown>>()
 
@@ -92,14 +87,12 @@ async function inProcess<T>(key: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Read a lock file's owner and age; null when it vanished. */
-export async function readLock(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
+/** Read an owner file's (session file, import marker) owner and age; null when it vanished. */
+export async function readOwner(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
   try {
-    // lstat first: a lock planted as a symlink is never followed (nor waited on forever).
+    // lstat first: an owner file planted as a symlink is never followed.
     const st = await lstatCb(path)
-    if (!st.isFile()) throw poolError('ERR_UNSAFE_PATH', `${path} is not a regular file; refusing to use it as a lock`, { path })
+    if (!st.isFile()) throw poolError('ERR_UNSAFE_PATH', `${path} is not a regular file; refusing to read it as an owner file`, { path })
     return { owner: await readFileCb(path, 'utf8'), mtimeMs: st.mtimeMs }
   } catch (e) {
     if (hasCode(e, 'ENOENT')) return null
@@ -107,58 +100,28 @@ export async function readLock(path: string): Promise<{ owner: string; mtimeMs: 
   }
 }
 
-/**
- * Remove a stale lock if it is still the one we judged stale. Rename it aside
- * first (atomic), then compare: if another taker replaced it meanwhile, link
- * it back (EEXIST means a third taker already holds a fresh lock: theirs wins,
- * and ours, a live one we moved, is restored by nobody; its holder's unlink
- * at release will simply find nothing).
- */
-async function breakStale(path: string, staleOwner: string): Promise<void> {
-  const aside = `${path}~stale-${randomBytes(6).toString('hex')}`
-  try {
-    await renameCb(path, aside)
-  } catch (e) {
-    if (hasCode(e, 'ENOENT')) return
-    throw e
-  }
-  const moved = await readLock(aside)
-  if (moved && moved.owner !== staleOwner) {
-    try {
-      await linkCb(aside, path)
-    } catch (e) {
-      if (!hasCode(e, 'EEXIST')) throw e
-    }
-  }
-  await unlinkCb(aside).catch(() => {})
-}
-
-/** Take the lock file `path` (waiting for live holders), run `fn`, release. */
+/** Take the lock file `path` (waiting for another process's holder), run `fn`, release. */
 async function acrossProcesses<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFileCb(path, SELF_OWNER + '\n', { flag: 'wx', mode: 0o600 })
-      break
-    } catch (e) {
-      if (!hasCode(e, 'EEXIST')) throw e
-    }
-    const held = await readLock(path)
-    if (held && !ownerAlive(held.owner, held.mtimeMs)) {
-      await breakStale(path, held.owner)
-      continue
-    }
-    if (held && held.owner.trim() === SELF_OWNER) {
-      // Our own process holds it through another queue key: cannot happen with
-      // one key per path; treat as a bug rather than deadlock silently.
-      throw new Error(`lock ${path} is already held by this process`)
-    }
-    await sleep(Math.min(MAX_BACKOFF_MS, 1 + attempt) * (0.5 + Math.random()))
-  }
+  const lock = new native.VolumeLock(path)
+  await unwrap(lock.acquire())
   try {
     return await fn()
   } finally {
-    await unlinkCb(path).catch(() => {})
+    // The fd is closed even when unlinking fails; a file left behind only makes
+    // the next open look at this volume (as after a crash), so `fn`'s result stands.
+    await unwrap(lock.release()).catch(() => {})
   }
+}
+
+/**
+ * Whether the lock file `path` was left by a dead holder: nobody holds its
+ * flock (taking it succeeds; it is released, and its file removed, at once).
+ */
+export async function lockAbandoned(path: string): Promise<boolean> {
+  const lock = new native.VolumeLock(path)
+  if (!(await unwrap(lock.tryAcquire()))) return false
+  await unwrap(lock.release())
+  return true
 }
 
 export class Locks {
@@ -171,13 +134,13 @@ export class Locks {
   }
 }
 
-/** Write an owner marker file (e.g. an import in progress) that recovery can judge like a lock. */
+/** Write an owner marker file (e.g. an import in progress) that recovery judges by its owner's life. */
 export async function writeOwnerMarker(path: string): Promise<void> {
   await writeFileCb(path, SELF_OWNER + '\n', { mode: 0o600 })
 }
 
 /** Whether an owner marker file exists and its owner is dead. */
 export async function markerStale(path: string): Promise<boolean> {
-  const held = await readLock(path)
+  const held = await readOwner(path)
   return held !== null && !ownerAlive(held.owner, held.mtimeMs)
 }

@@ -8,8 +8,9 @@
 //   session whose owner is gone (process died, power cut, or a pool object of
 //   this process that is no longer open) means something may have crashed:
 //   then, and only then, open scans the whole pool for leftovers.
-// - Without a dead session, only volumes whose lock file or import marker
-//   belongs to a dead process are looked at (a crash that left its lock).
+// - Without a dead session, only volumes whose lock file is left with its
+//   flock free (a holder died mid-operation: live holders unlink it on
+//   release) or whose import marker belongs to a dead process are looked at.
 // Each volume is cleaned under its own lock, so the temp files of a live
 // process's operation are never touched (we wait for it to finish), and an
 // import whose importData session is still alive (its marker's owner lives)
@@ -25,7 +26,7 @@ import {
   isSessionName,
   TEMP_MARK,
 } from './names'
-import { markerStale, readLock, ownerAlive, SELF_OWNER } from './lock'
+import { lockAbandoned, markerStale, readOwner, ownerAlive, SELF_OWNER } from './lock'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
 import type { PoolContext } from './context'
@@ -44,7 +45,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   const deadSessions: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
     if (!isSessionName(ent.name) || isOpenSession(ent.name)) continue
-    const held = await readLock(join(sessions, ent.name))
+    const held = await readOwner(join(sessions, ent.name))
     // A session of this process that is not open any more was never closed: as dead as another process's.
     if (held && (held.owner.trim() === SELF_OWNER || !ownerAlive(held.owner, held.mtimeMs))) deadSessions.push(join(sessions, ent.name))
   }
@@ -52,9 +53,9 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   const candidates = new Set<string>()
   for (const ent of await ctx.files.list(locks)) {
     const parsed = parseMetaName(ent.name)
-    if (parsed && parsed.kind !== 'record' && isValidVid(parsed.vid) && (await markerStale(join(locks, ent.name)))) {
-      candidates.add(parsed.vid)
-    }
+    if (!parsed || parsed.kind === 'record' || !isValidVid(parsed.vid)) continue
+    const path = join(locks, ent.name)
+    if (await (parsed.kind === 'lock' ? lockAbandonedOrUnsafe(path) : markerStale(path))) candidates.add(parsed.vid)
   }
   const recordTemps = (await ctx.files.list(volumes)).map((e) => e.name).filter((n) => n.includes(TEMP_MARK))
   if (report.fullScan) {
@@ -63,7 +64,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
       const vid = parseMetaName(name.slice(0, name.indexOf(TEMP_MARK)))?.vid
       if (vid && isValidVid(vid)) candidates.add(vid)
     }
-    // Temps of the pool config and of broken stale locks belong to no volume.
+    // Temps of the pool config (and of stale locks broken by older versions) belong to no volume.
     for (const dir of [meta, locks]) {
       for (const ent of await ctx.files.list(dir)) {
         if (ent.isFile() && ent.name.includes(TEMP_MARK) && (await ctx.files.remove(join(dir, ent.name)))) report.removed.push(join(dir, ent.name))
@@ -84,6 +85,16 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   }
   for (const s of deadSessions) await ctx.files.remove(s)
   return report
+}
+
+/** `lockAbandoned`, with a planted symlink counted as a candidate: its volume's cleanup then skips it (below). */
+async function lockAbandonedOrUnsafe(path: string): Promise<boolean> {
+  try {
+    return await lockAbandoned(path)
+  } catch (e) {
+    if (hasCode(e, 'ERR_UNSAFE_PATH')) return true
+    throw e
+  }
 }
 
 /** Vids that have a temp or import file in their VM directory (real directories only; symlinks are skipped). */

@@ -11,6 +11,7 @@
 //!   fstat). The releaser unlinks before closing, so a waiter that opened the
 //!   old inode wakes up holding a lock on an unlinked file: it retries.
 //! - release: unlink `path` while still holding the lock, then close.
+//!
 //! A lock file therefore outlives its holder only when the holder died (or
 //! failed to unlink): `try_lock` succeeding on an existing file is how
 //! recovery finds volumes whose last operation crashed.

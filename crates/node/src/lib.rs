@@ -5,7 +5,9 @@
 //! (`outcome.rs`) carrying either the value or the error as data, and a panic is
 //! caught and turned into `ERR_INTERNAL`. `ts/binding.ts` unwraps outcomes and
 //! throws Node-shaped errors. Numbers cross as JS numbers (exact integers below
-//! 2^53, checked both ways).
+//! 2^53, checked both ways). The exception to the threadpool is `VolumeLock`
+//! (`lock.rs`): a lock wait lasts as long as another process holds the volume,
+//! so it runs on a tokio blocking thread.
 
 mod cancel;
 mod copy_task;
@@ -14,6 +16,7 @@ mod durable_task;
 mod file_size_task;
 mod fsstats_task;
 mod import_writer;
+mod lock;
 mod loopdev_task;
 mod outcome;
 mod panic_task;
