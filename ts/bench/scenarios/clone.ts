@@ -4,6 +4,7 @@
 // floor doing the same syscalls directly: target ≤ 1.10. The non-durable
 // reflink tools are shown for reference.
 import { mkdirSync, rmSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { fsName, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { writeExtentTemplate } from '../fixtures'
@@ -30,9 +31,24 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
   }
   const npm = reflinkPackage()
   // A second floor process, timed like the first: their ratio shows how much of a
-  // difference this machine's noise alone produces (an A/A control).
+  // difference this machine's noise alone produces (an A/A control). Its wall time
+  // seen from here (request and answer over a pipe) is recorded too: like copyFile,
+  // which wakes a threadpool thread and then the JS thread, it includes waking a
+  // process, so copyFile / that figure isolates the scheduling cost of the hop.
   const control = await Floor.start()
-  const peers: Peer[] = [product, ctx.floor.peer('clone'), { ...control.peer('clone'), id: 'floor-2', label: 'floor, second process (A/A control)' }, nodeCopyFileFicloneForce, cpReflinkAlways]
+  let ipcWall: number[] = []
+  const controlPeer: Peer = {
+    id: 'floor-2',
+    label: 'floor, second process (A/A control)',
+    durable: true,
+    copy: async (src, dst) => {
+      const t0 = performance.now()
+      const { ms } = await control.copy('clone', src, dst)
+      ipcWall.push(performance.now() - t0)
+      return ms
+    },
+  }
+  const peers: Peer[] = [product, ctx.floor.peer('clone'), controlPeer, nodeCopyFileFicloneForce, cpReflinkAlways]
   if (typeof npm === 'string') result.skipped = [...(result.skipped ?? []), npm]
   else peers.push(npm)
 
@@ -46,6 +62,7 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
       const realExtents = (await fileUsage(template)).extents
       await syncFs(fs.dir)
       methods.clear()
+      ipcWall = []
       const samples = await timeInterleaved(
         peers.map((p) => copyPeer(p, template, out)),
         { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir) },
@@ -59,6 +76,7 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
           }),
         )
       }
+      result.measurements.push(measurement(`clone/${fs.kind}/${extents}-extents/floor-ipc`, 'floor (second process) timed from JS over its pipe', 'ms', ipcWall, { durable: true }))
       const subject = samples.get('copyFile')!
       result.checks.push(
         ratioCheck(
@@ -73,6 +91,14 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
           { id: `clone/${fs.kind}/${extents}/floor-2`, scenario: 'Clone', setting, what: 'floor / floor (A/A control: noise of the machine)' },
           samples.get('floor')!,
           samples.get('floor-2')!,
+          null,
+        ),
+      )
+      result.checks.push(
+        ratioCheck(
+          { id: `clone/${fs.kind}/${extents}/floor-ipc`, scenario: 'Clone', setting, what: 'copyFile / floor timed from JS (pipe round trip: includes waking a process)' },
+          subject,
+          ipcWall,
           null,
         ),
       )
