@@ -6,8 +6,8 @@ import type { Product } from './product'
 import type { ScenarioResult } from './results'
 
 export interface Settings {
-  /** Rounds of interleaved timing (each peer once per round); at least 5. */
-  rounds: number
+  /** Rounds of the sparse-copy scenario (each peer once per round); at least 5. */
+  sparseRounds: number
   cloneExtents: number[]
   /** Rounds for the clone scenario's small templates (a few ms each, so noisy: more rounds). */
   cloneRounds: number
@@ -32,7 +32,7 @@ const GiB = 1024 ** 3
 
 /** A full run: the sizes issue 5 names. */
 const FULL: Settings = {
-  rounds: 9,
+  sparseRounds: 9,
   cloneExtents: [1, 1000, 10000],
   cloneRounds: 31,
   cloneRoundsLarge: 15,
@@ -53,13 +53,13 @@ const FULL: Settings = {
 /** --quick: the same scenarios and targets with fewer rounds and smaller sizes (under 3 minutes here). */
 const QUICK: Settings = {
   ...FULL,
-  rounds: 5,
+  sparseRounds: 7,
   cloneRounds: 15,
   cloneRoundsLarge: 7,
   sparseImageBytes: 0.5 * GiB,
   memoryRuns: 1,
   eventLoopRounds: 3,
-  massStartVolumes: 40,
+  massStartVolumes: 30,
   scaleVolumes: 2000,
   scaleRounds: 5,
   scaleCreateRounds: 21,

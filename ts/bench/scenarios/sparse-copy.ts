@@ -52,7 +52,7 @@ export const sparseCopyScenario: Scenario = {
     const allocated = new Map<string, number[]>(active.map((p) => [p.id, []]))
     const samples = await timeInterleaved(
       active.map((p) => copyPeer(p, src, out, (dst) => allocated.get(p.id)!.push(allocatedBytes(dst)))),
-      { rounds: ctx.settings.rounds, between: async () => void (await dropCaches()), onSample: (id, r, ms) => ctx.log(`  sparse copy round ${r + 1}: ${id} ${ms.toFixed(0)} ms`) },
+      { rounds: ctx.settings.sparseRounds, between: async () => void (await dropCaches()), onSample: (id, r, ms) => ctx.log(`  sparse copy round ${r + 1}: ${id} ${ms.toFixed(0)} ms`) },
     )
     const setting = `${fsName(fs)}, ${size / 1024 ** 3} GiB, ${ctx.settings.sparseDataFraction * 100}% data`
     for (const p of active) {
