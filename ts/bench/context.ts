@@ -60,7 +60,7 @@ const QUICK: Settings = {
   memoryRuns: 1,
   eventLoopRounds: 3,
   massStartVolumes: 30,
-  scaleVolumes: 2000,
+  scaleVolumes: 10000,
   scaleRounds: 5,
   scaleCreateRounds: 21,
 }
