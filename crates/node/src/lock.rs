@@ -119,12 +119,15 @@ impl VolumeLock {
     /// The lock is released even when the unlink fails (the error says so).
     #[napi]
     pub async fn release(&self) -> BoolOutcome {
-        let held = match std::mem::take(&mut *state(&self.state)) {
-            State::Held(held) => held,
-            other => {
-                // Free (nothing to do) or Taking (that acquire keeps its claim).
-                *state(&self.state) = other;
-                return Ok(false).into();
+        let held = {
+            let mut s = state(&self.state);
+            match std::mem::take(&mut *s) {
+                State::Held(held) => held,
+                other => {
+                    // Free (nothing to do) or Taking (that acquire keeps its claim).
+                    *s = other;
+                    return Ok(false).into();
+                }
             }
         };
         off_thread("unlink", move || held.release().map(|()| true))
