@@ -110,7 +110,7 @@ export async function runCrashTrial(fs: ScratchFs, mode: CutMode, seed: number, 
   await worker.exited
   if (mode === 'powercut') remount(fs)
 
-  const check = await checkCrashPool(api, poolDir, journal, seed, mode === 'sigkill')
+  const check = await checkCrashPool(api, poolDir, journal, seed)
   const violations = [...check.violations]
   // Before a power cut nothing may fail; after SIGKILL nothing failed at all.
   for (const f of check.replay.failures) {

@@ -23,9 +23,9 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { native } from '../binding'
 import { unwrap } from '../outcome'
+import { internal } from '../internal'
 import { hasCode, poolError } from './fail'
 
-const writeFileCb = promisify(fs.writeFile)
 const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
 const lstatCb = promisify(fs.lstat)
 
@@ -136,7 +136,9 @@ export class Locks {
 
 /** Write an owner marker file (e.g. an import in progress) that recovery judges by its owner's life. */
 export async function writeOwnerMarker(path: string): Promise<void> {
-  await writeFileCb(path, SELF_OWNER + '\n', { mode: 0o600 })
+  // Atomic and durable: a marker that a power cut left empty would read as a
+  // live owner (the EMPTY grace) and keep the crashed import at the next open.
+  await internal.writeFile(path, SELF_OWNER + '\n', 0o600)
 }
 
 /** Whether an owner marker file exists and its owner is dead. */
