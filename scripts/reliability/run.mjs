@@ -36,7 +36,9 @@ const counts = {
 const env = { ...process.env, FORCE_COLOR: '0', REFLINK_POOL_REQUIRE_FS: '1' }
 for (const [k, v] of Object.entries(counts)) env[k] ??= v
 
+const git = (...a) => { try { return execFileSync('git', a, { encoding: 'utf8' }).trim() } catch { return null } }
 const started = Date.now()
+const commit = git('rev-parse', '--short', 'HEAD')
 // One suite file at a time (--concurrency=1): the trials time the faults, so they should not fight for the 2 cores.
 const args = ['ava', '--verbose', '--concurrency=1', '--timeout=3h', ...SUITES[which]]
 const out = await new Promise((resolve) => {
@@ -50,12 +52,11 @@ const out = await new Promise((resolve) => {
 const suites = {}
 for (const m of out.text.matchAll(/ℹ ([^:\n]+): (\{.*\})$/gm)) suites[m[1].trim()] = JSON.parse(m[2])
 const num = (re) => Number(out.text.match(re)?.[1] ?? 0)
-const git = (...a) => { try { return execFileSync('git', a, { encoding: 'utf8' }).trim() } catch { return null } }
 const result = {
   command: `npm run ${which === 'crash' ? 'test:crash' : 'test:reliability'}`,
   date: new Date(started).toISOString(),
   durationSeconds: Math.round((Date.now() - started) / 1000),
-  commit: git('rev-parse', '--short', 'HEAD'),
+  commit,
   kernel: release(),
   counts: Object.fromEntries(Object.keys(counts).map((k) => [k, Number(env[k])])),
   tests: { passed: num(/^\s*(\d+) tests? passed/m), failed: num(/^\s*(\d+) tests? failed/m), skipped: num(/^\s*(\d+) tests? skipped/m) },
