@@ -27,7 +27,7 @@ export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario,
 const HELP = `Usage: npm run bench -- [--quick] [--only id,id] [--out DIR] [--strict]
 
 Runs the reflink-pool benchmark scenarios against their peers and prints a
-markdown table of ratios (median of interleaved rounds, min–max).
+markdown table of ratios (medians of interleaved rounds, per-round min–max).
 
   --quick        fewer rounds and smaller sizes (same scenarios); under 3 minutes
   --only LIST    run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}

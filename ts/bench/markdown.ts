@@ -54,7 +54,7 @@ export function measurementsTable(ms: readonly Measurement[]): string {
   const rows = ['| Measurement | Peer | Median | Min – max | Runs | Durable | Detail |', '|---|---|---|---|---|---|---|']
   for (const m of ms) {
     const detail = Object.entries(m.detail ?? {})
-      .map(([k, v]) => `${k}=${typeof v === 'number' && /bytes|allocated/i.test(k) ? humanSize(v) : v}`)
+      .map(([k, v]) => `${k}=${typeof v === 'number' && /Bytes$/.test(k) ? humanSize(v) : v}`)
       .join(', ')
     const durable = m.durable === undefined ? '' : m.durable ? 'yes' : 'no'
     rows.push(

@@ -39,9 +39,9 @@ export interface Check {
   setting: string
   /** What is compared, e.g. `copyFile / floor`. */
   what: string
-  /** Median of the per-round ratios, or the absolute median. */
+  /** Ratio of the two peers' medians, or the absolute median. */
   measured: number
-  /** Min–max over the rounds. */
+  /** Min–max over the rounds (per-round ratios for a ratio row). */
   range: [number, number]
   unit: string
   target: Target | null
@@ -101,8 +101,9 @@ function judge(target: Target | null, measured: number): boolean | null {
 }
 
 /**
- * A peer-relative row: the per-round ratios subject/baseline from interleaved
- * rounds, reported as their median and min–max.
+ * A peer-relative row: the ratio of the two medians (subject / baseline) of
+ * samples taken in the same interleaved rounds, with the min–max of the
+ * per-round ratios as its range.
  */
 export function ratioCheck(
   base: Omit<Check, 'measured' | 'range' | 'unit' | 'met' | 'target'>,
@@ -110,9 +111,10 @@ export function ratioCheck(
   baseline: readonly number[],
   target: Omit<Target, 'unit'> | null,
 ): Check {
-  const s = summarize(pairedRatios(subject, baseline))
+  const measured = summarize(subject).median / summarize(baseline).median
+  const perRound = summarize(pairedRatios(subject, baseline))
   const t = target ? { ...target, unit: 'ratio' } : null
-  return { ...base, measured: s.median, range: [s.min, s.max], unit: 'ratio', target: t, met: judge(t, s.median) }
+  return { ...base, measured, range: [perRound.min, perRound.max], unit: 'ratio', target: t, met: judge(t, measured) }
 }
 
 /** An absolute row (peak RSS, event-loop p99, open time): median and min–max of `samples`. */
