@@ -54,8 +54,8 @@ const FULL: Settings = {
 const QUICK: Settings = {
   ...FULL,
   sparseRounds: 7,
-  cloneRounds: 15,
-  cloneRoundsLarge: 7,
+  cloneRounds: 21,
+  cloneRoundsLarge: 13,
   sparseImageBytes: 0.5 * GiB,
   memoryRuns: 1,
   eventLoopRounds: 3,
