@@ -11,7 +11,7 @@ const LABEL_W = 430
 const PLOT_W = 420
 const VALUE_W = 210
 const TOP = 56
-const LO = 0.01
+const LO = 0.1
 const HI = 10
 
 /** Budget share: < 1 is within the target. */
@@ -36,7 +36,7 @@ export function renderSvg(report: BenchReport): string {
   out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`)
   out.push(`<text x="8" y="20" font-size="15" font-weight="bold">reflink-pool benchmark${report.quick ? ' (--quick)' : ''}: measured / target (log scale, left of the line = met)</text>`)
   out.push(`<text x="8" y="38" fill="#555">${esc(report.startedAt)} · ${report.machine.cpus} CPU · Linux ${esc(report.machine.kernel)} · Node ${esc(report.machine.node)}</text>`)
-  for (const tick of [0.01, 0.1, 1, 10]) {
+  for (const tick of [0.1, 0.3, 1, 3, 10]) {
     const tx = x(tick)
     out.push(`<line x1="${tx}" y1="${TOP - 6}" x2="${tx}" y2="${TOP + rows.length * ROW}" stroke="${tick === 1 ? '#000' : '#ddd'}" stroke-width="${tick === 1 ? 2 : 1}"/>`)
     out.push(`<text x="${tx}" y="${TOP + rows.length * ROW + 16}" text-anchor="middle" fill="#555">${tick}</text>`)
@@ -48,7 +48,7 @@ export function renderSvg(report: BenchReport): string {
     const label = `${c.scenario} · ${c.setting} · ${c.what}`
     out.push(`<text x="${LABEL_W - 8}" y="${y + 15}" text-anchor="end">${esc(label)}</text>`)
     if (Number.isFinite(share)) {
-      out.push(`<rect x="${LABEL_W}" y="${y + 4}" width="${Math.max(1, x(share) - LABEL_W)}" height="${ROW - 8}" fill="${color}"/>`)
+      out.push(`<rect x="${LABEL_W}" y="${y + 4}" width="${Math.max(1, x(share) - LABEL_W).toFixed(1)}" height="${ROW - 8}" fill="${color}"/>`)
     }
     const target = `${c.target!.comparison === '<=' ? '≤' : '≥'} ${formatValue(c.target!.limit, c.target!.unit)}`
     out.push(`<text x="${LABEL_W + PLOT_W + 8}" y="${y + 15}" fill="${color}">${esc(`${formatValue(c.measured, c.unit)} (target ${target})`)}</text>`)
