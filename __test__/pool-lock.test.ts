@@ -68,7 +68,7 @@ test('a lock file planted as a symlink is refused without following it', async (
   const path = join(dir, 'v.lock')
   symlinkSync(join(dir, 'victim'), path)
   const err = await t.throwsAsync(unwrap(new native.VolumeLock(path).acquire()), { code: 'ERR_UNSAFE_PATH' })
-  t.is(err?.path, path)
+  t.is((err as { path?: string } | undefined)?.path, path)
   await t.throwsAsync(new Locks(dir).with('v.lock', async () => t.fail('ran without the lock')), { code: 'ERR_UNSAFE_PATH' })
   t.false(existsSync(join(dir, 'victim')))
 })

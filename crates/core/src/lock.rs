@@ -66,11 +66,8 @@ pub fn try_lock(path: &Path) -> Result<Option<LockFile>> {
 /// One attempt: `Ok(None)` when the locked inode is no longer the one at `path`.
 fn take(path: &Path, how: FlockArg) -> Result<Option<LockFile>> {
     // O_NONBLOCK: opening a planted FIFO must not hang (no effect on regular files).
-    let flags = OFlag::O_RDONLY
-        | OFlag::O_CREAT
-        | OFlag::O_NOFOLLOW
-        | OFlag::O_CLOEXEC
-        | OFlag::O_NONBLOCK;
+    let flags =
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     let fd = match open(path, flags, Mode::from_bits_truncate(0o600)) {
         Ok(fd) => fd,
         Err(Errno::ELOOP) => return Err(unsafe_path(path)),

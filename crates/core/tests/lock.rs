@@ -18,8 +18,14 @@ fn two_fds_of_one_process_contend() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("v.lock");
     let held = lock(&p).unwrap();
-    assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o600);
-    assert!(try_lock(&p).unwrap().is_none(), "a second fd must not get the lock");
+    assert_eq!(
+        fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+    assert!(
+        try_lock(&p).unwrap().is_none(),
+        "a second fd must not get the lock"
+    );
     held.release().unwrap();
     assert!(!p.exists(), "release removes the lock file");
     let again = try_lock(&p).unwrap().expect("free after release");
@@ -39,10 +45,14 @@ fn waiter_is_woken_by_release_and_holds_the_file_at_the_path() {
         tx.send(()).unwrap();
         l
     });
-    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "waiter got a held lock");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "waiter got a held lock"
+    );
     // The waiter opened the inode that release unlinks: it must retry on a fresh file.
     first.release().unwrap();
-    rx.recv_timeout(Duration::from_secs(5)).expect("waiter woken by release");
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("waiter woken by release");
     let second = waiter.join().unwrap();
     assert!(p.exists(), "the new holder's lock file is at the path");
     assert!(try_lock(&p).unwrap().is_none(), "and it really holds it");
@@ -111,14 +121,22 @@ fn dead_holder_releases_its_lock() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("v.lock");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_holds_lock", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_holds_lock",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &p)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let out = BufReader::new(child.stdout.take().unwrap());
     assert!(
-        out.lines().map_while(|l| l.ok()).any(|l| l.trim_end().ends_with("LOCKED")),
+        out.lines()
+            .map_while(|l| l.ok())
+            .any(|l| l.trim_end().ends_with("LOCKED")),
         "child never took the lock"
     );
     assert!(try_lock(&p).unwrap().is_none(), "another process holds it");
@@ -127,6 +145,8 @@ fn dead_holder_releases_its_lock() {
     child.wait().unwrap();
     // The dead holder's file stays (that is how recovery finds it), but the kernel freed the lock.
     assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
-    let l = try_lock(&p).unwrap().expect("released by the kernel when the holder died");
+    let l = try_lock(&p)
+        .unwrap()
+        .expect("released by the kernel when the holder died");
     l.release().unwrap();
 }

@@ -47,7 +47,11 @@ async fn off_thread<T: Send + 'static>(
         .await
         .unwrap_or_else(|e| {
             // Only when the runtime shuts down under the step (environment teardown).
-            Err(Error::lib(codes::ERR_INTERNAL, step, format!("did not finish: {e}")))
+            Err(Error::lib(
+                codes::ERR_INTERNAL,
+                step,
+                format!("did not finish: {e}"),
+            ))
         })
 }
 
