@@ -4,7 +4,8 @@
 import anyTest, { type TestFn } from 'ava'
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { AbortError, ReflinkPoolError, copyFile, isReflinkSupported, setCopyConcurrency } from '../ts/index'
+import { execFileSync } from 'node:child_process'
+import { AbortError, ReflinkPoolError, copyFile, fileUsage, isReflinkSupported, setCopyConcurrency } from '../ts/index'
 import { fsSuite, mountScratch } from './helpers/scratch-fs'
 import { MiB, allocated, scatteredRuns, sha256File, tempFiles, writeData, writeSparse } from './helpers/native-files'
 
@@ -135,3 +136,11 @@ ext4.test.serial('the copy limiter runs one copy at a time when set to 1 and abo
   rmSync(d, { recursive: true })
 })
 
+
+xfs.test('a file larger than 2^53 bytes: fileUsage rejects with ERR_OUT_OF_RANGE rather than a rounded size', async (t) => {
+  const huge = join(dir(xfs.fs().dir, 'huge'), 'huge.img')
+  // XFS allows sparse files up to 8 EiB; Node cannot even ask for this size, so truncate(1) makes it.
+  execFileSync('truncate', ['-s', String(2n ** 54n), huge])
+  const err = await t.throwsAsync(fileUsage(huge), { instanceOf: ReflinkPoolError })
+  t.is(err?.code, 'ERR_OUT_OF_RANGE')
+})
