@@ -75,6 +75,8 @@ export interface BenchFs {
   dir: string
   /** For the table: `xfs (loop)` or `cwd: /home/x (ext2/ext3)`. */
   label: string
+  /** The loop device (`/dev/loop3`) of a scratch filesystem. */
+  device?: string
 }
 
 /** The filesystem's name for a table's setting column: its kind, or the cwd label. */
@@ -97,6 +99,8 @@ export interface BenchContext {
   /** Whether the page cache can be dropped (root). */
   canDropCaches: boolean
   log(msg: string): void
+  /** Sync every filesystem and wait until their devices are idle (before a setting is timed). */
+  settle(): Promise<void>
 }
 
 export interface Scenario {

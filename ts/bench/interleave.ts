@@ -2,9 +2,9 @@
 // (seeded) order, so slow drift of the machine (writeback, other tenants) hits
 // every peer alike and no peer always runs right after the same neighbour.
 // Preparation, the `between` hook (sync, drop caches) and cleanup run outside
-// the timed region; cleanups run after the whole round, so the background work
-// of a deletion (XFS inode inactivation, btrfs extent frees) does not land in
-// the next peer's timing more than in any other's.
+// the timed region; cleanups run after the whole round (or after all rounds),
+// so the background work of a deletion (XFS inode inactivation, btrfs extent
+// frees) does not land in the next peer's timing.
 import { performance } from 'node:perf_hooks'
 import { prng, shuffled } from './random'
 
@@ -25,6 +25,13 @@ export interface InterleaveOptions {
   rounds: number
   /** Runs before every timed operation, untimed (flush and drop caches). */
   between?(): Promise<void> | void
+  /**
+   * Run every cleanup after the last round instead of after each round: for
+   * results whose deletion leaves background work behind (a reflinked file
+   * with 10 000 extents keeps XFS busy for a second after unlink, which syncfs
+   * does not wait for, and which slowed the next clone from 0.1 s to 0.4–1 s).
+   */
+  deferCleanup?: boolean
   /** Called after each operation, for progress output. */
   onSample?(peer: string, round: number, ms: number): void
 }
@@ -43,7 +50,8 @@ export async function timeInterleaved(peers: readonly TimedPeer[], opts: Interle
       samples.get(peer.id)!.push(ms)
       opts.onSample?.(peer.id, round, ms)
     }
-    for (const peer of peers) await peer.cleanup?.(round)
+    if (!opts.deferCleanup) for (const peer of peers) await peer.cleanup?.(round)
   }
+  if (opts.deferCleanup) for (let round = 0; round < opts.rounds; round++) for (const peer of peers) await peer.cleanup?.(round)
   return samples
 }

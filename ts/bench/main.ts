@@ -20,7 +20,7 @@ import { massStartScenario } from './scenarios/mass-start'
 import { memoryScenario } from './scenarios/memory'
 import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
-import { dropCaches, fsType, machine, run } from './system'
+import { dropCaches, fsType, machine, run, settle } from './system'
 
 export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario]
 
@@ -87,7 +87,7 @@ function setupFilesystems(quick: boolean, notes: string[], mounted: ScratchFs[])
     log(`mkfs + mount ${kind} (${sizeMiB[kind]} MiB sparse loop image)`)
     const s = mountScratch(kind, { sizeMiB: sizeMiB[kind] })
     mounted.push(s)
-    out[kind] = { kind, dir: s.dir, label: `${kind} on ${s.device}` }
+    out[kind] = { kind, dir: s.dir, label: `${kind} on ${s.device}`, device: s.device }
   }
   return out
 }
@@ -189,7 +189,7 @@ export async function runBench(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   const scenarios: ScenarioResult[] = []
-  let ctx: BenchContext | null = null
+  let ctx: BenchContext | undefined
   try {
     const fs = setupFilesystems(args.quick, notes, mounted)
     if (fs.xfs.kind === 'cwd') cwdDir = fs.xfs.dir
@@ -210,7 +210,12 @@ export async function runBench(argv: string[]): Promise<number> {
     for (const p of product.problems) notes.push(p)
     const canDropCaches = await dropCaches()
     if (!canDropCaches) notes.push('page cache not dropped between runs (not root)')
-    ctx = { quick: args.quick, settings, fs, floor, floorProblem, product, missingPeers, canDropCaches, child, log }
+    const all = [fs.xfs, fs.btrfs, fs.ext4]
+    const settleAll = async () => {
+      const ms = await settle([...new Set(all.map((f) => f.dir))], all.flatMap((f) => (f.device ? [f.device] : [])))
+      if (ms > 1000) log(`waited ${(ms / 1000).toFixed(1)} s for the filesystems to go idle`)
+    }
+    ctx = { quick: args.quick, settings, fs, floor, floorProblem, product, missingPeers, canDropCaches, child, log, settle: settleAll }
     for (const s of SCENARIOS) {
       if (args.only && !args.only.includes(s.id)) continue
       const result: ScenarioResult = { id: s.id, title: s.title, description: s.description, measurements: [], checks: [] }

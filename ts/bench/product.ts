@@ -39,7 +39,6 @@ export interface Product {
 export function loadProduct(): Product {
   let mod: Partial<ProductApi>
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     mod = require('../index') as Partial<ProductApi>
   } catch (e) {
     return { problems: [`the package root (ts/index.ts) does not load: ${(e as Error).message.split('\n')[0]}`] }
@@ -48,8 +47,7 @@ export function loadProduct(): Product {
   if (!mod.ReflinkPool) {
     // The pool layer may be wired into the package root later than it exists.
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      mod = { ...mod, ReflinkPool: (require('../pool') as Partial<ProductApi>).ReflinkPool }
+        mod = { ...mod, ReflinkPool: (require('../pool') as Partial<ProductApi>).ReflinkPool }
       if (mod.ReflinkPool) problems.push('ReflinkPool is not exported by the package root: loaded from ts/pool')
     } catch {}
   }

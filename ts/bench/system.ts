@@ -1,9 +1,9 @@
 // The machine side of the harness: running peer commands, flushing and
 // dropping the page cache between runs, allocated bytes, machine facts.
 import { execFile, execFileSync } from 'node:child_process'
-import { constants, copyFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { constants, copyFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Machine } from './results'
 
@@ -18,7 +18,7 @@ export async function run(bin: string, args: readonly string[]): Promise<string>
     return stdout
   } catch (e) {
     const err = e as { stderr?: string; message: string }
-    throw new Error(`${bin} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`)
+    throw new Error(`${bin} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`, { cause: e })
   }
 }
 
@@ -101,3 +101,29 @@ export function canReflink(dir: string): boolean {
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100
+
+/** io_ticks of a block device (ms it had I/O in flight), from /sys/block/<dev>/stat. */
+function ioTicks(device: string): number {
+  const stat = readFileSync(`/sys/block/${basename(device)}/stat`, 'utf8').trim().split(/\s+/)
+  return Number(stat[9])
+}
+
+/**
+ * Sync `dirs`, then wait until `devices` have had no I/O for two polls in a
+ * row (at most `maxMs`): the background work left by deleting many reflinked
+ * files (XFS inode inactivation, btrfs cleaner) otherwise lands in whatever is
+ * timed next, on any filesystem sharing the host disk. Returns the ms waited.
+ */
+export async function settle(dirs: readonly string[], devices: readonly string[], maxMs = 15000): Promise<number> {
+  const t0 = Date.now()
+  for (const d of dirs) await syncFs(d)
+  let last = devices.map(ioTicks)
+  let quiet = 0
+  while (quiet < 2 && Date.now() - t0 < maxMs) {
+    await new Promise((r) => setTimeout(r, 250))
+    const now = devices.map(ioTicks)
+    quiet = now.every((v, i) => v === last[i]) ? quiet + 1 : 0
+    last = now
+  }
+  return Date.now() - t0
+}

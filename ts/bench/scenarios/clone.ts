@@ -60,12 +60,12 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
       ctx.log(`clone: ${fs.label}: writing a ${extents}-extent template`)
       const dataBytes = writeExtentTemplate(template, extents)
       const realExtents = (await fileUsage(template)).extents
-      await syncFs(fs.dir)
+      await ctx.settle()
       methods.clear()
       ipcWall = []
       const samples = await timeInterleaved(
         peers.map((p) => copyPeer(p, template, out)),
-        { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir) },
+        { rounds: extents >= 10000 ? ctx.settings.cloneRoundsLarge : ctx.settings.cloneRounds, between: () => syncFs(fs.dir), deferCleanup: true },
       )
       const setting = `${fsName(fs)}, ${extents} extent${extents === 1 ? '' : 's'}`
       for (const p of peers) {
@@ -126,7 +126,7 @@ export const cloneScenario: Scenario = {
   description:
     'Copy a template with 1, 1 000 and 10 000 extents: reflink-pool `copyFile` (temp file, FICLONE, fsync, rename, directory fsync) ' +
     'against the floor (the same syscalls from a Rust binary, timed inside it), and against fs.copyFile(COPYFILE_FICLONE_FORCE), ' +
-    '@reflink/reflink and cp --reflink=always, which do not fsync. The filesystem is synced (syncfs) before every timed copy.',
+    '@reflink/reflink and cp --reflink=always, which do not fsync. The filesystem is synced (syncfs) before every timed copy; the copies are deleted only after the last round (deleting a 10 000-extent clone keeps XFS busy in the background for about a second).',
   async run(ctx, result) {
     const targets = ctx.fs.xfs.kind === 'cwd' ? [ctx.fs.xfs] : [ctx.fs.xfs, ctx.fs.btrfs]
     for (const fs of targets) {

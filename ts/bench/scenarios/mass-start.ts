@@ -44,7 +44,7 @@ async function massStartOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResul
     ctx.log(`mass start: ${fs.label}: template and ${n} snapshot volumes`)
     const tpl = await templateVolume(pool, 'template', 1000)
     const vols = await snapshotVolumes(pool, tpl, 'vm', n)
-    await syncFs(fs.dir)
+    await ctx.settle()
     const cycle = async (i: number) => {
       await vols[i].start()
       await vols[i].stop()
@@ -74,6 +74,7 @@ async function massStartOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResul
     const template = join(fs.dir, 'bench-mass-start', 'vm-templates', 'template', 'root.img')
     const out = join(fs.dir, 'bench-mass-start', 'floor-out')
     for (let i = 0; i < inFlight; i++) floors.push(await Floor.start())
+    await ctx.settle()
     const kernel = await timeInterleaved(
       [1, inFlight].map((procs) => ({
         id: String(procs),

@@ -31,7 +31,7 @@ export const scaleScenario: Scenario = {
       await snapshotVolumes(full, fullTpl, 'vm', n)
       ctx.log(`scale: ${n} volumes created in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
       const emptyTpl = await templateVolume(empty, 'template', 1)
-      await syncFs(ctx.fs.xfs.dir)
+      await ctx.settle()
 
       // Reopening with the page cache dropped (a process starting after boot or
       // after memory pressure: every record read from disk) and right after that
