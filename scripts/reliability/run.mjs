@@ -51,7 +51,7 @@ const out = await new Promise((resolve) => {
 
 const suites = {}
 for (const m of out.text.matchAll(/ℹ ([^:\n]+): (\{.*\})$/gm)) suites[m[1].trim()] = JSON.parse(m[2])
-const num = (re) => Number(out.text.match(re)?.[1] ?? 0)
+const count = (re) => (out.text.match(re) ?? []).length
 const result = {
   command: `npm run ${which === 'crash' ? 'test:crash' : 'test:reliability'}`,
   date: new Date(started).toISOString(),
@@ -59,7 +59,8 @@ const result = {
   commit,
   kernel: release(),
   counts: Object.fromEntries(Object.keys(counts).map((k) => [k, Number(env[k])])),
-  tests: { passed: num(/^\s*(\d+) tests? passed/m), failed: num(/^\s*(\d+) tests? failed/m), skipped: num(/^\s*(\d+) tests? skipped/m) },
+  // Verbose ava marks each test: ✔ passed, ✘ [fail], - skipped.
+  tests: { passed: count(/^\s*✔ /gm), failed: count(/^\s*✘ \[fail\]/gm), skipped: count(/^\s*- .*\[skip/gm) },
   suites,
   violations: Object.values(suites).reduce((s, f) => s + (typeof f.violations === 'number' ? f.violations : 0), 0),
 }
