@@ -57,7 +57,7 @@ async function main() {
         await new Promise((r) => setTimeout(r, 15))
         appendFileSync(log, `exit ${process.pid}\n`)
       })
-      // Work between lock holds, as real callers have (the O_EXCL lock is not fair to a polling waiter).
+      // Work between lock holds, as real callers have, so the other process gets its turns too.
       await new Promise((r) => setTimeout(r, 10))
     }
   } else if (cmd === 'crash') {
