@@ -84,6 +84,11 @@ export function fsName(fs: BenchFs): string {
   return fs.kind === 'cwd' ? fs.label : fs.kind
 }
 
+/** XFS and btrfs, or the one cwd directory when there are no scratch filesystems. */
+export function reflinkFilesystems(ctx: BenchContext): BenchFs[] {
+  return ctx.fs.xfs.kind === 'cwd' ? [ctx.fs.xfs] : [ctx.fs.xfs, ctx.fs.btrfs]
+}
+
 export interface BenchContext {
   quick: boolean
   settings: Settings

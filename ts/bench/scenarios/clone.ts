@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
-import { fsName, type BenchContext, type BenchFs, type Scenario } from '../context'
+import { fsName, reflinkFilesystems, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { writeExtentTemplate } from '../fixtures'
 import { timeInterleaved } from '../interleave'
 import { copyPeer, cpReflinkAlways, Floor, nodeCopyFileFicloneForce, reflinkPackage, type Peer } from '../peers'
@@ -128,8 +128,7 @@ export const cloneScenario: Scenario = {
     'against the floor (the same syscalls from a Rust binary, timed inside it), and against fs.copyFile(COPYFILE_FICLONE_FORCE), ' +
     '@reflink/reflink and cp --reflink=always, which do not fsync. The filesystem is synced (syncfs) before every timed copy; the copies are deleted only after the last round (deleting a 10 000-extent clone keeps XFS busy in the background for about a second).',
   async run(ctx, result) {
-    const targets = ctx.fs.xfs.kind === 'cwd' ? [ctx.fs.xfs] : [ctx.fs.xfs, ctx.fs.btrfs]
-    for (const fs of targets) {
+    for (const fs of reflinkFilesystems(ctx)) {
       try {
         if (!canReflink(fs.dir)) throw new Skip('the filesystem cannot reflink')
         await cloneOn(ctx, fs, result)

@@ -6,7 +6,7 @@
 // template from 8 processes at once against from one.
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { fsName, type BenchContext, type BenchFs, type Scenario } from '../context'
+import { fsName, reflinkFilesystems, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { timeInterleaved } from '../interleave'
 import { Floor } from '../peers'
 import { measurement, ratioCheck, type ScenarioResult } from '../results'
@@ -110,7 +110,6 @@ export const massStartScenario: Scenario = {
     'to the dirty image; each stop removes both), one at a time and with 8 in flight, passes interleaved. The kernel ceiling row times the ' +
     'same syscalls (link + dir fsync, durable clone, two unlinks + dir fsync) issued by the floor binary from 8 processes at once against from one.',
   async run(ctx, result) {
-    const targets = ctx.fs.xfs.kind === 'cwd' ? [ctx.fs.xfs] : [ctx.fs.xfs, ctx.fs.btrfs]
-    for (const fs of targets) await massStartOn(ctx, fs, result)
+    for (const fs of reflinkFilesystems(ctx)) await massStartOn(ctx, fs, result)
   },
 }
