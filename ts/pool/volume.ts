@@ -150,7 +150,7 @@ export class ReflinkVolume {
         await this.removeImages('incomplete')
         await files.ensureDir(p.dir)
         await files.remove(p.clean)
-        await files.hardlink(src.clean, p.clean)
+        await this.linkSourceImage(src.clean, p.clean)
         await files.copy(p.clean, p.dirty)
       } else if (this.saveOnStop) {
         if (!clean) throw this.missing(p.clean)
@@ -169,6 +169,23 @@ export class ReflinkVolume {
       }
       return p.dirty
     })
+  }
+
+  /**
+   * Hardlink the source's clean image. The source is not locked (as in Qubes), so
+   * its commit may rename a new image over the name while link(2) runs: the kernel
+   * then refuses the old, now nameless inode with ENOENT. The name still exists
+   * (holding the newer commit), so link again; ENOENT with no image is a real miss.
+   */
+  private async linkSourceImage(srcClean: string, clean: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.ctx.files.hardlink(srcClean, clean)
+      } catch (e) {
+        if (!hasCode(e, 'ENOENT') || attempt >= 5) throw e
+        if (!(await this.ctx.files.image(srcClean))) throw this.missing(srcClean)
+      }
+    }
   }
 
   /** Rename a fresh precache to dirty; a stale one (size or mtime differs from clean) is discarded. */
