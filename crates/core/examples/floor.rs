@@ -131,7 +131,9 @@ fn durable_copy(mode: &str, src: &Path, dst: &Path, tmp: &Path) -> Result<(u128,
 }
 
 fn parent(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    path.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// link(2) or unlink(2), then fsync of the directory that changed.
@@ -157,7 +159,10 @@ fn main() -> io::Result<()> {
         let (mode, src, dst) = match (parts.next(), parts.next(), parts.next()) {
             (Some(m @ ("clone" | "sparse" | "link" | "unlink")), Some(s), Some(d)) => (m, s, d),
             _ => {
-                writeln!(out, "err 22 request: expected `clone|sparse|link|unlink <src> <dst>`")?;
+                writeln!(
+                    out,
+                    "err 22 request: expected `clone|sparse|link|unlink <src> <dst>`"
+                )?;
                 out.flush()?;
                 continue;
             }

@@ -12,6 +12,8 @@
 //!
 //! The temp file is `ftruncate`d to the final size first, so holes stay holes in 2 and 3.
 //! Costs: 1 is a few syscalls; 2 and 3 are proportional to the data, not the file size.
+//! In 2 and 3 the kernel is asked (POSIX_FADV_WILLNEED) to read the next 16 runs ahead:
+//! readahead restarts at every hole, so scattered runs would each start with a blocking read.
 //! Cancellation: `Control::check` runs before every chunk (at most `CHUNK` bytes of
 //! copy_file_range, or one buffer of pread/pwrite, after an abort); an aborted or failed
 //! copy drops its `TempFile`, which unlinks it, so `dst` is never touched.
@@ -23,6 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
+use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
 use nix::sys::stat::{fstat, futimens, SFlag};
 use nix::sys::time::TimeSpec;
 
@@ -37,6 +40,10 @@ use crate::tempname::TempFile;
 const CHUNK: u64 = 16 << 20;
 /// The pread/pwrite buffer.
 const BUF: usize = 1 << 20;
+/// How many data runs ahead of the copy the kernel is asked to read (`read_ahead`).
+const READAHEAD_RUNS: usize = 16;
+/// The most of one run a readahead hint covers (larger runs get the kernel's own readahead).
+const READAHEAD_MAX: u64 = 16 << 20;
 /// Cleared once copy_file_range reported ENOSYS (kernel without it): skip it afterwards.
 static HAS_COPY_FILE_RANGE: AtomicBool = AtomicBool::new(true);
 
@@ -182,7 +189,14 @@ fn fill(
         range: mode != ReflinkMode::Never && HAS_COPY_FILE_RANGE.load(Ordering::Relaxed),
     };
     ctl.report(0, total);
-    for run in runs {
+    for (i, &run) in runs.iter().enumerate() {
+        if i == 0 {
+            runs.iter()
+                .take(READAHEAD_RUNS)
+                .for_each(|&r| read_ahead(input, r));
+        } else if let Some(&next) = runs.get(i + READAHEAD_RUNS - 1) {
+            read_ahead(input, next);
+        }
         copier.copy_run(run)?;
     }
     let method = if copier.range {
@@ -307,6 +321,17 @@ impl RunCopier<'_> {
         sys::pwrite_all(self.out, &buf[..n], off).map_err(|e| Error::os(e, "write"))?;
         Ok(n as u64)
     }
+}
+
+/// Ask the kernel to start reading `run` (its first `READAHEAD_MAX` bytes) now:
+/// sequential readahead restarts at every hole, so with scattered runs each one would
+/// otherwise begin with a synchronous read. Only a hint: its failure changes nothing.
+fn read_ahead(input: BorrowedFd, run: DataRun) {
+    let len = run.len.min(READAHEAD_MAX);
+    let (Ok(off), Ok(len)) = (i64::try_from(run.offset), i64::try_from(len)) else {
+        return;
+    };
+    let _ = posix_fadvise(input, off, len, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
 }
 
 fn source_changed() -> Error {
