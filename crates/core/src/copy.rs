@@ -119,15 +119,7 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
             bytes: 0,
         }
     } else {
-        fill(
-            input.as_fd(),
-            &tmp.file,
-            src_size.min(size),
-            size,
-            opts.reflink,
-            ctl,
-        )
-        .map_err(ctx)?
+        fill(input.as_fd(), &tmp.file, src_size, size, opts.reflink, ctl).map_err(ctx)?
     };
     if opts.copy_mtime {
         let mtime = TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
@@ -142,20 +134,26 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
 
 /// Fill the (empty) temp file `out` with the first `len` bytes of `input`, and make it
 /// `size` bytes long.
+/// Fill the temp file `out` (empty) with the first `size` bytes of the source (`src_size`
+/// long), zero-extended past its end.
 fn fill(
     input: BorrowedFd,
     out: &File,
-    len: u64,
+    src_size: u64,
     size: u64,
     mode: ReflinkMode,
     ctl: &Control,
 ) -> Result<CopyOutcome> {
+    let len = src_size.min(size);
     if mode != ReflinkMode::Never {
         match sys::ficlone(out.as_fd(), input) {
             Ok(()) => {
                 // Clone everything, then cut or extend: the tail beyond the source is a hole.
-                out.set_len(size)
-                    .map_err(|e| Error::io_os(e, "ftruncate"))?;
+                // Same size: no ftruncate (on XFS it is a transaction of its own).
+                if size != src_size {
+                    out.set_len(size)
+                        .map_err(|e| Error::io_os(e, "ftruncate"))?;
+                }
                 ctl.report(len, len);
                 return Ok(CopyOutcome {
                     method: CopyMethod::Reflink,
