@@ -12,7 +12,6 @@ function load(): typeof Native {
   // From ts/ (tsx) and from dist/ alike, the binding is one directory up.
   try {
     // require() inside a function so a load failure can be caught and explained.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('../native/index.js') as typeof Native
   } catch (err) {
     throw nativeLoadError(err) // names the missing platform package (ts/platform-package.ts)

@@ -36,8 +36,9 @@ export function fsSuite<C = unknown>(test: TestFn<C>, kind: FsKind, opts: { size
         t.fail(reason)
       })
     }
-    const skipped = ((title: string, ...rest: any[]) =>
-      (test.skip as any)(`${title} [skipped: ${kind} unavailable: ${reason}]`, ...rest)) as unknown as TestFn<C>
+    const skip = test.skip as unknown as (title: string, ...rest: unknown[]) => void
+    const skipped = ((title: string, ...rest: unknown[]) =>
+      skip(`${title} [skipped: ${kind} unavailable: ${reason}]`, ...rest)) as unknown as TestFn<C>
     return { test: skipped, fs: (): ScratchFs => { throw new Error(reason) } }
   }
   test.before(() => {
