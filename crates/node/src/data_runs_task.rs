@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::extents;
-use reflink_pool_core::Result;
+use reflink_pool_core::{Error, Result};
 
-use crate::outcome::{io_error, outcome, task, to_js};
+use crate::outcome::{outcome, task, to_js};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -36,10 +36,10 @@ pub struct DataRunsTask {
 
 impl DataRunsTask {
     fn run(&self) -> Result<NativeDataRuns> {
-        let file = File::open(&self.path).map_err(|e| io_error(&e, "open", &self.path))?;
+        let file = File::open(&self.path).map_err(|e| Error::io(e, "open", &self.path))?;
         let size = file
             .metadata()
-            .map_err(|e| io_error(&e, "fstat", &self.path))?
+            .map_err(|e| Error::io(e, "fstat", &self.path))?
             .len();
         let runs = extents::data_runs(file.as_fd(), size).map_err(|e| e.with_path(&self.path))?;
         Ok(NativeDataRuns {

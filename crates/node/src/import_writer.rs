@@ -15,7 +15,7 @@ use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::zeroskip;
 
-use crate::outcome::{io_error, outcome, task, to_js, to_u64};
+use crate::outcome::{outcome, task, to_js, to_u64};
 
 struct Open {
     file: File,
@@ -71,10 +71,10 @@ impl ImportWriterTask {
                 let file = OpenOptions::new()
                     .write(true)
                     .open(&self.path)
-                    .map_err(|e| io_error(&e, "open", &self.path))?;
+                    .map_err(|e| Error::io(e, "open", &self.path))?;
                 let meta = file
                     .metadata()
-                    .map_err(|e| io_error(&e, "fstat", &self.path))?;
+                    .map_err(|e| Error::io(e, "fstat", &self.path))?;
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096).max(512);
                 *state = Some(Open {
                     file,
@@ -105,7 +105,7 @@ impl ImportWriterTask {
                 let open = state.take().ok_or_else(|| self.not_open())?;
                 open.file
                     .sync_all()
-                    .map_err(|e| io_error(&e, "fsync", &self.path))?;
+                    .map_err(|e| Error::io(e, "fsync", &self.path))?;
                 Ok(0.0)
             }
             ImportOp::Close => {

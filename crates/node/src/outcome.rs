@@ -49,23 +49,6 @@ pub fn path_string(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// An `std::io::Error` from a syscall the binding makes itself (`open`, `fstat`).
-pub fn io_error(e: &std::io::Error, syscall: &'static str, path: &Path) -> Error {
-    Error {
-        errno: Some(e.raw_os_error().unwrap_or(libc_eio())),
-        code: None,
-        syscall,
-        path: Some(path.to_path_buf()),
-        dest: None,
-        detail: None,
-    }
-}
-
-/// EIO without a libc dependency: only used when std gives an error with no OS code.
-const fn libc_eio() -> i32 {
-    5
-}
-
 /// Run `f` (a whole user-level core step) with a panic turned into an `ERR_INTERNAL` error.
 pub fn catch<T>(step: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
