@@ -21,7 +21,6 @@ import {
   parseImageName,
   parseMetaName,
   lockFileName,
-  importMarkFileName,
   recordFileName,
   isSessionName,
   TEMP_MARK,
@@ -126,7 +125,7 @@ async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[])
   const rm = async (path: string) => {
     if (await ctx.files.remove(path)) removed.push(path)
   }
-  const marker = join(ctx.store.paths.locks, importMarkFileName(vid))
+  const marker = ctx.store.importMarkPath(vid)
   const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(marker))
   const p = volumePaths(ctx.dirPath, vid)
   if (await ctx.files.checkDir(p.dir)) {

@@ -14,7 +14,7 @@ import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { DRIVER, type PoolConfig, type VolumeRecord } from './types'
-import { metaPaths, recordFileName, parseMetaName, TEMP_MARK } from './names'
+import { metaPaths, recordFileName, importMarkFileName, parseMetaName, TEMP_MARK } from './names'
 import { randomBytes } from 'node:crypto'
 import type { PoolFiles } from './files'
 import { hasCode } from './fail'
@@ -58,6 +58,11 @@ export class Store {
 
   recordPath(vid: string): string {
     return join(this.paths.volumes, recordFileName(vid))
+  }
+
+  /** The marker of an import in progress into `vid` (kept beside the lock files, read by recovery). */
+  importMarkPath(vid: string): string {
+    return join(this.paths.locks, importMarkFileName(vid))
   }
 
   async readVolume(vid: string): Promise<VolumeRecord | null> {

@@ -17,7 +17,6 @@ import {
   revisionFileName,
   revisionTimestamp,
   lockFileName,
-  importMarkFileName,
   type VolumePaths,
 } from './names'
 import { poolError, hasCode } from './fail'
@@ -462,7 +461,7 @@ export class ReflinkVolume {
   private async beginImport(size: number | null): Promise<void> {
     const p = this.paths
     await this.ctx.files.ensureDir(p.dir)
-    await writeOwnerMarker(join(this.ctx.store.paths.locks, importMarkFileName(this.vid)))
+    await writeOwnerMarker(this.ctx.store.importMarkPath(this.vid))
     if (size !== null) await this.ctx.files.createSparse(p.import, size)
   }
 
@@ -475,7 +474,7 @@ export class ReflinkVolume {
     } else {
       await this.ctx.files.remove(p.import)
     }
-    await this.ctx.files.remove(join(this.ctx.store.paths.locks, importMarkFileName(this.vid)))
+    await this.ctx.files.remove(this.ctx.store.importMarkPath(this.vid))
   }
 
   // ---- state -------------------------------------------------------------
@@ -563,7 +562,7 @@ export class ReflinkVolume {
         await this.ctx.files.remove(join(p.dir, ent.name))
       }
     }
-    await this.ctx.files.remove(join(this.ctx.store.paths.locks, importMarkFileName(this.vid)))
+    await this.ctx.files.remove(this.ctx.store.importMarkPath(this.vid))
   }
 
   private sourcePaths(): VolumePaths {
