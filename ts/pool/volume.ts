@@ -250,8 +250,13 @@ export class ReflinkVolume {
     await this.addRevision()
     await this.pruneRevisions(this.revisionsToKeep)
     await files.fsyncFile(from)
-    if (this.usesPrecache) await files.remove(p.precache)
-    await files.rename(from, p.clean)
+    await this.replaceClean(() => files.rename(from, p.clean))
+  }
+
+  /** Put a new clean image in place with `write`; the precache of the old one goes first, a fresh one follows. */
+  private async replaceClean(write: () => Promise<unknown>): Promise<void> {
+    if (this.usesPrecache) await this.ctx.files.remove(this.paths.precache)
+    await write()
     if (this.usesPrecache) await this.refreshPrecache()
   }
 
@@ -316,9 +321,7 @@ export class ReflinkVolume {
         )
       }
       await this.addRevision()
-      if (this.usesPrecache) await this.ctx.files.remove(p.precache)
-      await this.ctx.files.rename(chosen.path, p.clean)
-      if (this.usesPrecache) await this.refreshPrecache()
+      await this.replaceClean(() => this.ctx.files.rename(chosen.path, p.clean))
     })
     return this
   }
@@ -344,9 +347,7 @@ export class ReflinkVolume {
       } else if (this.saveOnStop && !this.snapOnStart) {
         if (!clean) throw this.missing(p.clean)
         // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
-        if (this.usesPrecache) await files.remove(p.precache)
-        await files.copy(p.clean, p.clean, { size })
-        if (this.usesPrecache) await this.refreshPrecache()
+        await this.replaceClean(() => files.copy(p.clean, p.clean, { size }))
       }
       if (this.record.size !== size) await this.persist({ ...this.record, size })
     })
