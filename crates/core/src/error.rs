@@ -38,14 +38,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An OS error from `syscall` on `path`.
     pub fn sys(errno: nix::errno::Errno, syscall: &'static str, path: impl AsRef<Path>) -> Self {
-        Error {
-            errno: Some(errno as i32),
-            code: None,
-            syscall,
-            path: Some(path.as_ref().to_path_buf()),
-            dest: None,
-            detail: None,
-        }
+        Error::os(errno, syscall).with_path(path)
     }
 
     /// An OS error from `syscall` with no path yet (add one with `with_path`).
