@@ -151,6 +151,3 @@ export function parseMetaName(fileName: string): { vid: string; kind: 'record' |
   }
   return null
 }
-
-/** True for `<anything>~<random>` temporary names. */
-export const isTempName = (fileName: string) => fileName.includes(TEMP_MARK)

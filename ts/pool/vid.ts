@@ -51,11 +51,6 @@ export function parseVid(vid: unknown): ParsedVid {
   return { prefix: prefix as VidPrefix, vm, name }
 }
 
-export function validateVid(vid: unknown): string {
-  parseVid(vid)
-  return vid as string
-}
-
 /** Whether `vid` is valid (no throw): for names found on disk, which may have been planted. */
 export function isValidVid(vid: unknown): boolean {
   try {
