@@ -132,8 +132,6 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
     Ok(outcome)
 }
 
-/// Fill the (empty) temp file `out` with the first `len` bytes of `input`, and make it
-/// `size` bytes long.
 /// Fill the temp file `out` (empty) with the first `size` bytes of the source (`src_size`
 /// long), zero-extended past its end.
 fn fill(
