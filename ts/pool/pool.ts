@@ -13,7 +13,7 @@ import { Store, type StoredPoolConfig } from './store'
 import { Locks, SELF_OWNER } from './lock'
 import { recover, type RecoveryReport } from './recovery'
 import { ReflinkVolume } from './volume'
-import { parseVid } from './vid'
+import { parseVid, VID_PREFIXES } from './vid'
 import { lockFileName, sessionFileName } from './names'
 import { poolError, hasCode } from './fail'
 import { checkBoolean, checkRevisionsToKeep, checkSize, checkString } from './args'
@@ -137,7 +137,7 @@ export class ReflinkPool {
   }
 
   private static async makeDirs(files: PoolFiles, store: Store): Promise<void> {
-    for (const prefix of ['appvms', 'vm-templates']) await files.ensureDir(resolve(files.root, prefix))
+    for (const prefix of VID_PREFIXES) await files.ensureDir(resolve(files.root, prefix))
     await files.ensureDir(store.paths.volumes)
     await files.ensureDir(store.paths.locks)
     await files.ensureDir(store.paths.sessions)
