@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
-use nix::sys::stat::{fstat, futimens, SFlag};
+use nix::sys::stat::{fstat, futimens};
 use nix::sys::time::TimeSpec;
 
 use crate::control::Control;
@@ -103,7 +103,7 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
     ctl.check().map_err(ctx)?;
     let input = File::open(src).map_err(|e| Error::io(e, "open", src).with_dest(dst))?;
     let st = fstat(input.as_fd()).map_err(|e| ctx(Error::os(e, "fstat")))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+    if !sys::is_regular(&st) {
         return Err(
             ctx(Error::os(Errno::EINVAL, "open")).with_detail("source is not a regular file")
         );

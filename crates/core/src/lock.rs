@@ -25,10 +25,11 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, Flock, FlockArg, OFlag};
-use nix::sys::stat::{fstat, lstat, Mode, SFlag};
+use nix::sys::stat::{fstat, lstat, Mode};
 use nix::unistd::unlink;
 
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// Library code for a lock path that is a symlink or not a regular file
 /// (the same code the pool layer uses for planted paths).
@@ -74,7 +75,7 @@ fn take(path: &Path, how: FlockArg) -> Result<Option<LockFile>> {
         Err(e) => return Err(Error::sys(e, "open", path)),
     };
     let st = fstat(fd.as_fd()).map_err(|e| Error::sys(e, "fstat", path))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+    if !sys::is_regular(&st) {
         return Err(unsafe_path(path));
     }
     let mut fd = fd;

@@ -10,6 +10,7 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
+use nix::sys::stat::{FileStat, SFlag};
 
 nix::ioctl_write_int_bad!(ficlone_ioctl, libc::FICLONE);
 nix::ioctl_none_bad!(
@@ -130,4 +131,9 @@ pub fn pwrite_all(fd: BorrowedFd, mut buf: &[u8], mut offset: u64) -> nix::Resul
         }
     }
     Ok(())
+}
+
+/// Whether `st` (from fstat) is a regular file.
+pub fn is_regular(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
 }
