@@ -32,19 +32,13 @@ export async function volumeJson(v: Volume): Promise<VolumeJson> {
     rw: v.rw,
     saveOnStop: v.saveOnStop,
     snapOnStart: v.snapOnStart,
-    source: sourceVid(v),
+    source: v.source,
     revisionsToKeep: v.revisionsToKeep,
-    size: Number(await v.size()),
+    size: await v.size(),
     dirty: await v.isDirty(),
-    outdated: v.snapOnStart ? await v.isOutdated() : false,
+    outdated: await v.isOutdated(),
     path: v.path,
   }
-}
-
-function sourceVid(v: Volume): string | null {
-  const s = v.source as unknown
-  if (s === null || s === undefined) return null
-  return typeof s === 'string' ? s : (s as { vid: string }).vid
 }
 
 export const volumeColumns: Column<VolumeJson>[] = [
@@ -67,13 +61,13 @@ export interface UsageRow {
 
 /** FIEMAP figures of a volume's current image. */
 export async function volumeUsage(v: Volume): Promise<Omit<UsageRow, 'vid' | 'size'>> {
-  const u = await v.usage()
-  return { allocated: Number(u.allocated), shared: Number(u.shared), exclusive: Number(u.exclusive), extents: Number(u.extents) }
+  const { allocated, shared, exclusive, extents } = await v.usage()
+  return { allocated, shared, exclusive, extents }
 }
 
 export async function volumeUsageRows(volumes: Volume[]): Promise<UsageRow[]> {
   const rows: UsageRow[] = []
-  for (const v of volumes) rows.push({ vid: v.vid, size: Number(await v.size()), ...(await volumeUsage(v)) })
+  for (const v of volumes) rows.push({ vid: v.vid, size: await v.size(), ...(await volumeUsage(v)) })
   return rows
 }
 
