@@ -101,8 +101,7 @@ async function writeFile(path: string, data: string | Uint8Array, mode = 0o600):
   validatePath('path', path)
   if (typeof data !== 'string') validateBuffer('data', data)
   validateMode('mode', mode)
-  const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data)
-  await unwrap(native.writeFile(path, buf, mode))
+  await unwrap(native.writeFile(path, Buffer.from(data), mode))
 }
 
 async function __testPanic(message = 'test panic'): Promise<never> {
