@@ -76,7 +76,7 @@ export async function forEachBounded<T>(
 }
 
 export async function cloneVolumes(pool: Pool, template: Volume, vids: string[], opts: CloneOptions): Promise<CloneResult> {
-  const size = Number(await template.size())
+  const size = await template.size()
   const started = performance.now()
   const methods: Record<string, number> = {}
   const perCloneMs = await forEachBounded(

@@ -46,7 +46,7 @@ export function openImportSource(file: string, size: number | undefined): Import
 }
 
 export async function importVolume(v: Volume, source: ImportSource, opts: { output: Output }): Promise<TransferResult> {
-  const size = source.size ?? Number(await v.size())
+  const size = source.size ?? await v.size()
   const bar = opts.output.progress({ label: `import ${v.vid}`, unit: 'bytes', total: size })
   const started = performance.now()
   try {
@@ -59,7 +59,7 @@ export async function importVolume(v: Volume, source: ImportSource, opts: { outp
 }
 
 export async function exportVolume(v: Volume, file: string, opts: { output: Output }): Promise<TransferResult> {
-  const total = Number(await v.size())
+  const total = await v.size()
   const bar = opts.output.progress({ label: `export ${v.vid}`, unit: 'bytes', total })
   let bytes = 0
   const counter = new Transform({
