@@ -59,8 +59,8 @@ export function writeSparseImage(path: string, size: number, fraction: number, r
 }
 
 /** The sparse image of scenario 3 (and 4, 5) of `size` bytes in `dir`, written once per run and shared. */
-export function sparseImage(dir: string, size: number, fraction: number): { path: string; dataBytes: number } {
+export function sparseImage(dir: string, size: number, fraction: number): string {
   const path = join(dir, `sparse-${size / 1024 ** 3}GiB-${Math.round(fraction * 100)}pct.img`)
   if (!existsSync(path)) writeSparseImage(path, size, fraction)
-  return { path, dataBytes: Math.round(Math.floor(size / (1024 * 1024)) * fraction) * 1024 * 1024 }
+  return path
 }

@@ -24,7 +24,7 @@ export const eventLoopScenario: Scenario = {
     const out = join(dir, 'event-loop')
     mkdirSync(out, { recursive: true })
     const size = ctx.settings.sparseImageBytes
-    const src = sparseImage(dir, size, ctx.settings.sparseDataFraction).path
+    const src = sparseImage(dir, size, ctx.settings.sparseDataFraction)
     const n = ctx.settings.eventLoopCopies
     const p99: number[] = []
     const max: number[] = []

@@ -41,7 +41,7 @@ export const memoryScenario: Scenario = {
     for (const size of ctx.settings.memoryImageBytes) {
       const gib = size / 1024 ** 3
       ctx.log(`memory: ${gib} GiB image on ${fs.label}`)
-      const src = sparseImage(dir, size, ctx.settings.sparseDataFraction).path
+      const src = sparseImage(dir, size, ctx.settings.sparseDataFraction)
       const peaks: number[] = []
       let method = ''
       for (let i = 0; i < ctx.settings.memoryRuns; i++) {

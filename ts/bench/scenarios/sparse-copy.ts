@@ -30,7 +30,7 @@ export const sparseCopyScenario: Scenario = {
     const out = join(dir, 'out')
     mkdirSync(out, { recursive: true })
     ctx.log(`sparse copy: writing a ${size / 1024 ** 3} GiB image with ${ctx.settings.sparseDataFraction * 100}% data on ${fs.label}`)
-    const src = sparseImage(dir, size, ctx.settings.sparseDataFraction).path
+    const src = sparseImage(dir, size, ctx.settings.sparseDataFraction)
     const srcAllocated = allocatedBytes(src)
     await ctx.settle()
     if (!ctx.canDropCaches) result.skipped = [...(result.skipped ?? []), 'page cache not dropped between runs (needs root): reads may come from memory']
