@@ -167,7 +167,7 @@ export class PoolFiles {
 
   /** Atomic durable write (temp + fsync + rename + dir fsync). */
   writeFile(path: string, data: string, mode = 0o600): Promise<void> {
-    return internal.writeFile(path, Buffer.from(data), mode)
+    return internal.writeFile(path, data, mode)
   }
 
   /** rmdir when empty (ENOTEMPTY/ENOENT are fine), then fsync the parent. */
