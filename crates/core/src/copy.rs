@@ -185,12 +185,12 @@ fn fill(
         range: mode != ReflinkMode::Never && HAS_COPY_FILE_RANGE.load(Ordering::Relaxed),
     };
     ctl.report(0, total);
+    for &run in runs.iter().take(READAHEAD_RUNS - 1) {
+        read_ahead(input, run);
+    }
     for (i, &run) in runs.iter().enumerate() {
-        if i == 0 {
-            runs.iter()
-                .take(READAHEAD_RUNS)
-                .for_each(|&r| read_ahead(input, r));
-        } else if let Some(&next) = runs.get(i + READAHEAD_RUNS - 1) {
+        // Keep READAHEAD_RUNS runs hinted: run i's turn hints run i + READAHEAD_RUNS - 1.
+        if let Some(&next) = runs.get(i + READAHEAD_RUNS - 1) {
             read_ahead(input, next);
         }
         copier.copy_run(run)?;
