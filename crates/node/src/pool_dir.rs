@@ -1,0 +1,146 @@
+//! `PoolDir`: the open directory handle of a pool (`core::dir::Dir`), and `Target`, how a
+//! task names its file: an ordinary path (the public primitives, for files outside pools)
+//! or `(PoolDir, rel)` with `rel` relative to the pool root, resolved beneath it with no
+//! symlink followed (docs/design.md §5).
+//!
+//! `new PoolDir(path)` does no syscall; `open()` (a threadpool task) opens and checks the
+//! directory once (ownership and mode: `ERR_UNSAFE_PERMISSIONS`). Every pool task then
+//! takes the object and a relative path: `copyFileAt(dir, 'appvms/a/private.img', ...)`.
+//! Messages show paths as root + rel.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::{AsyncTask, Null};
+use napi_derive::napi;
+use reflink_pool_core::dir::{Dir, Entry};
+use reflink_pool_core::error::{codes, Error, Result};
+
+use crate::outcome::{task, VoidOutcome};
+
+/// Where a task's file is.
+pub enum Target {
+    /// An ordinary path (symlinks followed like any tool, no ownership checks).
+    Path(PathBuf),
+    /// `rel` beneath a pool root.
+    At(Arc<Dir>, PathBuf),
+}
+
+impl Target {
+    /// The file as (directory handle, name); its parent must exist.
+    pub fn entry(&self) -> Result<Entry> {
+        match self {
+            Target::Path(p) => Entry::of_path(p),
+            Target::At(dir, rel) => dir.entry(rel),
+        }
+    }
+
+    /// The file as (directory handle, name), creating missing parents (pool: mode 0700;
+    /// a path: as `mkdir -p`).
+    pub fn entry_creating(&self) -> Result<Entry> {
+        match self {
+            Target::Path(p) => {
+                reflink_pool_core::durable::mkdir_path(&reflink_pool_core::durable::parent_dir(p))?;
+                Entry::of_path(p)
+            }
+            Target::At(dir, rel) => dir.entry_creating(rel),
+        }
+    }
+
+    /// The directory itself (for directory-level steps: fsync, list, probe, statvfs).
+    pub fn dir(&self) -> Result<Dir> {
+        match self {
+            Target::Path(p) => Dir::open_path(p),
+            Target::At(dir, rel) => dir.open_dir(rel),
+        }
+    }
+
+    /// The path shown in messages.
+    pub fn shown(&self) -> PathBuf {
+        match self {
+            Target::Path(p) => p.clone(),
+            Target::At(dir, rel) => dir.shown(rel),
+        }
+    }
+}
+
+#[napi]
+pub struct PoolDir {
+    path: PathBuf,
+    dir: Arc<Mutex<Option<Arc<Dir>>>>,
+}
+
+impl PoolDir {
+    /// `rel` beneath this pool's root; `ERR_INVALID_ARG_VALUE` before `open()` resolved.
+    pub fn at(&self, rel: String) -> Result<Target> {
+        let dir = self
+            .dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Error::lib(
+                    codes::ERR_INVALID_ARG_VALUE,
+                    "open",
+                    "the pool directory is not open (call open() first)",
+                )
+                .with_path(&self.path)
+            })?;
+        Ok(Target::At(dir, PathBuf::from(rel)))
+    }
+}
+
+/// A target that could not be made (pool directory not open): the task fails with it.
+pub type TargetResult = Result<Target>;
+
+pub struct OpenPoolDirTask {
+    path: PathBuf,
+    create: bool,
+    dir: Arc<Mutex<Option<Arc<Dir>>>>,
+}
+
+impl OpenPoolDirTask {
+    fn run(&self) -> Result<Null> {
+        let path = Path::new(&self.path);
+        let dir = if self.create {
+            reflink_pool_core::durable::create_root(path)?
+        } else {
+            Dir::open_root(path)?
+        };
+        *self.dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(dir));
+        Ok(Null)
+    }
+}
+
+task!(OpenPoolDirTask, VoidOutcome, "openPoolDir");
+
+#[napi]
+impl PoolDir {
+    /// No syscall here: `open()` opens and checks the directory.
+    #[napi(constructor)]
+    pub fn new(path: String) -> Self {
+        PoolDir {
+            path: path.into(),
+            dir: Arc::default(),
+        }
+    }
+
+    /// The pool directory as given (used to show paths in messages).
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        crate::outcome::path_string(&self.path)
+    }
+
+    /// Open the directory (a symlink at the path itself is followed, once) and check it:
+    /// owned by this user or root, not writable by group or others
+    /// (`ERR_UNSAFE_PERMISSIONS` otherwise). With `create`, a missing directory is
+    /// created first (mode 0700 whatever the umask; missing parents as `mkdir -p`).
+    #[napi]
+    pub fn open(&self, create: bool) -> AsyncTask<OpenPoolDirTask> {
+        AsyncTask::new(OpenPoolDirTask {
+            path: self.path.clone(),
+            create,
+            dir: Arc::clone(&self.dir),
+        })
+    }
+}
