@@ -43,6 +43,11 @@ export declare class PoolDir {
    * created first (mode 0700 whatever the umask; missing parents as `mkdir -p`).
    */
   open(create: boolean): Promise<VoidOutcome>
+  /**
+   * Drop this object's handle (tasks already running keep theirs until they end);
+   * later tasks fail with `ERR_INVALID_ARG_VALUE`. Idempotent.
+   */
+  close(): void
 }
 
 export declare class VolumeLock {
@@ -69,10 +74,11 @@ export type BoolOutcome =
 export declare function copyFile(src: string, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
 
 /**
- * `copyFile` of `src` to `dst`, both relative to the pool root (no symlink followed;
- * the destination's parents are created with mode 0700).
+ * `copyFile` of `src` (relative to the pool root `src_dir`) to `dst` (relative to
+ * `dst_dir`, usually the same pool): no symlink followed, the destination's parents
+ * created with mode 0700.
  */
-export declare function copyFileAt(dir: PoolDir, src: string, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+export declare function copyFileAt(srcDir: PoolDir, src: string, dstDir: PoolDir, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
 
 export type CopyOutcome =
   | { status: 'ok'; value: NativeCopyResult }
@@ -113,9 +119,6 @@ export type FileUsageOutcome =
   | { status: 'error'; error: NativeError }
 
 export declare function fsStats(dir: string): Promise<FsStatsOutcome>
-
-/** `fsStats` of the filesystem holding the pool. */
-export declare function fsStatsAt(dir: PoolDir): Promise<FsStatsOutcome>
 
 export type FsStatsOutcome =
   | { status: 'ok'; value: NativeFsStats }

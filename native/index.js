@@ -850,7 +850,6 @@ module.exports.dataRunsAt = nativeBinding.dataRunsAt
 module.exports.fileUsage = nativeBinding.fileUsage
 module.exports.fileUsageAt = nativeBinding.fileUsageAt
 module.exports.fsStats = nativeBinding.fsStats
-module.exports.fsStatsAt = nativeBinding.fsStatsAt
 module.exports.fsyncDir = nativeBinding.fsyncDir
 module.exports.fsyncDirAt = nativeBinding.fsyncDirAt
 module.exports.fsyncFile = nativeBinding.fsyncFile

@@ -21,7 +21,7 @@ import { native } from '../binding'
 import { runCopy, type CopyResult } from '../copy'
 import { unwrap, unwrapOrNull } from '../outcome'
 import type { FileUsage } from '../usage'
-import { ImportWriter, type FsStats, type DataRun } from '../internal'
+import { ImportWriter, internal, type FsStats, type DataRun } from '../internal'
 import { poolError } from './fail'
 
 export type { CopyResult }
@@ -145,10 +145,11 @@ export class PoolFiles {
     return st && owner !== null ? { owner, mtimeMs: st.mtimeMs } : null
   }
 
-  copy(src: string, dst: string, opts: CopyOptions = {}): Promise<CopyResult> {
-    const [from, to] = [this.rel(src), this.rel(dst)]
+  /** Durable copy of `src` (a file of the pool `srcFiles`, default this one) to `dst` in this pool. */
+  copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
+    const [from, to] = [srcFiles.rel(src), this.rel(dst)]
     const { size, copyMtime = false, signal, onProgress } = opts
-    return runCopy((token, progress) => native.copyFileAt(this.dir, from, to, { reflink: 'auto', size, copyMtime }, token, progress), signal, onProgress)
+    return runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink: 'auto', size, copyMtime }, token, progress), signal, onProgress)
   }
 
   async createSparse(path: string, size: number): Promise<void> {
@@ -195,9 +196,14 @@ export class PoolFiles {
     return unwrap(native.fileUsageAt(this.dir, this.rel(path)))
   }
 
-  /** statvfs of the pool's filesystem. */
+  /** statvfs of the pool's filesystem, by the root's path (ENOENT once the directory is gone). */
   fsStats(): Promise<FsStats> {
-    return unwrap(native.fsStatsAt(this.dir))
+    return internal.fsStats(this.root)
+  }
+
+  /** Drop the directory handle (operations already running keep theirs). */
+  close(): void {
+    this.dir.close()
   }
 
   dataRuns(path: string): Promise<{ size: number; runs: DataRun[] }> {

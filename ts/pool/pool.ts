@@ -140,6 +140,7 @@ export class ReflinkPool {
   /** Check reflink support of the new pool; on refusal remove the directories open created (`created`). */
   private static async setup(files: PoolFiles, store: Store, dirPath: string, setupCheck: boolean, created: string[]): Promise<void> {
     if (setupCheck && !(await files.isReflinkSupported())) {
+      files.close()
       for (const d of created) await rmdirCb(d).catch(() => {})
       throw poolError(
         'ERR_REFLINK_UNSUPPORTED',
@@ -330,6 +331,7 @@ export class ReflinkPool {
       OPEN_SESSIONS.delete(basename(this.session))
       this.session = null
     }
+    this.files.close()
   }
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */

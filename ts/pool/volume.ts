@@ -230,6 +230,7 @@ export class ReflinkVolume {
           await files.remove(p.dirty)
           return
         }
+        await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
         await this.commit(p.dirty)
         return
       }
@@ -426,7 +427,7 @@ export class ReflinkVolume {
         await this.beginImport(null)
         let report: CopyReport
         try {
-          report = await this.ctx.files.copy(srcPath, this.paths.import)
+          report = await this.ctx.files.copy(srcPath, this.paths.import, {}, src.ctx.files)
         } catch (e) {
           await this.endImport(false)
           throw e
@@ -474,7 +475,7 @@ export class ReflinkVolume {
   private async endImport(success: boolean): Promise<void> {
     const p = this.paths
     if (success) {
-      const imp = await this.ctx.files.image(p.import)
+      const imp = await this.ctx.files.writableImage(p.import) // never commit a hardlinked import
       await this.commit(p.import)
       if (imp && imp.size !== this.record.size) await this.persist({ ...this.record, size: imp.size })
     } else {

@@ -537,16 +537,18 @@ impl Entry {
     }
 }
 
-/// An error resolving a confined path: a symlink (ELOOP) or an escape (EXDEV) is
-/// `ERR_UNSAFE_PATH` with its errno kept; a file where a directory was expected stays ENOTDIR.
+/// An error resolving a confined path: a symlink (ELOOP; ENOTDIR for a symlink opened
+/// with O_DIRECTORY | O_NOFOLLOW), a non-directory where a directory must be (ENOTDIR) or
+/// an escape (EXDEV) is `ERR_UNSAFE_PATH` with its errno kept: none of them is something
+/// the pool created.
 fn resolve_error(e: Errno, syscall: &'static str, shown: &Path) -> Error {
     match e {
-        Errno::ELOOP | Errno::EXDEV => {
+        Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR => {
             let mut err = unsafe_path(
                 shown,
                 syscall,
                 &format!(
-                    "{} leads through a symlink or out of the pool directory",
+                    "{} leads through a symlink, a non-directory or out of the pool directory",
                     shown.display()
                 ),
             );

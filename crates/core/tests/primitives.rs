@@ -89,7 +89,8 @@ fn durable_ops() {
     let e = durable::mkdir_path(&d.join("file/sub")).unwrap_err();
     assert_eq!(e.code_name(), "ENOTDIR");
     let e = root.create_dir_all(Path::new("file/sub")).unwrap_err();
-    assert_eq!(e.code_name(), "ENOTDIR");
+    assert_eq!(e.code_name(), "ERR_UNSAFE_PATH", "a file where the pool needs a directory");
+    assert_eq!(e.errno(), Some(nix::errno::Errno::ENOTDIR));
 
     durable::hardlink(&at("file"), &at("x/link")).unwrap();
     assert_eq!(

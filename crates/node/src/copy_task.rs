@@ -124,12 +124,15 @@ pub fn copy_file(
     })
 }
 
-/// `copyFile` of `src` to `dst`, both relative to the pool root (no symlink followed;
-/// the destination's parents are created with mode 0700).
+/// `copyFile` of `src` (relative to the pool root `src_dir`) to `dst` (relative to
+/// `dst_dir`, usually the same pool): no symlink followed, the destination's parents
+/// created with mode 0700.
 #[napi]
+#[allow(clippy::too_many_arguments)]
 pub fn copy_file_at(
-    dir: &PoolDir,
+    src_dir: &PoolDir,
     src: String,
+    dst_dir: &PoolDir,
     dst: String,
     options: NativeCopyOptions,
     cancel: Option<&CancelToken>,
@@ -138,8 +141,8 @@ pub fn copy_file_at(
     >,
 ) -> AsyncTask<CopyTask> {
     AsyncTask::new(CopyTask {
-        src: dir.at(src),
-        dst: dir.at(dst),
+        src: src_dir.at(src),
+        dst: dst_dir.at(dst),
         options,
         cancel: cancel.map(CancelToken::flag),
         progress: on_progress.map(Throttled::new),

@@ -6,7 +6,7 @@ use reflink_pool_core::fsstats;
 use reflink_pool_core::Result;
 
 use crate::outcome::{outcome, task, to_js};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{Target, TargetResult};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -39,13 +39,5 @@ task!(FsStatsTask, FsStatsOutcome, "fsStats");
 pub fn fs_stats(dir: String) -> AsyncTask<FsStatsTask> {
     AsyncTask::new(FsStatsTask {
         dir: Ok(Target::Path(dir.into())),
-    })
-}
-
-/// `fsStats` of the filesystem holding the pool.
-#[napi]
-pub fn fs_stats_at(dir: &PoolDir) -> AsyncTask<FsStatsTask> {
-    AsyncTask::new(FsStatsTask {
-        dir: dir.at(String::new()),
     })
 }

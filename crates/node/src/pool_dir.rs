@@ -143,4 +143,11 @@ impl PoolDir {
             dir: Arc::clone(&self.dir),
         })
     }
+
+    /// Drop this object's handle (tasks already running keep theirs until they end);
+    /// later tasks fail with `ERR_INVALID_ARG_VALUE`. Idempotent.
+    #[napi]
+    pub fn close(&self) {
+        self.dir.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
