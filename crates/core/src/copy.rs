@@ -114,13 +114,16 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
 }
 
 /// `copy_file` on directory entries (inside a pool: both resolved beneath its root).
-pub fn copy_entry(src: &Entry, dst: &Entry, opts: &CopyOptions, ctl: &Control) -> Result<CopyOutcome> {
+pub fn copy_entry(
+    src: &Entry,
+    dst: &Entry,
+    opts: &CopyOptions,
+    ctl: &Control,
+) -> Result<CopyOutcome> {
     // Every failure below names both files, like Node's copyFile errors.
     let ctx = |e: Error| e.with_path(src.shown()).with_dest(dst.shown());
     ctl.check().map_err(ctx)?;
-    let input = src
-        .open_read()
-        .map_err(|e| e.with_dest(dst.shown()))?;
+    let input = src.open_read().map_err(|e| e.with_dest(dst.shown()))?;
     let st = fstat(input.as_fd()).map_err(|e| ctx(Error::os(e, "fstat")))?;
     let src_size = u64::try_from(st.st_size).unwrap_or(0);
     let size = opts.size.unwrap_or(src_size);

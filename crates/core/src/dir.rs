@@ -195,7 +195,11 @@ impl Dir {
         } else if st.st_mode & 0o022 != 0 {
             format!(
                 "is writable by {} (mode {:o}); fix: chmod go-w '{shown}'",
-                if st.st_mode & 0o020 != 0 { "its group" } else { "others" },
+                if st.st_mode & 0o020 != 0 {
+                    "its group"
+                } else {
+                    "others"
+                },
                 st.st_mode & 0o7777
             )
         } else {
@@ -239,8 +243,13 @@ impl Dir {
     fn resolve(&self, rel: &Path, parts: &[&OsStr], shown: &Path) -> Result<OwnedFd> {
         if !self.confined {
             // Ordinary resolution (public primitives): symlinks followed like any tool.
-            return openat(self.fd(), rel, DIR_FLAGS.difference(OFlag::O_NOFOLLOW), Mode::empty())
-                .map_err(|e| Error::os(e, "open").with_path(shown));
+            return openat(
+                self.fd(),
+                rel,
+                DIR_FLAGS.difference(OFlag::O_NOFOLLOW),
+                Mode::empty(),
+            )
+            .map_err(|e| Error::os(e, "open").with_path(shown));
         }
         if HAS_OPENAT2.load(Ordering::Relaxed) {
             let how = OpenHow::new().flags(DIR_FLAGS).resolve(
@@ -342,8 +351,8 @@ impl Dir {
     pub fn list(&self) -> Result<Vec<(OsString, Kind)>> {
         let fd = openat(self.fd(), ".", DIR_FLAGS, Mode::empty())
             .map_err(|e| Error::os(e, "open").with_path(&self.path))?;
-        let mut d =
-            nix::dir::Dir::from_fd(fd).map_err(|e| Error::os(e, "opendir").with_path(&self.path))?;
+        let mut d = nix::dir::Dir::from_fd(fd)
+            .map_err(|e| Error::os(e, "opendir").with_path(&self.path))?;
         let mut out = Vec::new();
         for ent in d.iter() {
             let ent = ent.map_err(|e| Error::os(e, "readdir").with_path(&self.path))?;
@@ -404,7 +413,11 @@ impl Entry {
 
     /// lstat: `None` when missing.
     pub fn stat(&self) -> Result<Option<FileStat>> {
-        match fstatat(self.dir.fd(), self.name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match fstatat(
+            self.dir.fd(),
+            self.name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
             Ok(st) => Ok(Some(st)),
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(Error::os(e, "lstat").with_path(self.shown())),
@@ -420,7 +433,11 @@ impl Entry {
             _ => "not a regular file (a FIFO, device or socket)",
         };
         if self.dir.confined {
-            unsafe_path(&self.shown(), syscall, &format!("{} is {what}", self.shown().display()))
+            unsafe_path(
+                &self.shown(),
+                syscall,
+                &format!("{} is {what}", self.shown().display()),
+            )
         } else {
             Error::lib(
                 codes::ERR_NOT_REGULAR_FILE,
@@ -441,11 +458,16 @@ impl Entry {
             }
         }
         let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-        let fd = openat(self.dir.fd(), self.name.as_os_str(), flags, Mode::from_bits_truncate(mode))
-            .map_err(|e| match e {
-                Errno::ELOOP => self.not_regular("open", Kind::Symlink),
-                e => Error::os(e, "open").with_path(self.shown()),
-            })?;
+        let fd = openat(
+            self.dir.fd(),
+            self.name.as_os_str(),
+            flags,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => self.not_regular("open", Kind::Symlink),
+            e => Error::os(e, "open").with_path(self.shown()),
+        })?;
         // Replaced between the look and the open: check what was opened.
         let st = fstat(fd.as_fd()).map_err(|e| Error::os(e, "fstat").with_path(self.shown()))?;
         if Kind::of(&st) != Kind::File {
@@ -503,7 +525,11 @@ impl Entry {
             to.dir.fd(),
             to.name.as_os_str(),
         )
-        .map_err(|e| Error::os(e, "rename").with_path(self.shown()).with_dest(to.shown()))
+        .map_err(|e| {
+            Error::os(e, "rename")
+                .with_path(self.shown())
+                .with_dest(to.shown())
+        })
     }
 
     /// linkat(2) to `to` (no fsync; symlinks are linked as themselves, never followed).
@@ -515,12 +541,20 @@ impl Entry {
             to.name.as_os_str(),
             AtFlags::empty(),
         )
-        .map_err(|e| Error::os(e, "link").with_path(self.shown()).with_dest(to.shown()))
+        .map_err(|e| {
+            Error::os(e, "link")
+                .with_path(self.shown())
+                .with_dest(to.shown())
+        })
     }
 
     /// unlinkat(2) of a non-directory (no fsync); `false` when it did not exist.
     pub fn unlink(&self) -> Result<bool> {
-        match unlinkat(self.dir.fd(), self.name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+        match unlinkat(
+            self.dir.fd(),
+            self.name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        ) {
             Ok(()) => Ok(true),
             Err(Errno::ENOENT) => Ok(false),
             Err(e) => Err(Error::os(e, "unlink").with_path(self.shown())),
@@ -529,7 +563,11 @@ impl Entry {
 
     /// rmdir via unlinkat(AT_REMOVEDIR) (no fsync); `false` when missing or not empty.
     pub fn rmdir(&self) -> Result<bool> {
-        match unlinkat(self.dir.fd(), self.name.as_os_str(), UnlinkatFlags::RemoveDir) {
+        match unlinkat(
+            self.dir.fd(),
+            self.name.as_os_str(),
+            UnlinkatFlags::RemoveDir,
+        ) {
             Ok(()) => Ok(true),
             Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST) => Ok(false),
             Err(e) => Err(Error::os(e, "rmdir").with_path(self.shown())),
@@ -580,8 +618,12 @@ fn components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>> {
 fn split<'a>(base: &Path, rel: &'a Path) -> Result<(&'a Path, &'a OsStr)> {
     let parts = components(base, rel)?;
     let name = *parts.last().ok_or_else(|| {
-        Error::lib(codes::ERR_INVALID_ARG_VALUE, "open", "the path must name a file")
-            .with_path(base)
+        Error::lib(
+            codes::ERR_INVALID_ARG_VALUE,
+            "open",
+            "the path must name a file",
+        )
+        .with_path(base)
     })?;
     let parent = rel.parent().unwrap_or(Path::new(""));
     Ok((parent, name))

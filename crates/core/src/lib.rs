@@ -41,6 +41,6 @@ pub mod usage;
 pub mod zeroskip;
 
 pub use control::Control;
-pub use dir::{Dir, Entry};
 pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode};
+pub use dir::{Dir, Entry};
 pub use error::{Error, Result};

@@ -34,7 +34,8 @@ pub fn update_loop_dev_sizes(path: &Path) -> Result<Vec<String>> {
 pub fn update_loop_dev_sizes_of(entry: &Entry) -> Result<Vec<String>> {
     let f = entry.open_read()?;
     let link = format!("/proc/self/fd/{}", f.as_raw_fd());
-    let real = std::fs::read_link(&link).map_err(|e| Error::io(e, "readlink").with_path(entry.shown()))?;
+    let real =
+        std::fs::read_link(&link).map_err(|e| Error::io(e, "readlink").with_path(entry.shown()))?;
     update_backed_by(&real)
 }
 

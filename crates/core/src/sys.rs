@@ -152,4 +152,3 @@ pub fn pwrite_all(fd: BorrowedFd, mut buf: &[u8], mut offset: u64) -> nix::Resul
     }
     Ok(())
 }
-

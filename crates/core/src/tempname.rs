@@ -56,15 +56,17 @@ impl<'a> TempFile<'a> {
     /// Create `<target>~<random>` in the target's directory with O_EXCL and exactly `mode`
     /// (fchmod, so the umask cannot change it).
     pub fn create(target: &'a Entry, mode: u32) -> Result<TempFile<'a>> {
-        let flags = OFlag::O_RDWR
-            | OFlag::O_CREAT
-            | OFlag::O_EXCL
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC;
+        let flags =
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let mut attempts = 0;
         loop {
             let name = temp_name(target);
-            match openat(target.dir.fd(), name.as_os_str(), flags, Mode::from_bits_truncate(mode)) {
+            match openat(
+                target.dir.fd(),
+                name.as_os_str(),
+                flags,
+                Mode::from_bits_truncate(mode),
+            ) {
                 Ok(fd) => {
                     let tmp = TempFile {
                         file: File::from(fd),

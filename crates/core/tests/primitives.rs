@@ -8,12 +8,12 @@ use std::path::Path;
 
 use reflink_pool_core::dir::Dir;
 use reflink_pool_core::durable;
-use reflink_pool_core::tempname::write_file;
 use reflink_pool_core::extents::{data_runs, DataRun};
 use reflink_pool_core::fsstats::fs_stats;
 use reflink_pool_core::probe::is_reflink_supported;
 use reflink_pool_core::resize::resize_file;
 use reflink_pool_core::sparse::create_sparse_file;
+use reflink_pool_core::tempname::write_file;
 use reflink_pool_core::usage::file_usage;
 use reflink_pool_core::zeroskip::write_skipping_zeros;
 use reflink_pool_core::{copy_file, Control, CopyOptions, Error};
@@ -89,7 +89,11 @@ fn durable_ops() {
     let e = durable::mkdir_path(&d.join("file/sub")).unwrap_err();
     assert_eq!(e.code_name(), "ENOTDIR");
     let e = root.create_dir_all(Path::new("file/sub")).unwrap_err();
-    assert_eq!(e.code_name(), "ERR_UNSAFE_PATH", "a file where the pool needs a directory");
+    assert_eq!(
+        e.code_name(),
+        "ERR_UNSAFE_PATH",
+        "a file where the pool needs a directory"
+    );
     assert_eq!(e.errno(), Some(nix::errno::Errno::ENOTDIR));
 
     durable::hardlink(&at("file"), &at("x/link")).unwrap();
@@ -322,7 +326,9 @@ fn probe_answers_and_leaves_nothing() {
 
 #[test]
 fn error_display_is_node_style() {
-    let e = Error::os(nix::errno::Errno::ENOSPC, "write").with_path("/p/a.img").with_dest("/p/b.img");
+    let e = Error::os(nix::errno::Errno::ENOSPC, "write")
+        .with_path("/p/a.img")
+        .with_dest("/p/b.img");
     assert_eq!(
         e.to_string(),
         "ENOSPC: no space left on device, write '/p/a.img' -> '/p/b.img'"
@@ -332,7 +338,8 @@ fn error_display_is_node_style() {
         e.to_string(),
         "ERR_REFLINK_UNSUPPORTED: cannot clone, ioctl(FICLONE)"
     );
-    let e = Error::os(nix::errno::Errno::EXDEV, "ioctl(FICLONE)").with_path("/a")
+    let e = Error::os(nix::errno::Errno::EXDEV, "ioctl(FICLONE)")
+        .with_path("/a")
         .with_code("ERR_REFLINK_UNSUPPORTED")
         .with_detail("no reflink");
     assert_eq!(e.code_name(), "ERR_REFLINK_UNSUPPORTED");

@@ -83,8 +83,12 @@ impl CopyTask {
             progress: Some(&report),
         };
         let out = match (self.src.as_ref(), self.dst.as_ref()) {
-            (Ok(Target::Path(src)), Ok(Target::Path(dst))) => copy::copy_file(src, dst, &opts, &ctl)?,
-            (Ok(src), Ok(dst)) => copy::copy_entry(&src.entry()?, &dst.entry_creating()?, &opts, &ctl)?,
+            (Ok(Target::Path(src)), Ok(Target::Path(dst))) => {
+                copy::copy_file(src, dst, &opts, &ctl)?
+            }
+            (Ok(src), Ok(dst)) => {
+                copy::copy_entry(&src.entry()?, &dst.entry_creating()?, &opts, &ctl)?
+            }
             (Err(e), _) | (_, Err(e)) => return Err(e.clone()),
         };
         let last_progress = match self.progress.as_ref().and_then(Throttled::last) {

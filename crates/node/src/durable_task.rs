@@ -12,8 +12,14 @@ use crate::outcome::{task, BoolOutcome, VoidOutcome};
 use crate::pool_dir::{PoolDir, Target, TargetResult};
 
 pub enum DurableOp {
-    Hardlink { src: TargetResult, dst: TargetResult },
-    Rename { src: TargetResult, dst: TargetResult },
+    Hardlink {
+        src: TargetResult,
+        dst: TargetResult,
+    },
+    Rename {
+        src: TargetResult,
+        dst: TargetResult,
+    },
     Mkdir(TargetResult),
     FsyncFile(TargetResult),
     FsyncDir(TargetResult),

@@ -63,7 +63,11 @@ impl ImportWriterTask {
     }
 
     fn shown(&self) -> std::path::PathBuf {
-        self.target.as_ref().as_ref().map(Target::shown).unwrap_or_default()
+        self.target
+            .as_ref()
+            .as_ref()
+            .map(Target::shown)
+            .unwrap_or_default()
     }
 
     fn not_open(&self) -> Error {
@@ -74,7 +78,12 @@ impl ImportWriterTask {
         let mut state = lock(&self.state);
         match &self.op {
             ImportOp::Open => {
-                let entry = self.target.as_ref().as_ref().map_err(Clone::clone)?.entry()?;
+                let entry = self
+                    .target
+                    .as_ref()
+                    .as_ref()
+                    .map_err(Clone::clone)?
+                    .entry()?;
                 let file = entry.open_for_write()?;
                 let meta = file
                     .metadata()

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::tokio::task::spawn_blocking;
 use napi_derive::napi;
-use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::dir::Entry;
+use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::lock::{self, LockFile};
 
 use crate::outcome::{catch, BoolOutcome, VoidOutcome};

@@ -18,7 +18,11 @@ pub struct WriteFileTask {
 
 impl WriteFileTask {
     fn run(&self) -> Result<Null> {
-        let entry = self.target.as_ref().map_err(Clone::clone)?.entry_creating()?;
+        let entry = self
+            .target
+            .as_ref()
+            .map_err(Clone::clone)?
+            .entry_creating()?;
         tempname::write_file(&entry, &self.data, self.mode)?;
         Ok(Null)
     }
@@ -38,7 +42,12 @@ pub fn write_file(path: String, data: Buffer, mode: u32) -> AsyncTask<WriteFileT
 
 /// `writeFile` of `rel` in the pool (parents created, mode 0700).
 #[napi]
-pub fn write_file_at(dir: &PoolDir, rel: String, data: Buffer, mode: u32) -> AsyncTask<WriteFileTask> {
+pub fn write_file_at(
+    dir: &PoolDir,
+    rel: String,
+    data: Buffer,
+    mode: u32,
+) -> AsyncTask<WriteFileTask> {
     AsyncTask::new(WriteFileTask {
         target: dir.at(rel),
         data,
