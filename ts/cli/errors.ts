@@ -10,6 +10,8 @@ export const EXIT = {
   usage: 2,
   /** Interrupted by SIGINT; 128 + signal number, as shells do. */
   interrupted: 130,
+  /** The reader of stdout went away (`| head`): 128 + SIGPIPE, as for `cat`. */
+  closedPipe: 141,
 } as const
 
 /** Codes the CLI itself raises (the library's ERR_* table lives in ts/errors.ts). */

@@ -15,6 +15,7 @@ import { registerDemoCommand } from './commands/demo'
 import { registerBenchCommand } from './commands/bench'
 import { examples } from './args'
 import { interrupt } from './interrupt'
+import { exitQuietlyOnClosedPipe } from './pipe'
 
 function packageVersion(): string {
   // Same relative path from ts/cli (tsx) and dist/cli (compiled).
@@ -45,7 +46,7 @@ export function buildProgram(): Command {
         "reflink-pool clone vm-templates/debian/root 'appvms/web-{n}/root' --count 20",
         'reflink-pool volume list --json',
       ) +
-        `\nExit status: ${EXIT.ok} success, ${EXIT.failure} operation failed, ${EXIT.usage} usage error, ${EXIT.interrupted} interrupted.\n`,
+        `\nExit status: ${EXIT.ok} success, ${EXIT.failure} operation failed, ${EXIT.usage} usage error, ${EXIT.interrupted} interrupted, ${EXIT.closedPipe} output pipe closed.\n`,
     )
   registerPoolCommands(program)
   registerVolumeCommands(program)
@@ -60,6 +61,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram()
   const debug = argv.includes('--debug')
   const json = argv.includes('--json')
+  exitQuietlyOnClosedPipe()
   const stopListening = interrupt.listen()
   try {
     await program.parseAsync(argv)

@@ -1,7 +1,7 @@
 // Volume commands: `reflink-pool volume <create|list|info|start|stop|revert|
 // revisions|resize|import|export|remove|verify>`.
 import { Command, Option } from 'commander'
-import { examples, intArg, sizeArg } from '../args'
+import { examples, intArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
@@ -45,7 +45,8 @@ export function registerVolumeCommands(program: Command): void {
     .command('create <vid>')
     .description('create a volume (vid: appvms/<vm>/<name> or vm-templates/<vm>/<name>)')
     .addOption(new Option('--kind <kind>', 'origin (save on stop), snapshot (of --source, discarded on stop), volatile, origin-snapshot').choices(KINDS).default('origin'))
-    .option('--size <bytes>', 'nominal size, e.g. 10G', sizeArg, 0)
+    .option('--size <size>', 'nominal size, e.g. 10G (10 GiB) or 10GB (10^9 bytes)', sizeArg, 0)
+    .addHelpText('after', sizeHelp())
     .option('--source <vid>', 'source volume of a snapshot kind')
     .option('--read-only', 'the VM sees the volume read-only')
     .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
@@ -165,7 +166,8 @@ export function registerVolumeCommands(program: Command): void {
   volume
     .command('resize')
     .argument('<vid>', 'volume id')
-    .argument('<size>', 'new size, e.g. 20G', sizeArg)
+    .argument('<size>', 'new size, e.g. 20G (20 GiB)', sizeArg)
+    .addHelpText('after', sizeHelp())
     .description('grow (or with --allow-shrink, shrink) a volume; a running one is resized in place')
     .option('--allow-shrink', 'allow a smaller size (data past the end is lost)')
     .addHelpText('after', examples('reflink-pool volume resize appvms/web/private 20G', 'reflink-pool volume resize appvms/web/private 1G --allow-shrink'))
@@ -179,7 +181,8 @@ export function registerVolumeCommands(program: Command): void {
   volume
     .command('import <vid> <file>')
     .description('replace the committed data of a save-on-stop volume with a raw image from a file or - (stdin); zero blocks stay holes')
-    .option('--size <bytes>', 'image size (default: the file size; for stdin, the volume size)', sizeArg)
+    .option('--size <size>', 'image size (default: the file size; for stdin, the volume size)', sizeArg)
+    .addHelpText('after', sizeHelp())
     .addHelpText(
       'after',
       examples(
