@@ -14,7 +14,7 @@ type Kind = (typeof KINDS)[number]
 /** Run `fn` on one volume of the pool given on the command line. */
 function onVolume<T>(cmd: Command, vid: string, fn: (v: Volume, pool: Pool, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = globalOptions(cmd)
-  return withPool(g, async (pool) => fn(await pool.getVolume(vid), pool, g))
+  return withPool(g, async (pool) => fn(await pool.loadVolume(vid), pool, g))
 }
 
 function show(g: GlobalOptions, v: VolumeJson, extra: Array<[string, string]> = []): void {
