@@ -9,7 +9,7 @@ export interface Column<Row> {
   header: string
   value: (row: Row) => string
   align?: Align
-  /** May be cut (with "…") when the table is wider than the terminal; widest first. */
+  /** May be cut in the middle (with "…", keeping both ends) when the table is wider than the terminal; widest first. */
   shrink?: boolean
 }
 
@@ -26,7 +26,11 @@ export function table<Row>(rows: Row[], columns: Column<Row>[], opts: TableOptio
   const cells = rows.map((row) => columns.map((c) => c.value(row)))
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i].length)))
   if (opts.width !== undefined) fitWidths(widths, columns, opts.width)
-  const cut = (v: string, w: number) => (v.length > w ? v.slice(0, Math.max(0, w - 1)) + '…' : v)
+  const cut = (v: string, w: number) => {
+    if (v.length <= w) return v
+    const tail = Math.floor((w - 1) / 2)
+    return v.slice(0, w - 1 - tail) + '…' + (tail > 0 ? v.slice(-tail) : '')
+  }
   const line = (values: string[]) =>
     values
       .map((v, i) => {

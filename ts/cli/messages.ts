@@ -42,7 +42,7 @@ const REWORD: Record<string, Rewording> = {
 /** `err` in the CLI's words (a CliError with the same code and the original as cause), or `err` itself. */
 export function reword(err: unknown, ctx: FailureContext): unknown {
   const code = (err as { code?: unknown } | null)?.code
-  if (typeof code !== 'string' || !(err instanceof Error)) return err
+  if (typeof code !== 'string' || !(err instanceof Error) || err instanceof CliError) return err
   const text = REWORD[code]?.(ctx, err)
   if (!text) return err
   return new CliError(text, code, { cause: err })
