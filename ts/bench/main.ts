@@ -1,8 +1,10 @@
 // The benchmark harness (`npm run bench`, `reflink-pool bench`): sets up its
 // own XFS, btrfs and ext4 loop filesystems when root (otherwise benchmarks a
-// directory under the cwd and says so), builds the floor, checks the peers,
-// runs the scenarios of SPEC §5 / issue 5, and writes a markdown table, a JSON
-// file (schema in docs/bench-schema.md) and an SVG chart.
+// directory under the cwd and says so), builds the floor (from a checkout of
+// the repository; from an npm install its rows are skipped), checks the peers
+// (never installs them: it says what is missing and how to get it), runs the
+// scenarios of docs/design.md §9, and writes a markdown table, a JSON file
+// (schema in docs/bench-schema.md) and an SVG chart.
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
@@ -11,7 +13,7 @@ import { renderSvg } from './chart'
 import { settingsFor, type BenchContext, type BenchFs, type ChildRunner, type Scenario } from './context'
 import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from '../util/loopfs'
 import { renderMarkdown } from './markdown'
-import { Floor, REPO_ROOT, setupPeers } from './peers'
+import { checkPeers, Floor, REPO_ROOT } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
 import { cloneScenario } from './scenarios/clone'
@@ -20,7 +22,7 @@ import { massStartScenario } from './scenarios/mass-start'
 import { memoryScenario } from './scenarios/memory'
 import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
-import { dropCaches, fsType, machine, run, settle } from './system'
+import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 
 export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario]
 
@@ -123,6 +125,14 @@ async function useReleaseAddon(notes: string[]): Promise<void> {
     notes.push('the addon was loaded before the harness started (CLI): measuring native/ as built, not a fresh release build')
     return
   }
+  if (!existsSync(join(REPO_ROOT, 'Cargo.toml'))) {
+    notes.push('measuring the installed native addon (an npm install has no sources to build a release addon from)')
+    return
+  }
+  if (!hasCommand('cargo')) {
+    notes.push('cargo is not installed: measuring native/ as built, not a fresh release build (rustup: https://rustup.rs)')
+    return
+  }
   try {
     log('building the release addon (cargo build --release -p reflink-pool-node)')
     await run('cargo', ['build', '--quiet', '--release', '-p', 'reflink-pool-node', '--manifest-path', join(REPO_ROOT, 'Cargo.toml')])
@@ -195,16 +205,19 @@ export async function runBench(argv: string[]): Promise<number> {
     if (fs.xfs.kind === 'cwd') cwdDir = fs.xfs.dir
     let floorProblem: string | null = null
     try {
-      log('building the floor binary (cargo build --release --example floor)')
-      floor = await Floor.start()
+      floor = await Floor.start(log)
     } catch (e) {
       floorProblem = (e as Error).message.split('\n')[0]
       notes.push(`floor unavailable: ${floorProblem}`)
+      log(`floor unavailable: ${floorProblem}`)
     }
     const needsChild = !args.only || args.only.includes(memoryScenario.id)
     const child: ChildRunner = needsChild ? childRunner(notes) : { loader: 'node', argv: () => { throw new Error('no child runner: the memory scenario was not selected') } }
-    const missingPeers = await setupPeers(log)
-    for (const m of missingPeers) notes.push(`peer unavailable: ${m}`)
+    const missingPeers = await checkPeers()
+    for (const m of missingPeers) {
+      notes.push(`peer unavailable: ${m}`)
+      log(`peer unavailable: ${m}`)
+    }
     await useReleaseAddon(notes)
     const product = loadProduct()
     for (const p of product.problems) notes.push(p)
