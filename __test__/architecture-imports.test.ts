@@ -15,6 +15,7 @@
 import test from 'ava'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
+import { execFileSync } from 'node:child_process'
 
 const REPO = join(__dirname, '..')
 const TS = join(REPO, 'ts')
@@ -103,4 +104,10 @@ test('nothing but the bench command imports ts/bench; the bench reaches the CLI 
   const intoBench = all.filter((e) => layerOf(e.to) === 'bench' && layerOf(e.from) !== 'bench').map((e) => relative(REPO, e.from))
   t.deepEqual([...new Set(intoBench)], ['ts/cli/commands/bench.ts'])
   t.deepEqual(all.filter((e) => layerOf(e.from) === 'bench' && layerOf(e.to) === 'cli').map((e) => relative(REPO, e.from)), [])
+})
+
+test('loading the CLI loads no native code (--help and --version work before the addon is built)', (t) => {
+  const script = "require('./ts/cli/main'); console.log(JSON.stringify(Object.keys(require.cache).filter((k) => /[\\\\/](native|binding)[\\\\/.]/.test(k))))"
+  const out = execFileSync(process.execPath, ['--import=tsx', '-e', script], { cwd: REPO, encoding: 'utf8' })
+  t.deepEqual(JSON.parse(out.trim()), [])
 })

@@ -9,7 +9,6 @@ import { volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type V
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { CLI_CODES, CliError, UsageError } from '../errors'
 import { refuse, reword, type FailureContext } from '../messages'
-import { loopDevicesBackedBy } from '../../loopdev'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
 type Kind = (typeof KINDS)[number]
@@ -148,6 +147,8 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, o: { discard?: boolean; force?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         if (o.force !== true) {
+          // Loaded here, not at the top: --help must not load the native binding.
+          const { loopDevicesBackedBy } = require('../../loopdev') as typeof import('../../loopdev')
           const devices = await loopDevicesBackedBy(v.path)
           if (devices.length) {
             throw new CliError(
