@@ -23,6 +23,7 @@ import { memoryScenario } from './scenarios/memory'
 import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
 import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
+import { painter } from '../util/style'
 
 export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario]
 
@@ -72,6 +73,8 @@ export function parseArgs(argv: readonly string[]): Args {
 
 const T0 = Date.now()
 const log = (msg: string) => process.stderr.write(`[bench +${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`)
+/** A log line about something missing or skipped: yellow on a terminal (ts/util/style.ts rules). */
+const warn = (msg: string) => log(painter(process.stderr)('warning', msg))
 
 /** Scratch filesystems sized for the run, or one directory under the cwd when they cannot be built. */
 function setupFilesystems(quick: boolean, notes: string[], mounted: ScratchFs[]): BenchContext['fs'] {
@@ -209,14 +212,14 @@ export async function runBench(argv: string[]): Promise<number> {
     } catch (e) {
       floorProblem = (e as Error).message.split('\n')[0]
       notes.push(`floor unavailable: ${floorProblem}`)
-      log(`floor unavailable: ${floorProblem}`)
+      warn(`floor unavailable: ${floorProblem}`)
     }
     const needsChild = !args.only || args.only.includes(memoryScenario.id)
     const child: ChildRunner = needsChild ? childRunner(notes) : { loader: 'node', argv: () => { throw new Error('no child runner: the memory scenario was not selected') } }
     const missingPeers = await checkPeers()
     for (const m of missingPeers) {
       notes.push(`peer unavailable: ${m}`)
-      log(`peer unavailable: ${m}`)
+      warn(`peer unavailable: ${m}`)
     }
     await useReleaseAddon(notes)
     const product = loadProduct()
@@ -264,7 +267,9 @@ export async function runBench(argv: string[]): Promise<number> {
     scenarios,
   }
   const paths = writeReport(report, resolve(args.out))
-  process.stdout.write(renderMarkdown(report))
+  // The files stay plain; on a terminal, targets not met stand out.
+  const paint = painter(process.stdout)
+  process.stdout.write(renderMarkdown(report).replace(/\*\*not met\*\*/g, (m) => paint('error', m)))
   log(`wrote ${paths.json}, ${paths.md}, ${paths.svg}`)
   const t = tally(report)
   if (scenarios.some((s) => s.error)) return 1
