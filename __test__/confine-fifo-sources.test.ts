@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { copyFile, fileUsage, resizeFile, internal } from '../ts/index'
+import { copyFile, fileUsage, resizeFile } from '../ts/index'
+import { internal } from '../ts/internal'
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'confine-fifo-'))
 

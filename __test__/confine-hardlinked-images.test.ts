@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { fsSuite, type FsKind } from './helpers/scratch-fs'
 import { hashFile } from './helpers/reliability-files'
-import { ReflinkPool, internal } from '../ts/index'
+import { ReflinkPool } from '../ts/index'
+import { internal } from '../ts/internal'
 
 const KiB = 1024
 const SIZE = 64 * KiB
