@@ -41,7 +41,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
@@ -53,6 +53,13 @@ use crate::error::{codes, Error, Result};
 
 /// Cleared once openat2 reported ENOSYS (kernel < 5.6): use the per-component walk.
 static HAS_OPENAT2: AtomicBool = AtomicBool::new(true);
+
+/// Use the per-component walk from now on, as on a kernel without openat2 (tests of
+/// the fallback run with this; it is what ENOSYS does).
+#[doc(hidden)]
+pub fn disable_openat2() {
+    HAS_OPENAT2.store(false, Ordering::Relaxed);
+}
 
 /// Mode of every directory the pool creates (fchmod after mkdirat: umask-proof).
 pub const DIR_MODE: u32 = 0o700;
@@ -597,19 +604,25 @@ fn resolve_error(e: Errno, syscall: &'static str, shown: &Path) -> Error {
     }
 }
 
-/// The plain components of `rel`; `..`, `.`, a root or a prefix are refused.
+/// The plain components of `rel` (split on `/`, nothing normalised away); `..`, `.`, an
+/// empty component (a leading, doubled or trailing `/`) are refused. `""` has none.
 fn components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>> {
-    rel.components()
+    let bytes = rel.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    bytes
+        .split(|&b| b == b'/')
         .map(|c| match c {
-            Component::Normal(n) => Ok(n),
-            _ => Err(unsafe_path(
+            b"" | b"." | b".." => Err(unsafe_path(
                 &base.join(rel),
                 "open",
                 &format!(
-                    "'{}' is not a plain relative path (no '..', '.' or leading '/')",
+                    "'{}' is not a plain relative path (no '..', '.', empty or leading '/')",
                     rel.display()
                 ),
             )),
+            c => Ok(OsStr::from_bytes(c)),
         })
         .collect()
 }
