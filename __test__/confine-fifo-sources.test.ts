@@ -9,16 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { copyFile, fileUsage, resizeFile } from '../ts/index'
 import { internal } from '../ts/internal'
+import { within } from './helpers/within'
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'confine-fifo-'))
 
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
-}
-
-test('copyFile, fileUsage, resizeFile and the import writer refuse a FIFO at once; later copies still run', async (t) => {
+test('copyFile, fileUsage, resizeFile, dataRuns, fsyncFile and the import writer refuse a FIFO at once; later copies still run', async (t) => {
   const dir = scratch()
   const fifo = join(dir, 'pipe')
   execFileSync('mkfifo', [fifo])
@@ -28,6 +23,8 @@ test('copyFile, fileUsage, resizeFile and the import writer refuse a FIFO at onc
   await within(t.throwsAsync(resizeFile(fifo, 4096), { code: 'ERR_NOT_REGULAR_FILE' }), 2000, 'resize')
   await within(t.throwsAsync(internal.dataRuns(fifo), { code: 'ERR_NOT_REGULAR_FILE' }), 2000, 'dataRuns')
   await within(t.throwsAsync(internal.fsyncFile(fifo), { code: 'ERR_NOT_REGULAR_FILE' }), 2000, 'fsyncFile')
+  // The import writer opens through a directory handle, as inside a pool: a FIFO there is an unsafe path.
+  await within(t.throwsAsync(internal.openImportWriter(fifo), { code: 'ERR_UNSAFE_PATH' }), 2000, 'import writer')
   await within(t.throwsAsync(copyFile(join(dir, 'src'), fifo), { code: 'ENOENT' }), 2000, 'a missing source')
   t.false(existsSync(join(dir, 'out-0')))
   writeFileSync(join(dir, 'src'), 'data')

@@ -10,6 +10,7 @@ import { native } from '../ts/binding'
 import { unwrap } from '../ts/outcome'
 import { lockAbandoned, Locks } from '../ts/pool/lock'
 import { PoolFiles } from '../ts/pool/files'
+import { within } from './helpers/within'
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'pool-lock-'))
 
@@ -27,12 +28,6 @@ async function pendingAfter(p: Promise<unknown>, ms: number): Promise<boolean> {
   )
   await new Promise((r) => setTimeout(r, ms))
   return !settled
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 test('lock waits do not occupy the libuv threadpool (more waiters than its 4 threads)', async (t) => {

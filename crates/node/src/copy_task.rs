@@ -108,6 +108,22 @@ impl CopyTask {
 
 task!(CopyTask, CopyOutcome, "copyFile");
 
+fn spawn(
+    src: TargetResult,
+    dst: TargetResult,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    on_progress: Option<ProgressFn>,
+) -> AsyncTask<CopyTask> {
+    AsyncTask::new(CopyTask {
+        src,
+        dst,
+        options,
+        cancel: cancel.map(CancelToken::flag),
+        progress: on_progress.map(Throttled::new),
+    })
+}
+
 /// Copy `src` to `dst` atomically and durably. Never rejects: errors come back as data.
 #[napi]
 pub fn copy_file(
@@ -119,13 +135,8 @@ pub fn copy_file(
         ProgressFn,
     >,
 ) -> AsyncTask<CopyTask> {
-    AsyncTask::new(CopyTask {
-        src: Ok(Target::Path(src.into())),
-        dst: Ok(Target::Path(dst.into())),
-        options,
-        cancel: cancel.map(CancelToken::flag),
-        progress: on_progress.map(Throttled::new),
-    })
+    let (src, dst) = (Target::Path(src.into()), Target::Path(dst.into()));
+    spawn(Ok(src), Ok(dst), options, cancel, on_progress)
 }
 
 /// `copyFile` of `src` (relative to the pool root `src_dir`) to `dst` (relative to
@@ -144,11 +155,5 @@ pub fn copy_file_at(
         ProgressFn,
     >,
 ) -> AsyncTask<CopyTask> {
-    AsyncTask::new(CopyTask {
-        src: src_dir.at(src),
-        dst: dst_dir.at(dst),
-        options,
-        cancel: cancel.map(CancelToken::flag),
-        progress: on_progress.map(Throttled::new),
-    })
+    spawn(src_dir.at(src), dst_dir.at(dst), options, cancel, on_progress)
 }
