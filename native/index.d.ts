@@ -44,8 +44,9 @@ export declare class PoolDir {
    */
   open(create: boolean): Promise<VoidOutcome>
   /**
-   * Drop this object's handle (tasks already running keep theirs until they end);
-   * later tasks fail with `ERR_INVALID_ARG_VALUE`. Idempotent.
+   * Drop the handle, for this object and every lock or writer made from it (a step
+   * already running keeps it until it ends); later steps fail with
+   * `ERR_INVALID_ARG_VALUE`. Idempotent.
    */
   close(): void
 }

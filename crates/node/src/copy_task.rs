@@ -155,5 +155,11 @@ pub fn copy_file_at(
         ProgressFn,
     >,
 ) -> AsyncTask<CopyTask> {
-    spawn(src_dir.at(src), dst_dir.at(dst), options, cancel, on_progress)
+    spawn(
+        src_dir.at(src),
+        dst_dir.at(dst),
+        options,
+        cancel,
+        on_progress,
+    )
 }

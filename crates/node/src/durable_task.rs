@@ -44,7 +44,7 @@ impl DurableTask {
             }
             DurableOp::Mkdir(t) => match target(t)? {
                 Target::Path(p) => durable::mkdir_path(p)?,
-                Target::At(dir, rel) => drop(dir.create_dir_all(rel)?),
+                Target::At(slot, rel) => drop(slot.get()?.create_dir_all(rel)?),
             },
             DurableOp::FsyncFile(t) => durable::fsync_file(&target(t)?.entry()?)?,
             DurableOp::FsyncDir(t) => target(t)?.dir()?.fsync()?,

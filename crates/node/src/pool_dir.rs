@@ -8,7 +8,7 @@
 //! takes the object and a relative path: `copyFileAt(dir, 'appvms/a/private.img', ...)`.
 //! Messages show paths as root + rel.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{AsyncTask, Null};
@@ -18,12 +18,43 @@ use reflink_pool_core::error::{codes, Error, Result};
 
 use crate::outcome::{task, VoidOutcome};
 
+/// The handle of a `PoolDir`, shared with the tasks and objects (locks, import writers)
+/// made from it: they take the `Dir` only while a step runs, so `close()` releases the
+/// directory for all of them (an unmount is then not kept busy by a forgotten object).
+#[derive(Clone, Default)]
+pub struct Slot {
+    path: PathBuf,
+    dir: Arc<Mutex<Option<Arc<Dir>>>>,
+}
+
+impl Slot {
+    /// The open handle; `ERR_INVALID_ARG_VALUE` before `open()` or after `close()`.
+    pub fn get(&self) -> Result<Arc<Dir>> {
+        self.dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Error::lib(
+                    codes::ERR_INVALID_ARG_VALUE,
+                    "open",
+                    "the pool directory is not open (open() first; not after close())",
+                )
+                .with_path(&self.path)
+            })
+    }
+
+    fn set(&self, dir: Option<Arc<Dir>>) {
+        *self.dir.lock().unwrap_or_else(|p| p.into_inner()) = dir;
+    }
+}
+
 /// Where a task's file is.
 pub enum Target {
     /// An ordinary path (symlinks followed like any tool, no ownership checks).
     Path(PathBuf),
     /// `rel` beneath a pool root.
-    At(Arc<Dir>, PathBuf),
+    At(Slot, PathBuf),
 }
 
 impl Target {
@@ -31,7 +62,7 @@ impl Target {
     pub fn entry(&self) -> Result<Entry> {
         match self {
             Target::Path(p) => Entry::of_path(p),
-            Target::At(dir, rel) => dir.entry(rel),
+            Target::At(slot, rel) => slot.get()?.entry(rel),
         }
     }
 
@@ -43,7 +74,7 @@ impl Target {
                 reflink_pool_core::durable::mkdir_path(&reflink_pool_core::durable::parent_dir(p))?;
                 Entry::of_path(p)
             }
-            Target::At(dir, rel) => dir.entry_creating(rel),
+            Target::At(slot, rel) => slot.get()?.entry_creating(rel),
         }
     }
 
@@ -51,7 +82,7 @@ impl Target {
     pub fn dir(&self) -> Result<Dir> {
         match self {
             Target::Path(p) => Dir::open_path(p),
-            Target::At(dir, rel) => dir.open_dir(rel),
+            Target::At(slot, rel) => slot.get()?.open_dir(rel),
         }
     }
 
@@ -59,55 +90,40 @@ impl Target {
     pub fn shown(&self) -> PathBuf {
         match self {
             Target::Path(p) => p.clone(),
-            Target::At(dir, rel) => dir.shown(rel),
+            Target::At(slot, rel) => slot.path.join(rel),
         }
     }
 }
 
 #[napi]
 pub struct PoolDir {
-    path: PathBuf,
-    dir: Arc<Mutex<Option<Arc<Dir>>>>,
+    slot: Slot,
 }
 
 impl PoolDir {
-    /// `rel` beneath this pool's root; `ERR_INVALID_ARG_VALUE` before `open()` resolved.
-    pub fn at(&self, rel: String) -> Result<Target> {
-        let dir = self
-            .dir
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                Error::lib(
-                    codes::ERR_INVALID_ARG_VALUE,
-                    "open",
-                    "the pool directory is not open (call open() first)",
-                )
-                .with_path(&self.path)
-            })?;
-        Ok(Target::At(dir, PathBuf::from(rel)))
+    /// `rel` beneath this pool's root (resolved when a step runs).
+    pub fn at(&self, rel: String) -> TargetResult {
+        Ok(Target::At(self.slot.clone(), PathBuf::from(rel)))
     }
 }
 
-/// A target that could not be made (pool directory not open): the task fails with it.
+/// A task's target; an `Err` is reported by the task (errors as data).
 pub type TargetResult = Result<Target>;
 
 pub struct OpenPoolDirTask {
-    path: PathBuf,
     create: bool,
-    dir: Arc<Mutex<Option<Arc<Dir>>>>,
+    slot: Slot,
 }
 
 impl OpenPoolDirTask {
     fn run(&self) -> Result<Null> {
-        let path = Path::new(&self.path);
+        let path = self.slot.path.as_path();
         let dir = if self.create {
             reflink_pool_core::durable::create_root(path)?
         } else {
             Dir::open_root(path)?
         };
-        *self.dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(dir));
+        self.slot.set(Some(Arc::new(dir)));
         Ok(Null)
     }
 }
@@ -120,15 +136,17 @@ impl PoolDir {
     #[napi(constructor)]
     pub fn new(path: String) -> Self {
         PoolDir {
-            path: path.into(),
-            dir: Arc::default(),
+            slot: Slot {
+                path: path.into(),
+                dir: Arc::default(),
+            },
         }
     }
 
     /// The pool directory as given (used to show paths in messages).
     #[napi(getter)]
     pub fn path(&self) -> String {
-        crate::outcome::path_string(&self.path)
+        crate::outcome::path_string(&self.slot.path)
     }
 
     /// Open the directory (a symlink at the path itself is followed, once) and check it:
@@ -138,16 +156,16 @@ impl PoolDir {
     #[napi]
     pub fn open(&self, create: bool) -> AsyncTask<OpenPoolDirTask> {
         AsyncTask::new(OpenPoolDirTask {
-            path: self.path.clone(),
             create,
-            dir: Arc::clone(&self.dir),
+            slot: self.slot.clone(),
         })
     }
 
-    /// Drop this object's handle (tasks already running keep theirs until they end);
-    /// later tasks fail with `ERR_INVALID_ARG_VALUE`. Idempotent.
+    /// Drop the handle, for this object and every lock or writer made from it (a step
+    /// already running keeps it until it ends); later steps fail with
+    /// `ERR_INVALID_ARG_VALUE`. Idempotent.
     #[napi]
     pub fn close(&self) {
-        self.dir.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.slot.set(None);
     }
 }
