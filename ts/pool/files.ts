@@ -46,14 +46,22 @@ export interface FileInfo {
 }
 
 /** One directory entry, never followed. */
-export interface DirEntry {
-  name: string
-  kind: 'file' | 'directory' | 'symlink' | 'other'
-  isFile(): boolean
-  isDirectory(): boolean
+export class DirEntry {
+  constructor(
+    readonly name: string,
+    readonly kind: 'file' | 'directory' | 'symlink' | 'other',
+  ) {}
+
+  isFile(): boolean {
+    return this.kind === 'file'
+  }
+
+  isDirectory(): boolean {
+    return this.kind === 'directory'
+  }
 }
 
-/** Largest record, config or owner file the pool reads (they are a few hundred bytes). */
+/** Default bound of `readText`: a record, the config or an owner file is a few hundred bytes. */
 const MAX_TEXT_BYTES = 1 << 20
 
 export class PoolFiles {
@@ -130,12 +138,16 @@ export class PoolFiles {
   /** Entries of a directory inside the pool with their kinds (never followed); [] when it is missing. */
   async list(dir: string): Promise<DirEntry[]> {
     const ents = (await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir)))) ?? []
-    return ents.map(({ name, kind }) => ({ name, kind, isFile: () => kind === 'file', isDirectory: () => kind === 'directory' }))
+    return ents.map(({ name, kind }) => new DirEntry(name, kind))
   }
 
-  /** A small regular file's text (records, config, owner files), never through a symlink; null when missing. */
-  async readText(path: string): Promise<string | null> {
-    return unwrapOrNull(native.readFileAt(this.dir, this.rel(path), MAX_TEXT_BYTES))
+  /**
+   * A regular file's text (records, config, owner files, the records cache),
+   * never through a symlink; null when missing. A file larger than `maxBytes`
+   * is ERR_INVALID_ARG_VALUE (nothing the pool wrote is that large).
+   */
+  async readText(path: string, maxBytes = MAX_TEXT_BYTES): Promise<string | null> {
+    return unwrapOrNull(native.readFileAt(this.dir, this.rel(path), maxBytes))
   }
 
   /** An owner file's (session file, import marker) owner and age; null when it is missing. */

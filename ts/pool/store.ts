@@ -24,6 +24,9 @@ export type StoredPoolConfig = Omit<PoolConfig, 'dirPath'>
 
 const FORMAT = 1
 
+/** Bound of the records cache (about 250 bytes per volume: 1 GiB is millions of volumes). */
+const MAX_CACHE_BYTES = 1 << 30
+
 export class Store {
   readonly paths: ReturnType<typeof metaPaths>
 
@@ -131,7 +134,7 @@ export class Store {
 
   private async readCache(mtimeNs: bigint): Promise<VolumeRecord[] | null> {
     try {
-      const text = await this.files.readText(this.paths.recordsCache)
+      const text = await this.files.readText(this.paths.recordsCache, MAX_CACHE_BYTES)
       const cache = text === null ? null : JSON.parse(text)
       if (cache?.format !== FORMAT || cache.mtimeNs !== String(mtimeNs) || !Array.isArray(cache.records)) return null
       return (cache.records as unknown[]).map((r) => parseRecord(JSON.stringify(r), String((r as { vid: unknown }).vid))).filter((r) => isValidVid(r.vid))

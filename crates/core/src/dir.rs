@@ -238,15 +238,6 @@ impl Dir {
         Ok(dir)
     }
 
-    /// Like `open_dir`, `None` when some component is missing.
-    pub fn open_dir_opt(&self, rel: &Path) -> Result<Option<Dir>> {
-        match self.open_dir(rel) {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.errno() == Some(Errno::ENOENT) && e.code.is_none() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     fn resolve(&self, rel: &Path, parts: &[&OsStr], shown: &Path) -> Result<OwnedFd> {
         if !self.confined {
             // Ordinary resolution (public primitives): symlinks followed like any tool.
@@ -509,7 +500,7 @@ impl Entry {
     }
 
     /// `ERR_UNSAFE_PATH` unless `st` (of this entry) has exactly one link.
-    pub fn check_single_link(&self, st: &FileStat) -> Result<()> {
+    fn check_single_link(&self, st: &FileStat) -> Result<()> {
         if st.st_nlink == 1 {
             return Ok(());
         }
