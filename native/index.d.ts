@@ -103,7 +103,7 @@ export type DataRunsOutcome =
   | { status: 'error'; error: NativeError }
 
 export type DirEntriesOutcome =
-  | { status: 'ok'; value?: Array<NativeDirEntry> }
+  | { status: 'ok'; value?: NativeDirEntries }
   | { status: 'error'; error: NativeError }
 
 export type EntryStatOutcome =
@@ -195,9 +195,14 @@ export interface NativeDataRuns {
   runs: Array<NativeDataRun>
 }
 
-export interface NativeDirEntry {
-  name: string
-  kind: 'file' | 'directory' | 'symlink' | 'other'
+/**
+ * A directory's entries as two parallel lists (one JS string per name and one string
+ * for all kinds: 10 000 entries cross as 10 001 values, not 10 000 objects).
+ */
+export interface NativeDirEntries {
+  names: Array<string>
+  /** One letter per name: `f` file, `d` directory, `l` symlink, `o` other. */
+  kinds: string
 }
 
 /** What `statAt` reports (from lstat: a symlink is reported as one, never followed). */

@@ -61,6 +61,9 @@ export class DirEntry {
   }
 }
 
+/** The native listing's kind letters. */
+const KINDS: Record<string, DirEntry['kind']> = { f: 'file', d: 'directory', l: 'symlink', o: 'other' }
+
 /** Default bound of `readText`: a record, the config or an owner file is a few hundred bytes. */
 const MAX_TEXT_BYTES = 1 << 20
 
@@ -137,8 +140,13 @@ export class PoolFiles {
 
   /** Entries of a directory inside the pool with their kinds (never followed); [] when it is missing. */
   async list(dir: string): Promise<DirEntry[]> {
-    const ents = (await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir)))) ?? []
-    return ents.map(({ name, kind }) => new DirEntry(name, kind))
+    const ents = await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir)))
+    return ents ? ents.names.map((name, i) => new DirEntry(name, KINDS[ents.kinds[i]])) : []
+  }
+
+  /** The names in a directory inside the pool; [] when it is missing. */
+  async names(dir: string): Promise<string[]> {
+    return (await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir))))?.names ?? []
   }
 
   /**

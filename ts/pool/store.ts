@@ -87,7 +87,7 @@ export class Store {
   async listVids(): Promise<string[] | null> {
     const st = await this.volumesDir()
     if (this.scanned && st.mtimeNs === this.scanned.mtimeNs && BigInt(Date.now()) * 1_000_000n - st.mtimeNs > RACY_NS) return null
-    const names = (await this.files.list(this.paths.volumes)).map((e) => e.name)
+    const names = await this.files.names(this.paths.volumes)
     this.scanned = { mtimeNs: st.mtimeNs }
     const vids: string[] = []
     const seen = new Set<string>()
