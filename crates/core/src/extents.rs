@@ -26,6 +26,8 @@ pub struct DataRun {
 /// whole file as one run when the filesystem does not support SEEK_DATA). Errors carry no
 /// path: callers add it. The iterator ends after the first error.
 pub fn data_runs(fd: BorrowedFd<'_>, size: u64) -> DataRuns<'_> {
+    // No file is larger than off_t allows: clamping makes every offset below fit lseek.
+    let size = size.min(i64::MAX as u64);
     DataRuns { fd, size, pos: 0 }
 }
 
@@ -33,7 +35,7 @@ pub fn data_runs(fd: BorrowedFd<'_>, size: u64) -> DataRuns<'_> {
 pub struct DataRuns<'a> {
     fd: BorrowedFd<'a>,
     size: u64,
-    /// Next offset to look at; `size` once done.
+    /// Next offset to look at (below `size`, so within off_t); `size` once done.
     pos: u64,
 }
 

@@ -139,7 +139,8 @@ pub fn clone_unsupported(e: Errno) -> bool {
 /// pwrite(2) all of `buf` at `offset`, looping on short writes.
 pub fn pwrite_all(fd: BorrowedFd, mut buf: &[u8], mut offset: u64) -> nix::Result<()> {
     while !buf.is_empty() {
-        match nix::sys::uio::pwrite(fd, buf, offset as libc::off_t) {
+        let at = libc::off_t::try_from(offset).map_err(|_| Errno::EFBIG)?;
+        match nix::sys::uio::pwrite(fd, buf, at) {
             // A regular file never accepts 0 bytes without an error; don't spin.
             Ok(0) => return Err(Errno::EIO),
             Ok(n) => {
