@@ -1,0 +1,24 @@
+// The files of one volume in its VM directory: every name that parses as one
+// of the vid's image names (clean, dirty, precache, import, revisions, in or
+// out of range, and their temp files). Used to refuse a create over files the
+// pool did not make, to undo an unfinished create, and to remove a volume.
+import { join } from 'node:path'
+import { volumePaths, parseImageName, type ParsedImageName } from './names'
+import type { PoolContext } from './context'
+
+export interface VolumeFile {
+  path: string
+  parsed: ParsedImageName
+}
+
+/** The files of `vid`, by name (a VM directory that is a planted symlink is ERR_UNSAFE_PATH). */
+export async function volumeFiles(ctx: PoolContext, vid: string): Promise<VolumeFile[]> {
+  const p = volumePaths(ctx.dirPath, vid)
+  if (!(await ctx.files.checkDir(p.dir))) return []
+  const out: VolumeFile[] = []
+  for (const ent of await ctx.files.list(p.dir)) {
+    const parsed = parseImageName(ent.name)
+    if (parsed && parsed.base === p.base) out.push({ path: join(p.dir, ent.name), parsed })
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+}
