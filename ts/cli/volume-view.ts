@@ -22,9 +22,15 @@ export interface VolumeJson {
   dirty: boolean
   outdated: boolean
   path: string
+  /** Why the volume's record is unusable (every call on it is refused), or null. */
+  broken: string | null
 }
 
 export async function volumeJson(v: Volume): Promise<VolumeJson> {
+  if (v.broken !== null) {
+    const { vid, name, path, broken } = v
+    return { vid, name, kind: 'broken', rw: false, saveOnStop: false, snapOnStart: false, source: null, revisionsToKeep: 0, size: 0, dirty: false, outdated: false, path, broken }
+  }
   return {
     vid: v.vid,
     name: v.name,
@@ -38,6 +44,7 @@ export async function volumeJson(v: Volume): Promise<VolumeJson> {
     dirty: await v.isDirty(),
     outdated: await v.isOutdated(),
     path: v.path,
+    broken: null,
   }
 }
 
@@ -46,7 +53,7 @@ export const volumeColumns: Column<VolumeJson>[] = [
   { header: 'KIND', value: (v) => v.kind },
   { header: 'RW', value: (v) => (v.rw ? 'rw' : 'ro') },
   { header: 'SIZE', value: (v) => humanSize(v.size), align: 'right' },
-  { header: 'STATE', value: (v) => (v.dirty ? 'running' : v.outdated ? 'outdated' : 'stopped') },
+  { header: 'STATE', value: (v) => (v.broken !== null ? 'broken' : v.dirty ? 'running' : v.outdated ? 'outdated' : 'stopped') },
   { header: 'SOURCE', value: (v) => v.source ?? '-' },
 ]
 
@@ -67,7 +74,8 @@ export async function volumeUsage(v: Volume): Promise<Omit<UsageRow, 'vid' | 'si
 
 export async function volumeUsageRows(volumes: Volume[]): Promise<UsageRow[]> {
   const rows: UsageRow[] = []
-  for (const v of volumes) rows.push({ vid: v.vid, size: await v.size(), ...(await volumeUsage(v)) })
+  // A broken volume has no usable record (volume list shows it as broken).
+  for (const v of volumes) if (v.broken === null) rows.push({ vid: v.vid, size: await v.size(), ...(await volumeUsage(v)) })
   return rows
 }
 

@@ -1,5 +1,5 @@
-// Volume commands: `reflink-pool volume <create|list|info|start|stop|revert|
-// revisions|resize|import|export|remove|verify>`.
+// Volume commands: `reflink-pool volume <create|adopt|config|list|info|start|
+// stop|revert|revisions|resize|import|export|remove|verify>`.
 import { Command, Option } from 'commander'
 import { examples, intArg, sizeArg } from '../args'
 import { humanSize, keyValues, table } from '../format'
@@ -73,6 +73,47 @@ export function registerVolumeCommands(program: Command): void {
         show(g, await volumeJson(v))
       })
     })
+
+  volume
+    .command('adopt <vid>')
+    .description('register existing images of a volume (e.g. of a Qubes file-reflink pool) without changing them')
+    .addOption(new Option('--kind <kind>', 'origin needs <vid>.img (or its dirty image); the other kinds own no image while stopped').choices(KINDS).default('origin'))
+    .option('--source <vid>', 'source volume of a snapshot kind')
+    .option('--read-only', 'the VM sees the volume read-only')
+    .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
+    .addHelpText('after', examples('reflink-pool volume adopt appvms/work/private', 'reflink-pool --pool /var/lib/qubes init --adopt   # every image set at once'))
+    .action(async (vid: string, o: { kind: Kind; source?: string; readOnly?: boolean; revisionsToKeep?: number }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const v = await pool.adoptVolume({
+          vid,
+          name: vid.split('/').pop() ?? vid,
+          rw: o.readOnly !== true,
+          saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
+          snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
+          ...(o.source !== undefined ? { source: o.source } : {}),
+          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+        })
+        show(g, await volumeJson(v))
+      })
+    })
+
+  volume
+    .command('config <vid>')
+    .description("change a volume's own settings: revisions kept, read-write or read-only (like qvm-volume config)")
+    .option('--revisions-to-keep <n>', 'revisions kept from the next commit on; -1 disables snapshots', intArg(-1))
+    .addOption(new Option('--rw', 'the VM sees the volume read-write').conflicts('ro'))
+    .addOption(new Option('--ro', 'the VM sees the volume read-only').conflicts('rw'))
+    .addHelpText('after', examples('reflink-pool volume config appvms/web/private --revisions-to-keep 3', 'reflink-pool volume config appvms/web/private --ro'))
+    .action((vid: string, o: { revisionsToKeep?: number; rw?: boolean; ro?: boolean }, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        await v.setConfig({
+          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+          ...(o.rw || o.ro ? { rw: o.rw === true } : {}),
+        })
+        show(g, await volumeJson(v))
+      }),
+    )
 
   volume
     .command('list')
