@@ -295,6 +295,10 @@ export class ReflinkPool {
             continue // already a volume of the pool
           } else if (!kinds.has('clean')) {
             report.skipped.push({ path, reason: `no clean image (${[...kinds].join(', ')} only): adopt it explicitly with its kind` })
+          } else if (!kinds.has('precache') && ((await this.files.image(`${path}.img`))?.nlink ?? 1) > 1) {
+            // While its VM runs, the driver hardlinks a snapshot's clean image to its source's; an
+            // origin always has a precache beside its clean image (unless snapshots are disabled).
+            report.skipped.push({ path, reason: 'its clean image is hardlinked and has no precache (a snapshot of another volume while its VM runs): adopt it explicitly with its kind, or stop the VM first' })
           } else {
             try {
               await this.adoptVolume({ vid, name: base })
