@@ -103,6 +103,7 @@ export function poolPolicy(avaTest: TestFn, kind: FsKind): void {
     t.throws(() => other.getVolume('vm-templates/f/root'), { code: 'ERR_UNKNOWN_VOLUME' })
     // createVolume of the same vid (under its lock) undoes the unfinished create, then creates.
     const v = await origin(pool, 'vm-templates/f/root')
+    t.true(await v.verify())
     t.deepEqual(ls(dir), ['root-precache.img', 'root.img'])
     t.is(readAt(join(dir, 'root.img'), 0, 4), '\0\0\0\0')
     t.is((await other.listVolumes()).length, 1)
