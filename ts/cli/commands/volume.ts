@@ -17,6 +17,26 @@ function onVolume<T>(cmd: Command, vid: string, fn: (v: Volume, pool: Pool, g: G
   return withPool(g, async (pool) => fn(await pool.getVolume(vid), pool, g))
 }
 
+interface KindOptions {
+  kind: Kind
+  source?: string
+  readOnly?: boolean
+  revisionsToKeep?: number
+}
+
+/** The library's volume options from `volume create`/`adopt` options (the name is the vid's last component). */
+function volumeOptions(vid: string, o: KindOptions) {
+  return {
+    vid,
+    name: vid.split('/').pop() ?? vid,
+    rw: o.readOnly !== true,
+    saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
+    snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
+    ...(o.source !== undefined ? { source: o.source } : {}),
+    ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+  }
+}
+
 function show(g: GlobalOptions, v: VolumeJson, extra: Array<[string, string]> = []): void {
   new Output(g.json).result(v, () => volumeLines(v, extra))
 }
@@ -57,19 +77,10 @@ export function registerVolumeCommands(program: Command): void {
         'reflink-pool volume create appvms/web/volatile --kind volatile --size 1G --json',
       ),
     )
-    .action(async (vid: string, o: { kind: Kind; size: number; source?: string; readOnly?: boolean; revisionsToKeep?: number }, cmd: Command) => {
+    .action(async (vid: string, o: KindOptions & { size: number }, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
-        const v = await pool.createVolume({
-          vid,
-          name: vid.split('/').pop() ?? vid,
-          size: o.size,
-          rw: o.readOnly !== true,
-          saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
-          snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
-          ...(o.source !== undefined ? { source: o.source } : {}),
-          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
-        })
+        const v = await pool.createVolume({ ...volumeOptions(vid, o), size: o.size })
         show(g, await volumeJson(v))
       })
     })
@@ -82,18 +93,10 @@ export function registerVolumeCommands(program: Command): void {
     .option('--read-only', 'the VM sees the volume read-only')
     .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
     .addHelpText('after', examples('reflink-pool volume adopt appvms/work/private', 'reflink-pool --pool /var/lib/qubes init --adopt   # every image set at once'))
-    .action(async (vid: string, o: { kind: Kind; source?: string; readOnly?: boolean; revisionsToKeep?: number }, cmd: Command) => {
+    .action(async (vid: string, o: KindOptions, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
-        const v = await pool.adoptVolume({
-          vid,
-          name: vid.split('/').pop() ?? vid,
-          rw: o.readOnly !== true,
-          saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
-          snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
-          ...(o.source !== undefined ? { source: o.source } : {}),
-          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
-        })
+        const v = await pool.adoptVolume(volumeOptions(vid, o))
         show(g, await volumeJson(v))
       })
     })
