@@ -199,8 +199,8 @@ export class ReflinkPool {
    * anything is written. Files of the vid that exist without a record (an
    * existing Qubes pool, a restored backup) are never overwritten: the call is
    * refused with ERR_VOLUME_EXISTS naming them (adoptVolume registers them).
-   * The record is written first, marked `creating`, so that a crash between
-   * it and the files leaves something recovery can undo.
+   * An origin's record is written first, marked `creating`, so that a crash
+   * between it and its files leaves something recovery can undo.
    */
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
     const record = this.volumeRecord(options, 'createVolume', false)
@@ -216,13 +216,15 @@ export class ReflinkPool {
           { vid: record.vid, path: found[0].path },
         )
       }
-      const volume = new ReflinkVolume(this.ctx, record)
-      await this.store.writeVolume({ ...record, creating: true })
-      try {
-        await volume.createFiles()
-      } catch (e) {
-        await undoUnfinishedCreate(this.ctx, record.vid).catch(() => {}) // else recovery does it at the next open
-        throw e
+      // Only an origin makes files at create; the other kinds need no intent record (one durable write).
+      if (record.saveOnStop && !record.snapOnStart) {
+        await this.store.writeVolume({ ...record, creating: true })
+        try {
+          await new ReflinkVolume(this.ctx, record).createFiles()
+        } catch (e) {
+          await undoUnfinishedCreate(this.ctx, record.vid).catch(() => {}) // else recovery does it at the next open
+          throw e
+        }
       }
       await this.store.writeVolume(record)
       this.remember(record)

@@ -49,11 +49,6 @@ export type LoadedRecord = VolumeRecord | BrokenRecord
 
 export const isBroken = (r: LoadedRecord): r is BrokenRecord => 'broken' in r
 
-const openCb = promisify(fs.open)
-const fstatCb = promisify(fs.fstat)
-const closeCb = promisify(fs.close)
-const readFdCb = promisify(fs.readFile) as (fd: number, enc: 'utf8') => Promise<string>
-
 /** Metadata files are small; a larger one is refused unread. */
 const MAX_META_BYTES = 1 << 20
 const META_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
@@ -62,29 +57,33 @@ const META_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.con
  * Read a metadata file without following a symlink at its name (O_NOFOLLOW)
  * and without blocking on a FIFO (O_NONBLOCK, then fstat): null when missing,
  * `{ problem }` when it is a symlink, not a regular file, unreadable or too
- * large. The one metadata read of the store: the directory-handle boundary
- * (files.ts) can replace it.
+ * large. Four threadpool steps (open, fstat, one read, close), as many as
+ * fs.readFile takes. The one metadata read of the store: the directory-handle
+ * boundary (files.ts) can replace it.
  */
-export async function readMetaFile(path: string): Promise<{ text: string } | { problem: string } | null> {
-  let fd: number
-  try {
-    fd = await openCb(path, META_OPEN_FLAGS)
-  } catch (e) {
-    if (hasCode(e, 'ENOENT')) return null
-    if (hasCode(e, 'ELOOP')) return { problem: 'is a symlink' }
-    if (hasCode(e, 'EISDIR')) return { problem: 'is a directory' }
-    if (hasCode(e, 'EACCES', 'EPERM')) return { problem: 'cannot be read (permission denied)' }
-    if (hasCode(e, 'ENXIO', 'ENODEV')) return { problem: 'is not a regular file' }
-    throw e
-  }
-  try {
-    const st = await fstatCb(fd)
-    if (!st.isFile()) return { problem: 'is not a regular file' }
-    if (st.size > MAX_META_BYTES) return { problem: `is larger than ${MAX_META_BYTES} bytes` }
-    return { text: await readFdCb(fd, 'utf8') }
-  } finally {
-    await closeCb(fd)
-  }
+export function readMetaFile(path: string): Promise<{ text: string } | { problem: string } | null> {
+  return new Promise((resolve, reject) => {
+    fs.open(path, META_OPEN_FLAGS, (err, fd) => {
+      if (err) {
+        if (hasCode(err, 'ENOENT')) return resolve(null)
+        if (hasCode(err, 'ELOOP')) return resolve({ problem: 'is a symlink' })
+        if (hasCode(err, 'EISDIR')) return resolve({ problem: 'is a directory' })
+        if (hasCode(err, 'EACCES', 'EPERM')) return resolve({ problem: 'cannot be read (permission denied)' })
+        if (hasCode(err, 'ENXIO', 'ENODEV')) return resolve({ problem: 'is not a regular file' })
+        return reject(err)
+      }
+      const done = (e: unknown, result?: { text: string } | { problem: string }) =>
+        fs.close(fd, () => (e ? reject(e) : resolve(result!)))
+      fs.fstat(fd, (e, st) => {
+        if (e) return done(e)
+        if (!st.isFile()) return done(null, { problem: 'is not a regular file' })
+        if (st.size > MAX_META_BYTES) return done(null, { problem: `is larger than ${MAX_META_BYTES} bytes` })
+        // One byte more than fstat said: a file that grew meanwhile is read short and fails its parse.
+        const buf = Buffer.allocUnsafe(st.size + 1)
+        fs.read(fd, buf, 0, buf.length, 0, (e2, n) => (e2 ? done(e2) : done(null, { text: buf.toString('utf8', 0, n) })))
+      })
+    })
+  })
 }
 
 type Check = (v: unknown) => string | null
