@@ -4,7 +4,8 @@
 //
 // The registry is a cache of the per-volume records on disk (store.ts):
 // listVolumes() re-reads the directory of records, so volumes created or
-// removed by another process show up; getVolume() answers from the cache.
+// removed by another process show up; loadVolume() re-reads one record;
+// getVolume() answers from the cache (synchronously).
 // A record that fails its schema is kept as a broken volume (listed, refused
 // on use), so one bad file never stops the pool from opening.
 import * as fs from 'node:fs'
@@ -20,6 +21,7 @@ import { isValidVid, parseVid, VID_PREFIXES } from './vid'
 import { lockFileName, parseImageName, sessionFileName, volumePaths } from './names'
 import { volumeFiles } from './images'
 import { poolError, hasCode } from './fail'
+import { asyncDispose } from '../dispose'
 import {
   optional, validateBoolean, validateObject, validateOptions, validatePath, validateRevisionsToKeep, validateSize, validateString,
 } from '../validate'
@@ -372,12 +374,31 @@ export class ReflinkPool {
     return poolError('ERR_VOLUME_EXISTS', `Volume ${vid} already exists in pool ${this.name}`, { vid })
   }
 
-  /** The volume `vid` (as of the last open/listVolumes); ERR_UNKNOWN_VOLUME when absent. */
+  /**
+   * The volume `vid` from this pool's cache, as of the last open, listVolumes()
+   * or loadVolume(): a volume another process created since is not seen (use
+   * loadVolume). ERR_UNKNOWN_VOLUME when absent.
+   */
   getVolume(vid: string): ReflinkVolume {
     parseVid(vid)
     const volume = this.volumes.get(vid)
     if (!volume) throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} in pool ${this.name}`, { vid })
     return volume
+  }
+
+  /**
+   * The volume `vid` as it is on disk now: sees a volume another process created
+   * (or removed: then ERR_UNKNOWN_VOLUME) since this pool was opened.
+   */
+  async loadVolume(vid: string): Promise<ReflinkVolume> {
+    parseVid(vid)
+    const rec = await this.store.readVolume(vid)
+    if (!rec || (!isBroken(rec) && rec.creating)) {
+      this.forget(vid)
+      throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} in pool ${this.name}`, { vid })
+    }
+    this.remember(rec)
+    return this.volumes.get(vid)!
   }
 
   /** Every volume of the pool, by vid; re-reads the record directory (when it changed) so other processes' changes show. */
@@ -460,6 +481,11 @@ export class ReflinkPool {
       OPEN_SESSIONS.delete(basename(this.session))
       this.session = null
     }
+  }
+
+  /** `await using pool = await ReflinkPool.open(...)`: the pool is closed when the scope ends. */
+  async [asyncDispose](): Promise<void> {
+    await this.close()
   }
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */

@@ -29,6 +29,7 @@ import {
 import { exportStream, writeImport } from './stream'
 import { volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
+import { volumeFootprint, type VolumeFootprint } from './footprint'
 import type { PoolContext } from './context'
 import type {
   VolumeRecord,
@@ -540,8 +541,12 @@ export class ReflinkVolume {
 
   /** S and a dirty image exists (running, or crashed while running). */
   async isDirty(): Promise<boolean> {
+    return this.saveOnStop && (await this.isRunning())
+  }
+
+  /** A dirty image exists, whatever the kind: the volume is running (or crashed while running). */
+  async isRunning(): Promise<boolean> {
     this.usable()
-    if (!this.saveOnStop) return false
     const p = this.paths
     return (await this.ctx.files.checkDir(p.dir)) && (await this.ctx.files.image(p.dirty)) !== null
   }
@@ -606,6 +611,12 @@ export class ReflinkVolume {
       if (JSON.stringify(next) !== JSON.stringify(this.record)) await this.persist(next)
     })
     return this
+  }
+
+  /** Every file of the volume by kind (clean, dirty, precache, import, revisions) with its allocation. */
+  async footprint(): Promise<VolumeFootprint> {
+    this.usable()
+    return volumeFootprint(this.ctx.files, this.paths, { sourceOwnsClean: this.snapOnStart })
   }
 
   /** Delete every file of the volume, its VM directory when empty, and its record. */
