@@ -228,14 +228,20 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         const revisions = await v.revisions()
+        const stray = await v.strayRevisions()
         const rows = Object.entries(revisions).map(([revision, time]) => ({ revision, time: String(time) }))
-        new Output(g.json).result({ vid: v.vid, revisions }, () =>
-          rows.length
-            ? table(rows, [
-                { header: 'REVISION', value: (r) => r.revision, align: 'right' },
-                { header: 'TIME (UTC)', value: (r) => r.time },
-              ])
-            : `No revisions of ${v.vid}.`,
+        new Output(g.json).result({ vid: v.vid, revisions, ...(stray.length && { strayRevisions: stray }) }, () =>
+          [
+            rows.length
+              ? table(rows, [
+                  { header: 'REVISION', value: (r) => r.revision, align: 'right' },
+                  { header: 'TIME (UTC)', value: (r) => r.time },
+                ])
+              : `No revisions of ${v.vid}.`,
+            ...(stray.length
+              ? ['', `Ignored (revision number out of range, not made by the pool; move them away): ${stray.join(', ')}`]
+              : []),
+          ].join('\n'),
         )
       }),
     )
