@@ -181,6 +181,10 @@ export function poolPolicy(avaTest: TestFn, kind: FsKind): void {
     await work.stop()
     t.deepEqual(Object.keys(await work.revisions()), ['9', '10'], 'numbering continues after the adopted revisions, pruned to 2')
     t.is(readAt(join(dir, 'appvms/work/private.img.10@2024-04-02T09:00:00Z'), 0, 15), 'work private c9')
+    // Data moves between adopted volumes with this filesystem's strategy.
+    const copied = await pool.getVolume('appvms/mail/private').importVolume(work)
+    t.is(copied?.method, expected.copyMethod)
+    t.is(readAt(join(dir, 'appvms/mail/private.img'), 0, 16), 'work private c10')
     // Running adoptAll again adopts nothing new; adopting one again is ERR_VOLUME_EXISTS.
     t.deepEqual((await pool.adoptAll()).adopted, [])
     await t.throwsAsync(pool.adoptVolume({ vid: 'appvms/mail/private', name: 'private' }), { code: 'ERR_VOLUME_EXISTS' })
