@@ -110,6 +110,7 @@ export class ReflinkPool {
         revisionsToKeep: revisionsToKeep ?? 1,
         ephemeralVolatile: ephemeralVolatile ?? false,
       }
+      store.legacyRevisionsToKeep = stored.revisionsToKeep
       await ReflinkPool.setup(files, store, dirPath, setupCheck)
       await store.writePool(stored)
     }
