@@ -144,9 +144,9 @@ const RECORD_EXT = '.json'
 const LOCK_EXT = '.lock'
 const IMPORT_MARK_EXT = '.import'
 
-/** Flat file name standing for a vid in the metadata directories (`/` is percent-encoded). */
+/** Flat file name standing for a vid in the metadata directories (`/` is percent-encoded, as `%2F`). */
 function vidKey(vid: string): string {
-  return vid.split('/').map(encodeURIComponent).join('%2F')
+  return encodeURIComponent(vid)
 }
 
 function keyVid(key: string): string | null {

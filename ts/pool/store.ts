@@ -49,8 +49,10 @@ export type LoadedRecord = VolumeRecord | BrokenRecord
 
 export const isBroken = (r: LoadedRecord): r is BrokenRecord => 'broken' in r
 
-/** Metadata files are small; a larger one is refused unread. */
+/** A record or pool.json is small; a larger one is refused unread. */
 const MAX_META_BYTES = 1 << 20
+/** The records cache holds every record (about 200 bytes each). */
+const MAX_CACHE_BYTES = 256 << 20
 const META_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
 
 /**
@@ -61,7 +63,7 @@ const META_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.con
  * fs.readFile takes. The one metadata read of the store: the directory-handle
  * boundary (files.ts) can replace it.
  */
-export function readMetaFile(path: string): Promise<{ text: string } | { problem: string } | null> {
+export function readMetaFile(path: string, maxBytes = MAX_META_BYTES): Promise<{ text: string } | { problem: string } | null> {
   return new Promise((resolve, reject) => {
     fs.open(path, META_OPEN_FLAGS, (err, fd) => {
       if (err) {
@@ -77,7 +79,7 @@ export function readMetaFile(path: string): Promise<{ text: string } | { problem
       fs.fstat(fd, (e, st) => {
         if (e) return done(e)
         if (!st.isFile()) return done(null, { problem: 'is not a regular file' })
-        if (st.size > MAX_META_BYTES) return done(null, { problem: `is larger than ${MAX_META_BYTES} bytes` })
+        if (st.size > maxBytes) return done(null, { problem: `is larger than ${maxBytes} bytes` })
         // One byte more than fstat said: a file that grew meanwhile is read short and fails its parse.
         const buf = Buffer.allocUnsafe(st.size + 1)
         fs.read(fd, buf, 0, buf.length, 0, (e2, n) => (e2 ? done(e2) : done(null, { text: buf.toString('utf8', 0, n) })))
@@ -87,6 +89,13 @@ export function readMetaFile(path: string): Promise<{ text: string } | { problem
 }
 
 type Check = (v: unknown) => string | null
+
+/** Field -> check, with its entries listed once (records are checked by the ten thousand at open). */
+interface Schema {
+  checks: Record<string, Check>
+  entries: ReadonlyArray<[string, Check]>
+}
+const schema = (checks: Record<string, Check>): Schema => ({ checks, entries: Object.entries(checks) })
 
 const isSafeInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
 const boolean: Check = (v) => (typeof v === 'boolean' ? null : 'is not a boolean')
@@ -98,11 +107,11 @@ const revisions: Check = (v) => (isSafeInt(v) && v >= -1 ? null : 'is not a safe
  * Check `raw` (parsed JSON) against `schema` (field -> check; optional fields
  * may be absent). The answer names the rule and the field, never a value.
  */
-function schemaProblem(raw: unknown, schema: Record<string, Check>, optional: readonly string[]): string | null {
+function schemaProblem(raw: unknown, schema: Schema, optional: readonly string[]): string | null {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'is not a JSON object'
   const obj = raw as Record<string, unknown>
-  for (const key of Object.keys(obj)) if (!Object.hasOwn(schema, key)) return 'has a field this version does not know'
-  for (const [key, check] of Object.entries(schema)) {
+  for (const key in obj) if (!Object.hasOwn(schema.checks, key)) return 'has a field this version does not know'
+  for (const [key, check] of schema.entries) {
     if (!Object.hasOwn(obj, key)) {
       if (optional.includes(key)) continue
       return `has no field '${key}'`
@@ -122,13 +131,13 @@ function parseJson(text: string): { value: unknown } | { problem: string } {
   }
 }
 
-const POOL_SCHEMA: Record<string, Check> = {
+const POOL_SCHEMA = schema({
   format: (v) => (v === FORMAT ? null : `is not ${FORMAT}`),
   name: nonEmptyString,
   driver: (v) => (v === DRIVER ? null : `is not '${DRIVER}'`),
   revisionsToKeep: revisions,
   ephemeralVolatile: boolean,
-}
+})
 
 /** Validate the text of pool.json; throws ERR_POOL_BROKEN naming the rule it broke. */
 function parsePool(text: string, path: string): StoredPoolConfig {
@@ -264,7 +273,7 @@ export class Store {
 
   private async readCache(mtimeNs: bigint): Promise<VolumeRecord[] | null> {
     try {
-      const read = await readMetaFile(this.paths.recordsCache)
+      const read = await readMetaFile(this.paths.recordsCache, MAX_CACHE_BYTES)
       const cache = read === null || 'problem' in read ? null : JSON.parse(read.text)
       if (cache?.format !== FORMAT || cache.mtimeNs !== String(mtimeNs) || !Array.isArray(cache.records)) return null
       const out: VolumeRecord[] = []
@@ -331,7 +340,7 @@ export class Store {
   }
 }
 
-const RECORD_SCHEMA: Record<string, Check> = {
+const RECORD_SCHEMA = schema({
   vid: (v) => (typeof v === 'string' ? null : 'is not a string'),
   name: nonEmptyString,
   rw: boolean,
@@ -342,4 +351,4 @@ const RECORD_SCHEMA: Record<string, Check> = {
   // null: written by versions where a volume followed the pool's setting.
   revisionsToKeep: (v) => (v === null ? null : revisions(v)),
   creating: (v) => (v === true ? null : 'is not true'),
-}
+})

@@ -69,6 +69,7 @@ export class ReflinkVolume {
   private adopt(rec: LoadedRecord): VolumeRecord {
     if (!isBroken(rec)) {
       this.brokenReason = null
+      if (!rec.creating) return rec
       const { creating: _creating, ...clean } = rec
       return clean
     }
