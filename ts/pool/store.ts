@@ -11,25 +11,19 @@
 // Every write is atomic and durable (temp + fsync + rename + dir fsync), so a
 // crash leaves either the old or the new record, never a torn one.
 //
-// Reading is defensive (docs/design.md §2): metadata files are opened without
-// following symlinks, and every record and pool.json is checked against its
+// Reading is defensive (docs/design.md §2): metadata files are read through the
+// pool's directory handle (files.ts: never through a symlink, never a FIFO or
+// device), and every record and pool.json is checked against its
 // schema (known fields only, types, ranges, safe integers). A record that
 // fails makes that one volume broken (listed, refused on use with
 // ERR_VOLUME_BROKEN); messages say which rule failed, never what the file holds.
-import * as fs from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { DRIVER, type PoolConfig, type VolumeRecord } from './types'
-import { metaPaths, recordFileName, importMarkFileName, parseMetaName, TEMP_MARK } from './names'
-import { randomBytes } from 'node:crypto'
+import { metaPaths, recordFileName, importMarkFileName, parseMetaName } from './names'
 import type { PoolFiles } from './files'
 import { hasCode, poolError } from './fail'
 import { isValidVid } from './vid'
-
-const readdirCb = promisify(fs.readdir) as (path: string) => Promise<string[]>
-const writeFileCb = promisify(fs.writeFile)
-const renameCb = promisify(fs.rename)
-const statCb = promisify(fs.stat) as (path: string, opts: { bigint: true }) => Promise<fs.BigIntStats>
+import { ReflinkPoolError } from '../errors'
 
 /** How recent a directory change must be for its mtime to be distrusted (file times are tick-granular). */
 const RACY_NS = 2_000_000_000n
@@ -51,41 +45,27 @@ export const isBroken = (r: LoadedRecord): r is BrokenRecord => 'broken' in r
 
 /** A record or pool.json is small; a larger one is refused unread. */
 const MAX_META_BYTES = 1 << 20
-/** The records cache holds every record (about 200 bytes each). */
-const MAX_CACHE_BYTES = 256 << 20
-const META_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
+/** Bound of the records cache (about 250 bytes per volume: 1 GiB is millions of volumes). */
+const MAX_CACHE_BYTES = 1 << 30
 
 /**
- * Read a metadata file without following a symlink at its name (O_NOFOLLOW)
- * and without blocking on a FIFO (O_NONBLOCK, then fstat): null when missing,
- * `{ problem }` when it is a symlink, not a regular file, unreadable or too
- * large. Four threadpool steps (open, fstat, one read, close), as many as
- * fs.readFile takes. The one metadata read of the store: the directory-handle
- * boundary (files.ts) can replace it.
+ * Read a metadata file through the pool's directory handle (never through a
+ * symlink, never a FIFO or device: files.ts): null when missing, `{ problem }`
+ * when it is a symlink, not a regular file, unreadable or too large. The
+ * problem is a fixed phrase: nothing of the file (or of where a symlink
+ * points) reaches a message.
  */
-export function readMetaFile(path: string, maxBytes = MAX_META_BYTES): Promise<{ text: string } | { problem: string } | null> {
-  return new Promise((resolve, reject) => {
-    fs.open(path, META_OPEN_FLAGS, (err, fd) => {
-      if (err) {
-        if (hasCode(err, 'ENOENT')) return resolve(null)
-        if (hasCode(err, 'ELOOP')) return resolve({ problem: 'is a symlink' })
-        if (hasCode(err, 'EISDIR')) return resolve({ problem: 'is a directory' })
-        if (hasCode(err, 'EACCES', 'EPERM')) return resolve({ problem: 'cannot be read (permission denied)' })
-        if (hasCode(err, 'ENXIO', 'ENODEV')) return resolve({ problem: 'is not a regular file' })
-        return reject(err)
-      }
-      const done = (e: unknown, result?: { text: string } | { problem: string }) =>
-        fs.close(fd, () => (e ? reject(e) : resolve(result!)))
-      fs.fstat(fd, (e, st) => {
-        if (e) return done(e)
-        if (!st.isFile()) return done(null, { problem: 'is not a regular file' })
-        if (st.size > maxBytes) return done(null, { problem: `is larger than ${maxBytes} bytes` })
-        // One byte more than fstat said: a file that grew meanwhile is read short and fails its parse.
-        const buf = Buffer.allocUnsafe(st.size + 1)
-        fs.read(fd, buf, 0, buf.length, 0, (e2, n) => (e2 ? done(e2) : done(null, { text: buf.toString('utf8', 0, n) })))
-      })
-    })
-  })
+export async function readMetaFile(files: PoolFiles, path: string, maxBytes = MAX_META_BYTES): Promise<{ text: string } | { problem: string } | null> {
+  try {
+    const text = await files.readText(path, maxBytes)
+    return text === null ? null : { text }
+  } catch (e) {
+    if (hasCode(e, 'ERR_UNSAFE_PATH', 'ELOOP')) return { problem: 'is a symlink or not a regular file' }
+    if (hasCode(e, 'ERR_NOT_REGULAR_FILE', 'EISDIR', 'ENXIO', 'ENODEV')) return { problem: 'is not a regular file' }
+    if (hasCode(e, 'ERR_INVALID_ARG_VALUE', 'EFBIG')) return { problem: `is larger than ${maxBytes} bytes` }
+    if (hasCode(e, 'EACCES', 'EPERM')) return { problem: 'cannot be read (permission denied)' }
+    throw e
+  }
 }
 
 type Check = (v: unknown) => string | null
@@ -172,7 +152,7 @@ export class Store {
 
   /** The persisted pool configuration, or null when there is none; ERR_POOL_BROKEN when it is unusable. */
   async readPool(): Promise<StoredPoolConfig | null> {
-    const read = await readMetaFile(this.paths.poolConfig)
+    const read = await readMetaFile(this.files, this.paths.poolConfig)
     if (read === null) return null
     if ('problem' in read) throw poolBroken(this.paths.poolConfig, read.problem)
     return parsePool(read.text, this.paths.poolConfig)
@@ -193,7 +173,7 @@ export class Store {
 
   /** The record of `vid` (or why it is broken); null when there is none. */
   async readVolume(vid: string): Promise<LoadedRecord | null> {
-    const read = await readMetaFile(this.recordPath(vid))
+    const read = await readMetaFile(this.files, this.recordPath(vid))
     if (read === null) return null
     return 'problem' in read ? { vid, broken: `its record ${read.problem}` } : this.parseRecord(read.text, vid)
   }
@@ -221,9 +201,9 @@ export class Store {
    * (the racy-timestamp rule of git's index).
    */
   async listVids(): Promise<string[] | null> {
-    const st = await statCb(this.paths.volumes, { bigint: true })
+    const st = await this.volumesDir()
     if (this.scanned && st.mtimeNs === this.scanned.mtimeNs && BigInt(Date.now()) * 1_000_000n - st.mtimeNs > RACY_NS) return null
-    const names = await readdirCb(this.paths.volumes)
+    const names = await this.files.names(this.paths.volumes)
     this.scanned = { mtimeNs: st.mtimeNs }
     const vids: string[] = []
     const seen = new Set<string>()
@@ -253,7 +233,7 @@ export class Store {
    * broken, unfinished or waiting for migration).
    */
   async loadAll(): Promise<LoadedRecord[]> {
-    const st = await statCb(this.paths.volumes, { bigint: true })
+    const st = await this.volumesDir()
     const settled = BigInt(Date.now()) * 1_000_000n - st.mtimeNs > RACY_NS
     if (settled) {
       const cached = await this.readCache(st.mtimeNs)
@@ -265,7 +245,7 @@ export class Store {
     }
     this.scanned = null
     const records = await this.readVolumes((await this.listVids()) ?? [])
-    const after = await statCb(this.paths.volumes, { bigint: true })
+    const after = await this.volumesDir()
     const cacheable = records.every((r) => !isBroken(r) && !r.creating && !this.unmigrated.has(r.vid))
     if (settled && cacheable && after.mtimeNs === st.mtimeNs) await this.writeCache(st.mtimeNs, records as VolumeRecord[]).catch(() => {})
     return records
@@ -273,7 +253,7 @@ export class Store {
 
   private async readCache(mtimeNs: bigint): Promise<VolumeRecord[] | null> {
     try {
-      const read = await readMetaFile(this.paths.recordsCache, MAX_CACHE_BYTES)
+      const read = await readMetaFile(this.files, this.paths.recordsCache, MAX_CACHE_BYTES)
       const cache = read === null || 'problem' in read ? null : JSON.parse(read.text)
       if (cache?.format !== FORMAT || cache.mtimeNs !== String(mtimeNs) || !Array.isArray(cache.records)) return null
       const out: VolumeRecord[] = []
@@ -290,11 +270,16 @@ export class Store {
     }
   }
 
-  /** Atomic but not durable (it is only a cache): temp file + rename. */
+  /** Atomic (temp file + rename); durable too, as every pool write. */
   private async writeCache(mtimeNs: bigint, records: VolumeRecord[]): Promise<void> {
-    const tmp = `${this.paths.recordsCache}${TEMP_MARK}${randomBytes(6).toString('hex')}`
-    await writeFileCb(tmp, JSON.stringify({ format: FORMAT, mtimeNs: String(mtimeNs), records }), { mode: 0o600 })
-    await renameCb(tmp, this.paths.recordsCache)
+    await this.files.writeFile(this.paths.recordsCache, JSON.stringify({ format: FORMAT, mtimeNs: String(mtimeNs), records }))
+  }
+
+  /** The record directory's mtime (ns); ENOENT when it is missing, as a stat would. */
+  private async volumesDir(): Promise<{ mtimeNs: bigint }> {
+    const st = await this.files.directory(this.paths.volumes)
+    if (!st) throw new ReflinkPoolError('ENOENT', `ENOENT: no such file or directory, lstat '${this.paths.volumes}'`, { errno: -2, syscall: 'lstat', path: this.paths.volumes })
+    return st
   }
 
   /** Read the records of `vids` in parallel; records that vanished meanwhile are skipped. */

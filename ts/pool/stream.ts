@@ -6,7 +6,6 @@
 // when the stream delivered exactly `size` bytes and nothing failed.
 import { open, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
-import { internal } from '../internal'
 import { abortError } from '../errors'
 import { chunkBytes } from '../validate'
 import { poolError } from './fail'
@@ -101,13 +100,14 @@ function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
  * short or long stream, a stream error, or an abort.
  */
 export async function writeImport(
+  files: PoolFiles,
   path: string,
   readable: AsyncIterable<unknown>,
   size: number,
   opts: ImportStreamOptions = {},
 ): Promise<void> {
   const { signal, onProgress } = opts
-  const writer = await internal.openImportWriter(path)
+  const writer = await files.openImportWriter(path)
   const it = readable[Symbol.asyncIterator]()
   const staging = Buffer.allocUnsafe(CHUNK)
   let filled = 0
