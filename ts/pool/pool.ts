@@ -331,6 +331,8 @@ export class ReflinkPool {
         }
       }
     }
+    report.adopted.sort()
+    report.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
     return report
   }
 
