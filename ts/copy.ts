@@ -8,10 +8,12 @@ import {
   validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize,
 } from './validate'
 
+/** Whether copyFile clones: 'auto' when it can, 'always' or fail, 'never' (always copy the data). */
 export type ReflinkMode = 'auto' | 'always' | 'never'
 /** How a copy was made: a clone, copy_file_range of the data runs, pread/pwrite of them, or an empty file (size 0). */
 export type CopyMethod = 'reflink' | 'copy-range' | 'read-write' | 'empty'
 
+/** Options of copyFile; every one is optional. */
 export interface CopyFileOptions {
   /** 'auto' (default): clone when the filesystem can, else sparse copy. 'always': clone or reject with ERR_REFLINK_UNSUPPORTED. 'never': always copy. */
   reflink?: ReflinkMode
@@ -25,7 +27,9 @@ export interface CopyFileOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** How a copyFile went. */
 export interface CopyResult {
+  /** Which strategy ran (tests assert it). */
   method: CopyMethod
   /** Bytes of data moved (0 for a reflink or an empty result). */
   bytes: number
