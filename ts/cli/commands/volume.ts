@@ -5,7 +5,8 @@ import { examples, intArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import type { VolumeFootprint } from '../../pool'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { CLI_CODES, CliError, UsageError } from '../errors'
 import { refuse, reword, type FailureContext } from '../messages'
@@ -50,6 +51,16 @@ function volumeLines(v: VolumeJson, extra: Array<[string, string]> = []): string
     ['image while running', v.path],
     ...extra,
   ])
+}
+
+/** "clean 200 MiB, precache 200 MiB, 1 revision 0 B: 400 MiB (400 MiB shared)". */
+function footprintLine(f: VolumeFootprint): string {
+  const parts = FOOTPRINT_KINDS.filter((k) => f.byKind[k].files > 0).map((k) => {
+    const u = f.byKind[k]
+    const name = k === 'revisions' ? `${u.files} revision${u.files === 1 ? '' : 's'}` : k
+    return `${name} ${humanSize(u.allocated)}`
+  })
+  return `${parts.join(', ') || 'none'}: ${humanSize(f.total.allocated)} allocated (${humanSize(f.total.shared)} shared, ${humanSize(f.total.exclusive)} exclusive)`
 }
 
 export function registerVolumeCommands(program: Command): void {
@@ -117,11 +128,13 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         const revisions = await v.revisions()
-        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v) }
+        const footprint = await v.footprint()
+        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v), footprint }
         new Output(g.json).result(data, () =>
           volumeLines(data, [
             ['revisions', Object.keys(revisions).length ? Object.entries(revisions).map(([r, t]) => `${r}@${t}`).join(', ') : 'none'],
             ['allocated', `${humanSize(data.usage.allocated)} (shared ${humanSize(data.usage.shared)}, exclusive ${humanSize(data.usage.exclusive)}, ${data.usage.extents} extents)`],
+            ['all its files', footprintLine(footprint)],
           ]),
         )
       }),
