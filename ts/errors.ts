@@ -98,6 +98,11 @@ export function abortError(signal?: AbortSignal): AbortError {
   return new AbortError('The operation was aborted', signal ? { cause: signal.reason } : {})
 }
 
+/** Throw the AbortError of `signal` when it has been aborted (the check at a safe point of a long call). */
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw abortError(signal)
+}
+
 /** Build the thrown error from the binding's error data. */
 export function fromNativeError(e: NativeError): ReflinkPoolError {
   const details: ErrorDetails = {

@@ -9,6 +9,7 @@ import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeKind, volumeState, vo
 import type { VolumeFootprint } from '../../pool'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { CLI_CODES, CliError, UsageError } from '../errors'
+import { interrupt } from '../interrupt'
 import { refuse, reword, type FailureContext } from '../messages'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
@@ -146,7 +147,7 @@ export function registerVolumeCommands(program: Command): void {
     .addHelpText('after', examples('reflink-pool volume start appvms/web/root', 'losetup --find --show "$(reflink-pool volume start appvms/web/root)"'))
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
-        const path = await v.start()
+        const path = await v.start({ signal: interrupt.signal })
         new Output(g.json).result({ vid: v.vid, path }, () => path)
       }),
     )
@@ -171,7 +172,7 @@ export function registerVolumeCommands(program: Command): void {
             )
           }
         }
-        await v.stop({ discard: o.discard === true })
+        await v.stop({ discard: o.discard === true, signal: interrupt.signal })
         show(g, await volumeJson(v))
       }),
     )
@@ -184,7 +185,7 @@ export function registerVolumeCommands(program: Command): void {
       onVolume(cmd, vid, async (v, _pool, g) => {
         // Name the revision that was used: the newest one when none is given.
         const chosen = rev ?? Object.keys(await v.revisions()).pop()
-        await v.revert(rev)
+        await v.revert(rev, { signal: interrupt.signal })
         const data = { ...(await volumeJson(v)), revertedTo: chosen ?? null, revisions: await v.revisions() }
         new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${chosen}; the previous image is kept as a new revision.`)
       }),
@@ -220,7 +221,7 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, size: number, o: { allowShrink?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g, context) => {
         Object.assign(context, { from: await v.size(), to: size })
-        await v.resize(size, { allowShrink: o.allowShrink === true })
+        await v.resize(size, { allowShrink: o.allowShrink === true, signal: interrupt.signal })
         show(g, await volumeJson(v))
       }),
     )
