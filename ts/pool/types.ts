@@ -75,6 +75,7 @@ export interface VolumeUsage {
  * visible. Past a call's point of no return (a commit's rename) it completes.
  */
 export interface AbortOptions {
+  /** Abort the call (see above). */
   signal?: AbortSignal
 }
 
