@@ -20,6 +20,7 @@
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
 
+pub mod batch;
 pub mod control;
 pub mod copy;
 pub mod durable;

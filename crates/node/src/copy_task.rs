@@ -53,7 +53,7 @@ pub struct CopyTask {
     progress: Option<Throttled>,
 }
 
-fn reflink_mode(s: &str) -> Result<ReflinkMode> {
+pub fn reflink_mode(s: &str) -> Result<ReflinkMode> {
     match s {
         "auto" => Ok(ReflinkMode::Auto),
         "always" => Ok(ReflinkMode::Always),

@@ -1,0 +1,753 @@
+//! Batch operations: many volumes' files made durable together (group commit).
+//!
+//! Why: a durable file costs a log force (fsync) and a durable rename another
+//! (directory fsync). Done per volume, a thousand clones cost two thousand log
+//! forces; done as a batch they cost three, whatever the count
+//! (docs/design.md §7).
+//!
+//! Sequence of `make` (clone / create many volumes):
+//! 1. take every item's lock (flock, sorted by the caller), check that no
+//!    record and no image of the item exists yet;
+//! 2. for each item: open (or mkdir) its VM directory beneath the root, create
+//!    its images as temp files `<name>~<random>` (FICLONE of a source, or the
+//!    sparse copy where the filesystem cannot clone, or an empty sparse file)
+//!    and its record as a temp file; the intent file (the list of vids, for
+//!    recovery) is put in place;
+//! 3. barrier 1: the data and the temp files are durable (`syncfs` once, or an
+//!    fsync of every file issued back to back);
+//! 4. rename every image into place (RENAME_NOREPLACE), barrier 2 (the VM
+//!    directories: `syncfs`, or their fsyncs);
+//! 5. rename every record into place, fsync the record directory, unlink the
+//!    intent file, release the locks.
+//!
+//! Crash rule (docs/design.md §4): a record is renamed in only after its images
+//! are durable under their final names, so no volume is ever listed without its
+//! data. A crash before step 5 leaves temp files (recovery removes `~` files) and
+//! at worst final images without a record, which the intent file names for
+//! recovery. An error or an abort before step 4 unlinks every temp file (drop),
+//! so a failed batch leaves nothing; cancellation is checked between items and
+//! once more before the first rename, after which the batch finishes.
+//!
+//! `start_snapshots` and `remove_files` are the same idea for start and stop of
+//! snapshot volumes: link + clone to temps, one barrier, renames, one barrier;
+//! unlinks, one barrier.
+//!
+//! All directory opening is in `Beneath`: every component below the root is
+//! opened with O_NOFOLLOW|O_DIRECTORY (a planted symlink is refused, never
+//! followed), and every file is created, renamed and unlinked relative to a
+//! directory fd.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::fcntl::{openat, renameat2, OFlag, RenameFlags, AT_FDCWD};
+use nix::sys::stat::{fstat, fstatat, mkdirat, Mode};
+use nix::unistd::{linkat, unlinkat, UnlinkatFlags};
+
+use crate::control::Control;
+use crate::copy::{fill, CopyMethod, ReflinkMode};
+use crate::error::{Error, Result};
+use crate::lock::{self, LockFile, ERR_UNSAFE_PATH};
+use crate::sys;
+use crate::tempname::temp_path;
+
+/// How a batch makes its files durable before renaming them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Barrier {
+    /// One syncfs(2) of the pool's filesystem per barrier.
+    #[default]
+    Syncfs,
+    /// An fsync of every file (then of every directory) touched, back to back.
+    Fsync,
+}
+
+/// What a new image holds.
+#[derive(Debug, Clone)]
+pub enum Fill {
+    /// A copy of `sources[n]`: FICLONE where the filesystem can, else the sparse copy.
+    Copy(usize),
+    /// `n` bytes, all holes.
+    Sparse(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub name: OsString,
+    pub fill: Fill,
+    /// Give the image the source's mtime (a precache must match its clean image).
+    pub copy_mtime: bool,
+}
+
+/// One volume of a `make` batch.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The VM directory, relative to the root (created when missing).
+    pub dir: PathBuf,
+    /// Images created in `dir`; none may exist yet.
+    pub images: Vec<NewImage>,
+    /// The record file name (in `MakeSpec::records`) and its bytes; it may not exist yet.
+    pub record: (OsString, Vec<u8>),
+    /// Lock file name in `MakeSpec::locks`, held for the whole batch.
+    pub lock: OsString,
+}
+
+#[derive(Debug, Clone)]
+pub struct MakeSpec {
+    /// The pool directory (absolute; may itself be a symlink, the user's choice).
+    pub root: PathBuf,
+    /// The record and lock directories, relative to the root.
+    pub records: PathBuf,
+    pub locks: PathBuf,
+    /// Source images, relative to the root.
+    pub sources: Vec<PathBuf>,
+    pub items: Vec<Item>,
+    /// The intent file (relative to the root) and its bytes: the batch's vids, for recovery.
+    pub intent: (PathBuf, Vec<u8>),
+    pub barrier: Barrier,
+    pub reflink: ReflinkMode,
+}
+
+/// Per-phase wall times (ns) and how the data was copied.
+#[derive(Debug, Clone, Default)]
+pub struct BatchReport {
+    /// `(phase, ns)` in order: lock, fill, barrier, rename, barrier2, records, release.
+    pub phases: Vec<(&'static str, u64)>,
+    /// Images made per copy method (sparse images count as `Empty`).
+    pub methods: Vec<(CopyMethod, u64)>,
+}
+
+impl BatchReport {
+    fn phase(&mut self, name: &'static str, since: &mut Instant) {
+        let now = Instant::now();
+        self.phases
+            .push((name, now.duration_since(*since).as_nanos() as u64));
+        *since = now;
+    }
+
+    fn count(&mut self, m: CopyMethod) {
+        match self.methods.iter_mut().find(|(k, _)| *k == m) {
+            Some((_, n)) => *n += 1,
+            None => self.methods.push((m, 1)),
+        }
+    }
+}
+
+/// Directories opened beneath the root, cached by their relative path.
+struct Beneath {
+    root: PathBuf,
+    fd: OwnedFd,
+    dirs: HashMap<PathBuf, Arc<OwnedFd>>,
+    /// Directories in which this batch created a subdirectory (fsynced at a barrier).
+    grown: Vec<PathBuf>,
+}
+
+impl Beneath {
+    fn open(root: &Path) -> Result<Beneath> {
+        let fd = openat(
+            AT_FDCWD,
+            root,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(e, "open", root))?;
+        Ok(Beneath {
+            root: root.to_path_buf(),
+            fd,
+            dirs: HashMap::new(),
+            grown: Vec::new(),
+        })
+    }
+
+    fn path(&self, rel: &Path) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// The fd of directory `rel` (no `..`, no symlink on the way); mkdir when `create`.
+    fn dir(&mut self, rel: &Path, create: bool) -> Result<Arc<OwnedFd>> {
+        if !self.dirs.contains_key(rel) {
+            let mut cur: Option<OwnedFd> = None;
+            let mut at = PathBuf::new();
+            for c in rel.components() {
+                let Component::Normal(name) = c else {
+                    return Err(unsafe_path(&self.path(rel), "not a plain relative path"));
+                };
+                let parent = cur.as_ref().map_or(self.fd.as_fd(), |f| f.as_fd());
+                let next = match open_dir_at(parent, name) {
+                    Err(Errno::ENOENT) if create => {
+                        match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+                            Ok(()) => self.grown.push(at.clone()),
+                            Err(Errno::EEXIST) => {}
+                            Err(e) => {
+                                return Err(Error::sys(e, "mkdir", self.path(&at.join(name))))
+                            }
+                        }
+                        open_dir_at(parent, name)
+                    }
+                    r => r,
+                };
+                at.push(name);
+                cur = Some(next.map_err(|e| dir_error(e, &self.path(&at)))?);
+            }
+            let fd = match cur {
+                Some(fd) => fd,
+                None => self
+                    .fd
+                    .try_clone()
+                    .map_err(|e| Error::io(e, "dup", &self.root))?,
+            };
+            self.dirs.insert(rel.to_path_buf(), Arc::new(fd));
+        }
+        Ok(Arc::clone(&self.dirs[rel]))
+    }
+
+    /// Whether `name` exists in directory `rel` (which must exist when `name` does).
+    fn exists(&mut self, rel: &Path, name: &OsStr) -> Result<bool> {
+        let dir = match self.dir(rel, false) {
+            Ok(d) => d,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(Error::sys(e, "lstat", self.path(&rel.join(name)))),
+        }
+    }
+
+    /// fsync every directory that gained an entry (`touched`) or a subdirectory.
+    fn fsync_dirs<'a>(&mut self, touched: impl IntoIterator<Item = &'a PathBuf>) -> Result<()> {
+        let mut all: Vec<PathBuf> = touched.into_iter().cloned().collect();
+        all.append(&mut self.grown);
+        all.sort();
+        all.dedup();
+        for rel in all {
+            let path = self.path(&rel);
+            nix::unistd::fsync(self.dir(&rel, false)?.as_fd())
+                .map_err(|e| Error::sys(e, "fsync", &path))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_dir_at(parent: std::os::fd::BorrowedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        parent,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn dir_error(e: Errno, path: &Path) -> Error {
+    match e {
+        // O_NOFOLLOW on a symlink: ELOOP; O_DIRECTORY on a non-directory: ENOTDIR.
+        Errno::ELOOP => unsafe_path(path, "a symlink"),
+        Errno::ENOTDIR => unsafe_path(path, "not a directory"),
+        e => Error::sys(e, "open", path),
+    }
+}
+
+fn unsafe_path(path: &Path, what: &str) -> Error {
+    Error::lib(
+        ERR_UNSAFE_PATH,
+        "open",
+        format!("{what}, not something the pool created; refusing to use it"),
+    )
+    .with_path(path)
+}
+
+/// A temp file `<name>~<random>` in a directory of the batch, unlinked on drop unless renamed.
+struct Temp {
+    dir: PathBuf,
+    name: OsString,
+    target: OsString,
+    file: File,
+    armed: bool,
+    /// The directory fd, for the rename and the unlink on drop.
+    dir_fd: Arc<OwnedFd>,
+}
+
+impl Temp {
+    fn create(dirs: &mut Beneath, dir: &Path, target: &OsStr) -> Result<Temp> {
+        let dir_fd = dirs.dir(dir, false)?;
+        let mut attempts = 0;
+        loop {
+            let name = temp_path(Path::new(target)).into_os_string();
+            let flags = OFlag::O_RDWR
+                | OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC;
+            match openat(
+                &dir_fd,
+                name.as_os_str(),
+                flags,
+                Mode::from_bits_truncate(0o600),
+            ) {
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    let temp = Temp {
+                        dir: dir.to_path_buf(),
+                        name,
+                        target: target.to_os_string(),
+                        file,
+                        armed: true,
+                        dir_fd: Arc::clone(&dir_fd),
+                    };
+                    // Exactly 0600 whatever the umask.
+                    nix::sys::stat::fchmod(&temp.file, Mode::from_bits_truncate(0o600))
+                        .map_err(|e| Error::sys(e, "fchmod", dirs.path(&dir.join(&temp.name))))?;
+                    return Ok(temp);
+                }
+                Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
+                Err(e) => return Err(Error::sys(e, "open", dirs.path(&dir.join(&name)))),
+            }
+        }
+    }
+
+    fn path(&self, dirs: &Beneath) -> PathBuf {
+        dirs.path(&self.dir.join(&self.name))
+    }
+
+    /// Rename over the target name, refusing to replace an existing file when `noreplace`.
+    fn rename(&mut self, dirs: &Beneath, noreplace: bool) -> Result<()> {
+        let flags = if noreplace {
+            RenameFlags::RENAME_NOREPLACE
+        } else {
+            RenameFlags::empty()
+        };
+        renameat2(
+            &*self.dir_fd,
+            self.name.as_os_str(),
+            &*self.dir_fd,
+            self.target.as_os_str(),
+            flags,
+        )
+        .map_err(|e| {
+            Error::sys(e, "rename", self.path(dirs))
+                .with_dest(dirs.path(&self.dir.join(&self.target)))
+        })?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: the error being returned matters more; recovery removes `~` files.
+            let _ = unlinkat(
+                &*self.dir_fd,
+                self.name.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+        }
+    }
+}
+
+/// Make the temps durable: one syncfs, or an fsync of each file back to back.
+fn barrier(dirs: &mut Beneath, how: Barrier, temps: &[&Temp], touched: &[PathBuf]) -> Result<()> {
+    match how {
+        Barrier::Syncfs => {
+            nix::unistd::syncfs(&dirs.fd).map_err(|e| Error::sys(e, "syncfs", &dirs.root))?;
+            dirs.grown.clear();
+            Ok(())
+        }
+        Barrier::Fsync => {
+            for t in temps {
+                t.file
+                    .sync_all()
+                    .map_err(|e| Error::io(e, "fsync", t.path(dirs)))?;
+            }
+            dirs.fsync_dirs(touched)
+        }
+    }
+}
+
+/// Locks held by a batch; released (files unlinked) on drop.
+struct Held(Vec<LockFile>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for l in self.0.drain(..) {
+            // A lock file left behind only makes the next open look at that volume.
+            let _ = l.release();
+        }
+    }
+}
+
+fn take_locks(
+    dirs: &mut Beneath,
+    locks: &Path,
+    names: impl Iterator<Item = OsString>,
+) -> Result<Held> {
+    dirs.dir(locks, false)?;
+    let mut held = Held(Vec::new());
+    for name in names {
+        held.0.push(lock::lock(&dirs.path(&locks.join(name)))?);
+    }
+    Ok(held)
+}
+
+fn exists_error(path: PathBuf) -> Error {
+    Error::sys(Errno::EEXIST, "create", path)
+}
+
+/// Open a source image beneath the root: a regular file, no symlink anywhere.
+fn open_source(dirs: &mut Beneath, rel: &Path) -> Result<(File, u64, nix::sys::stat::FileStat)> {
+    let (parent, name) = split(rel);
+    let dir = dirs.dir(&parent, false)?;
+    let fd = openat(
+        &dir,
+        name.as_os_str(),
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::ELOOP => unsafe_path(&dirs.path(rel), "a symlink"),
+        e => Error::sys(e, "open", dirs.path(rel)),
+    })?;
+    let st = fstat(&fd).map_err(|e| Error::sys(e, "fstat", dirs.path(rel)))?;
+    if !sys::is_regular(&st) {
+        return Err(unsafe_path(&dirs.path(rel), "not a regular file"));
+    }
+    Ok((File::from(fd), st.st_size as u64, st))
+}
+
+fn split(rel: &Path) -> (PathBuf, OsString) {
+    let parent = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = rel.file_name().map(OsStr::to_os_string).unwrap_or_default();
+    (parent, name)
+}
+
+/// Make many volumes in one group commit (module docs). Progress counts items.
+pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
+    let mut report = BatchReport::default();
+    let mut t = Instant::now();
+    ctl.check()?;
+    let mut dirs = Beneath::open(&spec.root)?;
+    let _held = take_locks(
+        &mut dirs,
+        &spec.locks,
+        spec.items.iter().map(|i| i.lock.clone()),
+    )?;
+    for item in &spec.items {
+        if dirs.exists(&spec.records, &item.record.0)? {
+            return Err(exists_error(dirs.path(&spec.records.join(&item.record.0))));
+        }
+        for img in &item.images {
+            if dirs.exists(&item.dir, &img.name)? {
+                return Err(exists_error(dirs.path(&item.dir.join(&img.name))));
+            }
+        }
+    }
+    let sources = spec
+        .sources
+        .iter()
+        .map(|s| open_source(&mut dirs, s))
+        .collect::<Result<Vec<_>>>()?;
+    report.phase("lock", &mut t);
+
+    let total = spec.items.len() as u64;
+    // Cancellation inside a long copy (no reflink here), but progress counts items.
+    let inner = Control {
+        cancel: ctl.cancel,
+        progress: None,
+    };
+    let mut images: Vec<Temp> = Vec::new();
+    let mut records: Vec<Temp> = Vec::with_capacity(spec.items.len());
+    for (n, item) in spec.items.iter().enumerate() {
+        ctl.check()?;
+        dirs.dir(&item.dir, true)?;
+        for img in &item.images {
+            let temp = Temp::create(&mut dirs, &item.dir, &img.name)?;
+            let method = match img.fill {
+                Fill::Copy(s) => {
+                    let (src, size, st) = &sources[s];
+                    let out = fill(src.as_fd(), &temp.file, *size, *size, spec.reflink, &inner)
+                        .map_err(|e| {
+                            e.with_path(dirs.path(&spec.sources[s]))
+                                .with_dest(temp.path(&dirs))
+                        })?;
+                    if img.copy_mtime {
+                        let mtime = nix::sys::time::TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
+                        nix::sys::stat::futimens(
+                            &temp.file,
+                            &nix::sys::time::TimeSpec::UTIME_OMIT,
+                            &mtime,
+                        )
+                        .map_err(|e| Error::sys(e, "futimens", temp.path(&dirs)))?;
+                    }
+                    if *size == 0 {
+                        CopyMethod::Empty
+                    } else {
+                        out.method
+                    }
+                }
+                Fill::Sparse(size) => {
+                    temp.file
+                        .set_len(size)
+                        .map_err(|e| Error::io(e, "ftruncate", temp.path(&dirs)))?;
+                    CopyMethod::Empty
+                }
+            };
+            report.count(method);
+            images.push(temp);
+        }
+        let rec = Temp::create(&mut dirs, &spec.records, &item.record.0)?;
+        sys::pwrite_all(rec.file.as_fd(), &item.record.1, 0)
+            .map_err(|e| Error::sys(e, "write", rec.path(&dirs)))?;
+        records.push(rec);
+        ctl.report(n as u64 + 1, total);
+    }
+    let (intent_dir, intent_name) = split(&spec.intent.0);
+    let mut intent = Temp::create(&mut dirs, &intent_dir, &intent_name)?;
+    sys::pwrite_all(intent.file.as_fd(), &spec.intent.1, 0)
+        .map_err(|e| Error::sys(e, "write", intent.path(&dirs)))?;
+    report.phase("fill", &mut t);
+
+    // Barrier 1: data, temps and the intent durable (the intent under its final
+    // name, its directory fsynced by the barrier) before any image name appears.
+    intent
+        .file
+        .sync_all()
+        .map_err(|e| Error::io(e, "fsync", intent.path(&dirs)))?;
+    intent.rename(&dirs, false)?;
+    let _intent = Unlinker(Some(Arc::clone(&intent.dir_fd)), vec![intent_name]);
+    let all: Vec<&Temp> = images.iter().chain(records.iter()).collect();
+    barrier(
+        &mut dirs,
+        spec.barrier,
+        &all,
+        &[intent_dir, spec.records.clone()],
+    )?;
+    report.phase("barrier", &mut t);
+    // Last chance to cancel: after this the batch finishes.
+    ctl.check()?;
+
+    // Images into place. Until its record is in, every image placed is undone on error.
+    let mut placed: Vec<Unlinker> = spec.items.iter().map(|_| Unlinker::default()).collect();
+    let per_item: Vec<usize> = spec.items.iter().map(|i| i.images.len()).collect();
+    let mut imgs = images.iter_mut();
+    for (n, count) in per_item.iter().enumerate() {
+        for img in imgs.by_ref().take(*count) {
+            img.rename(&dirs, true)?;
+            placed[n].0 = Some(Arc::clone(&img.dir_fd));
+            placed[n].1.push(img.target.clone());
+        }
+    }
+    report.phase("rename", &mut t);
+    let touched: Vec<PathBuf> = spec.items.iter().map(|i| i.dir.clone()).collect();
+    barrier(&mut dirs, spec.barrier, &[], &touched)?;
+    report.phase("barrier2", &mut t);
+
+    for (rec, undo) in records.iter_mut().zip(placed.iter_mut()) {
+        rec.rename(&dirs, true)?;
+        undo.1.clear();
+    }
+    dirs.fsync_dirs([&spec.records])?;
+    report.phase("records", &mut t);
+    // Dropped in reverse order: the intent file is unlinked (every vid of it has its
+    // record now), then the locks are released.
+    Ok(report)
+}
+
+/// Unlinks its names in its directory on drop (the intent file; images not yet recorded).
+#[derive(Default)]
+struct Unlinker(Option<Arc<OwnedFd>>, Vec<OsString>);
+
+impl Drop for Unlinker {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            for name in &self.1 {
+                let _ = unlinkat(&**dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+            }
+        }
+    }
+}
+
+/// One snapshot volume to start: link the source's clean image, clone it to the dirty image.
+#[derive(Debug, Clone)]
+pub struct StartItem {
+    /// The VM directory, relative to the root (created when missing).
+    pub dir: PathBuf,
+    /// The volume's own clean image and dirty image names in `dir`.
+    pub clean: OsString,
+    pub dirty: OsString,
+    /// The source volume's clean image, relative to the root.
+    pub source: PathBuf,
+    /// The volume's record (must exist) and lock file names.
+    pub record: OsString,
+    pub lock: OsString,
+}
+
+#[derive(Debug, Clone)]
+pub struct StartSpec {
+    pub root: PathBuf,
+    pub records: PathBuf,
+    pub locks: PathBuf,
+    pub items: Vec<StartItem>,
+    pub barrier: Barrier,
+}
+
+/// Start many snapshot volumes: per item unlink the old own clean image, link the
+/// source's clean image in its place, clone it to a dirty temp; one barrier; rename
+/// every dirty temp into place; one barrier. Progress counts items.
+pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
+    let mut report = BatchReport::default();
+    let mut t = Instant::now();
+    ctl.check()?;
+    let mut dirs = Beneath::open(&spec.root)?;
+    let _held = take_locks(
+        &mut dirs,
+        &spec.locks,
+        spec.items.iter().map(|i| i.lock.clone()),
+    )?;
+    for item in &spec.items {
+        if !dirs.exists(&spec.records, &item.record)? {
+            return Err(Error::sys(
+                Errno::ENOENT,
+                "open",
+                dirs.path(&spec.records.join(&item.record)),
+            ));
+        }
+    }
+    report.phase("lock", &mut t);
+    let total = spec.items.len() as u64;
+    let mut temps: Vec<Temp> = Vec::with_capacity(spec.items.len());
+    for (n, item) in spec.items.iter().enumerate() {
+        ctl.check()?;
+        let (src_dir, src_name) = split(&item.source);
+        let src_fd = dirs.dir(&src_dir, false)?;
+        let dir = dirs.dir(&item.dir, true)?;
+        match unlinkat(&dir, item.clean.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    e,
+                    "unlink",
+                    dirs.path(&item.dir.join(&item.clean)),
+                ))
+            }
+        }
+        linkat(
+            &*src_fd,
+            src_name.as_os_str(),
+            &*dir,
+            item.clean.as_os_str(),
+            AtFlags::empty(),
+        )
+        .map_err(|e| {
+            Error::sys(e, "link", dirs.path(&item.source))
+                .with_dest(dirs.path(&item.dir.join(&item.clean)))
+        })?;
+        let (src, size, _) = open_source(&mut dirs, &item.dir.join(&item.clean))?;
+        let temp = Temp::create(&mut dirs, &item.dir, &item.dirty)?;
+        let out = fill(
+            src.as_fd(),
+            &temp.file,
+            size,
+            size,
+            ReflinkMode::Auto,
+            &Control::NONE,
+        )
+        .map_err(|e| {
+            e.with_path(dirs.path(&item.source))
+                .with_dest(temp.path(&dirs))
+        })?;
+        report.count(if size == 0 {
+            CopyMethod::Empty
+        } else {
+            out.method
+        });
+        temps.push(temp);
+        ctl.report(n as u64 + 1, total);
+    }
+    report.phase("fill", &mut t);
+    let all: Vec<&Temp> = temps.iter().collect();
+    barrier(&mut dirs, spec.barrier, &all, &[])?;
+    report.phase("barrier", &mut t);
+    ctl.check()?;
+    for temp in &mut temps {
+        temp.rename(&dirs, false)?;
+    }
+    report.phase("rename", &mut t);
+    let touched: Vec<PathBuf> = spec.items.iter().map(|i| i.dir.clone()).collect();
+    barrier(&mut dirs, spec.barrier, &[], &touched)?;
+    report.phase("barrier2", &mut t);
+    drop(_held);
+    report.phase("release", &mut t);
+    Ok(report)
+}
+
+/// Files of one volume to unlink (missing ones are fine), under its lock.
+#[derive(Debug, Clone)]
+pub struct RemoveItem {
+    pub dir: PathBuf,
+    pub names: Vec<OsString>,
+    pub record: OsString,
+    pub lock: OsString,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoveSpec {
+    pub root: PathBuf,
+    pub records: PathBuf,
+    pub locks: PathBuf,
+    pub items: Vec<RemoveItem>,
+    pub barrier: Barrier,
+}
+
+/// Unlink many volumes' files (stop of snapshot volumes), then one barrier. Not
+/// cancellable once the locks are held: unlinks are short.
+pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
+    let mut report = BatchReport::default();
+    let mut t = Instant::now();
+    ctl.check()?;
+    let mut dirs = Beneath::open(&spec.root)?;
+    let _held = take_locks(
+        &mut dirs,
+        &spec.locks,
+        spec.items.iter().map(|i| i.lock.clone()),
+    )?;
+    for item in &spec.items {
+        if !dirs.exists(&spec.records, &item.record)? {
+            return Err(Error::sys(
+                Errno::ENOENT,
+                "open",
+                dirs.path(&spec.records.join(&item.record)),
+            ));
+        }
+    }
+    report.phase("lock", &mut t);
+    let total = spec.items.len() as u64;
+    let mut touched = Vec::new();
+    for (n, item) in spec.items.iter().enumerate() {
+        let dir = match dirs.dir(&item.dir, false) {
+            Ok(d) => d,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        for name in &item.names {
+            match unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(Error::sys(e, "unlink", dirs.path(&item.dir.join(name)))),
+            }
+        }
+        touched.push(item.dir.clone());
+        ctl.report(n as u64 + 1, total);
+    }
+    report.phase("unlink", &mut t);
+    barrier(&mut dirs, spec.barrier, &[], &touched)?;
+    report.phase("barrier", &mut t);
+    drop(_held);
+    report.phase("release", &mut t);
+    Ok(report)
+}
