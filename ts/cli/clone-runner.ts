@@ -1,6 +1,9 @@
 // One template to many volumes, concurrently with a bounded limit. Used by
 // `reflink-pool clone` and by the demo, so both measure clones the same way.
 import { UsageError } from './errors'
+import { forEachBounded } from '../bounded'
+
+export { forEachBounded }
 import type { Pool, Volume } from './pool-access'
 
 export type CloneMode = 'copy' | 'snapshot'
@@ -35,44 +38,6 @@ export function expandTargets(targets: string[], count: number | undefined): str
     for (let i = 1; i <= count; i++) out.push(t.replaceAll('{n}', String(i).padStart(width, '0')))
   }
   return out
-}
-
-/**
- * Run `fn` on every item with at most `limit` in flight. Stops starting new
- * items after the first failure (or an abort), waits for those in flight, then
- * rethrows it. Returns each item's duration in ms, in input order.
- */
-export async function forEachBounded<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<unknown>,
-  opts: { signal?: AbortSignal; onDone?: (done: number, total: number) => void } = {},
-): Promise<number[]> {
-  const durations = new Array<number>(items.length).fill(0)
-  let next = 0
-  let done = 0
-  let failure: { err: unknown } | null = null
-  async function worker(): Promise<void> {
-    while (failure === null && next < items.length) {
-      if (opts.signal?.aborted) {
-        failure = { err: opts.signal.reason }
-        return
-      }
-      const i = next++
-      const t0 = performance.now()
-      try {
-        await fn(items[i], i)
-      } catch (err) {
-        failure ??= { err }
-        return
-      }
-      durations[i] = performance.now() - t0
-      opts.onDone?.(++done, items.length)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
-  if (failure !== null) throw (failure as { err: unknown }).err
-  return durations
 }
 
 export async function cloneVolumes(pool: Pool, template: Volume, vids: string[], opts: CloneOptions): Promise<CloneResult> {
