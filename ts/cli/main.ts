@@ -74,6 +74,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       return report(new UsageError(err.message.replace(/^error: /, '')), { json, debug })
     }
     if (interrupt.aborted && (err as Error)?.name === 'AbortError') {
+      if (json) process.stdout.write(toJson(errorJson(err)) + '\n')
       process.stderr.write('reflink-pool: interrupted (ABORT_ERR)\n')
       return EXIT.interrupted
     }
