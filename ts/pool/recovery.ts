@@ -85,8 +85,8 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
       const vid = parseMetaName(name.slice(0, name.indexOf(TEMP_MARK)))?.vid
       if (vid && isValidVid(vid)) candidates.add(vid)
     }
-    // Temps of the pool config (and of stale locks broken by older versions) belong to no volume.
-    for (const dir of [meta, locks]) {
+    // Temps of the pool config, of batch intents and of stale locks broken by older versions belong to no volume.
+    for (const dir of [meta, locks, sessions]) {
       for (const ent of await ctx.files.list(dir)) {
         if (ent.isFile() && ent.name.includes(TEMP_MARK) && (await ctx.files.remove(join(dir, ent.name)))) report.removed.push(join(dir, ent.name))
       }
