@@ -14,6 +14,7 @@ import { renderMarkdown } from './markdown'
 import { Floor, REPO_ROOT, setupPeers } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
+import { batchScenario } from './scenarios/batch'
 import { cloneScenario } from './scenarios/clone'
 import { eventLoopScenario } from './scenarios/event-loop'
 import { massStartScenario } from './scenarios/mass-start'
@@ -22,7 +23,7 @@ import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
 import { dropCaches, fsType, machine, run, settle } from './system'
 
-export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario]
+export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario]
 
 const HELP = `Usage: npm run bench -- [--quick] [--only id,id] [--out DIR] [--strict]
 

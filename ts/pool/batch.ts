@@ -247,7 +247,8 @@ export async function cloneVolumes(
       records,
       (rec) => {
         const base = layout(ctx, rec.vid).base
-        const list: MakeImage[] = [{ name: base + IMAGE_SUFFIX.clean, source: 0 }]
+        // A precache is used only while its size and mtime equal the clean image's: both get the template's mtime.
+        const list: MakeImage[] = [{ name: base + IMAGE_SUFFIX.clean, source: 0, copyMtime: precache }]
         if (start) list.push({ name: base + IMAGE_SUFFIX.dirty, source: 0 })
         if (precache) list.push({ name: base + IMAGE_SUFFIX.precache, source: 0, copyMtime: true })
         return list
