@@ -96,12 +96,12 @@ function checkList<T>(value: readonly T[], what: string): readonly T[] {
   return value
 }
 
-/** Paths the native batch needs, relative to the pool directory. */
-function layout(ctx: PoolContext, vid: string) {
-  const p = volumePaths(ctx.dirPath, vid)
+/** Names the native batch needs, relative to the pool directory (a valid vid is `prefix/vm/name`: plain string work). */
+function layout(vid: string) {
+  const slash = vid.lastIndexOf('/')
   return {
-    dir: relative(ctx.dirPath, p.dir),
-    base: p.base,
+    dir: vid.slice(0, slash),
+    base: vid.slice(slash + 1),
     record: recordFileName(vid),
     lock: lockFileName(vid),
   }
@@ -162,7 +162,7 @@ async function make(
   const dirs = metaDirs(ctx)
   const intent = batchFileName(`${process.pid}-${randomBytes(6).toString('hex')}`)
   const items = order.map((rec) => {
-    const l = layout(ctx, rec.vid)
+    const l = layout(rec.vid)
     return { dir: l.dir, images: images(rec), record: l.record, recordData: recordText(rec), lock: l.lock }
   })
   return ctx.runBatch(
@@ -246,7 +246,7 @@ export async function cloneVolumes(
       ctx,
       records,
       (rec) => {
-        const base = layout(ctx, rec.vid).base
+        const base = layout(rec.vid).base
         // A precache is used only while its size and mtime equal the clean image's: both get the template's mtime.
         const list: MakeImage[] = [{ name: base + IMAGE_SUFFIX.clean, source: 0, copyMtime: precache }]
         if (start) list.push({ name: base + IMAGE_SUFFIX.dirty, source: 0 })
@@ -272,7 +272,7 @@ export async function createVolumes(ctx: PoolContext, configs: readonly unknown[
   return make(
     ctx,
     records,
-    (rec) => (rec.saveOnStop && !rec.snapOnStart ? [{ name: layout(ctx, rec.vid).base + IMAGE_SUFFIX.clean, size: rec.size }] : []),
+    (rec) => (rec.saveOnStop && !rec.snapOnStart ? [{ name: layout(rec.vid).base + IMAGE_SUFFIX.clean, size: rec.size }] : []),
     [],
     b,
   )
@@ -311,7 +311,7 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
   const dirs = metaDirs(ctx)
   if (snaps.length) {
     const items = snaps.map((v) => {
-      const l = layout(ctx, v.vid)
+      const l = layout(v.vid)
       const src = volumePaths(ctx.dirPath, v.source!)
       return { dir: l.dir, clean: l.base + IMAGE_SUFFIX.clean, dirty: l.base + IMAGE_SUFFIX.dirty, source: relative(ctx.dirPath, src.clean), record: l.record, lock: l.lock }
     })
@@ -340,7 +340,7 @@ export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolum
   const dirs = metaDirs(ctx)
   if (snaps.length) {
     const items = snaps.map((v) => {
-      const l = layout(ctx, v.vid)
+      const l = layout(v.vid)
       return { dir: l.dir, names: [l.base + IMAGE_SUFFIX.dirty, l.base + IMAGE_SUFFIX.clean], record: l.record, lock: l.lock }
     })
     await ctx.runBatch(snaps.map((v) => lockFileName(v.vid)), async () => {

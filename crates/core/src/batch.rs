@@ -554,8 +554,11 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
     }
     dirs.fsync_dirs([&spec.records])?;
     report.phase("records", &mut t);
-    // Dropped in reverse order: the intent file is unlinked (every vid of it has its
-    // record now), then the locks are released.
+    // Every vid of the intent has its record now: unlink it, then release the locks.
+    drop(placed);
+    drop(_intent);
+    drop(_held);
+    report.phase("release", &mut t);
     Ok(report)
 }
 
