@@ -78,7 +78,7 @@ xfs.test('Ctrl-C mid-run: exit 130, only complete volumes, --json names them; --
   const records = join(dir, '.reflink-pool', 'volumes')
   let exited = false
   void closed.then(() => (exited = true))
-  while (!exited && readdirSync(records).filter((f) => f.startsWith('appvms')).length === 0) await new Promise((r) => setTimeout(r, 2))
+  while (!exited && readdirSync(records).filter((f) => f.startsWith('appvms') && !f.includes('~')).length === 0) await new Promise((r) => setTimeout(r, 2))
   child.kill('SIGINT')
   const status = await closed
   t.is(status, 130, stderr)
