@@ -3,7 +3,7 @@
 // copy strategy asserted (reflink on XFS/btrfs, copy-range on ext4), all or
 // nothing on abort and on refusal, option checks, and the recovery of a batch
 // whose process died between its image renames and its records.
-import type { ExecutionContext, TestFn } from 'ava'
+import type { TestFn } from 'ava'
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool, type ReflinkVolume } from '../../ts/index'

@@ -20,7 +20,7 @@ import { checkBoolean, checkRevisionsToKeep, checkString } from './args'
 import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
-import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord } from './types'
+import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions } from './types'
 
 const rmdirCb = promisify(fs.rmdir)
 
