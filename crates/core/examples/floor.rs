@@ -251,7 +251,6 @@ fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64),
             }
         }
     }
-    let t_lock = t0.elapsed();
     let s = step("open(src)", File::open(src))?;
     let mut temps = Vec::with_capacity(2 * n);
     for i in 0..n {
@@ -273,7 +272,6 @@ fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64),
             root.join("records"),
         ));
     }
-    let t_fill = t0.elapsed();
     let intent = root.join("sessions").join("floor.batch");
     let it = root.join("sessions").join("floor.batch~floor");
     let f = step("open(O_EXCL)", create_excl(&it))?;
@@ -322,9 +320,6 @@ fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64),
     for (path, f) in locks {
         step("unlink", fs::remove_file(&path))?;
         drop(f);
-    }
-    if std::env::var_os("FLOOR_PHASES").is_some() {
-        eprintln!("lock {:?} fill {:?} total {:?}", t_lock, t_fill - t_lock, t0.elapsed());
     }
     Ok((t0.elapsed().as_nanos(), 0))
 }
