@@ -247,8 +247,11 @@ export interface NativeStartItem {
   dir: string
   clean: string
   dirty: string
-  /** The source's clean image, relative to the root. */
-  source: string
+  /**
+   * Snapshot volume: the source's clean image, relative to the root (absent:
+   * a save-on-stop volume cloned from its own clean image, an existing dirty image kept).
+   */
+  source?: string
   record: string
   lock: string
 }
@@ -272,7 +275,7 @@ export declare function rename(src: string, dst: string): Promise<VoidOutcome>
 
 export declare function resizeFile(path: string, size: number): Promise<VoidOutcome>
 
-/** Start many snapshot volumes (link + clone each, one barrier, renames, one barrier). */
+/** Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier). */
 export declare function startSnapshots(spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 export declare function updateLoopDevSizes(path: string): Promise<LoopDevOutcome>

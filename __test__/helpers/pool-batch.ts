@@ -4,7 +4,7 @@
 // nothing on abort and on refusal, option checks, and the recovery of a batch
 // whose process died between its image renames and its records.
 import type { TestFn } from 'ava'
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
@@ -88,7 +88,7 @@ export function poolBatch(avaTest: TestFn, kind: FsKind): void {
     // Abort from the progress callback, mid-batch: nothing of the batch is listed or left.
     const ac = new AbortController()
     await t.throwsAsync(
-      pool.cloneVolumes(tpl, vids('a', 300), { signal: ac.signal, onProgress: (done) => done > 0 && ac.abort() }),
+      pool.cloneVolumes(tpl, vids('a', 2000), { signal: ac.signal, onProgress: (done) => done > 0 && ac.abort() }),
       { name: 'AbortError', code: 'ABORT_ERR' },
     )
     // An image planted where a clone would go: refused (EEXIST), nothing made.
@@ -120,6 +120,30 @@ export function poolBatch(avaTest: TestFn, kind: FsKind): void {
     await pool.stopVolumes(made.volumes)
     for (const v of made.volumes) t.false(existsSync(v.path), `${v.vid} stopped`)
     for (const v of made.volumes.slice(2)) t.false(existsSync(join(pool.dirPath, `${v.vid}.img`)), 'a stopped snapshot keeps no image')
+    await pool.close()
+  })
+
+  test(`${kind}: startVolumes of save-on-stop clones: one batch, data of the clean image, a crash leftover dirty image kept`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    const want = hashFile(join(pool.dirPath, 'vm-templates/t/root.img'))
+    const { volumes } = await pool.cloneVolumes(tpl, vids('o', 6))
+    // Volume 0 crashed while running: its dirty image holds the VM's writes and is reused as it is.
+    writeAt(await volumes[0].start(), 0, 'running state')
+    const leftover = hashFile(volumes[0].path)
+    const paths = await pool.startVolumes(volumes)
+    t.is(hashFile(paths[0]), leftover, 'the dirty image of a running volume is kept')
+    for (const p of paths.slice(1)) t.is(hashFile(p), want)
+    for (const v of volumes) t.true(await v.isDirty())
+    writeAt(paths[3], 2 * MiB, 'vm write')
+    await pool.stopVolumes(volumes)
+    t.not(hashFile(join(pool.dirPath, `${volumes[3].vid}.img`)), want, 'stop committed the write')
+    t.is(Object.keys(await volumes[3].revisions()).length, 1, 'the commit kept the old image as a revision')
+    // A missing clean image is ERR_MISSING_IMAGE naming the volume, and nothing starts.
+    const gone = volumes[5]
+    rmSync(join(pool.dirPath, `${gone.vid}.img`))
+    await t.throwsAsync(pool.startVolumes([volumes[4], gone]), { code: 'ERR_MISSING_IMAGE', message: new RegExp(gone.vid) })
+    t.false(await volumes[4].isDirty(), 'the batch made nothing')
     await pool.close()
   })
 

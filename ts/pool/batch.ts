@@ -11,9 +11,9 @@
 // only once its images are durable) or absent (recovery.ts removes the images
 // of a dead batch's vids that have no record).
 //
-// Kinds the batch path does not cover (start/stop of save-on-stop and volatile
-// volumes: commits, revisions, record updates) run through the per-volume
-// calls, a few at a time.
+// Kinds the batch path does not cover (start of volatile and snapshots-disabled
+// volumes, stop of everything but snapshot volumes: commits, revisions, record
+// updates) run through the per-volume calls, a few at a time.
 import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { native } from '../binding'
@@ -299,36 +299,44 @@ async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promi
 
 const PER_VOLUME_IN_FLIGHT = 8
 
+/** Save-on-stop volumes whose start is a clone of their own clean image (snapshots enabled, no source). */
+const isOrigin = (v: ReflinkVolume) => v.saveOnStop && !v.snapOnStart && v.revisionsToKeep !== -1
+
 /**
  * Start many volumes; resolves with their dirty image paths (in order).
- * Snapshot volumes start in one batch (link the source's clean image, clone
- * it to the dirty image, one barrier); other kinds through start().
+ * Snapshot volumes (link the source's clean image, clone it) and save-on-stop
+ * volumes (clone the clean image; a dirty image left by a crash is kept, a
+ * precache is left for the next commit to replace) start in one batch; the
+ * other kinds through start().
  */
 export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
   const b = batchOptions(checkKeys(options, BATCH_KEYS, 'startVolumes options'))
   const vols = volumesOf(ctx, list)
-  const snaps = vols.filter(isSnapshot).sort((a, c) => (a.vid < c.vid ? -1 : 1))
+  const batched = vols.filter((v) => isSnapshot(v) || isOrigin(v)).sort((a, c) => (a.vid < c.vid ? -1 : 1))
   const dirs = metaDirs(ctx)
-  if (snaps.length) {
-    const items = snaps.map((v) => {
+  if (batched.length) {
+    const items = batched.map((v) => {
       const l = layout(v.vid)
-      const src = volumePaths(ctx.dirPath, v.source!)
-      return { dir: l.dir, clean: l.base + IMAGE_SUFFIX.clean, dirty: l.base + IMAGE_SUFFIX.dirty, source: relative(ctx.dirPath, src.clean), record: l.record, lock: l.lock }
+      const source = isSnapshot(v) ? relative(ctx.dirPath, volumePaths(ctx.dirPath, v.source!).clean) : undefined
+      return { dir: l.dir, clean: l.base + IMAGE_SUFFIX.clean, dirty: l.base + IMAGE_SUFFIX.dirty, source, record: l.record, lock: l.lock }
     })
-    await ctx.runBatch(snaps.map((v) => lockFileName(v.vid)), async () => {
+    await ctx.runBatch(batched.map((v) => lockFileName(v.vid)), async () => {
       try {
-        await runControlled('startVolumes', b.signal, b.onProgress, (token, progress) =>
-          native.startSnapshots({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+        await copySlots.run(
+          () => runControlled('startVolumes', b.signal, b.onProgress, (token, progress) =>
+            native.startSnapshots({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+          ),
+          b.signal,
         )
       } catch (e) {
         const path = (e as { path?: string }).path
-        const v = snaps.find((s) => path === volumePaths(ctx.dirPath, s.source!).clean)
+        const v = batched.find((s) => path === (isSnapshot(s) ? volumePaths(ctx.dirPath, s.source!).clean : volumePaths(ctx.dirPath, s.vid).clean))
         if (v && hasCode(e, 'ENOENT')) throw poolError('ERR_MISSING_IMAGE', `Missing image file ${path} for volume ${v.vid}`, { vid: v.vid, path })
-        throw poolFailure(ctx, e, snaps.map((s) => s.vid))
+        throw poolFailure(ctx, e, batched.map((s) => s.vid))
       }
     })
   }
-  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.start(), b.signal)
+  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start(), b.signal)
   return vols.map((v) => v.path)
 }
 

@@ -215,7 +215,7 @@ export class ReflinkPool {
     return createVolumes(this.ctx, configs, options)
   }
 
-  /** start() many volumes: snapshot volumes in one batch, other kinds a few at a time. Resolves the dirty image paths. */
+  /** start() many volumes: snapshot and save-on-stop volumes in one batch, other kinds a few at a time. Resolves the dirty image paths. */
   startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
     return startVolumes(this.ctx, volumes, options)
   }

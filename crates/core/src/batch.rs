@@ -576,7 +576,8 @@ impl Drop for Unlinker {
     }
 }
 
-/// One snapshot volume to start: link the source's clean image, clone it to the dirty image.
+/// One volume to start: clone its clean image to its dirty image; for a snapshot
+/// volume, first link the source's clean image in as its own clean image.
 #[derive(Debug, Clone)]
 pub struct StartItem {
     /// The VM directory, relative to the root (created when missing).
@@ -584,8 +585,10 @@ pub struct StartItem {
     /// The volume's own clean image and dirty image names in `dir`.
     pub clean: OsString,
     pub dirty: OsString,
-    /// The source volume's clean image, relative to the root.
-    pub source: PathBuf,
+    /// Snapshot volume: the source volume's clean image, relative to the root.
+    /// None (a save-on-stop volume): its own clean image is the source, and an
+    /// existing dirty image (a crash while running) is kept as it is.
+    pub source: Option<PathBuf>,
     /// The volume's record (must exist) and lock file names.
     pub record: OsString,
     pub lock: OsString,
@@ -600,9 +603,10 @@ pub struct StartSpec {
     pub barrier: Barrier,
 }
 
-/// Start many snapshot volumes: per item unlink the old own clean image, link the
-/// source's clean image in its place, clone it to a dirty temp; one barrier; rename
-/// every dirty temp into place; one barrier. Progress counts items.
+/// Start many volumes: per item (snapshot volume) unlink the old own clean image and
+/// link the source's clean image in its place, then clone the clean image to a dirty
+/// temp; one barrier; rename every dirty temp into place; one barrier. Progress
+/// counts items.
 pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
     let mut report = BatchReport::default();
     let mut t = Instant::now();
@@ -627,30 +631,15 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
     let mut temps: Vec<Temp> = Vec::with_capacity(spec.items.len());
     for (n, item) in spec.items.iter().enumerate() {
         ctl.check()?;
-        let (src_dir, src_name) = split(&item.source);
-        let src_fd = dirs.dir(&src_dir, false)?;
         let dir = dirs.dir(&item.dir, true)?;
-        match unlinkat(&dir, item.clean.as_os_str(), UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => {
-                return Err(Error::sys(
-                    e,
-                    "unlink",
-                    dirs.path(&item.dir.join(&item.clean)),
-                ))
+        match &item.source {
+            Some(source) => link_source(&mut dirs, &dir, item, source)?,
+            None if dirs.exists(&item.dir, &item.dirty)? => {
+                ctl.report(n as u64 + 1, total);
+                continue;
             }
+            None => {}
         }
-        linkat(
-            &*src_fd,
-            src_name.as_os_str(),
-            &*dir,
-            item.clean.as_os_str(),
-            AtFlags::empty(),
-        )
-        .map_err(|e| {
-            Error::sys(e, "link", dirs.path(&item.source))
-                .with_dest(dirs.path(&item.dir.join(&item.clean)))
-        })?;
         let (src, size, _) = open_source(&mut dirs, &item.dir.join(&item.clean))?;
         let temp = Temp::create(&mut dirs, &item.dir, &item.dirty)?;
         let out = fill(
@@ -662,7 +651,7 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
             &Control::NONE,
         )
         .map_err(|e| {
-            e.with_path(dirs.path(&item.source))
+            e.with_path(dirs.path(&item.dir.join(&item.clean)))
                 .with_dest(temp.path(&dirs))
         })?;
         report.count(if size == 0 {
@@ -688,6 +677,32 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
     drop(_held);
     report.phase("release", &mut t);
     Ok(report)
+}
+
+/// A snapshot volume's own clean image becomes (a hardlink of) the source's clean image.
+fn link_source(dirs: &mut Beneath, dir: &OwnedFd, item: &StartItem, source: &Path) -> Result<()> {
+    let (src_dir, src_name) = split(source);
+    let src_fd = dirs.dir(&src_dir, false)?;
+    match unlinkat(dir, item.clean.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => {
+            return Err(Error::sys(
+                e,
+                "unlink",
+                dirs.path(&item.dir.join(&item.clean)),
+            ))
+        }
+    }
+    linkat(
+        &*src_fd,
+        src_name.as_os_str(),
+        dir,
+        item.clean.as_os_str(),
+        AtFlags::empty(),
+    )
+    .map_err(|e| {
+        Error::sys(e, "link", dirs.path(source)).with_dest(dirs.path(&item.dir.join(&item.clean)))
+    })
 }
 
 /// Files of one volume to unlink (missing ones are fine), under its lock.

@@ -66,8 +66,9 @@ pub struct NativeStartItem {
     pub dir: String,
     pub clean: String,
     pub dirty: String,
-    /// The source's clean image, relative to the root.
-    pub source: String,
+    /// Snapshot volume: the source's clean image, relative to the root (absent:
+    /// a save-on-stop volume cloned from its own clean image, an existing dirty image kept).
+    pub source: Option<String>,
     pub record: String,
     pub lock: String,
 }
@@ -217,7 +218,7 @@ impl BatchTask {
                     dir: PathBuf::from(&i.dir),
                     clean: i.clean.clone().into(),
                     dirty: i.dirty.clone().into(),
-                    source: PathBuf::from(&i.source),
+                    source: i.source.as_ref().map(PathBuf::from),
                     record: i.record.clone().into(),
                     lock: i.lock.clone().into(),
                 })
@@ -315,7 +316,7 @@ pub fn make_volumes(
     spawn(BatchOp::Make(spec), cancel, on_progress)
 }
 
-/// Start many snapshot volumes (link + clone each, one barrier, renames, one barrier).
+/// Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier).
 #[napi]
 pub fn start_snapshots(
     spec: NativeStartSpec,
