@@ -1,7 +1,8 @@
 // Crash trials of the batch path (docs/design.md §4, §7): a child process
 // clones a template into batches of new volumes (copy mode, some started in the
-// same batch), creates snapshot volumes in batches and starts/stops them in
-// batches, until it is cut (XFS shutdown) or SIGKILLed at a seeded moment.
+// same batch, some started by a batch start and stopped: commits), creates
+// snapshot volumes in batches and starts/stops them in batches, until it is
+// cut (XFS shutdown) or SIGKILLed at a seeded moment.
 // Then the pool is reopened (recovery runs) and checked from outside:
 // - every listed clone holds the template's data (sha256 of its clean image,
 //   and of its dirty image when it has one: nobody writes into them);
@@ -54,9 +55,9 @@ export async function runBatchWorkload(pool: Pool, g: Prng, onBatch: (n: number)
     const count = g.int(5, 120)
     const targets = Array.from({ length: count }, (_, i) => `appvms/b${n}-${i}/root`)
     const barrier = g.bool(0.5) ? 'syncfs' : 'fsync'
-    const kind = g.pick(['copy', 'copy', 'start', 'snapshot'] as const)
-    if (kind === 'snapshot') {
-      const r = await pool.cloneVolumes(tpl, targets, { mode: 'snapshot', barrier })
+    const kind = g.pick(['copy', 'copy', 'start', 'snapshot', 'copy-then-start'] as const)
+    if (kind === 'snapshot' || kind === 'copy-then-start') {
+      const r = await pool.cloneVolumes(tpl, targets, { mode: kind === 'snapshot' ? 'snapshot' : 'copy', barrier })
       await pool.startVolumes(r.volumes, { barrier })
       if (g.bool(0.5)) await pool.stopVolumes(r.volumes, { barrier })
     } else {
