@@ -7,21 +7,13 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fsSuite } from './helpers/scratch-fs'
-import { runCli, runJson, spawnCli } from './helpers/cli-run'
+import { runCli, runJson, spawnCli, sampleImage } from './helpers/cli-run'
 
 const MiB = 1024 * 1024
 const xfs = fsSuite(anyTest as TestFn, 'xfs')
 const ext4 = fsSuite(anyTest as TestFn, 'ext4', { sizeMiB: 96 })
 const TPL = 'vm-templates/base/root'
 
-/** 8 MiB with 2.5 MiB of data in three runs (every clone on ext4 copies them). */
-function sampleImage(): Buffer {
-  const img = Buffer.alloc(8 * MiB)
-  for (const [off, len] of [[0, MiB], [3 * MiB + 4096, 512 * 1024], [7 * MiB, MiB]] as const) {
-    for (let i = 0; i < len; i++) img[off + i] = (i * 7 + off) & 0xff || 1
-  }
-  return img
-}
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
 async function poolWithTemplate(t: ExecutionContext, base: string, init: string[] = []): Promise<{ dir: string; env: Record<string, string> }> {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fsSuite } from './helpers/scratch-fs'
-import { runCli, runJson, BIN, REPO } from './helpers/cli-run'
+import { runCli, runJson, BIN, REPO, sampleImage } from './helpers/cli-run'
 
 const MiB = 1024 * 1024
 const { test, fs } = fsSuite(anyTest as TestFn, 'xfs')
@@ -20,14 +20,6 @@ async function freshPool(t: { fail(m: string): void }): Promise<{ dir: string; e
   return { dir, env: { REFLINK_POOL_DIR: dir } }
 }
 
-/** An image with data runs and large zero regions: 8 MiB, data in 3 places. */
-function sampleImage(): Buffer {
-  const img = Buffer.alloc(8 * MiB)
-  for (const [off, len] of [[0, MiB], [3 * MiB + 4096, 512 * 1024], [7 * MiB, MiB]] as const) {
-    for (let i = 0; i < len; i++) img[off + i] = (i * 7 + off) & 0xff || 1
-  }
-  return img
-}
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { Prng } from './reliability-prng'
 import { hashFile } from './reliability-files'
 import { loadApi, type Pool, type PoolApi } from './reliability-api'
-import { forkWorker, powerCut, remount, type CutMode } from './reliability-trials'
+import { cut, forkWorker, type CutMode } from './reliability-trials'
 import type { ScratchFs } from './scratch-fs'
 
 export const BATCH_TEMPLATE = 'vm-templates/tpl/root'
@@ -118,15 +118,7 @@ export async function runBatchTrial(fs: ScratchFs, mode: CutMode, seed: number):
   await worker.ready
   const delay = g.fork(3).int(0, 1500)
   await sleep(delay)
-  if (mode === 'powercut') {
-    powerCut(fs)
-    const ended = await Promise.race([worker.exited.then(() => true), sleep(1500).then(() => false)])
-    if (!ended) worker.child.kill('SIGKILL')
-  } else {
-    worker.child.kill('SIGKILL')
-  }
-  await worker.exited
-  if (mode === 'powercut') remount(fs)
+  await cut(fs, mode, worker)
   const batches = Math.max(0, ...worker.messages.map((m) => m.progress ?? 0))
   const errors = worker.messages.filter((m) => m.error).map((m) => `workload failed: ${m.error}`)
   const check = await checkBatchPool(api, poolDir, templateSha)

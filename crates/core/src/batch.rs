@@ -396,6 +396,28 @@ fn take_locks(
     Ok(held)
 }
 
+/// Open the root and take the locks of existing volumes: each `(lock, record)`
+/// names a volume whose record must exist (else ENOENT naming the record).
+fn lock_volumes<'a>(
+    root: &Path,
+    locks: &Path,
+    records: &Path,
+    items: impl Iterator<Item = (&'a OsString, &'a OsString)> + Clone,
+) -> Result<(Beneath, Held)> {
+    let mut dirs = Beneath::open(root)?;
+    let held = take_locks(&mut dirs, locks, items.clone().map(|(l, _)| l.clone()))?;
+    for (_, record) in items {
+        if !dirs.exists(records, record)? {
+            return Err(Error::sys(
+                Errno::ENOENT,
+                "open",
+                dirs.path(&records.join(record)),
+            ));
+        }
+    }
+    Ok((dirs, held))
+}
+
 fn exists_error(path: PathBuf) -> Error {
     Error::sys(Errno::EEXIST, "create", path)
 }
@@ -594,39 +616,67 @@ pub struct StartItem {
     pub lock: OsString,
 }
 
+/// A batch over existing volumes (start, stop): where they live and what to do to each.
 #[derive(Debug, Clone)]
-pub struct StartSpec {
+pub struct VolumesSpec<I> {
     pub root: PathBuf,
     pub records: PathBuf,
     pub locks: PathBuf,
-    pub items: Vec<StartItem>,
+    pub items: Vec<I>,
     pub barrier: Barrier,
 }
+
+/// An item of a `VolumesSpec`: the volume's lock file and record file names.
+pub trait VolumeItem {
+    fn lock(&self) -> &OsString;
+    fn record(&self) -> &OsString;
+}
+
+/// `VolumeItem` for an item struct with `lock` and `record` fields.
+macro_rules! volume_item {
+    ($item:ty) => {
+        impl VolumeItem for $item {
+            fn lock(&self) -> &OsString {
+                &self.lock
+            }
+            fn record(&self) -> &OsString {
+                &self.record
+            }
+        }
+    };
+}
+
+/// A batch under way: its report, the clock of its current phase, its directories and locks.
+struct Begun(BatchReport, Instant, Beneath, Held);
+
+impl<I: VolumeItem> VolumesSpec<I> {
+    /// Check for an abort, open the root and take every item's lock; each item's
+    /// record must exist. The first phase, "lock", is timed.
+    fn begin(&self, ctl: &Control) -> Result<Begun> {
+        let mut t = Instant::now();
+        ctl.check()?;
+        let (dirs, held) = lock_volumes(
+            &self.root,
+            &self.locks,
+            &self.records,
+            self.items.iter().map(|i| (i.lock(), i.record())),
+        )?;
+        let mut report = BatchReport::default();
+        report.phase("lock", &mut t);
+        Ok(Begun(report, t, dirs, held))
+    }
+}
+
+pub type StartSpec = VolumesSpec<StartItem>;
+
+volume_item!(StartItem);
 
 /// Start many volumes: per item (snapshot volume) unlink the old own clean image and
 /// link the source's clean image in its place, then clone the clean image to a dirty
 /// temp; one barrier; rename every dirty temp into place; one barrier. Progress
 /// counts items.
 pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
-    let mut report = BatchReport::default();
-    let mut t = Instant::now();
-    ctl.check()?;
-    let mut dirs = Beneath::open(&spec.root)?;
-    let _held = take_locks(
-        &mut dirs,
-        &spec.locks,
-        spec.items.iter().map(|i| i.lock.clone()),
-    )?;
-    for item in &spec.items {
-        if !dirs.exists(&spec.records, &item.record)? {
-            return Err(Error::sys(
-                Errno::ENOENT,
-                "open",
-                dirs.path(&spec.records.join(&item.record)),
-            ));
-        }
-    }
-    report.phase("lock", &mut t);
+    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(ctl)?;
     let total = spec.items.len() as u64;
     let mut temps: Vec<Temp> = Vec::with_capacity(spec.items.len());
     for (n, item) in spec.items.iter().enumerate() {
@@ -714,37 +764,14 @@ pub struct RemoveItem {
     pub lock: OsString,
 }
 
-#[derive(Debug, Clone)]
-pub struct RemoveSpec {
-    pub root: PathBuf,
-    pub records: PathBuf,
-    pub locks: PathBuf,
-    pub items: Vec<RemoveItem>,
-    pub barrier: Barrier,
-}
+pub type RemoveSpec = VolumesSpec<RemoveItem>;
+
+volume_item!(RemoveItem);
 
 /// Unlink many volumes' files (stop of snapshot volumes), then one barrier. Not
 /// cancellable once the locks are held: unlinks are short.
 pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
-    let mut report = BatchReport::default();
-    let mut t = Instant::now();
-    ctl.check()?;
-    let mut dirs = Beneath::open(&spec.root)?;
-    let _held = take_locks(
-        &mut dirs,
-        &spec.locks,
-        spec.items.iter().map(|i| i.lock.clone()),
-    )?;
-    for item in &spec.items {
-        if !dirs.exists(&spec.records, &item.record)? {
-            return Err(Error::sys(
-                Errno::ENOENT,
-                "open",
-                dirs.path(&spec.records.join(&item.record)),
-            ));
-        }
-    }
-    report.phase("lock", &mut t);
+    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(ctl)?;
     let total = spec.items.len() as u64;
     let mut touched = Vec::new();
     for (n, item) in spec.items.iter().enumerate() {

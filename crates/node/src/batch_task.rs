@@ -19,8 +19,8 @@ use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
-use crate::copy_task::{reflink_mode, NativeProgress};
-use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::copy_task::{last_progress, reflink_mode, NativeProgress};
+use crate::outcome::{outcome, task, to_u64};
 use crate::progress::{ProgressFn, Throttled};
 
 #[napi(object)]
@@ -261,13 +261,7 @@ impl BatchTask {
             BatchOp::Start(s) => batch::start_snapshots(&Self::start_spec(s)?, &ctl)?,
             BatchOp::Remove(s) => batch::remove_files(&Self::remove_spec(s)?, &ctl)?,
         };
-        let last_progress = match self.progress.as_ref().and_then(Throttled::last) {
-            Some((done, total)) => Some(NativeProgress {
-                done: to_js("done", done)?,
-                total: to_js("total", total)?,
-            }),
-            None => None,
-        };
+        let last_progress = last_progress(self.progress.as_ref())?;
         Ok(NativeBatchResult {
             phases: out
                 .phases
