@@ -91,7 +91,8 @@ async function checkBatchPool(api: PoolApi, poolDir: string, templateSha: string
     }
     for (const f of walk(poolDir, 'appvms')) {
       if (f.includes('~')) violations.push(`temp file left after open: ${f}`)
-      const vid = f.replace(/(-dirty|-precache)?\.img$/, '')
+      // A volume's files: V.img, V-dirty.img, V-precache.img and revisions V.img.<n>@<time>Z (a commit made one).
+      const vid = f.replace(/(-dirty|-precache)?\.img$/, '').replace(/\.img\.\d+@[\d:T-]+Z$/, '')
       if (!f.includes('~') && !listed.has(vid)) violations.push(`image of an unlisted volume left after open: ${f}`)
     }
     for (const f of walk(poolDir, '.reflink-pool')) {
