@@ -90,7 +90,7 @@ function batchOptions(o: Partial<BatchOptions>): Required<Pick<BatchOptions, 'ba
   return { barrier, signal, onProgress }
 }
 
-/** A list argument: a non-empty array. */
+/** A list argument: an array (an empty one makes an empty batch). */
 function checkList<T>(value: readonly T[], what: string): readonly T[] {
   if (!Array.isArray(value)) throw poolError('ERR_INVALID_ARG_TYPE', `${what} must be an array`)
   return value
@@ -126,7 +126,10 @@ function phaseTimes(list: { name: string; ms: number }[]): Record<string, number
 function poolFailure(ctx: PoolContext, e: unknown, records: VolumeRecord[] | string[]): unknown {
   const path = (e as { path?: string }).path ?? ''
   const vids = records.map((r) => (typeof r === 'string' ? r : r.vid))
-  const vid = vids.find((v) => path.endsWith(recordFileName(v)) || path.startsWith(volumePaths(ctx.dirPath, v).dir + '/' + volumePaths(ctx.dirPath, v).base))
+  const vid = vids.find((v) => {
+    const p = volumePaths(ctx.dirPath, v)
+    return path.endsWith(`/${recordFileName(v)}`) || [p.clean, p.dirty, p.precache].includes(path)
+  })
   if (vid === undefined) return e
   if (hasCode(e, 'EEXIST')) return poolError('ERR_VOLUME_EXISTS', `Volume ${vid} already exists in pool ${ctx.pool.name} (${path})`, { vid, path })
   if (hasCode(e, 'ENOENT') && path.endsWith(recordFileName(vid))) {
