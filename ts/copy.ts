@@ -3,6 +3,7 @@
 import { native } from './binding'
 import { abortError } from './errors'
 import { copySlots } from './limiter'
+import type { Outcome } from './outcome'
 import { runControlled } from './native-control'
 import {
   validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize,
@@ -48,12 +49,26 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
   validateBoolean('options.copyMtime', copyMtime)
   if (signal !== undefined) validateSignal('options.signal', signal)
   if (onProgress !== undefined) validateFunction('options.onProgress', onProgress)
-  if (signal?.aborted) throw abortError(signal)
+  return runCopy((token, progress) => native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress), signal, onProgress)
+}
 
+/** The native copy task's result. */
+type NativeCopyOutcome = Outcome<{ method: CopyMethod; bytes: number; lastProgress?: { done: number; total: number } | null }>
+
+/**
+ * Run one native copy task (`start` gets the cancel token and the progress
+ * callback) in a copy slot, with AbortSignal cancellation and the progress
+ * rules of `copyFile`. Shared by `copyFile` and the pool's copies
+ * (`PoolFiles.copy`, through the pool's directory handle).
+ */
+export async function runCopy(
+  start: (token: InstanceType<typeof native.CancelToken>, progress: ((done: number, total: number) => void) | undefined) => Promise<NativeCopyOutcome>,
+  signal: AbortSignal | undefined,
+  onProgress: ((doneBytes: number, totalBytes: number) => void) | undefined,
+): Promise<CopyResult> {
+  if (signal?.aborted) throw abortError(signal)
   return copySlots.run(async () => {
-    const { method, bytes } = await runControlled('copyFile', signal, onProgress, (token, progress) =>
-      native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress),
-    )
+    const { method, bytes } = await runControlled('copyFile', signal, onProgress, start)
     return { method, bytes }
   }, signal)
 }

@@ -30,7 +30,7 @@ import {
   isBatchName,
   TEMP_MARK,
 } from './names'
-import { lockAbandoned, markerStale, readOwner, ownerAlive, SELF_OWNER } from './lock'
+import { lockAbandoned, markerStale, ownerAlive, SELF_OWNER } from './lock'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
 import type { PoolContext } from './context'
@@ -49,7 +49,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   const deadSessions: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
     if (!isSessionName(ent.name) || isOpenSession(ent.name)) continue
-    const held = await readOwner(join(sessions, ent.name))
+    const held = await ctx.files.readOwner(join(sessions, ent.name))
     // A session of this process that is not open any more was never closed: as dead as another process's.
     if (held && (held.owner.trim() === SELF_OWNER || !ownerAlive(held.owner, held.mtimeMs))) deadSessions.push(join(sessions, ent.name))
   }
@@ -61,7 +61,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   for (const ent of await ctx.files.list(sessions)) {
     if (!isBatchName(ent.name) || isOpenSession(ent.name)) continue
     const path = join(sessions, ent.name)
-    const held = await readOwner(path)
+    const held = await ctx.files.readOwner(path)
     if (!held) continue
     const [owner, ...vids] = held.owner.split('\n')
     if (owner.trim() !== SELF_OWNER && ownerAlive(owner, held.mtimeMs)) continue
@@ -76,7 +76,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
     const parsed = parseMetaName(ent.name)
     if (!parsed || parsed.kind === 'record' || !isValidVid(parsed.vid)) continue
     const path = join(locks, ent.name)
-    if (await (parsed.kind === 'lock' ? lockAbandonedOrUnsafe(path) : markerStale(path))) candidates.add(parsed.vid)
+    if (await (parsed.kind === 'lock' ? lockAbandonedOrUnsafe(ctx, path) : markerStale(ctx.files, path))) candidates.add(parsed.vid)
   }
   const recordTemps = (await ctx.files.list(volumes)).map((e) => e.name).filter((n) => n.includes(TEMP_MARK))
   if (report.fullScan) {
@@ -109,9 +109,9 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
 }
 
 /** `lockAbandoned`, with a planted symlink counted as a candidate: its volume's cleanup then skips it (below). */
-async function lockAbandonedOrUnsafe(path: string): Promise<boolean> {
+async function lockAbandonedOrUnsafe(ctx: PoolContext, path: string): Promise<boolean> {
   try {
-    return await lockAbandoned(path)
+    return await lockAbandoned(ctx.files, path)
   } catch (e) {
     if (hasCode(e, 'ERR_UNSAFE_PATH')) return true
     throw e
@@ -148,7 +148,7 @@ async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[],
     if (await ctx.files.remove(path)) removed.push(path)
   }
   const marker = ctx.store.importMarkPath(vid)
-  const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(marker))
+  const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(ctx.files, marker))
   const p = volumePaths(ctx.dirPath, vid)
   // A dead batch's vid with no record: the batch made its images (it refuses existing ones).
   const orphan = unfinishedBatch && (await ctx.store.readVolume(vid)) === null

@@ -40,23 +40,24 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::fcntl::{openat, renameat2, OFlag, RenameFlags, AT_FDCWD};
-use nix::sys::stat::{fstat, fstatat, mkdirat, Mode};
+use nix::fcntl::{openat, renameat2, OFlag, RenameFlags};
+use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode};
 use nix::unistd::{linkat, unlinkat, UnlinkatFlags};
 
 use crate::control::Control;
 use crate::copy::{fill, CopyMethod, ReflinkMode};
+use crate::dir::{unsafe_path, Dir, Entry, DIR_MODE, FILE_MODE};
 use crate::error::{Error, Result};
-use crate::lock::{self, LockFile, ERR_UNSAFE_PATH};
+use crate::lock::{self, LockFile};
 use crate::sys;
-use crate::tempname::temp_path;
+use crate::tempname::temp_name_for;
 
 /// How a batch makes its files durable before renaming them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,85 +140,91 @@ impl BatchReport {
     }
 }
 
-/// Directories opened beneath the root, cached by their relative path.
+/// Directories opened beneath the root (`Dir`: no symlink, no escape, StrictModes),
+/// cached by their relative path. New directories are made here without an fsync of
+/// their parent: the batch's barrier makes them durable with everything else.
 struct Beneath {
-    root: PathBuf,
-    fd: OwnedFd,
-    dirs: HashMap<PathBuf, Arc<OwnedFd>>,
+    root: Dir,
+    dirs: HashMap<PathBuf, Arc<Dir>>,
     /// Directories in which this batch created a subdirectory (fsynced at a barrier).
     grown: Vec<PathBuf>,
 }
 
 impl Beneath {
     fn open(root: &Path) -> Result<Beneath> {
-        let fd = openat(
-            AT_FDCWD,
-            root,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::sys(e, "open", root))?;
         Ok(Beneath {
-            root: root.to_path_buf(),
-            fd,
+            root: Dir::open_root(root)?,
             dirs: HashMap::new(),
             grown: Vec::new(),
         })
     }
 
     fn path(&self, rel: &Path) -> PathBuf {
-        self.root.join(rel)
+        self.root.shown(rel)
     }
 
-    /// The fd of directory `rel` (no `..`, no symlink on the way); mkdir when `create`.
-    fn dir(&mut self, rel: &Path, create: bool) -> Result<Arc<OwnedFd>> {
-        if !self.dirs.contains_key(rel) {
-            let mut cur: Option<OwnedFd> = None;
-            let mut at = PathBuf::new();
-            for c in rel.components() {
-                let Component::Normal(name) = c else {
-                    return Err(unsafe_path(&self.path(rel), "not a plain relative path"));
-                };
-                let parent = cur.as_ref().map_or(self.fd.as_fd(), |f| f.as_fd());
-                let next = match open_dir_at(parent, name) {
-                    Err(Errno::ENOENT) if create => {
-                        match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
-                            Ok(()) => self.grown.push(at.clone()),
-                            Err(Errno::EEXIST) => {}
-                            Err(e) => {
-                                return Err(Error::sys(e, "mkdir", self.path(&at.join(name))))
-                            }
-                        }
-                        open_dir_at(parent, name)
-                    }
-                    r => r,
-                };
-                at.push(name);
-                cur = Some(next.map_err(|e| dir_error(e, &self.path(&at)))?);
-            }
-            let fd = match cur {
-                Some(fd) => fd,
-                None => self
-                    .fd
-                    .try_clone()
-                    .map_err(|e| Error::io(e, "dup", &self.root))?,
-            };
-            self.dirs.insert(rel.to_path_buf(), Arc::new(fd));
+    /// Directory `rel` beneath the root; its missing components made (mode 0700) when `create`.
+    fn dir(&mut self, rel: &Path, create: bool) -> Result<Arc<Dir>> {
+        if let Some(d) = self.dirs.get(rel) {
+            return Ok(Arc::clone(d));
         }
-        Ok(Arc::clone(&self.dirs[rel]))
+        let dir = match self.root.open_dir(rel) {
+            Err(e) if create && e.errno() == Some(Errno::ENOENT) => {
+                self.make_dirs(rel)?;
+                self.root.open_dir(rel)?
+            }
+            r => r?,
+        };
+        let dir = Arc::new(dir);
+        self.dirs.insert(rel.to_path_buf(), Arc::clone(&dir));
+        Ok(dir)
     }
 
-    /// Whether `name` exists in directory `rel` (which must exist when `name` does).
+    /// mkdir each missing component of `rel` (mode exactly DIR_MODE), remembering its parent.
+    fn make_dirs(&mut self, rel: &Path) -> Result<()> {
+        let mut at = PathBuf::new();
+        for c in rel.components() {
+            let Component::Normal(name) = c else {
+                return Err(unsafe_path(
+                    &self.path(rel),
+                    "open",
+                    "not a plain relative path",
+                ));
+            };
+            let parent = self.root.open_dir(&at)?;
+            let shown = self.path(&at.join(name));
+            match mkdirat(parent.fd(), name, Mode::from_bits_truncate(DIR_MODE)) {
+                Ok(()) => {
+                    let fd = openat(
+                        parent.fd(),
+                        name,
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| Error::os(e, "open").with_path(&shown))?;
+                    fchmod(&fd, Mode::from_bits_truncate(DIR_MODE))
+                        .map_err(|e| Error::os(e, "fchmod").with_path(&shown))?;
+                    self.grown.push(at.clone());
+                }
+                Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::os(e, "mkdir").with_path(&shown)),
+            }
+            at.push(name);
+        }
+        Ok(())
+    }
+
+    /// Whether `name` exists in directory `rel` (not followed; a missing directory: no).
     fn exists(&mut self, rel: &Path, name: &OsStr) -> Result<bool> {
         let dir = match self.dir(rel, false) {
             Ok(d) => d,
             Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(false),
             Err(e) => return Err(e),
         };
-        match fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match fstatat(dir.fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(_) => Ok(true),
             Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(Error::sys(e, "lstat", self.path(&rel.join(name)))),
+            Err(e) => Err(Error::os(e, "lstat").with_path(self.path(&rel.join(name)))),
         }
     }
 
@@ -228,39 +235,10 @@ impl Beneath {
         all.sort();
         all.dedup();
         for rel in all {
-            let path = self.path(&rel);
-            nix::unistd::fsync(self.dir(&rel, false)?.as_fd())
-                .map_err(|e| Error::sys(e, "fsync", &path))?;
+            self.dir(&rel, false)?.fsync()?;
         }
         Ok(())
     }
-}
-
-fn open_dir_at(parent: std::os::fd::BorrowedFd, name: &OsStr) -> nix::Result<OwnedFd> {
-    openat(
-        parent,
-        name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-}
-
-fn dir_error(e: Errno, path: &Path) -> Error {
-    match e {
-        // O_NOFOLLOW on a symlink: ELOOP; O_DIRECTORY on a non-directory: ENOTDIR.
-        Errno::ELOOP => unsafe_path(path, "a symlink"),
-        Errno::ENOTDIR => unsafe_path(path, "not a directory"),
-        e => Error::sys(e, "open", path),
-    }
-}
-
-fn unsafe_path(path: &Path, what: &str) -> Error {
-    Error::lib(
-        ERR_UNSAFE_PATH,
-        "open",
-        format!("{what}, not something the pool created; refusing to use it"),
-    )
-    .with_path(path)
 }
 
 /// A temp file `<name>~<random>` in a directory of the batch, unlinked on drop unless renamed.
@@ -270,8 +248,8 @@ struct Temp {
     target: OsString,
     file: File,
     armed: bool,
-    /// The directory fd, for the rename and the unlink on drop.
-    dir_fd: Arc<OwnedFd>,
+    /// The directory, for the rename and the unlink on drop.
+    dir_fd: Arc<Dir>,
 }
 
 impl Temp {
@@ -279,35 +257,34 @@ impl Temp {
         let dir_fd = dirs.dir(dir, false)?;
         let mut attempts = 0;
         loop {
-            let name = temp_path(Path::new(target)).into_os_string();
+            let name = temp_name_for(target);
             let flags = OFlag::O_RDWR
                 | OFlag::O_CREAT
                 | OFlag::O_EXCL
                 | OFlag::O_NOFOLLOW
                 | OFlag::O_CLOEXEC;
             match openat(
-                &dir_fd,
+                dir_fd.fd(),
                 name.as_os_str(),
                 flags,
-                Mode::from_bits_truncate(0o600),
+                Mode::from_bits_truncate(FILE_MODE),
             ) {
                 Ok(fd) => {
-                    let file = File::from(fd);
                     let temp = Temp {
                         dir: dir.to_path_buf(),
                         name,
                         target: target.to_os_string(),
-                        file,
+                        file: File::from(fd),
                         armed: true,
                         dir_fd: Arc::clone(&dir_fd),
                     };
                     // Exactly 0600 whatever the umask.
-                    nix::sys::stat::fchmod(&temp.file, Mode::from_bits_truncate(0o600))
-                        .map_err(|e| Error::sys(e, "fchmod", dirs.path(&dir.join(&temp.name))))?;
+                    fchmod(&temp.file, Mode::from_bits_truncate(FILE_MODE))
+                        .map_err(|e| Error::os(e, "fchmod").with_path(temp.path(dirs)))?;
                     return Ok(temp);
                 }
                 Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
-                Err(e) => return Err(Error::sys(e, "open", dirs.path(&dir.join(&name)))),
+                Err(e) => return Err(Error::os(e, "open").with_path(dirs.path(&dir.join(&name)))),
             }
         }
     }
@@ -323,15 +300,17 @@ impl Temp {
         } else {
             RenameFlags::empty()
         };
+        let fd = self.dir_fd.fd();
         renameat2(
-            &*self.dir_fd,
+            fd,
             self.name.as_os_str(),
-            &*self.dir_fd,
+            fd,
             self.target.as_os_str(),
             flags,
         )
         .map_err(|e| {
-            Error::sys(e, "rename", self.path(dirs))
+            Error::os(e, "rename")
+                .with_path(self.path(dirs))
                 .with_dest(dirs.path(&self.dir.join(&self.target)))
         })?;
         self.armed = false;
@@ -344,7 +323,7 @@ impl Drop for Temp {
         if self.armed {
             // Best effort: the error being returned matters more; recovery removes `~` files.
             let _ = unlinkat(
-                &*self.dir_fd,
+                self.dir_fd.fd(),
                 self.name.as_os_str(),
                 UnlinkatFlags::NoRemoveDir,
             );
@@ -356,7 +335,8 @@ impl Drop for Temp {
 fn barrier(dirs: &mut Beneath, how: Barrier, temps: &[&Temp], touched: &[PathBuf]) -> Result<()> {
     match how {
         Barrier::Syncfs => {
-            nix::unistd::syncfs(&dirs.fd).map_err(|e| Error::sys(e, "syncfs", &dirs.root))?;
+            nix::unistd::syncfs(dirs.root.fd())
+                .map_err(|e| Error::os(e, "syncfs").with_path(dirs.root.path()))?;
             dirs.grown.clear();
             Ok(())
         }
@@ -364,7 +344,7 @@ fn barrier(dirs: &mut Beneath, how: Barrier, temps: &[&Temp], touched: &[PathBuf
             for t in temps {
                 t.file
                     .sync_all()
-                    .map_err(|e| Error::io(e, "fsync", t.path(dirs)))?;
+                    .map_err(|e| Error::io(e, "fsync").with_path(t.path(dirs)))?;
             }
             dirs.fsync_dirs(touched)
         }
@@ -388,10 +368,13 @@ fn take_locks(
     locks: &Path,
     names: impl Iterator<Item = OsString>,
 ) -> Result<Held> {
-    dirs.dir(locks, false)?;
+    let dir = dirs.dir(locks, false)?;
     let mut held = Held(Vec::new());
     for name in names {
-        held.0.push(lock::lock(&dirs.path(&locks.join(name)))?);
+        held.0.push(lock::lock(Entry {
+            dir: dir.try_clone()?,
+            name,
+        })?);
     }
     Ok(held)
 }
@@ -408,39 +391,23 @@ fn lock_volumes<'a>(
     let held = take_locks(&mut dirs, locks, items.clone().map(|(l, _)| l.clone()))?;
     for (_, record) in items {
         if !dirs.exists(records, record)? {
-            return Err(Error::sys(
-                Errno::ENOENT,
-                "open",
-                dirs.path(&records.join(record)),
-            ));
+            return Err(
+                Error::os(Errno::ENOENT, "open").with_path(dirs.path(&records.join(record)))
+            );
         }
     }
     Ok((dirs, held))
 }
 
 fn exists_error(path: PathBuf) -> Error {
-    Error::sys(Errno::EEXIST, "create", path)
+    Error::os(Errno::EEXIST, "create").with_path(path)
 }
 
 /// Open a source image beneath the root: a regular file, no symlink anywhere.
-fn open_source(dirs: &mut Beneath, rel: &Path) -> Result<(File, u64, nix::sys::stat::FileStat)> {
-    let (parent, name) = split(rel);
-    let dir = dirs.dir(&parent, false)?;
-    let fd = openat(
-        &dir,
-        name.as_os_str(),
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| match e {
-        Errno::ELOOP => unsafe_path(&dirs.path(rel), "a symlink"),
-        e => Error::sys(e, "open", dirs.path(rel)),
-    })?;
-    let st = fstat(&fd).map_err(|e| Error::sys(e, "fstat", dirs.path(rel)))?;
-    if !sys::is_regular(&st) {
-        return Err(unsafe_path(&dirs.path(rel), "not a regular file"));
-    }
-    Ok((File::from(fd), st.st_size as u64, st))
+fn open_source(dirs: &mut Beneath, rel: &Path) -> Result<(File, u64, FileStat)> {
+    let file = dirs.root.entry(rel)?.open_read()?;
+    let st = fstat(&file).map_err(|e| Error::os(e, "fstat").with_path(dirs.path(rel)))?;
+    Ok((file, st.st_size as u64, st))
 }
 
 fn split(rel: &Path) -> (PathBuf, OsString) {
@@ -505,7 +472,7 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
                             &nix::sys::time::TimeSpec::UTIME_OMIT,
                             &mtime,
                         )
-                        .map_err(|e| Error::sys(e, "futimens", temp.path(&dirs)))?;
+                        .map_err(|e| Error::os(e, "futimens").with_path(temp.path(&dirs)))?;
                     }
                     if *size == 0 {
                         CopyMethod::Empty
@@ -516,7 +483,7 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
                 Fill::Sparse(size) => {
                     temp.file
                         .set_len(size)
-                        .map_err(|e| Error::io(e, "ftruncate", temp.path(&dirs)))?;
+                        .map_err(|e| Error::io(e, "ftruncate").with_path(temp.path(&dirs)))?;
                     CopyMethod::Empty
                 }
             };
@@ -525,14 +492,14 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
         }
         let rec = Temp::create(&mut dirs, &spec.records, &item.record.0)?;
         sys::pwrite_all(rec.file.as_fd(), &item.record.1, 0)
-            .map_err(|e| Error::sys(e, "write", rec.path(&dirs)))?;
+            .map_err(|e| Error::os(e, "write").with_path(rec.path(&dirs)))?;
         records.push(rec);
         ctl.report(n as u64 + 1, total);
     }
     let (intent_dir, intent_name) = split(&spec.intent.0);
     let mut intent = Temp::create(&mut dirs, &intent_dir, &intent_name)?;
     sys::pwrite_all(intent.file.as_fd(), &spec.intent.1, 0)
-        .map_err(|e| Error::sys(e, "write", intent.path(&dirs)))?;
+        .map_err(|e| Error::os(e, "write").with_path(intent.path(&dirs)))?;
     report.phase("fill", &mut t);
 
     // Barrier 1: data, temps and the intent durable (the intent under its final
@@ -540,7 +507,7 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
     intent
         .file
         .sync_all()
-        .map_err(|e| Error::io(e, "fsync", intent.path(&dirs)))?;
+        .map_err(|e| Error::io(e, "fsync").with_path(intent.path(&dirs)))?;
     intent.rename(&dirs, false)?;
     let _intent = Unlinker(Some(Arc::clone(&intent.dir_fd)), vec![intent_name]);
     let all: Vec<&Temp> = images.iter().chain(records.iter()).collect();
@@ -586,13 +553,13 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
 
 /// Unlinks its names in its directory on drop (the intent file; images not yet recorded).
 #[derive(Default)]
-struct Unlinker(Option<Arc<OwnedFd>>, Vec<OsString>);
+struct Unlinker(Option<Arc<Dir>>, Vec<OsString>);
 
 impl Drop for Unlinker {
     fn drop(&mut self) {
         if let Some(dir) = &self.0 {
             for name in &self.1 {
-                let _ = unlinkat(&**dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+                let _ = unlinkat(dir.fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir);
             }
         }
     }
@@ -730,28 +697,26 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
 }
 
 /// A snapshot volume's own clean image becomes (a hardlink of) the source's clean image.
-fn link_source(dirs: &mut Beneath, dir: &OwnedFd, item: &StartItem, source: &Path) -> Result<()> {
+fn link_source(dirs: &mut Beneath, dir: &Dir, item: &StartItem, source: &Path) -> Result<()> {
     let (src_dir, src_name) = split(source);
     let src_fd = dirs.dir(&src_dir, false)?;
-    match unlinkat(dir, item.clean.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+    match unlinkat(dir.fd(), item.clean.as_os_str(), UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => {
-            return Err(Error::sys(
-                e,
-                "unlink",
-                dirs.path(&item.dir.join(&item.clean)),
-            ))
+            return Err(Error::os(e, "unlink").with_path(dirs.path(&item.dir.join(&item.clean))))
         }
     }
     linkat(
-        &*src_fd,
+        src_fd.fd(),
         src_name.as_os_str(),
-        dir,
+        dir.fd(),
         item.clean.as_os_str(),
         AtFlags::empty(),
     )
     .map_err(|e| {
-        Error::sys(e, "link", dirs.path(source)).with_dest(dirs.path(&item.dir.join(&item.clean)))
+        Error::os(e, "link")
+            .with_path(dirs.path(source))
+            .with_dest(dirs.path(&item.dir.join(&item.clean)))
     })
 }
 
@@ -781,9 +746,11 @@ pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
             Err(e) => return Err(e),
         };
         for name in &item.names {
-            match unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+            match unlinkat(dir.fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
                 Ok(()) | Err(Errno::ENOENT) => {}
-                Err(e) => return Err(Error::sys(e, "unlink", dirs.path(&item.dir.join(name)))),
+                Err(e) => {
+                    return Err(Error::os(e, "unlink").with_path(dirs.path(&item.dir.join(name))))
+                }
             }
         }
         touched.push(item.dir.clone());
