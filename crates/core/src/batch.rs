@@ -191,7 +191,7 @@ impl Beneath {
                     "not a plain relative path",
                 ));
             };
-            let parent = self.root.open_dir(&at)?;
+            let parent = self.dir(&at, false)?;
             let shown = self.path(&at.join(name));
             match mkdirat(parent.fd(), name, Mode::from_bits_truncate(DIR_MODE)) {
                 Ok(()) => {
