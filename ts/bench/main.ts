@@ -16,6 +16,7 @@ import { renderMarkdown } from './markdown'
 import { checkPeers, Floor, REPO_ROOT } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
+import { batchScenario } from './scenarios/batch'
 import { cloneScenario } from './scenarios/clone'
 import { eventLoopScenario } from './scenarios/event-loop'
 import { massStartScenario } from './scenarios/mass-start'
@@ -25,7 +26,7 @@ import { sparseCopyScenario } from './scenarios/sparse-copy'
 import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 import { painter } from '../util/style'
 
-export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario]
+export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario]
 
 const HELP = `Usage: npm run bench -- [--quick] [--only id,id] [--out DIR] [--strict]
 
