@@ -23,15 +23,16 @@ import { volumeFiles } from './images'
 import { poolError, hasCode } from './fail'
 import { asyncDispose } from '../dispose'
 import {
-  optional, validateBoolean, validateObject, validateOptions, validatePath, validateRevisionsToKeep, validateSize, validateString,
+  optional, validateBoolean, validateObject, validateOptions, validatePath, validateRevisionsToKeep, validateString,
 } from '../validate'
 import type { PoolContext } from './context'
+import { volumeRecord } from './volume-options'
+import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
 import {
   DRIVER, type AdoptOptions, type AdoptReport, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
 } from './types'
 
 const POOL_OPTION_KEYS = ['dirPath', 'name', 'revisionsToKeep', 'setupCheck', 'ephemeralVolatile'] as const
-const VOLUME_OPTION_KEYS = ['vid', 'vm', 'name', 'size', 'rw', 'saveOnStop', 'snapOnStart', 'source', 'revisionsToKeep'] as const
 
 const rmdirCb = promisify(fs.rmdir)
 const lstatCb = promisify(fs.lstat)
@@ -81,7 +82,14 @@ export class ReflinkPool {
       files,
       store,
       run: (lockName, fn) => this.run(lockName, fn),
+      runBatch: (lockNames, fn) => this.track(() => this.locks.withInProcess(lockNames, fn)),
       forget: (vid) => this.forget(vid),
+      remember: (rec) => this.remember(rec)!,
+      cached: (vid) => this.volumes.has(vid),
+      markLive: (fileName) => {
+        OPEN_SESSIONS.add(fileName)
+        return () => OPEN_SESSIONS.delete(fileName)
+      },
     }
   }
 
@@ -221,7 +229,7 @@ export class ReflinkPool {
    * between it and its files leaves something recovery can undo.
    */
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
-    const record = this.volumeRecord(options, 'createVolume', false)
+    const record = volumeRecord(this, options, { call: 'createVolume' })
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       await this.checkNew(record)
@@ -258,7 +266,7 @@ export class ReflinkPool {
    * file-reflink driver names them are used as they are.
    */
   async adoptVolume(options: AdoptOptions): Promise<ReflinkVolume> {
-    const record = this.volumeRecord(options, 'adoptVolume', true)
+    const record = volumeRecord(this, options, { call: 'adoptVolume', adopt: true })
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       await this.checkNew(record)
@@ -350,42 +358,32 @@ export class ReflinkPool {
     }
   }
 
-  /** Validate createVolume/adoptVolume options into a record (no I/O); adoption defaults to saveOnStop. */
-  private volumeRecord(options: VolumeOptions, call: string, adopt: boolean): VolumeRecord {
-    if (options === undefined) validateObject('options', options)
-    const o = validateOptions('options', options, VOLUME_OPTION_KEYS)
-    validateString('options.name', o.name)
-    const name = o.name
-    let vid = o.vid
-    if (vid === undefined) {
-      if (o.vm === undefined) throw poolError('ERR_INVALID_ARG_VALUE', `${call}: give either vid or vm { name, dirPathPrefix } for volume ${name}`)
-      const vm = validateOptions('options.vm', o.vm, ['name', 'dirPathPrefix'])
-      validateString('options.vm.name', vm.name)
-      validateString('options.vm.dirPathPrefix', vm.dirPathPrefix)
-      vid = `${vm.dirPathPrefix}/${vm.name}/${name}`
-    }
-    parseVid(vid)
-    const saveOnStop = optional<boolean>('options.saveOnStop', o.saveOnStop, validateBoolean) ?? adopt
-    const snapOnStart = optional<boolean>('options.snapOnStart', o.snapOnStart, validateBoolean) ?? false
-    const rw = optional<boolean>('options.rw', o.rw, validateBoolean) ?? true
-    const size = optional<number>('options.size', o.size, validateSize) ?? 0
-    const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep) ?? this.revisionsToKeep
-    let source: string | null = null
-    if (o.source !== undefined && o.source !== null) {
-      if (o.source instanceof ReflinkVolume && o.source.pool !== this) {
-        throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source ${o.source.vid} belongs to another pool`, { vid })
-      }
-      source = typeof o.source === 'string' ? o.source : (o.source as { vid?: unknown })?.vid as string
-      parseVid(source)
-    }
-    if (snapOnStart && source === null) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: snapOnStart needs a source volume`, { vid })
-    }
-    if (!snapOnStart && source !== null) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source is only valid with snapOnStart`, { vid })
-    }
-    if (source === vid) throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid} cannot be its own source`, { vid })
-    return { vid, name, rw, saveOnStop, snapOnStart, source, size, revisionsToKeep }
+  // ---- batches (docs/design.md §7) ----------------------------------------
+
+  /**
+   * Clone `template` (a save-on-stop volume or its vid) to one new volume per
+   * vid in `targets`, in one batch: the reflinks, one durability barrier, the
+   * renames, then the records. All or nothing: a failed or aborted call makes
+   * no volume. `{ start: true }` also makes each clone's dirty image (the
+   * volumes come back running).
+   */
+  cloneVolumes(template: ReflinkVolume | string, targets: readonly string[], options?: CloneVolumesOptions): Promise<BatchReport> {
+    return cloneVolumes(this.ctx, template, targets, options)
+  }
+
+  /** createVolume for many volumes in one batch (all or nothing; see cloneVolumes). */
+  createVolumes(configs: readonly VolumeOptions[], options?: BatchOptions): Promise<BatchReport> {
+    return createVolumes(this.ctx, configs, options)
+  }
+
+  /** start() many volumes: snapshot and save-on-stop volumes in one batch, other kinds a few at a time. Resolves the dirty image paths. */
+  startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
+    return startVolumes(this.ctx, volumes, options)
+  }
+
+  /** stop() many volumes: snapshot volumes in one batch, other kinds a few at a time. */
+  stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
+    return stopVolumes(this.ctx, volumes, options)
   }
 
   private exists(vid: string): Error {
@@ -442,13 +440,14 @@ export class ReflinkPool {
     for (const rec of await this.store.readVolumes(fresh)) this.remember(rec)
   }
 
-  /** Add a loaded record to the registry (broken ones too); an unfinished create is not a volume yet. */
-  private remember(rec: LoadedRecord): void {
-    if (!isBroken(rec) && rec.creating) return
-    const known = this.volumes.get(rec.vid)
-    if (known) known.reload(rec)
-    else this.volumes.set(rec.vid, new ReflinkVolume(this.ctx, rec))
+  /** Add a loaded record to the registry (broken ones too) and return its volume; an unfinished create is not a volume yet. */
+  private remember(rec: LoadedRecord): ReflinkVolume | undefined {
+    if (!isBroken(rec) && rec.creating) return undefined
+    let volume = this.volumes.get(rec.vid)
+    if (volume) volume.reload(rec)
+    else this.volumes.set(rec.vid, (volume = new ReflinkVolume(this.ctx, rec)))
     this.sorted = null
+    return volume
   }
 
   private forget(vid: string): void {
@@ -509,8 +508,13 @@ export class ReflinkPool {
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */
   private run<T>(lockName: string, fn: () => Promise<T>): Promise<T> {
+    return this.track(() => this.locks.with(lockName, fn))
+  }
+
+  /** Start `op` unless the pool is closed, tracked so close() can wait for it. */
+  private track<T>(op: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(poolError('ERR_POOL_CLOSED', `Pool ${this.name} is closed`))
-    const p = this.locks.with(lockName, fn)
+    const p = op()
     this.inflight.add(p)
     const done = () => this.inflight.delete(p)
     p.then(done, done)

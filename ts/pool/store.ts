@@ -179,7 +179,7 @@ export class Store {
   }
 
   async writeVolume(rec: VolumeRecord): Promise<void> {
-    await this.files.writeFile(this.recordPath(rec.vid), JSON.stringify(rec) + '\n')
+    await this.files.writeFile(this.recordPath(rec.vid), recordText(rec))
     this.unmigrated.delete(rec.vid)
   }
 
@@ -323,6 +323,11 @@ export class Store {
       ...(r.creating && { creating: true as const }),
     }
   }
+}
+
+/** A record's file contents (also written by batches, docs/design.md §7). */
+export function recordText(rec: VolumeRecord): string {
+  return JSON.stringify(rec) + '\n'
 }
 
 const RECORD_SCHEMA = schema({

@@ -20,7 +20,7 @@ import {
   type VolumePaths,
 } from './names'
 import { poolError, hasCode } from './fail'
-import { abortError } from '../errors'
+import { abortError, throwIfAborted } from '../errors'
 import { writeOwnerMarker } from './lock'
 import {
   optional, validateBoolean, validateFunction, validateObject, validateOptions, validateRevisionsToKeep, validateSignal, validateSize,
@@ -36,6 +36,7 @@ import type {
   VolumeUsage,
   StopOptions,
   ResizeOptions,
+  AbortOptions,
   ImportStreamOptions,
   CopyReport,
   VolumeConfigOptions,
@@ -169,11 +170,14 @@ export class ReflinkVolume {
   }
 
   /** Prepare the dirty image and return its path (SPEC §3.4 start). */
-  async start(): Promise<string> {
+  async start(options?: AbortOptions): Promise<string> {
+    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
+    throwIfAborted(signal)
     return this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       const [clean, dirty] = await this.guard()
+      throwIfAborted(signal)
       if (this.saveOnStop && dirty) {
         // Crash leftover of a running volume: reuse it unchanged (only if it has one link).
         await files.writableImage(p.dirty)
@@ -187,7 +191,12 @@ export class ReflinkVolume {
         await files.ensureDir(p.dir)
         await files.remove(p.clean)
         await this.linkSourceImage(src.clean, p.clean)
-        await files.copy(p.clean, p.dirty)
+        try {
+          await files.copy(p.clean, p.dirty, { signal })
+        } catch (e) {
+          await files.remove(p.clean) // a stopped snapshot has no image of its own
+          throw e
+        }
       } else if (this.saveOnStop) {
         if (!clean) throw this.missing(p.clean)
         await this.removeImages('incomplete')
@@ -196,7 +205,7 @@ export class ReflinkVolume {
           await files.remove(p.precache)
           await files.rename(p.clean, p.dirty)
         } else {
-          await this.startFromPrecache(clean)
+          await this.startFromPrecache(clean, signal)
         }
       } else {
         await this.removeImages('incomplete')
@@ -229,7 +238,7 @@ export class ReflinkVolume {
    * clean) is discarded, and so is one with more than one link (a hardlink
    * would make the VM write into another file).
    */
-  private async startFromPrecache(clean: FileInfo): Promise<void> {
+  private async startFromPrecache(clean: FileInfo, signal?: AbortSignal): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     const pre = await files.image(p.precache)
@@ -243,16 +252,20 @@ export class ReflinkVolume {
     } else if (pre) {
       await files.remove(p.precache)
     }
-    await files.copy(p.clean, p.dirty)
+    await files.copy(p.clean, p.dirty, { signal })
   }
 
   /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
   async stop(options?: StopOptions): Promise<this> {
-    const discard = optional<boolean>('options.discard', validateOptions('options', options, ['discard']).discard, validateBoolean) ?? false
+    const o = validateOptions('options', options, ['discard', 'signal'])
+    const discard = optional<boolean>('options.discard', o.discard, validateBoolean) ?? false
+    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       const [, dirty] = await this.guard()
+      throwIfAborted(signal)
       if (this.saveOnStop) {
         if (!dirty) return
         if (discard) {
@@ -267,7 +280,7 @@ export class ReflinkVolume {
           return
         }
         await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
-        await this.commit(p.dirty)
+        await this.commit(p.dirty, signal)
         return
       }
       if (!this.snapOnStart && dirty && dirty.size !== this.record.size) {
@@ -280,8 +293,11 @@ export class ReflinkVolume {
     return this
   }
 
-  /** Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache. */
-  private async commit(from: string): Promise<void> {
+  /**
+   * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
+   * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
+   */
+  private async commit(from: string, signal?: AbortSignal): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     if (this.snapshotsDisabled) {
@@ -289,7 +305,7 @@ export class ReflinkVolume {
       await files.rename(from, p.clean)
       return
     }
-    await this.addRevision()
+    await this.addRevision(signal)
     await this.pruneRevisions(this.revisionsToKeep)
     await files.fsyncFile(from)
     await this.replaceClean(() => files.rename(from, p.clean))
@@ -307,7 +323,7 @@ export class ReflinkVolume {
   }
 
   /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
-  private async addRevision(): Promise<void> {
+  private async addRevision(signal?: AbortSignal): Promise<void> {
     if (this.revisionsToKeep <= 0) return
     const p = this.paths
     const clean = await this.ctx.files.image(p.clean)
@@ -318,7 +334,7 @@ export class ReflinkVolume {
       throw poolError('ERR_OUT_OF_RANGE', `Volume ${this.vid} has used every revision number up to ${MAX_REVISION}; remove or renumber its revisions`, { vid: this.vid })
     }
     const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
-    await this.ctx.files.copy(p.clean, join(p.dir, name))
+    await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
   }
 
   /** Delete all but the newest `keep` revisions (keep <= 0: all). */
@@ -356,7 +372,9 @@ export class ReflinkVolume {
   }
 
   /** Replace the clean image with revision `rev` (default newest); the current one becomes a new revision. */
-  async revert(rev?: number | string): Promise<this> {
+  async revert(rev?: number | string, options?: AbortOptions): Promise<this> {
+    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const [, dirty] = await this.guard()
@@ -376,7 +394,8 @@ export class ReflinkVolume {
           { vid: this.vid },
         )
       }
-      await this.addRevision()
+      throwIfAborted(signal)
+      await this.addRevision(signal) // the signal stops the copy; past it, the revert completes
       await this.replaceClean(() => this.ctx.files.rename(chosen.path, p.clean))
     })
     return this
@@ -385,7 +404,10 @@ export class ReflinkVolume {
   /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
   async resize(size: number, options?: ResizeOptions): Promise<this> {
     validateSize('size', size)
-    const allowShrink = optional<boolean>('options.allowShrink', validateOptions('options', options, ['allowShrink']).allowShrink, validateBoolean) ?? false
+    const o = validateOptions('options', options, ['allowShrink', 'signal'])
+    const allowShrink = optional<boolean>('options.allowShrink', o.allowShrink, validateBoolean) ?? false
+    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
@@ -397,13 +419,20 @@ export class ReflinkVolume {
           vid: this.vid,
         })
       }
+      throwIfAborted(signal)
       if (dirty) {
         await files.resize(p.dirty, size)
         await files.updateLoopDevSizes(p.dirty)
       } else if (this.saveOnStop && !this.snapOnStart) {
         if (!clean) throw this.missing(p.clean)
         // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
-        await this.replaceClean(() => files.copy(p.clean, p.clean, { size }))
+        try {
+          await this.replaceClean(() => files.copy(p.clean, p.clean, { size, signal }))
+        } catch (e) {
+          // An aborted copy left the clean image as it was; put its precache back (no signal: it must finish).
+          if (signal?.aborted && this.usesPrecache) await this.refreshPrecache()
+          throw e
+        }
       }
       if (this.record.size !== size) await this.persist({ ...this.record, size })
     })
@@ -435,11 +464,19 @@ export class ReflinkVolume {
     }
   }
 
-  /** A Readable of the committed image; holes are produced as zeros without reading them. */
-  exportStream(): Readable {
+  /** A Readable of the committed image; holes are produced as zeros without reading them. `signal` destroys it with an AbortError. */
+  exportStream(options?: AbortOptions): Readable {
     this.usable()
     this.requireSaveOnStop('exportStream')
-    return exportStream(this.ctx.files, () => this.export())
+    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
+    throwIfAborted(signal)
+    const stream = exportStream(this.ctx.files, () => this.export())
+    if (signal) {
+      const onAbort = () => stream.destroy(abortError(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+      stream.once('close', () => signal.removeEventListener('abort', onAbort))
+    }
+    return stream
   }
 
   /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
@@ -470,20 +507,23 @@ export class ReflinkVolume {
   }
 
   /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
-  async importVolume(src: ReflinkVolume): Promise<CopyReport | null> {
+  async importVolume(src: ReflinkVolume, options?: AbortOptions): Promise<CopyReport | null> {
     this.usable()
+    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
+    throwIfAborted(signal)
     if (!(src instanceof ReflinkVolume)) {
       throw poolError('ERR_INVALID_ARG_TYPE', `importVolume needs a source ReflinkVolume, got ${src === null ? 'null' : typeof src}`, { vid: this.vid })
     }
     if (!this.saveOnStop) return null
     return this.locked(async () => {
       this.refuseWhileDirty('import into', await this.guard())
+      throwIfAborted(signal)
       const srcPath = await src.export()
       try {
         await this.beginImport(null)
         let report: CopyReport
         try {
-          report = await this.ctx.files.copy(srcPath, this.paths.import, {}, src.ctx.files)
+          report = await this.ctx.files.copy(srcPath, this.paths.import, { signal }, src.ctx.files)
         } catch (e) {
           await this.endImport(false)
           throw e
