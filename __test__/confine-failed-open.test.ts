@@ -48,12 +48,12 @@ onFresh('xfs', 'open refused with ERR_UNSAFE_PERMISSIONS (the pool directory its
   t.notThrows(() => fs.unmount({ tries: 1 }), 'plain umount, first try')
 })
 
-onFresh('xfs', 'open refused with ERR_UNSAFE_PATH (the pool config replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
+onFresh('xfs', 'open refused with ERR_POOL_BROKEN (the pool config replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
   const dir = await makePool(fs)
   const config = join(dir, '.reflink-pool', 'pool.json')
   rmSync(config)
   symlinkSync('/etc/hostname', config)
-  await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_UNSAFE_PATH' })
+  await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_POOL_BROKEN' })
   t.notThrows(() => fs.unmount({ tries: 1 }), 'plain umount, first try')
 })
 

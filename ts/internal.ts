@@ -45,13 +45,22 @@ export interface DataRun {
 
 export class ImportWriter {
   /** Use `openImportWriter` (or `PoolFiles.openImportWriter`). */
-  private constructor(private readonly writer: InstanceType<typeof native.ImportWriter>) {}
+  private constructor(
+    private readonly writer: InstanceType<typeof native.ImportWriter>,
+    /** The directory handle opened for this writer alone (`openImportWriter`): closed with it. */
+    private readonly ownDir: InstanceType<typeof native.PoolDir> | null,
+  ) {}
 
-  /** Open the file `rel` of the directory handle `dir`. */
-  static async open(dir: InstanceType<typeof native.PoolDir>, rel: string): Promise<ImportWriter> {
+  /** Open the file `rel` of the directory handle `dir`; with `ownDir`, `dir` is closed when this fails or the writer is done. */
+  static async open(dir: InstanceType<typeof native.PoolDir>, rel: string, ownDir = false): Promise<ImportWriter> {
     const writer = new native.ImportWriter(dir, rel)
-    await unwrap(writer.open())
-    return new ImportWriter(writer)
+    try {
+      await unwrap(writer.open())
+    } catch (e) {
+      if (ownDir) dir.close()
+      throw e
+    }
+    return new ImportWriter(writer, ownDir ? dir : null)
   }
 
   /** Write `data` at `offset`, skipping all-zero blocks; resolves the bytes actually written. Do not modify `data` until it settles. */
@@ -65,11 +74,16 @@ export class ImportWriter {
   /** fsync and close. */
   async finish(): Promise<void> {
     await unwrap(this.writer.finish())
+    this.ownDir?.close() // after a failure, close() releases it
   }
 
   /** Close without fsync (abandoning the import). Idempotent. */
   async close(): Promise<void> {
-    await unwrap(this.writer.close())
+    try {
+      await unwrap(this.writer.close())
+    } finally {
+      this.ownDir?.close()
+    }
   }
 }
 
@@ -138,7 +152,7 @@ export const internal: Internal = {
     validatePath('path', path)
     const dir = new native.PoolDir(dirname(path))
     await unwrap(dir.open(false))
-    return ImportWriter.open(dir, basename(path))
+    return ImportWriter.open(dir, basename(path), true)
   },
   __testPanic,
 }
