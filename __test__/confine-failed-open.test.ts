@@ -3,7 +3,7 @@
 // be unmounted right away, with a plain umount (no -l, one try), without
 // waiting for garbage collection. Each case builds its own loop-mounted
 // filesystem, makes open fail after the handle was opened, and unmounts it
-// with `unmount({ tries: 1 })`, which throws when the mount is busy.
+// with `unmount({ tries: 1, strict: true })`, which throws when the mount is busy.
 import test, { type ExecutionContext } from 'ava'
 import { chmodSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
@@ -20,7 +20,7 @@ function onFresh(kind: FsKind, title: string, body: (fs: ScratchFs, t: Execution
     try {
       await body(fs, t)
     } finally {
-      fs.unmount() // a no-op when the test unmounted it; else reports a busy mount
+      fs.unmount({ strict: true }) // a no-op when the test unmounted it; else reports a busy mount
     }
   })
 }
@@ -38,14 +38,14 @@ onFresh('xfs', 'open refused with ERR_UNSAFE_PERMISSIONS (.reflink-pool writable
   const dir = await makePool(fs)
   chmodSync(join(dir, '.reflink-pool'), 0o770)
   await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_UNSAFE_PERMISSIONS' })
-  t.notThrows(() => fs.unmount({ tries: 1 }), 'plain umount, first try')
+  t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
 onFresh('xfs', 'open refused with ERR_UNSAFE_PERMISSIONS (the pool directory itself writable by others) leaves the mount unmountable at once', async (fs, t) => {
   const dir = await makePool(fs)
   chmodSync(dir, 0o707)
   await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_UNSAFE_PERMISSIONS' })
-  t.notThrows(() => fs.unmount({ tries: 1 }), 'plain umount, first try')
+  t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
 onFresh('xfs', 'open refused with ERR_POOL_BROKEN (the pool config replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
@@ -54,7 +54,7 @@ onFresh('xfs', 'open refused with ERR_POOL_BROKEN (the pool config replaced by a
   rmSync(config)
   symlinkSync('/etc/hostname', config)
   await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_POOL_BROKEN' })
-  t.notThrows(() => fs.unmount({ tries: 1 }), 'plain umount, first try')
+  t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
 onFresh('xfs', 'open failing part-way (the record directory replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
@@ -63,18 +63,18 @@ onFresh('xfs', 'open failing part-way (the record directory replaced by a symlin
   rmSync(volumes, { recursive: true })
   symlinkSync(join(dir, 'appvms'), volumes)
   await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_UNSAFE_PATH' })
-  t.notThrows(() => fs.unmount({ tries: 1 }), 'plain umount, first try')
+  t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
 onFresh('ext4', 'open of a new pool refused by the setup check (ERR_REFLINK_UNSUPPORTED) leaves the mount unmountable at once', async (fs, t) => {
   await t.throwsAsync(ReflinkPool.open({ dirPath: join(fs.dir, 'pool') }), { code: 'ERR_REFLINK_UNSUPPORTED' })
-  t.notThrows(() => fs.unmount({ tries: 1 }), 'plain umount, first try')
+  t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
 onFresh('xfs', 'a pool left open keeps the mount busy: unmount reports it (the check above can fail)', async (fs, t) => {
   const pool = await ReflinkPool.open({ dirPath: join(fs.dir, 'pool') })
   try {
-    const err = t.throws(() => fs.unmount({ tries: 1 }))
+    const err = t.throws(() => fs.unmount({ tries: 1, strict: true }))
     t.regex(err?.message ?? '', /busy.*a handle on it was left open.*this process holds fd \d+ -> .*\/pool/)
   } finally {
     await pool.close()
