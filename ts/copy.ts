@@ -9,10 +9,12 @@ import {
   validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize,
 } from './validate'
 
+/** Whether copyFile clones: 'auto' when it can, 'always' or fail, 'never' (always copy the data). */
 export type ReflinkMode = 'auto' | 'always' | 'never'
 /** How a copy was made: a clone, copy_file_range of the data runs, pread/pwrite of them, or an empty file (size 0). */
 export type CopyMethod = 'reflink' | 'copy-range' | 'read-write' | 'empty'
 
+/** Options of copyFile; every one is optional. */
 export interface CopyFileOptions {
   /** 'auto' (default): clone when the filesystem can, else sparse copy. 'always': clone or reject with ERR_REFLINK_UNSUPPORTED. 'never': always copy. */
   reflink?: ReflinkMode
@@ -26,13 +28,16 @@ export interface CopyFileOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** How a copyFile went. */
 export interface CopyResult {
+  /** Which strategy ran (tests assert it). */
   method: CopyMethod
   /** Bytes of data moved (0 for a reflink or an empty result). */
   bytes: number
 }
 
 const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
+const COPY_OPTION_KEYS = ['reflink', 'size', 'copyMtime', 'signal', 'onProgress'] as const
 
 /**
  * Make `dst` a copy of `src`, atomically and durably: a temp file `<dst>~<random>`
@@ -42,8 +47,7 @@ const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
 export async function copyFile(src: string, dst: string, options: CopyFileOptions = {}): Promise<CopyResult> {
   validatePath('src', src)
   validatePath('dst', dst)
-  validateOptions('options', options)
-  const { reflink = 'auto', size, copyMtime = false, signal, onProgress } = options
+  const { reflink = 'auto', size, copyMtime = false, signal, onProgress } = validateOptions('options', options, COPY_OPTION_KEYS)
   validateOneOf('options.reflink', reflink, REFLINK_MODES)
   if (size !== undefined) validateSize('options.size', size)
   validateBoolean('options.copyMtime', copyMtime)

@@ -35,7 +35,7 @@ export interface Settings {
 
 const GiB = 1024 ** 3
 
-/** A full run: the sizes issue 5 names. */
+/** A full run: the sizes of docs/design.md §9. */
 const FULL: Settings = {
   sparseRounds: 9,
   cloneExtents: [1, 1000, 10000],
