@@ -17,6 +17,10 @@ pub mod codes {
     pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
     /// Source file changed under a copy (shrank while being read).
     pub const ERR_SOURCE_CHANGED: &str = "ERR_SOURCE_CHANGED";
+    /// A send stream is truncated, reordered, altered or not a send stream at all.
+    pub const ERR_STREAM_CORRUPT: &str = "ERR_STREAM_CORRUPT";
+    /// A send stream of a format version this build does not read.
+    pub const ERR_STREAM_VERSION: &str = "ERR_STREAM_VERSION";
 }
 
 #[derive(Debug, Clone)]

@@ -26,45 +26,46 @@ pub struct DataRun {
 pub fn data_runs(fd: BorrowedFd, size: u64) -> Result<Vec<DataRun>> {
     let mut runs = Vec::new();
     let mut pos = 0u64;
-    while pos < size {
-        let data = match lseek(fd, pos as libc::off_t, Whence::SeekData) {
-            Ok(d) => d as u64,
-            // No data at or after `pos`.
-            Err(Errno::ENXIO) => break,
-            // SEEK_DATA unknown here: treat everything as data.
-            Err(Errno::EINVAL) => return Ok(whole(size)),
-            Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
-        };
-        if data >= size {
-            break;
-        }
-        let hole = match lseek(fd, data as libc::off_t, Whence::SeekHole) {
-            Ok(h) => h as u64,
-            // The file shrank between the two calls: the rest is gone.
-            Err(Errno::ENXIO) => size,
-            Err(Errno::EINVAL) => return Ok(whole(size)),
-            Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
-        }
-        .min(size);
-        if hole <= data {
-            break;
-        }
-        runs.push(DataRun {
-            offset: data,
-            len: hole - data,
-        });
-        pos = hole;
+    while let Some(run) = next_run(fd, pos, size)? {
+        runs.push(run);
+        pos = run.offset + run.len;
     }
     Ok(runs)
 }
 
-fn whole(size: u64) -> Vec<DataRun> {
-    if size == 0 {
-        Vec::new()
-    } else {
-        vec![DataRun {
-            offset: 0,
-            len: size,
-        }]
+/// The first data run at or after `pos` within `[pos, size)` (lseek SEEK_DATA, then
+/// SEEK_HOLE); None when only holes follow. A filesystem without these whence values
+/// (EINVAL) gets the rest of the file as one run. One run per call keeps a walk over a
+/// file with many runs at constant memory.
+pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> {
+    if pos >= size {
+        return Ok(None);
     }
+    let rest = Some(DataRun {
+        offset: pos,
+        len: size - pos,
+    });
+    let data = match lseek(fd, pos as libc::off_t, Whence::SeekData) {
+        Ok(d) => d as u64,
+        // No data at or after `pos`.
+        Err(Errno::ENXIO) => return Ok(None),
+        // SEEK_DATA unknown here: treat everything as data.
+        Err(Errno::EINVAL) => return Ok(rest),
+        Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
+    };
+    if data >= size {
+        return Ok(None);
+    }
+    let hole = match lseek(fd, data as libc::off_t, Whence::SeekHole) {
+        Ok(h) => h as u64,
+        // The file shrank between the two calls: the rest is gone.
+        Err(Errno::ENXIO) => size,
+        Err(Errno::EINVAL) => return Ok(rest),
+        Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
+    }
+    .min(size);
+    Ok((hole > data).then_some(DataRun {
+        offset: data,
+        len: hole - data,
+    }))
 }

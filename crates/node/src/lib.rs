@@ -23,6 +23,7 @@ mod panic_task;
 mod probe_task;
 mod progress;
 mod remove_task;
+mod send_task;
 mod usage_task;
 mod write_file_task;
 
