@@ -28,6 +28,37 @@ export declare class ImportWriter {
   close(): Promise<ImportWriterOutcome>
 }
 
+export declare class ReceiveStream {
+  /**
+   * `path` must exist at the stream's size (a clone of the base, or sparse); `header`
+   * is the stream's first 104 bytes. No I/O here.
+   */
+  constructor(path: string, header: Buffer, cancel?: CancelToken | undefined | null)
+  open(): Promise<ReceiveStepOutcome>
+  /**
+   * Apply the next piece of the stream (after its header); the buffer must not
+   * change until the promise settles.
+   */
+  write(data: Buffer): Promise<ReceiveStepOutcome>
+  /** Check the END record and the image hash, fsync; answers the image hash. */
+  finish(): Promise<ReceiveStepOutcome>
+  close(): Promise<ReceiveStepOutcome>
+}
+
+export declare class SendStream {
+  /** No I/O here: `open()` opens `target` (and `base`, for an incremental header). */
+  constructor(target: string, base: string | undefined | null, header: NativeSendHeader, cancel?: CancelToken | undefined | null)
+  open(): Promise<SendBatchOutcome>
+  /**
+   * Whole records totalling at least `want` bytes (fewer at the end); `data` is
+   * absent once the stream has ended.
+   */
+  next(want: number): Promise<SendBatchOutcome>
+  close(): Promise<SendBatchOutcome>
+  /** What was sent so far (the image hash is set once the stream ended). */
+  stats(): NativeSendStats | null
+}
+
 export declare class VolumeLock {
   /** No syscall here: `acquire()` / `tryAcquire()` open and lock `path`. */
   constructor(path: string)
@@ -86,6 +117,13 @@ export declare function fsyncFile(path: string): Promise<VoidOutcome>
 
 /** link(2) `src` to `dst`, then fsync `dst`'s directory. */
 export declare function hardlink(src: string, dst: string): Promise<VoidOutcome>
+
+/** The image hash of a file (docs/design.md §8), reading only its data runs. */
+export declare function hashImage(path: string, cancel?: CancelToken | undefined | null): Promise<HashOutcome>
+
+export type HashOutcome =
+  | { status: 'ok'; value: string }
+  | { status: 'error'; error: NativeError }
 
 export type ImportWriterOutcome =
   | { status: 'ok'; value: number }
@@ -169,6 +207,50 @@ export interface NativeProgress {
   total: number
 }
 
+/** What a receive step answers: the image offset reached, or the image hash at the end. */
+export interface NativeReceiveStep {
+  position: number
+  imageHash?: string
+}
+
+/** A batch of stream bytes (None once the stream ended) and the image offset reached. */
+export interface NativeSendBatch {
+  data?: Buffer
+  position: number
+}
+
+/** The header of a send stream as JS sees it. */
+export interface NativeSendHeader {
+  /** Size of the target image in bytes. */
+  size: number
+  /** The target state's identity (32 hex digits). */
+  targetId: string
+  /** The base state's identity, size and image hash (incremental streams only). */
+  baseId?: string
+  baseSize?: number
+  baseHash?: string
+}
+
+export interface NativeSendStats {
+  dataBytes: number
+  holeBytes: number
+  records: number
+  streamBytes: number
+  /** The target's image hash (32 hex digits), once the stream ended. */
+  imageHash: string
+}
+
+/** Decode and check the first 104 bytes of a stream (synchronous: no I/O). */
+export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
+
+export type PositionOutcome =
+  | { status: 'ok'; value: number }
+  | { status: 'error'; error: NativeError }
+
+export type ReceiveStepOutcome =
+  | { status: 'ok'; value: NativeReceiveStep }
+  | { status: 'error'; error: NativeError }
+
 /** Resolves with whether the file existed. */
 export declare function remove(path: string): Promise<BoolOutcome>
 
@@ -176,6 +258,17 @@ export declare function remove(path: string): Promise<BoolOutcome>
 export declare function rename(src: string, dst: string): Promise<VoidOutcome>
 
 export declare function resizeFile(path: string, size: number): Promise<VoidOutcome>
+
+export type SendBatchOutcome =
+  | { status: 'ok'; value: NativeSendBatch }
+  | { status: 'error'; error: NativeError }
+
+/** The stream header's length in bytes. */
+export declare function sendHeaderLength(): number
+
+export type SendHeaderOutcome =
+  | { status: 'ok'; value: NativeSendHeader }
+  | { status: 'error'; error: NativeError }
 
 export declare function updateLoopDevSizes(path: string): Promise<LoopDevOutcome>
 

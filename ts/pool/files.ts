@@ -20,6 +20,7 @@ import { internal, type FsStats, type DataRun } from '../internal'
 import { poolError, hasCode } from './fail'
 
 const lstatCb = promisify(fs.lstat)
+const lstatBig = promisify(fs.lstat) as (path: string, opts?: { bigint: true }) => Promise<fs.BigIntStats>
 const readdirCb = promisify(fs.readdir)
 const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
 const rmdirCb = promisify(fs.rmdir)
@@ -106,6 +107,19 @@ export class PoolFiles {
     const st = await lstatOrNull(path)
     if (st && !st.isFile()) throw this.unsafe(path, st.isSymbolicLink() ? 'a symlink' : 'not a regular file')
     return st
+  }
+
+  /** `image` with nanosecond times and 64-bit inode numbers (the identity of a committed state, docs/design.md §8). */
+  async imageExact(path: string): Promise<fs.BigIntStats | null> {
+    if (!(await this.image(path))) return null
+    try {
+      const st = await lstatBig(path, { bigint: true })
+      if (!st.isFile()) throw this.unsafe(path, 'not a regular file')
+      return st
+    } catch (e) {
+      if (hasCode(e, 'ENOENT', 'ENOTDIR')) return null
+      throw e
+    }
   }
 
   /** Check several images at once (see `image`). */

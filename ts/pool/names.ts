@@ -109,6 +109,8 @@ export function metaPaths(dirPath: string) {
     locks: join(meta, 'locks'),
     sessions: join(meta, 'sessions'),
     recordsCache: join(meta, 'volumes.cache.json'),
+    /** Identities of committed states, one file per volume (docs/design.md §8). */
+    states: join(meta, 'states'),
   }
 }
 
@@ -138,6 +140,8 @@ function keyVid(key: string): string | null {
 export const recordFileName = (vid: string) => vidKey(vid) + RECORD_EXT
 export const lockFileName = (vid: string) => vidKey(vid) + LOCK_EXT
 export const importMarkFileName = (vid: string) => vidKey(vid) + IMPORT_MARK_EXT
+/** File name of a volume's state identities in `metaPaths().states` (same key as its record). */
+export const statesFileName = (vid: string) => vidKey(vid) + RECORD_EXT
 
 /** Parse a metadata file name back to its vid and kind; null for anything else (temps included). */
 export function parseMetaName(fileName: string): { vid: string; kind: 'record' | 'lock' | 'import' } | null {

@@ -59,7 +59,6 @@ pub struct NativeSendBatch {
 
 outcome!(SendHeaderOutcome, NativeSendHeader);
 outcome!(SendBatchOutcome, NativeSendBatch);
-outcome!(PositionOutcome, f64);
 outcome!(HashOutcome, String);
 
 fn bad(detail: String) -> Error {
