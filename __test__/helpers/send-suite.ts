@@ -14,6 +14,7 @@ import fc from 'fast-check'
 import { ReflinkPool, internal, type ReflinkVolume } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
 import { MiB, snapshotTree, writeAt } from './pool-fixture'
+import { spawnCli } from './cli-run'
 
 const SIZE = 16 * MiB
 const BLOCK = 4096
@@ -241,6 +242,39 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     t.not(resized.id, s1.id)
     t.is(resized.size, SIZE + MiB)
     t.is(sha256(clean(b)), sha256(clean(a)))
+  })
+
+  test(`${kind}: CLI: volume send [--base N] | volume receive, stdout carries only the stream`, async (t) => {
+    const a = await volume(await open())
+    const b = await volume(await open(1))
+    await step(a, [{ kind: 'write', offset: MiB, length: MiB, seed: 9 }])
+    await a.pool.close()
+    await b.pool.close()
+    /** `reflink-pool --pool A volume send VID [args] | reflink-pool --pool B volume receive VID --json`. */
+    const pipe = async (args: string[]) => {
+      const send = spawnCli(['--pool', a.pool.dirPath, 'volume', 'send', a.vid, ...args])
+      const recv = spawnCli(['--pool', b.pool.dirPath, '--json', 'volume', 'receive', b.vid])
+      send.stdout.pipe(recv.stdin)
+      let sendErr = ''
+      let out = ''
+      send.stderr.on('data', (d) => (sendErr += d))
+      recv.stdout.on('data', (d) => (out += d))
+      recv.stderr.on('data', (d) => (out += d))
+      const codes = await Promise.all([send, recv].map((p) => new Promise((r) => p.on('close', r))))
+      t.deepEqual(codes, [0, 0], `${sendErr}\n${out}`)
+      t.regex(sendErr, /Sent .* in /)
+      return JSON.parse(out)
+    }
+    const full = await pipe([])
+    t.is(full.baseId, null)
+    t.is(sha256(clean(b)), sha256(clean(a)))
+    const pa = await ReflinkPool.open({ dirPath: a.pool.dirPath })
+    const va = pa.getVolume(a.vid)
+    await step(va, [{ kind: 'write', offset: 3 * MiB, length: 4096, seed: 10 }])
+    await pa.close()
+    const inc = await pipe(['--base', await newest(va)])
+    t.is(inc.baseId, full.id)
+    t.is(sha256(clean(b)), sha256(clean(va)))
   })
 
   test(`${kind}: send and receive options are checked before anything runs`, async (t) => {

@@ -1,5 +1,5 @@
 // Volume commands: `reflink-pool volume <create|list|info|start|stop|revert|
-// revisions|resize|import|export|remove|verify>`.
+// revisions|resize|import|export|remove|verify|send|receive>`.
 import { Command, Option } from 'commander'
 import { examples, intArg, sizeArg } from '../args'
 import { humanSize, keyValues, table } from '../format'
@@ -7,6 +7,7 @@ import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
 import { volumeColumns, volumeJson, volumeKind, volumeUsage, type VolumeJson } from '../volume-view'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
+import { registerSendCommands } from './send'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
 type Kind = (typeof KINDS)[number]
@@ -232,4 +233,6 @@ export function registerVolumeCommands(program: Command): void {
         new Output(g.json).result({ vid, ok: true }, () => `${vid}: ok`)
       }),
     )
+
+  registerSendCommands(volume)
 }
