@@ -7,7 +7,7 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { Transform, Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { ReflinkPoolError } from '../errors'
+import { ReflinkPoolError, type ErrorCode } from '../errors'
 import { UsageError } from './errors'
 import { interrupt } from './interrupt'
 import type { Output } from './output'
@@ -38,7 +38,7 @@ export function openImportSource(file: string, size: number | undefined): Import
   try {
     fd = openSync(file, 'r')
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL'
+    const code = ((err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL') as ErrorCode
     throw new ReflinkPoolError(code, `cannot read the image to import: ${(err as Error).message}`, { syscall: 'open', path: file, cause: err })
   }
   const input = createReadStream(file, { fd, highWaterMark: READ_CHUNK })

@@ -26,6 +26,7 @@ import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction } fro
 import { exportStream, writeImport } from './stream'
 import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess } from './send'
 import { VolumeStates } from './states'
+import { volumeFootprint, type VolumeFootprint } from './footprint'
 import type { PoolContext } from './context'
 import type {
   VolumeRecord,
@@ -517,7 +518,11 @@ export class ReflinkVolume {
 
   /** S and a dirty image exists (running, or crashed while running). */
   async isDirty(): Promise<boolean> {
-    if (!this.saveOnStop) return false
+    return this.saveOnStop && (await this.isRunning())
+  }
+
+  /** A dirty image exists, whatever the kind: the volume is running (or crashed while running). */
+  async isRunning(): Promise<boolean> {
     const p = this.paths
     return (await this.ctx.files.checkDir(p.dir)) && (await this.ctx.files.image(p.dirty)) !== null
   }
@@ -552,6 +557,11 @@ export class ReflinkVolume {
     if (!image) return { allocated: 0, shared: 0, exclusive: 0, extents: 0 }
     const u = await this.ctx.files.usage(image.path)
     return { allocated: u.allocated, shared: u.shared, exclusive: u.exclusive, extents: u.extents }
+  }
+
+  /** Every file of the volume by kind (clean, dirty, precache, import, revisions) with its allocation. */
+  async footprint(): Promise<VolumeFootprint> {
+    return volumeFootprint(this.ctx.files, this.paths, { sourceOwnsClean: this.snapOnStart })
   }
 
   /** Delete every file of the volume, its VM directory when empty, and its record. */
