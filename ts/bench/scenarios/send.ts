@@ -25,6 +25,8 @@ const RUN = 4 * MiB
 const RUNS = 100
 const BLOCK = 64 * 1024
 const REWRITES = (RUNS * RUN) / 100 / BLOCK
+/** Distance between the starts of two data runs. */
+const STRIDE = 40 * MiB
 
 /** The part of a volume the scenario uses (the package's ReflinkVolume). */
 interface SendVolume {
@@ -44,11 +46,11 @@ function fill(i: number, length: number): Buffer {
   return b
 }
 
-/** The 400 MiB of data: run i at i × 40 MiB. */
+/** The 400 MiB of data: run i at i × 40 MiB (whole blocks, so a rewrite covers whole blocks too). */
 function writeData(path: string): void {
   const fd = openSync(path, 'r+')
   try {
-    for (let i = 0; i < RUNS; i++) writeSync(fd, fill(i, RUN), 0, RUN, i * (SIZE / RUNS))
+    for (let i = 0; i < RUNS; i++) writeSync(fd, fill(i, RUN), 0, RUN, i * STRIDE)
   } finally {
     closeSync(fd)
   }
@@ -61,7 +63,7 @@ function rewriteOffsets(): number[] {
   while (picked.size < REWRITES) {
     const run = Math.floor(rand() * RUNS)
     const block = Math.floor(rand() * (RUN / BLOCK))
-    picked.add(run * (SIZE / RUNS) + block * BLOCK)
+    picked.add(run * STRIDE + block * BLOCK)
   }
   return [...picked].sort((a, b) => a - b)
 }
@@ -97,11 +99,18 @@ export const sendScenario: Scenario = {
   async run(ctx, result) {
     const Pool = need(ctx.product, 'ReflinkPool')
     const rounds = ctx.quick ? 5 : 9
+    /** Remove the scenario's directory, its btrfs subvolumes first (read-only ones refuse unlink). */
+    async function clear(dir: string): Promise<void> {
+      for (const sub of ['brecv/s1', 'brecv/s2', 's1', 's2', 'sub']) {
+        await run('btrfs', ['subvolume', 'delete', join(dir, sub)]).catch(() => {})
+      }
+      rmSync(dir, { recursive: true, force: true })
+    }
     for (const fs of reflinkFilesystems(ctx)) await onFs(fs)
 
     async function onFs(fs: BenchFs): Promise<void> {
       const dir = join(fs.dir, 'bench-send')
-      rmSync(dir, { recursive: true, force: true })
+      await clear(dir)
       mkdirSync(dir, { recursive: true })
       const setting = `${fsName(fs)}, 4 GiB volume, 400 MiB data, 1% rewritten`
       const pool = await Pool.open({ dirPath: join(dir, 'pool'), setupCheck: true })
@@ -144,7 +153,7 @@ export const sendScenario: Scenario = {
       }
       await receiver?.pool.close()
       await pool.close()
-      rmSync(dir, { recursive: true, force: true })
+      await clear(dir)
     }
 
     /** The same data in a btrfs subvolume, read-only snapshots before and after the same rewrite, and the peers. */
