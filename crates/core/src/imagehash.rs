@@ -30,8 +30,7 @@ static ZERO: [u8; BLOCK as usize] = [0; BLOCK as usize];
 pub fn sum_blocks(data: &[u8], offset: u64) -> u128 {
     debug_assert_eq!(offset % BLOCK, 0);
     let mut sum = 0u128;
-    let mut index = offset / BLOCK;
-    for block in data.chunks(BLOCK as usize) {
+    for (index, block) in (offset / BLOCK..).zip(data.chunks(BLOCK as usize)) {
         if block != &ZERO[..block.len()] {
             let h = if block.len() == BLOCK as usize {
                 xxh3_128_with_seed(block, index)
@@ -42,7 +41,6 @@ pub fn sum_blocks(data: &[u8], offset: u64) -> u128 {
             };
             sum = sum.wrapping_add(h);
         }
-        index += 1;
     }
     sum
 }
