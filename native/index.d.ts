@@ -243,10 +243,6 @@ export interface NativeSendStats {
 /** Decode and check the first 104 bytes of a stream (synchronous: no I/O). */
 export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
 
-export type PositionOutcome =
-  | { status: 'ok'; value: number }
-  | { status: 'error'; error: NativeError }
-
 export type ReceiveStepOutcome =
   | { status: 'ok'; value: NativeReceiveStep }
   | { status: 'error'; error: NativeError }
