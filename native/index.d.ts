@@ -17,8 +17,11 @@ export declare class CancelToken {
 }
 
 export declare class ImportWriter {
-  /** No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`). */
-  constructor(path: string)
+  /**
+   * No syscall here: `open()` opens `rel` of the pool (which must exist, e.g. from
+   * `createSparseFileAt`, and be a regular file with one link).
+   */
+  constructor(dir: PoolDir, rel: string)
   open(): Promise<ImportWriterOutcome>
   /** Write `data` at `offset`; the buffer must not change until the promise settles. */
   write(offset: number, data: Buffer): Promise<ImportWriterOutcome>
@@ -28,12 +31,32 @@ export declare class ImportWriter {
   close(): Promise<ImportWriterOutcome>
 }
 
+export declare class PoolDir {
+  /** No syscall here: `open()` opens and checks the directory. */
+  constructor(path: string)
+  /** The pool directory as given (used to show paths in messages). */
+  get path(): string
+  /**
+   * Open the directory (a symlink at the path itself is followed, once) and check it:
+   * owned by this user or root, not writable by group or others
+   * (`ERR_UNSAFE_PERMISSIONS` otherwise). With `create`, a missing directory is
+   * created first (mode 0700 whatever the umask; missing parents as `mkdir -p`).
+   */
+  open(create: boolean): Promise<VoidOutcome>
+  /**
+   * Drop the handle, for this object and every lock or writer made from it (a step
+   * already running keeps it until it ends); later steps fail with
+   * `ERR_INVALID_ARG_VALUE`. Idempotent.
+   */
+  close(): void
+}
+
 export declare class ReceiveStream {
   /**
-   * `path` must exist at the stream's size (a clone of the base, or sparse); `header`
-   * is the stream's first 104 bytes. No I/O here.
+   * The image `rel` of the pool must exist at the stream's size (a clone of the base,
+   * or sparse); `header` is the stream's first 104 bytes. No I/O here.
    */
-  constructor(path: string, header: Buffer, cancel?: CancelToken | undefined | null)
+  constructor(dir: PoolDir, rel: string, header: Buffer, cancel?: CancelToken | undefined | null)
   open(): Promise<ReceiveStepOutcome>
   /**
    * Apply the next piece of the stream (after its header); the buffer must not
@@ -47,7 +70,7 @@ export declare class ReceiveStream {
 
 export declare class SendStream {
   /** No I/O here: `open()` opens `target` (and `base`, for an incremental header). */
-  constructor(target: string, base: string | undefined | null, header: NativeSendHeader, cancel?: CancelToken | undefined | null)
+  constructor(dir: PoolDir, target: string, base: string | undefined | null, header: NativeSendHeader, cancel?: CancelToken | undefined | null)
   open(): Promise<SendBatchOutcome>
   /**
    * Whole records totalling at least `want` bytes (fewer at the end); `data` is
@@ -60,8 +83,8 @@ export declare class SendStream {
 }
 
 export declare class VolumeLock {
-  /** No syscall here: `acquire()` / `tryAcquire()` open and lock `path`. */
-  constructor(path: string)
+  /** No syscall here: `acquire()` / `tryAcquire()` open and lock `rel` of the pool. */
+  constructor(dir: PoolDir, rel: string)
   /** Wait until this object holds the lock (another process or fd may hold it now). */
   acquire(): Promise<VoidOutcome>
   /** Take the lock only if nobody holds it; resolves whether it is now held. */
@@ -82,6 +105,13 @@ export type BoolOutcome =
 /** Copy `src` to `dst` atomically and durably. Never rejects: errors come back as data. */
 export declare function copyFile(src: string, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
 
+/**
+ * `copyFile` of `src` (relative to the pool root `src_dir`) to `dst` (relative to
+ * `dst_dir`, usually the same pool): no symlink followed, the destination's parents
+ * created with mode 0700.
+ */
+export declare function copyFileAt(srcDir: PoolDir, src: string, dstDir: PoolDir, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+
 export type CopyOutcome =
   | { status: 'ok'; value: NativeCopyResult }
   | { status: 'error'; error: NativeError }
@@ -91,13 +121,30 @@ export declare function coreVersion(): string
 
 export declare function createSparseFile(path: string, size: number): Promise<VoidOutcome>
 
+/** `createSparseFile` of `rel` in the pool (parents created, mode 0700). */
+export declare function createSparseFileAt(dir: PoolDir, rel: string, size: number): Promise<VoidOutcome>
+
 export declare function dataRuns(path: string): Promise<DataRunsOutcome>
+
+/** `dataRuns` of `rel` in the pool. */
+export declare function dataRunsAt(dir: PoolDir, rel: string): Promise<DataRunsOutcome>
 
 export type DataRunsOutcome =
   | { status: 'ok'; value: NativeDataRuns }
   | { status: 'error'; error: NativeError }
 
+export type DirEntriesOutcome =
+  | { status: 'ok'; value?: NativeDirEntries }
+  | { status: 'error'; error: NativeError }
+
+export type EntryStatOutcome =
+  | { status: 'ok'; value?: NativeEntryStat }
+  | { status: 'error'; error: NativeError }
+
 export declare function fileUsage(path: string): Promise<FileUsageOutcome>
+
+/** `fileUsage` of `rel` in the pool. */
+export declare function fileUsageAt(dir: PoolDir, rel: string): Promise<FileUsageOutcome>
 
 export type FileUsageOutcome =
   | { status: 'ok'; value: NativeFileUsage }
@@ -112,14 +159,26 @@ export type FsStatsOutcome =
 /** fsync a directory. */
 export declare function fsyncDir(path: string): Promise<VoidOutcome>
 
+/** fsync the directory `rel` of the pool (`''`: the root). */
+export declare function fsyncDirAt(dir: PoolDir, rel: string): Promise<VoidOutcome>
+
 /** fsync a file. */
 export declare function fsyncFile(path: string): Promise<VoidOutcome>
+
+/** fsync the regular file `rel` of the pool. */
+export declare function fsyncFileAt(dir: PoolDir, rel: string): Promise<VoidOutcome>
 
 /** link(2) `src` to `dst`, then fsync `dst`'s directory. */
 export declare function hardlink(src: string, dst: string): Promise<VoidOutcome>
 
-/** The image hash of a file (docs/design.md §8), reading only its data runs. */
-export declare function hashImage(path: string, cancel?: CancelToken | undefined | null): Promise<HashOutcome>
+/** `hardlink` of `src` to `dst`, both relative to the pool root (no symlink followed). */
+export declare function hardlinkAt(dir: PoolDir, src: string, dst: string): Promise<VoidOutcome>
+
+/**
+ * The image hash of the image `rel` of the pool (docs/design.md §8), reading only its
+ * data runs.
+ */
+export declare function hashImage(dir: PoolDir, rel: string, cancel?: CancelToken | undefined | null): Promise<HashOutcome>
 
 export type HashOutcome =
   | { status: 'ok'; value: string }
@@ -131,12 +190,21 @@ export type ImportWriterOutcome =
 
 export declare function isReflinkSupported(dstDir: string, srcDir?: string | undefined | null): Promise<BoolOutcome>
 
+/** `isReflinkSupported` within the directory `rel` of the pool (`''`: the root). */
+export declare function isReflinkSupportedAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
+
 export type LoopDevOutcome =
   | { status: 'ok'; value: Array<string> }
   | { status: 'error'; error: NativeError }
 
 /** mkdir -p `path`, fsyncing each parent whose entry was created. */
 export declare function mkdir(path: string): Promise<VoidOutcome>
+
+/**
+ * mkdir -p of `rel` beneath the pool root: new directories are mode 0700 (whatever
+ * the umask), each new entry's parent fsynced; existing ones must be real directories.
+ */
+export declare function mkdirAt(dir: PoolDir, rel: string): Promise<VoidOutcome>
 
 export interface NativeCopyOptions {
   reflink: 'auto' | 'always' | 'never'
@@ -166,6 +234,31 @@ export interface NativeDataRuns {
   size: number
   /** Data runs in ascending order; everything else reads as zeros. */
   runs: Array<NativeDataRun>
+}
+
+/**
+ * A directory's entries as two parallel lists (one JS string per name and one string
+ * for all kinds: 10 000 entries cross as 10 001 values, not 10 000 objects).
+ */
+export interface NativeDirEntries {
+  names: Array<string>
+  /** One letter per name: `f` file, `d` directory, `l` symlink, `o` other. */
+  kinds: string
+}
+
+/** What `statAt` reports (from lstat: a symlink is reported as one, never followed). */
+export interface NativeEntryStat {
+  kind: 'file' | 'directory' | 'symlink' | 'other'
+  size: number
+  /** Modification time in ms since the epoch, with the sub-ms part (as Node's `mtimeMs`). */
+  mtimeMs: number
+  /** The same in ns, exactly, as a decimal string (for change detection: `BigInt(mtimeNs)`). */
+  mtimeNs: string
+  /** Hard links. */
+  nlink: number
+  /** Device and inode, for identity comparisons only (exact below 2^53). */
+  dev: number
+  ino: number
 }
 
 /** An error as data: what TS needs to build a Node-shaped error. */
@@ -243,17 +336,45 @@ export interface NativeSendStats {
 /** Decode and check the first 104 bytes of a stream (synchronous: no I/O). */
 export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
 
+/**
+ * The entries of the directory `rel` of the pool (`''`: the root) with their kinds
+ * (never followed); `null` when it is missing.
+ */
+export declare function readDirAt(dir: PoolDir, rel: string): Promise<DirEntriesOutcome>
+
+/**
+ * The text (UTF-8) of the small regular file `rel` of the pool, at most `maxBytes`
+ * (a larger file is `ERR_INVALID_ARG_VALUE`); `null` when missing. Never follows a
+ * symlink, never opens a FIFO or device.
+ */
+export declare function readFileAt(dir: PoolDir, rel: string, maxBytes: number): Promise<TextOutcome>
+
 export type ReceiveStepOutcome =
   | { status: 'ok'; value: NativeReceiveStep }
   | { status: 'error'; error: NativeError }
 
-/** Resolves with whether the file existed. */
+/** unlink (ENOENT ignored), fsync the directory; resolves with whether the file existed. */
 export declare function remove(path: string): Promise<BoolOutcome>
+
+/** `remove` of `rel` in the pool. */
+export declare function removeAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
+
+/**
+ * rmdir of the directory `rel` of the pool when it is empty, then fsync its parent;
+ * resolves whether it was removed (false: missing or not empty).
+ */
+export declare function removeEmptyDirAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
 
 /** rename(2) `src` over `dst`, then fsync both directories. */
 export declare function rename(src: string, dst: string): Promise<VoidOutcome>
 
+/** `rename` of `src` over `dst`, both relative to the pool root (no symlink followed). */
+export declare function renameAt(dir: PoolDir, src: string, dst: string): Promise<VoidOutcome>
+
 export declare function resizeFile(path: string, size: number): Promise<VoidOutcome>
+
+/** `resizeFile` of the writable image `rel` in the pool (refused unless one link). */
+export declare function resizeFileAt(dir: PoolDir, rel: string, size: number): Promise<VoidOutcome>
 
 export type SendBatchOutcome =
   | { status: 'ok'; value: NativeSendBatch }
@@ -266,7 +387,17 @@ export type SendHeaderOutcome =
   | { status: 'ok'; value: NativeSendHeader }
   | { status: 'error'; error: NativeError }
 
+/** lstat of `rel` in the pool; `null` when it (or a parent) is missing. */
+export declare function statAt(dir: PoolDir, rel: string): Promise<EntryStatOutcome>
+
+export type TextOutcome =
+  | { status: 'ok'; value?: string }
+  | { status: 'error'; error: NativeError }
+
 export declare function updateLoopDevSizes(path: string): Promise<LoopDevOutcome>
+
+/** `updateLoopDevSizes` of the image `rel` in the pool. */
+export declare function updateLoopDevSizesAt(dir: PoolDir, rel: string): Promise<LoopDevOutcome>
 
 export type VoidOutcome =
   | { status: 'ok'; value: null }
@@ -274,3 +405,6 @@ export type VoidOutcome =
 
 /** Temp file beside `path` + fsync + rename + dir fsync, with permission bits `mode`. */
 export declare function writeFile(path: string, data: Buffer, mode: number): Promise<VoidOutcome>
+
+/** `writeFile` of `rel` in the pool (parents created, mode 0700). */
+export declare function writeFileAt(dir: PoolDir, rel: string, data: Buffer, mode: number): Promise<VoidOutcome>

@@ -3,7 +3,7 @@
 import { native } from './binding'
 import { abortError, isReflinkPoolError } from './errors'
 import { copySlots } from './limiter'
-import { unwrap } from './outcome'
+import { unwrap, type Outcome } from './outcome'
 import {
   validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize,
 } from './validate'
@@ -48,8 +48,24 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
   validateBoolean('options.copyMtime', copyMtime)
   if (signal !== undefined) validateSignal('options.signal', signal)
   if (onProgress !== undefined) validateFunction('options.onProgress', onProgress)
-  if (signal?.aborted) throw abortError(signal)
+  return runCopy((token, progress) => native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress), signal, onProgress)
+}
 
+/** The native copy task's result. */
+type NativeCopyOutcome = Outcome<{ method: CopyMethod; bytes: number; lastProgress?: { done: number; total: number } | null }>
+
+/**
+ * Run one native copy task (`start` gets the cancel token and the progress
+ * callback) in a copy slot, with AbortSignal cancellation and the progress
+ * rules of `copyFile`. Shared by `copyFile` and the pool's copies
+ * (`PoolFiles.copy`, through the pool's directory handle).
+ */
+export async function runCopy(
+  start: (token: InstanceType<typeof native.CancelToken>, progress: ((done: number, total: number) => void) | undefined) => Promise<NativeCopyOutcome>,
+  signal: AbortSignal | undefined,
+  onProgress: ((doneBytes: number, totalBytes: number) => void) | undefined,
+): Promise<CopyResult> {
+  if (signal?.aborted) throw abortError(signal)
   return copySlots.run(async () => {
     const token = new native.CancelToken()
     const onAbort = () => token.cancel()
@@ -70,9 +86,7 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
       }
     })
     try {
-      const { method, bytes, lastProgress } = await unwrap(
-        native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress),
-      )
+      const { method, bytes, lastProgress } = await unwrap(start(token, progress))
       if (progress && lastProgress) progress(lastProgress.done, lastProgress.total)
       // The copy finished before a cancel could land: it stands, and the
       // callback's error is surfaced as a warning rather than lost.

@@ -13,7 +13,11 @@
 //                           file (SEEK_DATA/SEEK_HOLE); everything else reads as zeros. For
 //                           sparse stream export: read and send only the runs.
 //   openImportWriter(path)  an ImportWriter on an EXISTING file (create it sparse of the
-//                           final size first, e.g. createSparseFile). write(offset, data)
+//                           final size first, e.g. createSparseFile), opened through its
+//                           directory's handle as a writable image (a regular file with
+//                           one link; the directory must pass the pool's ownership and
+//                           mode checks). The pool's own imports use PoolFiles.openImportWriter.
+//                           write(offset, data)
 //                           writes at offset leaving all-zero blocks (fs block size) as holes
 //                           and resolves the bytes really written; writes past the size at
 //                           open are refused (ERR_INVALID_ARG_VALUE). finish() fsyncs and
@@ -22,6 +26,7 @@
 //
 // Every call is one native task on the threadpool and rejects with a
 // ReflinkPoolError carrying code/errno/syscall/path/dest.
+import { basename, dirname } from 'node:path'
 import { native } from './binding'
 import { unwrap, type Outcome } from './outcome'
 import { validateBuffer, validateMode, validatePath, validateSize } from './validate'
@@ -39,18 +44,14 @@ export interface DataRun {
 }
 
 export class ImportWriter {
-  private readonly writer: InstanceType<typeof native.ImportWriter>
+  /** Use `openImportWriter` (or `PoolFiles.openImportWriter`). */
+  private constructor(private readonly writer: InstanceType<typeof native.ImportWriter>) {}
 
-  /** Use `openImportWriter`. */
-  private constructor(readonly path: string) {
-    this.writer = new native.ImportWriter(path)
-  }
-
-  static async open(path: string): Promise<ImportWriter> {
-    validatePath('path', path)
-    const w = new ImportWriter(path)
-    await unwrap(w.writer.open())
-    return w
+  /** Open the file `rel` of the directory handle `dir`. */
+  static async open(dir: InstanceType<typeof native.PoolDir>, rel: string): Promise<ImportWriter> {
+    const writer = new native.ImportWriter(dir, rel)
+    await unwrap(writer.open())
+    return new ImportWriter(writer)
   }
 
   /** Write `data` at `offset`, skipping all-zero blocks; resolves the bytes actually written. Do not modify `data` until it settles. */
@@ -133,6 +134,11 @@ export const internal: Internal = {
   fsyncDir: onPathVoid((p) => native.fsyncDir(p)),
   fsStats: onPath((d) => native.fsStats(d), 'dir'),
   dataRuns: onPath((p) => native.dataRuns(p)),
-  openImportWriter: (path) => ImportWriter.open(path),
+  openImportWriter: async (path) => {
+    validatePath('path', path)
+    const dir = new native.PoolDir(dirname(path))
+    await unwrap(dir.open(false))
+    return ImportWriter.open(dir, basename(path))
+  },
   __testPanic,
 }

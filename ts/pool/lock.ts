@@ -6,7 +6,8 @@
 // would order them too (each acquire opens its own fd), but queueing here
 // keeps a process to one waiting native thread per volume.
 // Across processes: flock(2) on `<pool>/.reflink-pool/locks/<vid>.lock`
-// (native `VolumeLock`, crates/core/src/lock.rs). The kernel releases the lock
+// (native `VolumeLock`, crates/core/src/lock.rs, opened through the pool's
+// directory handle by PoolFiles.lockFile). The kernel releases the lock
 // when its holder dies and wakes the next waiter, so there is no stale-lock
 // breaking and no polling. The file exists only while held: release unlinks it
 // under the lock (a waiter that locked the unlinked inode retries). A lock
@@ -20,14 +21,8 @@
 // next open scan the whole pool (recovery.ts).
 import * as fs from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { native } from '../binding'
 import { unwrap } from '../outcome'
-import { internal } from '../internal'
-import { hasCode, poolError } from './fail'
-
-const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
-const lstatCb = promisify(fs.lstat)
+import type { PoolFiles } from './files'
 
 function readOrEmpty(path: string): string {
   try {
@@ -87,22 +82,9 @@ async function inProcess<T>(key: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Read an owner file's (session file, import marker) owner and age; null when it vanished. */
-export async function readOwner(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
-  try {
-    // lstat first: an owner file planted as a symlink is never followed.
-    const st = await lstatCb(path)
-    if (!st.isFile()) throw poolError('ERR_UNSAFE_PATH', `${path} is not a regular file; refusing to read it as an owner file`, { path })
-    return { owner: await readFileCb(path, 'utf8'), mtimeMs: st.mtimeMs }
-  } catch (e) {
-    if (hasCode(e, 'ENOENT')) return null
-    throw e
-  }
-}
-
 /** Take the lock file `path` (waiting for another process's holder), run `fn`, release. */
-async function acrossProcesses<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const lock = new native.VolumeLock(path)
+async function acrossProcesses<T>(files: PoolFiles, path: string, fn: () => Promise<T>): Promise<T> {
+  const lock = files.lockFile(path)
   await unwrap(lock.acquire())
   try {
     return await fn()
@@ -117,32 +99,32 @@ async function acrossProcesses<T>(path: string, fn: () => Promise<T>): Promise<T
  * Whether the lock file `path` was left by a dead holder: nobody holds its
  * flock (taking it succeeds; it is released, and its file removed, at once).
  */
-export async function lockAbandoned(path: string): Promise<boolean> {
-  const lock = new native.VolumeLock(path)
+export async function lockAbandoned(files: PoolFiles, path: string): Promise<boolean> {
+  const lock = files.lockFile(path)
   if (!(await unwrap(lock.tryAcquire()))) return false
   await unwrap(lock.release())
   return true
 }
 
 export class Locks {
-  constructor(readonly dir: string) {}
+  constructor(private readonly files: PoolFiles, readonly dir: string) {}
 
   /** Hold the lock named `fileName` (in this process and across processes) while `fn` runs. */
   with<T>(fileName: string, fn: () => Promise<T>): Promise<T> {
     const path = join(this.dir, fileName)
-    return inProcess(path, () => acrossProcesses(path, fn))
+    return inProcess(path, () => acrossProcesses(this.files, path, fn))
   }
 }
 
 /** Write an owner marker file (e.g. an import in progress) that recovery judges by its owner's life. */
-export async function writeOwnerMarker(path: string): Promise<void> {
+export async function writeOwnerMarker(files: PoolFiles, path: string): Promise<void> {
   // Atomic and durable: a marker that a power cut left empty would read as a
   // live owner (the EMPTY grace) and keep the crashed import at the next open.
-  await internal.writeFile(path, SELF_OWNER + '\n', 0o600)
+  await files.writeFile(path, SELF_OWNER + '\n', 0o600)
 }
 
 /** Whether an owner marker file exists and its owner is dead. */
-export async function markerStale(path: string): Promise<boolean> {
-  const held = await readOwner(path)
+export async function markerStale(files: PoolFiles, path: string): Promise<boolean> {
+  const held = await files.readOwner(path)
   return held !== null && !ownerAlive(held.owner, held.mtimeMs)
 }

@@ -9,7 +9,7 @@ import * as fs from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
-import { PoolFiles, lstatOrNull } from './files'
+import { PoolFiles } from './files'
 import { Store, type StoredPoolConfig } from './store'
 import { Locks, SELF_OWNER } from './lock'
 import { recover, type RecoveryReport } from './recovery'
@@ -23,6 +23,22 @@ import type { PoolContext } from './context'
 import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord } from './types'
 
 const rmdirCb = promisify(fs.rmdir)
+const lstatCb = promisify(fs.lstat)
+
+/** The directories of `dirPath` and its parents that do not exist yet (deepest first). */
+async function missingDirs(dirPath: string): Promise<string[]> {
+  const missing: string[] = []
+  for (let d = dirPath; d !== dirname(d); d = dirname(d)) {
+    try {
+      await lstatCb(d)
+      break
+    } catch (e) {
+      if (!hasCode(e, 'ENOENT')) throw e
+      missing.push(d)
+    }
+  }
+  return missing
+}
 
 /** Session file names of the pools open in this process. */
 const OPEN_SESSIONS = new Set<string>()
@@ -75,7 +91,8 @@ export class ReflinkPool {
     const setupCheck = checkBoolean(options.setupCheck, 'setupCheck') ?? true
     const ephemeralVolatile = checkBoolean(options.ephemeralVolatile, 'ephemeralVolatile')
 
-    const files = new PoolFiles(dirPath)
+    const created = await missingDirs(dirPath)
+    const files = await PoolFiles.open(dirPath, true)
     const store = new Store(files, dirPath)
     const existing = (await files.checkDir(store.paths.meta)) && (await files.image(store.paths.poolConfig)) ? await store.readPool() : null
     let stored: StoredPoolConfig
@@ -95,10 +112,10 @@ export class ReflinkPool {
         revisionsToKeep: revisionsToKeep ?? 1,
         ephemeralVolatile: ephemeralVolatile ?? false,
       }
-      await ReflinkPool.setup(files, store, dirPath, setupCheck)
+      await ReflinkPool.setup(files, store, dirPath, setupCheck, created)
       await store.writePool(stored)
     }
-    const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(store.paths.locks))
+    const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(files, store.paths.locks))
     await pool.startSession()
     try {
       for (const rec of await store.loadAll()) pool.remember(new ReflinkVolume(pool.ctx, rec))
@@ -122,12 +139,10 @@ export class ReflinkPool {
     await this.files.writeFile(this.session, SELF_OWNER + '\n')
   }
 
-  /** Create dirPath (and missing parents); check reflink support; on refusal remove what we created. */
-  private static async setup(files: PoolFiles, store: Store, dirPath: string, setupCheck: boolean): Promise<void> {
-    const created: string[] = []
-    for (let d = dirPath; !(await lstatOrNull(d)); d = dirname(d)) created.push(d)
-    await files.ensureDir(dirPath)
-    if (setupCheck && !(await files.isReflinkSupported(dirPath))) {
+  /** Check reflink support of the new pool; on refusal remove the directories open created (`created`). */
+  private static async setup(files: PoolFiles, store: Store, dirPath: string, setupCheck: boolean, created: string[]): Promise<void> {
+    if (setupCheck && !(await files.isReflinkSupported())) {
+      files.close()
       for (const d of created) await rmdirCb(d).catch(() => {})
       throw poolError(
         'ERR_REFLINK_UNSUPPORTED',
@@ -299,7 +314,7 @@ export class ReflinkPool {
   /** `{ dataSize, dataUsage }` of the pool's filesystem; `{}` when the directory is missing. */
   async usageDetails(): Promise<UsageDetails> {
     try {
-      const st = await this.files.fsStats(this.dirPath)
+      const st = await this.files.fsStats()
       return { dataSize: st.size, dataUsage: st.used }
     } catch (e) {
       if (hasCode(e, 'ENOENT')) return {}
@@ -340,6 +355,7 @@ export class ReflinkPool {
       OPEN_SESSIONS.delete(basename(this.session))
       this.session = null
     }
+    this.files.close()
   }
 
   /** `await using pool = await ReflinkPool.open(...)`: the pool is closed when the scope ends. */

@@ -25,7 +25,7 @@ import {
   isSessionName,
   TEMP_MARK,
 } from './names'
-import { lockAbandoned, markerStale, readOwner, ownerAlive, SELF_OWNER } from './lock'
+import { lockAbandoned, markerStale, ownerAlive, SELF_OWNER } from './lock'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
 import type { PoolContext } from './context'
@@ -44,7 +44,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   const deadSessions: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
     if (!isSessionName(ent.name) || isOpenSession(ent.name)) continue
-    const held = await readOwner(join(sessions, ent.name))
+    const held = await ctx.files.readOwner(join(sessions, ent.name))
     // A session of this process that is not open any more was never closed: as dead as another process's.
     if (held && (held.owner.trim() === SELF_OWNER || !ownerAlive(held.owner, held.mtimeMs))) deadSessions.push(join(sessions, ent.name))
   }
@@ -54,7 +54,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
     const parsed = parseMetaName(ent.name)
     if (!parsed || parsed.kind === 'record' || !isValidVid(parsed.vid)) continue
     const path = join(locks, ent.name)
-    if (await (parsed.kind === 'lock' ? lockAbandonedOrUnsafe(path) : markerStale(path))) candidates.add(parsed.vid)
+    if (await (parsed.kind === 'lock' ? lockAbandonedOrUnsafe(ctx, path) : markerStale(ctx.files, path))) candidates.add(parsed.vid)
   }
   const recordTemps = (await ctx.files.list(volumes)).map((e) => e.name).filter((n) => n.includes(TEMP_MARK))
   if (report.fullScan) {
@@ -87,9 +87,9 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
 }
 
 /** `lockAbandoned`, with a planted symlink counted as a candidate: its volume's cleanup then skips it (below). */
-async function lockAbandonedOrUnsafe(path: string): Promise<boolean> {
+async function lockAbandonedOrUnsafe(ctx: PoolContext, path: string): Promise<boolean> {
   try {
-    return await lockAbandoned(path)
+    return await lockAbandoned(ctx.files, path)
   } catch (e) {
     if (hasCode(e, 'ERR_UNSAFE_PATH')) return true
     throw e
@@ -126,7 +126,7 @@ async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[])
     if (await ctx.files.remove(path)) removed.push(path)
   }
   const marker = ctx.store.importMarkPath(vid)
-  const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(marker))
+  const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(ctx.files, marker))
   const p = volumePaths(ctx.dirPath, vid)
   if (await ctx.files.checkDir(p.dir)) {
     for (const ent of await ctx.files.list(p.dir)) {

@@ -86,7 +86,7 @@ async function committed(v: SendAccess): Promise<string[]> {
 /** The recorded image hash of a state, else compute it (reading its data runs once) and record it. */
 async function imageHash(v: SendAccess, path: string, state: { id: string; hash: string | null }, token: InstanceType<typeof native.CancelToken>): Promise<string> {
   if (state.hash) return state.hash
-  const hash = await unwrap(native.hashImage(path, token))
+  const hash = await v.ctx.files.hashImage(path, token)
   await v.states.record(path, state.id, hash)
   return hash
 }
@@ -136,7 +136,7 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
             ? { baseId: baseState.id, baseSize: baseState.size, baseHash: await imageHash(v, basePath, baseState, token) }
             : {}),
         }
-        const s = new native.SendStream(v.paths.clean, basePath, header, token)
+        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, token)
         await unwrap(s.open())
         return { stream: s, target }
       })
@@ -225,7 +225,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<Uint8Ar
       await v.beginImport(null)
       let ok = false
       let method: ReceiveReport['method'] = 'sparse'
-      const r = new native.ReceiveStream(v.paths.import, first.subarray(0, headLen), token)
+      const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
       try {
         if (basePath) method = (await v.ctx.files.copy(basePath, v.paths.import, { size: header.size, signal })).method
         else await v.ctx.files.createSparse(v.paths.import, header.size)

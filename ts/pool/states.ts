@@ -6,8 +6,8 @@
 // next incremental finds its base on the other side.
 //
 // An identity belongs to one inode as it was: the file `.reflink-pool/states/<key>.json`
-// maps the fingerprint of an image (inode number, birth time, mtime in nanoseconds,
-// size) to its identity and, once known, its image hash. A rename keeps all four, so
+// maps the fingerprint of an image (inode number, mtime in nanoseconds, size) to its
+// identity and, once known, its image hash. A rename keeps all three, so
 // the identity follows the state through commit and revert; any write changes the
 // mtime, so a changed or replaced image never inherits an identity (it gets a fresh one
 // when next asked); a new inode (resize, a revision cloned from the clean image) gets a
@@ -17,9 +17,8 @@
 // Entries whose image no longer exists are dropped on every write.
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { BigIntStats } from 'node:fs'
 import { metaPaths, statesFileName } from './names'
-import type { PoolFiles } from './files'
+import type { FileInfo, PoolFiles } from './files'
 
 export interface StateEntry {
   /** 32 hex digits. */
@@ -27,7 +26,6 @@ export interface StateEntry {
   /** The image hash (32 hex digits), once computed or received. */
   hash: string | null
   ino: string
-  btime: string
   mtime: string
   size: string
 }
@@ -42,13 +40,13 @@ const FORMAT = 1
 const HEX32 = /^[0-9a-f]{32}$/
 const DIGITS = /^[0-9]+$/
 
-function fingerprint(st: BigIntStats): Pick<StateEntry, 'ino' | 'btime' | 'mtime' | 'size'> {
-  return { ino: String(st.ino), btime: String(st.birthtimeNs), mtime: String(st.mtimeNs), size: String(st.size) }
+function fingerprint(st: FileInfo): Pick<StateEntry, 'ino' | 'mtime' | 'size'> {
+  return { ino: String(st.ino), mtime: String(st.mtimeNs), size: String(st.size) }
 }
 
-function matches(e: StateEntry, st: BigIntStats): boolean {
+function matches(e: StateEntry, st: FileInfo): boolean {
   const f = fingerprint(st)
-  return e.ino === f.ino && e.btime === f.btime && e.mtime === f.mtime && e.size === f.size
+  return e.ino === f.ino && e.mtime === f.mtime && e.size === f.size
 }
 
 function valid(e: unknown): e is StateEntry {
@@ -57,7 +55,7 @@ function valid(e: unknown): e is StateEntry {
     typeof x === 'object' && x !== null &&
     typeof x.id === 'string' && HEX32.test(x.id) &&
     (x.hash === null || (typeof x.hash === 'string' && HEX32.test(x.hash))) &&
-    [x.ino, x.btime, x.mtime, x.size].every((v) => typeof v === 'string' && DIGITS.test(v))
+    [x.ino, x.mtime, x.size].every((v) => typeof v === 'string' && DIGITS.test(v))
   )
 }
 
@@ -96,10 +94,10 @@ export class VolumeStates {
     await this.files.writeFile(this.path, JSON.stringify({ format: FORMAT, states: kept }) + '\n')
   }
 
-  private async stats(paths: string[]): Promise<BigIntStats[]> {
-    const out: BigIntStats[] = []
+  private async stats(paths: string[]): Promise<FileInfo[]> {
+    const out: FileInfo[] = []
     for (const p of paths) {
-      const st = await this.files.imageExact(p)
+      const st = await this.files.image(p)
       if (st) out.push(st)
     }
     return out
@@ -111,7 +109,7 @@ export class VolumeStates {
     let changed = false
     const out: (KnownState | null)[] = []
     for (const p of paths) {
-      const st = await this.files.imageExact(p)
+      const st = await this.files.image(p)
       if (!st) {
         out.push(null)
         continue
@@ -132,7 +130,7 @@ export class VolumeStates {
   async find(paths: string[], id: string): Promise<{ path: string; state: KnownState } | null> {
     const entries = await this.read()
     for (const p of paths) {
-      const st = await this.files.imageExact(p)
+      const st = await this.files.image(p)
       const e = st && entries.find((x) => x.id === id && matches(x, st))
       if (st && e) return { path: p, state: { id: e.id, hash: e.hash, size: Number(st.size) } }
     }
@@ -141,7 +139,7 @@ export class VolumeStates {
 
   /** Record that the image at `path` (committed, or about to be) is state `id` with image hash `hash`. */
   async record(path: string, id: string, hash: string | null): Promise<void> {
-    const st = await this.files.imageExact(path)
+    const st = await this.files.image(path)
     if (!st) return
     const entries = (await this.read()).filter((x) => !matches(x, st))
     entries.push({ id, hash, ...fingerprint(st) })
@@ -150,7 +148,7 @@ export class VolumeStates {
 
   /** Give `to` (a fresh clone of `from`: the same bytes) the identity and hash of `from`, if it has one. */
   async carry(from: string, to: string): Promise<void> {
-    const [src, dst] = [await this.files.imageExact(from), await this.files.imageExact(to)]
+    const [src, dst] = [await this.files.image(from), await this.files.image(to)]
     if (!src || !dst) return
     const entries = await this.read()
     const e = entries.find((x) => matches(x, src))

@@ -6,7 +6,6 @@
 // when the stream delivered exactly `size` bytes and nothing failed.
 import { open, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
-import { internal } from '../internal'
 import { abortError } from '../errors'
 import { poolError } from './fail'
 import type { PoolFiles } from './files'
@@ -100,13 +99,14 @@ function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
  * short or long stream, a stream error, or an abort.
  */
 export async function writeImport(
+  files: PoolFiles,
   path: string,
   readable: AsyncIterable<Uint8Array>,
   size: number,
   opts: ImportStreamOptions = {},
 ): Promise<void> {
   const { signal, onProgress } = opts
-  const writer = await internal.openImportWriter(path)
+  const writer = await files.openImportWriter(path)
   const it = readable[Symbol.asyncIterator]()
   const staging = Buffer.allocUnsafe(CHUNK)
   let filled = 0

@@ -10,7 +10,6 @@
 // before the first change, so a refused call changes nothing on disk.
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import type { Stats } from 'node:fs'
 import {
   volumePaths,
   parseImageName,
@@ -28,6 +27,7 @@ import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type 
 import { VolumeStates } from './states'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
 import type { PoolContext } from './context'
+import type { FileInfo } from './files'
 import type {
   VolumeRecord,
   VolumeUsage,
@@ -142,7 +142,8 @@ export class ReflinkVolume {
       const files = this.ctx.files
       const [clean, dirty] = await this.guard()
       if (this.saveOnStop && dirty) {
-        // Crash leftover of a running volume: reuse it unchanged.
+        // Crash leftover of a running volume: reuse it unchanged (only if it has one link).
+        await files.writableImage(p.dirty)
         await this.removeImages('incomplete')
         return p.dirty
       }
@@ -190,12 +191,16 @@ export class ReflinkVolume {
     }
   }
 
-  /** Rename a fresh precache to dirty; a stale one (size or mtime differs from clean) is discarded. */
-  private async startFromPrecache(clean: Stats): Promise<void> {
+  /**
+   * Rename a fresh precache to dirty; a stale one (size or mtime differs from
+   * clean) is discarded, and so is one with more than one link (a hardlink
+   * would make the VM write into another file).
+   */
+  private async startFromPrecache(clean: FileInfo): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     const pre = await files.image(p.precache)
-    if (pre && pre.size === clean.size && pre.mtimeMs === clean.mtimeMs) {
+    if (pre && pre.nlink === 1 && pre.size === clean.size && pre.mtimeMs === clean.mtimeMs) {
       try {
         await files.rename(p.precache, p.dirty)
         return
@@ -228,6 +233,7 @@ export class ReflinkVolume {
           await files.remove(p.dirty)
           return
         }
+        await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
         await this.commit(p.dirty)
         return
       }
@@ -426,7 +432,7 @@ export class ReflinkVolume {
         await this.beginImport(null)
         let report: CopyReport
         try {
-          report = await this.ctx.files.copy(srcPath, this.paths.import)
+          report = await this.ctx.files.copy(srcPath, this.paths.import, {}, src.ctx.files)
         } catch (e) {
           await this.endImport(false)
           throw e
@@ -453,7 +459,7 @@ export class ReflinkVolume {
       await this.guard()
       await this.beginImport(size)
       try {
-        await writeImport(this.paths.import, readable, size, opts)
+        await writeImport(this.ctx.files, this.paths.import, readable, size, opts)
       } catch (e) {
         await this.endImport(false)
         throw e
@@ -467,14 +473,14 @@ export class ReflinkVolume {
   private async beginImport(size: number | null): Promise<void> {
     const p = this.paths
     await this.ctx.files.ensureDir(p.dir)
-    await writeOwnerMarker(this.ctx.store.importMarkPath(this.vid))
+    await writeOwnerMarker(this.ctx.files, this.ctx.store.importMarkPath(this.vid))
     if (size !== null) await this.ctx.files.createSparse(p.import, size)
   }
 
   private async endImport(success: boolean): Promise<void> {
     const p = this.paths
     if (success) {
-      const imp = await this.ctx.files.image(p.import)
+      const imp = await this.ctx.files.writableImage(p.import) // never commit a hardlinked import
       await this.commit(p.import)
       if (imp && imp.size !== this.record.size) await this.persist({ ...this.record, size: imp.size })
     } else {
@@ -578,7 +584,7 @@ export class ReflinkVolume {
 
   // ---- helpers -------------------------------------------------------------
 
-  private async currentImage(): Promise<{ path: string; stats: Stats } | null> {
+  private async currentImage(): Promise<{ path: string; stats: FileInfo } | null> {
     const p = this.paths
     if (!(await this.ctx.files.checkDir(p.dir))) return null
     const [dirty, clean] = await this.ctx.files.images([p.dirty, p.clean])
@@ -592,7 +598,7 @@ export class ReflinkVolume {
    * holds only real directories above it and our four images are regular files.
    * Returns the stats of [clean, dirty, precache, import].
    */
-  private async guard(): Promise<(Stats | null)[]> {
+  private async guard(): Promise<(FileInfo | null)[]> {
     const p = this.paths
     if (!(await this.ctx.files.checkDir(p.dir))) return [null, null, null, null]
     return this.ctx.files.images([p.clean, p.dirty, p.precache, p.import])

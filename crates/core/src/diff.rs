@@ -109,7 +109,7 @@ struct MapCursor {
 
 impl MapCursor {
     fn new(file: &File, size: u64) -> Result<Self> {
-        let file = file.try_clone().map_err(|e| Error::io_os(e, "dup"))?;
+        let file = file.try_clone().map_err(|e| Error::io(e, "dup"))?;
         let mut batch = FiemapBatch::default();
         let source = match batch.fetch(file.as_fd(), 0, sys::FIEMAP_FLAG_SYNC) {
             Ok((got, next)) => {

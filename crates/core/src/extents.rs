@@ -3,8 +3,10 @@
 //! Why: a sparse copy moves only data and leaves holes as holes; images of VMs are
 //! mostly holes. Strategy: alternate SEEK_DATA and SEEK_HOLE from offset 0; ENXIO from
 //! SEEK_DATA means no data after the offset; EINVAL means the filesystem does not know
-//! these whence values, and then the whole file is one run. Cost: two syscalls per run.
-//! No cancellation: mapping is metadata only.
+//! these whence values, and then the whole file is one run. The runs come from an
+//! iterator ([`data_runs`]), one at a time, so memory does not grow with fragmentation
+//! (a VM controls its image's layout). Cost: two syscalls per run. No cancellation:
+//! mapping is metadata only (callers check between runs).
 
 use std::os::fd::BorrowedFd;
 
@@ -20,24 +22,40 @@ pub struct DataRun {
     pub len: u64,
 }
 
-/// The data runs of an open file within `[0, size)`, found with SEEK_DATA/SEEK_HOLE (the
-/// whole file as one run when the filesystem does not support them). Errors carry no
-/// path: callers add it.
-pub fn data_runs(fd: BorrowedFd, size: u64) -> Result<Vec<DataRun>> {
-    let mut runs = Vec::new();
-    let mut pos = 0u64;
-    while let Some(run) = next_run(fd, pos, size)? {
-        runs.push(run);
-        pos = run.offset + run.len;
+/// The data runs of an open file within `[0, size)`, lazily, in ascending order (the
+/// whole file as one run when the filesystem does not support SEEK_DATA). Errors carry no
+/// path: callers add it. The iterator ends after the first error.
+pub fn data_runs(fd: BorrowedFd<'_>, size: u64) -> DataRuns<'_> {
+    // No file is larger than off_t allows: clamping makes every offset below fit lseek.
+    let size = size.min(i64::MAX as u64);
+    DataRuns { fd, size, pos: 0 }
+}
+
+/// Iterator of [`DataRun`]s; see [`data_runs`].
+pub struct DataRuns<'a> {
+    fd: BorrowedFd<'a>,
+    size: u64,
+    /// Next offset to look at (below `size`, so within off_t); `size` once done.
+    pos: u64,
+}
+
+impl DataRuns<'_> {
+    fn next_run(&mut self) -> Result<Option<DataRun>> {
+        let run = next_run(self.fd, self.pos, self.size)?;
+        if let Some(r) = run {
+            self.pos = r.offset + r.len;
+        }
+        Ok(run)
     }
-    Ok(runs)
 }
 
 /// The first data run at or after `pos` within `[pos, size)` (lseek SEEK_DATA, then
 /// SEEK_HOLE); None when only holes follow. A filesystem without these whence values
-/// (EINVAL) gets the rest of the file as one run. One run per call keeps a walk over a
-/// file with many runs at constant memory.
+/// (EINVAL) gets the rest of the file as one run. For a walk that owns its file (no
+/// borrowed iterator), e.g. the send diff.
 pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> {
+    // No file is larger than off_t allows: clamping makes every offset below fit lseek.
+    let size = size.min(i64::MAX as u64);
     if pos >= size {
         return Ok(None);
     }
@@ -49,7 +67,7 @@ pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> 
         Ok(d) => d as u64,
         // No data at or after `pos`.
         Err(Errno::ENXIO) => return Ok(None),
-        // SEEK_DATA unknown here: treat everything as data.
+        // SEEK_DATA unknown here: treat everything from `pos` as data.
         Err(Errno::EINVAL) => return Ok(rest),
         Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
     };
@@ -68,4 +86,22 @@ pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> 
         offset: data,
         len: hole - data,
     }))
+}
+
+impl Iterator for DataRuns<'_> {
+    type Item = Result<DataRun>;
+
+    fn next(&mut self) -> Option<Result<DataRun>> {
+        match self.next_run() {
+            Ok(Some(run)) => Some(Ok(run)),
+            Ok(None) => {
+                self.pos = self.size;
+                None
+            }
+            Err(e) => {
+                self.pos = self.size;
+                Some(Err(e))
+            }
+        }
+    }
 }

@@ -60,7 +60,7 @@ pub fn sum_range(
         ctl.check()?;
         let n = (end - pos).min(CHUNK as u64) as usize;
         file.read_exact_at(&mut buf[..n], pos)
-            .map_err(|e| Error::io_os(e, "pread"))?;
+            .map_err(|e| Error::io(e, "pread"))?;
         sum = sum.wrapping_add(sum_blocks(&buf[..n], pos));
         pos += n as u64;
     }

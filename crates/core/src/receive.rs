@@ -245,7 +245,7 @@ impl Receiver {
                 "the received image's checksum differs from the sender's (the base differs, or the stream was altered)",
             ));
         }
-        self.file.sync_all().map_err(|e| Error::io_os(e, "fsync"))?;
+        self.file.sync_all().map_err(|e| Error::io(e, "fsync"))?;
         Ok(self.hash)
     }
 }

@@ -343,7 +343,7 @@ impl Sender {
                 out.resize(at + len as usize, 0);
                 self.target
                     .read_exact_at(&mut out[at..], c.start)
-                    .map_err(|e| Error::io_os(e, "pread"))?;
+                    .map_err(|e| Error::io(e, "pread"))?;
                 if updates {
                     let new = sum_blocks(&out[at..], c.start);
                     let old = self.base_sum(c.start, end, ctl)?;

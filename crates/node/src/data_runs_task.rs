@@ -1,9 +1,7 @@
 //! `dataRuns`: where a sparse file holds data (SEEK_DATA/SEEK_HOLE), so a
 //! stream export can send only those runs and let the reader recreate holes.
 
-use std::fs::File;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -11,6 +9,7 @@ use reflink_pool_core::extents;
 use reflink_pool_core::{Error, Result};
 
 use crate::outcome::{outcome, task, to_js};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -31,28 +30,29 @@ pub struct NativeDataRuns {
 outcome!(DataRunsOutcome, NativeDataRuns);
 
 pub struct DataRunsTask {
-    path: PathBuf,
+    target: TargetResult,
 }
 
 impl DataRunsTask {
     fn run(&self) -> Result<NativeDataRuns> {
-        let file = File::open(&self.path).map_err(|e| Error::io(e, "open", &self.path))?;
+        let entry = self.target.as_ref().map_err(Clone::clone)?.entry()?;
+        let file = entry.open_read()?;
         let size = file
             .metadata()
-            .map_err(|e| Error::io(e, "fstat", &self.path))?
+            .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?
             .len();
-        let runs = extents::data_runs(file.as_fd(), size).map_err(|e| e.with_path(&self.path))?;
+        let runs = extents::data_runs(file.as_fd(), size)
+            .map(|r| {
+                let r = r.map_err(|e| e.with_path(entry.shown()))?;
+                Ok(NativeDataRun {
+                    offset: to_js("offset", r.offset)?,
+                    length: to_js("length", r.len)?,
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(NativeDataRuns {
             size: to_js("size", size)?,
-            runs: runs
-                .iter()
-                .map(|r| {
-                    Ok(NativeDataRun {
-                        offset: to_js("offset", r.offset)?,
-                        length: to_js("length", r.len)?,
-                    })
-                })
-                .collect::<Result<_>>()?,
+            runs,
         })
     }
 }
@@ -61,5 +61,15 @@ task!(DataRunsTask, DataRunsOutcome, "dataRuns");
 
 #[napi]
 pub fn data_runs(path: String) -> AsyncTask<DataRunsTask> {
-    AsyncTask::new(DataRunsTask { path: path.into() })
+    AsyncTask::new(DataRunsTask {
+        target: Ok(Target::Path(path.into())),
+    })
+}
+
+/// `dataRuns` of `rel` in the pool.
+#[napi]
+pub fn data_runs_at(dir: &PoolDir, rel: String) -> AsyncTask<DataRunsTask> {
+    AsyncTask::new(DataRunsTask {
+        target: dir.at(rel),
+    })
 }

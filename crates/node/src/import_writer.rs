@@ -3,11 +3,12 @@
 //! and fsyncs once at the end. Every step is a task on the threadpool; the open
 //! file lives in the JS object between steps. Writes past the file's size at
 //! open time are refused, so a stream longer than announced cannot grow it.
+//! The file is named `(PoolDir, rel)` and opened as a writable image: a regular
+//! file with one link (a planted hardlink is refused, never written through).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -16,6 +17,7 @@ use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::zeroskip;
 
 use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::pool_dir::{PoolDir, Target};
 
 struct Open {
     file: File,
@@ -28,7 +30,7 @@ type Shared = Arc<Mutex<Option<Open>>>;
 
 #[napi]
 pub struct ImportWriter {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Shared,
 }
 
@@ -40,7 +42,7 @@ pub enum ImportOp {
 }
 
 pub struct ImportWriterTask {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Shared,
     op: ImportOp,
 }
@@ -57,7 +59,15 @@ fn lock(state: &Shared) -> MutexGuard<'_, Option<Open>> {
 impl ImportWriterTask {
     /// A misuse of the writer (not open, or a write past the end), with the file's path.
     fn refuse(&self, detail: String) -> Error {
-        Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", detail).with_path(&self.path)
+        Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", detail).with_path(self.shown())
+    }
+
+    fn shown(&self) -> std::path::PathBuf {
+        self.target
+            .as_ref()
+            .as_ref()
+            .map(Target::shown)
+            .unwrap_or_default()
     }
 
     fn not_open(&self) -> Error {
@@ -68,13 +78,16 @@ impl ImportWriterTask {
         let mut state = lock(&self.state);
         match &self.op {
             ImportOp::Open => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&self.path)
-                    .map_err(|e| Error::io(e, "open", &self.path))?;
+                let entry = self
+                    .target
+                    .as_ref()
+                    .as_ref()
+                    .map_err(Clone::clone)?
+                    .entry()?;
+                let file = entry.open_for_write()?;
                 let meta = file
                     .metadata()
-                    .map_err(|e| Error::io(e, "fstat", &self.path))?;
+                    .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096).max(512);
                 *state = Some(Open {
                     file,
@@ -98,14 +111,14 @@ impl ImportWriterTask {
                 }
                 let written =
                     zeroskip::write_skipping_zeros(open.file.as_fd(), offset, data, open.block)
-                        .map_err(|e| e.with_path(&self.path))?;
+                        .map_err(|e| e.with_path(self.shown()))?;
                 to_js("written", written)
             }
             ImportOp::Finish => {
                 let open = state.take().ok_or_else(|| self.not_open())?;
                 open.file
                     .sync_all()
-                    .map_err(|e| Error::io(e, "fsync", &self.path))?;
+                    .map_err(|e| Error::io(e, "fsync").with_path(self.shown()))?;
                 Ok(0.0)
             }
             ImportOp::Close => {
@@ -120,18 +133,19 @@ task!(ImportWriterTask, ImportWriterOutcome, "importWriter");
 
 #[napi]
 impl ImportWriter {
-    /// No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`).
+    /// No syscall here: `open()` opens `rel` of the pool (which must exist, e.g. from
+    /// `createSparseFileAt`, and be a regular file with one link).
     #[napi(constructor)]
-    pub fn new(path: String) -> Self {
+    pub fn new(dir: &PoolDir, rel: String) -> Self {
         ImportWriter {
-            path: path.into(),
+            target: Arc::new(dir.at(rel)),
             state: Arc::default(),
         }
     }
 
     fn task(&self, op: ImportOp) -> AsyncTask<ImportWriterTask> {
         AsyncTask::new(ImportWriterTask {
-            path: self.path.clone(),
+            target: Arc::clone(&self.target),
             state: Arc::clone(&self.state),
             op,
         })

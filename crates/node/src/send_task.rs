@@ -8,9 +8,9 @@
 //! `parseSendHeader` is synchronous: it only decodes 104 bytes. Identities and image
 //! hashes cross as 32 hex digits (neither fits a JS number).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -24,6 +24,7 @@ use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
 
 /// The header of a send stream as JS sees it.
 #[napi(object)]
@@ -121,15 +122,23 @@ pub fn send_header_length() -> u32 {
     HEADER_LEN as u32
 }
 
-fn open_read(path: &PathBuf) -> Result<File> {
-    File::open(path).map_err(|e| Error::io(e, "open", path))
+/// The one place these tasks open a committed image: `rel` of the pool, read-only, a
+/// regular file reached without symlinks (`core::dir`). Returns it and its shown path.
+fn open_read(target: &TargetResult) -> Result<(File, PathBuf)> {
+    let entry = target.as_ref().map_err(Clone::clone)?.entry()?;
+    Ok((entry.open_read()?, entry.shown()))
+}
+
+/// The path shown in messages for a target.
+fn shown(target: &TargetResult) -> PathBuf {
+    target.as_ref().map(Target::shown).unwrap_or_default()
 }
 
 /// A committed image opened for a send must have exactly the size the header states.
-fn check_size(file: &File, path: &PathBuf, want: u64) -> Result<()> {
+fn check_size(file: &File, path: &Path, want: u64) -> Result<()> {
     let got = file
         .metadata()
-        .map_err(|e| Error::io(e, "fstat", path))?
+        .map_err(|e| Error::io(e, "fstat").with_path(path))?
         .len();
     if got == want {
         Ok(())
@@ -150,33 +159,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // ---- hashImage -----------------------------------------------------------
 
 pub struct HashImageTask {
-    path: PathBuf,
+    target: TargetResult,
     cancel: Option<Arc<AtomicBool>>,
 }
 
 impl HashImageTask {
     fn run(&self) -> Result<String> {
-        let file = open_read(&self.path)?;
+        let (file, path) = open_read(&self.target)?;
         let size = file
             .metadata()
-            .map_err(|e| Error::io(e, "fstat", &self.path))?
+            .map_err(|e| Error::io(e, "fstat").with_path(&path))?
             .len();
         let ctl = Control {
             cancel: self.cancel.as_deref(),
             progress: None,
         };
-        let h = image_hash(&file, size, &ctl).map_err(|e| e.with_path(&self.path))?;
+        let h = image_hash(&file, size, &ctl).map_err(|e| e.with_path(&path))?;
         Ok(to_hex(h))
     }
 }
 
 task!(HashImageTask, HashOutcome, "hashImage");
 
-/// The image hash of a file (docs/design.md §8), reading only its data runs.
+/// The image hash of the image `rel` of the pool (docs/design.md §8), reading only its
+/// data runs.
 #[napi]
-pub fn hash_image(path: String, cancel: Option<&CancelToken>) -> AsyncTask<HashImageTask> {
+pub fn hash_image(
+    dir: &PoolDir,
+    rel: String,
+    cancel: Option<&CancelToken>,
+) -> AsyncTask<HashImageTask> {
     AsyncTask::new(HashImageTask {
-        path: path.into(),
+        target: dir.at(rel),
         cancel: cancel.map(CancelToken::flag),
     })
 }
@@ -184,8 +198,8 @@ pub fn hash_image(path: String, cancel: Option<&CancelToken>) -> AsyncTask<HashI
 // ---- SendStream ----------------------------------------------------------
 
 struct SendShared {
-    target: PathBuf,
-    base: Option<PathBuf>,
+    target: TargetResult,
+    base: Option<TargetResult>,
     header: NativeSendHeader,
     cancel: Option<Arc<AtomicBool>>,
     sender: Mutex<Option<Sender>>,
@@ -218,18 +232,17 @@ impl SendTask {
         match &self.op {
             SendOp::Open => {
                 let header = s.header.to_core()?;
-                let target = open_read(&s.target)?;
-                check_size(&target, &s.target, header.size)?;
+                let (target, path) = open_read(&s.target)?;
+                check_size(&target, &path, header.size)?;
                 let base = match (&s.base, &header.base) {
-                    (Some(path), Some(b)) => {
-                        let f = open_read(path)?;
-                        check_size(&f, path, b.size)?;
+                    (Some(t), Some(b)) => {
+                        let (f, p) = open_read(t)?;
+                        check_size(&f, &p, b.size)?;
                         Some(f)
                     }
                     _ => None,
                 };
-                *sender =
-                    Some(Sender::new(header, target, base).map_err(|e| e.with_path(&s.target))?);
+                *sender = Some(Sender::new(header, target, base).map_err(|e| e.with_path(&path))?);
                 Ok(NativeSendBatch {
                     data: None,
                     position: 0.0,
@@ -243,7 +256,7 @@ impl SendTask {
                 let mut out = Vec::with_capacity(want.min(8 << 20) + (2 << 20));
                 let more = snd
                     .fill(&mut out, want, &ctl)
-                    .map_err(|e| e.with_path(&s.target))?;
+                    .map_err(|e| e.with_path(shown(&s.target)))?;
                 let position = if more {
                     snd.position()
                 } else {
@@ -272,6 +285,7 @@ impl SendStream {
     /// No I/O here: `open()` opens `target` (and `base`, for an incremental header).
     #[napi(constructor)]
     pub fn new(
+        dir: &PoolDir,
         target: String,
         base: Option<String>,
         header: NativeSendHeader,
@@ -279,8 +293,8 @@ impl SendStream {
     ) -> Self {
         SendStream {
             shared: Arc::new(SendShared {
-                target: target.into(),
-                base: base.map(PathBuf::from),
+                target: dir.at(target),
+                base: base.map(|b| dir.at(b)),
                 header,
                 cancel: cancel.map(CancelToken::flag),
                 sender: Mutex::new(None),
@@ -330,7 +344,7 @@ impl SendStream {
 // ---- ReceiveStream -------------------------------------------------------
 
 struct ReceiveShared {
-    path: PathBuf,
+    target: TargetResult,
     header: Header,
     cancel: Option<Arc<AtomicBool>>,
     receiver: Mutex<Option<Receiver>>,
@@ -379,27 +393,26 @@ impl ReceiveTask {
         };
         match &self.op {
             ReceiveOp::Open => {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&s.path)
-                    .map_err(|e| Error::io(e, "open", &s.path))?;
-                check_size(&file, &s.path, s.header.size)?;
+                // The import file: a writable image (regular, one link), read back and written.
+                let entry = s.target.as_ref().map_err(Clone::clone)?.entry()?;
+                let file = entry.open_writable_image()?;
+                check_size(&file, &entry.shown(), s.header.size)?;
                 let meta = file
                     .metadata()
-                    .map_err(|e| Error::io(e, "fstat", &s.path))?;
+                    .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096);
                 *receiver = Some(Receiver::new(s.header, file, block));
                 step(0, None)
             }
             ReceiveOp::Write { data } => {
                 let r = receiver.as_mut().ok_or_else(not_open)?;
-                r.feed(data, &ctl).map_err(|e| e.with_path(&s.path))?;
+                r.feed(data, &ctl)
+                    .map_err(|e| e.with_path(shown(&s.target)))?;
                 step(r.position(), None)
             }
             ReceiveOp::Finish => {
                 let mut r = receiver.take().ok_or_else(not_open)?;
-                let h = r.finish(&ctl).map_err(|e| e.with_path(&s.path))?;
+                let h = r.finish(&ctl).map_err(|e| e.with_path(shown(&s.target)))?;
                 step(s.header.size, Some(to_hex(h)))
             }
             ReceiveOp::Close => {
@@ -414,15 +427,20 @@ task!(ReceiveTask, ReceiveStepOutcome, "receive");
 
 #[napi]
 impl ReceiveStream {
-    /// `path` must exist at the stream's size (a clone of the base, or sparse); `header`
-    /// is the stream's first 104 bytes. No I/O here.
+    /// The image `rel` of the pool must exist at the stream's size (a clone of the base,
+    /// or sparse); `header` is the stream's first 104 bytes. No I/O here.
     #[napi(constructor)]
-    pub fn new(path: String, header: Buffer, cancel: Option<&CancelToken>) -> napi::Result<Self> {
+    pub fn new(
+        dir: &PoolDir,
+        rel: String,
+        header: Buffer,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<Self> {
         let header = Header::decode(&header)
             .map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.to_string()))?;
         Ok(ReceiveStream {
             shared: Arc::new(ReceiveShared {
-                path: path.into(),
+                target: dir.at(rel),
                 header,
                 cancel: cancel.map(CancelToken::flag),
                 receiver: Mutex::new(None),
