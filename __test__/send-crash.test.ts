@@ -33,6 +33,8 @@ for (const mode of ['sigkill', 'powercut'] as const) {
     const fresh = sha256(clean(a.pool.dirPath))
     const file = join(dir, `${mode}.stream`)
     writeFileSync(file, stream)
+    // Pools hold their directory open: close them, or the power cut's remount finds the mount busy.
+    await a.pool.close()
     await b.pool.close()
 
     const child = spawn(process.execPath, ['--import=tsx', CHILD, 'receive', bDir, 'vm-templates/v/root', file], { stdio: ['ignore', 'pipe', 'pipe'] })
