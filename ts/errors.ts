@@ -17,7 +17,9 @@ export const ERROR_CODES = {
   ERR_REFLINK_UNSUPPORTED: 'A reflink was required (reflink: "always", or pool setup with setupCheck) but the filesystem cannot clone between these files.',
   ERR_INVALID_VID: 'A volume id is malformed or could leave the pool directory.',
   ERR_UNKNOWN_VOLUME: 'No volume with this vid exists in the pool.',
-  ERR_VOLUME_EXISTS: 'A volume with this vid already exists in the pool.',
+  ERR_VOLUME_EXISTS: 'A volume with this vid already exists in the pool, or files of it exist without a record (the message names them; adopt them instead).',
+  ERR_VOLUME_BROKEN: 'The record of this volume is unreadable or invalid (a symlink, truncated, or failing its schema); the volume is listed but every call on it is refused.',
+  ERR_POOL_BROKEN: 'The pool configuration file (.reflink-pool/pool.json) is unreadable or invalid; the pool cannot be opened.',
   ERR_VOLUME_DIRTY: 'The volume is running (has a dirty image); stop it first.',
   ERR_REVISION_NOT_FOUND: 'The requested revision does not exist.',
   ERR_VOLUME_READ_ONLY: 'The volume is read-only.',
@@ -47,11 +49,17 @@ export type ErrnoCode = keyof typeof constants.errno
 /** Every `code` a ReflinkPoolError can carry: a library code or an errno name. */
 export type ErrorCode = LibraryErrorCode | ErrnoCode
 
+/** The optional context of a ReflinkPoolError (Node's uv error fields, and a cause). */
 export interface ErrorDetails {
+  /** Negative errno (as Node's uv errors). */
   errno?: number
+  /** The system call that failed. */
   syscall?: string
+  /** The file the failure is about. */
   path?: string
+  /** The second file of a two-path operation. */
   dest?: string
+  /** The underlying error (an abort's `signal.reason`, a loader error). */
   cause?: unknown
 }
 
@@ -61,8 +69,11 @@ export class ReflinkPoolError extends Error {
   readonly code: ErrorCode
   /** Negative errno like Node's uv errors; undefined for library codes. */
   readonly errno?: number
+  /** The system call that failed ('open', 'ioctl(FICLONE)', ...), for OS failures. */
   readonly syscall?: string
+  /** The file the failure is about. */
   readonly path?: string
+  /** The second file of a two-path operation (copy, rename, link). */
   readonly dest?: string
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
@@ -93,6 +104,11 @@ export function libraryError(code: LibraryErrorCode, detail: string, details: Er
 /** The error for an aborted signal, keeping `signal.reason` as `cause` (as Node does). */
 export function abortError(signal?: AbortSignal): AbortError {
   return new AbortError('The operation was aborted', signal ? { cause: signal.reason } : {})
+}
+
+/** Throw the AbortError of `signal` when it has been aborted (the check at a safe point of a long call). */
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw abortError(signal)
 }
 
 /** Build the thrown error from the binding's error data. */

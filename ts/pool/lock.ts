@@ -82,6 +82,35 @@ async function inProcess<T>(key: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Hold the in-process queues of every key while `fn` runs. All are joined in
+ * one synchronous step, so two batches (or a batch and single calls) can never
+ * wait on each other in a cycle.
+ */
+async function inProcessMany<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+  const unique = [...new Set(keys)]
+  const prevs: Promise<unknown>[] = []
+  const tails: Promise<unknown>[] = []
+  let release!: () => void
+  const mine = new Promise<void>((r) => (release = r))
+  for (const key of unique) {
+    const prev = queues.get(key) ?? Promise.resolve()
+    const tail = prev.then(() => mine)
+    queues.set(key, tail)
+    prevs.push(prev.catch(() => {}))
+    tails.push(tail)
+  }
+  try {
+    await Promise.all(prevs)
+    return await fn()
+  } finally {
+    release()
+    unique.forEach((key, i) => {
+      if (queues.get(key) === tails[i]) queues.delete(key)
+    })
+  }
+}
+
 /** Take the lock file `path` (waiting for another process's holder), run `fn`, release. */
 async function acrossProcesses<T>(files: PoolFiles, path: string, fn: () => Promise<T>): Promise<T> {
   const lock = files.lockFile(path)
@@ -113,6 +142,15 @@ export class Locks {
   with<T>(fileName: string, fn: () => Promise<T>): Promise<T> {
     const path = join(this.dir, fileName)
     return inProcess(path, () => acrossProcesses(this.files, path, fn))
+  }
+
+  /**
+   * Hold the in-process queues of many locks while `fn` runs; `fn` is a batch
+   * task that takes their flocks itself (docs/design.md §7), so its blocking
+   * waits only ever wait for other processes.
+   */
+  withInProcess<T>(fileNames: string[], fn: () => Promise<T>): Promise<T> {
+    return inProcessMany(fileNames.map((n) => join(this.dir, n)), fn)
   }
 }
 

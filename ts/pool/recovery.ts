@@ -1,6 +1,6 @@
-// Crash recovery at open (SPEC §3.1): remove temp files (`*~*`) and
-// half-written imports, keep dirty images (the volume then reports isDirty()
-// and stop() commits it).
+// Crash recovery at open (docs/design.md §4): remove temp files (`*~*`),
+// half-written imports and the files of unfinished creates; keep dirty images
+// (the volume then reports isDirty() and stop() commits it).
 //
 // Finding the leftovers without scanning every VM directory on every open:
 // - Each open pool instance has a session file in `.reflink-pool/sessions/`,
@@ -11,10 +11,19 @@
 // - Without a dead session, only volumes whose lock file is left with its
 //   flock free (a holder died mid-operation: live holders unlink it on
 //   release) or whose import marker belongs to a dead process are looked at.
+// - A batch (docs/design.md §7) leaves an intent file `<id>.batch` in the
+//   sessions directory naming the vids it makes; one whose owner is dead is
+//   read: every vid of it that has no record lost its batch, so its images
+//   (made by that batch, which refused existing ones) are removed.
 // Each volume is cleaned under its own lock, so the temp files of a live
 // process's operation are never touched (we wait for it to finish), and an
 // import whose importData session is still alive (its marker's owner lives)
 // is kept.
+// - A create first writes its record marked `creating`, then makes the files,
+//   then rewrites the record without the mark. A marked record seen under the
+//   volume's lock is therefore an unfinished create: its files (which did not
+//   exist before it, or the create would have been refused) and the record are
+//   removed. Open looks at every marked record it loaded.
 import { join } from 'node:path'
 import {
   volumePaths,
@@ -23,11 +32,14 @@ import {
   lockFileName,
   recordFileName,
   isSessionName,
+  isBatchName,
   TEMP_MARK,
 } from './names'
 import { lockAbandoned, markerStale, ownerAlive, SELF_OWNER } from './lock'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
+import { isBroken } from './store'
+import { volumeFiles } from './images'
 import type { PoolContext } from './context'
 
 export interface RecoveryReport {
@@ -39,7 +51,26 @@ export interface RecoveryReport {
   removed: string[]
 }
 
-export async function recover(ctx: PoolContext, isOpenSession: (fileName: string) => boolean): Promise<RecoveryReport> {
+/**
+ * Remove the files and record of `vid` when its record is an unfinished create
+ * (call under the volume's lock); returns the paths removed.
+ */
+export async function undoUnfinishedCreate(ctx: PoolContext, vid: string): Promise<string[]> {
+  const rec = await ctx.store.readVolume(vid)
+  if (!rec || isBroken(rec) || !rec.creating) return []
+  const removed: string[] = []
+  for (const f of await volumeFiles(ctx, vid)) if (await ctx.files.remove(f.path)) removed.push(f.path)
+  await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
+  await ctx.store.removeVolume(vid)
+  removed.push(ctx.store.recordPath(vid))
+  return removed
+}
+
+/**
+ * Recover after a crash. `unfinishedCreates`: vids whose record open found
+ * marked `creating` (each is checked again under its lock).
+ */
+export async function recover(ctx: PoolContext, isOpenSession: (fileName: string) => boolean, unfinishedCreates: readonly string[] = []): Promise<RecoveryReport> {
   const { locks, volumes, sessions, meta, states } = ctx.store.paths
   const deadSessions: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
@@ -49,7 +80,24 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
     if (held && (held.owner.trim() === SELF_OWNER || !ownerAlive(held.owner, held.mtimeMs))) deadSessions.push(join(sessions, ent.name))
   }
   const report: RecoveryReport = { fullScan: deadSessions.length > 0, recovered: [], removed: [] }
-  const candidates = new Set<string>()
+  const candidates = new Set<string>(unfinishedCreates)
+  /** Vids of dead batches: without a record, every image of theirs goes. */
+  const unfinished = new Set<string>()
+  const deadBatches: string[] = []
+  for (const ent of await ctx.files.list(sessions)) {
+    if (!isBatchName(ent.name) || isOpenSession(ent.name)) continue
+    const path = join(sessions, ent.name)
+    const held = await ctx.files.readOwner(path)
+    if (!held) continue
+    const [owner, ...vids] = held.owner.split('\n')
+    if (owner.trim() !== SELF_OWNER && ownerAlive(owner, held.mtimeMs)) continue
+    for (const vid of vids) {
+      if (!isValidVid(vid)) continue
+      unfinished.add(vid)
+      candidates.add(vid)
+    }
+    deadBatches.push(path)
+  }
   for (const ent of await ctx.files.list(locks)) {
     const parsed = parseMetaName(ent.name)
     if (!parsed || parsed.kind === 'record' || !isValidVid(parsed.vid)) continue
@@ -63,8 +111,8 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
       const vid = parseMetaName(name.slice(0, name.indexOf(TEMP_MARK)))?.vid
       if (vid && isValidVid(vid)) candidates.add(vid)
     }
-    // Temps of the pool config, of state books (docs/design.md §8) and of stale locks broken by older versions.
-    for (const dir of [meta, locks, states]) {
+    // Temps of the pool config, of batch intents, of state books (docs/design.md §8) and of stale locks broken by older versions belong to no volume.
+    for (const dir of [meta, locks, sessions, states]) {
       for (const ent of await ctx.files.list(dir)) {
         if (ent.isFile() && ent.name.includes(TEMP_MARK) && (await ctx.files.remove(join(dir, ent.name)))) report.removed.push(join(dir, ent.name))
       }
@@ -73,7 +121,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   for (const vid of candidates) {
     try {
       await ctx.run(lockFileName(vid), async () => {
-        report.removed.push(...(await cleanVolume(ctx, vid, recordTemps)))
+        report.removed.push(...(await cleanVolume(ctx, vid, recordTemps, unfinished.has(vid))))
       })
     } catch (e) {
       // A planted symlink in that volume's path: leave it to the volume's own calls, which refuse it.
@@ -82,7 +130,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
     }
     report.recovered.push(vid)
   }
-  for (const s of deadSessions) await ctx.files.remove(s)
+  for (const s of [...deadBatches, ...deadSessions]) await ctx.files.remove(s)
   return report
 }
 
@@ -120,21 +168,19 @@ async function scanLeftovers(ctx: PoolContext): Promise<string[]> {
   return [...found]
 }
 
-async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[]): Promise<string[]> {
-  const removed: string[] = []
+async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[], unfinishedBatch: boolean): Promise<string[]> {
+  const removed: string[] = await undoUnfinishedCreate(ctx, vid)
   const rm = async (path: string) => {
     if (await ctx.files.remove(path)) removed.push(path)
   }
   const marker = ctx.store.importMarkPath(vid)
   const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(ctx.files, marker))
-  const p = volumePaths(ctx.dirPath, vid)
-  if (await ctx.files.checkDir(p.dir)) {
-    for (const ent of await ctx.files.list(p.dir)) {
-      const parsed = parseImageName(ent.name)
-      if (!parsed || parsed.base !== p.base) continue
-      if (parsed.temp || (parsed.kind === 'import' && importAbandoned)) await rm(join(p.dir, ent.name))
-    }
+  // A dead batch's vid with no record: the batch made its images (it refuses existing ones).
+  const orphan = unfinishedBatch && (await ctx.store.readVolume(vid)) === null
+  for (const f of await volumeFiles(ctx, vid)) {
+    if (orphan || f.parsed.temp || (f.parsed.kind === 'import' && importAbandoned)) await rm(f.path)
   }
+  if (orphan) await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
   if (importAbandoned) await rm(marker)
   const prefix = recordFileName(vid) + TEMP_MARK
   for (const name of recordTemps) if (name.startsWith(prefix)) await rm(join(ctx.store.paths.volumes, name))

@@ -20,7 +20,7 @@ import { native } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from './fail'
-import { checkOptions, checkSignal, checkFunction } from './args'
+import { chunkBytes, optional, validateFunction, validateOptions, validateSignal } from '../validate'
 import { VolumeStates } from './states'
 import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
@@ -69,15 +69,6 @@ export interface SendAccess {
 /** Bytes asked of the native sender per step. */
 const BATCH = 2 << 20
 
-const SEND_KEYS = ['base', 'signal', 'onProgress']
-const RECEIVE_KEYS = ['signal', 'onProgress']
-
-function checkKeys(o: object, allowed: string[], what: string): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw poolError('ERR_INVALID_ARG_VALUE', `Unknown ${what} key ${JSON.stringify(k)}`)
-  }
-}
-
 /** The committed images of a volume: the clean image, then its revisions. */
 async function committed(v: SendAccess): Promise<string[]> {
   return [v.paths.clean, ...(await v.revisions()).map((r) => r.path)]
@@ -100,10 +91,9 @@ function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof na
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
-  const o = checkOptions(options, 'send options')
-  checkKeys(o, SEND_KEYS, 'send option')
-  const signal = checkSignal(o.signal, 'signal')
-  const onProgress = checkFunction<NonNullable<SendOptions['onProgress']>>(o.onProgress, 'onProgress')
+  const o = validateOptions('options', options, ['base', 'signal', 'onProgress'])
+  const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const onProgress = optional<NonNullable<SendOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const base = o.base
   if (base !== undefined && !(typeof base === 'string' || (typeof base === 'number' && Number.isSafeInteger(base)))) {
     throw poolError('ERR_INVALID_ARG_TYPE', `base must be a revision number, got ${typeof base}`, { vid: v.vid })
@@ -168,7 +158,7 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
 }
 
 /** Pull bytes from `it` until `buf` holds at least `n`; returns what was read (possibly fewer at the end). */
-async function readAtLeast(it: AsyncIterator<Uint8Array>, n: number, signal?: AbortSignal): Promise<Buffer> {
+async function readAtLeast(it: AsyncIterator<ArrayBufferView>, n: number, signal?: AbortSignal): Promise<Buffer> {
   const parts: Buffer[] = []
   let have = 0
   while (have < n) {
@@ -182,20 +172,20 @@ async function readAtLeast(it: AsyncIterator<Uint8Array>, n: number, signal?: Ab
   return Buffer.concat(parts)
 }
 
+/** A stream chunk as a Buffer over the same bytes (any ArrayBufferView; anything else a typed error). */
 function toBuffer(chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk
-  if (ArrayBuffer.isView(chunk)) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-  throw poolError('ERR_INVALID_ARG_TYPE', `A send stream chunk must be bytes (a Uint8Array), got ${typeof chunk}`)
+  const bytes = chunkBytes('chunk', chunk)
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-export async function receiveVolume(v: SendAccess, source: AsyncIterable<Uint8Array>, options?: ReceiveOptions): Promise<ReceiveReport> {
-  if (source === null || typeof (source as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
+export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
+  if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid: v.vid })
   }
-  const o = checkOptions(options, 'receive options')
-  checkKeys(o, RECEIVE_KEYS, 'receive option')
-  const signal = checkSignal(o.signal, 'signal')
-  const onProgress = checkFunction<NonNullable<ReceiveOptions['onProgress']>>(o.onProgress, 'onProgress')
+  const o = validateOptions('options', options, ['signal', 'onProgress'])
+  const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   if (signal?.aborted) throw abortError(signal)
 
   const it = source[Symbol.asyncIterator]()

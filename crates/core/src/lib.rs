@@ -25,7 +25,9 @@
 //! - `send` / `receive`: the send stream format, its sender and its receiver.
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
+//! - `batch`: many volumes' files in one group commit (temps, one barrier, renames, records).
 
+pub mod batch;
 pub mod control;
 pub mod copy;
 pub mod diff;

@@ -1,14 +1,16 @@
-// Volume commands: `reflink-pool volume <create|list|info|start|stop|revert|
-// revisions|resize|import|export|remove|verify|send|receive>`.
+// Volume commands: `reflink-pool volume <create|adopt|config|list|info|start|
+// stop|revert|revisions|resize|import|export|remove|verify|send|receive>`.
 import { Command, Option } from 'commander'
 import { examples, intArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import type { VolumeFootprint } from '../../pool'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { registerSendCommands } from './send'
 import { CLI_CODES, CliError, UsageError } from '../errors'
+import { interrupt } from '../interrupt'
 import { refuse, reword, type FailureContext } from '../messages'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
@@ -35,6 +37,26 @@ function onVolume<T>(
   })
 }
 
+interface KindOptions {
+  kind: Kind
+  source?: string
+  readOnly?: boolean
+  revisionsToKeep?: number
+}
+
+/** The library's volume options from `volume create`/`adopt` options (the name is the vid's last component). */
+function volumeOptions(vid: string, o: KindOptions) {
+  return {
+    vid,
+    name: vid.split('/').pop() ?? vid,
+    rw: o.readOnly !== true,
+    saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
+    snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
+    ...(o.source !== undefined ? { source: o.source } : {}),
+    ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+  }
+}
+
 function show(g: GlobalOptions, v: VolumeJson, extra: Array<[string, string]> = []): void {
   new Output(g.json).result(v, () => volumeLines(v, extra))
 }
@@ -51,6 +73,16 @@ function volumeLines(v: VolumeJson, extra: Array<[string, string]> = []): string
     ['image while running', v.path],
     ...extra,
   ])
+}
+
+/** "clean 200 MiB, precache 200 MiB, 1 revision 0 B: 400 MiB (400 MiB shared)". */
+function footprintLine(f: VolumeFootprint): string {
+  const parts = FOOTPRINT_KINDS.filter((k) => f.byKind[k].files > 0).map((k) => {
+    const u = f.byKind[k]
+    const name = k === 'revisions' ? `${u.files} revision${u.files === 1 ? '' : 's'}` : k
+    return `${name} ${humanSize(u.allocated)}`
+  })
+  return `${parts.join(', ') || 'none'}: ${humanSize(f.total.allocated)} allocated (${humanSize(f.total.shared)} shared, ${humanSize(f.total.exclusive)} exclusive)`
 }
 
 export function registerVolumeCommands(program: Command): void {
@@ -76,25 +108,49 @@ export function registerVolumeCommands(program: Command): void {
         'reflink-pool volume create appvms/web/volatile --kind volatile --size 1G --json',
       ),
     )
-    .action(async (vid: string, o: { kind: Kind; size: number; source?: string; readOnly?: boolean; revisionsToKeep?: number }, cmd: Command) => {
+    .action(async (vid: string, o: KindOptions & { size: number }, cmd: Command) => {
       const g = globalOptions(cmd)
       const snapshotKind = o.kind === 'snapshot' || o.kind === 'origin-snapshot'
       if (snapshotKind && o.source === undefined) throw new UsageError(`--kind ${o.kind} needs --source <vid>: the volume it starts from`)
       if (!snapshotKind && o.source !== undefined) throw new UsageError(`--source goes with --kind snapshot or origin-snapshot, not ${o.kind}`)
       await withPool(g, async (pool) => {
-        const v = await pool.createVolume({
-          vid,
-          name: vid.split('/').pop() ?? vid,
-          size: o.size,
-          rw: o.readOnly !== true,
-          saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
-          snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
-          ...(o.source !== undefined ? { source: o.source } : {}),
-          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
-        })
+        const v = await pool.createVolume({ ...volumeOptions(vid, o), size: o.size })
         show(g, await volumeJson(v))
       })
     })
+
+  volume
+    .command('adopt <vid>')
+    .description('register existing images of a volume (e.g. of a Qubes file-reflink pool) without changing them')
+    .addOption(new Option('--kind <kind>', 'origin needs <vid>.img (or its dirty image); the other kinds own no image while stopped').choices(KINDS).default('origin'))
+    .option('--source <vid>', 'source volume of a snapshot kind')
+    .option('--read-only', 'the VM sees the volume read-only')
+    .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
+    .addHelpText('after', examples('reflink-pool volume adopt appvms/work/private', 'reflink-pool --pool /var/lib/qubes init --adopt   # every image set at once'))
+    .action(async (vid: string, o: KindOptions, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const v = await pool.adoptVolume(volumeOptions(vid, o))
+        show(g, await volumeJson(v))
+      })
+    })
+
+  volume
+    .command('config <vid>')
+    .description("change a volume's own settings: revisions kept, read-write or read-only (like qvm-volume config)")
+    .option('--revisions-to-keep <n>', 'revisions kept from the next commit on; -1 disables snapshots', intArg(-1))
+    .addOption(new Option('--rw', 'the VM sees the volume read-write').conflicts('ro'))
+    .addOption(new Option('--ro', 'the VM sees the volume read-only').conflicts('rw'))
+    .addHelpText('after', examples('reflink-pool volume config appvms/web/private --revisions-to-keep 3', 'reflink-pool volume config appvms/web/private --ro'))
+    .action((vid: string, o: { revisionsToKeep?: number; rw?: boolean; ro?: boolean }, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        await v.setConfig({
+          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+          ...(o.rw || o.ro ? { rw: o.rw === true } : {}),
+        })
+        show(g, await volumeJson(v))
+      }),
+    )
 
   volume
     .command('list')
@@ -118,11 +174,13 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         const revisions = await v.revisions()
-        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v) }
+        const footprint = await v.footprint()
+        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v), footprint }
         new Output(g.json).result(data, () =>
           volumeLines(data, [
             ['revisions', Object.keys(revisions).length ? Object.entries(revisions).map(([r, t]) => `${r}@${t}`).join(', ') : 'none'],
             ['allocated', `${humanSize(data.usage.allocated)} (shared ${humanSize(data.usage.shared)}, exclusive ${humanSize(data.usage.exclusive)}, ${data.usage.extents} extents)`],
+            ['all its files', footprintLine(footprint)],
           ]),
         )
       }),
@@ -134,7 +192,7 @@ export function registerVolumeCommands(program: Command): void {
     .addHelpText('after', examples('reflink-pool volume start appvms/web/root', 'losetup --find --show "$(reflink-pool volume start appvms/web/root)"'))
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
-        const path = await v.start()
+        const path = await v.start({ signal: interrupt.signal })
         new Output(g.json).result({ vid: v.vid, path }, () => path)
       }),
     )
@@ -159,7 +217,7 @@ export function registerVolumeCommands(program: Command): void {
             )
           }
         }
-        await v.stop({ discard: o.discard === true })
+        await v.stop({ discard: o.discard === true, signal: interrupt.signal })
         show(g, await volumeJson(v))
       }),
     )
@@ -172,7 +230,7 @@ export function registerVolumeCommands(program: Command): void {
       onVolume(cmd, vid, async (v, _pool, g) => {
         // Name the revision that was used: the newest one when none is given.
         const chosen = rev ?? Object.keys(await v.revisions()).pop()
-        await v.revert(rev)
+        await v.revert(rev, { signal: interrupt.signal })
         const data = { ...(await volumeJson(v)), revertedTo: chosen ?? null, revisions: await v.revisions() }
         new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${chosen}; the previous image is kept as a new revision.`)
       }),
@@ -185,14 +243,20 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         const revisions = await v.revisions()
+        const stray = await v.strayRevisions()
         const rows = Object.entries(revisions).map(([revision, time]) => ({ revision, time: String(time) }))
-        new Output(g.json).result({ vid: v.vid, revisions }, () =>
-          rows.length
-            ? table(rows, [
-                { header: 'REVISION', value: (r) => r.revision, align: 'right' },
-                { header: 'TIME (UTC)', value: (r) => r.time },
-              ])
-            : `No revisions of ${v.vid}.`,
+        new Output(g.json).result({ vid: v.vid, revisions, ...(stray.length && { strayRevisions: stray }) }, () =>
+          [
+            rows.length
+              ? table(rows, [
+                  { header: 'REVISION', value: (r) => r.revision, align: 'right' },
+                  { header: 'TIME (UTC)', value: (r) => r.time },
+                ])
+              : `No revisions of ${v.vid}.`,
+            ...(stray.length
+              ? ['', `Ignored (revision number out of range, not made by the pool; move them away): ${stray.join(', ')}`]
+              : []),
+          ].join('\n'),
         )
       }),
     )
@@ -208,7 +272,7 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, size: number, o: { allowShrink?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g, context) => {
         Object.assign(context, { from: await v.size(), to: size })
-        await v.resize(size, { allowShrink: o.allowShrink === true })
+        await v.resize(size, { allowShrink: o.allowShrink === true, signal: interrupt.signal })
         show(g, await volumeJson(v))
       }),
     )
