@@ -433,7 +433,7 @@ export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
 
 /**
  * The entries of the directory `rel` of the pool (`''`: the root) with their kinds
- * (never followed); `null` when it is missing.
+ * (never followed), sorted by name as `fs.readdir` returns them; `null` when it is missing.
  */
 export declare function readDirAt(dir: PoolDir, rel: string): Promise<DirEntriesOutcome>
 

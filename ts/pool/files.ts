@@ -138,13 +138,13 @@ export class PoolFiles {
     return st
   }
 
-  /** Entries of a directory inside the pool with their kinds (never followed); [] when it is missing. */
+  /** Entries of a directory inside the pool with their kinds (never followed), sorted by name; [] when it is missing. */
   async list(dir: string): Promise<DirEntry[]> {
     const ents = await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir)))
     return ents ? ents.names.map((name, i) => new DirEntry(name, KINDS[ents.kinds[i]])) : []
   }
 
-  /** The names in a directory inside the pool; [] when it is missing. */
+  /** The names in a directory inside the pool, sorted (as fs.readdir); [] when it is missing. */
   async names(dir: string): Promise<string[]> {
     return (await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir))))?.names ?? []
   }
