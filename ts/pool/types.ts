@@ -1,4 +1,5 @@
-// Public types of the pool and volume API (issue 3, SPEC §3).
+// Public types of the pool and volume API (docs/design.md §3).
+import type { CopyMethod } from '../copy'
 
 export const DRIVER = 'file-reflink' as const
 
@@ -83,6 +84,6 @@ export interface ImportStreamOptions {
 }
 
 export interface CopyReport {
-  method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
+  method: CopyMethod
   bytes: number
 }
