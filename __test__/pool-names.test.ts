@@ -12,7 +12,7 @@ import {
   importMarkFileName,
   parseMetaName,
 } from '../ts/pool/names'
-import { ownerAlive, SELF_OWNER } from '../ts/pool/lock'
+import { ownerAlive, SELF_OWNER } from '../ts/pool/owner'
 
 test('volumePaths gives the exact SPEC §3.2 names', (t) => {
   t.deepEqual(volumePaths('/pool', 'appvms/web/private'), {

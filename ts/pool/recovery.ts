@@ -25,7 +25,8 @@ import {
   isSessionName,
   TEMP_MARK,
 } from './names'
-import { lockAbandoned, markerStale, ownerAlive, SELF_OWNER } from './lock'
+import { lockAbandoned } from './lock'
+import { markerStale, ownerAlive, SELF_OWNER } from './owner'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
 import type { PoolContext } from './context'

@@ -20,7 +20,7 @@ import {
 } from './names'
 import { poolError, hasCode } from './fail'
 import { abortError } from '../errors'
-import { writeOwnerMarker } from './lock'
+import { writeOwnerMarker } from './owner'
 import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction } from './args'
 import { exportStream, writeImport } from './stream'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
