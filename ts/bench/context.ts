@@ -30,7 +30,7 @@ export interface Settings {
 
 const GiB = 1024 ** 3
 
-/** A full run: the sizes issue 5 names. */
+/** A full run: the sizes the speed targets are stated for (docs/design.md §9). */
 const FULL: Settings = {
   sparseRounds: 9,
   cloneExtents: [1, 1000, 10000],

@@ -1,4 +1,4 @@
-// ReflinkPool (driver `file-reflink`, SPEC §3.1): setup, persisted
+// ReflinkPool (driver `file-reflink`, docs/design.md §3): setup, persisted
 // configuration, the volume registry, recovery at open.
 //
 // The registry is a cache of the per-volume records on disk (store.ts):
@@ -76,7 +76,7 @@ export class ReflinkPool {
   }
 
   /**
-   * Open the pool at `dirPath`, creating it on first use (SPEC §3.1 setup,
+   * Open the pool at `dirPath`, creating it on first use (setup, docs/design.md §3,
    * with the reflink check unless `setupCheck: false`), then load its volumes
    * and recover from crashed operations. Options given when reopening an
    * existing pool replace the persisted ones.

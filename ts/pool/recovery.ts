@@ -1,4 +1,4 @@
-// Crash recovery at open (SPEC §3.1): remove temp files (`*~*`) and
+// Crash recovery at open (docs/design.md §4): remove temp files (`*~*`) and
 // half-written imports, keep dirty images (the volume then reports isDirty()
 // and stop() commits it).
 //

@@ -1,4 +1,4 @@
-// ReflinkVolume: the file-reflink lifecycle of one volume (SPEC §3.3-3.4).
+// ReflinkVolume: the file-reflink lifecycle of one volume (docs/design.md §3).
 //
 // Kinds: S = saveOnStop, SoS = snapOnStart. volatile = !S & !SoS,
 // snapshot = SoS & !S, origin = S & !SoS, origin-snapshot = S & SoS,
@@ -133,7 +133,7 @@ export class ReflinkVolume {
     throw this.missing(needed)
   }
 
-  /** Prepare the dirty image and return its path (SPEC §3.4 start). */
+  /** Prepare the dirty image and return its path (docs/design.md §3, start). */
   async start(): Promise<string> {
     return this.locked(async () => {
       const p = this.paths

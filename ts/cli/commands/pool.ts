@@ -94,7 +94,7 @@ export function registerPoolCommands(program: Command): void {
     })
 }
 
-/** statvfs of the pool directory; nulls when it is missing (a removable disk), per SPEC §3.1. */
+/** statvfs of the pool directory; nulls when it is missing (a removable disk). */
 async function poolSpace(pool: Pool): Promise<{ dataSize: number | null; dataUsage: number | null }> {
   const details = await pool.usageDetails()
   return { dataSize: details.dataSize ?? null, dataUsage: details.dataUsage ?? null }
