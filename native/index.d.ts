@@ -67,6 +67,10 @@ export declare class VolumeLock {
 
 export declare function __testPanic(message: string): Promise<VoidOutcome>
 
+export type BatchOutcome =
+  | { status: 'ok'; value: NativeBatchResult }
+  | { status: 'error'; error: NativeError }
+
 export type BoolOutcome =
   | { status: 'ok'; value: boolean }
   | { status: 'error'; error: NativeError }
@@ -168,6 +172,9 @@ export type LoopDevOutcome =
   | { status: 'ok'; value: Array<string> }
   | { status: 'error'; error: NativeError }
 
+/** Clone or create many volumes in one group commit. Never rejects: errors come back as data. */
+export declare function makeVolumes(spec: NativeMakeSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+
 /** mkdir -p `path`, fsyncing each parent whose entry was created. */
 export declare function mkdir(path: string): Promise<VoidOutcome>
 
@@ -176,6 +183,29 @@ export declare function mkdir(path: string): Promise<VoidOutcome>
  * the umask), each new entry's parent fsynced; existing ones must be real directories.
  */
 export declare function mkdirAt(dir: PoolDir, rel: string): Promise<VoidOutcome>
+
+export interface NativeBatchImage {
+  /** File name in the item's directory. */
+  name: string
+  /** Index into `sources`: the image is a copy of it. Else an empty sparse file of `size`. */
+  source?: number
+  size?: number
+  copyMtime?: boolean
+}
+
+export interface NativeBatchPhase {
+  name: string
+  ms: number
+}
+
+export interface NativeBatchResult {
+  /** Wall time of each phase, in order. */
+  phases: Array<NativeBatchPhase>
+  /** Images made per copy method: `{ method, count }`. */
+  methods: Array<NativeMethodCount>
+  /** The last progress report (see `copy_task`). */
+  lastProgress?: NativeProgress
+}
 
 export interface NativeCopyOptions {
   reflink: 'auto' | 'always' | 'never'
@@ -270,9 +300,74 @@ export interface NativeFsStats {
   used: number
 }
 
+export interface NativeMakeItem {
+  /** VM directory relative to the root. */
+  dir: string
+  images: Array<NativeBatchImage>
+  /** Record file name (in `records`) and its contents. */
+  record: string
+  recordData: string
+  /** Lock file name (in `locks`). */
+  lock: string
+}
+
+export interface NativeMakeSpec {
+  root: string
+  records: string
+  locks: string
+  sources: Array<string>
+  items: Array<NativeMakeItem>
+  /** Intent file, relative to the root, and its contents. */
+  intent: string
+  intentData: string
+  barrier: 'syncfs' | 'fsync'
+  reflink: 'auto' | 'always' | 'never'
+}
+
+export interface NativeMethodCount {
+  method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
+  count: number
+}
+
 export interface NativeProgress {
   done: number
   total: number
+}
+
+export interface NativeRemoveItem {
+  dir: string
+  names: Array<string>
+  record: string
+  lock: string
+}
+
+export interface NativeRemoveSpec {
+  root: string
+  records: string
+  locks: string
+  items: Array<NativeRemoveItem>
+  barrier: 'syncfs' | 'fsync'
+}
+
+export interface NativeStartItem {
+  dir: string
+  clean: string
+  dirty: string
+  /**
+   * Snapshot volume: the source's clean image, relative to the root (absent:
+   * a save-on-stop volume cloned from its own clean image, an existing dirty image kept).
+   */
+  source?: string
+  record: string
+  lock: string
+}
+
+export interface NativeStartSpec {
+  root: string
+  records: string
+  locks: string
+  items: Array<NativeStartItem>
+  barrier: 'syncfs' | 'fsync'
 }
 
 /**
@@ -300,6 +395,9 @@ export declare function removeAt(dir: PoolDir, rel: string): Promise<BoolOutcome
  */
 export declare function removeEmptyDirAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
 
+/** Unlink many volumes' files (missing ones are fine), then one barrier. */
+export declare function removeVolumeFiles(spec: NativeRemoveSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+
 /** rename(2) `src` over `dst`, then fsync both directories. */
 export declare function rename(src: string, dst: string): Promise<VoidOutcome>
 
@@ -310,6 +408,9 @@ export declare function resizeFile(path: string, size: number): Promise<VoidOutc
 
 /** `resizeFile` of the writable image `rel` in the pool (refused unless one link). */
 export declare function resizeFileAt(dir: PoolDir, rel: string, size: number): Promise<VoidOutcome>
+
+/** Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier). */
+export declare function startSnapshots(spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** lstat of `rel` in the pool; `null` when it (or a parent) is missing. */
 export declare function statAt(dir: PoolDir, rel: string): Promise<EntryStatOutcome>

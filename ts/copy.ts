@@ -1,13 +1,15 @@
 // copyFile: the durable copy (reflink, else sparse copy) as one native task,
 // with AbortSignal cancellation and throttled progress.
 import { native } from './binding'
-import { abortError, isReflinkPoolError } from './errors'
+import { abortError } from './errors'
 import { copySlots } from './limiter'
-import { unwrap, type Outcome } from './outcome'
+import type { Outcome } from './outcome'
+import { runControlled } from './native-control'
 import {
   validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize,
 } from './validate'
 
+/** Whether copyFile clones: 'auto' when it can, 'always' or fail, 'never' (always copy the data). */
 export type ReflinkMode = 'auto' | 'always' | 'never'
 /**
  * Every way a copy can be made, the one TS list (the native names come from
@@ -19,6 +21,7 @@ export const COPY_METHODS = ['reflink', 'copy-range', 'read-write', 'empty'] as 
 /** How a copy was made: one of COPY_METHODS. */
 export type CopyMethod = (typeof COPY_METHODS)[number]
 
+/** Options of copyFile; every one is optional. */
 export interface CopyFileOptions {
   /** 'auto' (default): clone when the filesystem can, else sparse copy. 'always': clone or reject with ERR_REFLINK_UNSUPPORTED. 'never': always copy. */
   reflink?: ReflinkMode
@@ -32,7 +35,9 @@ export interface CopyFileOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** How a copyFile went. */
 export interface CopyResult {
+  /** Which strategy ran (tests assert it). */
   method: CopyMethod
   /** Bytes of data moved (0 for a reflink or an empty result). */
   bytes: number
@@ -74,38 +79,7 @@ export async function runCopy(
 ): Promise<CopyResult> {
   if (signal?.aborted) throw abortError(signal)
   return copySlots.run(async () => {
-    const token = new native.CancelToken()
-    const onAbort = () => token.cancel()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    // A throwing callback must not reach native code (it would be an uncaught
-    // exception): remember it and stop the copy. Reports still queued when the
-    // copy settles are dropped; the final one comes with the result and is
-    // delivered here, so onProgress never runs after the promise settles.
-    let settled = false
-    let progressError: { error: unknown } | undefined
-    const progress = onProgress && ((done: number, total: number) => {
-      if (settled || progressError) return
-      try {
-        onProgress(done, total)
-      } catch (error) {
-        progressError = { error }
-        token.cancel()
-      }
-    })
-    try {
-      const { method, bytes, lastProgress } = await unwrap(start(token, progress))
-      if (progress && lastProgress) progress(lastProgress.done, lastProgress.total)
-      // The copy finished before a cancel could land: it stands, and the
-      // callback's error is surfaced as a warning rather than lost.
-      if (progressError) process.emitWarning(`copyFile: onProgress threw after the copy completed: ${String(progressError.error)}`)
-      return { method, bytes }
-    } catch (e) {
-      if (progressError) throw progressError.error
-      if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
-      throw e
-    } finally {
-      settled = true
-      signal?.removeEventListener('abort', onAbort)
-    }
+    const { method, bytes } = await runControlled('copyFile', signal, onProgress, start)
+    return { method, bytes }
   }, signal)
 }

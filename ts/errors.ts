@@ -47,11 +47,17 @@ export type ErrnoCode = keyof typeof constants.errno
 /** Every `code` a ReflinkPoolError can carry: a library code or an errno name. */
 export type ErrorCode = LibraryErrorCode | ErrnoCode
 
+/** The optional context of a ReflinkPoolError (Node's uv error fields, and a cause). */
 export interface ErrorDetails {
+  /** Negative errno (as Node's uv errors). */
   errno?: number
+  /** The system call that failed. */
   syscall?: string
+  /** The file the failure is about. */
   path?: string
+  /** The second file of a two-path operation. */
   dest?: string
+  /** The underlying error (an abort's `signal.reason`, a loader error). */
   cause?: unknown
 }
 
@@ -61,8 +67,11 @@ export class ReflinkPoolError extends Error {
   readonly code: ErrorCode
   /** Negative errno like Node's uv errors; undefined for library codes. */
   readonly errno?: number
+  /** The system call that failed ('open', 'ioctl(FICLONE)', ...), for OS failures. */
   readonly syscall?: string
+  /** The file the failure is about. */
   readonly path?: string
+  /** The second file of a two-path operation (copy, rename, link). */
   readonly dest?: string
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
@@ -93,6 +102,11 @@ export function libraryError(code: LibraryErrorCode, detail: string, details: Er
 /** The error for an aborted signal, keeping `signal.reason` as `cause` (as Node does). */
 export function abortError(signal?: AbortSignal): AbortError {
   return new AbortError('The operation was aborted', signal ? { cause: signal.reason } : {})
+}
+
+/** Throw the AbortError of `signal` when it has been aborted (the check at a safe point of a long call). */
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw abortError(signal)
 }
 
 /** Build the thrown error from the binding's error data. */

@@ -26,11 +26,16 @@ export interface Settings {
   /** Rounds of open/listVolumes; createVolume (a few ms, noisy) gets `scaleCreateRounds`. */
   scaleRounds: number
   scaleCreateRounds: number
+  /** Batch scenario: volumes per batch (1-extent template), per batch of the 1 000-extent template, per start/stop batch; rounds. */
+  batchVolumes: number
+  batchExtentVolumes: number
+  batchStartVolumes: number
+  batchRounds: number
 }
 
 const GiB = 1024 ** 3
 
-/** A full run: the sizes the speed targets are stated for (docs/design.md §9). */
+/** A full run: the sizes of docs/design.md §9. */
 const FULL: Settings = {
   sparseRounds: 9,
   cloneExtents: [1, 1000, 10000],
@@ -48,6 +53,10 @@ const FULL: Settings = {
   scaleVolumes: 10000,
   scaleRounds: 7,
   scaleCreateRounds: 41,
+  batchVolumes: 1000,
+  batchExtentVolumes: 1000,
+  batchStartVolumes: 1000,
+  batchRounds: 5,
 }
 
 /** --quick: the same scenarios and targets with fewer rounds and smaller sizes (under 3 minutes here). */
@@ -63,6 +72,9 @@ const QUICK: Settings = {
   scaleVolumes: 10000,
   scaleRounds: 5,
   scaleCreateRounds: 21,
+  batchExtentVolumes: 100,
+  batchStartVolumes: 200,
+  batchRounds: 3,
 }
 
 export function settingsFor(quick: boolean): Settings {

@@ -16,6 +16,7 @@ import { renderMarkdown } from './markdown'
 import { checkPeers, Floor, REPO_ROOT } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
+import { batchScenario } from './scenarios/batch'
 import { cloneScenario } from './scenarios/clone'
 import { eventLoopScenario } from './scenarios/event-loop'
 import { massStartScenario } from './scenarios/mass-start'
@@ -25,7 +26,7 @@ import { sparseCopyScenario } from './scenarios/sparse-copy'
 import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 import { painter } from '../util/style'
 
-export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario]
+export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario]
 
 const HELP = `Usage: npm run bench -- [--quick] [--only id,id] [--out DIR] [--strict]
 
@@ -39,6 +40,11 @@ markdown table of ratios (medians of interleaved rounds, per-round min–max).
 
 As root it builds its own XFS, btrfs and ext4 loop filesystems under /tmp;
 otherwise everything runs in a temporary directory under the current one.
+It installs nothing: a missing peer (qemu-img, @reflink/reflink) is reported
+with how to get it, and its rows are skipped. The Rust floor is built with cargo
+from a checkout of the repository; from an npm install its rows are skipped
+unless REFLINK_POOL_FLOOR names a floor binary built there
+(cargo build --release --example floor -p reflink-pool-core).
 The JSON schema is documented in docs/bench-schema.md.`
 
 interface Args {

@@ -17,6 +17,9 @@ export interface VolumeApi {
 
 export interface PoolApi {
   createVolume(config: Record<string, unknown>): Promise<VolumeApi>
+  cloneVolumes?(template: VolumeApi | string, targets: string[], opts?: Record<string, unknown>): Promise<{ volumes: VolumeApi[]; methods: Record<string, number> }>
+  startVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<string[]>
+  stopVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<void>
   listVolumes(): unknown
   close(): Promise<void> | void
 }

@@ -5,7 +5,7 @@ import type { Volume } from './pool-access'
 import type { FilesUsage, FootprintKind, VolumeFootprint } from '../pool'
 import { addUsage, emptyUsage } from '../pool/footprint'
 
-/** The names of the four volume kinds (docs/design.md §3). */
+/** The names of the four kinds (docs/design.md §3). */
 export function volumeKind(v: { saveOnStop: boolean; snapOnStart: boolean }): string {
   if (v.saveOnStop) return v.snapOnStart ? 'origin-snapshot' : 'origin'
   return v.snapOnStart ? 'snapshot' : 'volatile'

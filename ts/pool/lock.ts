@@ -19,7 +19,7 @@
 import { join } from 'node:path'
 import { unwrap } from '../outcome'
 import type { PoolFiles } from './files'
-import { queued } from './queue'
+import { queued, queuedMany } from './queue'
 
 /** Take the lock file `path` (waiting for another process's holder), run `fn`, release. */
 async function acrossProcesses<T>(files: PoolFiles, path: string, fn: () => Promise<T>): Promise<T> {
@@ -52,5 +52,14 @@ export class Locks {
   with<T>(fileName: string, fn: () => Promise<T>): Promise<T> {
     const path = join(this.dir, fileName)
     return queued(path, () => acrossProcesses(this.files, path, fn))
+  }
+
+  /**
+   * Hold the in-process queues of many locks while `fn` runs; `fn` is a batch
+   * task that takes their flocks itself (docs/design.md §7), so its blocking
+   * waits only ever wait for other processes.
+   */
+  withInProcess<T>(fileNames: string[], fn: () => Promise<T>): Promise<T> {
+    return queuedMany(fileNames.map((n) => join(this.dir, n)), fn)
   }
 }

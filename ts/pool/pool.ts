@@ -19,9 +19,11 @@ import { parseVid, VID_PREFIXES } from './vid'
 import { lockFileName, sessionFileName } from './names'
 import { poolError, hasCode } from './fail'
 import { asyncDispose } from '../dispose'
-import { checkBoolean, checkRevisionsToKeep, checkSize, checkString } from './args'
+import { checkBoolean, checkRevisionsToKeep, checkString } from './args'
 import type { PoolContext } from './context'
-import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord } from './types'
+import { volumeRecord } from './volume-options'
+import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
+import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions } from './types'
 
 const rmdirCb = promisify(fs.rmdir)
 const lstatCb = promisify(fs.lstat)
@@ -71,7 +73,14 @@ export class ReflinkPool {
       files,
       store,
       run: (lockName, fn) => this.run(lockName, fn),
+      runBatch: (lockNames, fn) => this.track(() => this.locks.withInProcess(lockNames, fn)),
       forget: (vid) => this.forget(vid),
+      remember: (volume) => this.remember(volume),
+      cached: (vid) => this.volumes.has(vid),
+      markLive: (fileName) => {
+        OPEN_SESSIONS.add(fileName)
+        return () => OPEN_SESSIONS.delete(fileName)
+      },
     }
   }
 
@@ -186,7 +195,7 @@ export class ReflinkPool {
    * anything is written; if create() fails the record is removed again.
    */
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
-    const record = this.volumeRecord(options)
+    const record = volumeRecord(this, options)
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       if (await this.store.readVolume(record.vid)) throw this.exists(record.vid)
@@ -204,46 +213,32 @@ export class ReflinkPool {
     })
   }
 
-  /** Validate createVolume options into a record (no I/O). */
-  private volumeRecord(o: VolumeOptions): VolumeRecord {
-    if (typeof o !== 'object' || o === null) throw poolError('ERR_INVALID_ARG_TYPE', 'createVolume needs a volume config object')
-    const name = checkString(o.name, 'name')
-    let vid = o.vid
-    if (vid === undefined) {
-      if (typeof o.vm !== 'object' || o.vm === null) {
-        throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${name}: give either vid or vm { name, dirPathPrefix }`)
-      }
-      vid = `${o.vm.dirPathPrefix}/${o.vm.name}/${name}`
-    }
-    parseVid(vid)
-    const saveOnStop = checkBoolean(o.saveOnStop, 'saveOnStop') ?? false
-    const snapOnStart = checkBoolean(o.snapOnStart, 'snapOnStart') ?? false
-    const rw = checkBoolean(o.rw, 'rw') ?? true
-    let source: string | null = null
-    if (o.source !== undefined && o.source !== null) {
-      if (o.source instanceof ReflinkVolume && o.source.pool !== this) {
-        throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source ${o.source.vid} belongs to another pool`, { vid })
-      }
-      source = typeof o.source === 'string' ? o.source : o.source.vid
-      parseVid(source)
-    }
-    if (snapOnStart && source === null) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: snapOnStart needs a source volume`, { vid })
-    }
-    if (!snapOnStart && source !== null) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source is only valid with snapOnStart`, { vid })
-    }
-    if (source === vid) throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid} cannot be its own source`, { vid })
-    return {
-      vid,
-      name,
-      rw,
-      saveOnStop,
-      snapOnStart,
-      source,
-      size: o.size === undefined ? 0 : checkSize(o.size, 'size'),
-      revisionsToKeep: o.revisionsToKeep === undefined ? null : checkRevisionsToKeep(o.revisionsToKeep, 'revisionsToKeep'),
-    }
+  // ---- batches (docs/design.md §7) ----------------------------------------
+
+  /**
+   * Clone `template` (a save-on-stop volume or its vid) to one new volume per
+   * vid in `targets`, in one batch: the reflinks, one durability barrier, the
+   * renames, then the records. All or nothing: a failed or aborted call makes
+   * no volume. `{ start: true }` also makes each clone's dirty image (the
+   * volumes come back running).
+   */
+  cloneVolumes(template: ReflinkVolume | string, targets: readonly string[], options?: CloneVolumesOptions): Promise<BatchReport> {
+    return cloneVolumes(this.ctx, template, targets, options)
+  }
+
+  /** createVolume for many volumes in one batch (all or nothing; see cloneVolumes). */
+  createVolumes(configs: readonly VolumeOptions[], options?: BatchOptions): Promise<BatchReport> {
+    return createVolumes(this.ctx, configs, options)
+  }
+
+  /** start() many volumes: snapshot and save-on-stop volumes in one batch, other kinds a few at a time. Resolves the dirty image paths. */
+  startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
+    return startVolumes(this.ctx, volumes, options)
+  }
+
+  /** stop() many volumes: snapshot volumes in one batch, other kinds a few at a time. */
+  stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
+    return stopVolumes(this.ctx, volumes, options)
   }
 
   private exists(vid: string): Error {
@@ -366,8 +361,13 @@ export class ReflinkPool {
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */
   private run<T>(lockName: string, fn: () => Promise<T>): Promise<T> {
+    return this.track(() => this.locks.with(lockName, fn))
+  }
+
+  /** Start `op` unless the pool is closed, tracked so close() can wait for it. */
+  private track<T>(op: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(poolError('ERR_POOL_CLOSED', `Pool ${this.name} is closed`))
-    const p = this.locks.with(lockName, fn)
+    const p = op()
     this.inflight.add(p)
     const done = () => this.inflight.delete(p)
     p.then(done, done)

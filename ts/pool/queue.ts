@@ -4,22 +4,41 @@
 // process too (each acquire opens its own fd), but each waiter would hold a
 // native thread blocked in flock(2). Queueing here first keeps a process to one
 // waiting native thread per volume. The map is module-wide, so two pool objects
-// on one directory in one process also queue behind each other.
+// on one directory in one process also queue behind each other. A batch joins
+// the queues of all its volumes at once (`queuedMany`, docs/design.md §7).
 
 const queues = new Map<string, Promise<unknown>>()
 
 /** Run `fn` once every earlier caller with the same `key` (in this process) has finished. */
-export async function queued<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const prev = queues.get(key) ?? Promise.resolve()
+export function queued<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  return queuedMany([key], fn)
+}
+
+/**
+ * Run `fn` holding the queues of every key. All are joined in one synchronous
+ * step, so two batches (or a batch and single calls) can never wait on each
+ * other in a cycle.
+ */
+export async function queuedMany<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+  const unique = [...new Set(keys)]
+  const prevs: Promise<unknown>[] = []
+  const tails: Promise<unknown>[] = []
   let release!: () => void
   const mine = new Promise<void>((r) => (release = r))
-  const tail = prev.then(() => mine)
-  queues.set(key, tail)
+  for (const key of unique) {
+    const prev = queues.get(key) ?? Promise.resolve()
+    const tail = prev.then(() => mine)
+    queues.set(key, tail)
+    prevs.push(prev.catch(() => {}))
+    tails.push(tail)
+  }
   try {
-    await prev.catch(() => {})
+    await Promise.all(prevs)
     return await fn()
   } finally {
     release()
-    if (queues.get(key) === tail) queues.delete(key)
+    unique.forEach((key, i) => {
+      if (queues.get(key) === tails[i]) queues.delete(key)
+    })
   }
 }

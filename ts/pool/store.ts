@@ -65,7 +65,7 @@ export class Store {
   }
 
   async writeVolume(rec: VolumeRecord): Promise<void> {
-    await this.files.writeFile(this.recordPath(rec.vid), JSON.stringify(rec) + '\n')
+    await this.files.writeFile(this.recordPath(rec.vid), recordText(rec))
   }
 
   async removeVolume(vid: string): Promise<void> {
@@ -162,6 +162,11 @@ export class Store {
     )
     return out.filter((r): r is VolumeRecord => r !== null)
   }
+}
+
+/** A record's file contents (also written by batches, docs/design.md §7). */
+export function recordText(rec: VolumeRecord): string {
+  return JSON.stringify(rec) + '\n'
 }
 
 /** A record as stored; the vid comes from the (validated) file name, a source must be a valid vid too. */

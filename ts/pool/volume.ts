@@ -19,7 +19,7 @@ import {
   type VolumePaths,
 } from './names'
 import { poolError, hasCode } from './fail'
-import { abortError } from '../errors'
+import { abortError, throwIfAborted } from '../errors'
 import { writeOwnerMarker } from './owner'
 import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction } from './args'
 import { exportStream, writeImport } from './stream'
@@ -31,6 +31,7 @@ import type {
   VolumeUsage,
   StopOptions,
   ResizeOptions,
+  AbortOptions,
   ImportStreamOptions,
   CopyReport,
 } from './types'
@@ -134,11 +135,14 @@ export class ReflinkVolume {
   }
 
   /** Prepare the dirty image and return its path (docs/design.md §3, start). */
-  async start(): Promise<string> {
+  async start(options?: AbortOptions): Promise<string> {
+    const signal = checkSignal(checkOptions(options, 'start options').signal, 'signal')
+    throwIfAborted(signal)
     return this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       const [clean, dirty] = await this.guard()
+      throwIfAborted(signal)
       if (this.saveOnStop && dirty) {
         // Crash leftover of a running volume: reuse it unchanged (only if it has one link).
         await files.writableImage(p.dirty)
@@ -152,7 +156,12 @@ export class ReflinkVolume {
         await files.ensureDir(p.dir)
         await files.remove(p.clean)
         await this.linkSourceImage(src.clean, p.clean)
-        await files.copy(p.clean, p.dirty)
+        try {
+          await files.copy(p.clean, p.dirty, { signal })
+        } catch (e) {
+          await files.remove(p.clean) // a stopped snapshot has no image of its own
+          throw e
+        }
       } else if (this.saveOnStop) {
         if (!clean) throw this.missing(p.clean)
         await this.removeImages('incomplete')
@@ -161,7 +170,7 @@ export class ReflinkVolume {
           await files.remove(p.precache)
           await files.rename(p.clean, p.dirty)
         } else {
-          await this.startFromPrecache(clean)
+          await this.startFromPrecache(clean, signal)
         }
       } else {
         await this.removeImages('incomplete')
@@ -194,7 +203,7 @@ export class ReflinkVolume {
    * clean) is discarded, and so is one with more than one link (a hardlink
    * would make the VM write into another file).
    */
-  private async startFromPrecache(clean: FileInfo): Promise<void> {
+  private async startFromPrecache(clean: FileInfo, signal?: AbortSignal): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     const pre = await files.image(p.precache)
@@ -208,16 +217,20 @@ export class ReflinkVolume {
     } else if (pre) {
       await files.remove(p.precache)
     }
-    await files.copy(p.clean, p.dirty)
+    await files.copy(p.clean, p.dirty, { signal })
   }
 
   /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
   async stop(options?: StopOptions): Promise<this> {
-    const discard = checkBoolean(checkOptions(options, 'stop options').discard, 'discard') ?? false
+    const o = checkOptions(options, 'stop options')
+    const discard = checkBoolean(o.discard, 'discard') ?? false
+    const signal = checkSignal(o.signal, 'signal')
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       const [, dirty] = await this.guard()
+      throwIfAborted(signal)
       if (this.saveOnStop) {
         if (!dirty) return
         if (discard) {
@@ -232,7 +245,7 @@ export class ReflinkVolume {
           return
         }
         await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
-        await this.commit(p.dirty)
+        await this.commit(p.dirty, signal)
         return
       }
       if (!this.snapOnStart && dirty && dirty.size !== this.record.size) {
@@ -245,8 +258,11 @@ export class ReflinkVolume {
     return this
   }
 
-  /** Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache. */
-  private async commit(from: string): Promise<void> {
+  /**
+   * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
+   * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
+   */
+  private async commit(from: string, signal?: AbortSignal): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     if (this.snapshotsDisabled) {
@@ -254,7 +270,7 @@ export class ReflinkVolume {
       await files.rename(from, p.clean)
       return
     }
-    await this.addRevision()
+    await this.addRevision(signal)
     await this.pruneRevisions(this.revisionsToKeep)
     await files.fsyncFile(from)
     await this.replaceClean(() => files.rename(from, p.clean))
@@ -272,7 +288,7 @@ export class ReflinkVolume {
   }
 
   /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
-  private async addRevision(): Promise<void> {
+  private async addRevision(signal?: AbortSignal): Promise<void> {
     if (this.revisionsToKeep <= 0) return
     const p = this.paths
     const clean = await this.ctx.files.image(p.clean)
@@ -280,7 +296,7 @@ export class ReflinkVolume {
     const revs = await this.revisionList()
     const next = (revs.at(-1)?.rev ?? 0) + 1
     const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
-    await this.ctx.files.copy(p.clean, join(p.dir, name))
+    await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
   }
 
   /** Delete all but the newest `keep` revisions (keep <= 0: all). */
@@ -307,7 +323,9 @@ export class ReflinkVolume {
   }
 
   /** Replace the clean image with revision `rev` (default newest); the current one becomes a new revision. */
-  async revert(rev?: number | string): Promise<this> {
+  async revert(rev?: number | string, options?: AbortOptions): Promise<this> {
+    const signal = checkSignal(checkOptions(options, 'revert options').signal, 'signal')
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const [, dirty] = await this.guard()
@@ -327,7 +345,8 @@ export class ReflinkVolume {
           { vid: this.vid },
         )
       }
-      await this.addRevision()
+      throwIfAborted(signal)
+      await this.addRevision(signal) // the signal stops the copy; past it, the revert completes
       await this.replaceClean(() => this.ctx.files.rename(chosen.path, p.clean))
     })
     return this
@@ -336,7 +355,10 @@ export class ReflinkVolume {
   /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
   async resize(size: number, options?: ResizeOptions): Promise<this> {
     checkSize(size, 'size')
-    const allowShrink = checkBoolean(checkOptions(options, 'resize options').allowShrink, 'allowShrink') ?? false
+    const o = checkOptions(options, 'resize options')
+    const allowShrink = checkBoolean(o.allowShrink, 'allowShrink') ?? false
+    const signal = checkSignal(o.signal, 'signal')
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
@@ -348,13 +370,20 @@ export class ReflinkVolume {
           vid: this.vid,
         })
       }
+      throwIfAborted(signal)
       if (dirty) {
         await files.resize(p.dirty, size)
         await files.updateLoopDevSizes(p.dirty)
       } else if (this.saveOnStop && !this.snapOnStart) {
         if (!clean) throw this.missing(p.clean)
         // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
-        await this.replaceClean(() => files.copy(p.clean, p.clean, { size }))
+        try {
+          await this.replaceClean(() => files.copy(p.clean, p.clean, { size, signal }))
+        } catch (e) {
+          // An aborted copy left the clean image as it was; put its precache back (no signal: it must finish).
+          if (signal?.aborted && this.usesPrecache) await this.refreshPrecache()
+          throw e
+        }
       }
       if (this.record.size !== size) await this.persist({ ...this.record, size })
     })
@@ -385,10 +414,18 @@ export class ReflinkVolume {
     }
   }
 
-  /** A Readable of the committed image; holes are produced as zeros without reading them. */
-  exportStream(): Readable {
+  /** A Readable of the committed image; holes are produced as zeros without reading them. `signal` destroys it with an AbortError. */
+  exportStream(options?: AbortOptions): Readable {
     this.requireSaveOnStop('exportStream')
-    return exportStream(this.ctx.files, () => this.export())
+    const signal = checkSignal(checkOptions(options, 'exportStream options').signal, 'signal')
+    throwIfAborted(signal)
+    const stream = exportStream(this.ctx.files, () => this.export())
+    if (signal) {
+      const onAbort = () => stream.destroy(abortError(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+      stream.once('close', () => signal.removeEventListener('abort', onAbort))
+    }
+    return stream
   }
 
   /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
@@ -416,19 +453,22 @@ export class ReflinkVolume {
   }
 
   /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
-  async importVolume(src: ReflinkVolume): Promise<CopyReport | null> {
+  async importVolume(src: ReflinkVolume, options?: AbortOptions): Promise<CopyReport | null> {
+    const signal = checkSignal(checkOptions(options, 'importVolume options').signal, 'signal')
+    throwIfAborted(signal)
     if (!(src instanceof ReflinkVolume)) {
       throw poolError('ERR_INVALID_ARG_TYPE', `importVolume needs a source ReflinkVolume, got ${src === null ? 'null' : typeof src}`, { vid: this.vid })
     }
     if (!this.saveOnStop) return null
     return this.locked(async () => {
       await this.guard()
+      throwIfAborted(signal)
       const srcPath = await src.export()
       try {
         await this.beginImport(null)
         let report: CopyReport
         try {
-          report = await this.ctx.files.copy(srcPath, this.paths.import, {}, src.ctx.files)
+          report = await this.ctx.files.copy(srcPath, this.paths.import, { signal }, src.ctx.files)
         } catch (e) {
           await this.endImport(false)
           throw e

@@ -165,7 +165,7 @@ pub fn copy_entry(
 
 /// Fill the temp file `out` (empty) with the first `size` bytes of the source (`src_size`
 /// long), zero-extended past its end.
-fn fill(
+pub(crate) fn fill(
     input: BorrowedFd,
     out: &File,
     src_size: u64,

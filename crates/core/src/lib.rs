@@ -22,7 +22,9 @@
 //! - `zeroskip`: positional writer that leaves all-zero blocks as holes (stream import).
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
+//! - `batch`: many volumes' files in one group commit (temps, one barrier, renames, records).
 
+pub mod batch;
 pub mod control;
 pub mod copy;
 pub mod dir;

@@ -31,6 +31,11 @@ pub const TEMP_MARK: char = '~';
 
 /// `<name>~<16 hex digits>`.
 fn temp_name(target: &Entry) -> OsString {
+    temp_name_for(&target.name)
+}
+
+/// `<name>~<16 hex digits>` for a name in a directory the caller holds (batches).
+pub(crate) fn temp_name_for(target: &std::ffi::OsStr) -> OsString {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -38,7 +43,7 @@ fn temp_name(target: &Entry) -> OsString {
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let random = RandomState::new().hash_one((nanos, std::process::id(), n));
-    let mut name = target.name.clone();
+    let mut name = target.to_os_string();
     name.push(format!("{TEMP_MARK}{random:016x}"));
     name
 }

@@ -47,6 +47,17 @@ pub struct NativeProgress {
 
 outcome!(CopyOutcome, NativeCopyResult);
 
+/// The core's last progress report, for a task's result (see `NativeCopyResult::last_progress`).
+pub fn last_progress(progress: Option<&Throttled>) -> Result<Option<NativeProgress>> {
+    match progress.and_then(Throttled::last) {
+        Some((done, total)) => Ok(Some(NativeProgress {
+            done: to_js("done", done)?,
+            total: to_js("total", total)?,
+        })),
+        None => Ok(None),
+    }
+}
+
 pub struct CopyTask {
     src: TargetResult,
     dst: TargetResult,
@@ -55,7 +66,7 @@ pub struct CopyTask {
     progress: Option<Throttled>,
 }
 
-fn reflink_mode(s: &str) -> Result<ReflinkMode> {
+pub fn reflink_mode(s: &str) -> Result<ReflinkMode> {
     match s {
         "auto" => Ok(ReflinkMode::Auto),
         "always" => Ok(ReflinkMode::Always),
@@ -93,13 +104,7 @@ impl CopyTask {
             }
             (Err(e), _) | (_, Err(e)) => return Err(e.clone()),
         };
-        let last_progress = match self.progress.as_ref().and_then(Throttled::last) {
-            Some((done, total)) => Some(NativeProgress {
-                done: to_js("done", done)?,
-                total: to_js("total", total)?,
-            }),
-            None => None,
-        };
+        let last_progress = last_progress(self.progress.as_ref())?;
         Ok(NativeCopyResult {
             method: out.method.as_str().to_string(),
             bytes: to_js("bytes", out.bytes)?,

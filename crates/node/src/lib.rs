@@ -13,6 +13,7 @@
 //! (`lock.rs`): a lock wait lasts as long as another process holds the volume,
 //! so it runs on a tokio blocking thread.
 
+mod batch_task;
 mod cancel;
 mod copy_task;
 mod data_runs_task;
