@@ -11,12 +11,14 @@ import { native } from '../ts/binding'
 import { COPY_METHODS } from '../ts/copy'
 import { ERROR_CODES } from '../ts/errors'
 
-/** Codes only the TS layer throws (argument types, the pool and volume policy). */
+/** Codes only the TS layer throws (argument types, the pool and volume policy, send/receive bases). */
 const TS_ONLY = [
   'ERR_INVALID_ARG_TYPE',
   'ERR_INVALID_VID',
   'ERR_UNKNOWN_VOLUME',
   'ERR_VOLUME_EXISTS',
+  'ERR_VOLUME_BROKEN',
+  'ERR_POOL_BROKEN',
   'ERR_VOLUME_DIRTY',
   'ERR_REVISION_NOT_FOUND',
   'ERR_VOLUME_READ_ONLY',
@@ -24,6 +26,8 @@ const TS_ONLY = [
   'ERR_MISSING_IMAGE',
   'ERR_SHRINK_REFUSED',
   'ERR_POOL_CLOSED',
+  'ERR_BASE_NOT_FOUND',
+  'ERR_BASE_MISMATCH',
 ]
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort()
@@ -45,8 +49,12 @@ test('the TS-only codes are exactly the known set (a new code must be placed on 
 test('copy methods: the core, ts/copy.ts and the binding declaration agree', (t) => {
   t.deepEqual(native.copyMethods(), [...COPY_METHODS], 'same names, same order')
   const dts = readFileSync(join(__dirname, '..', 'native', 'index.d.ts'), 'utf8')
-  const decl = /interface NativeCopyResult \{[^}]*?\n\s*method: ([^\n]+)\n/.exec(dts)
-  t.truthy(decl, 'native/index.d.ts declares NativeCopyResult.method')
-  const names = decl![1].split('|').map((s) => s.trim().replace(/^'|'$/g, ''))
-  t.deepEqual(names, [...COPY_METHODS], 'the ts_type literal in crates/node/src/copy_task.rs')
+  // Every `method:` field the binding declares with a literal union (NativeCopyResult,
+  // NativeMethodCount, ...): each is a ts_type string written in crates/node/src.
+  const decls = [...dts.matchAll(/^\s*method: ('[^\n]+)$/gm)].map((m) => m[1])
+  t.true(decls.length >= 2, `native/index.d.ts declares the copy-method unions, found ${decls.length}`)
+  for (const decl of decls) {
+    const names = decl.split('|').map((s) => s.trim().replace(/^'|'$/g, ''))
+    t.deepEqual(names, [...COPY_METHODS], `a ts_type literal in crates/node/src: ${decl}`)
+  }
 })

@@ -44,6 +44,7 @@ export interface CopyResult {
 }
 
 const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
+const COPY_OPTION_KEYS = ['reflink', 'size', 'copyMtime', 'signal', 'onProgress'] as const
 
 /**
  * Make `dst` a copy of `src`, atomically and durably: a temp file `<dst>~<random>`
@@ -53,8 +54,7 @@ const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
 export async function copyFile(src: string, dst: string, options: CopyFileOptions = {}): Promise<CopyResult> {
   validatePath('src', src)
   validatePath('dst', dst)
-  validateOptions('options', options)
-  const { reflink = 'auto', size, copyMtime = false, signal, onProgress } = options
+  const { reflink = 'auto', size, copyMtime = false, signal, onProgress } = validateOptions('options', options, COPY_OPTION_KEYS)
   validateOneOf('options.reflink', reflink, REFLINK_MODES)
   if (size !== undefined) validateSize('options.size', size)
   validateBoolean('options.copyMtime', copyMtime)

@@ -7,6 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { abortError } from '../errors'
+import { chunkBytes } from '../validate'
 import { poolError } from './fail'
 import type { PoolFiles } from './files'
 import type { ImportStreamOptions } from './types'
@@ -101,7 +102,7 @@ function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
 export async function writeImport(
   files: PoolFiles,
   path: string,
-  readable: AsyncIterable<Uint8Array>,
+  readable: AsyncIterable<unknown>,
   size: number,
   opts: ImportStreamOptions = {},
 ): Promise<void> {
@@ -124,7 +125,7 @@ export async function writeImport(
     for (;;) {
       const next = await raceAbort(it.next(), signal)
       if (next.done) break
-      const chunk = next.value
+      const chunk = chunkBytes('chunk', next.value)
       if (written + filled + chunk.length > size) {
         throw poolError('ERR_INVALID_ARG_VALUE', `Import stream is longer than the announced size of ${size} bytes`, { path })
       }

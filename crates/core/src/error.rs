@@ -30,6 +30,10 @@ pub mod codes {
         ERR_INTERNAL,
         /// Source file changed under a copy (shrank while being read).
         ERR_SOURCE_CHANGED,
+        /// A send stream is truncated, reordered, altered or not a send stream at all.
+        ERR_STREAM_CORRUPT,
+        /// A send stream of a format version this build does not read.
+        ERR_STREAM_VERSION,
         /// A path inside a pool is a symlink, leads out of the pool, or is not a regular
         /// file (or a writable image with more than one link): never followed or opened.
         ERR_UNSAFE_PATH,
