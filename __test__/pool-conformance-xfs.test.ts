@@ -1,4 +1,4 @@
-// Pool conformance suite (issue 3) on xfs: see helpers/pool-conformance.ts.
+// Pool conformance suite on xfs: see helpers/pool-conformance.ts.
 import test from 'ava'
 import { poolConformance } from './helpers/pool-conformance'
 

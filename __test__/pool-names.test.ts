@@ -1,4 +1,4 @@
-// Pure parts of the pool layer: the file-name scheme (SPEC §3.2), the vid
+// Pure parts of the pool layer: the file-name scheme (docs/design.md §2), the vid
 // validation table, and the lock-owner liveness rule.
 import test from 'ava'
 import { parseVid } from '../ts/pool/vid'
@@ -15,9 +15,9 @@ import {
   NAME_MAX,
   MAX_REVISION,
 } from '../ts/pool/names'
-import { ownerAlive, SELF_OWNER } from '../ts/pool/lock'
+import { ownerAlive, SELF_OWNER } from '../ts/pool/owner'
 
-test('volumePaths gives the exact SPEC §3.2 names', (t) => {
+test('volumePaths gives the exact names of docs/design.md §2', (t) => {
   t.deepEqual(volumePaths('/pool', 'appvms/web/private'), {
     clean: '/pool/appvms/web/private.img',
     dirty: '/pool/appvms/web/private-dirty.img',

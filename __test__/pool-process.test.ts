@@ -35,11 +35,13 @@ fsTest('a child process reopening the pool sees the same config, volumes, revisi
   t.deepEqual(theirs.recovery, { fullScan: false, recovered: [], removed: [] }, 'nothing to recover while the owner is alive')
   t.true(existsSync(liveTemp))
   t.true(existsSync(priv.path), "another process's open does not touch a running volume")
+  await pool.close()
 })
 
 fsTest('two processes taking one volume lock never overlap', async (t) => {
   const dir = newDir()
-  await ReflinkPool.open({ dirPath: dir })
+  const pool = await ReflinkPool.open({ dirPath: dir })
+  t.teardown(() => pool.close())
   const log = join(dir, 'lock.log')
   const at = join(dir, 'barrier')
   await Promise.all([runChild(CHILD_SCRIPT, ['lockloop', dir, '15', log, at]), runChild(CHILD_SCRIPT, ['lockloop', dir, '15', log, at])])
@@ -78,6 +80,7 @@ fsTest('two processes starting and stopping the same volume at once end consiste
   writeAt(await v.start(), 0, 'after')
   await v.stop()
   t.is(readAt(join(dir, 'appvms/a/private.img'), 0, 5), 'after')
+  await pool.close()
 })
 
 fsTest('open recovers what a killed process left: temp files and the half-written import go, the dirty image stays and commits', async (t) => {
@@ -107,6 +110,7 @@ fsTest('open recovers what a killed process left: temp files and the half-writte
   await rv.stop()
   t.is(readAt(join(dir, 'appvms/a/root.img'), 0, 21), 'crashed-while-running')
   t.false(await reopened.getVolume(w.vid).isDirty())
+  await reopened.close()
 })
 
 fsTest('open reads the records cache only while the record directory is unchanged, and rebuilds it otherwise', async (t) => {
@@ -136,9 +140,12 @@ fsTest('open reads the records cache only while the record directory is unchange
   const p4 = await ReflinkPool.open({ dirPath: dir })
   t.is(p4.getVolume('appvms/a/volatile').name, 'volatile')
   t.is(await p4.getVolume('appvms/b/volatile').size(), 2 * MiB)
+  await p4.close()
   writeFileSync(cacheFile, '{ torn')
   utimesSync(volumesDir, past, past)
-  t.is((await (await ReflinkPool.open({ dirPath: dir })).listVolumes()).length, 3, 'a torn cache is ignored')
+  const p5 = await ReflinkPool.open({ dirPath: dir })
+  t.is((await p5.listVolumes()).length, 3, 'a torn cache is ignored')
+  await p5.close()
 })
 
 // Serial: its 8000 record writes would slow the timing-sensitive tests above (racy-directory rule).
@@ -165,4 +172,5 @@ fsTest.serial('the records cache of a large pool (over 1 MiB) is used too', asyn
   const again = await ReflinkPool.open({ dirPath: dir })
   t.is(again.getVolume('appvms/vm-7/root').name, 'from-cache', 'open read the cache, not the 8001 records')
   t.is((await again.listVolumes()).length, 8001)
+  await again.close()
 })

@@ -1,4 +1,4 @@
-// Bad input (SPEC §6, issue 6 §5): property-based tests of the public API with
+// Bad input: property-based tests of the public API with
 // generated invalid vids, sizes, revisions, options and wrong volume kinds.
 // Every call must reject with a typed error (a code from the error table) and
 // leave the scratch filesystem byte-for-byte unchanged (manifest of paths,

@@ -1,4 +1,4 @@
-// Bad input through the command line (issue 6 §5): generated invalid vids,
+// Bad input through the command line: generated invalid vids,
 // sizes and revisions given to every volume command. Each run must exit
 // non-zero with one error line `reflink-pool: <message> (<CODE>)` and leave the
 // pool byte-for-byte unchanged (manifest before and after). Each case spawns

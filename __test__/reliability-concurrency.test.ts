@@ -1,4 +1,4 @@
-// Concurrency (SPEC §6, issue 6 §4): several processes doing seeded random
+// Concurrency (docs/design.md §4): several processes doing seeded random
 // operations on shared volumes of one pool, and many concurrent operations on
 // one volume inside one process. Afterwards every image must be an image some
 // import produced (or zeros), no leftovers, revisions in order, every volume

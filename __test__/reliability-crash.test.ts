@@ -1,4 +1,4 @@
-// Power loss on XFS (SPEC §6, issue 6 §1): a seeded workload runs in a child
+// Power loss on XFS (docs/design.md §4): a seeded workload runs in a child
 // process; the XFS shutdown ioctl cuts it at a seeded moment; after remount the
 // pool is reopened and checked against the journal kept outside the
 // filesystem. Replay one trial with RELIABILITY_SEED=<seed>.

@@ -1,4 +1,4 @@
-// Faults (SPEC §6, issue 6 §3): ENOSPC during a commit, an import and a
+// Faults (docs/design.md §4): ENOSPC during a commit, an import and a
 // fallback copy; EROFS; EXDEV between pools on two filesystems; the source
 // template removed or replaced while snapshots start; EIO from the disk.
 // Each case checks: a clear typed error, nothing committed lost or changed,

@@ -1,4 +1,4 @@
-// Process death (SPEC §6, issue 6 §2): the crash workload in a child process
+// Process death (docs/design.md §4): the crash workload in a child process
 // is SIGKILLed at a seeded moment; the pool is reopened (open must clear the
 // leftovers) and checked against the journal. Replay with RELIABILITY_SEED=<seed>.
 import test from 'ava'

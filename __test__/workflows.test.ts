@@ -1,5 +1,5 @@
 // The GitHub workflows: each file passes action-validator (the workflow schema),
-// and ci.yml keeps the release gates issue 7 asks for. A deliberately broken copy
+// and ci.yml keeps its release gates. A deliberately broken copy
 // must fail validation, so the validator is known to be checking.
 import test from 'ava'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

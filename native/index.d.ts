@@ -116,6 +116,12 @@ export declare function copyFile(src: string, dst: string, options: NativeCopyOp
  */
 export declare function copyFileAt(srcDir: PoolDir, src: string, dstDir: PoolDir, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
 
+/**
+ * Every copy method name (`CopyMethod::ALL` of the core), for the parity test
+ * with `COPY_METHODS` in `ts/copy.ts`.
+ */
+export declare function copyMethods(): Array<string>
+
 export type CopyOutcome =
   | { status: 'ok'; value: NativeCopyResult }
   | { status: 'error'; error: NativeError }
@@ -197,6 +203,12 @@ export declare function isReflinkSupported(dstDir: string, srcDir?: string | und
 /** `isReflinkSupported` within the directory `rel` of the pool (`''`: the root). */
 export declare function isReflinkSupportedAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
 
+/**
+ * Every library error code the native side can produce (`codes::ALL` of the core),
+ * for the parity test with `ERROR_CODES` in `ts/errors.ts`.
+ */
+export declare function libraryErrorCodes(): Array<string>
+
 export type LoopDevOutcome =
   | { status: 'ok'; value: Array<string> }
   | { status: 'error'; error: NativeError }
@@ -244,6 +256,10 @@ export interface NativeCopyOptions {
 }
 
 export interface NativeCopyResult {
+  /**
+   * One of `CopyMethod::ALL` (the literal below is checked against it by
+   * `__test__/error-codes-parity.test.ts`).
+   */
   method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
   /** Bytes of data moved (0 for a reflink or an empty result). */
   bytes: number
@@ -350,6 +366,10 @@ export interface NativeMakeSpec {
 }
 
 export interface NativeMethodCount {
+  /**
+   * One of `CopyMethod::ALL` (the literal below is checked against it by
+   * `__test__/error-codes-parity.test.ts`).
+   */
   method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
   count: number
 }

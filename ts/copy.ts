@@ -11,8 +11,15 @@ import {
 
 /** Whether copyFile clones: 'auto' when it can, 'always' or fail, 'never' (always copy the data). */
 export type ReflinkMode = 'auto' | 'always' | 'never'
-/** How a copy was made: a clone, copy_file_range of the data runs, pread/pwrite of them, or an empty file (size 0). */
-export type CopyMethod = 'reflink' | 'copy-range' | 'read-write' | 'empty'
+/**
+ * Every way a copy can be made, the one TS list (the native names come from
+ * `CopyMethod` in crates/core/src/copy.rs; __test__/error-codes-parity.test.ts
+ * checks they agree): a clone, copy_file_range of the data runs, pread/pwrite of
+ * them, or an empty file (size 0).
+ */
+export const COPY_METHODS = ['reflink', 'copy-range', 'read-write', 'empty'] as const
+/** How a copy was made: one of COPY_METHODS. */
+export type CopyMethod = (typeof COPY_METHODS)[number]
 
 /** Options of copyFile; every one is optional. */
 export interface CopyFileOptions {

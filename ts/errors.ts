@@ -10,7 +10,11 @@
 import type { constants } from 'node:os'
 import type { NativeError } from './binding'
 
-/** Every library code the package can throw, with what it means. */
+/**
+ * Every library code the package can throw, with what it means: the one TS table.
+ * The codes the native side produces come from `codes` in crates/core/src/error.rs;
+ * __test__/error-codes-parity.test.ts checks that each of them is here.
+ */
 export const ERROR_CODES = {
   ERR_INVALID_ARG_TYPE: 'An argument has the wrong type (e.g. a number where a path string is expected).',
   ERR_INVALID_ARG_VALUE: 'An argument has the right type but an unacceptable value (negative, fractional or unsafe-integer size, empty path, unknown option).',

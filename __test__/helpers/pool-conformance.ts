@@ -1,5 +1,6 @@
-// The pool conformance suite (issue 3): every row of SPEC §3.4 plus setup,
-// errors and the planted-symlink cases, run on one filesystem of the matrix.
+// The pool conformance suite: every lifecycle operation of every volume kind
+// (docs/design.md §3) plus setup, errors and the planted-symlink cases, run on
+// one filesystem of the matrix.
 // XFS and btrfs run with the reflink setup check; ext4 with setupCheck: false
 // (the copy fallback). Each case asserts the copy strategy it expects where a
 // copy happens (importVolume reports it; dirty/clean extent sharing shows it).

@@ -1,4 +1,4 @@
-// The public API (issue 3) as the reliability suites use it: loaded from the
+// The public API as the reliability suites use it: loaded from the
 // package root the way a user would, plus two small helpers.
 import type * as Api from '../../ts/index'
 

@@ -1,4 +1,4 @@
-// Generators of invalid input for the bad-input properties (issue 6 §5), and
+// Generators of invalid input for the bad-input properties, and
 // the check every call must pass: reject with a typed error whose code is in
 // the allowed set, and leave the filesystem byte-for-byte as it was (manifest
 // of paths, inodes, modes, sizes and checksums before and after).

@@ -8,7 +8,7 @@
 // later (clean, revision, dirty, export) can be checked on its own: it must be
 // all zeros (never imported) or a successfully imported tag's bytes, possibly
 // cut short by a shrink and zero-extended by a grow. A torn, mixed or invented
-// image fails that check. Errors other than the refusals the spec defines
+// image fails that check. Errors other than the refusals the lifecycle defines
 // (ERR_VOLUME_DIRTY, ERR_REVISION_NOT_FOUND, ERR_NOT_SAVE_ON_STOP) are races.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
 import { Prng } from './reliability-prng'
@@ -29,7 +29,7 @@ export const CONC_VOLUMES: ReadonlyArray<VolumeConfig & { vid: string }> = [
   { vid: 'appvms/s1/root', name: 'root', snapOnStart: true, source: 'vm-templates/t1/root', rw: true },
 ]
 
-/** Refusals SPEC §3.4 defines for a call that races with another one. */
+/** Refusals the lifecycle defines (docs/design.md §3) for a call that races with another one. */
 export const EXPECTED_REFUSALS = new Set(['ERR_VOLUME_DIRTY', 'ERR_REVISION_NOT_FOUND', 'ERR_NOT_SAVE_ON_STOP'])
 
 const MAGIC = 'RPTAG1 '

@@ -1,6 +1,6 @@
 // File facts the reliability oracles rely on, computed independently of the
 // product: content checksums, a manifest of a directory tree (paths, inodes,
-// modes, checksums) and the SPEC §3.2 file-name grammar.
+// modes, checksums) and the file-name grammar of a pool (docs/design.md §2).
 //
 // Checksums are sha256 of the apparent content (holes read as zeros), so a
 // sparse copy and a reflink of the same data hash the same.
@@ -111,7 +111,7 @@ export function diffManifest(before: Manifest, after: Manifest): string[] {
   return diffs
 }
 
-/** What a file in a pool directory is, by SPEC §3.2 naming. */
+/** What a file in a pool directory is, by its name (docs/design.md §2). */
 export type PoolFileKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revision' | 'temp' | 'other'
 
 const REVISION = /^(.+)\.img\.(\d+)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/

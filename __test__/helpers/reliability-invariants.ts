@@ -1,8 +1,8 @@
-// The oracle run after every crash trial: reopen the pool and check SPEC §6's
-// promises against the journal kept outside the filesystem.
+// The oracle run after every crash trial: reopen the pool and check the crash
+// rules (docs/design.md §4) against the journal kept outside the filesystem.
 //
 // 1. `ReflinkPool.open` succeeds, lists every volume, and leaves no temp file
-//    (`*~*`) or half-written import behind (SPEC §3.1), after a SIGKILL and
+//    (`*~*`) or half-written import behind, after a SIGKILL and
 //    after a power cut alike; none appears after the next operation either.
 // 2. Each save-on-stop volume's clean image holds exactly its committed
 //    content, or, if an operation was in flight, one of the contents that

@@ -1,5 +1,5 @@
 // The crash workload: a small pool with one volume of each kind, and a seeded
-// sequence of the operations whose durability SPEC §6 promises (stop/commit,
+// sequence of the operations whose durability the crash rules promise (docs/design.md §4) (stop/commit,
 // discard, revert, resize of a stopped volume, importData, importStream,
 // importVolume, start), each journaled with the clean-image contents it may
 // leave, plus creates of new origin volumes (a cut create must leave either a
@@ -30,11 +30,11 @@ export const POOL_REVISIONS = 2
 /** The VM directory prefix of the volumes the workload creates on the way (`appvms/new-<n>/private`). */
 export const NEW_VOLUME_PREFIX = 'appvms/new-'
 
-/** The clean image path of a vid (SPEC §3.2). */
+/** The clean image path of a vid (docs/design.md §2). */
 export const cleanPath = (poolDir: string, vid: string) => join(poolDir, `${vid}.img`)
 export const dirtyPath = (poolDir: string, vid: string) => join(poolDir, `${vid}-dirty.img`)
 
-/** The file of revision `rev` of `vid`, found by the SPEC §3.2 name `V.img.<rev>@<time>Z`. */
+/** The file of revision `rev` of `vid`, found by its name `V.img.<rev>@<time>Z`. */
 export function revisionPath(poolDir: string, vid: string, rev: string): string | null {
   const dir = dirname(join(poolDir, vid))
   const prefix = `${basename(vid)}.img.${rev}@`

@@ -7,6 +7,7 @@
 // Cleanup belongs to the fixture: we unmount and detach only the loop device we
 // attached ourselves.
 import type { TestFn } from 'ava'
+import type { CopyMethod } from '../../ts/copy'
 import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from '../../ts/util/loopfs'
 
 // The mounting itself lives in ts/util/loopfs.ts (the benchmark harness and the
@@ -14,7 +15,7 @@ import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from '..
 export { mountScratch, unavailableReason, type FsKind, type ScratchFs }
 
 /** What each filesystem is expected to do for a same-filesystem copy. */
-export const FS_MATRIX: ReadonlyArray<{ kind: FsKind; reflink: boolean; copyMethod: 'reflink' | 'copy-range' }> = [
+export const FS_MATRIX: ReadonlyArray<{ kind: FsKind; reflink: boolean; copyMethod: Extract<CopyMethod, 'reflink' | 'copy-range'> }> = [
   { kind: 'xfs', reflink: true, copyMethod: 'reflink' },
   { kind: 'btrfs', reflink: true, copyMethod: 'reflink' },
   { kind: 'ext4', reflink: false, copyMethod: 'copy-range' },

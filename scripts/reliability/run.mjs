@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The full reliability run (issue 6): the same ava suites `npm test` runs, with
+// The full reliability run: the same ava suites `npm test` runs, with
 // the full counts, and their figures collected into reliability-results.json.
 //
 //   npm run test:crash         >= 200 power-cut trials and >= 200 SIGKILL trials,

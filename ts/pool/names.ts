@@ -1,5 +1,5 @@
 // Every file name the pool reads or writes is built and parsed here, and only
-// here (SPEC §3.2). Image names for vid V (relative to the pool directory):
+// here (docs/design.md §2). Image names for vid V (relative to the pool directory):
 //   V.img                         clean: the last committed state
 //   V-dirty.img                   the image a running VM writes
 //   V-precache.img                a ready clone of V.img, so start is a rename

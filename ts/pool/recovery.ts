@@ -35,7 +35,8 @@ import {
   isBatchName,
   TEMP_MARK,
 } from './names'
-import { lockAbandoned, markerStale, ownerAlive, SELF_OWNER } from './lock'
+import { lockAbandoned } from './lock'
+import { markerStale, ownerAlive, SELF_OWNER } from './owner'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
 import { isBroken } from './store'

@@ -1,4 +1,5 @@
 // Public types of the pool and volume API (docs/design.md §3).
+import type { CopyMethod } from '../copy'
 
 export const DRIVER = 'file-reflink' as const
 
@@ -120,6 +121,6 @@ export interface ImportStreamOptions {
 }
 
 export interface CopyReport {
-  method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
+  method: CopyMethod
   bytes: number
 }

@@ -1,4 +1,4 @@
-// Volume ids: `<prefix>/<vm>/<name>` (SPEC §3.2). A vid names files inside the
+// Volume ids: `<prefix>/<vm>/<name>` (docs/design.md §2). A vid names files inside the
 // pool directory, so everything that could leave it (`..`, absolute paths,
 // extra components) or alias another volume's files (a name ending in an image
 // suffix, `~` of temp names, `@` of revision names) is refused up front,

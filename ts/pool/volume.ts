@@ -21,7 +21,7 @@ import {
 } from './names'
 import { poolError, hasCode } from './fail'
 import { abortError, throwIfAborted } from '../errors'
-import { writeOwnerMarker } from './lock'
+import { writeOwnerMarker } from './owner'
 import {
   optional, validateBoolean, validateFunction, validateObject, validateOptions, validateRevisionsToKeep, validateSignal, validateSize,
 } from '../validate'
@@ -171,7 +171,7 @@ export class ReflinkVolume {
     throw this.missing(needed)
   }
 
-  /** Prepare the dirty image and return its path (SPEC §3.4 start). */
+  /** Prepare the dirty image and return its path (docs/design.md §3, start). */
   async start(options?: AbortOptions): Promise<string> {
     const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
     throwIfAborted(signal)

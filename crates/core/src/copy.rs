@@ -66,24 +66,39 @@ pub enum ReflinkMode {
     Never,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyMethod {
-    Reflink,
-    CopyRange,
-    ReadWrite,
-    Empty,
+/// Declares `CopyMethod`, its JS names and the list of them from one table, so
+/// `as_str` and `ALL` (handed to JS and checked against `ts/copy.ts`) cannot drift.
+macro_rules! copy_methods {
+    ($($(#[$meta:meta])* $variant:ident => $name:literal,)*) => {
+        /// How a copy was made.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum CopyMethod {
+            $($(#[$meta])* $variant,)*
+        }
+
+        impl CopyMethod {
+            /// Every method, in declaration order.
+            pub const ALL: &[CopyMethod] = &[$(CopyMethod::$variant),*];
+
+            /// The name used across the JS boundary (`COPY_METHODS` in `ts/copy.ts`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(CopyMethod::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl CopyMethod {
-    /// The name used across the JS boundary: `reflink`, `copy-range`, `read-write`, `empty`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CopyMethod::Reflink => "reflink",
-            CopyMethod::CopyRange => "copy-range",
-            CopyMethod::ReadWrite => "read-write",
-            CopyMethod::Empty => "empty",
-        }
-    }
+copy_methods! {
+    /// A clone (FICLONE): extents shared, no data moved.
+    Reflink => "reflink",
+    /// `copy_file_range` of the source's data runs.
+    CopyRange => "copy-range",
+    /// `pread`/`pwrite` of the source's data runs.
+    ReadWrite => "read-write",
+    /// An empty result (size 0), made without reading the source.
+    Empty => "empty",
 }
 
 #[derive(Debug, Clone, Default)]

@@ -5,29 +5,45 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Library error codes that can come out of the core. Never renamed.
+/// Declares the library codes as constants and lists them all in `ALL`, from one
+/// list, so the list handed to JS (and its parity test with `ts/errors.ts`) cannot
+/// miss a code.
+macro_rules! library_codes {
+    ($($(#[$meta:meta])* $name:ident,)*) => {
+        $($(#[$meta])* pub const $name: &str = stringify!($name);)*
+        /// Every library code, in declaration order.
+        pub const ALL: &[&str] = &[$($name),*];
+    };
+}
+
+/// Library error codes that can come out of the core or the binding: the one Rust
+/// table. Never renamed; each has an entry in `ERROR_CODES` of `ts/errors.ts`.
 pub mod codes {
-    /// `reflink: always` was asked for and the filesystem cannot clone.
-    pub const ERR_REFLINK_UNSUPPORTED: &str = "ERR_REFLINK_UNSUPPORTED";
-    /// The operation was cancelled through its `Control`.
-    pub const ABORT_ERR: &str = "ABORT_ERR";
-    /// An argument the caller passed is out of range.
-    pub const ERR_INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
-    /// A Rust panic was caught at the binding boundary.
-    pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
-    /// Source file changed under a copy (shrank while being read).
-    pub const ERR_SOURCE_CHANGED: &str = "ERR_SOURCE_CHANGED";
-    /// A send stream is truncated, reordered, altered or not a send stream at all.
-    pub const ERR_STREAM_CORRUPT: &str = "ERR_STREAM_CORRUPT";
-    /// A send stream of a format version this build does not read.
-    pub const ERR_STREAM_VERSION: &str = "ERR_STREAM_VERSION";
-    /// A path inside a pool is a symlink, leads out of the pool, or is not a regular
-    /// file (or a writable image with more than one link): never followed or opened.
-    pub const ERR_UNSAFE_PATH: &str = "ERR_UNSAFE_PATH";
-    /// A pool directory is owned by another user or writable by group or others.
-    pub const ERR_UNSAFE_PERMISSIONS: &str = "ERR_UNSAFE_PERMISSIONS";
-    /// A FIFO, device, socket or directory where a regular file is needed (never opened for I/O).
-    pub const ERR_NOT_REGULAR_FILE: &str = "ERR_NOT_REGULAR_FILE";
+    library_codes! {
+        /// `reflink: always` was asked for and the filesystem cannot clone.
+        ERR_REFLINK_UNSUPPORTED,
+        /// The operation was cancelled through its `Control`.
+        ABORT_ERR,
+        /// An argument the caller passed is out of range.
+        ERR_INVALID_ARG_VALUE,
+        /// A Rust panic was caught at the binding boundary.
+        ERR_INTERNAL,
+        /// Source file changed under a copy (shrank while being read).
+        ERR_SOURCE_CHANGED,
+        /// A send stream is truncated, reordered, altered or not a send stream at all.
+        ERR_STREAM_CORRUPT,
+        /// A send stream of a format version this build does not read.
+        ERR_STREAM_VERSION,
+        /// A path inside a pool is a symlink, leads out of the pool, or is not a regular
+        /// file (or a writable image with more than one link): never followed or opened.
+        ERR_UNSAFE_PATH,
+        /// A pool directory is owned by another user or writable by group or others.
+        ERR_UNSAFE_PERMISSIONS,
+        /// A FIFO, device, socket or directory where a regular file is needed (never opened for I/O).
+        ERR_NOT_REGULAR_FILE,
+        /// A value the binding cannot represent exactly in JS (a number above 2^53).
+        ERR_OUT_OF_RANGE,
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -31,10 +31,6 @@ use nix::sys::stat::fstat;
 use crate::dir::{unsafe_path, Entry, FILE_MODE};
 use crate::error::{codes, Error, Result};
 
-/// Library code for a lock file that is a symlink or not a regular file
-/// (the same code the pool layer uses for planted paths).
-pub const ERR_UNSAFE_PATH: &str = codes::ERR_UNSAFE_PATH;
-
 /// A held lock: the locked fd and the entry it was taken through.
 #[derive(Debug)]
 pub struct LockFile {

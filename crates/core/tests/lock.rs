@@ -12,7 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use reflink_pool_core::dir::{Dir, Entry};
-use reflink_pool_core::lock::{self as core_lock, LockFile, ERR_UNSAFE_PATH};
+use reflink_pool_core::error::codes::ERR_UNSAFE_PATH;
+use reflink_pool_core::lock::{self as core_lock, LockFile};
 use reflink_pool_core::Result;
 
 /// The lock file `p` as the pool names it: its directory's handle plus its name.

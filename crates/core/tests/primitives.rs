@@ -325,6 +325,25 @@ fn probe_answers_and_leaves_nothing() {
 }
 
 #[test]
+fn library_code_and_copy_method_tables_are_well_formed() {
+    use reflink_pool_core::error::codes;
+    use reflink_pool_core::CopyMethod;
+    let all = codes::ALL;
+    assert!(all.contains(&codes::ERR_OUT_OF_RANGE) && all.contains(&codes::ABORT_ERR));
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "a code listed twice");
+    for c in all {
+        let upper = c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_');
+        assert!(
+            *c == "ABORT_ERR" || (c.starts_with("ERR_") && upper),
+            "{c} is not an ERR_* code"
+        );
+    }
+    let names: Vec<_> = CopyMethod::ALL.iter().map(|m| m.as_str()).collect();
+    assert_eq!(names, ["reflink", "copy-range", "read-write", "empty"]);
+}
+
+#[test]
 fn error_display_is_node_style() {
     let e = Error::os(nix::errno::Errno::ENOSPC, "write")
         .with_path("/p/a.img")

@@ -122,6 +122,8 @@ pub struct NativeBatchResult {
 #[napi(object)]
 #[derive(Debug, Clone)]
 pub struct NativeMethodCount {
+    /// One of `CopyMethod::ALL` (the literal below is checked against it by
+    /// `__test__/error-codes-parity.test.ts`).
     #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
     pub method: String,
     pub count: f64,

@@ -27,6 +27,8 @@ pub struct NativeCopyOptions {
 #[napi(object)]
 #[derive(Debug, Clone)]
 pub struct NativeCopyResult {
+    /// One of `CopyMethod::ALL` (the literal below is checked against it by
+    /// `__test__/error-codes-parity.test.ts`).
     #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
     pub method: String,
     /// Bytes of data moved (0 for a reflink or an empty result).

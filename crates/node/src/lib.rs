@@ -40,3 +40,23 @@ use napi_derive::napi;
 pub fn core_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
+
+/// Every library error code the native side can produce (`codes::ALL` of the core),
+/// for the parity test with `ERROR_CODES` in `ts/errors.ts`.
+#[napi]
+pub fn library_error_codes() -> Vec<String> {
+    reflink_pool_core::error::codes::ALL
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// Every copy method name (`CopyMethod::ALL` of the core), for the parity test
+/// with `COPY_METHODS` in `ts/copy.ts`.
+#[napi]
+pub fn copy_methods() -> Vec<String> {
+    reflink_pool_core::CopyMethod::ALL
+        .iter()
+        .map(|m| m.as_str().to_string())
+        .collect()
+}

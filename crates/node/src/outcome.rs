@@ -91,15 +91,12 @@ pub fn to_js(name: &'static str, v: u64) -> Result<f64> {
         Ok(v as f64)
     } else {
         Err(Error::lib(
-            ERR_OUT_OF_RANGE,
+            codes::ERR_OUT_OF_RANGE,
             "convert",
             format!("{name} ({v}) exceeds Number.MAX_SAFE_INTEGER"),
         ))
     }
 }
-
-/// A value the binding cannot represent exactly in JS (a number above 2^53).
-pub const ERR_OUT_OF_RANGE: &str = "ERR_OUT_OF_RANGE";
 
 /// Declares a task outcome: `{ status: 'ok', value } | { status: 'error', error }`.
 macro_rules! outcome {
