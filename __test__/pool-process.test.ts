@@ -165,4 +165,5 @@ fsTest.serial('the records cache of a large pool (over 1 MiB) is used too', asyn
   const again = await ReflinkPool.open({ dirPath: dir })
   t.is(again.getVolume('appvms/vm-7/root').name, 'from-cache', 'open read the cache, not the 8001 records')
   t.is((await again.listVolumes()).length, 8001)
+  await again.close()
 })
