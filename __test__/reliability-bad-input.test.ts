@@ -28,6 +28,10 @@ import { envCount, logFigures } from './helpers/reliability-report'
 const RUNS = envCount('RELIABILITY_PROP_RUNS', 25)
 const SEED = Number(process.env.RELIABILITY_SEED ?? 1234)
 const KiB = 1024
+// The fixture pool holds its directory open: close it before the unmount (ava runs `after` hooks before `after.always`).
+test.after(async () => {
+  await fixture?.pool.close()
+})
 const xfs = fsSuite(test, 'xfs', { sizeMiB: 320 })
 
 interface Fixture {
@@ -71,9 +75,6 @@ const fx = async (): Promise<Fixture> => {
   return fixture
 }
 
-xfs.test.after.always(async () => {
-  await fixture?.pool.close()
-})
 
 /** Run a property with `RUNS` generated cases; every case appends its verdict to `figures`. */
 async function property<T>(arb: fc.Arbitrary<T>, check: (v: T) => Promise<string | null>, figures: BadInputFigures, runs = RUNS): Promise<void> {

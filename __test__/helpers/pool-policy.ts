@@ -18,12 +18,20 @@ const SIZE = 4 * MiB
 type Ctx = ExecutionContext<unknown>
 
 export function poolPolicy(avaTest: TestFn, kind: FsKind): void {
+  // Pools hold their directory open: close them before the filesystem is unmounted (ava runs `after` hooks before `after.always`).
+  const opened: ReflinkPool[] = []
+  avaTest.after(async () => {
+    for (const p of opened) await p.close()
+  })
   const { test, fs } = fsSuite(avaTest, kind)
   const expected = FS_MATRIX.find((m) => m.kind === kind)!
   let seq = 0
   const poolDir = () => join(fs().dir, `policy-${seq++}`)
-  const open = (opts: { revisionsToKeep?: number; dirPath?: string } = {}) =>
-    ReflinkPool.open({ dirPath: opts.dirPath ?? poolDir(), setupCheck: expected.reflink, ...opts })
+  const open = async (opts: { revisionsToKeep?: number; dirPath?: string } = {}) => {
+    const pool = await ReflinkPool.open({ dirPath: opts.dirPath ?? poolDir(), setupCheck: expected.reflink, ...opts })
+    opened.push(pool)
+    return pool
+  }
   const origin = (pool: ReflinkPool, vid: string, extra: object = {}) =>
     pool.createVolume({ vid, name: vid.split('/').pop()!, size: SIZE, saveOnStop: true, ...extra })
 
