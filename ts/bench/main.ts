@@ -23,10 +23,11 @@ import { massStartScenario } from './scenarios/mass-start'
 import { memoryScenario } from './scenarios/memory'
 import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
+import { sendScenario } from './scenarios/send'
 import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 import { painter } from '../util/style'
 
-export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario]
+export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, sendScenario]
 
 const HELP = `Usage: npm run bench -- [--quick] [--only id,id] [--out DIR] [--strict]
 

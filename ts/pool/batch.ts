@@ -329,7 +329,7 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
       }
     })
   }
-  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start(), b.signal)
+  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start({ signal: b.signal }), b.signal)
   return vols.map((v) => v.path)
 }
 
@@ -354,5 +354,5 @@ export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolum
       }
     })
   }
-  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop(), b.signal)
+  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop({ signal: b.signal }), b.signal)
 }

@@ -131,6 +131,8 @@ export function metaPaths(dirPath: string) {
     locks: join(meta, 'locks'),
     sessions: join(meta, 'sessions'),
     recordsCache: join(meta, 'volumes.cache.json'),
+    /** Identities of committed states, one file per volume (docs/design.md §8). */
+    states: join(meta, 'states'),
   }
 }
 
@@ -166,6 +168,8 @@ function keyVid(key: string): string | null {
 export const recordFileName = (vid: string) => vidKey(vid) + RECORD_EXT
 export const lockFileName = (vid: string) => vidKey(vid) + LOCK_EXT
 export const importMarkFileName = (vid: string) => vidKey(vid) + IMPORT_MARK_EXT
+/** File name of a volume's state identities in `metaPaths().states` (same key as its record). */
+export const statesFileName = (vid: string) => vidKey(vid) + RECORD_EXT
 
 /**
  * The longest file name of each family derived from `vid` (without checking

@@ -120,6 +120,22 @@ export class ReflinkPool {
 
     const created = await missingDirs(dirPath)
     const files = await PoolFiles.open(dirPath, true)
+    try {
+      return await ReflinkPool.load(files, dirPath, created, { name, revisionsToKeep, setupCheck, ephemeralVolatile })
+    } catch (e) {
+      files.close() // now, not at garbage collection: the filesystem can be unmounted right away
+      throw e
+    }
+  }
+
+  /** The rest of `open`, with the pool directory open (`open` closes it when this fails). */
+  private static async load(
+    files: PoolFiles,
+    dirPath: string,
+    created: string[],
+    options: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean },
+  ): Promise<ReflinkPool> {
+    const { name, revisionsToKeep, setupCheck, ephemeralVolatile } = options
     const store = new Store(files, dirPath)
     const existing = (await files.checkDir(store.paths.meta)) ? await store.readPool() : null
     let stored: StoredPoolConfig

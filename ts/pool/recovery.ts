@@ -72,7 +72,7 @@ export async function undoUnfinishedCreate(ctx: PoolContext, vid: string): Promi
  * marked `creating` (each is checked again under its lock).
  */
 export async function recover(ctx: PoolContext, isOpenSession: (fileName: string) => boolean, unfinishedCreates: readonly string[] = []): Promise<RecoveryReport> {
-  const { locks, volumes, sessions, meta } = ctx.store.paths
+  const { locks, volumes, sessions, meta, states } = ctx.store.paths
   const deadSessions: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
     if (!isSessionName(ent.name) || isOpenSession(ent.name)) continue
@@ -112,8 +112,8 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
       const vid = parseMetaName(name.slice(0, name.indexOf(TEMP_MARK)))?.vid
       if (vid && isValidVid(vid)) candidates.add(vid)
     }
-    // Temps of the pool config, of batch intents and of stale locks broken by older versions belong to no volume.
-    for (const dir of [meta, locks, sessions]) {
+    // Temps of the pool config, of batch intents, of state books (docs/design.md §8) and of stale locks broken by older versions belong to no volume.
+    for (const dir of [meta, locks, sessions, states]) {
       for (const ent of await ctx.files.list(dir)) {
         if (ent.isFile() && ent.name.includes(TEMP_MARK) && (await ctx.files.remove(join(dir, ent.name)))) report.removed.push(join(dir, ent.name))
       }

@@ -26,6 +26,8 @@ import {
   optional, validateBoolean, validateFunction, validateObject, validateOptions, validateRevisionsToKeep, validateSignal, validateSize,
 } from '../validate'
 import { exportStream, writeImport } from './stream'
+import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess } from './send'
+import { VolumeStates } from './states'
 import { volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
@@ -346,6 +348,8 @@ export class ReflinkVolume {
     }
     const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
     await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
+    // The revision holds the clean image's bytes: it keeps its identity (docs/design.md §8).
+    await this.states.carry(p.clean, join(p.dir, name))
   }
 
   /** Delete all but the newest `keep` revisions (keep <= 0: all). */
@@ -595,6 +599,39 @@ export class ReflinkVolume {
     await this.ctx.files.remove(this.ctx.store.importMarkPath(this.vid))
   }
 
+  /** A Readable of the committed state in the send stream format, the difference from revision `base` if given (docs/design.md §8). */
+  send(options?: SendOptions): Readable {
+    this.usable()
+    this.requireSaveOnStop('send')
+    return sendVolume(this.sendAccess(), options)
+  }
+
+  /** Apply a send stream and commit its state as a new revision; refused while dirty (docs/design.md §8). */
+  async receive(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
+    this.usable()
+    this.requireSaveOnStop('receive')
+    return receiveVolume(this.sendAccess(), stream, options)
+  }
+
+  private get states(): VolumeStates {
+    // The import file too: a received state is recorded before its commit renames it into place.
+    return new VolumeStates(this.ctx.files, this.ctx.dirPath, this.vid, async () => [this.paths.clean, this.paths.import, ...(await this.revisionList()).map((r) => r.path)])
+  }
+
+  private sendAccess(): SendAccess {
+    return {
+      vid: this.vid,
+      ctx: this.ctx,
+      paths: this.paths,
+      states: this.states,
+      locked: (fn) => this.locked(fn),
+      guard: () => this.guard(),
+      revisions: () => this.revisionList(),
+      beginImport: (size) => this.beginImport(size),
+      endImport: (success) => this.endImport(success),
+    }
+  }
+
   // ---- state -------------------------------------------------------------
 
   /** S and a dirty image exists (running, or crashed while running). */
@@ -682,6 +719,7 @@ export class ReflinkVolume {
     await this.locked(async () => {
       await this.guard()
       await this.removeImages('all')
+      await this.states.removeAll()
       await this.ctx.files.removeEmptyDir(this.paths.dir)
       await this.ctx.store.removeVolume(this.vid)
       this.ctx.forget(this.vid)

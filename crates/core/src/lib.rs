@@ -20,6 +20,9 @@
 //! - `fsstats`: statvfs of a directory.
 //! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
 //! - `zeroskip`: positional writer that leaves all-zero blocks as holes (stream import).
+//! - `diff`: the changed ranges of an image against a base, from both extent maps.
+//! - `imagehash`: the updatable whole-image checksum of the send stream.
+//! - `send` / `receive`: the send stream format, its sender and its receiver.
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
 //! - `batch`: many volumes' files in one group commit (temps, one barrier, renames, records).
@@ -27,15 +30,19 @@
 pub mod batch;
 pub mod control;
 pub mod copy;
+pub mod diff;
 pub mod dir;
 pub mod durable;
 pub mod error;
 pub mod extents;
 pub mod fsstats;
+pub mod imagehash;
 pub mod lock;
 pub mod loopdev;
 pub mod probe;
+pub mod receive;
 pub mod resize;
+pub mod send;
 pub mod sparse;
 mod sys;
 pub mod tempname;

@@ -1,5 +1,5 @@
 // Volume commands: `reflink-pool volume <create|adopt|config|list|info|start|
-// stop|revert|revisions|resize|import|export|remove|verify>`.
+// stop|revert|revisions|resize|import|export|remove|verify|send|receive>`.
 import { Command, Option } from 'commander'
 import { examples, intArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
@@ -8,6 +8,7 @@ import { withPool, type Pool, type Volume } from '../pool-access'
 import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
 import type { VolumeFootprint } from '../../pool'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
+import { registerSendCommands } from './send'
 import { CLI_CODES, CliError, UsageError } from '../errors'
 import { interrupt } from '../interrupt'
 import { refuse, reword, type FailureContext } from '../messages'
@@ -346,4 +347,6 @@ export function registerVolumeCommands(program: Command): void {
         new Output(g.json).result({ vid, ok: true }, () => `${vid}: ok`)
       }),
     )
+
+  registerSendCommands(volume)
 }
