@@ -34,6 +34,7 @@ import type { VolumeOptions, VolumeRecord } from './types'
 /** How a batch makes its files durable before renaming them: one syncfs(2), or an fsync of each file. */
 export type BatchBarrier = 'syncfs' | 'fsync'
 
+/** Options of every batch call (cloneVolumes, startVolumes, stopVolumes). */
 export interface BatchOptions {
   /** Checked between volumes and once more before the first rename: an aborted batch changes nothing. */
   signal?: AbortSignal
@@ -43,6 +44,7 @@ export interface BatchOptions {
   barrier?: BatchBarrier
 }
 
+/** Options of `pool.cloneVolumes`. */
 export interface CloneVolumesOptions extends BatchOptions {
   /**
    * 'copy' (default): save-on-stop volumes whose clean image is a reflink of the
@@ -60,6 +62,7 @@ export interface CloneVolumesOptions extends BatchOptions {
   rw?: boolean
 }
 
+/** What a batch call did. */
 export interface BatchReport {
   /** The volumes made (or started / stopped), in the order given. */
   volumes: ReflinkVolume[]

@@ -56,7 +56,13 @@ async function missingDirs(dirPath: string): Promise<string[]> {
 /** Session file names of the pools open in this process. */
 const OPEN_SESSIONS = new Set<string>()
 
+/**
+ * A pool of volumes in one directory (driver `file-reflink`): open it with
+ * `ReflinkPool.open`, make volumes with `createVolume`, close it (or
+ * `await using`) when done.
+ */
 export class ReflinkPool {
+  /** Always `file-reflink`. */
   readonly driver = DRIVER
   /** What recovery did when this pool was opened. */
   readonly recovery: RecoveryReport = { fullScan: false, recovered: [], removed: [] }
@@ -71,6 +77,7 @@ export class ReflinkPool {
   private session: string | null = null
 
   private constructor(
+    /** The absolute pool directory. */
     readonly dirPath: string,
     private stored: StoredPoolConfig,
     private readonly files: PoolFiles,
@@ -217,15 +224,19 @@ export class ReflinkPool {
     await files.ensureDir(store.paths.sessions)
   }
 
+  /** The pool's name. */
   get name(): string {
     return this.stored.name
   }
+  /** The default revisionsToKeep of volumes created from now on. */
   get revisionsToKeep(): number {
     return this.stored.revisionsToKeep
   }
+  /** Whether volatile volumes are ephemeral (see PoolOptions). */
   get ephemeralVolatile(): boolean {
     return this.stored.ephemeralVolatile
   }
+  /** The persisted configuration (a copy). */
   get config(): PoolConfig {
     return {
       name: this.name,
@@ -482,10 +493,12 @@ export class ReflinkPool {
     }
   }
 
+  /** Size of the pool's filesystem in bytes; null when the directory is missing. */
   async size(): Promise<number | null> {
     return (await this.usageDetails()).dataSize ?? null
   }
 
+  /** Bytes used on the pool's filesystem; null when the directory is missing. */
   async usage(): Promise<number | null> {
     return (await this.usageDetails()).dataUsage ?? null
   }

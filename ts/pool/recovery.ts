@@ -43,6 +43,7 @@ import { isBroken } from './store'
 import { volumeFiles } from './images'
 import type { PoolContext } from './context'
 
+/** What recovery did when a pool was opened (`pool.recovery`). */
 export interface RecoveryReport {
   /** Whether a dead session made open scan the whole pool. */
   fullScan: boolean

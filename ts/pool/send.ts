@@ -26,25 +26,31 @@ import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
 import type { CopyReport } from './types'
 
+/** Options of `volume.send`. */
 export interface SendOptions {
   /** The revision to send the difference from (the receiver must hold it); default: a full stream. */
   base?: number | string
+  /** Abort the send: the stream ends with an AbortError. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** Options of `volume.receive`. */
 export interface ReceiveOptions {
+  /** Abort the receive: nothing is committed. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** What `volume.receive` committed. */
 export interface ReceiveReport {
   /** Identity of the state now committed (the sender's). */
   id: string
   /** Identity of the base the stream was applied to; null for a full stream. */
   baseId: string | null
+  /** Size of the committed image in bytes. */
   size: number
   /** How the starting image was made: a clone or copy of the base, or a sparse file. */
   method: CopyReport['method'] | 'sparse'

@@ -1,8 +1,10 @@
 // Public types of the pool and volume API (docs/design.md §3).
 import type { CopyMethod } from '../copy'
 
+/** The driver name of every pool (that of the Qubes OS storage driver it follows). */
 export const DRIVER = 'file-reflink' as const
 
+/** Options of `ReflinkPool.open`. */
 export interface PoolOptions {
   /** The pool directory; made absolute. Created (with its parents) on first open. */
   dirPath: string
@@ -16,35 +18,60 @@ export interface PoolOptions {
   revisionsToKeep?: number
   /** Refuse a filesystem that cannot reflink (default true). */
   setupCheck?: boolean
+  /** Volatile volumes hold data the VM layer encrypts with a throw-away key (default false). */
   ephemeralVolatile?: boolean
 }
 
+/** A pool's configuration as persisted (`pool.config`). */
 export interface PoolConfig {
+  /** The pool's name. */
   name: string
+  /** The absolute pool directory. */
   dirPath: string
+  /** Always `file-reflink`. */
   driver: typeof DRIVER
+  /** The default revisionsToKeep of volumes created from now on. */
   revisionsToKeep: number
+  /** See PoolOptions.ephemeralVolatile. */
   ephemeralVolatile: boolean
 }
 
+/** statvfs figures of the pool's filesystem; both absent when the directory is missing. */
 export interface UsageDetails {
+  /** Size of the filesystem in bytes. */
   dataSize?: number
+  /** Bytes used on it. */
   dataUsage?: number
 }
 
+/** Options of `pool.createVolume`. */
 export interface VolumeOptions {
   /** Defaults to `<vm.dirPathPrefix>/<vm.name>/<name>`. */
   vid?: string
-  vm?: { name: string; dirPathPrefix: string }
+  /** The VM the volume belongs to, when `vid` is not given. */
+  vm?: {
+    /** The VM's name (the vid's middle component). */
+    name: string
+    /** 'appvms' or 'vm-templates'. */
+    dirPathPrefix: string
+  }
+  /** The volume's name (the vid's last component, e.g. 'root', 'private'). */
   name: string
   /** Bytes; a safe non-negative integer (default 0). */
   size?: number
   /** Default true. */
   rw?: boolean
+  /** Commit the running image on stop (origin kinds). Default false. */
   saveOnStop?: boolean
+  /** Start from a fresh reflink of `source` (snapshot kinds). Default false. */
   snapOnStart?: boolean
   /** The source volume (or its vid) of a snapOnStart volume; same pool. */
-  source?: string | { vid: string }
+  source?:
+    | string
+    | {
+        /** The source's vid. */
+        vid: string
+      }
   /** Copied from the pool's default when not given, then fixed (see ReflinkVolume.setConfig). */
   revisionsToKeep?: number
 }
@@ -60,22 +87,35 @@ export interface AdoptReport {
   /** Vids registered as new save-on-stop volumes, sorted. */
   adopted: string[]
   /** Image sets left alone, and why (an invalid name, no clean image, ...). */
-  skipped: Array<{ path: string; reason: string }>
+  skipped: Array<{
+    /** The image file left alone. */
+    path: string
+    /** Why. */
+    reason: string
+  }>
 }
 
 /** The per-volume settings `volume.setConfig` changes (like `qvm-volume config`). */
 export interface VolumeConfigOptions {
+  /** Revisions kept on commit (-1: snapshots disabled). */
   revisionsToKeep?: number
+  /** Whether the VM may write the volume. */
   rw?: boolean
 }
 
 /** What is persisted per volume (`.reflink-pool/volumes/<vid>.json`). */
 export interface VolumeRecord {
+  /** `<appvms|vm-templates>/<vm>/<name>`. */
   vid: string
+  /** The vid's last component. */
   name: string
+  /** Whether the VM may write it. */
   rw: boolean
+  /** See VolumeOptions.saveOnStop. */
   saveOnStop: boolean
+  /** See VolumeOptions.snapOnStart. */
   snapOnStart: boolean
+  /** The source's vid (snapOnStart volumes), else null. */
   source: string | null
   /** Nominal size in bytes (the image sizes win when images exist). */
   size: number
@@ -85,6 +125,7 @@ export interface VolumeRecord {
   creating?: true
 }
 
+/** FIEMAP figures of a volume's current image (`volume.usage()`). */
 export interface VolumeUsage {
   /** Allocated bytes of the dirty (else clean) image. */
   allocated: number
@@ -92,6 +133,7 @@ export interface VolumeUsage {
   shared: number
   /** Bytes in extents not shared. */
   exclusive: number
+  /** Number of extents. */
   extents: number
 }
 
@@ -112,15 +154,22 @@ export interface StopOptions extends AbortOptions {
 }
 
 export interface ResizeOptions extends AbortOptions {
+  /** Allow a smaller size (data past the new end is lost); refused with ERR_SHRINK_REFUSED otherwise. */
   allowShrink?: boolean
 }
 
+/** Options of `volume.importStream`. */
 export interface ImportStreamOptions {
+  /** Abort the import: nothing is committed and the staging file is removed. */
   signal?: AbortSignal
+  /** Called with the bytes written so far and the total. */
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** How `volume.importVolume` copied the data. */
 export interface CopyReport {
+  /** The strategy that ran. */
   method: CopyMethod
+  /** Bytes of data moved (0 for a reflink). */
   bytes: number
 }

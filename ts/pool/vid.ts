@@ -6,7 +6,9 @@
 import { RESERVED_ENDINGS, NAME_MAX, derivedNames } from './names'
 import { poolError } from './fail'
 
+/** The first component of every vid: VM volumes and template volumes. */
 export const VID_PREFIXES = ['appvms', 'vm-templates'] as const
+/** One of VID_PREFIXES. */
 export type VidPrefix = (typeof VID_PREFIXES)[number]
 
 // Letters, digits, `_`, `.`, `-`; not starting with `.` or `-` (hidden files, options).
@@ -25,9 +27,13 @@ export function componentProblem(component: string): string | null {
   return null
 }
 
+/** The three components of a vid. */
 export interface ParsedVid {
+  /** 'appvms' or 'vm-templates'. */
   prefix: VidPrefix
+  /** The VM's name. */
   vm: string
+  /** The volume's name. */
   name: string
 }
 

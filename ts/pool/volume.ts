@@ -51,6 +51,11 @@ interface Revision {
   path: string
 }
 
+/**
+ * One volume of a pool (docs/design.md §3): its images, lifecycle (start,
+ * stop, revert, resize), data in and out, and state. Made by the pool
+ * (`createVolume`, `loadVolume`, `listVolumes`), never constructed directly.
+ */
 export class ReflinkVolume {
   private record: VolumeRecord
   /** Why the record is unusable (a rule it broke, never its contents), or null. */
@@ -86,21 +91,27 @@ export class ReflinkVolume {
     return this.brokenReason
   }
 
+  /** The pool the volume belongs to. */
   get pool(): ReflinkPool {
     return this.ctx.pool
   }
+  /** `<appvms|vm-templates>/<vm>/<name>`. */
   get vid(): string {
     return this.record.vid
   }
+  /** The vid's last component. */
   get name(): string {
     return this.record.name
   }
+  /** Whether the VM may write it. */
   get rw(): boolean {
     return this.record.rw
   }
+  /** Commit the running image on stop (origin kinds). */
   get saveOnStop(): boolean {
     return this.record.saveOnStop
   }
+  /** Start from a fresh reflink of the source (snapshot kinds). */
   get snapOnStart(): boolean {
     return this.record.snapOnStart
   }
