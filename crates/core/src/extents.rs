@@ -26,45 +26,52 @@ pub struct DataRun {
 pub fn data_runs(fd: BorrowedFd, size: u64) -> Result<Vec<DataRun>> {
     let mut runs = Vec::new();
     let mut pos = 0u64;
-    while pos < size {
-        let data = match lseek(fd, pos as libc::off_t, Whence::SeekData) {
-            Ok(d) => d as u64,
-            // No data at or after `pos`.
-            Err(Errno::ENXIO) => break,
-            // SEEK_DATA unknown here: treat everything as data.
-            Err(Errno::EINVAL) => return Ok(whole(size)),
-            Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
-        };
-        if data >= size {
-            break;
-        }
-        let hole = match lseek(fd, data as libc::off_t, Whence::SeekHole) {
-            Ok(h) => h as u64,
-            // The file shrank between the two calls: the rest is gone.
-            Err(Errno::ENXIO) => size,
-            Err(Errno::EINVAL) => return Ok(whole(size)),
-            Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
-        }
-        .min(size);
-        if hole <= data {
-            break;
-        }
-        runs.push(DataRun {
-            offset: data,
-            len: hole - data,
-        });
-        pos = hole;
+    while let Some(run) = next_run(fd, pos, size)? {
+        pos = run.offset + run.len;
+        runs.push(run);
     }
     Ok(runs)
 }
 
-fn whole(size: u64) -> Vec<DataRun> {
-    if size == 0 {
-        Vec::new()
-    } else {
-        vec![DataRun {
-            offset: 0,
-            len: size,
-        }]
+/// The first data run that ends after `pos`, clipped to `[pos, size)`; `None` when there is
+/// no data in `[pos, size)`. The walk of `data_runs` one step at a time, for callers that
+/// must not hold the whole map (a file can have millions of runs).
+pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> {
+    if pos >= size {
+        return Ok(None);
     }
+    let data = match lseek(fd, pos as libc::off_t, Whence::SeekData) {
+        Ok(d) => d as u64,
+        // No data at or after `pos`.
+        Err(Errno::ENXIO) => return Ok(None),
+        // SEEK_DATA unknown here: treat everything as data.
+        Err(Errno::EINVAL) => return Ok(whole(pos, size)),
+        Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
+    };
+    if data >= size {
+        return Ok(None);
+    }
+    let hole = match lseek(fd, data as libc::off_t, Whence::SeekHole) {
+        Ok(h) => h as u64,
+        // The file shrank between the two calls: the rest is gone.
+        Err(Errno::ENXIO) => size,
+        Err(Errno::EINVAL) => return Ok(whole(pos, size)),
+        Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
+    }
+    .min(size);
+    if hole <= data {
+        return Ok(None);
+    }
+    Ok(Some(DataRun {
+        offset: data,
+        len: hole - data,
+    }))
+}
+
+/// `[pos, size)` as one run (a filesystem without SEEK_DATA).
+fn whole(pos: u64, size: u64) -> Option<DataRun> {
+    (pos < size).then_some(DataRun {
+        offset: pos,
+        len: size - pos,
+    })
 }

@@ -16,7 +16,8 @@
 //! - `durable`: hardlink/rename/remove/mkdir, each followed by directory fsync.
 //! - `fsstats`: statvfs of a directory.
 //! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
-//! - `zeroskip`: positional writer that leaves all-zero blocks as holes (stream import).
+//! - `sparse_reader`: a sparse file read as a stream, holes reported, not read (stream export).
+//! - `zeroskip`: writes that leave all-zero blocks as holes (stream import, `sparse: always`).
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
 
@@ -31,11 +32,12 @@ pub mod loopdev;
 pub mod probe;
 pub mod resize;
 pub mod sparse;
+pub mod sparse_reader;
 mod sys;
 mod tempname;
 pub mod usage;
 pub mod zeroskip;
 
 pub use control::Control;
-pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode};
+pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode, SparseMode};
 pub use error::{Error, Result};

@@ -1,16 +1,19 @@
-//! `dataRuns`: where a sparse file holds data (SEEK_DATA/SEEK_HOLE), so a
-//! stream export can send only those runs and let the reader recreate holes.
+//! `dataRuns`: where a sparse file holds data (SEEK_DATA/SEEK_HOLE), in bounded batches:
+//! at most `limit` runs from an offset, and where the next batch starts, so no caller
+//! holds the whole map of a fragmented file at once.
 
-use std::fs::File;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::extents;
+use reflink_pool_core::sparse_reader::open_regular;
 use reflink_pool_core::{Error, Result};
 
-use crate::outcome::{outcome, task, to_js};
+use crate::outcome::{outcome, task, to_js, to_u64};
+
+/// Runs per batch when the caller gives no limit.
+const DEFAULT_LIMIT: u64 = 4096;
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -24,42 +27,69 @@ pub struct NativeDataRun {
 pub struct NativeDataRuns {
     /// Apparent size of the file when it was mapped.
     pub size: f64,
-    /// Data runs in ascending order; everything else reads as zeros.
+    /// Data runs in ascending order, from `start` on; everything else reads as zeros.
     pub runs: Vec<NativeDataRun>,
+    /// Where the next batch starts, or absent when this batch reached the end.
+    pub next: Option<f64>,
 }
 
 outcome!(DataRunsOutcome, NativeDataRuns);
 
 pub struct DataRunsTask {
     path: PathBuf,
+    start: Option<f64>,
+    limit: Option<f64>,
 }
 
 impl DataRunsTask {
     fn run(&self) -> Result<NativeDataRuns> {
-        let file = File::open(&self.path).map_err(|e| Error::io(e, "open", &self.path))?;
+        let mut pos = self
+            .start
+            .map(|s| to_u64("start", s))
+            .transpose()?
+            .unwrap_or(0);
+        let limit = self
+            .limit
+            .map(|l| to_u64("limit", l))
+            .transpose()?
+            .unwrap_or(DEFAULT_LIMIT)
+            .max(1);
+        let file = open_regular(&self.path)?;
         let size = file
             .metadata()
             .map_err(|e| Error::io(e, "fstat", &self.path))?
             .len();
-        let runs = extents::data_runs(file.as_fd(), size).map_err(|e| e.with_path(&self.path))?;
+        let mut runs = Vec::new();
+        let mut next = None;
+        while let Some(run) = extents::next_run(std::os::fd::AsFd::as_fd(&file), pos, size)
+            .map_err(|e| e.with_path(&self.path))?
+        {
+            if runs.len() as u64 == limit {
+                next = Some(to_js("next", pos)?);
+                break;
+            }
+            runs.push(NativeDataRun {
+                offset: to_js("offset", run.offset)?,
+                length: to_js("length", run.len)?,
+            });
+            pos = run.offset + run.len;
+        }
         Ok(NativeDataRuns {
             size: to_js("size", size)?,
-            runs: runs
-                .iter()
-                .map(|r| {
-                    Ok(NativeDataRun {
-                        offset: to_js("offset", r.offset)?,
-                        length: to_js("length", r.len)?,
-                    })
-                })
-                .collect::<Result<_>>()?,
+            runs,
+            next,
         })
     }
 }
 
 task!(DataRunsTask, DataRunsOutcome, "dataRuns");
 
+/// At most `limit` (default 4096) data runs of `path` from offset `start` (default 0).
 #[napi]
-pub fn data_runs(path: String) -> AsyncTask<DataRunsTask> {
-    AsyncTask::new(DataRunsTask { path: path.into() })
+pub fn data_runs(path: String, start: Option<f64>, limit: Option<f64>) -> AsyncTask<DataRunsTask> {
+    AsyncTask::new(DataRunsTask {
+        path: path.into(),
+        start,
+        limit,
+    })
 }

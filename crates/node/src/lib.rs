@@ -13,6 +13,7 @@ mod cancel;
 mod copy_task;
 mod data_runs_task;
 mod durable_task;
+mod export_reader;
 mod file_size_task;
 mod fsstats_task;
 mod import_writer;
