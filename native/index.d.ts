@@ -16,13 +16,27 @@ export declare class CancelToken {
   get cancelled(): boolean
 }
 
+export declare class ExportReader {
+  /** No syscall here: `open()` opens `path`. */
+  constructor(path: string)
+  /** Open the file and read `[start, end)` of it (`end` absent: to its end). */
+  open(start: number, end?: number | undefined | null): Promise<ExportOpenOutcome>
+  /**
+   * Fill `buf` with the next bytes; it must not be used until the promise settles.
+   * `{ data: 0, hole: 0 }` is the end.
+   */
+  read(buf: Buffer): Promise<ExportReadOutcome>
+  /** Close the file (a read in flight finishes first: it holds the lock). Idempotent. */
+  close(): void
+}
+
 export declare class ImportWriter {
   /** No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`). */
   constructor(path: string)
   open(): Promise<ImportWriterOutcome>
-  /** Write `data` at `offset`; the buffer must not change until the promise settles. */
-  write(offset: number, data: Buffer): Promise<ImportWriterOutcome>
-  /** fsync and close. */
+  /** Append `chunks`, in order, to the stream; they must not change until the promise settles. */
+  write(chunks: Array<Buffer>): Promise<ImportWriterOutcome>
+  /** Write the last partial block, fsync and close. */
   finish(): Promise<ImportWriterOutcome>
   /** Close without fsync (the import is being abandoned). */
   close(): Promise<ImportWriterOutcome>
@@ -60,10 +74,19 @@ export declare function coreVersion(): string
 
 export declare function createSparseFile(path: string, size: number): Promise<VoidOutcome>
 
-export declare function dataRuns(path: string): Promise<DataRunsOutcome>
+/** At most `limit` (default 4096) data runs of `path` from offset `start` (default 0). */
+export declare function dataRuns(path: string, start?: number | undefined | null, limit?: number | undefined | null): Promise<DataRunsOutcome>
 
 export type DataRunsOutcome =
   | { status: 'ok'; value: NativeDataRuns }
+  | { status: 'error'; error: NativeError }
+
+export type ExportOpenOutcome =
+  | { status: 'ok'; value: NativeExportOpen }
+  | { status: 'error'; error: NativeError }
+
+export type ExportReadOutcome =
+  | { status: 'ok'; value: NativeExportSegment }
   | { status: 'error'; error: NativeError }
 
 export declare function fileUsage(path: string): Promise<FileUsageOutcome>
@@ -88,7 +111,7 @@ export declare function fsyncFile(path: string): Promise<VoidOutcome>
 export declare function hardlink(src: string, dst: string): Promise<VoidOutcome>
 
 export type ImportWriterOutcome =
-  | { status: 'ok'; value: number }
+  | { status: 'ok'; value: NativeImportPosition }
   | { status: 'error'; error: NativeError }
 
 export declare function isReflinkSupported(dstDir: string, srcDir?: string | undefined | null): Promise<BoolOutcome>
@@ -105,6 +128,8 @@ export interface NativeCopyOptions {
   /** Truncate or zero-extend the result; 0 creates an empty file without cloning. */
   size?: number
   copyMtime: boolean
+  /** 'always': all-zero blocks of the data become holes too (never a clone). */
+  sparse?: 'auto' | 'always'
 }
 
 export interface NativeCopyResult {
@@ -126,8 +151,10 @@ export interface NativeDataRun {
 export interface NativeDataRuns {
   /** Apparent size of the file when it was mapped. */
   size: number
-  /** Data runs in ascending order; everything else reads as zeros. */
+  /** Data runs in ascending order, from `start` on; everything else reads as zeros. */
   runs: Array<NativeDataRun>
+  /** Where the next batch starts, or absent when this batch reached the end. */
+  next?: number
 }
 
 /** An error as data: what TS needs to build a Node-shaped error. */
@@ -142,6 +169,24 @@ export interface NativeError {
   dest?: string
   /** Full Node-style message: `ENOENT: no such file or directory, open '/x'`. */
   message: string
+}
+
+/** What `open` found: the range that will be read and the file's identity. */
+export interface NativeExportOpen {
+  /** Apparent size of the file at open. */
+  size: number
+  /** The range read: `start` and `end` clipped to the size. */
+  start: number
+  end: number
+  /** st_dev and st_ino (as `fs.Stats` numbers), to check the path still names this file. */
+  dev: number
+  ino: number
+}
+
+/** One `read`: `data` bytes at the start of the buffer, then `hole` bytes of zeros. */
+export interface NativeExportSegment {
+  data: number
+  hole: number
 }
 
 export interface NativeFileUsage {
@@ -162,6 +207,14 @@ export interface NativeFsStats {
   size: number
   /** Used bytes. */
   used: number
+}
+
+/** Where the writer stands after a step. */
+export interface NativeImportPosition {
+  /** Bytes of the stream received so far (the file offset of the next byte). */
+  position: number
+  /** Bytes really written so far (all-zero blocks are not). */
+  written: number
 }
 
 export interface NativeProgress {

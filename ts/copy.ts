@@ -1,7 +1,7 @@
 // copyFile: the durable copy (reflink, else sparse copy) as one native task,
 // with AbortSignal cancellation and throttled progress.
 import { native } from './binding'
-import { abortError, isReflinkPoolError } from './errors'
+import { abortError, isReflinkPoolError, libraryError } from './errors'
 import { copySlots } from './limiter'
 import { unwrap } from './outcome'
 import {
@@ -9,6 +9,7 @@ import {
 } from './validate'
 
 export type ReflinkMode = 'auto' | 'always' | 'never'
+export type SparseMode = 'auto' | 'always'
 /** How a copy was made: a clone, copy_file_range of the data runs, pread/pwrite of them, or an empty file (size 0). */
 export type CopyMethod = 'reflink' | 'copy-range' | 'read-write' | 'empty'
 
@@ -19,6 +20,13 @@ export interface CopyFileOptions {
   size?: number
   /** Give the result the source's mtime (ns precision). Default false: the result's mtime is the copy time. */
   copyMtime?: boolean
+  /**
+   * 'auto' (default): holes of the source stay holes, its data is copied as it is.
+   * 'always' (like `cp --sparse=always`, `qemu-img convert -S`): all-zero blocks of the
+   * data become holes too, for fully allocated raw files; reads every data byte, never
+   * clones (method `read-write`), and cannot be combined with reflink: 'always'.
+   */
+  sparse?: SparseMode
   /** Abort between chunks: the promise rejects with an AbortError and `dst` is untouched (no temp file left). */
   signal?: AbortSignal
   /** Called on the JS thread with the first report, then at most every 64 MiB or 100 ms, and with the final one just before the promise resolves; never after it settles. If it throws, the copy is cancelled and rejects with that error (a copy that completed before the cancel landed stands, and the error becomes a process warning). */
@@ -32,6 +40,7 @@ export interface CopyResult {
 }
 
 const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
+const SPARSE_MODES: readonly SparseMode[] = ['auto', 'always']
 
 /**
  * Make `dst` a copy of `src`, atomically and durably: a temp file `<dst>~<random>`
@@ -42,8 +51,12 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
   validatePath('src', src)
   validatePath('dst', dst)
   validateOptions('options', options)
-  const { reflink = 'auto', size, copyMtime = false, signal, onProgress } = options
+  const { reflink = 'auto', size, copyMtime = false, sparse = 'auto', signal, onProgress } = options
   validateOneOf('options.reflink', reflink, REFLINK_MODES)
+  validateOneOf('options.sparse', sparse, SPARSE_MODES)
+  if (sparse === 'always' && reflink === 'always') {
+    throw libraryError('ERR_INVALID_ARG_VALUE', "The options sparse: 'always' and reflink: 'always' exclude each other: finding zero blocks means reading the data, which a clone never does")
+  }
   if (size !== undefined) validateSize('options.size', size)
   validateBoolean('options.copyMtime', copyMtime)
   if (signal !== undefined) validateSignal('options.signal', signal)
@@ -71,7 +84,7 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
     })
     try {
       const { method, bytes, lastProgress } = await unwrap(
-        native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress),
+        native.copyFile(src, dst, { reflink, size, copyMtime, sparse }, token, progress),
       )
       if (progress && lastProgress) progress(lastProgress.done, lastProgress.total)
       // The copy finished before a cancel could land: it stands, and the

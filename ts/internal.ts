@@ -9,15 +9,24 @@
 //                           temp file beside path + fsync + rename + dir fsync (for small files: configs).
 //   fsyncFile(path), fsyncDir(path)
 //   fsStats(dir)            { size, used } bytes of the filesystem (statvfs).
-//   dataRuns(path)          { size, runs: [{ offset, length }] }: the data runs of a sparse
-//                           file (SEEK_DATA/SEEK_HOLE); everything else reads as zeros. For
-//                           sparse stream export: read and send only the runs.
+//   dataRuns(path, { start, limit })
+//                           { size, runs: [{ offset, length }], next }: at most `limit`
+//                           (default 4096) data runs of a sparse file from offset `start`
+//                           (SEEK_DATA/SEEK_HOLE); everything else reads as zeros. `next` is
+//                           where the following batch starts (undefined at the end).
 //   openImportWriter(path)  an ImportWriter on an EXISTING file (create it sparse of the
-//                           final size first, e.g. createSparseFile). write(offset, data)
-//                           writes at offset leaving all-zero blocks (fs block size) as holes
-//                           and resolves the bytes really written; writes past the size at
-//                           open are refused (ERR_INVALID_ARG_VALUE). finish() fsyncs and
-//                           closes; close() abandons without fsync. Writes run one at a time.
+//                           final size first, e.g. createSparseFile). write(chunks) appends
+//                           the chunks (a stream, from offset 0) leaving all-zero blocks (fs
+//                           block size) as holes however the chunks are cut; writes past the
+//                           size at open are refused (ERR_INVALID_ARG_VALUE). finish() writes
+//                           the last partial block, fsyncs and closes; close() abandons
+//                           without fsync. Each resolves { position, written }. One at a time.
+//   openExportReader(path, { start, end })
+//                           an ExportReader on a regular file (not followed if a symlink):
+//                           read(buf) fills buf with the next bytes of [start, end) and
+//                           resolves { data, hole }: `data` bytes in buf (short holes as
+//                           zeros), then `hole` bytes of zeros that were not read; 0 + 0 is
+//                           the end. close() releases the file. Reads run one at a time.
 //   __testPanic(message)    a native task that panics: rejects with ERR_INTERNAL (tests only).
 //
 // Every call is one native task on the threadpool and rejects with a
@@ -38,6 +47,12 @@ export interface DataRun {
   length: number
 }
 
+/** Where an ImportWriter stands: bytes of the stream received, and really written (zero blocks are not). */
+export interface ImportPosition {
+  position: number
+  written: number
+}
+
 export class ImportWriter {
   private readonly writer: InstanceType<typeof native.ImportWriter>
 
@@ -53,22 +68,69 @@ export class ImportWriter {
     return w
   }
 
-  /** Write `data` at `offset`, skipping all-zero blocks; resolves the bytes actually written. Do not modify `data` until it settles. */
-  async write(offset: number, data: Uint8Array): Promise<number> {
-    validateSize('offset', offset)
-    validateBuffer('data', data)
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    return unwrap(this.writer.write(offset, buf))
+  /** Append `chunks` to the stream, skipping all-zero blocks. Do not modify them until it settles. */
+  async write(chunks: Uint8Array | readonly Uint8Array[]): Promise<ImportPosition> {
+    const list = chunks instanceof Uint8Array ? [chunks] : chunks
+    if (!Array.isArray(list)) validateBuffer('chunks', chunks)
+    const bufs = list.map((c, i) => {
+      validateBuffer(`chunks[${i}]`, c)
+      return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)
+    })
+    return unwrap(this.writer.write(bufs))
   }
 
-  /** fsync and close. */
-  async finish(): Promise<void> {
-    await unwrap(this.writer.finish())
+  /** Write the last partial block, fsync and close. */
+  async finish(): Promise<ImportPosition> {
+    return unwrap(this.writer.finish())
   }
 
   /** Close without fsync (abandoning the import). Idempotent. */
   async close(): Promise<void> {
     await unwrap(this.writer.close())
+  }
+}
+
+/** One ExportReader.read: `data` bytes at the start of the buffer, then `hole` bytes of zeros not read. */
+export interface ExportSegment {
+  data: number
+  hole: number
+}
+
+export class ExportReader {
+  private readonly reader: InstanceType<typeof native.ExportReader>
+  /** Apparent size of the file at open. */
+  size = 0
+  /** The range being read: the asked one clipped to the size. */
+  start = 0
+  end = 0
+  /** st_dev / st_ino of the open file (compare with an fs.Stats of the path). */
+  dev = 0
+  ino = 0
+
+  /** Use `openExportReader`. */
+  private constructor(readonly path: string) {
+    this.reader = new native.ExportReader(path)
+  }
+
+  static async open(path: string, range: { start?: number; end?: number } = {}): Promise<ExportReader> {
+    validatePath('path', path)
+    const { start = 0, end } = range
+    validateSize('start', start)
+    if (end !== undefined) validateSize('end', end)
+    const r = new ExportReader(path)
+    Object.assign(r, await unwrap(r.reader.open(start, end)))
+    return r
+  }
+
+  /** Fill `buf` with the next bytes; do not use `buf` until it settles. */
+  read(buf: Buffer): Promise<ExportSegment> {
+    validateBuffer('buf', buf)
+    return unwrap(this.reader.read(buf))
+  }
+
+  /** Release the file (after the last read settled). Idempotent. */
+  close(): void {
+    this.reader.close()
   }
 }
 
@@ -104,6 +166,22 @@ async function writeFile(path: string, data: string | Uint8Array, mode = 0o600):
   await unwrap(native.writeFile(path, Buffer.from(data), mode))
 }
 
+/** One batch of a file's data runs, and where the next batch starts (undefined: this one reached the end). */
+export interface DataRunBatch {
+  size: number
+  runs: DataRun[]
+  next?: number
+}
+
+async function dataRuns(path: string, batch: { start?: number; limit?: number } = {}): Promise<DataRunBatch> {
+  validatePath('path', path)
+  const { start, limit } = batch
+  if (start !== undefined) validateSize('start', start)
+  if (limit !== undefined) validateSize('limit', limit)
+  const r = await unwrap(native.dataRuns(path, start, limit))
+  return { size: r.size, runs: r.runs, next: r.next ?? undefined }
+}
+
 async function __testPanic(message = 'test panic'): Promise<never> {
   await unwrap(native.__testPanic(message))
   throw new Error('__testPanic resolved: the native panic was not raised')
@@ -118,8 +196,9 @@ export interface Internal {
   fsyncFile(path: string): Promise<void>
   fsyncDir(path: string): Promise<void>
   fsStats(dir: string): Promise<FsStats>
-  dataRuns(path: string): Promise<{ size: number; runs: DataRun[] }>
+  dataRuns(path: string, batch?: { start?: number; limit?: number }): Promise<DataRunBatch>
   openImportWriter(path: string): Promise<ImportWriter>
+  openExportReader(path: string, range?: { start?: number; end?: number }): Promise<ExportReader>
   __testPanic(message?: string): Promise<never>
 }
 
@@ -132,7 +211,8 @@ export const internal: Internal = {
   fsyncFile: onPathVoid((p) => native.fsyncFile(p)),
   fsyncDir: onPathVoid((p) => native.fsyncDir(p)),
   fsStats: onPath((d) => native.fsStats(d), 'dir'),
-  dataRuns: onPath((p) => native.dataRuns(p)),
+  dataRuns,
   openImportWriter: (path) => ImportWriter.open(path),
+  openExportReader: (path, range) => ExportReader.open(path, range),
   __testPanic,
 }

@@ -51,3 +51,17 @@ export function checkFunction<F extends (...args: never[]) => unknown>(value: un
   if (typeof value !== 'function') throw poolError('ERR_INVALID_ARG_TYPE', `${what} must be a function, got ${typeof value}`)
   return value as F
 }
+
+/** Refuse keys an options object does not know (a typo must not be ignored silently). */
+export function checkKeys(o: object, known: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw poolError('ERR_INVALID_ARG_VALUE', `${what}: unknown option ${JSON.stringify(k)} (known: ${known.join(', ')})`)
+  }
+}
+
+/** A path argument: a non-empty string without NUL bytes. */
+export function checkPathArg(value: unknown, what: string): string {
+  const path = checkString(value, what)
+  if (path.includes('\0')) throw poolError('ERR_INVALID_ARG_VALUE', `${what} must not contain NUL bytes`)
+  return path
+}

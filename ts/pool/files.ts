@@ -16,7 +16,7 @@ import { createSparseFile, resizeFile } from '../files'
 import { updateLoopDevSizes } from '../loopdev'
 import { isReflinkSupported } from '../probe'
 import { fileUsage, type FileUsage } from '../usage'
-import { internal, type FsStats, type DataRun } from '../internal'
+import { internal, type FsStats, type DataRunBatch, type ExportReader } from '../internal'
 import { poolError, hasCode } from './fail'
 
 const lstatCb = promisify(fs.lstat)
@@ -29,13 +29,15 @@ export type { CopyResult }
 export interface CopyOptions {
   size?: number
   copyMtime?: boolean
+  sparse?: 'auto' | 'always'
   signal?: AbortSignal
   onProgress?: (done: number, total: number) => void
 }
 
 const statCb = promisify(fs.stat)
 
-async function statOrNull(path: string): Promise<fs.Stats | null> {
+/** stat that answers null for a missing path. */
+export async function statOrNull(path: string): Promise<fs.Stats | null> {
   try {
     return await statCb(path)
   } catch (e) {
@@ -52,6 +54,17 @@ export async function lstatOrNull(path: string): Promise<fs.Stats | null> {
     if (hasCode(e, 'ENOENT', 'ENOTDIR')) return null
     throw e
   }
+}
+
+/** What a non-regular entry is, for messages: 'a directory', 'a FIFO', ... */
+export function entryKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory'
+  if (st.isSymbolicLink()) return 'a symlink'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  if (st.isCharacterDevice()) return 'a character device'
+  if (st.isBlockDevice()) return 'a block device'
+  return 'a regular file'
 }
 
 export class PoolFiles {
@@ -190,8 +203,14 @@ export class PoolFiles {
     return internal.fsStats(dir)
   }
 
-  dataRuns(path: string): Promise<{ size: number; runs: DataRun[] }> {
-    return internal.dataRuns(path)
+  /** At most `limit` data runs from `start` (bounded batches: never the whole map of a fragmented image). */
+  dataRuns(path: string, batch?: { start?: number; limit?: number }): Promise<DataRunBatch> {
+    return internal.dataRuns(path, batch)
+  }
+
+  /** A native reader of [start, end) of an image (a symlink is refused, not followed). */
+  exportReader(path: string, range: { start?: number; end?: number }): Promise<ExportReader> {
+    return internal.openExportReader(path, range)
   }
 
   isReflinkSupported(dir: string): Promise<boolean> {

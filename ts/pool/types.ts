@@ -82,6 +82,29 @@ export interface ImportStreamOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+export interface ImportFileOptions {
+  signal?: AbortSignal
+  /** Bytes of data copied so far, of the file's data (0 of 0 for a reflink). */
+  onProgress?: (doneBytes: number, totalBytes: number) => void
+  /** 'always': all-zero blocks of the file's data become holes too (reads every data byte, never reflinks). Default 'auto'. */
+  sparse?: 'auto' | 'always'
+  /** The image's size (default: the file's): cut, or zero-extended with a hole. */
+  size?: number
+}
+
+export interface ExportFileOptions {
+  signal?: AbortSignal
+  onProgress?: (doneBytes: number, totalBytes: number) => void
+}
+
+export interface ExportStreamOptions {
+  /** First byte (default 0). */
+  start?: number
+  /** Last byte, inclusive as in fs.createReadStream (default: the end of the image). */
+  end?: number
+  signal?: AbortSignal
+}
+
 export interface CopyReport {
   method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
   bytes: number

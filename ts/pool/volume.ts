@@ -8,7 +8,7 @@
 // volume's record first, so another process's resize or removal is seen.
 // Preconditions (and the planted-symlink checks of files.ts) are all checked
 // before the first change, so a refused call changes nothing on disk.
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { Stats } from 'node:fs'
 import {
@@ -22,7 +22,8 @@ import {
 import { poolError, hasCode } from './fail'
 import { abortError } from '../errors'
 import { writeOwnerMarker } from './lock'
-import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction } from './args'
+import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction, checkKeys, checkPathArg } from './args'
+import { entryKind, lstatOrNull, statOrNull, type CopyOptions } from './files'
 import { exportStream, writeImport } from './stream'
 import type { PoolContext } from './context'
 import type {
@@ -31,8 +32,13 @@ import type {
   StopOptions,
   ResizeOptions,
   ImportStreamOptions,
+  ImportFileOptions,
+  ExportFileOptions,
+  ExportStreamOptions,
   CopyReport,
 } from './types'
+
+type ProgressFn = (doneBytes: number, totalBytes: number) => void
 import type { ReflinkPool } from './pool'
 
 interface Revision {
@@ -378,10 +384,46 @@ export class ReflinkVolume {
     }
   }
 
-  /** A Readable of the committed image; holes are produced as zeros without reading them. */
-  exportStream(): Readable {
+  /**
+   * A Readable of the committed image (or of bytes `start` to `end`, inclusive, as
+   * fs.createReadStream): data read natively in large chunks, holes produced from
+   * memory without reading them. Chunks are shared with the stream: do not write into them.
+   */
+  exportStream(options?: ExportStreamOptions): Readable {
     this.requireSaveOnStop('exportStream')
-    return exportStream(this.ctx.files, () => this.export())
+    const o = checkOptions(options, 'exportStream options')
+    checkKeys(o, ['start', 'end', 'signal'], 'exportStream options')
+    const signal = checkSignal(o.signal, 'signal')
+    return exportStream(this.ctx.files, () => this.export(), { start: o.start, end: o.end, signal })
+  }
+
+  /**
+   * Copy the committed image to the file `path` (outside the pool) with the durable copy:
+   * a reflink when `path` is on the pool's filesystem, else a sparse copy (holes kept),
+   * into a temp file beside `path`, fsynced and renamed over it. An existing `path` must be
+   * a regular file (it is replaced); abort or failure leaves it untouched.
+   */
+  async exportToFile(path: string, options?: ExportFileOptions): Promise<CopyReport> {
+    this.requireSaveOnStop('exportToFile')
+    checkPathArg(path, 'path')
+    const o = checkOptions(options, 'exportToFile options')
+    checkKeys(o, ['signal', 'onProgress'], 'exportToFile options')
+    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress') }
+    if (opts.signal?.aborted) throw abortError(opts.signal)
+    const dest = resolve(path)
+    const existing = await lstatOrNull(dest)
+    if (existing && !existing.isFile()) {
+      throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${this.vid} to ${dest}: it exists and is ${entryKind(existing)}, not a regular file (stream it instead: exportStream)`, {
+        vid: this.vid,
+        path: dest,
+      })
+    }
+    const src = await this.export()
+    try {
+      return await this.ctx.files.copy(src, dest, opts)
+    } finally {
+      await this.exportEnd(src)
+    }
   }
 
   /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
@@ -408,6 +450,53 @@ export class ReflinkVolume {
     return this
   }
 
+  /**
+   * Import the raw image file `path` (its size becomes the volume's) and commit it: the
+   * durable copy reflinks it when it is on the pool's filesystem, else copies its data
+   * runs (copy_file_range, else pread/pwrite), never reading its holes. `sparse: 'always'`
+   * also turns all-zero blocks into holes (for fully allocated files; reads all data,
+   * never reflinks); `size` cuts or zero-extends the image. Resolves how it was copied.
+   * Abort or failure commits nothing.
+   */
+  async importFile(path: string, options?: ImportFileOptions): Promise<CopyReport> {
+    this.requireSaveOnStop('importFile')
+    checkPathArg(path, 'path')
+    const o = checkOptions(options, 'importFile options')
+    checkKeys(o, ['signal', 'onProgress', 'sparse', 'size'], 'importFile options')
+    const sparse = o.sparse ?? 'auto'
+    if (sparse !== 'auto' && sparse !== 'always') throw poolError('ERR_INVALID_ARG_VALUE', `sparse must be 'auto' or 'always', got ${String(sparse)}`)
+    const size = o.size === undefined ? undefined : checkSize(o.size, 'size')
+    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress'), sparse, size }
+    if (opts.signal?.aborted) throw abortError(opts.signal)
+    const src = resolve(path)
+    // Opening a FIFO or device for reading would block or never end: those are streams.
+    const st = await statOrNull(src)
+    if (st && !st.isFile()) {
+      throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${src} into ${this.vid}: it is ${entryKind(st)}, not a regular file (stream it instead: importStream)`, {
+        vid: this.vid,
+        path: src,
+      })
+    }
+    return this.locked(async () => {
+      await this.guard()
+      return this.importCopy(src, opts)
+    })
+  }
+
+  /** Copy `src` into the import file and commit it; on failure nothing is committed. */
+  private async importCopy(src: string, opts: CopyOptions = {}): Promise<CopyReport> {
+    await this.beginImport(null)
+    let report: CopyReport
+    try {
+      report = await this.ctx.files.copy(src, this.paths.import, opts)
+    } catch (e) {
+      await this.endImport(false)
+      throw e
+    }
+    await this.endImport(true)
+    return report
+  }
+
   /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
   async importVolume(src: ReflinkVolume): Promise<CopyReport | null> {
     if (!(src instanceof ReflinkVolume)) {
@@ -418,16 +507,7 @@ export class ReflinkVolume {
       await this.guard()
       const srcPath = await src.export()
       try {
-        await this.beginImport(null)
-        let report: CopyReport
-        try {
-          report = await this.ctx.files.copy(srcPath, this.paths.import)
-        } catch (e) {
-          await this.endImport(false)
-          throw e
-        }
-        await this.endImport(true)
-        return report
+        return await this.importCopy(srcPath)
       } finally {
         await src.exportEnd(srcPath)
       }
@@ -435,9 +515,9 @@ export class ReflinkVolume {
   }
 
   /** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
-  async importStream(readable: AsyncIterable<Uint8Array>, size: number, options?: ImportStreamOptions): Promise<this> {
+  async importStream(readable: AsyncIterable<ArrayBufferView>, size: number, options?: ImportStreamOptions): Promise<this> {
     this.requireSaveOnStop('importStream')
-    if (readable === null || typeof (readable as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
+    if (readable === null || typeof (readable as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
       throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: this.vid })
     }
     checkSize(size, 'size')
