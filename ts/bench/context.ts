@@ -26,6 +26,10 @@ export interface Settings {
   /** Rounds of open/listVolumes; createVolume (a few ms, noisy) gets `scaleCreateRounds`. */
   scaleRounds: number
   scaleCreateRounds: number
+  /** Rounds of the data-path rows (each a whole image copy per peer). */
+  dataPathRounds: number
+  /** Extents of the fragmented image of the memory-under-fragmentation scenario. */
+  fragmentedExtents: number
 }
 
 const GiB = 1024 ** 3
@@ -48,6 +52,8 @@ const FULL: Settings = {
   scaleVolumes: 10000,
   scaleRounds: 7,
   scaleCreateRounds: 41,
+  dataPathRounds: 5,
+  fragmentedExtents: 1_000_000,
 }
 
 /** --quick: the same scenarios and targets with fewer rounds and smaller sizes (under 3 minutes here). */
@@ -63,6 +69,7 @@ const QUICK: Settings = {
   scaleVolumes: 10000,
   scaleRounds: 5,
   scaleCreateRounds: 21,
+  dataPathRounds: 3,
 }
 
 export function settingsFor(quick: boolean): Settings {

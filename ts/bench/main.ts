@@ -15,6 +15,8 @@ import { Floor, REPO_ROOT, setupPeers } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
 import { cloneScenario } from './scenarios/clone'
+import { dataPathScenario } from './scenarios/data-path'
+import { fragmentedScenario } from './scenarios/fragmented'
 import { eventLoopScenario } from './scenarios/event-loop'
 import { massStartScenario } from './scenarios/mass-start'
 import { memoryScenario } from './scenarios/memory'
@@ -22,7 +24,11 @@ import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
 import { dropCaches, fsType, machine, run, settle } from './system'
 
-export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario]
+export const SCENARIOS: readonly Scenario[] = [
+  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, dataPathScenario, fragmentedScenario,
+]
+/** Scenarios that measure in child processes (rss-child). */
+const CHILD_SCENARIOS = [memoryScenario.id, dataPathScenario.id, fragmentedScenario.id]
 
 const HELP = `Usage: npm run bench -- [--quick] [--only id,id] [--out DIR] [--strict]
 
@@ -201,7 +207,7 @@ export async function runBench(argv: string[]): Promise<number> {
       floorProblem = (e as Error).message.split('\n')[0]
       notes.push(`floor unavailable: ${floorProblem}`)
     }
-    const needsChild = !args.only || args.only.includes(memoryScenario.id)
+    const needsChild = !args.only || args.only.some((id) => CHILD_SCENARIOS.includes(id))
     const child: ChildRunner = needsChild ? childRunner(notes) : { loader: 'node', argv: () => { throw new Error('no child runner: the memory scenario was not selected') } }
     const missingPeers = await setupPeers(log)
     for (const m of missingPeers) notes.push(`peer unavailable: ${m}`)
