@@ -18,7 +18,7 @@ import { promisify } from 'node:util'
 import { fsName, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { sparseImage } from '../fixtures'
 import { timeInterleaved, type TimedPeer } from '../interleave'
-import { REPO_ROOT, qemuImgConvert, type Peer } from '../peers'
+import { REPO_ROOT, copyPeer, qemuImgConvert, type Peer } from '../peers'
 import { need, type PoolApi, type VolumeApi } from '../product'
 import { absoluteCheck, measurement, ratioCheck, type ScenarioResult } from '../results'
 import { allocatedBytes, dropCaches, hasCommand, run } from '../system'
@@ -63,19 +63,6 @@ function pools(ctx: BenchContext): Pools {
     },
     async closeAll() {
       for (const { pool } of open.values()) await pool.close()
-    },
-  }
-}
-
-/** A peer that copies `src` into a fresh file in `out` each round (removed afterwards). */
-function copyTo(peer: Peer, src: string, out: string, inspect?: (dst: string) => void): TimedPeer {
-  const dst = (round: number) => join(out, `${peer.id}-${round}`)
-  return {
-    id: peer.id,
-    run: (round) => peer.copy(src, dst(round)),
-    cleanup: (round) => {
-      inspect?.(dst(round))
-      rmSync(dst(round), { force: true })
     },
   }
 }
@@ -191,12 +178,12 @@ export const dataPathScenario: Scenario = {
         const src = source(fs)
         const setting = `${fsName(fs)}, ${desc}`
         const { subjects, methods } = await importSubjects(fs, src, setting)
-        const extra = ctx.floor ? [{ ...copyTo(ctx.floor.peer('clone'), src, out(fs)), label: 'floor (FICLONE + fsync + rename)' }] : []
+        const extra = ctx.floor ? [{ ...copyPeer(ctx.floor.peer('clone'), src, out(fs)), label: 'floor (FICLONE + fsync + rename)' }] : []
         await timeRow(ctx, result, {
           id: `data-path/import-file/${fs.kind}`,
           scenario: 'Import a file, same filesystem',
           setting,
-          peer: { ...copyTo(cpReflinkSync, src, out(fs)), label: cpReflinkSync.label },
+          peer: { ...copyPeer(cpReflinkSync, src, out(fs)), label: cpReflinkSync.label },
           limit: 1.2,
           subjects,
           extra,
@@ -212,12 +199,12 @@ export const dataPathScenario: Scenario = {
         for (const [from, to, setting] of cases) {
           const src = source(from)
           const { subjects, methods } = await importSubjects(to, src, setting)
-          const extra = ctx.floor && from === to ? [{ ...copyTo(ctx.floor.peer('sparse'), src, out(to)), label: 'floor (SEEK_DATA + copy_file_range)' }] : []
+          const extra = ctx.floor && from === to ? [{ ...copyPeer(ctx.floor.peer('sparse'), src, out(to)), label: 'floor (SEEK_DATA + copy_file_range)' }] : []
           await timeRow(ctx, result, {
             id: `data-path/import-file/${from === to ? 'ext4' : 'ext4-to-xfs'}`,
             scenario: from === to ? 'Import a file, no reflink' : 'Import a file, across filesystems',
             setting,
-            peer: { ...copyTo(qemuImgConvert, src, out(to)), label: qemuImgConvert.label },
+            peer: { ...copyPeer(qemuImgConvert, src, out(to)), label: qemuImgConvert.label },
             limit: 1.0,
             subjects,
             extra,
@@ -236,7 +223,7 @@ export const dataPathScenario: Scenario = {
           id: 'data-path/export-file/ext4',
           scenario: 'Export to a file',
           setting: `ext4, ${desc}`,
-          peer: { ...copyTo(qemuImgConvert, image, out(ext4)), label: qemuImgConvert.label },
+          peer: { ...copyPeer(qemuImgConvert, image, out(ext4)), label: qemuImgConvert.label },
           limit: 1.0,
           subjects: [
             {
@@ -296,7 +283,7 @@ export const dataPathScenario: Scenario = {
           scenario: 'Import from a pipe',
           setting,
           peer: {
-            ...copyTo(
+            ...copyPeer(
               { id: 'cp-sparse-stdin', label: 'cp --sparse=always /dev/stdin + sync', durable: true, copy: async (s, d) => void (await sh(`cat ${q(s)} | cp --sparse=always /dev/stdin ${q(d)} && sync ${q(d)}`)) },
               src,
               out(ext4),
