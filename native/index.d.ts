@@ -36,6 +36,8 @@ export declare class ImportWriter {
   open(): Promise<ImportWriterOutcome>
   /** Append `chunks`, in order, to the stream; they must not change until the promise settles. */
   write(chunks: Array<Buffer>): Promise<ImportWriterOutcome>
+  /** Read the stream from `source` (a pipe, FIFO or file path) to its end and append it. */
+  pump(source: string, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<ImportWriterOutcome>
   /** Write the last partial block, fsync and close. */
   finish(): Promise<ImportWriterOutcome>
   /** Close without fsync (the import is being abandoned). */

@@ -32,6 +32,7 @@
 // Every call is one native task on the threadpool and rejects with a
 // ReflinkPoolError carrying code/errno/syscall/path/dest.
 import { native } from './binding'
+import { abortError, isReflinkPoolError } from './errors'
 import { unwrap, type Outcome } from './outcome'
 import { validateBuffer, validateMode, validatePath, validateSize } from './validate'
 
@@ -77,6 +78,31 @@ export class ImportWriter {
       return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)
     })
     return unwrap(this.writer.write(bufs))
+  }
+
+  /**
+   * Read the stream natively from `source` (a pipe, FIFO or file path; '/dev/stdin') to
+   * its end and append it; refused (ERR_INVALID_ARG_VALUE) past the size. The signal
+   * is seen within 100 ms even while the source is idle.
+   */
+  async pump(source: string, opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<ImportPosition> {
+    validatePath('source', source)
+    const { signal, onProgress } = opts
+    if (signal?.aborted) throw abortError(signal)
+    const token = new native.CancelToken()
+    const onAbort = () => token.cancel()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    // Reports still queued when the pump settles are dropped: none after the promise.
+    let settled = false
+    try {
+      return await unwrap(this.writer.pump(source, token, onProgress && ((done: number, total: number) => void (settled || onProgress(done, total)))))
+    } catch (e) {
+      if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
+      throw e
+    } finally {
+      settled = true
+      signal?.removeEventListener('abort', onAbort)
+    }
   }
 
   /** Write the last partial block, fsync and close. */

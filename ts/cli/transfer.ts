@@ -1,10 +1,12 @@
 // `volume import` and `volume export`: move a raw image between a file (or a
 // pipe) and a volume, with a progress bar (docs/design.md §6). Regular files go
 // through the library's durable copy (importFile / exportToFile: reflink, else
-// sparse copy; holes never read); only `-` and FIFOs stream (importStream /
-// exportStream), and the stream paths leave zero blocks as holes / never read holes.
-import { createReadStream, createWriteStream, lstatSync, statSync, type Stats } from 'node:fs'
-import { Transform, Writable, type Readable } from 'node:stream'
+// sparse copy; holes never read); only `-` and FIFOs stream (importPipe, which
+// reads the stream natively / exportStream), and the stream paths leave zero
+// blocks as holes / never read holes.
+import { createWriteStream, lstatSync, statSync, type Stats } from 'node:fs'
+import { isatty } from 'node:tty'
+import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ReflinkPoolError } from '../errors'
 import { UsageError } from './errors'
@@ -12,8 +14,8 @@ import { interrupt } from './interrupt'
 import type { Output } from './output'
 import type { Volume } from './pool-access'
 
-/** Read size for FIFOs: the library writes in batches of 4 MiB, so read large pieces. */
-const READ_CHUNK = 1 << 20
+/** Write size for FIFOs. */
+const WRITE_CHUNK = 1 << 20
 
 export interface TransferResult {
   /** Bytes of the image. */
@@ -28,7 +30,8 @@ export type ImportSource =
   | { kind: 'file'; path: string; size: number | undefined; close(): void }
   | {
       kind: 'stream'
-      input: Readable
+      /** The pipe or FIFO the library reads natively: '/dev/stdin' for `-`. */
+      path: string
       /** Known with --size; undefined for a stream without it (the volume's size is used). */
       size: number | undefined
       close(): void
@@ -46,14 +49,12 @@ function statOrThrow(file: string, what: string, follow: boolean): Stats | null 
 
 export function openImportSource(file: string, size: number | undefined): ImportSource {
   if (file === '-') {
-    if (process.stdin.isTTY) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
-    return { kind: 'stream', input: process.stdin, size, close() {} }
+    // isatty(0), not process.stdin: creating that stream would start Node reading the pipe.
+    if (isatty(0)) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
+    return { kind: 'stream', path: '/dev/stdin', size, close() {} }
   }
   const st = statOrThrow(file, 'import', true)!
-  if (st.isFIFO()) {
-    const input = createReadStream(file, { highWaterMark: READ_CHUNK })
-    return { kind: 'stream', input, size, close: () => input.destroy() }
-  }
+  if (st.isFIFO()) return { kind: 'stream', path: file, size, close() {} }
   // Anything else that is not a regular file is refused by importFile with a typed error.
   return { kind: 'file', path: file, size, close() {} }
 }
@@ -82,7 +83,7 @@ export async function importVolume(
   const size = source.size ?? (await v.size())
   const bar = opts.output.progress({ label, unit: 'bytes', total: size })
   try {
-    await v.importStream(source.input, size, { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) })
+    await v.importPipe(source.path, size, { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) })
   } finally {
     bar.done()
     source.close()
@@ -117,7 +118,7 @@ export async function exportVolume(v: Volume, file: string, opts: { output: Outp
   })
   try {
     const source = v.exportStream({ signal: interrupt.signal })
-    await pipeline(source, counter, file === '-' ? stdoutSink() : createWriteStream(file, { highWaterMark: READ_CHUNK }))
+    await pipeline(source, counter, file === '-' ? stdoutSink() : createWriteStream(file, { highWaterMark: WRITE_CHUNK }))
   } finally {
     bar.done()
   }
@@ -130,7 +131,7 @@ function stdoutSink(): Writable {
     if (err.code === 'EPIPE') process.exit(0)
   })
   return new Writable({
-    highWaterMark: READ_CHUNK,
+    highWaterMark: WRITE_CHUNK,
     write(chunk, _enc, cb) {
       process.stdout.write(chunk, cb)
     },

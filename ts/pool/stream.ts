@@ -4,8 +4,9 @@
 // as slices of one shared zero buffer, never read from disk and never allocated
 // per chunk. Nothing here holds the image's run map.
 // Import: hands the stream's buffers, batched, to the native ImportWriter, which
-// writes them in order and leaves all-zero blocks as holes; the caller commits
-// only when the stream delivered exactly `size` bytes and nothing failed.
+// writes them in order and leaves all-zero blocks as holes (or, from a pipe or
+// FIFO path, the writer reads the stream itself); the caller commits only when
+// the stream delivered exactly `size` bytes and nothing failed.
 import { Readable } from 'node:stream'
 import { internal, type ExportReader, type ImportPosition } from '../internal'
 import { abortError } from '../errors'
@@ -247,5 +248,25 @@ export async function writeImport(
       // Stop the producer (destroys a Node stream).
       await it.return?.().catch(() => {})
     }
+  }
+}
+
+/**
+ * Write exactly `size` bytes read natively from `source` (a pipe, FIFO or file
+ * path) into the existing sparse file `path` and fsync it; no byte passes through
+ * JavaScript. Throws (leaving the file to the caller to delete) on a short or long
+ * stream, a read error, or an abort.
+ */
+export async function pumpImport(path: string, source: string, size: number, opts: ImportStreamOptions = {}): Promise<void> {
+  const writer = await internal.openImportWriter(path)
+  let finished = false
+  try {
+    const { position } = await writer.pump(source, opts)
+    if (position !== size) throw poolError('ERR_INVALID_ARG_VALUE', `Import stream ended after ${position} of ${size} bytes`, { path })
+    await writer.finish()
+    opts.onProgress?.(size, size)
+    finished = true
+  } finally {
+    if (!finished) await writer.close().catch(() => {})
   }
 }

@@ -24,7 +24,7 @@ import { abortError } from '../errors'
 import { writeOwnerMarker } from './lock'
 import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction, checkKeys, checkPathArg } from './args'
 import { entryKind, lstatOrNull, statOrNull, type CopyOptions } from './files'
-import { exportStream, writeImport } from './stream'
+import { exportStream, pumpImport, writeImport } from './stream'
 import type { PoolContext } from './context'
 import type {
   VolumeRecord,
@@ -529,6 +529,35 @@ export class ReflinkVolume {
       await this.beginImport(size)
       try {
         await writeImport(this.paths.import, readable, size, opts)
+      } catch (e) {
+        await this.endImport(false)
+        throw e
+      }
+      await this.endImport(true)
+    })
+    return this
+  }
+
+  /**
+   * Import exactly `size` bytes read from the pipe, FIFO or file at `source` (e.g.
+   * '/dev/stdin') and commit them, like importStream, but the native core reads the
+   * stream itself (no byte passes through JavaScript); all-zero blocks stay holes.
+   */
+  async importPipe(source: string, size: number, options?: ImportStreamOptions): Promise<this> {
+    this.requireSaveOnStop('importPipe')
+    checkPathArg(source, 'source')
+    checkSize(size, 'size')
+    const o = checkOptions(options, 'importPipe options')
+    checkKeys(o, ['signal', 'onProgress'], 'importPipe options')
+    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress') }
+    if (opts.signal?.aborted) throw abortError(opts.signal)
+    const st = await statOrNull(resolve(source))
+    if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${this.vid}: it is a directory`, { vid: this.vid, path: source })
+    await this.locked(async () => {
+      await this.guard()
+      await this.beginImport(size)
+      try {
+        await pumpImport(this.paths.import, source, size, opts)
       } catch (e) {
         await this.endImport(false)
         throw e

@@ -9,13 +9,28 @@
 //! `ZeroSkipWriter` (a stream of buffers of any sizes, e.g. 64 KiB pipe reads) instead
 //! carries a buffer's unaligned tail (less than one block, the only bytes it copies) over
 //! to the next buffer, so the file is as sparse as if the stream had come in one piece.
-//! Cost: one scan of the bytes plus one pwrite per non-zero run. The caller checks
-//! cancellation between calls.
+//! `ZeroSkipWriter::pump` reads the stream itself from a descriptor (a pipe, FIFO or
+//! file: the CLI's stdin), in reads of up to `PUMP_BUF` (a pipe's buffer is raised to
+//! 1 MiB first), so no byte of it crosses into JavaScript.
+//! Cost: one scan of the bytes plus one pwrite per non-zero run. Cancellation: between
+//! calls; `pump` checks its `Control` at least every `POLL_MS` while it waits for input.
 
 use std::os::fd::BorrowedFd;
 
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::control::Control;
 use crate::error::{codes, Error, Result};
 use crate::sys;
+
+/// Most bytes one read of `pump` asks for.
+const PUMP_BUF: usize = 1 << 20;
+/// The pipe buffer `pump` asks for (the unprivileged maximum, /proc/sys/fs/pipe-max-size).
+const PIPE_SIZE: i32 = 1 << 20;
+/// How long `pump` waits for input before checking cancellation again.
+const POLL_MS: u16 = 100;
 
 /// Whether every byte of `b` is zero. Compares 64-byte groups without an early exit inside a
 /// group, which the compiler turns into vector ORs (a plain `all` loop stays byte by byte).
@@ -119,6 +134,52 @@ impl ZeroSkipWriter {
     /// Write the carried partial block, if any (the end of the stream, or a full block).
     pub fn finish(&mut self, fd: BorrowedFd) -> Result<()> {
         self.flush_carry(fd)
+    }
+
+    /// Read `input` to its end and append it all, refusing more than `limit` bytes in total
+    /// (`ERR_INVALID_ARG_VALUE`, nothing past `limit` is written). Progress: the stream's
+    /// position, of `limit`.
+    pub fn pump(
+        &mut self,
+        input: BorrowedFd,
+        out: BorrowedFd,
+        limit: u64,
+        ctl: &Control,
+    ) -> Result<()> {
+        // A larger pipe buffer means fewer, larger reads; not a pipe (a file): nothing to do.
+        let _ = fcntl(input, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+        let mut buf = vec![0u8; PUMP_BUF];
+        loop {
+            ctl.check()?;
+            // Up to the limit, plus one byte to see a stream that is longer than announced.
+            let room = limit.saturating_sub(self.pos).saturating_add(1);
+            let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+            // Wait for input at most POLL_MS, so an abort is seen while the writer is idle
+            // (a regular file is always ready; a hang-up is ready too: read sees the end).
+            let mut fds = [PollFd::new(input, PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(POLL_MS)) {
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(Error::os(e, "poll")),
+            }
+            let n = match nix::unistd::read(input, &mut buf[..want]) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                // EAGAIN: a non-blocking descriptor (Node makes its stdin pipe one) that
+                // poll woke for nothing.
+                Err(Errno::EINTR | Errno::EAGAIN) => continue,
+                Err(e) => return Err(Error::os(e, "read")),
+            };
+            if self.pos + n as u64 > limit {
+                return Err(Error::lib(
+                    codes::ERR_INVALID_ARG_VALUE,
+                    "read",
+                    format!("the stream is longer than the announced size of {limit} bytes"),
+                ));
+            }
+            self.write(out, &buf[..n])?;
+            ctl.report(self.pos, limit);
+        }
     }
 
     fn flush_carry(&mut self, fd: BorrowedFd) -> Result<()> {

@@ -5,19 +5,26 @@
 //! no staging copy) and runs as one task on the threadpool; the open file and the
 //! writer's position live in the JS object between steps. Writes past the file's size at
 //! open time are refused, so a stream longer than announced cannot grow it.
+//! `pump` reads the stream itself from a pipe, FIFO or file path (the CLI's stdin as
+//! `/dev/stdin`), opened O_NONBLOCK so neither the open nor a wait for input blocks a
+//! cancelled import; no byte of it crosses into JavaScript.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::zeroskip::ZeroSkipWriter;
+use reflink_pool_core::Control;
 
+use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js};
+use crate::progress::{ProgressFn, Throttled};
 
 struct Open {
     file: File,
@@ -35,7 +42,14 @@ pub struct ImportWriter {
 
 pub enum ImportOp {
     Open,
-    Write { chunks: Vec<Buffer> },
+    Write {
+        chunks: Vec<Buffer>,
+    },
+    Pump {
+        source: PathBuf,
+        cancel: Option<Arc<AtomicBool>>,
+        progress: Option<Throttled>,
+    },
     Finish,
     Close,
 }
@@ -113,6 +127,31 @@ impl ImportWriterTask {
                 }
                 position(open)
             }
+            ImportOp::Pump {
+                source,
+                cancel,
+                progress,
+            } => {
+                let open = state.as_mut().ok_or_else(|| self.not_open())?;
+                let input = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(source)
+                    .map_err(|e| Error::io(e, "open", source))?;
+                let report = |done: u64, total: u64| {
+                    if let Some(p) = progress {
+                        p.report(done, total)
+                    }
+                };
+                let ctl = Control {
+                    cancel: cancel.as_deref(),
+                    progress: Some(&report),
+                };
+                open.writer
+                    .pump(input.as_fd(), open.file.as_fd(), open.size, &ctl)
+                    .map_err(|e| e.with_path(source).with_dest(&self.path))?;
+                position(open)
+            }
             ImportOp::Finish => {
                 let mut open = state.take().ok_or_else(|| self.not_open())?;
                 open.writer
@@ -175,6 +214,22 @@ impl ImportWriter {
     #[napi]
     pub fn write(&self, chunks: Vec<Buffer>) -> AsyncTask<ImportWriterTask> {
         self.task(ImportOp::Write { chunks })
+    }
+
+    /// Read the stream from `source` (a pipe, FIFO or file path) to its end and append it.
+    #[napi]
+    pub fn pump(
+        &self,
+        source: String,
+        cancel: Option<&CancelToken>,
+        #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")]
+        on_progress: Option<ProgressFn>,
+    ) -> AsyncTask<ImportWriterTask> {
+        self.task(ImportOp::Pump {
+            source: source.into(),
+            cancel: cancel.map(CancelToken::flag),
+            progress: on_progress.map(Throttled::new),
+        })
     }
 
     /// Write the last partial block, fsync and close.
