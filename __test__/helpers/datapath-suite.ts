@@ -298,6 +298,41 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
     t.deepEqual(snapshotTree(pool.dirPath), before)
   })
 
+  test(`${kind}: importPipe reads a FIFO natively (holes kept); an abort while it waits for a writer, or a short or long stream, commits nothing`, async (t) => {
+    const pool = await open()
+    const v = await origin(pool)
+    const d = scratch(fs().dir, 'pipe')
+    const src = await image(d)
+    const fifo = join(d, 'pipe')
+    execFileSync('mkfifo', [fifo])
+    const feed = (file: string, bytes?: number) => {
+      const writer = spawn('sh', ['-c', bytes === undefined ? `cat "${file}" > "${fifo}"` : `head -c ${bytes} "${file}" > "${fifo}"`])
+      return once(writer, 'close')
+    }
+    let fed = feed(src.path)
+    const progress: number[] = []
+    await v.importPipe(fifo, 64 * MiB, { onProgress: (done) => progress.push(done) })
+    await fed
+    t.is(await sha256File(clean(pool, v)), await sha256File(src.path))
+    t.true(allocated(clean(pool, v)) <= src.data * 1.02, `allocated ${allocated(clean(pool, v))}`)
+    t.is(progress.at(-1), 64 * MiB)
+    const before = snapshotTree(pool.dirPath)
+    // No writer ever comes: the abort is seen while the pump polls.
+    const ac = new AbortController()
+    setTimeout(() => ac.abort(), 300)
+    const t0 = performance.now()
+    await t.throwsAsync(v.importPipe(fifo, 64 * MiB, { signal: ac.signal }), { name: 'AbortError' })
+    t.true(performance.now() - t0 < 5000)
+    t.deepEqual(snapshotTree(pool.dirPath), before)
+    fed = feed(src.path, 1000)
+    await t.throwsAsync(v.importPipe(fifo, 64 * MiB), { code: 'ERR_INVALID_ARG_VALUE', message: /ended after 1000 of/ })
+    await fed
+    fed = feed(src.path)
+    await t.throwsAsync(v.importPipe(fifo, MiB), { code: 'ERR_INVALID_ARG_VALUE', message: /longer than the announced size/ })
+    await fed.catch(() => {})
+    t.deepEqual(snapshotTree(pool.dirPath), before, 'nothing committed by the failed imports')
+  })
+
   // ---- CLI ----------------------------------------------------------------------
 
   test(`${kind}: CLI volume import/export of a file print the method; FIFOs and - stream; a closed pipe is not an error`, async (t) => {

@@ -18,6 +18,7 @@ export interface VolumeApi {
   exportToFile(path: string): Promise<CopyResult>
   exportStream(opts?: { start?: number; end?: number }): NodeJS.ReadableStream
   importStream(readable: AsyncIterable<Uint8Array>, size: number): Promise<unknown>
+  importPipe(source: string, size: number): Promise<unknown>
 }
 
 export interface PoolApi {

@@ -8,7 +8,8 @@
 // - import of a file on ext4 and from another filesystem vs qemu-img convert -O raw (<= 1.0);
 // - export to a file on ext4 vs qemu-img convert -O raw (<= 1.0);
 // - export to a pipe (`| cat > /dev/null`) vs `cat image` into the same pipe (<= 1.0);
-// - import from a pipe vs cp --sparse=always /dev/stdin (<= 1.0);
+// - import from a pipe vs cp --sparse=always /dev/stdin (<= 1.0), both on XFS;
+// and, for each CLI row, the CLI's fixed cost (start-up floor: `volume info`);
 // plus allocated bytes after each import vs the source's (<= 1.02) and the peak
 // RSS of each library call (child process) and CLI command (GNU time) (<= 100 MiB).
 import { execFile, spawn } from 'node:child_process'
@@ -88,6 +89,14 @@ interface Row {
   subjects: (TimedPeer & { label: string })[]
   /** Informational peers (floor). */
   extra?: (TimedPeer & { label: string })[]
+}
+
+/**
+ * The fixed cost of any CLI row: `volume info` starts Node, loads the CLI and the
+ * library, opens the pool and reads one record, and does nothing else.
+ */
+function cliStart(poolDir: string): TimedPeer & { label: string } {
+  return { id: 'cli-start', label: 'CLI start-up floor (volume info)', run: async () => void (await sh(cli(`volume info ${VID}`), { REFLINK_POOL_DIR: poolDir })) }
 }
 
 async function timeRow(ctx: BenchContext, result: ScenarioResult, row: Row): Promise<void> {
@@ -170,15 +179,15 @@ export const dataPathScenario: Scenario = {
           label: 'CLI volume import FILE',
           run: async () => void (await sh(cli(`volume import ${VID} ${q(src)}`), { REFLINK_POOL_DIR: pool.dirPath })),
         }
-        return { subjects: [lib, cmd], methods }
+        return { subjects: [lib, cmd], methods, start: cliStart(pool.dirPath) }
       }
 
       // Import of a file on the pool's filesystem (reflink).
       for (const fs of ctx.fs.xfs.kind === 'cwd' ? [] : [ctx.fs.xfs, ctx.fs.btrfs]) {
         const src = source(fs)
         const setting = `${fsName(fs)}, ${desc}`
-        const { subjects, methods } = await importSubjects(fs, src, setting)
-        const extra = ctx.floor ? [{ ...copyPeer(ctx.floor.peer('clone'), src, out(fs)), label: 'floor (FICLONE + fsync + rename)' }] : []
+        const { subjects, methods, start } = await importSubjects(fs, src, setting)
+        const extra = [start, ...(ctx.floor ? [{ ...copyPeer(ctx.floor.peer('clone'), src, out(fs)), label: 'floor (FICLONE + fsync + rename)' }] : [])]
         await timeRow(ctx, result, {
           id: `data-path/import-file/${fs.kind}`,
           scenario: 'Import a file, same filesystem',
@@ -198,8 +207,8 @@ export const dataPathScenario: Scenario = {
         if (ctx.fs.xfs.kind !== 'cwd') cases.push([ext4, ctx.fs.xfs, `ext4 -> xfs, ${desc}`])
         for (const [from, to, setting] of cases) {
           const src = source(from)
-          const { subjects, methods } = await importSubjects(to, src, setting)
-          const extra = ctx.floor && from === to ? [{ ...copyPeer(ctx.floor.peer('sparse'), src, out(to)), label: 'floor (SEEK_DATA + copy_file_range)' }] : []
+          const { subjects, methods, start } = await importSubjects(to, src, setting)
+          const extra = [start, ...(ctx.floor && from === to ? [{ ...copyPeer(ctx.floor.peer('sparse'), src, out(to)), label: 'floor (SEEK_DATA + copy_file_range)' }] : [])]
           await timeRow(ctx, result, {
             id: `data-path/import-file/${from === to ? 'ext4' : 'ext4-to-xfs'}`,
             scenario: from === to ? 'Import a file, no reflink' : 'Import a file, across filesystems',
@@ -239,18 +248,22 @@ export const dataPathScenario: Scenario = {
               cleanup: (r) => rmSync(dst('cli', r), { force: true }),
             },
           ],
+          extra: [cliStart(pool.dirPath)],
         })
-        result.checks.at(-2)!.note = `method: ${[...methods].join('+')}`
+        result.checks.at(-3)!.note = `method: ${[...methods].join('+')}`
       }
 
-      // Export to a pipe, and import from a pipe (ext4 pool).
+      // Export to a pipe, and import from a pipe: on XFS, the pool's own kind of filesystem,
+      // where a commit reflinks (on ext4 it also copies the data into the revision and the
+      // precache); the image and the peer's result are on XFS too.
       {
-        const src = source(ext4)
-        const { pool, v } = await ps.on(ext4)
+        const pipeFs = ctx.fs.xfs
+        const src = source(pipeFs)
+        const { pool, v } = await ps.on(pipeFs)
         await v.importFile(src)
         const image = join(pool.dirPath, `${VID}.img`)
         const env = { REFLINK_POOL_DIR: pool.dirPath }
-        const setting = `ext4, ${desc}`
+        const setting = `${fsName(pipeFs)}, ${desc}`
         await timeRow(ctx, result, {
           id: 'data-path/export-pipe',
           scenario: 'Export to a pipe',
@@ -271,10 +284,16 @@ export const dataPathScenario: Scenario = {
             },
             { id: 'cli', label: 'CLI volume export - | cat > /dev/null', run: async () => void (await sh(`${cli(`volume export ${VID} -`)} | cat > /dev/null`, env)) },
           ],
+          extra: [cliStart(pool.dirPath)],
         })
         const srcAlloc = allocatedBytes(src)
         const inspect = (ratios: number[]) => () => void ratios.push(allocatedBytes(image) / srcAlloc)
         const libAlloc: number[] = []
+        const pipeAlloc: number[] = []
+        const fifo = join(out(pipeFs), 'fifo')
+        rmSync(fifo, { force: true })
+        await run('mkfifo', [fifo])
+        allocated.push({ what: 'allocated after importPipe / source', setting, ratios: pipeAlloc })
         const cliAlloc: number[] = []
         allocated.push({ what: 'allocated after importStream / source', setting, ratios: libAlloc })
         allocated.push({ what: 'allocated after CLI import - / source', setting, ratios: cliAlloc })
@@ -286,12 +305,22 @@ export const dataPathScenario: Scenario = {
             ...copyPeer(
               { id: 'cp-sparse-stdin', label: 'cp --sparse=always /dev/stdin + sync', durable: true, copy: async (s, d) => void (await sh(`cat ${q(s)} | cp --sparse=always /dev/stdin ${q(d)} && sync ${q(d)}`)) },
               src,
-              out(ext4),
+              out(pipeFs),
             ),
             label: 'cat image | cp --sparse=always /dev/stdin + sync',
           },
           limit: 1.0,
           subjects: [
+            {
+              id: 'importPipe',
+              label: 'cat image > FIFO | importPipe',
+              run: async () => {
+                const cat = spawn('sh', ['-c', `cat ${q(src)} > ${q(fifo)}`], { stdio: 'ignore' })
+                await v.importPipe(fifo, size)
+                await new Promise((resolve) => cat.on('close', resolve))
+              },
+              cleanup: inspect(pipeAlloc),
+            },
             {
               id: 'importStream',
               label: 'cat image | importStream',
@@ -308,11 +337,12 @@ export const dataPathScenario: Scenario = {
               cleanup: inspect(cliAlloc),
             },
           ],
+          extra: [cliStart(pool.dirPath)],
         })
 
         // Peak RSS: each library call in a child process, each CLI command under GNU time.
-        const setting2 = `ext4, ${desc}`
-        const outFile = join(out(ext4), 'rss-export.raw')
+        const setting2 = `${fsName(pipeFs)}, ${desc}`
+        const outFile = join(out(pipeFs), 'rss-export.raw')
         const lib: [string, string[]][] = [
           ['importFile', ['import-file', pool.dirPath, VID, src]],
           ['exportToFile', ['export-file', pool.dirPath, VID, outFile]],
@@ -326,7 +356,7 @@ export const dataPathScenario: Scenario = {
         }
         rmSync(outFile, { force: true })
         if (time) {
-          const rssFile = join(out(ext4), 'rss.txt')
+          const rssFile = join(out(pipeFs), 'rss.txt')
           const cmds: [string, string][] = [
             ['CLI volume import FILE', cli(`volume import ${VID} ${q(src)}`, rssFile)],
             ['CLI volume export FILE', cli(`volume export ${VID} ${q(outFile)}`, rssFile)],
