@@ -316,8 +316,9 @@ export const dataPathScenario: Scenario = {
               label: 'cat image > FIFO | importPipe',
               run: async () => {
                 const cat = spawn('sh', ['-c', `cat ${q(src)} > ${q(fifo)}`], { stdio: 'ignore' })
+                const fed = new Promise((resolve) => cat.on('close', resolve))
                 await v.importPipe(fifo, size)
-                await new Promise((resolve) => cat.on('close', resolve))
+                await fed
               },
               cleanup: inspect(pipeAlloc),
             },
