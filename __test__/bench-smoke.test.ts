@@ -9,7 +9,7 @@ import { budgetShare, renderSvg } from '../ts/bench/chart'
 import { parseArgs, SCENARIOS, writeReport } from '../ts/bench/main'
 import { checksTable, renderMarkdown } from '../ts/bench/markdown'
 import { absoluteCheck, measurement, ratioCheck, SCHEMA, tally, type BenchReport } from '../ts/bench/results'
-import { summarize } from '../ts/bench/stats'
+import { summarize } from '../ts/util/stats'
 
 const base = { scenario: 'Clone', setting: 'xfs, 1000 extents', what: 'copyFile / floor' }
 

@@ -111,7 +111,7 @@ test('init, info and usage: human output and --json shapes', async (t) => {
 
   const usage = await runJson(['usage'], { env: { REFLINK_POOL_DIR: dir } })
   t.deepEqual(usage.json.volumes, [])
-  t.deepEqual(usage.json.total, { size: 0, allocated: 0, shared: 0, exclusive: 0, extents: 0 })
+  t.like(usage.json.total, { size: 0, total: { files: 0, allocated: 0, shared: 0, exclusive: 0 } })
 })
 
 // --- Volume lifecycle ----------------------------------------------------------------------
@@ -181,12 +181,12 @@ test('snapshot volume: create with --source, start reflinks the source, verify, 
   t.is(sha(readFileSync(started.json.path)), sha(sampleImage()), 'the dirty image has the source data')
   const usage = await runJson(['usage'], { env })
   const row = usage.json.volumes.find((v: { vid: string }) => v.vid === 'appvms/a/root')
-  t.true(row.shared > 0, `strategy reflink on XFS: the snapshot shares extents (shared=${row.shared})`)
+  t.true(row.files.dirty.shared > 0, `strategy reflink on XFS: the snapshot shares extents (shared=${row.files.dirty.shared})`)
   t.is((await runCli(['volume', 'stop', 'appvms/a/root'], { env })).status, 0)
 
   const badKind = await runCli(['volume', 'create', 'appvms/b/root', '--kind', 'snapshot'], { env })
-  t.is(badKind.status, 1, 'snapshot without --source is refused by the library')
-  t.is(errorLineOf(badKind.stderr)?.[2], 'ERR_INVALID_ARG_VALUE')
+  t.is(badKind.status, 2, 'snapshot without --source is a usage error')
+  t.is(errorLineOf(badKind.stderr)?.[2], 'ERR_USAGE')
 })
 
 test('resize: grow, refuse shrink without --allow-shrink, shrink with it', async (t) => {

@@ -19,12 +19,20 @@ test('human sizes and durations', (t) => {
   t.is(humanDuration(4200), '4.20 s')
 })
 
-test('size arguments: units are binary, junk is refused', (t) => {
+test('size arguments follow GNU truncate -s: K/KiB binary, KB decimal, junk refused', (t) => {
   t.is(parseSize('4096'), 4096)
   t.is(parseSize('512M'), 512 * 1024 ** 2)
+  t.is(parseSize('10G'), 10 * 1024 ** 3)
+  t.is(parseSize('10g'), 10 * 1024 ** 3)
   t.is(parseSize('10GiB'), 10 * 1024 ** 3)
-  t.is(parseSize('1.5k'), 1536)
-  for (const bad of ['', '-1', 'abc', '1e3', '0x10', '9007199254740993', '12Q', '1.5.5']) t.is(parseSize(bad), null, bad)
+  t.is(parseSize('10GB'), 10 * 1000 ** 3)
+  t.is(parseSize('4k'), 4096)
+  t.is(parseSize('4KB'), 4000)
+  t.is(parseSize('2T'), 2 * 1024 ** 4)
+  t.is(parseSize('2TB'), 2 * 1000 ** 4)
+  for (const bad of ['', '-1', 'abc', '1e3', '0x10', '9007199254740993', '12Q', '1.5.5', '1.5k', '10gb', '10gib', '10 G', 'G']) t.is(parseSize(bad), null, bad)
+  // What is printed can be typed back.
+  t.is(parseSize(humanSize(256 * 1024 ** 2).replace(' ', '')), 256 * 1024 ** 2)
 })
 
 test('tables align columns, numbers to the right', (t) => {
@@ -81,4 +89,28 @@ test('progress bar: drawn on a terminal, erased when done; silent when not a ter
   quiet.update(10)
   quiet.done()
   t.is(pipe.text(), '')
+})
+
+test('progress bar: shows the rate over the recent window and an ETA', (t) => {
+  const tty = sink(true)
+  let clock = 0
+  const MiB = 1024 * 1024
+  const bar = createProgress({ label: 'import', unit: 'bytes', total: 100 * MiB, stream: tty.stream, now: () => clock })
+  for (let s = 0; s <= 4; s++) {
+    clock = s * 1000
+    bar.update(s * 10 * MiB) // 10 MiB/s
+  }
+  t.regex(tty.text(), /40\.0 MiB\/100 MiB {2}10\.0 MiB\/s {2}ETA 6s/)
+})
+
+test('tables fit a width by cutting the shrinkable columns with an ellipsis', (t) => {
+  const rows = [{ a: 'appvms/a-very-long-vm-name/private', n: '1.00 MiB' }]
+  const cols = [
+    { header: 'VID', value: (r: (typeof rows)[0]) => r.a, shrink: true },
+    { header: 'SIZE', value: (r: (typeof rows)[0]) => r.n, align: 'right' as const },
+  ]
+  const out = table(rows, cols, { width: 24 })
+  for (const line of out.split('\n')) t.true(line.length <= 24, line)
+  t.regex(out, /^appvms\/…rivate {2}1\.00 MiB$/m)
+  t.is(table(rows, cols).split('\n')[1], 'appvms/a-very-long-vm-name/private  1.00 MiB')
 })

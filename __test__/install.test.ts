@@ -4,7 +4,7 @@
 // a strict TypeScript consumer, publint and attw, and that the main tarball alone
 // fails at load naming the missing platform package. Needs `npm run build` first.
 import test from 'ava'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -60,6 +60,19 @@ test.serial('tarballs: the main package ships no addon, the platform package shi
   t.deepEqual(platformFiles.filter((f) => f.endsWith('.node')), [platform.manifest.main])
 })
 
+test.serial('the main tarball ships what the library and the CLI run, nothing else', async (t) => {
+  const files = await tarballFiles(mainTgz)
+  t.log(`main tarball files:\n${files.join('\n')}`)
+  t.false(files.some((f) => f.endsWith('.map')), 'no source maps')
+  // Declarations only for the library's types: the CLI, the bench and util are programs, not API.
+  t.deepEqual(files.filter((f) => /^dist\/(cli|bench|util)\/.*\.d\.ts$/.test(f)), [])
+  // The bench ships because `reflink-pool bench` runs it (compiled JS only).
+  for (const f of ['dist/cli/main.js', 'dist/bench/main.js', 'dist/bench/rss-child.js', 'dist/util/loopfs.js']) t.true(files.includes(f), f)
+  // Every compiled file comes from a current source (no stale outputs of moved modules).
+  const stale = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js') && !existsSync(join(repoRoot, 'ts', f.slice(5).replace(/\.js$/, '.ts'))))
+  t.deepEqual(stale, [])
+})
+
 test.serial('npm installs both tarballs offline from an empty cache', (t) => {
   t.is(fullInstall.code, 0, fullInstall.stderr)
   const installed = JSON.parse(readFileSync(join(full, 'node_modules', platformName, 'package.json'), 'utf8')) as { version: string }
@@ -112,6 +125,30 @@ test.serial('the CLI runs a small demo', async (t) => {
   const report = JSON.parse(r.stdout) as { place: string }
   t.log(`demo place: ${report.place}`)
   t.is(typeof report.place, 'string')
+})
+
+test.serial('reflink-pool bench from the install: no cargo, no apt-get; it says what is missing and skips the floor rows', async (t) => {
+  // cargo and apt-get shims that record any call: the harness must not run either.
+  const shims = join(work, 'shims')
+  mkdirSync(shims, { recursive: true })
+  const calls = join(work, 'shim-calls.log')
+  for (const tool of ['cargo', 'apt-get', 'apt']) {
+    writeFileSync(join(shims, tool), `#!/bin/sh\necho "${tool} $*" >> ${calls}\nexit 1\n`, { mode: 0o755 })
+  }
+  const out = join(work, 'bench-out')
+  const r = await run(join(full, 'node_modules', '.bin', 'reflink-pool'), ['bench', '--', '--quick', '--only', 'clone', '--out', out], {
+    cwd: full,
+    env: { ...env, PATH: `${shims}:${env.PATH}`, REFLINK_POOL_FLOOR: undefined },
+    timeoutMs: 300_000,
+  })
+  t.log(r.stderr.split('\n').filter((l) => /unavailable|skipped|missing/.test(l)).join('\n'))
+  t.is(r.code, 0, r.stderr)
+  t.false(existsSync(calls), `the harness ran: ${existsSync(calls) ? readFileSync(calls, 'utf8') : ''}`)
+  t.regex(r.stderr, /floor unavailable: the Rust floor binary is built from the repository's sources, which an npm install does not ship; rows against the floor are skipped; to include them, .*REFLINK_POOL_FLOOR/)
+  t.regex(r.stdout, /floor binary unavailable/, 'the clone rows say why they were skipped')
+  const report = JSON.parse(readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.json'))!), 'utf8')) as { notes: string[]; scenarios: { id: string; skipped?: string[] }[] }
+  t.truthy(report.scenarios.find((s) => s.id === 'clone')?.skipped?.[0]?.includes('floor'))
+  t.true(report.notes.some((n) => /measuring the installed native addon/.test(n)))
 })
 
 test.serial('a TypeScript consumer type-checks under strict, isolatedModules, verbatimModuleSyntax', async (t) => {

@@ -6,9 +6,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  AbortError, ERROR_CODES, ReflinkPoolError, copyFile, createSparseFile, fileUsage, internal, isReflinkSupported,
+  AbortError, ERROR_CODES, ReflinkPoolError, copyFile, createSparseFile, fileUsage, isReflinkSupported,
   resizeFile, setCopyConcurrency, updateLoopDevSizes,
 } from '../ts/index'
+// Internals by path: the package root exports only the public API.
+import { internal } from '../ts/internal'
 
 const root = mkdtempSync(join(tmpdir(), 'reflink-pool-native-api-'))
 test.after.always(() => rmSync(root, { recursive: true, force: true }))

@@ -5,7 +5,9 @@
 // name ('ENOENT'), `errno` is NEGATIVE like Node's uv errors (-2), plus
 // `syscall`, `path`, `dest`, and a message such as
 // "ENOENT: no such file or directory, open '/x'".
-// Library failures have an `ERR_*` code from ERROR_CODES and no errno.
+// Library failures have an `ERR_*` code from ERROR_CODES and no errno; their
+// message is the detail alone (as Node's own ERR_* errors: the code is in `code`).
+import type { constants } from 'node:os'
 import type { NativeError } from './binding'
 
 /** Every library code the package can throw, with what it means. */
@@ -30,7 +32,14 @@ export const ERROR_CODES = {
   ABORT_ERR: 'The operation was aborted through its AbortSignal; nothing was changed.',
 } as const
 
-export type ErrorCode = keyof typeof ERROR_CODES
+/** A library code: a key of ERROR_CODES. */
+export type LibraryErrorCode = keyof typeof ERROR_CODES
+
+/** An errno name as Node reports it ('ENOENT', 'EXDEV', ...). */
+export type ErrnoCode = keyof typeof constants.errno
+
+/** Every `code` a ReflinkPoolError can carry: a library code or an errno name. */
+export type ErrorCode = LibraryErrorCode | ErrnoCode
 
 export interface ErrorDetails {
   errno?: number
@@ -43,14 +52,14 @@ export interface ErrorDetails {
 /** Every error the library throws is one of these (AbortError included). */
 export class ReflinkPoolError extends Error {
   /** Errno name ('ENOENT', 'EXDEV', ...) or a library code from ERROR_CODES. */
-  readonly code: string
+  readonly code: ErrorCode
   /** Negative errno like Node's uv errors; undefined for library codes. */
   readonly errno?: number
   readonly syscall?: string
   readonly path?: string
   readonly dest?: string
 
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
     this.name = 'ReflinkPoolError'
     this.code = code
@@ -69,10 +78,10 @@ export class AbortError extends ReflinkPoolError {
   }
 }
 
-/** A library error: message `CODE: detail`, like the native ones. */
-export function libraryError(code: ErrorCode, detail: string, details: ErrorDetails = {}): ReflinkPoolError {
+/** A library error; the message is `detail` (the code is in `code`, not repeated). */
+export function libraryError(code: LibraryErrorCode, detail: string, details: ErrorDetails = {}): ReflinkPoolError {
   if (code === 'ABORT_ERR') return new AbortError(detail, details)
-  return new ReflinkPoolError(code, `${code}: ${detail}`, details)
+  return new ReflinkPoolError(code, detail, details)
 }
 
 /** The error for an aborted signal, keeping `signal.reason` as `cause` (as Node does). */
@@ -89,9 +98,14 @@ export function fromNativeError(e: NativeError): ReflinkPoolError {
     dest: e.dest ?? undefined,
   }
   if (e.code === 'ABORT_ERR') return new AbortError('The operation was aborted', details)
-  return new ReflinkPoolError(e.code, e.message, details)
+  const code = e.code as ErrorCode
+  // Errno messages keep Node's "ENOENT: no such file or directory, open '/x'" shape;
+  // a library code is not repeated in front of its message.
+  const message = code in ERROR_CODES && e.message.startsWith(`${code}: `) ? e.message.slice(code.length + 2) : e.message
+  return new ReflinkPoolError(code, message, details)
 }
 
-export function isReflinkPoolError(e: unknown, code?: string): e is ReflinkPoolError {
+/** Whether `e` is an error of this library (with `code`, when given: a typo in it does not compile). */
+export function isReflinkPoolError(e: unknown, code?: ErrorCode): e is ReflinkPoolError {
   return e instanceof ReflinkPoolError && (code === undefined || e.code === code)
 }

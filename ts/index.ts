@@ -10,10 +10,16 @@ export { fileUsage, type FileUsage } from './usage'
 export { setCopyConcurrency } from './limiter'
 
 // Errors
-export { ERROR_CODES, ReflinkPoolError, AbortError, isReflinkPoolError, type ErrorCode } from './errors'
+export {
+  ERROR_CODES,
+  ReflinkPoolError,
+  AbortError,
+  isReflinkPoolError,
+  type ErrorCode,
+  type LibraryErrorCode,
+  type ErrnoCode,
+  type ErrorDetails,
+} from './errors'
 
-// Building blocks for the policy layer; not public API.
-export { internal, type ImportWriter, type FsStats, type DataRun } from './internal'
-
-// Pool and volume policy (SPEC §3)
+// Pool and volume policy (docs/design.md §3)
 export * from './pool/index'

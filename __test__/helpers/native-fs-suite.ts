@@ -6,8 +6,10 @@ import { mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSy
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import {
-  copyFile, createSparseFile, fileUsage, internal, isReflinkSupported, resizeFile, updateLoopDevSizes, type CopyMethod,
+  copyFile, createSparseFile, fileUsage, isReflinkSupported, resizeFile, updateLoopDevSizes, type CopyMethod,
 } from '../../ts/index'
+// Internals by path: the package root exports only the public API.
+import { internal } from '../../ts/internal'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
 import {
   GiB, MiB, allocated, attachLoop, blockDevSize, detachLoop, mtimeNs, scatteredRuns, sha256File, tempFiles, writeData,

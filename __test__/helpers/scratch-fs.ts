@@ -7,10 +7,10 @@
 // Cleanup belongs to the fixture: we unmount and detach only the loop device we
 // attached ourselves.
 import type { TestFn } from 'ava'
-import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from '../../ts/bench/loopfs'
+import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from '../../ts/util/loopfs'
 
-// The mounting itself lives in ts/bench/loopfs.ts (the benchmark harness builds
-// the same filesystems); re-exported so tests keep importing from here.
+// The mounting itself lives in ts/util/loopfs.ts (the benchmark harness and the
+// demo build the same filesystems); re-exported so tests keep importing from here.
 export { mountScratch, unavailableReason, type FsKind, type ScratchFs }
 
 /** What each filesystem is expected to do for a same-filesystem copy. */

@@ -1,17 +1,19 @@
 // The benchmark harness (`npm run bench`, `reflink-pool bench`): sets up its
 // own XFS, btrfs and ext4 loop filesystems when root (otherwise benchmarks a
-// directory under the cwd and says so), builds the floor, checks the peers,
-// runs the scenarios of SPEC §5 / issue 5, and writes a markdown table, a JSON
-// file (schema in docs/bench-schema.md) and an SVG chart.
+// directory under the cwd and says so), builds the floor (from a checkout of
+// the repository; from an npm install its rows are skipped), checks the peers
+// (never installs them: it says what is missing and how to get it), runs the
+// scenarios of docs/design.md §9, and writes a markdown table, a JSON file
+// (schema in docs/bench-schema.md) and an SVG chart.
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { renderSvg } from './chart'
 import { settingsFor, type BenchContext, type BenchFs, type ChildRunner, type Scenario } from './context'
-import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from './loopfs'
+import { mountScratch, unavailableReason, type FsKind, type ScratchFs } from '../util/loopfs'
 import { renderMarkdown } from './markdown'
-import { Floor, REPO_ROOT, setupPeers } from './peers'
+import { checkPeers, Floor, REPO_ROOT } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
 import { cloneScenario } from './scenarios/clone'
@@ -22,7 +24,8 @@ import { massStartScenario } from './scenarios/mass-start'
 import { memoryScenario } from './scenarios/memory'
 import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
-import { dropCaches, fsType, machine, run, settle } from './system'
+import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
+import { painter } from '../util/style'
 
 export const SCENARIOS: readonly Scenario[] = [
   cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, dataPathScenario, fragmentedScenario,
@@ -76,6 +79,8 @@ export function parseArgs(argv: readonly string[]): Args {
 
 const T0 = Date.now()
 const log = (msg: string) => process.stderr.write(`[bench +${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`)
+/** A log line about something missing or skipped: yellow on a terminal (ts/util/style.ts rules). */
+const warn = (msg: string) => log(painter(process.stderr)('warning', msg))
 
 /** Scratch filesystems sized for the run, or one directory under the cwd when they cannot be built. */
 function setupFilesystems(quick: boolean, notes: string[], mounted: ScratchFs[]): BenchContext['fs'] {
@@ -127,6 +132,14 @@ function childRunner(notes: string[]): ChildRunner {
 async function useReleaseAddon(notes: string[]): Promise<void> {
   if (require.cache[join(REPO_ROOT, 'native', 'index.js')]) {
     notes.push('the addon was loaded before the harness started (CLI): measuring native/ as built, not a fresh release build')
+    return
+  }
+  if (!existsSync(join(REPO_ROOT, 'Cargo.toml'))) {
+    notes.push('measuring the installed native addon (an npm install has no sources to build a release addon from)')
+    return
+  }
+  if (!hasCommand('cargo')) {
+    notes.push('cargo is not installed: measuring native/ as built, not a fresh release build (rustup: https://rustup.rs)')
     return
   }
   try {
@@ -201,16 +214,19 @@ export async function runBench(argv: string[]): Promise<number> {
     if (fs.xfs.kind === 'cwd') cwdDir = fs.xfs.dir
     let floorProblem: string | null = null
     try {
-      log('building the floor binary (cargo build --release --example floor)')
-      floor = await Floor.start()
+      floor = await Floor.start(log)
     } catch (e) {
       floorProblem = (e as Error).message.split('\n')[0]
       notes.push(`floor unavailable: ${floorProblem}`)
+      warn(`floor unavailable: ${floorProblem}`)
     }
     const needsChild = !args.only || args.only.some((id) => CHILD_SCENARIOS.includes(id))
     const child: ChildRunner = needsChild ? childRunner(notes) : { loader: 'node', argv: () => { throw new Error('no child runner: the memory scenario was not selected') } }
-    const missingPeers = await setupPeers(log)
-    for (const m of missingPeers) notes.push(`peer unavailable: ${m}`)
+    const missingPeers = await checkPeers()
+    for (const m of missingPeers) {
+      notes.push(`peer unavailable: ${m}`)
+      warn(`peer unavailable: ${m}`)
+    }
     await useReleaseAddon(notes)
     const product = loadProduct()
     for (const p of product.problems) notes.push(p)
@@ -257,7 +273,9 @@ export async function runBench(argv: string[]): Promise<number> {
     scenarios,
   }
   const paths = writeReport(report, resolve(args.out))
-  process.stdout.write(renderMarkdown(report))
+  // The files stay plain; on a terminal, targets not met stand out.
+  const paint = painter(process.stdout)
+  process.stdout.write(renderMarkdown(report).replace(/\*\*not met\*\*/g, (m) => paint('error', m)))
   log(`wrote ${paths.json}, ${paths.md}, ${paths.svg}`)
   const t = tally(report)
   if (scenarios.some((s) => s.error)) return 1

@@ -3,7 +3,7 @@
 // medians of every peer so a reader can check the ratios.
 import type { BenchReport, Check, Measurement } from './results'
 import { tally } from './results'
-import { humanDuration, humanSize } from '../cli/format'
+import { humanDuration, humanSize } from '../util/units'
 
 /** A figure in its unit: `1.04×`, `3.20 ms`, `87.5 MiB`, `412 starts/s`. */
 export function formatValue(value: number, unit: string): string {

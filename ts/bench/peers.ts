@@ -2,11 +2,11 @@
 // `src` to a new `dst`; which of them make the result durable is part of what
 // the table reports, so it is stated here once.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { constants, promises as fsp, rmSync } from 'node:fs'
+import { constants, existsSync, promises as fsp, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface, type Interface } from 'node:readline'
 import type { TimedPeer } from './interleave'
-import { hasCommand, isRoot, run } from './system'
+import { hasCommand, run } from './system'
 
 export interface Peer {
   id: string
@@ -35,6 +35,12 @@ export function copyPeer(peer: Peer, src: string, outDir: string, inspect?: (dst
 /** Root of the repository checkout (ts/bench/ -> ../..; dist/bench/ -> ../..). */
 export const REPO_ROOT = join(__dirname, '..', '..')
 
+const FLOOR_HOW =
+  'rows against the floor are skipped; to include them, build it from a checkout of the repository ' +
+  '(cargo build --release --example floor -p reflink-pool-core) and set REFLINK_POOL_FLOOR to target/release/examples/floor'
+
+const FLOOR_FROM_INSTALL = `the Rust floor binary is built from the repository's sources, which an npm install does not ship; ${FLOOR_HOW}`
+
 /**
  * The floor: `crates/core/examples/floor.rs`, a long-lived process doing the
  * durable-copy syscalls directly and timing them itself, so neither process
@@ -51,9 +57,23 @@ export class Floor {
     this.lines.on('line', (line) => this.waiting.shift()?.(line))
   }
 
-  /** Build the floor binary (release) and start it. */
-  static async start(): Promise<Floor> {
-    await run('cargo', ['build', '--quiet', '--release', '--example', 'floor', '-p', 'reflink-pool-core', '--manifest-path', join(REPO_ROOT, 'Cargo.toml')])
+  /**
+   * Start the floor: a prebuilt binary named by REFLINK_POOL_FLOOR, else one
+   * built by cargo (release) from a checkout of the repository. An npm install
+   * has neither the Rust sources nor (usually) cargo: then this rejects with
+   * what is missing and how to get it, and the rows against the floor are skipped.
+   */
+  static async start(log: (msg: string) => void = () => {}): Promise<Floor> {
+    const prebuilt = process.env.REFLINK_POOL_FLOOR
+    if (prebuilt) {
+      if (!existsSync(prebuilt)) throw new Error(`REFLINK_POOL_FLOOR=${prebuilt} does not exist`)
+      return new Floor(prebuilt)
+    }
+    const manifest = join(REPO_ROOT, 'Cargo.toml')
+    if (!existsSync(manifest)) throw new Error(FLOOR_FROM_INSTALL)
+    if (!hasCommand('cargo')) throw new Error(`cargo is not installed (rustup: https://rustup.rs), so the floor cannot be built; ${FLOOR_HOW}`)
+    log('building the floor binary (cargo build --release --example floor)')
+    await run('cargo', ['build', '--quiet', '--release', '--example', 'floor', '-p', 'reflink-pool-core', '--manifest-path', manifest])
     return new Floor(join(REPO_ROOT, 'target', 'release', 'examples', 'floor'))
   }
 
@@ -111,7 +131,7 @@ export function reflinkPackage(): Peer | string {
     const mod = require('@reflink/reflink') as { reflinkFile(src: string, dst: string): Promise<unknown> }
     return { id: 'reflink-npm', label: '@reflink/reflink', durable: false, copy: async (s, d) => void (await mod.reflinkFile(s, d)) }
   } catch (e) {
-    return `@reflink/reflink not installed (npm install): ${(e as Error).message.split('\n')[0]}`
+    return `@reflink/reflink not installed, so its rows are skipped (npm install @reflink/reflink): ${(e as Error).message.split('\n')[0]}`
   }
 }
 
@@ -143,23 +163,13 @@ export const nodeCopyFile: Peer = {
 }
 
 /**
- * Install what the peers need where the harness may (qemu-utils via apt when
- * root) and report what is still missing, so those peers are skipped loudly.
+ * Check what the peers need and report what is missing, with how to get it, so
+ * those peers are skipped loudly. The harness never installs anything itself.
  */
-export async function setupPeers(log: (msg: string) => void): Promise<string[]> {
+export async function checkPeers(): Promise<string[]> {
   const missing: string[] = []
   if (!hasCommand('qemu-img')) {
-    if (isRoot && hasCommand('apt-get')) {
-      log('installing qemu-utils (apt-get) for the qemu-img peer')
-      try {
-        await run('apt-get', ['update', '-qq'])
-        await run('apt-get', ['install', '-y', '-qq', 'qemu-utils'])
-      } catch (e) {
-        missing.push(`qemu-img: apt-get install qemu-utils failed: ${(e as Error).message}`)
-      }
-    } else {
-      missing.push('qemu-img: not installed and not root (apt-get install qemu-utils)')
-    }
+    missing.push('qemu-img: not installed, so its rows are skipped; install qemu-utils (Debian/Ubuntu: apt-get install qemu-utils; Fedora: dnf install qemu-img)')
   }
   try {
     const v = await run('cp', ['--version'])

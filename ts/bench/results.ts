@@ -2,7 +2,7 @@
 // `reflink-pool-bench/1`, documented in docs/bench-schema.md), what the
 // markdown table and the chart are drawn from. A target is judged here and
 // nowhere else, so the table, the JSON and the chart always agree.
-import { pairedRatios, summarize, type Summary } from './stats'
+import { pairedRatios, summarize, type Summary } from '../util/stats'
 
 export const SCHEMA = 'reflink-pool-bench/1'
 

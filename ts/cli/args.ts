@@ -1,15 +1,18 @@
 // Argument parsers shared by the commands. A bad value is a usage error
 // (commander turns InvalidArgumentError into one), never an operation failure.
 import { InvalidArgumentError } from 'commander'
-import { parseSize } from './format'
+import { parseSize, SIZE_SYNTAX } from './format'
 
-/** "10G", "512MiB", "4096" -> bytes. */
+/** "10G" / "10GiB" (2^30 units), "10GB" (10^9), "4096" (bytes) -> bytes, as GNU `truncate -s`. */
 export function sizeArg(text: string): number {
   const bytes = parseSize(text)
-  if (bytes === null || !Number.isInteger(bytes)) {
-    throw new InvalidArgumentError(`not a size in bytes: "${text}" (use e.g. 4096, 512M, 10GiB)`)
-  }
+  if (bytes === null) throw new InvalidArgumentError(`not a size: "${text}" (e.g. 4096, 512M, 10GiB, 10GB)`)
   return bytes
+}
+
+/** The size rule for a command's --help. */
+export function sizeHelp(): string {
+  return `\n${SIZE_SYNTAX}.\n`
 }
 
 /** A whole number within [min, max]. */

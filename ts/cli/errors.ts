@@ -10,6 +10,8 @@ export const EXIT = {
   usage: 2,
   /** Interrupted by SIGINT; 128 + signal number, as shells do. */
   interrupted: 130,
+  /** The reader of stdout went away (`| head`): 128 + SIGPIPE, as for `cat`. */
+  closedPipe: 141,
 } as const
 
 /** Codes the CLI itself raises (the library's ERR_* table lives in ts/errors.ts). */
@@ -17,6 +19,8 @@ export const CLI_CODES = {
   usage: 'ERR_USAGE',
   poolNotFound: 'ERR_POOL_NOT_FOUND',
   benchUnavailable: 'ERR_BENCH_UNAVAILABLE',
+  /** A loop device still uses the volume's dirty image (stop without --force). */
+  volumeInUse: 'ERR_VOLUME_IN_USE',
   /** Raised by bin/reflink-pool.js when dist/ was never built. */
   notBuilt: 'ERR_NOT_BUILT',
 } as const
@@ -32,8 +36,8 @@ export class UsageError extends Error {
 
 /** An operation failure raised by the CLI itself, with a stable code. */
 export class CliError extends Error {
-  constructor(message: string, readonly code: string) {
-    super(message)
+  constructor(message: string, readonly code: string, options?: { cause?: unknown }) {
+    super(message, options)
     this.name = 'CliError'
   }
 }

@@ -1,37 +1,7 @@
-// Human output of the CLI: sizes, durations and aligned tables.
+// Human output of the CLI: aligned tables and key/value lists; sizes and
+// durations come from the neutral ts/util/units.ts (re-exported here).
 // Machine output (--json) never goes through here; see output.ts.
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-
-/** 1536 -> "1.5 KiB"; null/undefined -> "-" (a pool on a missing disk has no size). */
-export function humanSize(bytes: number | bigint | null | undefined): string {
-  if (bytes === null || bytes === undefined) return '-'
-  let n = Number(bytes)
-  let unit = 0
-  while (Math.abs(n) >= 1024 && unit < UNITS.length - 1) {
-    n /= 1024
-    unit++
-  }
-  if (unit === 0) return `${n} B`
-  return `${n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)} ${UNITS[unit]}`
-}
-
-/** Milliseconds as "850 µs", "12.3 ms" or "4.20 s". */
-export function humanDuration(ms: number): string {
-  if (ms < 1) return `${Math.round(ms * 1000)} µs`
-  if (ms < 1000) return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(1)} ms`
-  return `${(ms / 1000).toFixed(2)} s`
-}
-
-/** Parse "10G", "512MiB", "4096", "1.5g" into bytes; returns null when it is not a size. */
-export function parseSize(text: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$/i.exec(text)
-  if (!m) return null
-  const power = ' kmgtp'.indexOf(m[2].toLowerCase() || ' ')
-  const bytes = Number(m[1]) * 1024 ** power
-  if (!Number.isSafeInteger(bytes)) return null
-  return bytes
-}
+export { humanDuration, humanSeconds, humanSize, parseSize, percent, SIZE_SYNTAX } from '../util/units'
 
 export type Align = 'left' | 'right'
 
@@ -39,27 +9,61 @@ export interface Column<Row> {
   header: string
   value: (row: Row) => string
   align?: Align
+  /** May be cut in the middle (with "…", keeping both ends) when the table is wider than the terminal; widest first. */
+  shrink?: boolean
 }
 
+export interface TableOptions {
+  /** Fit the table into this many columns (the terminal width); unlimited when undefined. */
+  width?: number
+}
+
+/** Narrowest a shrinkable column gets: its header, and room for a recognisable prefix. */
+const MIN_SHRUNK = 8
+
 /** Render rows as an aligned, space-separated table with a header line. */
-export function table<Row>(rows: Row[], columns: Column<Row>[]): string {
+export function table<Row>(rows: Row[], columns: Column<Row>[], opts: TableOptions = {}): string {
   const cells = rows.map((row) => columns.map((c) => c.value(row)))
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i].length)))
+  if (opts.width !== undefined) fitWidths(widths, columns, opts.width)
+  const cut = (v: string, w: number) => {
+    if (v.length <= w) return v
+    const tail = Math.floor((w - 1) / 2)
+    return v.slice(0, w - 1 - tail) + '…' + (tail > 0 ? v.slice(-tail) : '')
+  }
   const line = (values: string[]) =>
     values
-      .map((v, i) => (columns[i].align === 'right' ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .map((v, i) => {
+        const text = cut(v, widths[i])
+        return columns[i].align === 'right' ? text.padStart(widths[i]) : text.padEnd(widths[i])
+      })
       .join('  ')
       .trimEnd()
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n')
+}
+
+/** Narrow the widest shrinkable columns, one character at a time, until the table fits `width`. */
+function fitWidths<Row>(widths: number[], columns: Column<Row>[], width: number): void {
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1)
+  while (total() > width) {
+    let widest = -1
+    for (let i = 0; i < columns.length; i++) {
+      const floor = Math.max(MIN_SHRUNK, columns[i].header.length)
+      if (columns[i].shrink && widths[i] > floor && (widest < 0 || widths[i] > widths[widest])) widest = i
+    }
+    if (widest < 0) return // nothing left to shrink: let the terminal wrap
+    widths[widest]--
+  }
+}
+
+/** The terminal width of stdout, or undefined when stdout is not a terminal (pipes get whole lines). */
+export function terminalWidth(stream: NodeJS.WritableStream = process.stdout): number | undefined {
+  const s = stream as Partial<NodeJS.WriteStream>
+  return s.isTTY === true && typeof s.columns === 'number' && s.columns > 0 ? s.columns : undefined
 }
 
 /** Render key/value pairs as two aligned columns ("name:  value"). */
 export function keyValues(pairs: Array<[string, string]>): string {
   const width = Math.max(0, ...pairs.map(([k]) => k.length + 1))
   return pairs.map(([k, v]) => `${(k + ':').padEnd(width)}  ${v}`).join('\n')
-}
-
-/** Percentage with one decimal, "-" when the whole is zero. */
-export function percent(part: number, whole: number): string {
-  return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '-'
 }

@@ -15,6 +15,8 @@ import { registerDemoCommand } from './commands/demo'
 import { registerBenchCommand } from './commands/bench'
 import { examples } from './args'
 import { interrupt } from './interrupt'
+import { exitQuietlyOnClosedPipe } from './pipe'
+import { painter } from '../util/style'
 
 function packageVersion(): string {
   // Same relative path from ts/cli (tsx) and dist/cli (compiled).
@@ -45,7 +47,7 @@ export function buildProgram(): Command {
         "reflink-pool clone vm-templates/debian/root 'appvms/web-{n}/root' --count 20",
         'reflink-pool volume list --json',
       ) +
-        `\nExit status: ${EXIT.ok} success, ${EXIT.failure} operation failed, ${EXIT.usage} usage error, ${EXIT.interrupted} interrupted.\n`,
+        `\nExit status: ${EXIT.ok} success, ${EXIT.failure} operation failed, ${EXIT.usage} usage error, ${EXIT.interrupted} interrupted, ${EXIT.closedPipe} output pipe closed.\n`,
     )
   registerPoolCommands(program)
   registerVolumeCommands(program)
@@ -60,6 +62,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram()
   const debug = argv.includes('--debug')
   const json = argv.includes('--json')
+  exitQuietlyOnClosedPipe()
   const stopListening = interrupt.listen()
   try {
     await program.parseAsync(argv)
@@ -70,8 +73,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       if (err.exitCode === 0) return EXIT.ok // --help, --version
       // A group called without a subcommand: commander has printed its help on stderr.
       if (err.code === 'commander.help') return report(new UsageError('missing command (see the list above)'), { json, debug })
-      // commander says "error: unknown option '--x'"; we say it our way.
-      return report(new UsageError(err.message.replace(/^error: /, '')), { json, debug })
+      // commander says "error: unknown option '--x'\n(Did you mean --y?)": one line, our way, hint kept.
+      return report(new UsageError(err.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')), { json, debug })
     }
     if (interrupt.aborted && (err as Error)?.name === 'AbortError') {
       process.stderr.write('reflink-pool: interrupted (ABORT_ERR)\n')
@@ -85,7 +88,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 
 function report(err: unknown, opts: { json: boolean; debug: boolean }): number {
   if (opts.json) process.stdout.write(toJson(errorJson(err)) + '\n')
-  process.stderr.write(errorLine(err) + '\n')
+  process.stderr.write(painter(process.stderr)('error', errorLine(err)) + '\n')
   if (opts.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n')
   return exitStatusOf(err)
 }

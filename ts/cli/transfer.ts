@@ -8,7 +8,7 @@ import { createWriteStream, lstatSync, statSync, type Stats } from 'node:fs'
 import { isatty } from 'node:tty'
 import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { ReflinkPoolError } from '../errors'
+import { ReflinkPoolError, type ErrorCode } from '../errors'
 import { UsageError } from './errors'
 import { interrupt } from './interrupt'
 import type { Output } from './output'
@@ -41,7 +41,7 @@ function statOrThrow(file: string, what: string, follow: boolean): Stats | null 
   try {
     return follow ? statSync(file) : lstatSync(file)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL'
+    const code = ((err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL') as ErrorCode
     if (code === 'ENOENT' && what === 'export') return null
     throw new ReflinkPoolError(code, `cannot use ${file} to ${what}: ${(err as Error).message}`, { syscall: 'stat', path: file, cause: err })
   }
@@ -56,7 +56,7 @@ export function openImportSource(file: string, size: number | undefined): Import
   const st = statOrThrow(file, 'import', true)!
   if (st.isFIFO()) return { kind: 'stream', path: file, size, close() {} }
   // Anything else that is not a regular file is refused by importFile with a typed error.
-  return { kind: 'file', path: file, size, close() {} }
+  return { kind: 'file', path: file, size: size ?? st.size, close() {} }
 }
 
 export async function importVolume(

@@ -2,6 +2,8 @@
 // `usage` and `clone`, so every command describes a volume the same way.
 import { humanSize, type Column } from './format'
 import type { Volume } from './pool-access'
+import type { FilesUsage, FootprintKind, VolumeFootprint } from '../pool'
+import { addUsage, emptyUsage } from '../pool/footprint'
 
 /** SPEC §3.3 names of the four kinds. */
 export function volumeKind(v: { saveOnStop: boolean; snapOnStart: boolean }): string {
@@ -18,13 +20,30 @@ export interface VolumeJson {
   snapOnStart: boolean
   source: string | null
   revisionsToKeep: number
+  /** The size the VM sees: the running image's, else the committed one's (a stopped snapshot: its source's). */
   size: number
+  /** A dirty image exists: the volume is running (any kind). */
+  running: boolean
+  /** Same as running: kept for scripts that read it. */
   dirty: boolean
   outdated: boolean
   path: string
 }
 
+/** The size a VM started now would see: a stopped snapshot has no image of its own, so its source's. */
+async function visibleSize(v: Volume, running: boolean): Promise<number> {
+  if (v.snapOnStart && !running && v.source !== null) {
+    try {
+      return await (await v.pool.loadVolume(v.source)).size()
+    } catch {
+      // The source is gone or broken: the nominal size is all there is (verify says what is missing).
+    }
+  }
+  return v.size()
+}
+
 export async function volumeJson(v: Volume): Promise<VolumeJson> {
+  const running = await v.isRunning()
   return {
     vid: v.vid,
     name: v.name,
@@ -34,22 +53,28 @@ export async function volumeJson(v: Volume): Promise<VolumeJson> {
     snapOnStart: v.snapOnStart,
     source: v.source,
     revisionsToKeep: v.revisionsToKeep,
-    size: await v.size(),
-    dirty: await v.isDirty(),
+    size: await visibleSize(v, running),
+    running,
+    dirty: running,
     outdated: await v.isOutdated(),
     path: v.path,
   }
 }
 
+export function volumeState(v: VolumeJson): string {
+  return v.running ? (v.outdated ? 'running (outdated)' : 'running') : 'stopped'
+}
+
 export const volumeColumns: Column<VolumeJson>[] = [
-  { header: 'VID', value: (v) => v.vid },
+  { header: 'VID', value: (v) => v.vid, shrink: true },
   { header: 'KIND', value: (v) => v.kind },
   { header: 'RW', value: (v) => (v.rw ? 'rw' : 'ro') },
   { header: 'SIZE', value: (v) => humanSize(v.size), align: 'right' },
-  { header: 'STATE', value: (v) => (v.dirty ? 'running' : v.outdated ? 'outdated' : 'stopped') },
-  { header: 'SOURCE', value: (v) => v.source ?? '-' },
+  { header: 'STATE', value: volumeState },
+  { header: 'SOURCE', value: (v) => v.source ?? '-', shrink: true },
 ]
 
+/** FIEMAP figures of a volume's current image: what a VM sees (demo, clone and `volume info`). */
 export interface UsageRow {
   vid: string
   size: number
@@ -59,7 +84,6 @@ export interface UsageRow {
   extents: number
 }
 
-/** FIEMAP figures of a volume's current image. */
 export async function volumeUsage(v: Volume): Promise<Omit<UsageRow, 'vid' | 'size'>> {
   const { allocated, shared, exclusive, extents } = await v.usage()
   return { allocated, shared, exclusive, extents }
@@ -83,11 +107,49 @@ export function sumUsage(rows: UsageRow[]): Omit<UsageRow, 'vid'> {
   return total
 }
 
-export const usageColumns: Column<Omit<UsageRow, 'vid'> & { vid: string }>[] = [
-  { header: 'VID', value: (r) => r.vid },
+/** One row of `usage`: the size the VM sees and every file of the volume by kind, with their sum. */
+export interface FootprintRow {
+  vid: string
+  size: number
+  files: Record<FootprintKind, FilesUsage>
+  total: FilesUsage
+}
+
+/** The kinds in the order `usage` shows them. */
+export const FOOTPRINT_KINDS: readonly FootprintKind[] = ['clean', 'precache', 'revisions', 'dirty', 'import']
+
+export async function volumeFootprintRows(volumes: Volume[]): Promise<FootprintRow[]> {
+  const rows: FootprintRow[] = []
+  for (const v of volumes) {
+    const f: VolumeFootprint = await v.footprint()
+    rows.push({ vid: v.vid, size: await visibleSize(v, await v.isRunning()), files: f.byKind, total: f.total })
+  }
+  return rows
+}
+
+/** The `total` row of `usage`: every column summed over the volumes. */
+export function sumFootprint(rows: FootprintRow[]): Omit<FootprintRow, 'vid'> {
+  const sum: Omit<FootprintRow, 'vid'> = {
+    size: 0,
+    files: Object.fromEntries(FOOTPRINT_KINDS.map((k) => [k, emptyUsage()])) as Record<FootprintKind, FilesUsage>,
+    total: emptyUsage(),
+  }
+  for (const r of rows) {
+    sum.size += r.size
+    addUsage(sum.total, r.total)
+    for (const k of FOOTPRINT_KINDS) addUsage(sum.files[k], r.files[k])
+  }
+  return sum
+}
+
+/** A kind's allocated bytes, "-" when the volume has no such file. */
+const kindCell = (u: FilesUsage) => (u.files === 0 ? '-' : humanSize(u.allocated))
+
+export const footprintColumns: Column<FootprintRow>[] = [
+  { header: 'VID', value: (r) => r.vid, shrink: true },
   { header: 'SIZE', value: (r) => humanSize(r.size), align: 'right' },
-  { header: 'ALLOCATED', value: (r) => humanSize(r.allocated), align: 'right' },
-  { header: 'SHARED', value: (r) => humanSize(r.shared), align: 'right' },
-  { header: 'EXCLUSIVE', value: (r) => humanSize(r.exclusive), align: 'right' },
-  { header: 'EXTENTS', value: (r) => String(r.extents), align: 'right' },
+  ...FOOTPRINT_KINDS.map((k): Column<FootprintRow> => ({ header: k.toUpperCase(), value: (r) => kindCell(r.files[k]), align: 'right' })),
+  { header: 'ALLOCATED', value: (r) => humanSize(r.total.allocated), align: 'right' },
+  { header: 'SHARED', value: (r) => humanSize(r.total.shared), align: 'right' },
+  { header: 'EXCLUSIVE', value: (r) => humanSize(r.total.exclusive), align: 'right' },
 ]

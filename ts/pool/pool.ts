@@ -3,7 +3,8 @@
 //
 // The registry is a cache of the per-volume records on disk (store.ts):
 // listVolumes() re-reads the directory of records, so volumes created or
-// removed by another process show up; getVolume() answers from the cache.
+// removed by another process show up; loadVolume() re-reads one record;
+// getVolume() answers from the cache (synchronously).
 import * as fs from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -16,6 +17,7 @@ import { ReflinkVolume } from './volume'
 import { parseVid, VID_PREFIXES } from './vid'
 import { lockFileName, sessionFileName } from './names'
 import { poolError, hasCode } from './fail'
+import { asyncDispose } from '../dispose'
 import { checkBoolean, checkRevisionsToKeep, checkSize, checkString } from './args'
 import type { PoolContext } from './context'
 import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord } from './types'
@@ -232,11 +234,33 @@ export class ReflinkPool {
     return poolError('ERR_VOLUME_EXISTS', `Volume ${vid} already exists in pool ${this.name}`, { vid })
   }
 
-  /** The volume `vid` (as of the last open/listVolumes); ERR_UNKNOWN_VOLUME when absent. */
+  /**
+   * The volume `vid` from this pool's cache, as of the last open, listVolumes()
+   * or loadVolume(): a volume another process created since is not seen (use
+   * loadVolume). ERR_UNKNOWN_VOLUME when absent.
+   */
   getVolume(vid: string): ReflinkVolume {
     parseVid(vid)
     const volume = this.volumes.get(vid)
     if (!volume) throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} in pool ${this.name}`, { vid })
+    return volume
+  }
+
+  /**
+   * The volume `vid` as it is on disk now: sees a volume another process created
+   * (or removed: then ERR_UNKNOWN_VOLUME) since this pool was opened.
+   */
+  async loadVolume(vid: string): Promise<ReflinkVolume> {
+    parseVid(vid)
+    const rec = await this.store.readVolume(vid)
+    if (!rec) {
+      this.forget(vid)
+      throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} in pool ${this.name}`, { vid })
+    }
+    const cached = this.volumes.get(vid)
+    if (cached) return cached
+    const volume = new ReflinkVolume(this.ctx, rec)
+    this.remember(volume)
     return volume
   }
 
@@ -316,6 +340,11 @@ export class ReflinkPool {
       OPEN_SESSIONS.delete(basename(this.session))
       this.session = null
     }
+  }
+
+  /** `await using pool = await ReflinkPool.open(...)`: the pool is closed when the scope ends. */
+  async [asyncDispose](): Promise<void> {
+    await this.close()
   }
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */

@@ -25,6 +25,7 @@ import { writeOwnerMarker } from './lock'
 import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction, checkKeys, checkPathArg } from './args'
 import { entryKind, lstatOrNull, statOrNull, type CopyOptions } from './files'
 import { exportStream, pumpImport, writeImport } from './stream'
+import { volumeFootprint, type VolumeFootprint } from './footprint'
 import type { PoolContext } from './context'
 import type {
   VolumeRecord,
@@ -591,7 +592,11 @@ export class ReflinkVolume {
 
   /** S and a dirty image exists (running, or crashed while running). */
   async isDirty(): Promise<boolean> {
-    if (!this.saveOnStop) return false
+    return this.saveOnStop && (await this.isRunning())
+  }
+
+  /** A dirty image exists, whatever the kind: the volume is running (or crashed while running). */
+  async isRunning(): Promise<boolean> {
     const p = this.paths
     return (await this.ctx.files.checkDir(p.dir)) && (await this.ctx.files.image(p.dirty)) !== null
   }
@@ -626,6 +631,11 @@ export class ReflinkVolume {
     if (!image) return { allocated: 0, shared: 0, exclusive: 0, extents: 0 }
     const u = await this.ctx.files.usage(image.path)
     return { allocated: u.allocated, shared: u.shared, exclusive: u.exclusive, extents: u.extents }
+  }
+
+  /** Every file of the volume by kind (clean, dirty, precache, import, revisions) with its allocation. */
+  async footprint(): Promise<VolumeFootprint> {
+    return volumeFootprint(this.ctx.files, this.paths, { sourceOwnsClean: this.snapOnStart })
   }
 
   /** Delete every file of the volume, its VM directory when empty, and its record. */

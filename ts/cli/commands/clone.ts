@@ -7,7 +7,7 @@ import { interrupt } from '../interrupt'
 import { globalOptions, Output } from '../output'
 import { withPool } from '../pool-access'
 import { volumeUsageRows, sumUsage } from '../volume-view'
-import { summarize } from '../../bench/stats'
+import { summarize } from '../../util/stats'
 
 export function registerCloneCommand(program: Command): void {
   program

@@ -1,10 +1,11 @@
 // Pool commands: init, info, usage.
 import type { Command } from 'commander'
 import { examples, intArg } from '../args'
-import { humanSize, keyValues, percent, table } from '../format'
+import { humanSize, keyValues, percent, table, terminalWidth } from '../format'
 import { globalOptions, Output } from '../output'
 import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
-import { volumeUsageRows, usageColumns, sumUsage } from '../volume-view'
+import { reword } from '../messages'
+import { footprintColumns, sumFootprint, volumeFootprintRows } from '../volume-view'
 
 export function registerPoolCommands(program: Command): void {
   program
@@ -28,14 +29,18 @@ export function registerPoolCommands(program: Command): void {
       const out = new Output(g.json)
       const dirPath = poolDir(g)
       const existed = isPoolDir(dirPath)
-      const pool = await loadPoolModule().ReflinkPool.open({
-        dirPath,
-        // Only what was given: on an existing pool the library replaces persisted settings with these.
-        ...(o.name !== undefined ? { name: o.name } : {}),
-        ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
-        ...(o.ephemeralVolatile !== undefined ? { ephemeralVolatile: true } : {}),
-        setupCheck: o.setupCheck,
-      })
+      const pool = await loadPoolModule()
+        .ReflinkPool.open({
+          dirPath,
+          // Only what was given: on an existing pool the library replaces persisted settings with these.
+          ...(o.name !== undefined ? { name: o.name } : {}),
+          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+          ...(o.ephemeralVolatile !== undefined ? { ephemeralVolatile: true } : {}),
+          setupCheck: o.setupCheck,
+        })
+        .catch((err: unknown) => {
+          throw reword(err, { command: 'init', dir: dirPath })
+        })
       try {
         const config = pool.config
         out.result({ created: !existed, config }, () =>
@@ -53,12 +58,15 @@ export function registerPoolCommands(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
-        const data = { config: pool.config, volumes: (await pool.listVolumes()).length, ...(await poolSpace(pool)) }
+        const space = await poolSpace(pool)
+        const reflink = space.dataSize === null ? null : await canReflink(pool.dirPath)
+        const data = { config: pool.config, volumes: (await pool.listVolumes()).length, ...space, reflink }
         new Output(g.json).result(data, () =>
           keyValues([
             ...configPairs(pool),
             ['volumes', String(data.volumes)],
             ['filesystem', data.dataSize === null ? 'missing (pool directory not available)' : `${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)} (${percent(data.dataUsage ?? 0, data.dataSize)})`],
+            ['reflink', reflinkMeaning(reflink)],
           ]),
         )
       })
@@ -66,19 +74,20 @@ export function registerPoolCommands(program: Command): void {
 
   program
     .command('usage')
-    .description('space used by each volume: allocated, shared with other files (reflinks), exclusive')
+    .description('space used by every file of each volume (clean, precache, revisions, dirty, import), shared with other files (reflinks) or exclusive')
     .addHelpText('after', examples('reflink-pool usage', 'reflink-pool usage --json | jq .total'))
     .action(async (_o: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
-        const rows = await volumeUsageRows(await pool.listVolumes())
-        const data = { ...(await poolSpace(pool)), volumes: rows, total: sumUsage(rows) }
+        const rows = await volumeFootprintRows(await pool.listVolumes())
+        const data = { ...(await poolSpace(pool)), volumes: rows, total: sumFootprint(rows) }
         new Output(g.json).result(data, () =>
           [
-            table([...rows, { vid: 'total', ...data.total }], usageColumns),
+            table([...rows, { vid: 'total', ...data.total }], footprintColumns, { width: terminalWidth() }),
             '',
             `Filesystem: ${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)}. ` +
-              `Shared bytes are counted in every volume that shares them; exclusive bytes only in one.`,
+              'Columns are allocated bytes per kind of file ("-": none). Shared bytes (reflinks) are counted in every file ' +
+              'that shares them, so ALLOCATED can exceed what the volume costs; exclusive bytes are in one file only.',
           ].join('\n'),
         )
       })
@@ -89,6 +98,26 @@ export function registerPoolCommands(program: Command): void {
 async function poolSpace(pool: Pool): Promise<{ dataSize: number | null; dataUsage: number | null }> {
   const details = await pool.usageDetails()
   return { dataSize: details.dataSize ?? null, dataUsage: details.dataUsage ?? null }
+}
+
+/** Probe the pool directory with real bytes; null when it cannot be probed (the answer is unknown). */
+async function canReflink(dirPath: string): Promise<boolean | null> {
+  const { isReflinkSupported } = require('../../probe') as typeof import('../../probe')
+  try {
+    return await isReflinkSupported(dirPath)
+  } catch {
+    return null
+  }
+}
+
+/** What the filesystem's reflink support means for the pool, in one line. */
+function reflinkMeaning(reflink: boolean | null): string {
+  if (reflink === null) return 'unknown (the pool directory could not be probed)'
+  if (reflink) return 'yes: clones, starts and revisions share blocks (metadata-only, fast); only data written after costs space'
+  return (
+    'no: every clone, start and revision is a full sparse copy (time grows with the data); ' +
+    'an origin volume keeps its data twice (clean + precache), three times while running'
+  )
 }
 
 function configLines(pool: Pool): string {

@@ -1,20 +1,37 @@
 // Volume commands: `reflink-pool volume <create|list|info|start|stop|revert|
 // revisions|resize|import|export|remove|verify>`.
 import { Command, Option } from 'commander'
-import { examples, intArg, sizeArg } from '../args'
-import { humanSize, keyValues, table } from '../format'
+import { examples, intArg, sizeArg, sizeHelp } from '../args'
+import { humanSize, keyValues, table, terminalWidth } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { volumeColumns, volumeJson, volumeKind, volumeUsage, type VolumeJson } from '../volume-view'
+import { volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
+import { CLI_CODES, CliError, UsageError } from '../errors'
+import { refuse, reword, type FailureContext } from '../messages'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
 type Kind = (typeof KINDS)[number]
 
-/** Run `fn` on one volume of the pool given on the command line. */
-function onVolume<T>(cmd: Command, vid: string, fn: (v: Volume, pool: Pool, g: GlobalOptions) => Promise<T>): Promise<T> {
+/**
+ * Run `fn` on one volume of the pool given on the command line. A library
+ * error is re-worded for the command line (messages.ts); `context` adds what
+ * the command knows (sizes of a shrink).
+ */
+function onVolume<T>(
+  cmd: Command,
+  vid: string,
+  fn: (v: Volume, pool: Pool, g: GlobalOptions, context: FailureContext) => Promise<T>,
+): Promise<T> {
   const g = globalOptions(cmd)
-  return withPool(g, async (pool) => fn(await pool.getVolume(vid), pool, g))
+  const context: FailureContext = { command: cmd.name(), vid }
+  return withPool(g, async (pool) => {
+    const v = await pool.loadVolume(vid)
+    context.kind = volumeKind(v)
+    return fn(v, pool, g, context)
+  }).catch((err: unknown) => {
+    throw reword(err, context)
+  })
 }
 
 function show(g: GlobalOptions, v: VolumeJson, extra: Array<[string, string]> = []): void {
@@ -26,8 +43,8 @@ function volumeLines(v: VolumeJson, extra: Array<[string, string]> = []): string
     ['vid', v.vid],
     ['kind', `${v.kind} (saveOnStop ${v.saveOnStop}, snapOnStart ${v.snapOnStart})`],
     ['access', v.rw ? 'read-write' : 'read-only'],
-    ['size', `${humanSize(v.size)} (${v.size} bytes)`],
-    ['state', v.dirty ? 'running (dirty image in use)' : 'stopped'],
+    ['size', `${humanSize(v.size)} (${v.size} bytes${v.snapOnStart && !v.running ? `, its source's` : ''})`],
+    ['state', v.running ? `${volumeState(v)}: its dirty image is in use` : 'stopped'],
     ...(v.source ? ([['source', `${v.source}${v.outdated ? ' (outdated: source changed since start)' : ''}`]] as Array<[string, string]>) : []),
     ['revisions to keep', String(v.revisionsToKeep)],
     ['image while running', v.path],
@@ -45,7 +62,8 @@ export function registerVolumeCommands(program: Command): void {
     .command('create <vid>')
     .description('create a volume (vid: appvms/<vm>/<name> or vm-templates/<vm>/<name>)')
     .addOption(new Option('--kind <kind>', 'origin (save on stop), snapshot (of --source, discarded on stop), volatile, origin-snapshot').choices(KINDS).default('origin'))
-    .option('--size <bytes>', 'nominal size, e.g. 10G', sizeArg, 0)
+    .option('--size <size>', 'nominal size, e.g. 10G (10 GiB) or 10GB (10^9 bytes)', sizeArg, 0)
+    .addHelpText('after', sizeHelp())
     .option('--source <vid>', 'source volume of a snapshot kind')
     .option('--read-only', 'the VM sees the volume read-only')
     .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
@@ -59,6 +77,9 @@ export function registerVolumeCommands(program: Command): void {
     )
     .action(async (vid: string, o: { kind: Kind; size: number; source?: string; readOnly?: boolean; revisionsToKeep?: number }, cmd: Command) => {
       const g = globalOptions(cmd)
+      const snapshotKind = o.kind === 'snapshot' || o.kind === 'origin-snapshot'
+      if (snapshotKind && o.source === undefined) throw new UsageError(`--kind ${o.kind} needs --source <vid>: the volume it starts from`)
+      if (!snapshotKind && o.source !== undefined) throw new UsageError(`--source goes with --kind snapshot or origin-snapshot, not ${o.kind}`)
       await withPool(g, async (pool) => {
         const v = await pool.createVolume({
           vid,
@@ -85,7 +106,7 @@ export function registerVolumeCommands(program: Command): void {
         const rows: VolumeJson[] = []
         for (const v of await pool.listVolumes()) rows.push(await volumeJson(v))
         rows.sort((a, b) => a.vid.localeCompare(b.vid))
-        new Output(g.json).result(rows, () => (rows.length ? table(rows, volumeColumns) : 'No volumes.'))
+        new Output(g.json).result(rows, () => (rows.length ? table(rows, volumeColumns, { width: terminalWidth() }) : 'No volumes.'))
       })
     })
 
@@ -121,9 +142,22 @@ export function registerVolumeCommands(program: Command): void {
     .command('stop <vid>')
     .description('stop a volume: commit its dirty image (save-on-stop) or drop it')
     .option('--discard', 'drop the dirty image of a save-on-stop volume without committing')
+    .option('--force', 'stop even though a loop device still uses the dirty image')
     .addHelpText('after', examples('reflink-pool volume stop appvms/web/private', 'reflink-pool volume stop appvms/web/private --discard'))
-    .action((vid: string, o: { discard?: boolean }, cmd: Command) =>
+    .action((vid: string, o: { discard?: boolean; force?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
+        if (o.force !== true) {
+          // Loaded here, not at the top: --help must not load the native binding.
+          const { loopDevicesBackedBy } = require('../../loopdev') as typeof import('../../loopdev')
+          const devices = await loopDevicesBackedBy(v.path)
+          if (devices.length) {
+            throw new CliError(
+              `refusing to stop ${vid}: its dirty image still backs ${devices.join(', ')}, so a VM may still be writing to it ` +
+                `(the ${o.discard === true ? 'discard' : 'commit'} would lose those writes); detach it first (losetup -d ${devices[0]}) or add --force`,
+              CLI_CODES.volumeInUse,
+            )
+          }
+        }
         await v.stop({ discard: o.discard === true })
         show(g, await volumeJson(v))
       }),
@@ -165,12 +199,14 @@ export function registerVolumeCommands(program: Command): void {
   volume
     .command('resize')
     .argument('<vid>', 'volume id')
-    .argument('<size>', 'new size, e.g. 20G', sizeArg)
+    .argument('<size>', 'new size, e.g. 20G (20 GiB)', sizeArg)
+    .addHelpText('after', sizeHelp())
     .description('grow (or with --allow-shrink, shrink) a volume; a running one is resized in place')
     .option('--allow-shrink', 'allow a smaller size (data past the end is lost)')
     .addHelpText('after', examples('reflink-pool volume resize appvms/web/private 20G', 'reflink-pool volume resize appvms/web/private 1G --allow-shrink'))
     .action((vid: string, size: number, o: { allowShrink?: boolean }, cmd: Command) =>
-      onVolume(cmd, vid, async (v, _pool, g) => {
+      onVolume(cmd, vid, async (v, _pool, g, context) => {
+        Object.assign(context, { from: await v.size(), to: size })
         await v.resize(size, { allowShrink: o.allowShrink === true })
         show(g, await volumeJson(v))
       }),
@@ -182,8 +218,10 @@ export function registerVolumeCommands(program: Command): void {
       'replace the committed data of a save-on-stop volume with a raw image: a file is reflinked when on the pool\'s filesystem, else its data is copied ' +
         '(holes never read); - (stdin) and FIFOs stream, with zero blocks left as holes',
     )
-    .option('--size <bytes>', 'image size (default: the file size; for stdin, the volume size)', sizeArg)
+    .option('--size <size>', 'image size (default: the file size; for stdin, the volume size)', sizeArg)
+    .option('--allow-shrink', 'allow an image smaller than the volume (the volume shrinks to it)')
     .option('--sparse', 'also turn all-zero blocks of a file into holes (for fully allocated raw files; reads all its data, never reflinks)')
+    .addHelpText('after', sizeHelp())
     .addHelpText(
       'after',
       examples(
@@ -191,9 +229,13 @@ export function registerVolumeCommands(program: Command): void {
         'xzcat debian.raw.xz | reflink-pool volume import vm-templates/debian/root - --size 10G',
       ),
     )
-    .action((vid: string, file: string, o: { size?: number; sparse?: boolean }, cmd: Command) => {
+    .action((vid: string, file: string, o: { size?: number; allowShrink?: boolean; sparse?: boolean }, cmd: Command) => {
       const source = openImportSource(file, o.size)
-      return onVolume(cmd, vid, async (v, _pool, g) => {
+      return onVolume(cmd, vid, async (v, _pool, g, context) => {
+        const current = await v.size()
+        if (source.size !== undefined && source.size < current && o.allowShrink !== true) {
+          throw refuse('ERR_SHRINK_REFUSED', { ...context, from: current, to: source.size })
+        }
         const out = new Output(g.json)
         const result = await importVolume(v, source, { output: out, sparse: o.sparse === true })
         out.result({ vid: v.vid, ...result }, () => `Imported ${humanSize(result.bytes)} into ${v.vid} in ${result.seconds.toFixed(2)} s (${result.method}).`)
@@ -220,9 +262,17 @@ export function registerVolumeCommands(program: Command): void {
     .command('remove <vid>')
     .alias('rm')
     .description('delete a volume and all its images and revisions')
+    .option('--force', 'remove it even while it is running (what the VM wrote since it started is lost)')
     .addHelpText('after', examples('reflink-pool volume remove appvms/web/private'))
-    .action((vid: string, _o: unknown, cmd: Command) =>
+    .action((vid: string, o: { force?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
+        if (o.force !== true && (await v.isRunning())) {
+          throw new CliError(
+            `refusing to remove ${vid} while it is running: its dirty image (${v.path}) holds what the VM wrote since it started; ` +
+              `stop it first (reflink-pool volume stop ${vid}) or add --force`,
+            'ERR_VOLUME_DIRTY',
+          )
+        }
         const kind = volumeKind(v)
         await v.remove()
         new Output(g.json).result({ vid, removed: true }, () => `Removed ${kind} volume ${vid}.`)

@@ -5,7 +5,7 @@
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { mountScratch, unavailableReason } from '../../bench/loopfs'
+import { mountScratch, unavailableReason } from '../../util/loopfs'
 import { loadPoolModule, type Pool } from '../pool-access'
 
 export type PlaceKind = 'reflink-here' | 'xfs-loop' | 'copy'

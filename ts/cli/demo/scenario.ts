@@ -9,7 +9,7 @@ import { humanDuration, humanSize, percent } from '../format'
 import type { Output } from '../output'
 import type { Pool, Volume } from '../pool-access'
 import { volumeUsageRows, sumUsage, type UsageRow } from '../volume-view'
-import { summarize } from '../../bench/stats'
+import { summarize } from '../../util/stats'
 
 const MiB = 1024 * 1024
 

@@ -1,8 +1,9 @@
 // Loop-mounted scratch filesystems (XFS, btrfs, ext4 on sparse images).
 //
-// Used by the benchmark harness (which builds its own filesystems when root)
-// and by the test fixture `__test__/helpers/scratch-fs.ts`, which re-exports
-// these. Cleanup belongs to the caller of `mountScratch`: `unmount()` unmounts
+// Neutral (imports nothing of the project): used by the benchmark harness
+// (which builds its own filesystems when root), the CLI demo (an XFS when the
+// current directory cannot reflink) and the test fixture
+// `__test__/helpers/scratch-fs.ts`, which re-exports these. Cleanup belongs to the caller of `mountScratch`: `unmount()` unmounts
 // and detaches only the loop device this module attached.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, mkdirSync, closeSync, openSync, ftruncateSync } from 'node:fs'

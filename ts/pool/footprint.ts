@@ -1,0 +1,66 @@
+// The footprint of one volume: every file it has in the pool (clean, dirty,
+// precache, import, revisions, and temp files counted with the image they
+// stand in for), by kind, with allocated bytes and the FIEMAP shared/exclusive
+// split. Without reflink an origin volume holds its data twice (clean and
+// precache) and a running one three times; this is where that shows.
+//
+// A snapOnStart volume's own clean image is a hard link to its source's clean
+// image (docs/design.md §3): it is counted with the source, not here.
+import { join } from 'node:path'
+import { parseImageName, type ImageKind, type VolumePaths } from './names'
+import type { PoolFiles } from './files'
+
+/** Allocation of a set of files (FIEMAP shared/exclusive split as in `fileUsage`). */
+export interface FilesUsage {
+  files: number
+  allocated: number
+  shared: number
+  exclusive: number
+}
+
+export type FootprintKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revisions'
+
+/** Per-kind usage of every file of a volume, and their sum. */
+export interface VolumeFootprint {
+  byKind: Record<FootprintKind, FilesUsage>
+  total: FilesUsage
+}
+
+const KIND_OF: Record<ImageKind, FootprintKind> = {
+  clean: 'clean',
+  dirty: 'dirty',
+  precache: 'precache',
+  import: 'import',
+  revision: 'revisions',
+}
+
+export function emptyUsage(): FilesUsage {
+  return { files: 0, allocated: 0, shared: 0, exclusive: 0 }
+}
+
+export function addUsage(into: FilesUsage, u: FilesUsage): void {
+  into.files += u.files
+  into.allocated += u.allocated
+  into.shared += u.shared
+  into.exclusive += u.exclusive
+}
+
+export async function volumeFootprint(files: PoolFiles, p: VolumePaths, opts: { sourceOwnsClean: boolean }): Promise<VolumeFootprint> {
+  const byKind = Object.fromEntries(Object.values(KIND_OF).map((k) => [k, emptyUsage()])) as Record<FootprintKind, FilesUsage>
+  const total = emptyUsage()
+  if (await files.checkDir(p.dir)) {
+    for (const ent of await files.list(p.dir)) {
+      const parsed = parseImageName(ent.name)
+      if (!parsed || parsed.base !== p.base) continue
+      const kind = KIND_OF[parsed.kind]
+      if (kind === 'clean' && !parsed.temp && opts.sourceOwnsClean) continue
+      const path = join(p.dir, ent.name)
+      if (!(await files.image(path))) continue // gone meanwhile
+      const u = await files.usage(path)
+      const one = { files: 1, allocated: u.allocated, shared: u.shared, exclusive: u.exclusive }
+      addUsage(byKind[kind], one)
+      addUsage(total, one)
+    }
+  }
+  return { byKind, total }
+}
