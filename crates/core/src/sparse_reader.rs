@@ -3,13 +3,16 @@
 //! Why: a VM image is mostly holes; reading them returns zeros the disk never held, and
 //! collecting the file's whole data-run map costs memory in proportion to its
 //! fragmentation (which the VM controls). Strategy: walk the data runs one at a time
-//! (`extents::next_run`), keeping at most `AHEAD` of them known ahead of the reader, each
-//! hinted to the kernel (POSIX_FADV_WILLNEED: readahead restarts at every hole). Each
+//! (`extents::next_run`), keeping the runs of the next `AHEAD_BYTES` of data (at most
+//! `AHEAD_RUNS` runs) known ahead of the reader, each hinted to the kernel
+//! (POSIX_FADV_WILLNEED: readahead restarts at every hole, so a fragmented image would
+//! otherwise be read one small synchronous read per run). Each
 //! `read` fills the caller's buffer from the current offset with pread of the data, and
 //! with zeros for the holes shorter than `HOLE_MIN` that fall inside it; it stops at a
 //! hole of `HOLE_MIN` or more and reports that hole's length instead, which the caller
-//! produces from memory. Cost: two lseeks per data run, one pread per run piece; memory is
-//! the caller's buffer plus `AHEAD` runs, whatever the file's size or layout.
+//! produces from memory. Cost: two lseeks and one fadvise per data run, one pread per run
+//! piece; memory is the caller's buffer plus `AHEAD_RUNS` runs (16 KiB), whatever the
+//! file's size or layout.
 //! Cancellation: between `read` calls (the caller's); one call reads at most one buffer.
 
 use std::collections::VecDeque;
@@ -28,8 +31,10 @@ use crate::sys;
 
 /// Holes at least this long end a `read` and are reported, not zero-filled.
 pub const HOLE_MIN: u64 = 64 << 10;
-/// Data runs known (and hinted to the kernel) ahead of the reader.
-const AHEAD: usize = 16;
+/// Data known (and hinted to the kernel) ahead of the reader: this many bytes of runs...
+const AHEAD_BYTES: u64 = 16 << 20;
+/// ...in at most this many runs.
+const AHEAD_RUNS: usize = 1024;
 
 /// What one `read` produced: `data` bytes at the start of the buffer (holes shorter than
 /// `HOLE_MIN` included as zeros), then `hole` bytes of zeros not in the buffer.
@@ -44,8 +49,10 @@ pub struct SparseReader {
     file: File,
     pos: u64,
     end: u64,
-    /// Runs ending after `pos`, in order, at most `AHEAD`.
+    /// Runs ending after `pos`, in order (see `AHEAD_BYTES`, `AHEAD_RUNS`).
     ahead: VecDeque<DataRun>,
+    /// The bytes of the runs in `ahead`.
+    ahead_bytes: u64,
     /// Where the next `next_run` lookup starts (the end of the last run found).
     scan: u64,
     /// No data after the last run in `ahead`.
@@ -62,7 +69,8 @@ impl SparseReader {
             file,
             pos,
             end,
-            ahead: VecDeque::with_capacity(AHEAD),
+            ahead: VecDeque::new(),
+            ahead_bytes: 0,
             scan: pos,
             scan_done: false,
         })
@@ -78,13 +86,15 @@ impl SparseReader {
         self.end
     }
 
-    /// Find runs until `AHEAD` are known (or there are no more), hinting each to the kernel.
+    /// Find runs until `AHEAD_BYTES` of data (or `AHEAD_RUNS` runs) are known, or there are
+    /// no more, hinting each to the kernel.
     fn fill_ahead(&mut self) -> Result<()> {
-        while !self.scan_done && self.ahead.len() < AHEAD {
+        while !self.scan_done && self.ahead.len() < AHEAD_RUNS && self.ahead_bytes < AHEAD_BYTES {
             match next_run(self.file.as_fd(), self.scan, self.end)? {
                 Some(run) => {
                     read_ahead(self.file.as_fd(), run);
                     self.scan = run.offset + run.len;
+                    self.ahead_bytes += run.len;
                     self.ahead.push_back(run);
                 }
                 None => self.scan_done = true,
@@ -95,14 +105,12 @@ impl SparseReader {
 
     /// The first run ending after `pos`, or `None` when only holes are left.
     fn current(&mut self) -> Result<Option<DataRun>> {
-        while self
-            .ahead
-            .front()
-            .is_some_and(|r| r.offset + r.len <= self.pos)
-        {
+        while let Some(done) = self.ahead.front().filter(|r| r.offset + r.len <= self.pos) {
+            self.ahead_bytes -= done.len;
             self.ahead.pop_front();
         }
-        if self.ahead.is_empty() {
+        // Top up once half the window is consumed, so the hints stay ahead of the reads.
+        if self.ahead.len() < AHEAD_RUNS / 2 && self.ahead_bytes < AHEAD_BYTES / 2 {
             self.fill_ahead()?;
         }
         Ok(self.ahead.front().copied())
