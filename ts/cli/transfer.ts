@@ -4,7 +4,7 @@
 // sparse copy; holes never read); only `-` and FIFOs stream (importPipe, which
 // reads the stream natively / exportStream), and the stream paths leave zero
 // blocks as holes / never read holes.
-import { createWriteStream, lstatSync, statSync, type Stats } from 'node:fs'
+import { createWriteStream, fstatSync, lstatSync, statSync, type Stats } from 'node:fs'
 import { isatty } from 'node:tty'
 import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -30,8 +30,8 @@ export type ImportSource =
   | { kind: 'file'; path: string; size: number | undefined; close(): void }
   | {
       kind: 'stream'
-      /** The pipe or FIFO the library reads natively: '/dev/stdin' for `-`. */
-      path: string
+      /** The pipe or FIFO the library reads natively ('/dev/stdin' for `-`), or null: stdin is a socket, read by Node. */
+      path: string | null
       /** Known with --size; undefined for a stream without it (the volume's size is used). */
       size: number | undefined
       close(): void
@@ -51,7 +51,9 @@ export function openImportSource(file: string, size: number | undefined): Import
   if (file === '-') {
     // isatty(0), not process.stdin: creating that stream would start Node reading the pipe.
     if (isatty(0)) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
-    return { kind: 'stream', path: '/dev/stdin', size, close() {} }
+    // A pipe (or a redirected file) can be opened again as /dev/stdin; a socket (what a
+    // Node parent gives its child) cannot, so that one is read through process.stdin.
+    return { kind: 'stream', path: fstatSync(0).isSocket() ? null : '/dev/stdin', size, close() {} }
   }
   const st = statOrThrow(file, 'import', true)!
   if (st.isFIFO()) return { kind: 'stream', path: file, size, close() {} }
@@ -83,7 +85,9 @@ export async function importVolume(
   const size = source.size ?? (await v.size())
   const bar = opts.output.progress({ label, unit: 'bytes', total: size })
   try {
-    await v.importPipe(source.path, size, { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) })
+    const opts = { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) }
+    if (source.path === null) await v.importStream(process.stdin, size, opts)
+    else await v.importPipe(source.path, size, opts)
   } finally {
     bar.done()
     source.close()
