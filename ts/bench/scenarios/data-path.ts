@@ -354,6 +354,7 @@ export const dataPathScenario: Scenario = {
           await dropCaches()
           const r = await rssChild(ctx, args)
           rss.push({ what: `peak RSS of ${what} (child process)`, setting: setting2, mib: [r.peakRssBytes / MiB] })
+          ctx.log(`  peak RSS of ${what}: ${(r.peakRssBytes / MiB).toFixed(1)} MiB`)
         }
         rmSync(outFile, { force: true })
         if (time) {
@@ -369,6 +370,7 @@ export const dataPathScenario: Scenario = {
             await sh(script, env)
             const kib = Number((await run('cat', [rssFile])).trim().split('\n').pop())
             rss.push({ what: `peak RSS of ${what}`, setting: setting2, mib: [kib / 1024] })
+            ctx.log(`  peak RSS of ${what}: ${(kib / 1024).toFixed(1)} MiB`)
           }
           rmSync(outFile, { force: true })
         }
@@ -377,6 +379,7 @@ export const dataPathScenario: Scenario = {
       await ps.closeAll()
     }
     for (const a of allocated) {
+      ctx.log(`  ${a.what} (${a.setting}): ${a.ratios.map((r) => r.toFixed(3)).join(', ')}`)
       result.checks.push(absoluteCheck({ id: `data-path/allocated/${a.what}/${a.setting}`, scenario: 'Data path: allocated bytes', setting: a.setting, what: a.what }, a.ratios, 'ratio', { comparison: '<=', limit: 1.02 }))
     }
     for (const r of rss) {
