@@ -271,6 +271,8 @@ ext4.test('usage without reflink counts clean, precache, revisions and dirty; in
   const stopped = (await runJson(['usage'], { env })).json.volumes.find((v: { vid: string }) => v.vid === vid)
   t.is(stopped.files.precache.allocated, 16 * MiB, 'a stopped origin holds its data twice: clean and precache')
   t.is(stopped.files.clean.allocated, 16 * MiB)
+  const info1 = await runCli(['volume', 'info', vid], { env })
+  t.regex(info1.stdout, /^all its files: +clean 16\.0 MiB, precache 16\.0 MiB, 1 revision 16\.0 MiB: 48\.0 MiB allocated \(0 B shared, 48\.0 MiB exclusive\)$/m)
   const human = await runCli(['usage'], { env })
   t.regex(human.stdout, /^VID +SIZE +CLEAN +PRECACHE +REVISIONS +DIRTY +IMPORT +ALLOCATED +SHARED +EXCLUSIVE$/m)
   t.regex(human.stdout, /^vm-templates\/u\/root +16\.0 MiB +16\.0 MiB +16\.0 MiB +[\d.]+ \w+ +- +- +[\d.]+ MiB +0 B +[\d.]+ MiB$/m)

@@ -2,7 +2,7 @@
 // progress bar that draws only on a terminal.
 import test from 'ava'
 import { Writable } from 'node:stream'
-import { humanSize, humanDuration, parseSize, table } from '../ts/cli/format'
+import { humanSize, humanDuration, parseSize, table, wrap } from '../ts/cli/format'
 import { createProgress } from '../ts/cli/progress'
 import { errorLine, exitStatusOf, UsageError, EXIT } from '../ts/cli/errors'
 import { expandTargets } from '../ts/cli/clone-runner'
@@ -113,4 +113,10 @@ test('tables fit a width by cutting the shrinkable columns with an ellipsis', (t
   for (const line of out.split('\n')) t.true(line.length <= 24, line)
   t.regex(out, /^appvms\/…rivate {2}1\.00 MiB$/m)
   t.is(table(rows, cols).split('\n')[1], 'appvms/a-very-long-vm-name/private  1.00 MiB')
+})
+
+test('wrap breaks a paragraph at spaces within the width', (t) => {
+  t.is(wrap('aa bb cc dd', 5), 'aa bb\ncc dd')
+  t.is(wrap('aa bb cc dd', undefined), 'aa bb cc dd')
+  t.is(wrap('averylongword x', 4), 'averylongword\nx')
 })

@@ -5,12 +5,19 @@ import test from 'ava'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, promises as fsp, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { native } from '../ts/binding'
 import { unwrap } from '../ts/outcome'
 import { lockAbandoned, Locks } from '../ts/pool/lock'
+import { PoolFiles } from '../ts/pool/files'
+import { within } from './helpers/within'
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'pool-lock-'))
+
+/** The lock file `path` named through its directory's handle, as the pool names it. */
+async function lockOf(path: string): Promise<InstanceType<typeof native.VolumeLock>> {
+  return (await PoolFiles.open(dirname(path), false)).lockFile(path)
+}
 
 /** Whether `p` is still pending after `ms`. */
 async function pendingAfter(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -23,18 +30,12 @@ async function pendingAfter(p: Promise<unknown>, ms: number): Promise<boolean> {
   return !settled
 }
 
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
-}
-
 test('lock waits do not occupy the libuv threadpool (more waiters than its 4 threads)', async (t) => {
   const dir = scratch()
   const paths = Array.from({ length: 6 }, (_, i) => join(dir, `v${i}.lock`))
-  const holders = paths.map((p) => new native.VolumeLock(p))
+  const holders = await Promise.all(paths.map(lockOf))
   for (const h of holders) await unwrap(h.acquire())
-  const waiters = paths.map((p) => new native.VolumeLock(p))
+  const waiters = await Promise.all(paths.map(lockOf))
   const waits = waiters.map((w) => unwrap(w.acquire()))
   t.true(await pendingAfter(Promise.race(waits), 200), 'no waiter gets a held lock')
   // A threadpool task (fs read) still runs while six lock waits are pending.
@@ -50,16 +51,17 @@ test('lock waits do not occupy the libuv threadpool (more waiters than its 4 thr
 test('a lock held by another fd is not free; a lock file nobody holds is abandoned (and removed)', async (t) => {
   const dir = scratch()
   const path = join(dir, 'v.lock')
-  const held = new native.VolumeLock(path)
+  const files = await PoolFiles.open(dir, false)
+  const held = files.lockFile(path)
   await unwrap(held.acquire())
-  t.false(await unwrap(new native.VolumeLock(path).tryAcquire()))
-  t.false(await lockAbandoned(path), 'a held lock is not abandoned')
+  t.false(await unwrap(files.lockFile(path).tryAcquire()))
+  t.false(await lockAbandoned(files, path), 'a held lock is not abandoned')
   await t.throwsAsync(unwrap(held.acquire()), { code: 'ERR_INVALID_ARG_VALUE' }, 'one object holds one lock once')
   t.true(await unwrap(held.release()))
   t.false(await unwrap(held.release()), 'a second release is a no-op')
   t.false(existsSync(path))
   writeFileSync(path, '', { mode: 0o600 }) // as a killed holder leaves it
-  t.true(await lockAbandoned(path))
+  t.true(await lockAbandoned(files, path))
   t.false(existsSync(path), 'probing took the lock and removed its file')
 })
 
@@ -67,9 +69,9 @@ test('a lock file planted as a symlink is refused without following it', async (
   const dir = scratch()
   const path = join(dir, 'v.lock')
   symlinkSync(join(dir, 'victim'), path)
-  const err = await t.throwsAsync(unwrap(new native.VolumeLock(path).acquire()), { code: 'ERR_UNSAFE_PATH' })
+  const err = await t.throwsAsync(unwrap((await lockOf(path)).acquire()), { code: 'ERR_UNSAFE_PATH' })
   t.is((err as { path?: string } | undefined)?.path, path)
-  await t.throwsAsync(new Locks(dir).with('v.lock', async () => t.fail('ran without the lock')), { code: 'ERR_UNSAFE_PATH' })
+  await t.throwsAsync(new Locks(await PoolFiles.open(dir, false), dir).with('v.lock', async () => t.fail('ran without the lock')), { code: 'ERR_UNSAFE_PATH' })
   t.false(existsSync(join(dir, 'victim')))
 })
 
@@ -78,8 +80,8 @@ test('a waiter gets the lock of a holder process killed by SIGKILL (the kernel r
   const path = join(dir, 'v.lock')
   const script = `
     const native = require(${JSON.stringify(resolve(__dirname, '../native/index.js'))})
-    const lock = new native.VolumeLock(${JSON.stringify(path)})
-    lock.acquire().then((o) => { if (o.status !== 'ok') throw new Error(o.error.message); console.log('LOCKED'); setInterval(() => {}, 1000) })`
+    const dir = new native.PoolDir(${JSON.stringify(dir)})
+    dir.open(false).then(() => new native.VolumeLock(dir, 'v.lock').acquire()).then((o) => { if (o.status !== 'ok') throw new Error(o.error.message); console.log('LOCKED'); setInterval(() => {}, 1000) })`
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   await within(
     new Promise<void>((res, rej) => {
@@ -89,7 +91,7 @@ test('a waiter gets the lock of a holder process killed by SIGKILL (the kernel r
     10_000,
     'child takes the lock',
   )
-  const mine = new native.VolumeLock(path)
+  const mine = await lockOf(path)
   const wait = unwrap(mine.acquire())
   t.true(await pendingAfter(wait, 300), 'the child holds the lock')
   child.kill('SIGKILL')

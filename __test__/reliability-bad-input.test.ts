@@ -8,6 +8,7 @@
 import test from 'ava'
 import fc from 'fast-check'
 import { linkSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync, renameSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { fsSuite } from './helpers/scratch-fs'
@@ -278,5 +279,15 @@ xfs.test.serial('native primitives refuse invalid paths, sizes and options with 
     badPath.map((p) => ['updateLoopDevSizes(' + show(p) + ')', () => api.updateLoopDevSizes(p)] as const),
   )
   await property(calls, async ([what, call]) => mustRefuse(root, what, ARG_CODES, call, f), f, RUNS * 2)
+  // FIFO and device sources: refused before they are opened for I/O (a FIFO would block a thread).
+  const fifo = join(root, 'pipe')
+  execFileSync('mkfifo', [fifo])
+  const special = fc.constantFrom(fifo, '/dev/zero', '/dev/null')
+  const specialCalls = fc.oneof(
+    special.map((p) => ['copyFile(src=' + p + ')', () => api.copyFile(p, join(root, 'dst.img'))] as const),
+    special.map((p) => ['fileUsage(' + p + ')', () => api.fileUsage(p)] as const),
+    special.map((p) => ['resizeFile(' + p + ')', () => api.resizeFile(p, 4096)] as const),
+  )
+  await property(specialCalls, async ([what, call]) => mustRefuse(root, what, ['ERR_NOT_REGULAR_FILE'], call, f), f)
   report(t, 'bad input/native primitives', f)
 })

@@ -17,8 +17,11 @@ export declare class CancelToken {
 }
 
 export declare class ExportReader {
-  /** No syscall here: `open()` opens `path`. */
-  constructor(path: string)
+  /**
+   * No syscall here: `open()` opens `rel` of the directory handle (a regular file,
+   * never followed).
+   */
+  constructor(dir: PoolDir, rel: string)
   /** Open the file and read `[start, end)` of it (`end` absent: to its end). */
   open(start: number, end?: number | undefined | null): Promise<ExportOpenOutcome>
   /**
@@ -31,8 +34,11 @@ export declare class ExportReader {
 }
 
 export declare class ImportWriter {
-  /** No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`). */
-  constructor(path: string)
+  /**
+   * No syscall here: `open()` opens `rel` of the pool (which must exist, e.g. from
+   * `createSparseFileAt`, and be a regular file with one link).
+   */
+  constructor(dir: PoolDir, rel: string)
   open(): Promise<ImportWriterOutcome>
   /** Append `chunks`, in order, to the stream; they must not change until the promise settles. */
   write(chunks: Array<Buffer>): Promise<ImportWriterOutcome>
@@ -44,9 +50,29 @@ export declare class ImportWriter {
   close(): Promise<ImportWriterOutcome>
 }
 
-export declare class VolumeLock {
-  /** No syscall here: `acquire()` / `tryAcquire()` open and lock `path`. */
+export declare class PoolDir {
+  /** No syscall here: `open()` opens and checks the directory. */
   constructor(path: string)
+  /** The pool directory as given (used to show paths in messages). */
+  get path(): string
+  /**
+   * Open the directory (a symlink at the path itself is followed, once) and check it:
+   * owned by this user or root, not writable by group or others
+   * (`ERR_UNSAFE_PERMISSIONS` otherwise). With `create`, a missing directory is
+   * created first (mode 0700 whatever the umask; missing parents as `mkdir -p`).
+   */
+  open(create: boolean): Promise<VoidOutcome>
+  /**
+   * Drop the handle, for this object and every lock or writer made from it (a step
+   * already running keeps it until it ends); later steps fail with
+   * `ERR_INVALID_ARG_VALUE`. Idempotent.
+   */
+  close(): void
+}
+
+export declare class VolumeLock {
+  /** No syscall here: `acquire()` / `tryAcquire()` open and lock `rel` of the pool. */
+  constructor(dir: PoolDir, rel: string)
   /** Wait until this object holds the lock (another process or fd may hold it now). */
   acquire(): Promise<VoidOutcome>
   /** Take the lock only if nobody holds it; resolves whether it is now held. */
@@ -60,12 +86,35 @@ export declare class VolumeLock {
 
 export declare function __testPanic(message: string): Promise<VoidOutcome>
 
+export type BatchOutcome =
+  | { status: 'ok'; value: NativeBatchResult }
+  | { status: 'error'; error: NativeError }
+
 export type BoolOutcome =
   | { status: 'ok'; value: boolean }
   | { status: 'error'; error: NativeError }
 
 /** Copy `src` to `dst` atomically and durably. Never rejects: errors come back as data. */
 export declare function copyFile(src: string, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+
+/**
+ * `copyFile` of `src` (relative to the pool root `src_dir`) to `dst` (relative to
+ * `dst_dir`, usually the same pool): no symlink followed, the destination's parents
+ * created with mode 0700.
+ */
+export declare function copyFileAt(srcDir: PoolDir, src: string, dstDir: PoolDir, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+
+/**
+ * `copyFile` of the file `src` outside any pool (an ordinary path: a file to import) to
+ * `dst` relative to the pool root `dst_dir`.
+ */
+export declare function copyFileFromPath(src: string, dstDir: PoolDir, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+
+/**
+ * `copyFile` of `src` relative to the pool root `src_dir` to the file `dst` outside any
+ * pool (an ordinary path: an export).
+ */
+export declare function copyFileToPath(srcDir: PoolDir, src: string, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
 
 export type CopyOutcome =
   | { status: 'ok'; value: NativeCopyResult }
@@ -76,11 +125,25 @@ export declare function coreVersion(): string
 
 export declare function createSparseFile(path: string, size: number): Promise<VoidOutcome>
 
+/** `createSparseFile` of `rel` in the pool (parents created, mode 0700). */
+export declare function createSparseFileAt(dir: PoolDir, rel: string, size: number): Promise<VoidOutcome>
+
 /** At most `limit` (default 4096) data runs of `path` from offset `start` (default 0). */
 export declare function dataRuns(path: string, start?: number | undefined | null, limit?: number | undefined | null): Promise<DataRunsOutcome>
 
+/** `dataRuns` of `rel` in the pool. */
+export declare function dataRunsAt(dir: PoolDir, rel: string, start?: number | undefined | null, limit?: number | undefined | null): Promise<DataRunsOutcome>
+
 export type DataRunsOutcome =
   | { status: 'ok'; value: NativeDataRuns }
+  | { status: 'error'; error: NativeError }
+
+export type DirEntriesOutcome =
+  | { status: 'ok'; value?: NativeDirEntries }
+  | { status: 'error'; error: NativeError }
+
+export type EntryStatOutcome =
+  | { status: 'ok'; value?: NativeEntryStat }
   | { status: 'error'; error: NativeError }
 
 export type ExportOpenOutcome =
@@ -92,6 +155,9 @@ export type ExportReadOutcome =
   | { status: 'error'; error: NativeError }
 
 export declare function fileUsage(path: string): Promise<FileUsageOutcome>
+
+/** `fileUsage` of `rel` in the pool. */
+export declare function fileUsageAt(dir: PoolDir, rel: string): Promise<FileUsageOutcome>
 
 export type FileUsageOutcome =
   | { status: 'ok'; value: NativeFileUsage }
@@ -106,11 +172,20 @@ export type FsStatsOutcome =
 /** fsync a directory. */
 export declare function fsyncDir(path: string): Promise<VoidOutcome>
 
+/** fsync the directory `rel` of the pool (`''`: the root). */
+export declare function fsyncDirAt(dir: PoolDir, rel: string): Promise<VoidOutcome>
+
 /** fsync a file. */
 export declare function fsyncFile(path: string): Promise<VoidOutcome>
 
+/** fsync the regular file `rel` of the pool. */
+export declare function fsyncFileAt(dir: PoolDir, rel: string): Promise<VoidOutcome>
+
 /** link(2) `src` to `dst`, then fsync `dst`'s directory. */
 export declare function hardlink(src: string, dst: string): Promise<VoidOutcome>
+
+/** `hardlink` of `src` to `dst`, both relative to the pool root (no symlink followed). */
+export declare function hardlinkAt(dir: PoolDir, src: string, dst: string): Promise<VoidOutcome>
 
 export type ImportWriterOutcome =
   | { status: 'ok'; value: NativeImportPosition }
@@ -118,12 +193,47 @@ export type ImportWriterOutcome =
 
 export declare function isReflinkSupported(dstDir: string, srcDir?: string | undefined | null): Promise<BoolOutcome>
 
+/** `isReflinkSupported` within the directory `rel` of the pool (`''`: the root). */
+export declare function isReflinkSupportedAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
+
 export type LoopDevOutcome =
   | { status: 'ok'; value: Array<string> }
   | { status: 'error'; error: NativeError }
 
+/** Clone or create many volumes in one group commit. Never rejects: errors come back as data. */
+export declare function makeVolumes(spec: NativeMakeSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+
 /** mkdir -p `path`, fsyncing each parent whose entry was created. */
 export declare function mkdir(path: string): Promise<VoidOutcome>
+
+/**
+ * mkdir -p of `rel` beneath the pool root: new directories are mode 0700 (whatever
+ * the umask), each new entry's parent fsynced; existing ones must be real directories.
+ */
+export declare function mkdirAt(dir: PoolDir, rel: string): Promise<VoidOutcome>
+
+export interface NativeBatchImage {
+  /** File name in the item's directory. */
+  name: string
+  /** Index into `sources`: the image is a copy of it. Else an empty sparse file of `size`. */
+  source?: number
+  size?: number
+  copyMtime?: boolean
+}
+
+export interface NativeBatchPhase {
+  name: string
+  ms: number
+}
+
+export interface NativeBatchResult {
+  /** Wall time of each phase, in order. */
+  phases: Array<NativeBatchPhase>
+  /** Images made per copy method: `{ method, count }`. */
+  methods: Array<NativeMethodCount>
+  /** The last progress report (see `copy_task`). */
+  lastProgress?: NativeProgress
+}
 
 export interface NativeCopyOptions {
   reflink: 'auto' | 'always' | 'never'
@@ -157,6 +267,31 @@ export interface NativeDataRuns {
   runs: Array<NativeDataRun>
   /** Where the next batch starts, or absent when this batch reached the end. */
   next?: number
+}
+
+/**
+ * A directory's entries as two parallel lists (one JS string per name and one string
+ * for all kinds: 10 000 entries cross as 10 001 values, not 10 000 objects).
+ */
+export interface NativeDirEntries {
+  names: Array<string>
+  /** One letter per name: `f` file, `d` directory, `l` symlink, `o` other. */
+  kinds: string
+}
+
+/** What `statAt` reports (from lstat: a symlink is reported as one, never followed). */
+export interface NativeEntryStat {
+  kind: 'file' | 'directory' | 'symlink' | 'other'
+  size: number
+  /** Modification time in ms since the epoch, with the sub-ms part (as Node's `mtimeMs`). */
+  mtimeMs: number
+  /** The same in ns, exactly, as a decimal string (for change detection: `BigInt(mtimeNs)`). */
+  mtimeNs: string
+  /** Hard links. */
+  nlink: number
+  /** Device and inode, for identity comparisons only (exact below 2^53). */
+  dev: number
+  ino: number
 }
 
 /** An error as data: what TS needs to build a Node-shaped error. */
@@ -219,20 +354,129 @@ export interface NativeImportPosition {
   written: number
 }
 
+export interface NativeMakeItem {
+  /** VM directory relative to the root. */
+  dir: string
+  images: Array<NativeBatchImage>
+  /** Record file name (in `records`) and its contents. */
+  record: string
+  recordData: string
+  /** Lock file name (in `locks`). */
+  lock: string
+}
+
+export interface NativeMakeSpec {
+  root: string
+  records: string
+  locks: string
+  sources: Array<string>
+  items: Array<NativeMakeItem>
+  /** Intent file, relative to the root, and its contents. */
+  intent: string
+  intentData: string
+  barrier: 'syncfs' | 'fsync'
+  reflink: 'auto' | 'always' | 'never'
+}
+
+export interface NativeMethodCount {
+  method: 'reflink' | 'copy-range' | 'read-write' | 'empty'
+  count: number
+}
+
 export interface NativeProgress {
   done: number
   total: number
 }
 
-/** Resolves with whether the file existed. */
+export interface NativeRemoveItem {
+  dir: string
+  names: Array<string>
+  record: string
+  lock: string
+}
+
+export interface NativeRemoveSpec {
+  root: string
+  records: string
+  locks: string
+  items: Array<NativeRemoveItem>
+  barrier: 'syncfs' | 'fsync'
+}
+
+export interface NativeStartItem {
+  dir: string
+  clean: string
+  dirty: string
+  /**
+   * Snapshot volume: the source's clean image, relative to the root (absent:
+   * a save-on-stop volume cloned from its own clean image, an existing dirty image kept).
+   */
+  source?: string
+  record: string
+  lock: string
+}
+
+export interface NativeStartSpec {
+  root: string
+  records: string
+  locks: string
+  items: Array<NativeStartItem>
+  barrier: 'syncfs' | 'fsync'
+}
+
+/**
+ * The entries of the directory `rel` of the pool (`''`: the root) with their kinds
+ * (never followed); `null` when it is missing.
+ */
+export declare function readDirAt(dir: PoolDir, rel: string): Promise<DirEntriesOutcome>
+
+/**
+ * The text (UTF-8) of the small regular file `rel` of the pool, at most `maxBytes`
+ * (a larger file is `ERR_INVALID_ARG_VALUE`); `null` when missing. Never follows a
+ * symlink, never opens a FIFO or device.
+ */
+export declare function readFileAt(dir: PoolDir, rel: string, maxBytes: number): Promise<TextOutcome>
+
+/** unlink (ENOENT ignored), fsync the directory; resolves with whether the file existed. */
 export declare function remove(path: string): Promise<BoolOutcome>
+
+/** `remove` of `rel` in the pool. */
+export declare function removeAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
+
+/**
+ * rmdir of the directory `rel` of the pool when it is empty, then fsync its parent;
+ * resolves whether it was removed (false: missing or not empty).
+ */
+export declare function removeEmptyDirAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
+
+/** Unlink many volumes' files (missing ones are fine), then one barrier. */
+export declare function removeVolumeFiles(spec: NativeRemoveSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** rename(2) `src` over `dst`, then fsync both directories. */
 export declare function rename(src: string, dst: string): Promise<VoidOutcome>
 
+/** `rename` of `src` over `dst`, both relative to the pool root (no symlink followed). */
+export declare function renameAt(dir: PoolDir, src: string, dst: string): Promise<VoidOutcome>
+
 export declare function resizeFile(path: string, size: number): Promise<VoidOutcome>
 
+/** `resizeFile` of the writable image `rel` in the pool (refused unless one link). */
+export declare function resizeFileAt(dir: PoolDir, rel: string, size: number): Promise<VoidOutcome>
+
+/** Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier). */
+export declare function startSnapshots(spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+
+/** lstat of `rel` in the pool; `null` when it (or a parent) is missing. */
+export declare function statAt(dir: PoolDir, rel: string): Promise<EntryStatOutcome>
+
+export type TextOutcome =
+  | { status: 'ok'; value?: string }
+  | { status: 'error'; error: NativeError }
+
 export declare function updateLoopDevSizes(path: string): Promise<LoopDevOutcome>
+
+/** `updateLoopDevSizes` of the image `rel` in the pool. */
+export declare function updateLoopDevSizesAt(dir: PoolDir, rel: string): Promise<LoopDevOutcome>
 
 export type VoidOutcome =
   | { status: 'ok'; value: null }
@@ -240,3 +484,6 @@ export type VoidOutcome =
 
 /** Temp file beside `path` + fsync + rename + dir fsync, with permission bits `mode`. */
 export declare function writeFile(path: string, data: Buffer, mode: number): Promise<VoidOutcome>
+
+/** `writeFile` of `rel` in the pool (parents created, mode 0700). */
+export declare function writeFileAt(dir: PoolDir, rel: string, data: Buffer, mode: number): Promise<VoidOutcome>

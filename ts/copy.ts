@@ -1,18 +1,21 @@
 // copyFile: the durable copy (reflink, else sparse copy) as one native task,
 // with AbortSignal cancellation and throttled progress.
 import { native } from './binding'
-import { abortError, isReflinkPoolError, libraryError } from './errors'
+import { abortError, libraryError } from './errors'
 import { copySlots } from './limiter'
-import { unwrap } from './outcome'
+import type { Outcome } from './outcome'
+import { runControlled } from './native-control'
 import {
   validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize,
 } from './validate'
 
+/** Whether copyFile clones: 'auto' when it can, 'always' or fail, 'never' (always copy the data). */
 export type ReflinkMode = 'auto' | 'always' | 'never'
 export type SparseMode = 'auto' | 'always'
 /** How a copy was made: a clone, copy_file_range of the data runs, pread/pwrite of them, or an empty file (size 0). */
 export type CopyMethod = 'reflink' | 'copy-range' | 'read-write' | 'empty'
 
+/** Options of copyFile; every one is optional. */
 export interface CopyFileOptions {
   /** 'auto' (default): clone when the filesystem can, else sparse copy. 'always': clone or reject with ERR_REFLINK_UNSUPPORTED. 'never': always copy. */
   reflink?: ReflinkMode
@@ -33,7 +36,9 @@ export interface CopyFileOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** How a copyFile went. */
 export interface CopyResult {
+  /** Which strategy ran (tests assert it). */
   method: CopyMethod
   /** Bytes of data moved (0 for a reflink or an empty result). */
   bytes: number
@@ -61,43 +66,26 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
   validateBoolean('options.copyMtime', copyMtime)
   if (signal !== undefined) validateSignal('options.signal', signal)
   if (onProgress !== undefined) validateFunction('options.onProgress', onProgress)
-  if (signal?.aborted) throw abortError(signal)
+  return runCopy((token, progress) => native.copyFile(src, dst, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress)
+}
 
+/** The native copy task's result. */
+type NativeCopyOutcome = Outcome<{ method: CopyMethod; bytes: number; lastProgress?: { done: number; total: number } | null }>
+
+/**
+ * Run one native copy task (`start` gets the cancel token and the progress
+ * callback) in a copy slot, with AbortSignal cancellation and the progress
+ * rules of `copyFile`. Shared by `copyFile` and the pool's copies
+ * (`PoolFiles.copy`, through the pool's directory handle).
+ */
+export async function runCopy(
+  start: (token: InstanceType<typeof native.CancelToken>, progress: ((done: number, total: number) => void) | undefined) => Promise<NativeCopyOutcome>,
+  signal: AbortSignal | undefined,
+  onProgress: ((doneBytes: number, totalBytes: number) => void) | undefined,
+): Promise<CopyResult> {
+  if (signal?.aborted) throw abortError(signal)
   return copySlots.run(async () => {
-    const token = new native.CancelToken()
-    const onAbort = () => token.cancel()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    // A throwing callback must not reach native code (it would be an uncaught
-    // exception): remember it and stop the copy. Reports still queued when the
-    // copy settles are dropped; the final one comes with the result and is
-    // delivered here, so onProgress never runs after the promise settles.
-    let settled = false
-    let progressError: { error: unknown } | undefined
-    const progress = onProgress && ((done: number, total: number) => {
-      if (settled || progressError) return
-      try {
-        onProgress(done, total)
-      } catch (error) {
-        progressError = { error }
-        token.cancel()
-      }
-    })
-    try {
-      const { method, bytes, lastProgress } = await unwrap(
-        native.copyFile(src, dst, { reflink, size, copyMtime, sparse }, token, progress),
-      )
-      if (progress && lastProgress) progress(lastProgress.done, lastProgress.total)
-      // The copy finished before a cancel could land: it stands, and the
-      // callback's error is surfaced as a warning rather than lost.
-      if (progressError) process.emitWarning(`copyFile: onProgress threw after the copy completed: ${String(progressError.error)}`)
-      return { method, bytes }
-    } catch (e) {
-      if (progressError) throw progressError.error
-      if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
-      throw e
-    } finally {
-      settled = true
-      signal?.removeEventListener('abort', onAbort)
-    }
+    const { method, bytes } = await runControlled('copyFile', signal, onProgress, start)
+    return { method, bytes }
   }, signal)
 }

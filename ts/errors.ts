@@ -25,7 +25,9 @@ export const ERROR_CODES = {
   ERR_MISSING_IMAGE: 'An image file the volume needs does not exist.',
   ERR_SHRINK_REFUSED: 'Shrinking a volume needs { allowShrink: true }.',
   ERR_POOL_CLOSED: 'The pool was closed; open it again to use it.',
-  ERR_UNSAFE_PATH: 'A path in the pool is a symlink or other non-regular entry that could lead outside it; nothing was done.',
+  ERR_UNSAFE_PATH: 'A path in the pool is a symlink, leads outside it, is not a regular file, or is a writable image with more than one hard link; nothing was done.',
+  ERR_UNSAFE_PERMISSIONS: 'The pool directory (or one of its directories) is owned by another user or writable by group or others; the message says how to fix it (chown / chmod go-w). Nothing was done.',
+  ERR_NOT_REGULAR_FILE: 'A path names a FIFO, device, socket or directory where a regular file is needed; it was not opened for I/O.',
   ERR_SOURCE_CHANGED: 'The source file changed (shrank) while it was being copied.',
   ERR_OUT_OF_RANGE: 'A native value does not fit a JavaScript number exactly (above 2^53 - 1).',
   ERR_INTERNAL: 'A bug: an unexpected internal failure (e.g. a caught Rust panic).',
@@ -41,11 +43,17 @@ export type ErrnoCode = keyof typeof constants.errno
 /** Every `code` a ReflinkPoolError can carry: a library code or an errno name. */
 export type ErrorCode = LibraryErrorCode | ErrnoCode
 
+/** The optional context of a ReflinkPoolError (Node's uv error fields, and a cause). */
 export interface ErrorDetails {
+  /** Negative errno (as Node's uv errors). */
   errno?: number
+  /** The system call that failed. */
   syscall?: string
+  /** The file the failure is about. */
   path?: string
+  /** The second file of a two-path operation. */
   dest?: string
+  /** The underlying error (an abort's `signal.reason`, a loader error). */
   cause?: unknown
 }
 
@@ -55,8 +63,11 @@ export class ReflinkPoolError extends Error {
   readonly code: ErrorCode
   /** Negative errno like Node's uv errors; undefined for library codes. */
   readonly errno?: number
+  /** The system call that failed ('open', 'ioctl(FICLONE)', ...), for OS failures. */
   readonly syscall?: string
+  /** The file the failure is about. */
   readonly path?: string
+  /** The second file of a two-path operation (copy, rename, link). */
   readonly dest?: string
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
@@ -87,6 +98,11 @@ export function libraryError(code: LibraryErrorCode, detail: string, details: Er
 /** The error for an aborted signal, keeping `signal.reason` as `cause` (as Node does). */
 export function abortError(signal?: AbortSignal): AbortError {
   return new AbortError('The operation was aborted', signal ? { cause: signal.reason } : {})
+}
+
+/** Throw the AbortError of `signal` when it has been aborted (the check at a safe point of a long call). */
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw abortError(signal)
 }
 
 /** Build the thrown error from the binding's error data. */

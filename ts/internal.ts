@@ -15,22 +15,28 @@
 //                           (SEEK_DATA/SEEK_HOLE); everything else reads as zeros. `next` is
 //                           where the following batch starts (undefined at the end).
 //   openImportWriter(path)  an ImportWriter on an EXISTING file (create it sparse of the
-//                           final size first, e.g. createSparseFile). write(chunks) appends
-//                           the chunks (a stream, from offset 0) leaving all-zero blocks (fs
-//                           block size) as holes however the chunks are cut; writes past the
-//                           size at open are refused (ERR_INVALID_ARG_VALUE). finish() writes
-//                           the last partial block, fsyncs and closes; close() abandons
-//                           without fsync. Each resolves { position, written }. One at a time.
+//                           final size first, e.g. createSparseFile), opened through its
+//                           directory's handle as a writable image (a regular file with
+//                           one link; the directory must pass the pool's ownership and
+//                           mode checks). The pool's own imports use PoolFiles.openImportWriter.
+//                           write(chunks) appends the chunks (a stream, from offset 0)
+//                           leaving all-zero blocks (fs block size) as holes however the
+//                           chunks are cut; pump(source) reads a pipe/FIFO/file path
+//                           natively instead; writes past the size at open are refused
+//                           (ERR_INVALID_ARG_VALUE). finish() writes the last partial block,
+//                           fsyncs and closes; close() abandons without fsync. Each resolves
+//                           { position, written }. One at a time.
 //   openExportReader(path, { start, end })
-//                           an ExportReader on a regular file (not followed if a symlink):
-//                           read(buf) fills buf with the next bytes of [start, end) and
-//                           resolves { data, hole }: `data` bytes in buf (short holes as
-//                           zeros), then `hole` bytes of zeros that were not read; 0 + 0 is
-//                           the end. close() releases the file. Reads run one at a time.
+//                           an ExportReader on a regular file (never followed): read(buf)
+//                           fills buf with the next bytes of [start, end) and resolves
+//                           { data, hole }: `data` bytes in buf (short holes as zeros), then
+//                           `hole` bytes of zeros that were not read; 0 + 0 is the end.
+//                           close() releases the file. Reads run one at a time.
 //   __testPanic(message)    a native task that panics: rejects with ERR_INTERNAL (tests only).
 //
 // Every call is one native task on the threadpool and rejects with a
 // ReflinkPoolError carrying code/errno/syscall/path/dest.
+import { basename, dirname } from 'node:path'
 import { native } from './binding'
 import { abortError, isReflinkPoolError } from './errors'
 import { unwrap, type Outcome } from './outcome'
@@ -55,18 +61,14 @@ export interface ImportPosition {
 }
 
 export class ImportWriter {
-  private readonly writer: InstanceType<typeof native.ImportWriter>
+  /** Use `openImportWriter` (or `PoolFiles.openImportWriter`). */
+  private constructor(private readonly writer: InstanceType<typeof native.ImportWriter>) {}
 
-  /** Use `openImportWriter`. */
-  private constructor(readonly path: string) {
-    this.writer = new native.ImportWriter(path)
-  }
-
-  static async open(path: string): Promise<ImportWriter> {
-    validatePath('path', path)
-    const w = new ImportWriter(path)
-    await unwrap(w.writer.open())
-    return w
+  /** Open the file `rel` of the directory handle `dir`. */
+  static async open(dir: InstanceType<typeof native.PoolDir>, rel: string): Promise<ImportWriter> {
+    const writer = new native.ImportWriter(dir, rel)
+    await unwrap(writer.open())
+    return new ImportWriter(writer)
   }
 
   /** Append `chunks` to the stream, skipping all-zero blocks. Do not modify them until it settles. */
@@ -123,7 +125,6 @@ export interface ExportSegment {
 }
 
 export class ExportReader {
-  private readonly reader: InstanceType<typeof native.ExportReader>
   /** Apparent size of the file at open. */
   size = 0
   /** The range being read: the asked one clipped to the size. */
@@ -133,17 +134,15 @@ export class ExportReader {
   dev = 0
   ino = 0
 
-  /** Use `openExportReader`. */
-  private constructor(readonly path: string) {
-    this.reader = new native.ExportReader(path)
-  }
+  /** Use `openExportReader` (or `PoolFiles.exportReader`). */
+  private constructor(private readonly reader: InstanceType<typeof native.ExportReader>) {}
 
-  static async open(path: string, range: { start?: number; end?: number } = {}): Promise<ExportReader> {
-    validatePath('path', path)
+  /** Open the file `rel` of the directory handle `dir` (a regular file, never followed) and read [start, end). */
+  static async open(dir: InstanceType<typeof native.PoolDir>, rel: string, range: { start?: number; end?: number } = {}): Promise<ExportReader> {
     const { start = 0, end } = range
     validateSize('start', start)
     if (end !== undefined) validateSize('end', end)
-    const r = new ExportReader(path)
+    const r = new ExportReader(new native.ExportReader(dir, rel))
     Object.assign(r, await unwrap(r.reader.open(start, end)))
     return r
   }
@@ -192,6 +191,14 @@ async function writeFile(path: string, data: string | Uint8Array, mode = 0o600):
   await unwrap(native.writeFile(path, Buffer.from(data), mode))
 }
 
+/** The directory handle of `path`'s parent (the pool's ownership and mode checks apply). */
+async function parentDir(path: string): Promise<InstanceType<typeof native.PoolDir>> {
+  validatePath('path', path)
+  const dir = new native.PoolDir(dirname(path))
+  await unwrap(dir.open(false))
+  return dir
+}
+
 /** One batch of a file's data runs, and where the next batch starts (undefined: this one reached the end). */
 export interface DataRunBatch {
   size: number
@@ -238,7 +245,7 @@ export const internal: Internal = {
   fsyncDir: onPathVoid((p) => native.fsyncDir(p)),
   fsStats: onPath((d) => native.fsStats(d), 'dir'),
   dataRuns,
-  openImportWriter: (path) => ImportWriter.open(path),
-  openExportReader: (path, range) => ExportReader.open(path, range),
+  openImportWriter: async (path) => ImportWriter.open(await parentDir(path), basename(path)),
+  openExportReader: async (path, range) => ExportReader.open(await parentDir(path), basename(path), range),
   __testPanic,
 }

@@ -11,3 +11,10 @@ export async function unwrap<T>(pending: Promise<Outcome<T>>): Promise<T> {
   if (outcome.status === 'error') throw fromNativeError(outcome.error)
   return outcome.value
 }
+
+/** A native `Option` arrives as an optional `value`: absent becomes `null`. */
+export async function unwrapOrNull<T>(pending: Promise<{ status: 'ok'; value?: T } | { status: 'error'; error: NativeError }>): Promise<T | null> {
+  const outcome = await pending
+  if (outcome.status === 'error') throw fromNativeError(outcome.error)
+  return outcome.value ?? null
+}

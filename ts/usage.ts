@@ -3,6 +3,7 @@ import { native } from './binding'
 import { unwrap } from './outcome'
 import { validatePath } from './validate'
 
+/** The space a file takes: allocation and the FIEMAP shared/exclusive split. */
 export interface FileUsage {
   /** Apparent size in bytes. */
   size: number
@@ -16,6 +17,7 @@ export interface FileUsage {
   extents: number
 }
 
+/** Apparent size, allocated bytes, shared vs exclusive bytes (FIEMAP) and extent count of `path`. */
 export async function fileUsage(path: string): Promise<FileUsage> {
   validatePath('path', path)
   return unwrap(native.fileUsage(path))

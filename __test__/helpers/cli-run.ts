@@ -86,3 +86,13 @@ export async function runJson<T = any>(args: string[], opts: CliRunOptions = {})
   }
   return { result, json }
 }
+
+/** A test image for the CLI suites: 8 MiB with 2.5 MiB of data in three runs, the rest zeros (holes once imported). */
+export function sampleImage(): Buffer {
+  const MiB = 1024 * 1024
+  const img = Buffer.alloc(8 * MiB)
+  for (const [off, len] of [[0, MiB], [3 * MiB + 4096, 512 * 1024], [7 * MiB, MiB]] as const) {
+    for (let i = 0; i < len; i++) img[off + i] = (i * 7 + off) & 0xff || 1
+  }
+  return img
+}

@@ -306,7 +306,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
     async function* typed() {
       for (let i = 0; i < words.length; i += 1 << 19) yield words.subarray(i, i + (1 << 19))
     }
-    await v.importStream(typed(), content.length)
+    await v.importStream(typed() as AsyncIterable<ArrayBufferView> as AsyncIterable<Uint8Array>, content.length)
     t.is(await sha256File(clean(pool, v)), await sha256File(src.path))
     const before = snapshotTree(pool.dirPath)
     await t.throwsAsync(v.importStream(Readable.from(['text']), 4), { code: 'ERR_INVALID_ARG_TYPE' })

@@ -8,6 +8,7 @@ import { appendFileSync, openSync, writeSync, closeSync, writeFileSync, mkdirSyn
 import { join } from 'node:path'
 import { ReflinkPool } from '../../ts/index'
 import { Locks } from '../../ts/pool/lock'
+import { PoolFiles } from '../../ts/pool/files'
 import { lockFileName } from '../../ts/pool/names'
 
 const [cmd, dir, ...args] = process.argv.slice(2)
@@ -49,7 +50,7 @@ async function main() {
     }
   } else if (cmd === 'lockloop') {
     const [n, log, at] = args
-    const locks = new Locks(join(dir, '.reflink-pool', 'locks'))
+    const locks = new Locks(await PoolFiles.open(dir, false), join(dir, '.reflink-pool', 'locks'))
     await barrier(at)
     for (let i = 0; i < Number(n); i++) {
       await locks.with(lockFileName('appvms/lock/test'), async () => {
@@ -71,7 +72,7 @@ async function main() {
     writeIfPresent(imp, 'half-written import')
     // An operation in flight: its temp file exists and it holds the volume's lock.
     writeFileSync(dirty.replace(/-dirty\.img$/, '.img~deadbeef'), 'temp of a crashed commit')
-    const locks = new Locks(join(dir, '.reflink-pool', 'locks'))
+    const locks = new Locks(await PoolFiles.open(dir, false), join(dir, '.reflink-pool', 'locks'))
     await locks.with(lockFileName(vid), async () => {
       process.kill(process.pid, 'SIGKILL')
       await new Promise(() => {})

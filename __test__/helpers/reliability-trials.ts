@@ -85,6 +85,20 @@ export function remount(fs: ScratchFs): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Cut the worker: power (XFS shutdown, then the worker is made sure to be gone, then remount) or SIGKILL. */
+export async function cut(fs: ScratchFs, mode: CutMode, worker: { child: ChildProcess; exited: Promise<number | null> }): Promise<void> {
+  if (mode === 'powercut') {
+    powerCut(fs)
+    // The workload now fails on its own (EIO); give it a moment, then make sure it is gone.
+    const ended = await Promise.race([worker.exited.then(() => true), sleep(1500).then(() => false)])
+    if (!ended) worker.child.kill('SIGKILL')
+  } else {
+    worker.child.kill('SIGKILL')
+  }
+  await worker.exited
+  if (mode === 'powercut') remount(fs)
+}
+
 export async function runCrashTrial(fs: ScratchFs, mode: CutMode, seed: number, opts: { ops?: number; maxDelayMs?: number; journalDir?: string } = {}): Promise<TrialResult> {
   const api = loadApi()
   const g = new Prng(seed)
@@ -99,16 +113,7 @@ export async function runCrashTrial(fs: ScratchFs, mode: CutMode, seed: number, 
   const delay = g.fork(3).int(0, opts.maxDelayMs ?? 800)
   await sleep(delay)
   const cutAt = Date.now()
-  if (mode === 'powercut') {
-    powerCut(fs)
-    // The workload now fails on its own (EIO); give it a moment, then make sure it is gone.
-    const ended = await Promise.race([worker.exited.then(() => true), sleep(1500).then(() => false)])
-    if (!ended) worker.child.kill('SIGKILL')
-  } else {
-    worker.child.kill('SIGKILL')
-  }
-  await worker.exited
-  if (mode === 'powercut') remount(fs)
+  await cut(fs, mode, worker)
 
   const check = await checkCrashPool(api, poolDir, journal, seed)
   const violations = [...check.violations]

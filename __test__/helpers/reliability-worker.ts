@@ -8,9 +8,11 @@ import { Journal } from './reliability-journal'
 import { loadApi, codeOf } from './reliability-api'
 import { openCrashPool, runCrashWorkload } from './reliability-workload'
 import { runConcurrencyWorker, type ConcurrencyArgs } from './reliability-concurrency'
+import { runBatchWorkload } from './reliability-batch'
 
 export type WorkerArgs =
   | { mode: 'crash'; poolDir: string; journal: string; seed: number; ops: number }
+  | { mode: 'batch'; poolDir: string; seed: number }
   | ({ mode: 'concurrency' } & ConcurrencyArgs)
 
 async function main(): Promise<void> {
@@ -25,6 +27,10 @@ async function main(): Promise<void> {
     process.send?.({ done })
     // Stay alive (pool open) until the parent cuts power or kills us.
     await new Promise(() => {})
+  } else if (args.mode === 'batch') {
+    const pool = await api.ReflinkPool.open({ dirPath: args.poolDir })
+    process.send?.({ ready: true })
+    await runBatchWorkload(pool, new Prng(args.seed), (n) => process.send?.({ progress: n }))
   } else {
     const result = await runConcurrencyWorker(api, args, () => process.send?.({ ready: true }))
     process.send?.({ result })

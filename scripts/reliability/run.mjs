@@ -2,14 +2,16 @@
 // The full reliability run (issue 6): the same ava suites `npm test` runs, with
 // the full counts, and their figures collected into reliability-results.json.
 //
-//   npm run test:crash         >= 200 power-cut trials and >= 200 SIGKILL trials
+//   npm run test:crash         >= 200 power-cut trials and >= 200 SIGKILL trials,
+//                              and 100 of each on the batch path
 //   npm run test:reliability   the above, plus 4 processes x 500 operations on
 //                              8 volumes, 100 concurrent operations on one
 //                              volume, the fault cases, the API bad-input
 //                              properties with 200 runs each and 60 CLI runs
 //
 // Counts can be changed through the environment (RELIABILITY_POWERCUT_TRIALS,
-// RELIABILITY_SIGKILL_TRIALS, RELIABILITY_CONC_OPS, RELIABILITY_PROP_RUNS,
+// RELIABILITY_SIGKILL_TRIALS, RELIABILITY_BATCH_POWERCUT_TRIALS,
+// RELIABILITY_BATCH_SIGKILL_TRIALS, RELIABILITY_CONC_OPS, RELIABILITY_PROP_RUNS,
 // RELIABILITY_CLI_RUNS);
 // RELIABILITY_SEED=<seed> replays one trial. Needs root (loop mounts).
 import { spawn, execFileSync } from 'node:child_process'
@@ -29,6 +31,8 @@ if (!SUITES[which]) {
 const counts = {
   RELIABILITY_POWERCUT_TRIALS: '200',
   RELIABILITY_SIGKILL_TRIALS: '200',
+  RELIABILITY_BATCH_POWERCUT_TRIALS: '100',
+  RELIABILITY_BATCH_SIGKILL_TRIALS: '100',
   RELIABILITY_CONC_OPS: '500',
   RELIABILITY_PROP_RUNS: '200',
   RELIABILITY_CLI_RUNS: '60',

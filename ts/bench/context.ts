@@ -30,11 +30,16 @@ export interface Settings {
   dataPathRounds: number
   /** Extents of the fragmented image of the memory-under-fragmentation scenario. */
   fragmentedExtents: number
+  /** Batch scenario: volumes per batch (1-extent template), per batch of the 1 000-extent template, per start/stop batch; rounds. */
+  batchVolumes: number
+  batchExtentVolumes: number
+  batchStartVolumes: number
+  batchRounds: number
 }
 
 const GiB = 1024 ** 3
 
-/** A full run: the sizes issue 5 names. */
+/** A full run: the sizes of docs/design.md §9. */
 const FULL: Settings = {
   sparseRounds: 9,
   cloneExtents: [1, 1000, 10000],
@@ -54,6 +59,10 @@ const FULL: Settings = {
   scaleCreateRounds: 41,
   dataPathRounds: 5,
   fragmentedExtents: 1_000_000,
+  batchVolumes: 1000,
+  batchExtentVolumes: 1000,
+  batchStartVolumes: 1000,
+  batchRounds: 5,
 }
 
 /** --quick: the same scenarios and targets with fewer rounds and smaller sizes (under 3 minutes here). */
@@ -70,6 +79,9 @@ const QUICK: Settings = {
   scaleRounds: 5,
   scaleCreateRounds: 21,
   dataPathRounds: 3,
+  batchExtentVolumes: 100,
+  batchStartVolumes: 200,
+  batchRounds: 3,
 }
 
 export function settingsFor(quick: boolean): Settings {

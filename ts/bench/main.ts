@@ -16,6 +16,7 @@ import { renderMarkdown } from './markdown'
 import { checkPeers, Floor, REPO_ROOT } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
+import { batchScenario } from './scenarios/batch'
 import { cloneScenario } from './scenarios/clone'
 import { dataPathScenario } from './scenarios/data-path'
 import { fragmentedScenario } from './scenarios/fragmented'
@@ -28,7 +29,7 @@ import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 import { painter } from '../util/style'
 
 export const SCENARIOS: readonly Scenario[] = [
-  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, dataPathScenario, fragmentedScenario,
+  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, dataPathScenario, fragmentedScenario,
 ]
 /** Scenarios that measure in child processes (rss-child). */
 const CHILD_SCENARIOS = [memoryScenario.id, dataPathScenario.id, fragmentedScenario.id]
@@ -45,6 +46,11 @@ markdown table of ratios (medians of interleaved rounds, per-round min–max).
 
 As root it builds its own XFS, btrfs and ext4 loop filesystems under /tmp;
 otherwise everything runs in a temporary directory under the current one.
+It installs nothing: a missing peer (qemu-img, @reflink/reflink) is reported
+with how to get it, and its rows are skipped. The Rust floor is built with cargo
+from a checkout of the repository; from an npm install its rows are skipped
+unless REFLINK_POOL_FLOOR names a floor binary built there
+(cargo build --release --example floor -p reflink-pool-core).
 The JSON schema is documented in docs/bench-schema.md.`
 
 interface Args {

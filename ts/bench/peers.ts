@@ -81,14 +81,27 @@ export class Floor {
    * One durable step: a copy (`clone`, `sparse`), or `link` src to dst / `unlink` src, each with
    * the directory fsync; resolves with the floor's own timing in ms and the data bytes it moved.
    */
-  copy(mode: 'clone' | 'sparse' | 'link' | 'unlink', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
+  copy(mode: 'clone' | 'sparse' | 'link' | 'unlink' | 'ficlone', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
+    return this.request(`${mode} ${src} ${dst}`)
+  }
+
+  /**
+   * `batch`: the group commit of `n` clones of `src` under `dir` (the syscalls of the
+   * pool's batch clone, syncfs barrier; `batchfsync`: fsync barrier); `fanout`: `n`
+   * FICLONEs from one thread per source of the comma-separated `src` list.
+   */
+  batch(mode: 'batch' | 'batchfsync' | 'fanout', src: string, dir: string, n: number): Promise<{ ms: number; bytes: number }> {
+    return this.request(`${mode} ${src} ${dir} ${n}`)
+  }
+
+  private request(line: string): Promise<{ ms: number; bytes: number }> {
     return new Promise((resolve, reject) => {
-      this.waiting.push((line) => {
-        const [status, a, ...rest] = line.split(' ')
+      this.waiting.push((answer) => {
+        const [status, a, ...rest] = answer.split(' ')
         if (status === 'ok') resolve({ ms: Number(a) / 1e6, bytes: Number(rest[0]) })
-        else reject(new Error(`floor ${mode} ${src} -> ${dst}: errno ${a}: ${rest.join(' ')}`))
+        else reject(new Error(`floor ${line}: errno ${a}: ${rest.join(' ')}`))
       })
-      this.child.stdin.write(`${mode} ${src} ${dst}\n`)
+      this.child.stdin.write(`${line}\n`)
     })
   }
 

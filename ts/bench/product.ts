@@ -25,6 +25,9 @@ export interface PoolApi {
   dirPath: string
   createVolume(config: Record<string, unknown>): Promise<VolumeApi>
   getVolume(vid: string): Promise<VolumeApi>
+  cloneVolumes?(template: VolumeApi | string, targets: string[], opts?: Record<string, unknown>): Promise<{ volumes: VolumeApi[]; methods: Record<string, number> }>
+  startVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<string[]>
+  stopVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<void>
   listVolumes(): unknown
   close(): Promise<void> | void
 }

@@ -1,6 +1,7 @@
-// One template to many volumes, concurrently with a bounded limit. Used by
-// `reflink-pool clone` and by the demo, so both measure clones the same way.
-import { UsageError } from './errors'
+// One template to many volumes through the pool's batch path (docs/design.md
+// §7), in batches that are each all or nothing. Used by `reflink-pool clone`
+// and by the demo, so both measure clones the same way.
+import { CliError, UsageError } from './errors'
 import type { Pool, Volume } from './pool-access'
 
 export type CloneMode = 'copy' | 'snapshot'
@@ -9,20 +10,45 @@ export interface CloneOptions {
   /** copy: save-on-stop volumes holding a reflinked copy of the template's data now;
    *  snapshot: snap-on-start volumes of the template (the reflink happens at each start). */
   mode: CloneMode
-  /** Clones in flight at once. */
-  concurrency: number
+  /** Volumes per batch: each batch is one group commit and all or nothing. */
+  batchSize: number
+  /** Targets that are volumes already are skipped (finishing an interrupted run) instead of refused. */
+  skipExisting?: boolean
   signal?: AbortSignal
   onCloned?: (done: number, total: number) => void
 }
 
 export interface CloneResult {
+  /** Every target, in order. */
   vids: string[]
-  /** Wall time of the whole batch, ms. */
+  /** Volumes this run made, in order. */
+  made: string[]
+  /** Targets that existed already (--skip-existing). */
+  skipped: string[]
+  /** Wall time of the whole run, ms. */
   totalMs: number
-  /** Time of each clone (create + data), ms, in `vids` order. */
-  perCloneMs: number[]
+  /** Group commits it took. */
+  batches: number
   /** How the data was copied, e.g. { reflink: 100 } (empty in snapshot mode: nothing is copied yet). */
   methods: Record<string, number>
+}
+
+/**
+ * A run that stopped part-way (an error, or Ctrl-C): the batch in progress made
+ * nothing (all or nothing), earlier batches stand. Keeps the original error's
+ * code and name (an interrupt stays an AbortError) and says which volumes exist.
+ */
+export class CloneIncompleteError extends Error {
+  readonly code: string
+  constructor(readonly cause: unknown, readonly made: string[], readonly missing: string[], readonly skipped: string[]) {
+    const first = cause instanceof Error ? cause.message.split('\n')[0] : String(cause)
+    super(
+      `${first}; made ${made.length} of ${made.length + missing.length} volumes (each one complete), ` +
+        `${missing.length} not made: re-run with --skip-existing to finish`,
+    )
+    this.code = (cause as { code?: string } | null)?.code ?? 'ERR_INTERNAL'
+    this.name = (cause as Error | null)?.name === 'AbortError' ? 'AbortError' : 'CloneIncompleteError'
+  }
 }
 
 /** Expand a target pattern: 'appvms/web-{n}/root' with count 3 -> web-1, web-2, web-3. */
@@ -37,62 +63,37 @@ export function expandTargets(targets: string[], count: number | undefined): str
   return out
 }
 
-/**
- * Run `fn` on every item with at most `limit` in flight. Stops starting new
- * items after the first failure (or an abort), waits for those in flight, then
- * rethrows it. Returns each item's duration in ms, in input order.
- */
-export async function forEachBounded<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<unknown>,
-  opts: { signal?: AbortSignal; onDone?: (done: number, total: number) => void } = {},
-): Promise<number[]> {
-  const durations = new Array<number>(items.length).fill(0)
-  let next = 0
-  let done = 0
-  let failure: { err: unknown } | null = null
-  async function worker(): Promise<void> {
-    while (failure === null && next < items.length) {
-      if (opts.signal?.aborted) {
-        failure = { err: opts.signal.reason }
-        return
-      }
-      const i = next++
-      const t0 = performance.now()
-      try {
-        await fn(items[i], i)
-      } catch (err) {
-        failure ??= { err }
-        return
-      }
-      durations[i] = performance.now() - t0
-      opts.onDone?.(++done, items.length)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
-  if (failure !== null) throw (failure as { err: unknown }).err
-  return durations
-}
-
 export async function cloneVolumes(pool: Pool, template: Volume, vids: string[], opts: CloneOptions): Promise<CloneResult> {
-  const size = await template.size()
   const started = performance.now()
+  const existing = new Set((await pool.listVolumes()).map((v) => v.vid))
+  const skipped = opts.skipExisting ? vids.filter((v) => existing.has(v)) : []
+  const todo = opts.skipExisting ? vids.filter((v) => !existing.has(v)) : vids
+  const clash = todo.filter((v) => existing.has(v))
+  if (clash.length) {
+    throw new CliError(
+      `${clash.length} target${clash.length === 1 ? ' is a volume' : 's are volumes'} already (${clash.slice(0, 3).join(', ')}${clash.length > 3 ? ', ...' : ''}); ` +
+        'nothing was cloned: add --skip-existing to clone only the missing ones',
+      'ERR_VOLUME_EXISTS',
+    )
+  }
+  const made: string[] = []
   const methods: Record<string, number> = {}
-  const perCloneMs = await forEachBounded(
-    vids,
-    opts.concurrency,
-    async (vid) => {
-      const name = vid.split('/').pop() ?? vid
-      if (opts.mode === 'snapshot') {
-        await pool.createVolume({ vid, name, size, rw: true, saveOnStop: false, snapOnStart: true, source: template.vid })
-        return
-      }
-      const v = await pool.createVolume({ vid, name, size, rw: true, saveOnStop: true, snapOnStart: false })
-      const report = await v.importVolume(template)
-      if (report) methods[report.method] = (methods[report.method] ?? 0) + 1
-    },
-    { signal: opts.signal, onDone: opts.onCloned },
-  )
-  return { vids, totalMs: performance.now() - started, perCloneMs, methods }
+  let batches = 0
+  for (let i = 0; i < todo.length; i += opts.batchSize) {
+    const chunk = todo.slice(i, i + opts.batchSize)
+    try {
+      const r = await pool.cloneVolumes(template, chunk, {
+        mode: opts.mode,
+        signal: opts.signal,
+        onProgress: (done) => opts.onCloned?.(made.length + done, todo.length),
+      })
+      for (const [m, n] of Object.entries(r.methods)) methods[m] = (methods[m] ?? 0) + n
+    } catch (e) {
+      throw new CloneIncompleteError(e, made, todo.slice(made.length), skipped)
+    }
+    made.push(...chunk)
+    batches++
+    opts.onCloned?.(made.length, todo.length)
+  }
+  return { vids, made, skipped, totalMs: performance.now() - started, batches, methods }
 }

@@ -68,5 +68,8 @@ export function errorJson(err: unknown): Record<string, unknown> {
   const e = (err ?? {}) as Record<string, unknown>
   const out: Record<string, unknown> = { code: codeOf(err), message: err instanceof Error ? err.message : String(err) }
   for (const key of ['errno', 'syscall', 'path', 'dest']) if (e[key] !== undefined) out[key] = e[key]
-  return { error: out }
+  // A run that stopped part-way (clone) says which volumes exist.
+  const volumes: Record<string, unknown> = {}
+  for (const key of ['made', 'missing', 'skipped']) if (Array.isArray(e[key])) volumes[key] = e[key]
+  return Object.keys(volumes).length ? { error: out, ...volumes } : { error: out }
 }

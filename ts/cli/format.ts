@@ -62,6 +62,23 @@ export function terminalWidth(stream: NodeJS.WritableStream = process.stdout): n
   return s.isTTY === true && typeof s.columns === 'number' && s.columns > 0 ? s.columns : undefined
 }
 
+/** Break `text` into lines of at most `width` columns at spaces (no limit when width is undefined). */
+export function wrap(text: string, width: number | undefined): string {
+  if (width === undefined) return text
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line ? `${line} ${word}` : word
+    }
+  }
+  if (line) lines.push(line)
+  return lines.join('\n')
+}
+
 /** Render key/value pairs as two aligned columns ("name:  value"). */
 export function keyValues(pairs: Array<[string, string]>): string {
   const width = Math.max(0, ...pairs.map(([k]) => k.length + 1))

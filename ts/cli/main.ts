@@ -77,6 +77,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       return report(new UsageError(err.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')), { json, debug })
     }
     if (interrupt.aborted && (err as Error)?.name === 'AbortError') {
+      if (json) process.stdout.write(toJson(errorJson(err)) + '\n')
       process.stderr.write('reflink-pool: interrupted (ABORT_ERR)\n')
       return EXIT.interrupted
     }

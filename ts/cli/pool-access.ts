@@ -32,7 +32,7 @@ export async function openExistingPool(opts: GlobalOptions): Promise<Pool> {
   return loadPoolModule().ReflinkPool.open({ dirPath })
 }
 
-/** A pool directory has the subfolders that setup creates (SPEC §3.1). */
+/** A pool directory has the subfolders that setup creates (docs/design.md §2). */
 export function isPoolDir(dirPath: string): boolean {
   try {
     return statSync(dirPath).isDirectory() && existsSync(resolve(dirPath, 'appvms')) && existsSync(resolve(dirPath, 'vm-templates'))

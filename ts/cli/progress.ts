@@ -79,11 +79,13 @@ export function createProgress(opts: ProgressOptions): Progress {
     const left = eta === null || done >= total ? '' : `  ETA ${humanSeconds(eta)}`
     const tail = `${counts}${speed}${left}`
     const columns = stream.columns ?? 80
-    const width = Math.max(10, Math.min(40, columns - opts.label.length - tail.length - 9))
+    // The line is label + ' ' + '[' bar '] NNN%  ' + tail: the bar gets what is left, minus a spare column
+    // (writing the last column makes some terminals wrap).
+    const width = Math.max(10, Math.min(40, columns - opts.label.length - tail.length - 11))
     const ratio = total > 0 ? Math.min(1, done / total) : 0
     const filled = Math.round(ratio * width)
     const bar = total > 0 ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}%  ` : ''
-    stream.write(`\r\x1b[2K${opts.label} ${bar}${tail}`.slice(0, columns + 5))
+    stream.write(`\r\x1b[2K${`${opts.label} ${bar}${tail}`.slice(0, columns - 1)}`)
     drawn = true
   }
 

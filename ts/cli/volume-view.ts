@@ -5,7 +5,7 @@ import type { Volume } from './pool-access'
 import type { FilesUsage, FootprintKind, VolumeFootprint } from '../pool'
 import { addUsage, emptyUsage } from '../pool/footprint'
 
-/** SPEC §3.3 names of the four kinds. */
+/** The names of the four kinds (docs/design.md §3). */
 export function volumeKind(v: { saveOnStop: boolean; snapOnStart: boolean }): string {
   if (v.saveOnStop) return v.snapOnStart ? 'origin-snapshot' : 'origin'
   return v.snapOnStart ? 'snapshot' : 'volatile'

@@ -11,6 +11,14 @@ export interface PoolContext {
   readonly store: Store
   /** Run `fn` holding the lock file `lockName` (in-process and cross-process). */
   run<T>(lockName: string, fn: () => Promise<T>): Promise<T>
+  /** Run a batch holding the in-process queues of `lockNames` (the batch task takes their flocks). */
+  runBatch<T>(lockNames: string[], fn: () => Promise<T>): Promise<T>
   /** Drop a removed volume from the pool's cache. */
   forget(vid: string): void
+  /** Whether the pool's cache knows volume `vid`. */
+  cached(vid: string): boolean
+  /** Add a volume made by a batch to the pool's cache. */
+  remember(volume: import('./volume').ReflinkVolume): void
+  /** Mark a file of the sessions directory as belonging to a live operation of this process; returns the unmark. */
+  markLive(fileName: string): () => void
 }

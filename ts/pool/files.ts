@@ -1,28 +1,30 @@
-// The pool's view of the filesystem. Every file operation of the policy layer
-// goes through here, so two rules hold everywhere:
-// 1. Durable steps use the native primitives (one threadpool task per step:
-//    syscall + fsync + directory fsync), never ad-hoc node:fs writes.
-// 2. Nothing is done through a planted symlink: every directory between the
-//    pool directory and the target must be a real directory (lstat, not stat),
-//    and every image we open, clone, truncate or rename must be a regular file.
-//    A violation is ERR_UNSAFE_PATH before anything changes on disk.
-// The checks are lstat-then-act (not openat/O_NOFOLLOW), which defeats planted
-// links but not an attacker racing us with write access to the pool directory.
-import * as fs from 'node:fs'
-import { dirname, relative, sep } from 'node:path'
-import { promisify } from 'node:util'
-import { copyFile, type CopyResult } from '../copy'
-import { createSparseFile, resizeFile } from '../files'
-import { updateLoopDevSizes } from '../loopdev'
-import { isReflinkSupported } from '../probe'
-import { fileUsage, type FileUsage } from '../usage'
-import { internal, type FsStats, type DataRunBatch, type ExportReader } from '../internal'
-import { poolError, hasCode } from './fail'
-
-const lstatCb = promisify(fs.lstat)
-const readdirCb = promisify(fs.readdir)
-const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
-const rmdirCb = promisify(fs.rmdir)
+// The pool's view of the filesystem: the ONE boundary every file operation of
+// the policy layer goes through (images, records, locks, sessions, markers,
+// listings). It holds the pool's native directory handle (`PoolDir`, opened
+// once at open) and names every file relative to it, so that:
+// 1. Nothing is resolved by walking a path string again: the native layer
+//    resolves each relative path beneath the handle with
+//    openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (or a per-component
+//    O_NOFOLLOW walk) and acts with *at syscalls (docs/design.md §5). A symlink
+//    anywhere below the root, or a FIFO/device/socket where a file is expected,
+//    is ERR_UNSAFE_PATH before anything changes on disk.
+// 2. The pool directory and the directories it holds are owned by this user
+//    (or root) and not writable by group or others (ERR_UNSAFE_PERMISSIONS);
+//    what the pool creates is 0700 (directories) and 0600 (files).
+// 3. An image the pool writes through (dirty, precache, import) has one link
+//    (`writableImage`; the native resize and import writer check it too).
+// 4. Durable steps are native tasks (syscall + fsync + directory fsync).
+// Callers pass absolute paths inside the pool (as names.ts builds them); a
+// path outside the root is refused here, before any syscall.
+import { relative, sep, isAbsolute } from 'node:path'
+import { lstat, stat } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { native } from '../binding'
+import { runCopy, type CopyResult } from '../copy'
+import { unwrap, unwrapOrNull } from '../outcome'
+import type { FileUsage } from '../usage'
+import { ExportReader, ImportWriter, internal, type FsStats, type DataRunBatch } from '../internal'
+import { poolError } from './fail'
 
 export type { CopyResult }
 
@@ -34,30 +36,252 @@ export interface CopyOptions {
   onProgress?: (done: number, total: number) => void
 }
 
-const statCb = promisify(fs.stat)
+/** What the pool knows of a file (lstat: never followed). */
+export interface FileInfo {
+  size: number
+  mtimeMs: number
+  /** mtime in ns, exact. */
+  mtimeNs: bigint
+  nlink: number
+  /** Identity only (compare dev and ino together). */
+  dev: number
+  ino: number
+}
 
-/** stat that answers null for a missing path. */
-export async function statOrNull(path: string): Promise<fs.Stats | null> {
-  try {
-    return await statCb(path)
-  } catch (e) {
-    if (hasCode(e, 'ENOENT', 'ENOTDIR')) return null
-    throw e
+/** One directory entry, never followed. */
+export class DirEntry {
+  constructor(
+    readonly name: string,
+    readonly kind: 'file' | 'directory' | 'symlink' | 'other',
+  ) {}
+
+  isFile(): boolean {
+    return this.kind === 'file'
+  }
+
+  isDirectory(): boolean {
+    return this.kind === 'directory'
   }
 }
 
-/** lstat that answers null for a missing path. */
-export async function lstatOrNull(path: string): Promise<fs.Stats | null> {
+/** The native listing's kind letters. */
+const KINDS: Record<string, DirEntry['kind']> = { f: 'file', d: 'directory', l: 'symlink', o: 'other' }
+
+/** Default bound of `readText`: a record, the config or an owner file is a few hundred bytes. */
+const MAX_TEXT_BYTES = 1 << 20
+
+export class PoolFiles {
+  private constructor(
+    /** The pool directory (absolute, as the user gave it; it may itself be a symlink, followed once at open). */
+    readonly root: string,
+    private readonly dir: InstanceType<typeof native.PoolDir>,
+  ) {}
+
+  /**
+   * Open the pool directory `root` once (creating it, mode 0700, when `create`)
+   * and check its ownership and mode. Everything afterwards is relative to it.
+   */
+  static async open(root: string, create: boolean): Promise<PoolFiles> {
+    const dir = new native.PoolDir(root)
+    await unwrap(dir.open(create))
+    return new PoolFiles(root, dir)
+  }
+
+  private unsafe(path: string, what: string): Error {
+    return poolError('ERR_UNSAFE_PATH', `${path} is ${what}, not something the pool created; refusing to use it`, { path })
+  }
+
+  /** `path` relative to the root ('' for the root itself); an error when it is not inside. */
+  private rel(path: string): string {
+    const rel = relative(this.root, path)
+    if (rel.startsWith('..') || isAbsolute(rel)) throw this.unsafe(path, 'outside the pool directory')
+    return rel.split(sep).join('/')
+  }
+
+  /** Whether the directory `dir` exists (a real directory, reached without symlinks); false when missing. */
+  async checkDir(dir: string): Promise<boolean> {
+    return this.rel(dir) === '' || (await this.directory(dir)) !== null
+  }
+
+  /** Create `dir` and its missing parents below the root (mode 0700 whatever the umask). */
+  async ensureDir(dir: string): Promise<void> {
+    await unwrap(native.mkdirAt(this.dir, this.rel(dir)))
+  }
+
+  /** lstat of `path` as `kind`: null when missing, ERR_UNSAFE_PATH when it is something else (a symlink is never followed). */
+  private async stat(path: string, kind: 'file' | 'directory'): Promise<FileInfo | null> {
+    const st = await unwrapOrNull(native.statAt(this.dir, this.rel(path)))
+    if (st && st.kind !== kind) throw this.unsafe(path, st.kind === 'symlink' ? 'a symlink' : `not a ${kind === 'file' ? 'regular file' : kind}`)
+    return st && { size: st.size, mtimeMs: st.mtimeMs, mtimeNs: BigInt(st.mtimeNs), nlink: st.nlink, dev: st.dev, ino: st.ino }
+  }
+
+  /** An image inside the pool: null when missing, an error when it is anything but a regular file. */
+  image(path: string): Promise<FileInfo | null> {
+    return this.stat(path, 'file')
+  }
+
+  /** A directory inside the pool (lstat): null when missing, an error when it is anything else. */
+  directory(path: string): Promise<FileInfo | null> {
+    return this.stat(path, 'directory')
+  }
+
+  /** Check several images at once (see `image`). */
+  async images(paths: string[]): Promise<(FileInfo | null)[]> {
+    return Promise.all(paths.map((p) => this.image(p)))
+  }
+
+  /**
+   * An image the pool will write through (dirty, precache, import): like
+   * `image`, and a file with more than one link (a hardlink planted to a file
+   * outside the pool) is ERR_UNSAFE_PATH.
+   */
+  async writableImage(path: string): Promise<FileInfo | null> {
+    const st = await this.image(path)
+    if (st && st.nlink !== 1) throw this.unsafe(path, `a file with ${st.nlink} hard links`)
+    return st
+  }
+
+  /** Entries of a directory inside the pool with their kinds (never followed); [] when it is missing. */
+  async list(dir: string): Promise<DirEntry[]> {
+    const ents = await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir)))
+    return ents ? ents.names.map((name, i) => new DirEntry(name, KINDS[ents.kinds[i]])) : []
+  }
+
+  /** The names in a directory inside the pool; [] when it is missing. */
+  async names(dir: string): Promise<string[]> {
+    return (await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir))))?.names ?? []
+  }
+
+  /**
+   * A regular file's text (records, config, owner files, the records cache),
+   * never through a symlink; null when missing. A file larger than `maxBytes`
+   * is ERR_INVALID_ARG_VALUE (nothing the pool wrote is that large).
+   */
+  async readText(path: string, maxBytes = MAX_TEXT_BYTES): Promise<string | null> {
+    return unwrapOrNull(native.readFileAt(this.dir, this.rel(path), maxBytes))
+  }
+
+  /** An owner file's (session file, import marker) owner and age; null when it is missing. */
+  async readOwner(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
+    const st = await this.image(path)
+    const owner = st && (await this.readText(path))
+    return st && owner !== null ? { owner, mtimeMs: st.mtimeMs } : null
+  }
+
+  /** Durable copy of `src` (a file of the pool `srcFiles`, default this one) to `dst` in this pool. */
+  copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
+    const [from, to] = [srcFiles.rel(src), this.rel(dst)]
+    const { size, copyMtime = false, sparse, signal, onProgress } = opts
+    return runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink: 'auto', size, copyMtime, sparse }, token, progress), signal, onProgress)
+  }
+
+  /** Durable copy of the file `src` outside the pool (an ordinary path) to `dst` in this pool. */
+  copyIn(src: string, dst: string, opts: CopyOptions = {}): Promise<CopyResult> {
+    const to = this.rel(dst)
+    const { size, copyMtime = false, sparse, signal, onProgress } = opts
+    return runCopy((token, progress) => native.copyFileFromPath(src, this.dir, to, { reflink: 'auto', size, copyMtime, sparse }, token, progress), signal, onProgress)
+  }
+
+  /** Durable copy of `src` in this pool to the file `dst` outside it (an ordinary path). */
+  copyOut(src: string, dst: string, opts: CopyOptions = {}): Promise<CopyResult> {
+    const from = this.rel(src)
+    const { size, copyMtime = false, sparse, signal, onProgress } = opts
+    return runCopy((token, progress) => native.copyFileToPath(this.dir, from, dst, { reflink: 'auto', size, copyMtime, sparse }, token, progress), signal, onProgress)
+  }
+
+  async createSparse(path: string, size: number): Promise<void> {
+    await unwrap(native.createSparseFileAt(this.dir, this.rel(path), size))
+  }
+
+  /** Resize a writable image in place (refused unless a regular file with one link). */
+  async resize(path: string, size: number): Promise<void> {
+    await unwrap(native.resizeFileAt(this.dir, this.rel(path), size))
+  }
+
+  updateLoopDevSizes(path: string): Promise<string[]> {
+    return unwrap(native.updateLoopDevSizesAt(this.dir, this.rel(path)))
+  }
+
+  async hardlink(src: string, dst: string): Promise<void> {
+    await unwrap(native.hardlinkAt(this.dir, this.rel(src), this.rel(dst)))
+  }
+
+  async rename(src: string, dst: string): Promise<void> {
+    await unwrap(native.renameAt(this.dir, this.rel(src), this.rel(dst)))
+  }
+
+  /** Durable unlink; resolves with whether the file existed. */
+  remove(path: string): Promise<boolean> {
+    return unwrap(native.removeAt(this.dir, this.rel(path)))
+  }
+
+  async fsyncFile(path: string): Promise<void> {
+    await unwrap(native.fsyncFileAt(this.dir, this.rel(path)))
+  }
+
+  /** Atomic durable write (temp + fsync + rename + dir fsync), parents created. */
+  async writeFile(path: string, data: string, mode = 0o600): Promise<void> {
+    await unwrap(native.writeFileAt(this.dir, this.rel(path), Buffer.from(data), mode))
+  }
+
+  /** rmdir when empty, then fsync the parent; false when missing or not empty. */
+  removeEmptyDir(dir: string): Promise<boolean> {
+    return unwrap(native.removeEmptyDirAt(this.dir, this.rel(dir)))
+  }
+
+  usage(path: string): Promise<FileUsage> {
+    return unwrap(native.fileUsageAt(this.dir, this.rel(path)))
+  }
+
+  /** statvfs of the pool's filesystem, by the root's path (ENOENT once the directory is gone). */
+  fsStats(): Promise<FsStats> {
+    return internal.fsStats(this.root)
+  }
+
+  /** Drop the directory handle (operations already running keep theirs). */
+  close(): void {
+    this.dir.close()
+  }
+
+  /** At most `limit` data runs from `start` (bounded batches: never the whole map of a fragmented image). */
+  async dataRuns(path: string, batch: { start?: number; limit?: number } = {}): Promise<DataRunBatch> {
+    const r = await unwrap(native.dataRunsAt(this.dir, this.rel(path), batch.start, batch.limit))
+    return { size: r.size, runs: r.runs, next: r.next ?? undefined }
+  }
+
+  /** A native reader of [start, end) of the image `path` (a regular file, never followed). */
+  exportReader(path: string, range: { start?: number; end?: number }): Promise<ExportReader> {
+    return ExportReader.open(this.dir, this.rel(path), range)
+  }
+
+  /** Whether the pool directory can hold reflinks (probed with unnamed temp files in it). */
+  isReflinkSupported(): Promise<boolean> {
+    return unwrap(native.isReflinkSupportedAt(this.dir, ''))
+  }
+
+  /** A writer into the existing import file `path` (a regular file with one link). */
+  openImportWriter(path: string): Promise<ImportWriter> {
+    return ImportWriter.open(this.dir, this.rel(path))
+  }
+
+  /** The flock(2) lock file `path` (native `VolumeLock`; not yet taken). */
+  lockFile(path: string): InstanceType<typeof native.VolumeLock> {
+    return new native.VolumeLock(this.dir, this.rel(path))
+  }
+}
+
+/** stat (or lstat) of a path outside the pool, given by the caller; null when missing. */
+export async function outsideStat(path: string, follow: boolean): Promise<Stats | null> {
   try {
-    return await lstatCb(path)
+    return await (follow ? stat(path) : lstat(path))
   } catch (e) {
-    if (hasCode(e, 'ENOENT', 'ENOTDIR')) return null
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw e
   }
 }
 
 /** What a non-regular entry is, for messages: 'a directory', 'a FIFO', ... */
-export function entryKind(st: fs.Stats): string {
+export function entryKind(st: Stats): string {
   if (st.isDirectory()) return 'a directory'
   if (st.isSymbolicLink()) return 'a symlink'
   if (st.isFIFO()) return 'a FIFO'
@@ -65,155 +289,4 @@ export function entryKind(st: fs.Stats): string {
   if (st.isCharacterDevice()) return 'a character device'
   if (st.isBlockDevice()) return 'a block device'
   return 'a regular file'
-}
-
-export class PoolFiles {
-  /** `root` is the pool directory (absolute, as the user gave it; it may itself be a symlink). */
-  constructor(readonly root: string) {}
-
-  private unsafe(path: string, what: string): Error {
-    return poolError('ERR_UNSAFE_PATH', `${path} is ${what}, not something the pool created; refusing to use it`, { path })
-  }
-
-  /** The components of `path` below the root, or an error when `path` is not inside it. */
-  private below(path: string): string[] {
-    const rel = relative(this.root, path)
-    if (rel === '' ) return []
-    if (rel.startsWith('..') || rel.startsWith(sep)) throw this.unsafe(path, 'outside the pool directory')
-    return rel.split(sep)
-  }
-
-  /**
-   * Check that every existing component from the root down to `dir` is a real
-   * directory. Returns false when some component is missing (nothing to look at).
-   */
-  async checkDir(dir: string): Promise<boolean> {
-    const parts = this.below(dir)
-    // The root itself may be a symlink (the user's choice of dirPath): follow it.
-    const root = await statOrNull(this.root)
-    if (!root) return false
-    if (!root.isDirectory()) throw this.unsafe(this.root, 'not a directory')
-    let cur = this.root
-    for (const part of parts) {
-      cur = cur + sep + part
-      const st = await lstatOrNull(cur)
-      if (!st) return false
-      if (!st.isDirectory()) throw this.unsafe(cur, st.isSymbolicLink() ? 'a symlink' : 'not a directory')
-    }
-    return true
-  }
-
-  /** Create `dir` (and missing parents below the root) after checking the existing ones. */
-  async ensureDir(dir: string): Promise<void> {
-    if (await this.checkDir(dir)) return
-    await internal.mkdir(dir)
-    // mkdir -p follows symlinks; re-check that what exists now is what we meant.
-    if (!(await this.checkDir(dir))) throw this.unsafe(dir, 'missing after mkdir')
-  }
-
-  /**
-   * lstat an image inside the pool: null when missing, an error when it is
-   * anything but a regular file (a symlink would lead outside the pool).
-   */
-  async image(path: string): Promise<fs.Stats | null> {
-    const st = await lstatOrNull(path)
-    if (st && !st.isFile()) throw this.unsafe(path, st.isSymbolicLink() ? 'a symlink' : 'not a regular file')
-    return st
-  }
-
-  /** Check several images at once (see `image`). */
-  async images(paths: string[]): Promise<(fs.Stats | null)[]> {
-    return Promise.all(paths.map((p) => this.image(p)))
-  }
-
-  /** Entries of a directory inside the pool with their types; [] when it is missing. */
-  async list(dir: string): Promise<fs.Dirent[]> {
-    try {
-      return await readdirCb(dir, { withFileTypes: true })
-    } catch (e) {
-      if (hasCode(e, 'ENOENT')) return []
-      throw e
-    }
-  }
-
-  async readText(path: string): Promise<string | null> {
-    try {
-      return await readFileCb(path, 'utf8')
-    } catch (e) {
-      if (hasCode(e, 'ENOENT')) return null
-      throw e
-    }
-  }
-
-  copy(src: string, dst: string, opts: CopyOptions = {}): Promise<CopyResult> {
-    return copyFile(src, dst, { reflink: 'auto', ...opts })
-  }
-
-  createSparse(path: string, size: number): Promise<void> {
-    return createSparseFile(path, size)
-  }
-
-  resize(path: string, size: number): Promise<void> {
-    return resizeFile(path, size)
-  }
-
-  updateLoopDevSizes(path: string): Promise<string[]> {
-    return updateLoopDevSizes(path)
-  }
-
-  hardlink(src: string, dst: string): Promise<void> {
-    return internal.hardlink(src, dst)
-  }
-
-  rename(src: string, dst: string): Promise<void> {
-    return internal.rename(src, dst)
-  }
-
-  /** Durable unlink; resolves with whether the file existed. */
-  remove(path: string): Promise<boolean> {
-    return internal.remove(path)
-  }
-
-  fsyncFile(path: string): Promise<void> {
-    return internal.fsyncFile(path)
-  }
-
-  /** Atomic durable write (temp + fsync + rename + dir fsync). */
-  writeFile(path: string, data: string, mode = 0o600): Promise<void> {
-    return internal.writeFile(path, data, mode)
-  }
-
-  /** rmdir when empty (ENOTEMPTY/ENOENT are fine), then fsync the parent. */
-  async removeEmptyDir(dir: string): Promise<boolean> {
-    try {
-      await rmdirCb(dir)
-    } catch (e) {
-      if (hasCode(e, 'ENOENT', 'ENOTEMPTY', 'EEXIST')) return false
-      throw e
-    }
-    await internal.fsyncDir(dirname(dir))
-    return true
-  }
-
-  usage(path: string): Promise<FileUsage> {
-    return fileUsage(path)
-  }
-
-  fsStats(dir: string): Promise<FsStats> {
-    return internal.fsStats(dir)
-  }
-
-  /** At most `limit` data runs from `start` (bounded batches: never the whole map of a fragmented image). */
-  dataRuns(path: string, batch?: { start?: number; limit?: number }): Promise<DataRunBatch> {
-    return internal.dataRuns(path, batch)
-  }
-
-  /** A native reader of [start, end) of an image (a symlink is refused, not followed). */
-  exportReader(path: string, range: { start?: number; end?: number }): Promise<ExportReader> {
-    return internal.openExportReader(path, range)
-  }
-
-  isReflinkSupported(dir: string): Promise<boolean> {
-    return isReflinkSupported(dir)
-  }
 }

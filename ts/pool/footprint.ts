@@ -12,17 +12,24 @@ import type { PoolFiles } from './files'
 
 /** Allocation of a set of files (FIEMAP shared/exclusive split as in `fileUsage`). */
 export interface FilesUsage {
+  /** How many files. */
   files: number
+  /** Their allocated bytes. */
   allocated: number
+  /** Bytes in extents shared with other files (reflinks); counted in each file that shares them. */
   shared: number
+  /** Bytes in extents that only one file has. */
   exclusive: number
 }
 
+/** The kinds of file a volume has; temp files count as the image they stand in for. */
 export type FootprintKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revisions'
 
 /** Per-kind usage of every file of a volume, and their sum. */
 export interface VolumeFootprint {
+  /** Usage of each kind of file (`files: 0` when the volume has none). */
   byKind: Record<FootprintKind, FilesUsage>
+  /** The sum over every file of the volume. */
   total: FilesUsage
 }
 

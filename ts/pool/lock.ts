@@ -6,7 +6,8 @@
 // would order them too (each acquire opens its own fd), but queueing here
 // keeps a process to one waiting native thread per volume.
 // Across processes: flock(2) on `<pool>/.reflink-pool/locks/<vid>.lock`
-// (native `VolumeLock`, crates/core/src/lock.rs). The kernel releases the lock
+// (native `VolumeLock`, crates/core/src/lock.rs, opened through the pool's
+// directory handle by PoolFiles.lockFile). The kernel releases the lock
 // when its holder dies and wakes the next waiter, so there is no stale-lock
 // breaking and no polling. The file exists only while held: release unlinks it
 // under the lock (a waiter that locked the unlinked inode retries). A lock
@@ -20,14 +21,8 @@
 // next open scan the whole pool (recovery.ts).
 import * as fs from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { native } from '../binding'
 import { unwrap } from '../outcome'
-import { internal } from '../internal'
-import { hasCode, poolError } from './fail'
-
-const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
-const lstatCb = promisify(fs.lstat)
+import type { PoolFiles } from './files'
 
 function readOrEmpty(path: string): string {
   try {
@@ -87,22 +82,38 @@ async function inProcess<T>(key: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Read an owner file's (session file, import marker) owner and age; null when it vanished. */
-export async function readOwner(path: string): Promise<{ owner: string; mtimeMs: number } | null> {
+/**
+ * Hold the in-process queues of every key while `fn` runs. All are joined in
+ * one synchronous step, so two batches (or a batch and single calls) can never
+ * wait on each other in a cycle.
+ */
+async function inProcessMany<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+  const unique = [...new Set(keys)]
+  const prevs: Promise<unknown>[] = []
+  const tails: Promise<unknown>[] = []
+  let release!: () => void
+  const mine = new Promise<void>((r) => (release = r))
+  for (const key of unique) {
+    const prev = queues.get(key) ?? Promise.resolve()
+    const tail = prev.then(() => mine)
+    queues.set(key, tail)
+    prevs.push(prev.catch(() => {}))
+    tails.push(tail)
+  }
   try {
-    // lstat first: an owner file planted as a symlink is never followed.
-    const st = await lstatCb(path)
-    if (!st.isFile()) throw poolError('ERR_UNSAFE_PATH', `${path} is not a regular file; refusing to read it as an owner file`, { path })
-    return { owner: await readFileCb(path, 'utf8'), mtimeMs: st.mtimeMs }
-  } catch (e) {
-    if (hasCode(e, 'ENOENT')) return null
-    throw e
+    await Promise.all(prevs)
+    return await fn()
+  } finally {
+    release()
+    unique.forEach((key, i) => {
+      if (queues.get(key) === tails[i]) queues.delete(key)
+    })
   }
 }
 
 /** Take the lock file `path` (waiting for another process's holder), run `fn`, release. */
-async function acrossProcesses<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const lock = new native.VolumeLock(path)
+async function acrossProcesses<T>(files: PoolFiles, path: string, fn: () => Promise<T>): Promise<T> {
+  const lock = files.lockFile(path)
   await unwrap(lock.acquire())
   try {
     return await fn()
@@ -117,32 +128,41 @@ async function acrossProcesses<T>(path: string, fn: () => Promise<T>): Promise<T
  * Whether the lock file `path` was left by a dead holder: nobody holds its
  * flock (taking it succeeds; it is released, and its file removed, at once).
  */
-export async function lockAbandoned(path: string): Promise<boolean> {
-  const lock = new native.VolumeLock(path)
+export async function lockAbandoned(files: PoolFiles, path: string): Promise<boolean> {
+  const lock = files.lockFile(path)
   if (!(await unwrap(lock.tryAcquire()))) return false
   await unwrap(lock.release())
   return true
 }
 
 export class Locks {
-  constructor(readonly dir: string) {}
+  constructor(private readonly files: PoolFiles, readonly dir: string) {}
 
   /** Hold the lock named `fileName` (in this process and across processes) while `fn` runs. */
   with<T>(fileName: string, fn: () => Promise<T>): Promise<T> {
     const path = join(this.dir, fileName)
-    return inProcess(path, () => acrossProcesses(path, fn))
+    return inProcess(path, () => acrossProcesses(this.files, path, fn))
+  }
+
+  /**
+   * Hold the in-process queues of many locks while `fn` runs; `fn` is a batch
+   * task that takes their flocks itself (docs/design.md §7), so its blocking
+   * waits only ever wait for other processes.
+   */
+  withInProcess<T>(fileNames: string[], fn: () => Promise<T>): Promise<T> {
+    return inProcessMany(fileNames.map((n) => join(this.dir, n)), fn)
   }
 }
 
 /** Write an owner marker file (e.g. an import in progress) that recovery judges by its owner's life. */
-export async function writeOwnerMarker(path: string): Promise<void> {
+export async function writeOwnerMarker(files: PoolFiles, path: string): Promise<void> {
   // Atomic and durable: a marker that a power cut left empty would read as a
   // live owner (the EMPTY grace) and keep the crashed import at the next open.
-  await internal.writeFile(path, SELF_OWNER + '\n', 0o600)
+  await files.writeFile(path, SELF_OWNER + '\n', 0o600)
 }
 
 /** Whether an owner marker file exists and its owner is dead. */
-export async function markerStale(path: string): Promise<boolean> {
-  const held = await readOwner(path)
+export async function markerStale(files: PoolFiles, path: string): Promise<boolean> {
+  const held = await files.readOwner(path)
   return held !== null && !ownerAlive(held.owner, held.mtimeMs)
 }

@@ -118,6 +118,12 @@ const SESSION_EXT = '.session'
 export const sessionFileName = (id: string) => id + SESSION_EXT
 export const isSessionName = (fileName: string) => fileName.endsWith(SESSION_EXT) && !fileName.includes(TEMP_MARK)
 
+const BATCH_EXT = '.batch'
+
+/** File name of a batch's intent (the vids it makes), in the sessions directory (docs/design.md §7). */
+export const batchFileName = (id: string) => id + BATCH_EXT
+export const isBatchName = (fileName: string) => fileName.endsWith(BATCH_EXT) && !fileName.includes(TEMP_MARK)
+
 const RECORD_EXT = '.json'
 const LOCK_EXT = '.lock'
 const IMPORT_MARK_EXT = '.import'

@@ -9,7 +9,7 @@ import * as fs from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
-import { PoolFiles, lstatOrNull } from './files'
+import { PoolFiles } from './files'
 import { Store, type StoredPoolConfig } from './store'
 import { Locks, SELF_OWNER } from './lock'
 import { recover, type RecoveryReport } from './recovery'
@@ -18,11 +18,29 @@ import { parseVid, VID_PREFIXES } from './vid'
 import { lockFileName, sessionFileName } from './names'
 import { poolError, hasCode } from './fail'
 import { asyncDispose } from '../dispose'
-import { checkBoolean, checkRevisionsToKeep, checkSize, checkString } from './args'
+import { checkBoolean, checkRevisionsToKeep, checkString } from './args'
 import type { PoolContext } from './context'
-import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord } from './types'
+import { volumeRecord } from './volume-options'
+import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
+import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions } from './types'
 
 const rmdirCb = promisify(fs.rmdir)
+const lstatCb = promisify(fs.lstat)
+
+/** The directories of `dirPath` and its parents that do not exist yet (deepest first). */
+async function missingDirs(dirPath: string): Promise<string[]> {
+  const missing: string[] = []
+  for (let d = dirPath; d !== dirname(d); d = dirname(d)) {
+    try {
+      await lstatCb(d)
+      break
+    } catch (e) {
+      if (!hasCode(e, 'ENOENT')) throw e
+      missing.push(d)
+    }
+  }
+  return missing
+}
 
 /** Session file names of the pools open in this process. */
 const OPEN_SESSIONS = new Set<string>()
@@ -54,7 +72,14 @@ export class ReflinkPool {
       files,
       store,
       run: (lockName, fn) => this.run(lockName, fn),
+      runBatch: (lockNames, fn) => this.track(() => this.locks.withInProcess(lockNames, fn)),
       forget: (vid) => this.forget(vid),
+      remember: (volume) => this.remember(volume),
+      cached: (vid) => this.volumes.has(vid),
+      markLive: (fileName) => {
+        OPEN_SESSIONS.add(fileName)
+        return () => OPEN_SESSIONS.delete(fileName)
+      },
     }
   }
 
@@ -75,7 +100,8 @@ export class ReflinkPool {
     const setupCheck = checkBoolean(options.setupCheck, 'setupCheck') ?? true
     const ephemeralVolatile = checkBoolean(options.ephemeralVolatile, 'ephemeralVolatile')
 
-    const files = new PoolFiles(dirPath)
+    const created = await missingDirs(dirPath)
+    const files = await PoolFiles.open(dirPath, true)
     const store = new Store(files, dirPath)
     const existing = (await files.checkDir(store.paths.meta)) && (await files.image(store.paths.poolConfig)) ? await store.readPool() : null
     let stored: StoredPoolConfig
@@ -95,10 +121,10 @@ export class ReflinkPool {
         revisionsToKeep: revisionsToKeep ?? 1,
         ephemeralVolatile: ephemeralVolatile ?? false,
       }
-      await ReflinkPool.setup(files, store, dirPath, setupCheck)
+      await ReflinkPool.setup(files, store, dirPath, setupCheck, created)
       await store.writePool(stored)
     }
-    const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(store.paths.locks))
+    const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(files, store.paths.locks))
     await pool.startSession()
     try {
       for (const rec of await store.loadAll()) pool.remember(new ReflinkVolume(pool.ctx, rec))
@@ -122,12 +148,10 @@ export class ReflinkPool {
     await this.files.writeFile(this.session, SELF_OWNER + '\n')
   }
 
-  /** Create dirPath (and missing parents); check reflink support; on refusal remove what we created. */
-  private static async setup(files: PoolFiles, store: Store, dirPath: string, setupCheck: boolean): Promise<void> {
-    const created: string[] = []
-    for (let d = dirPath; !(await lstatOrNull(d)); d = dirname(d)) created.push(d)
-    await files.ensureDir(dirPath)
-    if (setupCheck && !(await files.isReflinkSupported(dirPath))) {
+  /** Check reflink support of the new pool; on refusal remove the directories open created (`created`). */
+  private static async setup(files: PoolFiles, store: Store, dirPath: string, setupCheck: boolean, created: string[]): Promise<void> {
+    if (setupCheck && !(await files.isReflinkSupported())) {
+      files.close()
       for (const d of created) await rmdirCb(d).catch(() => {})
       throw poolError(
         'ERR_REFLINK_UNSUPPORTED',
@@ -170,7 +194,7 @@ export class ReflinkPool {
    * anything is written; if create() fails the record is removed again.
    */
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
-    const record = this.volumeRecord(options)
+    const record = volumeRecord(this, options)
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       if (await this.store.readVolume(record.vid)) throw this.exists(record.vid)
@@ -188,46 +212,32 @@ export class ReflinkPool {
     })
   }
 
-  /** Validate createVolume options into a record (no I/O). */
-  private volumeRecord(o: VolumeOptions): VolumeRecord {
-    if (typeof o !== 'object' || o === null) throw poolError('ERR_INVALID_ARG_TYPE', 'createVolume needs a volume config object')
-    const name = checkString(o.name, 'name')
-    let vid = o.vid
-    if (vid === undefined) {
-      if (typeof o.vm !== 'object' || o.vm === null) {
-        throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${name}: give either vid or vm { name, dirPathPrefix }`)
-      }
-      vid = `${o.vm.dirPathPrefix}/${o.vm.name}/${name}`
-    }
-    parseVid(vid)
-    const saveOnStop = checkBoolean(o.saveOnStop, 'saveOnStop') ?? false
-    const snapOnStart = checkBoolean(o.snapOnStart, 'snapOnStart') ?? false
-    const rw = checkBoolean(o.rw, 'rw') ?? true
-    let source: string | null = null
-    if (o.source !== undefined && o.source !== null) {
-      if (o.source instanceof ReflinkVolume && o.source.pool !== this) {
-        throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source ${o.source.vid} belongs to another pool`, { vid })
-      }
-      source = typeof o.source === 'string' ? o.source : o.source.vid
-      parseVid(source)
-    }
-    if (snapOnStart && source === null) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: snapOnStart needs a source volume`, { vid })
-    }
-    if (!snapOnStart && source !== null) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source is only valid with snapOnStart`, { vid })
-    }
-    if (source === vid) throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid} cannot be its own source`, { vid })
-    return {
-      vid,
-      name,
-      rw,
-      saveOnStop,
-      snapOnStart,
-      source,
-      size: o.size === undefined ? 0 : checkSize(o.size, 'size'),
-      revisionsToKeep: o.revisionsToKeep === undefined ? null : checkRevisionsToKeep(o.revisionsToKeep, 'revisionsToKeep'),
-    }
+  // ---- batches (docs/design.md §7) ----------------------------------------
+
+  /**
+   * Clone `template` (a save-on-stop volume or its vid) to one new volume per
+   * vid in `targets`, in one batch: the reflinks, one durability barrier, the
+   * renames, then the records. All or nothing: a failed or aborted call makes
+   * no volume. `{ start: true }` also makes each clone's dirty image (the
+   * volumes come back running).
+   */
+  cloneVolumes(template: ReflinkVolume | string, targets: readonly string[], options?: CloneVolumesOptions): Promise<BatchReport> {
+    return cloneVolumes(this.ctx, template, targets, options)
+  }
+
+  /** createVolume for many volumes in one batch (all or nothing; see cloneVolumes). */
+  createVolumes(configs: readonly VolumeOptions[], options?: BatchOptions): Promise<BatchReport> {
+    return createVolumes(this.ctx, configs, options)
+  }
+
+  /** start() many volumes: snapshot and save-on-stop volumes in one batch, other kinds a few at a time. Resolves the dirty image paths. */
+  startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
+    return startVolumes(this.ctx, volumes, options)
+  }
+
+  /** stop() many volumes: snapshot volumes in one batch, other kinds a few at a time. */
+  stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
+    return stopVolumes(this.ctx, volumes, options)
   }
 
   private exists(vid: string): Error {
@@ -299,7 +309,7 @@ export class ReflinkPool {
   /** `{ dataSize, dataUsage }` of the pool's filesystem; `{}` when the directory is missing. */
   async usageDetails(): Promise<UsageDetails> {
     try {
-      const st = await this.files.fsStats(this.dirPath)
+      const st = await this.files.fsStats()
       return { dataSize: st.size, dataUsage: st.used }
     } catch (e) {
       if (hasCode(e, 'ENOENT')) return {}
@@ -340,6 +350,7 @@ export class ReflinkPool {
       OPEN_SESSIONS.delete(basename(this.session))
       this.session = null
     }
+    this.files.close()
   }
 
   /** `await using pool = await ReflinkPool.open(...)`: the pool is closed when the scope ends. */
@@ -349,8 +360,13 @@ export class ReflinkPool {
 
   /** Run a locked operation of this pool, tracked so close() can wait for it. */
   private run<T>(lockName: string, fn: () => Promise<T>): Promise<T> {
+    return this.track(() => this.locks.with(lockName, fn))
+  }
+
+  /** Start `op` unless the pool is closed, tracked so close() can wait for it. */
+  private track<T>(op: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(poolError('ERR_POOL_CLOSED', `Pool ${this.name} is closed`))
-    const p = this.locks.with(lockName, fn)
+    const p = op()
     this.inflight.add(p)
     const done = () => this.inflight.delete(p)
     p.then(done, done)

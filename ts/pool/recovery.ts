@@ -11,6 +11,10 @@
 // - Without a dead session, only volumes whose lock file is left with its
 //   flock free (a holder died mid-operation: live holders unlink it on
 //   release) or whose import marker belongs to a dead process are looked at.
+// - A batch (docs/design.md §7) leaves an intent file `<id>.batch` in the
+//   sessions directory naming the vids it makes; one whose owner is dead is
+//   read: every vid of it that has no record lost its batch, so its images
+//   (made by that batch, which refused existing ones) are removed.
 // Each volume is cleaned under its own lock, so the temp files of a live
 // process's operation are never touched (we wait for it to finish), and an
 // import whose importData session is still alive (its marker's owner lives)
@@ -23,9 +27,10 @@ import {
   lockFileName,
   recordFileName,
   isSessionName,
+  isBatchName,
   TEMP_MARK,
 } from './names'
-import { lockAbandoned, markerStale, readOwner, ownerAlive, SELF_OWNER } from './lock'
+import { lockAbandoned, markerStale, ownerAlive, SELF_OWNER } from './lock'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
 import type { PoolContext } from './context'
@@ -44,17 +49,34 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   const deadSessions: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
     if (!isSessionName(ent.name) || isOpenSession(ent.name)) continue
-    const held = await readOwner(join(sessions, ent.name))
+    const held = await ctx.files.readOwner(join(sessions, ent.name))
     // A session of this process that is not open any more was never closed: as dead as another process's.
     if (held && (held.owner.trim() === SELF_OWNER || !ownerAlive(held.owner, held.mtimeMs))) deadSessions.push(join(sessions, ent.name))
   }
   const report: RecoveryReport = { fullScan: deadSessions.length > 0, recovered: [], removed: [] }
   const candidates = new Set<string>()
+  /** Vids of dead batches: without a record, every image of theirs goes. */
+  const unfinished = new Set<string>()
+  const deadBatches: string[] = []
+  for (const ent of await ctx.files.list(sessions)) {
+    if (!isBatchName(ent.name) || isOpenSession(ent.name)) continue
+    const path = join(sessions, ent.name)
+    const held = await ctx.files.readOwner(path)
+    if (!held) continue
+    const [owner, ...vids] = held.owner.split('\n')
+    if (owner.trim() !== SELF_OWNER && ownerAlive(owner, held.mtimeMs)) continue
+    for (const vid of vids) {
+      if (!isValidVid(vid)) continue
+      unfinished.add(vid)
+      candidates.add(vid)
+    }
+    deadBatches.push(path)
+  }
   for (const ent of await ctx.files.list(locks)) {
     const parsed = parseMetaName(ent.name)
     if (!parsed || parsed.kind === 'record' || !isValidVid(parsed.vid)) continue
     const path = join(locks, ent.name)
-    if (await (parsed.kind === 'lock' ? lockAbandonedOrUnsafe(path) : markerStale(path))) candidates.add(parsed.vid)
+    if (await (parsed.kind === 'lock' ? lockAbandonedOrUnsafe(ctx, path) : markerStale(ctx.files, path))) candidates.add(parsed.vid)
   }
   const recordTemps = (await ctx.files.list(volumes)).map((e) => e.name).filter((n) => n.includes(TEMP_MARK))
   if (report.fullScan) {
@@ -63,8 +85,8 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
       const vid = parseMetaName(name.slice(0, name.indexOf(TEMP_MARK)))?.vid
       if (vid && isValidVid(vid)) candidates.add(vid)
     }
-    // Temps of the pool config (and of stale locks broken by older versions) belong to no volume.
-    for (const dir of [meta, locks]) {
+    // Temps of the pool config, of batch intents and of stale locks broken by older versions belong to no volume.
+    for (const dir of [meta, locks, sessions]) {
       for (const ent of await ctx.files.list(dir)) {
         if (ent.isFile() && ent.name.includes(TEMP_MARK) && (await ctx.files.remove(join(dir, ent.name)))) report.removed.push(join(dir, ent.name))
       }
@@ -73,7 +95,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   for (const vid of candidates) {
     try {
       await ctx.run(lockFileName(vid), async () => {
-        report.removed.push(...(await cleanVolume(ctx, vid, recordTemps)))
+        report.removed.push(...(await cleanVolume(ctx, vid, recordTemps, unfinished.has(vid))))
       })
     } catch (e) {
       // A planted symlink in that volume's path: leave it to the volume's own calls, which refuse it.
@@ -82,14 +104,14 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
     }
     report.recovered.push(vid)
   }
-  for (const s of deadSessions) await ctx.files.remove(s)
+  for (const s of [...deadBatches, ...deadSessions]) await ctx.files.remove(s)
   return report
 }
 
 /** `lockAbandoned`, with a planted symlink counted as a candidate: its volume's cleanup then skips it (below). */
-async function lockAbandonedOrUnsafe(path: string): Promise<boolean> {
+async function lockAbandonedOrUnsafe(ctx: PoolContext, path: string): Promise<boolean> {
   try {
-    return await lockAbandoned(path)
+    return await lockAbandoned(ctx.files, path)
   } catch (e) {
     if (hasCode(e, 'ERR_UNSAFE_PATH')) return true
     throw e
@@ -120,20 +142,23 @@ async function scanLeftovers(ctx: PoolContext): Promise<string[]> {
   return [...found]
 }
 
-async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[]): Promise<string[]> {
+async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[], unfinishedBatch: boolean): Promise<string[]> {
   const removed: string[] = []
   const rm = async (path: string) => {
     if (await ctx.files.remove(path)) removed.push(path)
   }
   const marker = ctx.store.importMarkPath(vid)
-  const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(marker))
+  const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(ctx.files, marker))
   const p = volumePaths(ctx.dirPath, vid)
+  // A dead batch's vid with no record: the batch made its images (it refuses existing ones).
+  const orphan = unfinishedBatch && (await ctx.store.readVolume(vid)) === null
   if (await ctx.files.checkDir(p.dir)) {
     for (const ent of await ctx.files.list(p.dir)) {
       const parsed = parseImageName(ent.name)
       if (!parsed || parsed.base !== p.base) continue
-      if (parsed.temp || (parsed.kind === 'import' && importAbandoned)) await rm(join(p.dir, ent.name))
+      if (orphan || parsed.temp || (parsed.kind === 'import' && importAbandoned)) await rm(join(p.dir, ent.name))
     }
+    if (orphan) await ctx.files.removeEmptyDir(p.dir)
   }
   if (importAbandoned) await rm(marker)
   const prefix = recordFileName(vid) + TEMP_MARK

@@ -10,21 +10,12 @@
 // here, with callback fs.readFile: fs.promises.readFile is 8x slower).
 // Every write is atomic and durable (temp + fsync + rename + dir fsync), so a
 // crash leaves either the old or the new record, never a torn one.
-import * as fs from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { DRIVER, type PoolConfig, type VolumeRecord } from './types'
-import { metaPaths, recordFileName, importMarkFileName, parseMetaName, TEMP_MARK } from './names'
-import { randomBytes } from 'node:crypto'
+import { metaPaths, recordFileName, importMarkFileName, parseMetaName } from './names'
 import type { PoolFiles } from './files'
-import { hasCode } from './fail'
 import { isValidVid } from './vid'
-
-const readFileCb = promisify(fs.readFile) as (path: string, enc: 'utf8') => Promise<string>
-const readdirCb = promisify(fs.readdir) as (path: string) => Promise<string[]>
-const writeFileCb = promisify(fs.writeFile)
-const renameCb = promisify(fs.rename)
-const statCb = promisify(fs.stat) as (path: string, opts: { bigint: true }) => Promise<fs.BigIntStats>
+import { ReflinkPoolError } from '../errors'
 
 /** How recent a directory change must be for its mtime to be distrusted (file times are tick-granular). */
 const RACY_NS = 2_000_000_000n
@@ -32,6 +23,9 @@ const RACY_NS = 2_000_000_000n
 export type StoredPoolConfig = Omit<PoolConfig, 'dirPath'>
 
 const FORMAT = 1
+
+/** Bound of the records cache (about 250 bytes per volume: 1 GiB is millions of volumes). */
+const MAX_CACHE_BYTES = 1 << 30
 
 export class Store {
   readonly paths: ReturnType<typeof metaPaths>
@@ -71,7 +65,7 @@ export class Store {
   }
 
   async writeVolume(rec: VolumeRecord): Promise<void> {
-    await this.files.writeFile(this.recordPath(rec.vid), JSON.stringify(rec) + '\n')
+    await this.files.writeFile(this.recordPath(rec.vid), recordText(rec))
   }
 
   async removeVolume(vid: string): Promise<void> {
@@ -91,9 +85,9 @@ export class Store {
    * (the racy-timestamp rule of git's index).
    */
   async listVids(): Promise<string[] | null> {
-    const st = await statCb(this.paths.volumes, { bigint: true })
+    const st = await this.volumesDir()
     if (this.scanned && st.mtimeNs === this.scanned.mtimeNs && BigInt(Date.now()) * 1_000_000n - st.mtimeNs > RACY_NS) return null
-    const names = await readdirCb(this.paths.volumes)
+    const names = await this.files.names(this.paths.volumes)
     this.scanned = { mtimeNs: st.mtimeNs }
     const vids: string[] = []
     const seen = new Set<string>()
@@ -121,7 +115,7 @@ export class Store {
    * source of truth: it is rebuilt from the records whenever it does not match.
    */
   async loadAll(): Promise<VolumeRecord[]> {
-    const st = await statCb(this.paths.volumes, { bigint: true })
+    const st = await this.volumesDir()
     const settled = BigInt(Date.now()) * 1_000_000n - st.mtimeNs > RACY_NS
     if (settled) {
       const cached = await this.readCache(st.mtimeNs)
@@ -133,14 +127,14 @@ export class Store {
     }
     this.scanned = null
     const records = await this.readVolumes((await this.listVids()) ?? [])
-    const after = await statCb(this.paths.volumes, { bigint: true })
+    const after = await this.volumesDir()
     if (settled && after.mtimeNs === st.mtimeNs) await this.writeCache(st.mtimeNs, records).catch(() => {})
     return records
   }
 
   private async readCache(mtimeNs: bigint): Promise<VolumeRecord[] | null> {
     try {
-      const text = await this.files.readText(this.paths.recordsCache)
+      const text = await this.files.readText(this.paths.recordsCache, MAX_CACHE_BYTES)
       const cache = text === null ? null : JSON.parse(text)
       if (cache?.format !== FORMAT || cache.mtimeNs !== String(mtimeNs) || !Array.isArray(cache.records)) return null
       return (cache.records as unknown[]).map((r) => parseRecord(JSON.stringify(r), String((r as { vid: unknown }).vid))).filter((r) => isValidVid(r.vid))
@@ -149,25 +143,30 @@ export class Store {
     }
   }
 
-  /** Atomic but not durable (it is only a cache): temp file + rename. */
+  /** Atomic (temp file + rename); durable too, as every pool write. */
   private async writeCache(mtimeNs: bigint, records: VolumeRecord[]): Promise<void> {
-    const tmp = `${this.paths.recordsCache}${TEMP_MARK}${randomBytes(6).toString('hex')}`
-    await writeFileCb(tmp, JSON.stringify({ format: FORMAT, mtimeNs: String(mtimeNs), records }), { mode: 0o600 })
-    await renameCb(tmp, this.paths.recordsCache)
+    await this.files.writeFile(this.paths.recordsCache, JSON.stringify({ format: FORMAT, mtimeNs: String(mtimeNs), records }))
+  }
+
+  /** The record directory's mtime (ns); ENOENT when it is missing, as a stat would. */
+  private async volumesDir(): Promise<{ mtimeNs: bigint }> {
+    const st = await this.files.directory(this.paths.volumes)
+    if (!st) throw new ReflinkPoolError('ENOENT', `ENOENT: no such file or directory, lstat '${this.paths.volumes}'`, { errno: -2, syscall: 'lstat', path: this.paths.volumes })
+    return st
   }
 
   /** Read the records of `vids` in parallel; records that vanished meanwhile are skipped. */
   async readVolumes(vids: string[]): Promise<VolumeRecord[]> {
     const out = await Promise.all(
-      vids.map((vid) =>
-        readFileCb(this.recordPath(vid), 'utf8').then((text) => parseRecord(text, vid), (e) => {
-          if (hasCode(e, 'ENOENT')) return null
-          throw e
-        }),
-      ),
+      vids.map((vid) => this.files.readText(this.recordPath(vid)).then((text) => (text === null ? null : parseRecord(text, vid)))),
     )
     return out.filter((r): r is VolumeRecord => r !== null)
   }
+}
+
+/** A record's file contents (also written by batches, docs/design.md §7). */
+export function recordText(rec: VolumeRecord): string {
+  return JSON.stringify(rec) + '\n'
 }
 
 /** A record as stored; the vid comes from the (validated) file name, a source must be a valid vid too. */

@@ -8,7 +8,7 @@
 // FIFO path, the writer reads the stream itself); the caller commits only when
 // the stream delivered exactly `size` bytes and nothing failed.
 import { Readable } from 'node:stream'
-import { internal, type ExportReader, type ImportPosition } from '../internal'
+import type { ExportReader, ImportPosition } from '../internal'
 import { abortError } from '../errors'
 import { poolError } from './fail'
 import type { PoolFiles } from './files'
@@ -187,6 +187,7 @@ function chunkBytes(value: unknown, path: string): Buffer {
  * stream, a chunk that is not bytes, a stream error, or an abort.
  */
 export async function writeImport(
+  files: PoolFiles,
   path: string,
   readable: AsyncIterable<unknown>,
   size: number,
@@ -194,7 +195,7 @@ export async function writeImport(
 ): Promise<void> {
   const { signal, onProgress } = opts
   const owned = readable instanceof Readable
-  const writer = await internal.openImportWriter(path)
+  const writer = await files.openImportWriter(path)
   const it = readable[Symbol.asyncIterator]()
   let batch: Buffer[] = []
   let batchBytes = 0
@@ -257,8 +258,8 @@ export async function writeImport(
  * JavaScript. Throws (leaving the file to the caller to delete) on a short or long
  * stream, a read error, or an abort.
  */
-export async function pumpImport(path: string, source: string, size: number, opts: ImportStreamOptions = {}): Promise<void> {
-  const writer = await internal.openImportWriter(path)
+export async function pumpImport(files: PoolFiles, path: string, source: string, size: number, opts: ImportStreamOptions = {}): Promise<void> {
+  const writer = await files.openImportWriter(path)
   let finished = false
   try {
     const { position } = await writer.pump(source, opts)

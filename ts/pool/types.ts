@@ -68,12 +68,23 @@ export interface VolumeUsage {
   extents: number
 }
 
-export interface StopOptions {
+/**
+ * The signal of a long volume call (start, stop, revert, resize, importVolume,
+ * exportStream). It is checked at safe points and passed to the data copies:
+ * an aborted call rejects with AbortError (code ABORT_ERR) and changes nothing
+ * visible. Past a call's point of no return (a commit's rename) it completes.
+ */
+export interface AbortOptions {
+  /** Abort the call (see above). */
+  signal?: AbortSignal
+}
+
+export interface StopOptions extends AbortOptions {
   /** Drop the dirty image of a save-on-stop volume instead of committing it. */
   discard?: boolean
 }
 
-export interface ResizeOptions {
+export interface ResizeOptions extends AbortOptions {
   allowShrink?: boolean
 }
 

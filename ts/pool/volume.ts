@@ -10,7 +10,6 @@
 // before the first change, so a refused call changes nothing on disk.
 import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
-import type { Stats } from 'node:fs'
 import {
   volumePaths,
   parseImageName,
@@ -20,18 +19,20 @@ import {
   type VolumePaths,
 } from './names'
 import { poolError, hasCode } from './fail'
-import { abortError } from '../errors'
+import { abortError, throwIfAborted } from '../errors'
 import { writeOwnerMarker } from './lock'
 import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction, checkKeys, checkPathArg } from './args'
-import { entryKind, lstatOrNull, statOrNull, type CopyOptions } from './files'
 import { exportStream, pumpImport, writeImport } from './stream'
+import { entryKind, outsideStat } from './files'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
 import type { PoolContext } from './context'
+import type { FileInfo } from './files'
 import type {
   VolumeRecord,
   VolumeUsage,
   StopOptions,
   ResizeOptions,
+  AbortOptions,
   ImportStreamOptions,
   ImportFileOptions,
   ExportFileOptions,
@@ -140,13 +141,17 @@ export class ReflinkVolume {
   }
 
   /** Prepare the dirty image and return its path (SPEC §3.4 start). */
-  async start(): Promise<string> {
+  async start(options?: AbortOptions): Promise<string> {
+    const signal = checkSignal(checkOptions(options, 'start options').signal, 'signal')
+    throwIfAborted(signal)
     return this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       const [clean, dirty] = await this.guard()
+      throwIfAborted(signal)
       if (this.saveOnStop && dirty) {
-        // Crash leftover of a running volume: reuse it unchanged.
+        // Crash leftover of a running volume: reuse it unchanged (only if it has one link).
+        await files.writableImage(p.dirty)
         await this.removeImages('incomplete')
         return p.dirty
       }
@@ -157,7 +162,12 @@ export class ReflinkVolume {
         await files.ensureDir(p.dir)
         await files.remove(p.clean)
         await this.linkSourceImage(src.clean, p.clean)
-        await files.copy(p.clean, p.dirty)
+        try {
+          await files.copy(p.clean, p.dirty, { signal })
+        } catch (e) {
+          await files.remove(p.clean) // a stopped snapshot has no image of its own
+          throw e
+        }
       } else if (this.saveOnStop) {
         if (!clean) throw this.missing(p.clean)
         await this.removeImages('incomplete')
@@ -166,7 +176,7 @@ export class ReflinkVolume {
           await files.remove(p.precache)
           await files.rename(p.clean, p.dirty)
         } else {
-          await this.startFromPrecache(clean)
+          await this.startFromPrecache(clean, signal)
         }
       } else {
         await this.removeImages('incomplete')
@@ -194,12 +204,16 @@ export class ReflinkVolume {
     }
   }
 
-  /** Rename a fresh precache to dirty; a stale one (size or mtime differs from clean) is discarded. */
-  private async startFromPrecache(clean: Stats): Promise<void> {
+  /**
+   * Rename a fresh precache to dirty; a stale one (size or mtime differs from
+   * clean) is discarded, and so is one with more than one link (a hardlink
+   * would make the VM write into another file).
+   */
+  private async startFromPrecache(clean: FileInfo, signal?: AbortSignal): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     const pre = await files.image(p.precache)
-    if (pre && pre.size === clean.size && pre.mtimeMs === clean.mtimeMs) {
+    if (pre && pre.nlink === 1 && pre.size === clean.size && pre.mtimeMs === clean.mtimeMs) {
       try {
         await files.rename(p.precache, p.dirty)
         return
@@ -209,16 +223,20 @@ export class ReflinkVolume {
     } else if (pre) {
       await files.remove(p.precache)
     }
-    await files.copy(p.clean, p.dirty)
+    await files.copy(p.clean, p.dirty, { signal })
   }
 
   /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
   async stop(options?: StopOptions): Promise<this> {
-    const discard = checkBoolean(checkOptions(options, 'stop options').discard, 'discard') ?? false
+    const o = checkOptions(options, 'stop options')
+    const discard = checkBoolean(o.discard, 'discard') ?? false
+    const signal = checkSignal(o.signal, 'signal')
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
       const [, dirty] = await this.guard()
+      throwIfAborted(signal)
       if (this.saveOnStop) {
         if (!dirty) return
         if (discard) {
@@ -232,7 +250,8 @@ export class ReflinkVolume {
           await files.remove(p.dirty)
           return
         }
-        await this.commit(p.dirty)
+        await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
+        await this.commit(p.dirty, signal)
         return
       }
       if (!this.snapOnStart && dirty && dirty.size !== this.record.size) {
@@ -245,8 +264,11 @@ export class ReflinkVolume {
     return this
   }
 
-  /** Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache. */
-  private async commit(from: string): Promise<void> {
+  /**
+   * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
+   * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
+   */
+  private async commit(from: string, signal?: AbortSignal): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     if (this.snapshotsDisabled) {
@@ -254,7 +276,7 @@ export class ReflinkVolume {
       await files.rename(from, p.clean)
       return
     }
-    await this.addRevision()
+    await this.addRevision(signal)
     await this.pruneRevisions(this.revisionsToKeep)
     await files.fsyncFile(from)
     await this.replaceClean(() => files.rename(from, p.clean))
@@ -272,7 +294,7 @@ export class ReflinkVolume {
   }
 
   /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
-  private async addRevision(): Promise<void> {
+  private async addRevision(signal?: AbortSignal): Promise<void> {
     if (this.revisionsToKeep <= 0) return
     const p = this.paths
     const clean = await this.ctx.files.image(p.clean)
@@ -280,7 +302,7 @@ export class ReflinkVolume {
     const revs = await this.revisionList()
     const next = (revs.at(-1)?.rev ?? 0) + 1
     const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
-    await this.ctx.files.copy(p.clean, join(p.dir, name))
+    await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
   }
 
   /** Delete all but the newest `keep` revisions (keep <= 0: all). */
@@ -307,7 +329,9 @@ export class ReflinkVolume {
   }
 
   /** Replace the clean image with revision `rev` (default newest); the current one becomes a new revision. */
-  async revert(rev?: number | string): Promise<this> {
+  async revert(rev?: number | string, options?: AbortOptions): Promise<this> {
+    const signal = checkSignal(checkOptions(options, 'revert options').signal, 'signal')
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const [, dirty] = await this.guard()
@@ -327,7 +351,8 @@ export class ReflinkVolume {
           { vid: this.vid },
         )
       }
-      await this.addRevision()
+      throwIfAborted(signal)
+      await this.addRevision(signal) // the signal stops the copy; past it, the revert completes
       await this.replaceClean(() => this.ctx.files.rename(chosen.path, p.clean))
     })
     return this
@@ -336,7 +361,10 @@ export class ReflinkVolume {
   /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
   async resize(size: number, options?: ResizeOptions): Promise<this> {
     checkSize(size, 'size')
-    const allowShrink = checkBoolean(checkOptions(options, 'resize options').allowShrink, 'allowShrink') ?? false
+    const o = checkOptions(options, 'resize options')
+    const allowShrink = checkBoolean(o.allowShrink, 'allowShrink') ?? false
+    const signal = checkSignal(o.signal, 'signal')
+    throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
@@ -348,13 +376,20 @@ export class ReflinkVolume {
           vid: this.vid,
         })
       }
+      throwIfAborted(signal)
       if (dirty) {
         await files.resize(p.dirty, size)
         await files.updateLoopDevSizes(p.dirty)
       } else if (this.saveOnStop && !this.snapOnStart) {
         if (!clean) throw this.missing(p.clean)
         // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
-        await this.replaceClean(() => files.copy(p.clean, p.clean, { size }))
+        try {
+          await this.replaceClean(() => files.copy(p.clean, p.clean, { size, signal }))
+        } catch (e) {
+          // An aborted copy left the clean image as it was; put its precache back (no signal: it must finish).
+          if (signal?.aborted && this.usesPrecache) await this.refreshPrecache()
+          throw e
+        }
       }
       if (this.record.size !== size) await this.persist({ ...this.record, size })
     })
@@ -389,12 +424,14 @@ export class ReflinkVolume {
    * A Readable of the committed image (or of bytes `start` to `end`, inclusive, as
    * fs.createReadStream): data read natively in large chunks, holes produced from
    * memory without reading them. Chunks are shared with the stream: do not write into them.
+   * `signal` destroys it with an AbortError.
    */
   exportStream(options?: ExportStreamOptions): Readable {
     this.requireSaveOnStop('exportStream')
     const o = checkOptions(options, 'exportStream options')
     checkKeys(o, ['start', 'end', 'signal'], 'exportStream options')
     const signal = checkSignal(o.signal, 'signal')
+    throwIfAborted(signal)
     return exportStream(this.ctx.files, () => this.export(), { start: o.start, end: o.end, signal })
   }
 
@@ -410,9 +447,9 @@ export class ReflinkVolume {
     const o = checkOptions(options, 'exportToFile options')
     checkKeys(o, ['signal', 'onProgress'], 'exportToFile options')
     const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress') }
-    if (opts.signal?.aborted) throw abortError(opts.signal)
+    throwIfAborted(opts.signal)
     const dest = resolve(path)
-    const existing = await lstatOrNull(dest)
+    const existing = await outsideStat(dest, false)
     if (existing && !existing.isFile()) {
       throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${this.vid} to ${dest}: it exists and is ${entryKind(existing)}, not a regular file (stream it instead: exportStream)`, {
         vid: this.vid,
@@ -421,11 +458,12 @@ export class ReflinkVolume {
     }
     const src = await this.export()
     try {
-      return await this.ctx.files.copy(src, dest, opts)
+      return await this.ctx.files.copyOut(src, dest, opts)
     } finally {
       await this.exportEnd(src)
     }
   }
+
 
   /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
   async importData(size: number): Promise<string> {
@@ -468,10 +506,10 @@ export class ReflinkVolume {
     if (sparse !== 'auto' && sparse !== 'always') throw poolError('ERR_INVALID_ARG_VALUE', `sparse must be 'auto' or 'always', got ${String(sparse)}`)
     const size = o.size === undefined ? undefined : checkSize(o.size, 'size')
     const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress'), sparse, size }
-    if (opts.signal?.aborted) throw abortError(opts.signal)
+    throwIfAborted(opts.signal)
     const src = resolve(path)
     // Opening a FIFO or device for reading would block or never end: those are streams.
-    const st = await statOrNull(src)
+    const st = await outsideStat(src, true)
     if (st && !st.isFile()) {
       throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${src} into ${this.vid}: it is ${entryKind(st)}, not a regular file (stream it instead: importStream)`, {
         vid: this.vid,
@@ -480,63 +518,17 @@ export class ReflinkVolume {
     }
     return this.locked(async () => {
       await this.guard()
-      return this.importCopy(src, opts)
-    })
-  }
-
-  /** Copy `src` into the import file and commit it; on failure nothing is committed. */
-  private async importCopy(src: string, opts: CopyOptions = {}): Promise<CopyReport> {
-    await this.beginImport(null)
-    let report: CopyReport
-    try {
-      report = await this.ctx.files.copy(src, this.paths.import, opts)
-    } catch (e) {
-      await this.endImport(false)
-      throw e
-    }
-    await this.endImport(true)
-    return report
-  }
-
-  /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
-  async importVolume(src: ReflinkVolume): Promise<CopyReport | null> {
-    if (!(src instanceof ReflinkVolume)) {
-      throw poolError('ERR_INVALID_ARG_TYPE', `importVolume needs a source ReflinkVolume, got ${src === null ? 'null' : typeof src}`, { vid: this.vid })
-    }
-    if (!this.saveOnStop) return null
-    return this.locked(async () => {
-      await this.guard()
-      const srcPath = await src.export()
+      await this.beginImport(null)
+      let report: CopyReport
       try {
-        return await this.importCopy(srcPath)
-      } finally {
-        await src.exportEnd(srcPath)
-      }
-    })
-  }
-
-  /** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
-  async importStream(readable: AsyncIterable<ArrayBufferView>, size: number, options?: ImportStreamOptions): Promise<this> {
-    this.requireSaveOnStop('importStream')
-    if (readable === null || typeof (readable as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
-      throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: this.vid })
-    }
-    checkSize(size, 'size')
-    const o = checkOptions(options, 'importStream options')
-    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<NonNullable<ImportStreamOptions['onProgress']>>(o.onProgress, 'onProgress') }
-    if (opts.signal?.aborted) throw abortError(opts.signal)
-    await this.locked(async () => {
-      await this.guard()
-      await this.beginImport(size)
-      try {
-        await writeImport(this.paths.import, readable, size, opts)
+        report = await this.ctx.files.copyIn(src, this.paths.import, opts)
       } catch (e) {
         await this.endImport(false)
         throw e
       }
       await this.endImport(true)
+      return report
     })
-    return this
   }
 
   /**
@@ -551,14 +543,67 @@ export class ReflinkVolume {
     const o = checkOptions(options, 'importPipe options')
     checkKeys(o, ['signal', 'onProgress'], 'importPipe options')
     const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress') }
-    if (opts.signal?.aborted) throw abortError(opts.signal)
-    const st = await statOrNull(resolve(source))
+    throwIfAborted(opts.signal)
+    const st = await outsideStat(resolve(source), true)
     if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${this.vid}: it is a directory`, { vid: this.vid, path: source })
     await this.locked(async () => {
       await this.guard()
       await this.beginImport(size)
       try {
-        await pumpImport(this.paths.import, source, size, opts)
+        await pumpImport(this.ctx.files, this.paths.import, source, size, opts)
+      } catch (e) {
+        await this.endImport(false)
+        throw e
+      }
+      await this.endImport(true)
+    })
+    return this
+  }
+
+  /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
+  async importVolume(src: ReflinkVolume, options?: AbortOptions): Promise<CopyReport | null> {
+    const signal = checkSignal(checkOptions(options, 'importVolume options').signal, 'signal')
+    throwIfAborted(signal)
+    if (!(src instanceof ReflinkVolume)) {
+      throw poolError('ERR_INVALID_ARG_TYPE', `importVolume needs a source ReflinkVolume, got ${src === null ? 'null' : typeof src}`, { vid: this.vid })
+    }
+    if (!this.saveOnStop) return null
+    return this.locked(async () => {
+      await this.guard()
+      throwIfAborted(signal)
+      const srcPath = await src.export()
+      try {
+        await this.beginImport(null)
+        let report: CopyReport
+        try {
+          report = await this.ctx.files.copy(srcPath, this.paths.import, { signal }, src.ctx.files)
+        } catch (e) {
+          await this.endImport(false)
+          throw e
+        }
+        await this.endImport(true)
+        return report
+      } finally {
+        await src.exportEnd(srcPath)
+      }
+    })
+  }
+
+  /** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
+  async importStream(readable: AsyncIterable<Uint8Array>, size: number, options?: ImportStreamOptions): Promise<this> {
+    this.requireSaveOnStop('importStream')
+    if (readable === null || typeof (readable as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
+      throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: this.vid })
+    }
+    checkSize(size, 'size')
+    const o = checkOptions(options, 'importStream options')
+    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<NonNullable<ImportStreamOptions['onProgress']>>(o.onProgress, 'onProgress') }
+    if (opts.signal?.aborted) throw abortError(opts.signal)
+    await this.locked(async () => {
+      await this.guard()
+      await this.beginImport(size)
+      try {
+        await writeImport(this.ctx.files, this.paths.import, readable, size, opts)
       } catch (e) {
         await this.endImport(false)
         throw e
@@ -572,14 +617,14 @@ export class ReflinkVolume {
   private async beginImport(size: number | null): Promise<void> {
     const p = this.paths
     await this.ctx.files.ensureDir(p.dir)
-    await writeOwnerMarker(this.ctx.store.importMarkPath(this.vid))
+    await writeOwnerMarker(this.ctx.files, this.ctx.store.importMarkPath(this.vid))
     if (size !== null) await this.ctx.files.createSparse(p.import, size)
   }
 
   private async endImport(success: boolean): Promise<void> {
     const p = this.paths
     if (success) {
-      const imp = await this.ctx.files.image(p.import)
+      const imp = await this.ctx.files.writableImage(p.import) // never commit a hardlinked import
       await this.commit(p.import)
       if (imp && imp.size !== this.record.size) await this.persist({ ...this.record, size: imp.size })
     } else {
@@ -651,7 +696,7 @@ export class ReflinkVolume {
 
   // ---- helpers -------------------------------------------------------------
 
-  private async currentImage(): Promise<{ path: string; stats: Stats } | null> {
+  private async currentImage(): Promise<{ path: string; stats: FileInfo } | null> {
     const p = this.paths
     if (!(await this.ctx.files.checkDir(p.dir))) return null
     const [dirty, clean] = await this.ctx.files.images([p.dirty, p.clean])
@@ -665,7 +710,7 @@ export class ReflinkVolume {
    * holds only real directories above it and our four images are regular files.
    * Returns the stats of [clean, dirty, precache, import].
    */
-  private async guard(): Promise<(Stats | null)[]> {
+  private async guard(): Promise<(FileInfo | null)[]> {
     const p = this.paths
     if (!(await this.ctx.files.checkDir(p.dir))) return [null, null, null, null]
     return this.ctx.files.images([p.clean, p.dirty, p.precache, p.import])

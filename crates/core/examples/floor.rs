@@ -19,14 +19,31 @@
 //! ceiling: `link <src> <dst>` (link, fsync dst's directory) and
 //! `unlink <path> -` (unlink, fsync its directory).
 //!
+//! The batched group commit of `reflink-pool clone` (docs/design.md §7), the
+//! same syscalls as `core::batch::make` without the JS around them:
+//! `batch <src> <root> <n>` under `<root>` (prefix `appvms/`, `locks/`,
+//! `records/`, `sessions/`): per volume take its lock file (open O_CREAT, fstat,
+//! flock, lstat), check its record and image are absent; per volume mkdir its
+//! VM directory, create the image temp (O_EXCL, fchmod) and FICLONE into it,
+//! create the record temp and write it; the intent file (write, fsync,
+//! rename); syncfs; rename every image (RENAME_NOREPLACE); syncfs; rename every
+//! record; fsync the record directory; unlink the intent; release the locks.
+//! `batchfsync` is the same with the fsync barrier (an fsync of every file,
+//! then of every directory touched) instead of syncfs.
+//!
+//! `ficlone <src> <dst>` times the FICLONE ioctl alone (into a fresh file, then
+//! removed); `fanout <src,src,...> <dir> <n>` times n FICLONEs into fresh files
+//! from one thread per source (clone i from source i % k), for the fan-out question.
+//!
 //! Protocol (long-lived, so process start-up is not timed): one request per
-//! stdin line `clone|sparse|link|unlink <src> <dst>`; one answer per line on
+//! stdin line `clone|sparse|link|unlink|ficlone <src> <dst>` or
+//! `batch|batchfsync|fanout <src> <dir> <n>`; one answer per line on
 //! stdout: `ok <nanoseconds> <bytes moved>` or `err <errno> <step>`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -166,18 +183,215 @@ fn durable_namespace(mode: &str, src: &Path, dst: &Path) -> Result<(u128, u64), 
     Ok((t0.elapsed().as_nanos(), 0))
 }
 
+fn io_step<T>(name: &'static str, r: nix::Result<T>) -> Result<T, StepError> {
+    r.map_err(|e| StepError(name, io::Error::from(e)))
+}
+
+fn create_excl(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(f)
+}
+
+fn noreplace(from: &Path, to: &Path) -> nix::Result<()> {
+    nix::fcntl::renameat2(
+        nix::fcntl::AT_FDCWD,
+        from,
+        nix::fcntl::AT_FDCWD,
+        to,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    )
+}
+
+/// The group commit of `n` clones of `src` under `root` (module docs).
+fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64), StepError> {
+    for d in ["appvms", "locks", "records", "sessions"] {
+        step("mkdir", fs::create_dir_all(root.join(d)))?;
+    }
+    let t0 = Instant::now();
+    let rootfd = step("open(root)", File::open(root))?;
+    let mut locks = Vec::with_capacity(n);
+    for i in 0..n {
+        let lock = root
+            .join("locks")
+            .join(format!("appvms%2Fc-{i}%2Froot.lock"));
+        let flags = nix::fcntl::OFlag::O_RDONLY
+            | nix::fcntl::OFlag::O_CREAT
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC
+            | nix::fcntl::OFlag::O_NONBLOCK;
+        let f = File::from(io_step(
+            "open(lock)",
+            nix::fcntl::open(
+                &lock,
+                flags,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+            ),
+        )?);
+        step("fstat", f.metadata())?;
+        let f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| StepError("flock", e.into()))?;
+        step("lstat", fs::symlink_metadata(&lock))?;
+        locks.push((lock, f));
+        for p in [
+            root.join("records")
+                .join(format!("appvms%2Fc-{i}%2Froot.json")),
+            root.join("appvms").join(format!("c-{i}")).join("root.img"),
+        ] {
+            if fs::symlink_metadata(&p).is_ok() {
+                return Err(StepError(
+                    "exists",
+                    io::Error::from_raw_os_error(libc::EEXIST),
+                ));
+            }
+        }
+    }
+    let s = step("open(src)", File::open(src))?;
+    let mut temps = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        let dir = root.join("appvms").join(format!("c-{i}"));
+        step("mkdir", fs::create_dir(&dir))?;
+        let tmp = dir.join(format!("root.img~floor{i}"));
+        let d = step("open(O_EXCL)", create_excl(&tmp))?;
+        step("ioctl(FICLONE)", ficlone(&d, &s))?;
+        let rec = root
+            .join("records")
+            .join(format!("appvms%2Fc-{i}%2Froot.json~floor"));
+        let r = step("open(O_EXCL)", create_excl(&rec))?;
+        step("write", (&r).write_all(b"{\"vid\":\"appvms/c/root\",\"name\":\"root\",\"rw\":true,\"saveOnStop\":true,\"snapOnStart\":false,\"source\":null,\"size\":1048576,\"revisionsToKeep\":null}\n"))?;
+        temps.push((tmp, dir.join("root.img"), d, dir));
+        temps.push((
+            rec.clone(),
+            rec.with_extension("json"),
+            r,
+            root.join("records"),
+        ));
+    }
+    let intent = root.join("sessions").join("floor.batch");
+    let it = root.join("sessions").join("floor.batch~floor");
+    let f = step("open(O_EXCL)", create_excl(&it))?;
+    step("write", (&f).write_all(b"owner\n"))?;
+    step("fsync", f.sync_all())?;
+    step("rename", fs::rename(&it, &intent))?;
+    let barrier = |files: &mut dyn Iterator<Item = &File>,
+                   dirs: &mut dyn Iterator<Item = &PathBuf>|
+     -> Result<(), StepError> {
+        if syncfs {
+            io_step("syncfs", nix::unistd::syncfs(&rootfd))
+        } else {
+            for f in files {
+                step("fsync", f.sync_all())?;
+            }
+            for d in dirs {
+                step("fsync(dir)", File::open(d).and_then(|f| f.sync_all()))?;
+            }
+            Ok(())
+        }
+    };
+    barrier(
+        &mut temps.iter().map(|t| &t.2),
+        &mut [
+            root.join("sessions"),
+            root.join("records"),
+            root.join("appvms"),
+        ]
+        .iter(),
+    )?;
+    for t in temps.iter().step_by(2) {
+        io_step("rename", noreplace(&t.0, &t.1))?;
+    }
+    barrier(
+        &mut std::iter::empty(),
+        &mut temps.iter().step_by(2).map(|t| &t.3),
+    )?;
+    for t in temps.iter().skip(1).step_by(2) {
+        io_step("rename", noreplace(&t.0, &t.1))?;
+    }
+    step(
+        "fsync(dir)",
+        File::open(root.join("records")).and_then(|f| f.sync_all()),
+    )?;
+    step("unlink", fs::remove_file(&intent))?;
+    for (path, f) in locks {
+        step("unlink", fs::remove_file(&path))?;
+        drop(f);
+    }
+    Ok((t0.elapsed().as_nanos(), 0))
+}
+
+/// The FICLONE ioctl alone, into a fresh file (removed after, untimed).
+fn ficlone_only(src: &Path, dst: &Path) -> Result<(u128, u64), StepError> {
+    let s = step("open(src)", File::open(src))?;
+    let d = step("open(O_EXCL)", create_excl(dst))?;
+    let t0 = Instant::now();
+    step("ioctl(FICLONE)", ficlone(&d, &s))?;
+    let ns = t0.elapsed().as_nanos();
+    step("unlink", fs::remove_file(dst))?;
+    Ok((ns, 0))
+}
+
+/// `n` FICLONEs into fresh files of `dir`, one thread per source (module docs); files removed after, untimed.
+fn fanout(srcs: &str, dir: &Path, n: usize) -> Result<(u128, u64), StepError> {
+    let srcs: Vec<File> = srcs
+        .split(',')
+        .map(|p| step("open(src)", File::open(p)))
+        .collect::<Result<_, _>>()?;
+    let k = srcs.len();
+    step("mkdir", fs::create_dir_all(dir))?;
+    let dsts: Vec<File> = (0..n)
+        .map(|i| step("open(O_EXCL)", create_excl(&dir.join(format!("fan-{i}")))))
+        .collect::<Result<_, _>>()?;
+    let t0 = Instant::now();
+    let failed = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..k)
+            .map(|t| {
+                let (src, dsts) = (&srcs[t], &dsts);
+                scope.spawn(move || (t..n).step_by(k).try_for_each(|i| ficlone(&dsts[i], src)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("panic"))))
+            .find(Result::is_err)
+    });
+    let ns = t0.elapsed().as_nanos();
+    if let Some(Err(e)) = failed {
+        return Err(StepError("ioctl(FICLONE)", e));
+    }
+    for i in 0..n {
+        step("unlink", fs::remove_file(dir.join(format!("fan-{i}"))))?;
+    }
+    Ok((ns, 0))
+}
+
 fn main() -> io::Result<()> {
     let stdin = io::stdin();
     let mut out = io::stdout().lock();
     for (n, line) in stdin.lock().lines().enumerate() {
         let line = line?;
-        let mut parts = line.splitn(3, ' ');
-        let (mode, src, dst) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(m @ ("clone" | "sparse" | "link" | "unlink")), Some(s), Some(d)) => (m, s, d),
+        let mut parts = line.splitn(4, ' ');
+        let (mode, src, dst, count) = match (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            (
+                Some(m @ ("clone" | "sparse" | "link" | "unlink" | "ficlone")),
+                Some(s),
+                Some(d),
+                None,
+            ) => (m, s, d, 0),
+            (Some(m @ ("batch" | "batchfsync" | "fanout")), Some(s), Some(d), Some(n))
+                if n.parse::<usize>().is_ok() =>
+            {
+                (m, s, d, n.parse().unwrap_or(0))
+            }
             _ => {
                 writeln!(
                     out,
-                    "err 22 request: expected `clone|sparse|link|unlink <src> <dst>`"
+                    "err 22 request: expected `clone|sparse|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout <src> <dir> <n>`"
                 )?;
                 out.flush()?;
                 continue;
@@ -188,6 +402,9 @@ fn main() -> io::Result<()> {
         let tmp = PathBuf::from(tmp);
         let done = match mode {
             "link" | "unlink" => durable_namespace(mode, Path::new(src), Path::new(dst)),
+            "batch" | "batchfsync" => batch(Path::new(src), Path::new(dst), count, mode == "batch"),
+            "ficlone" => ficlone_only(Path::new(src), Path::new(dst)),
+            "fanout" => fanout(src, Path::new(dst), count),
             _ => durable_copy(mode, Path::new(src), Path::new(dst), &tmp),
         };
         match done {

@@ -17,11 +17,17 @@
 //! Costs: 1 is a few syscalls; 2 and 3 are proportional to the data, not the file size.
 //! In 2 and 3 the kernel is asked (POSIX_FADV_WILLNEED) to read the next 16 runs ahead:
 //! readahead restarts at every hole, so scattered runs would each start with a blocking read.
+//! The data runs are walked lazily (`extents::data_runs`) twice: once to total them for
+//! progress, once to copy, with a window of `READAHEAD_RUNS` runs: memory stays bounded
+//! however fragmented the source is.
+//! Every file is opened through a directory handle (`dir::Entry`): the source must be a
+//! regular file (a FIFO or device is refused before it is opened, so nothing blocks).
 //! Cancellation: `Control::check` runs before every chunk (at most `CHUNK` bytes of
 //! copy_file_range, or one buffer of pread/pwrite, after an abort); an aborted or failed
 //! copy drops its `TempFile`, which unlinks it, so `dst` is never touched.
 //! A source that shrinks mid-copy ends with `ERR_SOURCE_CHANGED` instead of spinning.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -33,6 +39,7 @@ use nix::sys::stat::{fstat, futimens};
 use nix::sys::time::TimeSpec;
 
 use crate::control::Control;
+use crate::dir::Entry;
 use crate::durable;
 use crate::error::{codes, Error, Result};
 use crate::extents::{data_runs, DataRun};
@@ -110,22 +117,31 @@ pub struct CopyOutcome {
 }
 
 /// Make `dst` a copy of `src`, atomically and durably (temp `<dst>~<random>` mode 0600,
-/// fsync, rename, fsync dir). Creates `dst`'s parent directory if missing.
+/// fsync, rename, fsync dir). Creates `dst`'s parent directory if missing. For files
+/// outside pools: both parents are resolved by path, then `copy_entry` does the work.
 pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> Result<CopyOutcome> {
+    ctl.check().map_err(|e| e.with_path(src).with_dest(dst))?;
+    let src = Entry::of_path(src).map_err(|e| e.with_dest(dst))?;
+    durable::mkdir_path(&durable::parent_dir(dst))?;
+    let dst = Entry::of_path(dst)?;
+    copy_entry(&src, &dst, opts, ctl)
+}
+
+/// `copy_file` on directory entries (inside a pool: both resolved beneath its root).
+pub fn copy_entry(
+    src: &Entry,
+    dst: &Entry,
+    opts: &CopyOptions,
+    ctl: &Control,
+) -> Result<CopyOutcome> {
     // Every failure below names both files, like Node's copyFile errors.
-    let ctx = |e: Error| e.with_path(src).with_dest(dst);
+    let ctx = |e: Error| e.with_path(src.shown()).with_dest(dst.shown());
     ctl.check().map_err(ctx)?;
-    let input = File::open(src).map_err(|e| Error::io(e, "open", src).with_dest(dst))?;
+    let input = src.open_read().map_err(|e| e.with_dest(dst.shown()))?;
     let st = fstat(input.as_fd()).map_err(|e| ctx(Error::os(e, "fstat")))?;
-    if !sys::is_regular(&st) {
-        return Err(
-            ctx(Error::os(Errno::EINVAL, "open")).with_detail("source is not a regular file")
-        );
-    }
-    let src_size = st.st_size as u64;
+    let src_size = u64::try_from(st.st_size).unwrap_or(0);
     let size = opts.size.unwrap_or(src_size);
 
-    durable::mkdir(&durable::parent_dir(dst))?;
     let tmp = TempFile::create(dst, 0o600)?;
     let outcome = if size == 0 {
         CopyOutcome {
@@ -133,7 +149,16 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
             bytes: 0,
         }
     } else {
-        fill(input.as_fd(), &tmp.file, src_size, size, opts, ctl).map_err(ctx)?
+        fill_sparse(
+            input.as_fd(),
+            &tmp.file,
+            src_size,
+            size,
+            opts.reflink,
+            opts.sparse,
+            ctl,
+        )
+        .map_err(ctx)?
     };
     if opts.copy_mtime {
         let mtime = TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
@@ -147,18 +172,30 @@ pub fn copy_file(src: &Path, dst: &Path, opts: &CopyOptions, ctl: &Control) -> R
 }
 
 /// Fill the temp file `out` (empty) with the first `size` bytes of the source (`src_size`
-/// long), zero-extended past its end.
-fn fill(
+/// long), zero-extended past its end; holes stay holes, the data is copied as it is.
+pub(crate) fn fill(
     input: BorrowedFd,
     out: &File,
     src_size: u64,
     size: u64,
-    opts: &CopyOptions,
+    mode: ReflinkMode,
+    ctl: &Control,
+) -> Result<CopyOutcome> {
+    fill_sparse(input, out, src_size, size, mode, SparseMode::Auto, ctl)
+}
+
+/// `fill`, with `sparse: Always` also leaving the all-zero blocks of the data unwritten.
+fn fill_sparse(
+    input: BorrowedFd,
+    out: &File,
+    src_size: u64,
+    size: u64,
+    mode: ReflinkMode,
+    sparse: SparseMode,
     ctl: &Control,
 ) -> Result<CopyOutcome> {
     let len = src_size.min(size);
-    let mode = opts.reflink;
-    let zero_skip = opts.sparse == SparseMode::Always;
+    let zero_skip = sparse == SparseMode::Always;
     if zero_skip && mode == ReflinkMode::Always {
         return Err(Error::lib(
             codes::ERR_INVALID_ARG_VALUE,
@@ -172,8 +209,7 @@ fn fill(
                 // Clone everything, then cut or extend: the tail beyond the source is a hole.
                 // Same size: no ftruncate (on XFS it is a transaction of its own).
                 if size != src_size {
-                    out.set_len(size)
-                        .map_err(|e| Error::io_os(e, "ftruncate"))?;
+                    out.set_len(size).map_err(|e| Error::io(e, "ftruncate"))?;
                 }
                 ctl.report(len, len);
                 return Ok(CopyOutcome {
@@ -181,7 +217,7 @@ fn fill(
                     bytes: 0,
                 });
             }
-            Err(e) if clone_unsupported(e) => {
+            Err(e) if sys::clone_unsupported(e) => {
                 if mode == ReflinkMode::Always {
                     return Err(Error::os(e, "ioctl(FICLONE)")
                         .with_code(codes::ERR_REFLINK_UNSUPPORTED)
@@ -194,10 +230,13 @@ fn fill(
         }
     }
     // Full size first, so that every range we do not write stays a hole.
-    out.set_len(size)
-        .map_err(|e| Error::io_os(e, "ftruncate"))?;
-    let runs = data_runs(input, len)?;
-    let total: u64 = runs.iter().map(|r| r.len).sum();
+    out.set_len(size).map_err(|e| Error::io(e, "ftruncate"))?;
+    // Pass 1 totals the runs for progress; pass 2 copies them. Neither keeps more than
+    // READAHEAD_RUNS runs.
+    let mut total = 0u64;
+    for run in data_runs(input, len) {
+        total += run?.len;
+    }
     let mut copier = RunCopier {
         input,
         out: out.as_fd(),
@@ -215,14 +254,20 @@ fn fill(
         },
     };
     ctl.report(0, total);
-    for &run in runs.iter().take(READAHEAD_RUNS - 1) {
-        read_ahead(input, run);
-    }
-    for (i, &run) in runs.iter().enumerate() {
-        // Keep READAHEAD_RUNS runs hinted: run i's turn hints run i + READAHEAD_RUNS - 1.
-        if let Some(&next) = runs.get(i + READAHEAD_RUNS - 1) {
-            read_ahead(input, next);
+    // The runs hinted to the kernel and not copied yet (the next one is at the front).
+    let mut runs = data_runs(input, len);
+    let mut ahead = VecDeque::with_capacity(READAHEAD_RUNS);
+    loop {
+        while ahead.len() < READAHEAD_RUNS {
+            let Some(run) = runs.next().transpose()? else {
+                break;
+            };
+            read_ahead(input, run);
+            ahead.push_back(run);
         }
+        let Some(run) = ahead.pop_front() else {
+            break;
+        };
         copier.copy_run(run)?;
     }
     let method = if copier.range {
@@ -234,23 +279,6 @@ fn fill(
         method,
         bytes: copier.done,
     })
-}
-
-/// Whether FICLONE's errno means "cannot clone here" (fall back) rather than a failure.
-pub(crate) fn clone_unsupported(e: Errno) -> bool {
-    match e {
-        // The filesystem has no reflink support (ext4, tmpfs, XFS without reflink=1).
-        Errno::EOPNOTSUPP => true,
-        // Not clonable as asked: different filesystem types, unaligned or special files.
-        Errno::EINVAL => true,
-        // Source and destination are on different mounts/filesystems.
-        Errno::EXDEV => true,
-        // Some filesystems (and older kernels) reject the source fd for clone with EBADF.
-        Errno::EBADF => true,
-        // The ioctl is unknown to this filesystem or driver (FUSE, NFS before 4.2, ...).
-        Errno::ENOTTY => true,
-        _ => false,
-    }
 }
 
 /// Whether copy_file_range's errno (with nothing copied yet) means "use pread/pwrite".
@@ -307,28 +335,32 @@ impl RunCopier<'_> {
 
     /// One copy_file_range call; `None` when it is unsupported here (switch to pread/pwrite).
     fn copy_range(&mut self, off: u64, want: u64) -> Result<Option<u64>> {
-        let (mut off_in, mut off_out) = (off as i64, off as i64);
-        loop {
-            let r = nix::fcntl::copy_file_range(
+        let start = i64::try_from(off).map_err(|_| Error::os(Errno::EFBIG, "copy_file_range"))?;
+        let want = usize::try_from(want).unwrap_or(usize::MAX);
+        let (mut off_in, mut off_out) = (start, start);
+        let r = loop {
+            match nix::fcntl::copy_file_range(
                 self.input,
                 Some(&mut off_in),
                 self.out,
                 Some(&mut off_out),
-                want as usize,
-            );
-            return match r {
-                Ok(0) => Err(source_changed()),
-                Ok(n) => Ok(Some(n as u64)),
-                Err(Errno::EINTR) => continue,
-                Err(e) if self.done == 0 && copy_range_unsupported(e) => {
-                    if e == Errno::ENOSYS {
-                        HAS_COPY_FILE_RANGE.store(false, Ordering::Relaxed);
-                    }
-                    self.range = false;
-                    Ok(None)
+                want,
+            ) {
+                Err(Errno::EINTR) => {}
+                r => break r,
+            }
+        };
+        match r {
+            Ok(0) => Err(source_changed()),
+            Ok(n) => Ok(Some(n as u64)),
+            Err(e) if self.done == 0 && copy_range_unsupported(e) => {
+                if e == Errno::ENOSYS {
+                    HAS_COPY_FILE_RANGE.store(false, Ordering::Relaxed);
                 }
-                Err(e) => Err(Error::os(e, "copy_file_range")),
-            };
+                self.range = false;
+                Ok(None)
+            }
+            Err(e) => Err(Error::os(e, "copy_file_range")),
         }
     }
 
@@ -338,8 +370,9 @@ impl RunCopier<'_> {
             self.buf = vec![0; BUF];
         }
         let buf = &mut self.buf[..want];
+        let at = libc::off_t::try_from(off).map_err(|_| Error::os(Errno::EFBIG, "read"))?;
         let n = loop {
-            match nix::sys::uio::pread(self.input, buf, off as libc::off_t) {
+            match nix::sys::uio::pread(self.input, buf, at) {
                 Ok(0) => return Err(source_changed()),
                 Ok(n) => break n,
                 Err(Errno::EINTR) => {}

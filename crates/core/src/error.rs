@@ -17,6 +17,13 @@ pub mod codes {
     pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
     /// Source file changed under a copy (shrank while being read).
     pub const ERR_SOURCE_CHANGED: &str = "ERR_SOURCE_CHANGED";
+    /// A path inside a pool is a symlink, leads out of the pool, or is not a regular
+    /// file (or a writable image with more than one link): never followed or opened.
+    pub const ERR_UNSAFE_PATH: &str = "ERR_UNSAFE_PATH";
+    /// A pool directory is owned by another user or writable by group or others.
+    pub const ERR_UNSAFE_PERMISSIONS: &str = "ERR_UNSAFE_PERMISSIONS";
+    /// A FIFO, device, socket or directory where a regular file is needed (never opened for I/O).
+    pub const ERR_NOT_REGULAR_FILE: &str = "ERR_NOT_REGULAR_FILE";
 }
 
 #[derive(Debug, Clone)]
@@ -36,12 +43,10 @@ pub struct Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// An OS error from `syscall` on `path`.
-    pub fn sys(errno: nix::errno::Errno, syscall: &'static str, path: impl AsRef<Path>) -> Self {
-        Error::os(errno, syscall).with_path(path)
-    }
+    // Constructors by origin only (OS errno, std::io::Error, library code); context
+    // such as the path is always added with the `with_*` builders.
 
-    /// An OS error from `syscall` with no path yet (add one with `with_path`).
+    /// An OS error (errno) from `syscall`.
     pub fn os(errno: nix::errno::Errno, syscall: &'static str) -> Self {
         Error {
             errno: Some(errno as i32),
@@ -53,21 +58,16 @@ impl Error {
         }
     }
 
-    /// A `std::io::Error` from `syscall` on `path`. The errno is kept; an error without
-    /// one (rare: std's own checks) becomes EIO with its message as detail.
-    pub fn io(err: std::io::Error, syscall: &'static str, path: impl AsRef<Path>) -> Self {
-        Error::io_os(err, syscall).with_path(path)
-    }
-
-    /// Like `io`, with no path yet.
-    pub fn io_os(err: std::io::Error, syscall: &'static str) -> Self {
+    /// A `std::io::Error` from `syscall`. The errno is kept; an error without one
+    /// (rare: std's own checks) becomes EIO with its message as detail.
+    pub fn io(err: std::io::Error, syscall: &'static str) -> Self {
         match err.raw_os_error() {
             Some(n) => Error::os(nix::errno::Errno::from_raw(n), syscall),
             None => Error::os(nix::errno::Errno::EIO, syscall).with_detail(err.to_string()),
         }
     }
 
-    /// A library error without errno.
+    /// A library error without errno (`code` is one of `codes::*`).
     pub fn lib(code: &'static str, syscall: &'static str, detail: impl Into<String>) -> Self {
         Error {
             errno: None,

@@ -3,8 +3,10 @@
 //! Why: a sparse copy moves only data and leaves holes as holes; images of VMs are
 //! mostly holes. Strategy: alternate SEEK_DATA and SEEK_HOLE from offset 0; ENXIO from
 //! SEEK_DATA means no data after the offset; EINVAL means the filesystem does not know
-//! these whence values, and then the whole file is one run. Cost: two syscalls per run.
-//! No cancellation: mapping is metadata only.
+//! these whence values, and then the whole file is one run. The runs come from an
+//! iterator ([`data_runs`]), one at a time, so memory does not grow with fragmentation
+//! (a VM controls its image's layout). Cost: two syscalls per run. No cancellation:
+//! mapping is metadata only (callers check between runs).
 
 use std::os::fd::BorrowedFd;
 
@@ -20,58 +22,100 @@ pub struct DataRun {
     pub len: u64,
 }
 
-/// The data runs of an open file within `[0, size)`, found with SEEK_DATA/SEEK_HOLE (the
-/// whole file as one run when the filesystem does not support them). Errors carry no
-/// path: callers add it.
-pub fn data_runs(fd: BorrowedFd, size: u64) -> Result<Vec<DataRun>> {
-    let mut runs = Vec::new();
-    let mut pos = 0u64;
-    while let Some(run) = next_run(fd, pos, size)? {
-        pos = run.offset + run.len;
-        runs.push(run);
+/// The data runs of an open file within `[0, size)`, lazily, in ascending order (the
+/// whole file as one run when the filesystem does not support SEEK_DATA). Errors carry no
+/// path: callers add it. The iterator ends after the first error.
+pub fn data_runs(fd: BorrowedFd<'_>, size: u64) -> DataRuns<'_> {
+    // No file is larger than off_t allows: clamping makes every offset below fit lseek.
+    let size = size.min(i64::MAX as u64);
+    DataRuns { fd, size, pos: 0 }
+}
+
+/// Iterator of [`DataRun`]s; see [`data_runs`].
+pub struct DataRuns<'a> {
+    fd: BorrowedFd<'a>,
+    size: u64,
+    /// Next offset to look at (below `size`, so within off_t); `size` once done.
+    pos: u64,
+}
+
+impl DataRuns<'_> {
+    fn next_run(&mut self) -> Result<Option<DataRun>> {
+        let size = self.size;
+        if self.pos >= size {
+            return Ok(None);
+        }
+        let data = match lseek(self.fd, self.pos as libc::off_t, Whence::SeekData) {
+            Ok(d) => d as u64,
+            // No data at or after `pos`.
+            Err(Errno::ENXIO) => return Ok(None),
+            // SEEK_DATA unknown here: treat everything from `pos` (0) as data.
+            Err(Errno::EINVAL) => return Ok(Some(self.rest())),
+            Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
+        };
+        if data >= size {
+            return Ok(None);
+        }
+        let hole = match lseek(self.fd, data as libc::off_t, Whence::SeekHole) {
+            Ok(h) => h as u64,
+            // The file shrank between the two calls: the rest is gone.
+            Err(Errno::ENXIO) => size,
+            Err(Errno::EINVAL) => return Ok(Some(self.rest())),
+            Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
+        }
+        .min(size);
+        if hole <= data {
+            return Ok(None);
+        }
+        self.pos = hole;
+        Ok(Some(DataRun {
+            offset: data,
+            len: hole - data,
+        }))
     }
-    Ok(runs)
+
+    /// Everything from `pos` to the end as one run.
+    fn rest(&mut self) -> DataRun {
+        let run = DataRun {
+            offset: self.pos,
+            len: self.size - self.pos,
+        };
+        self.pos = self.size;
+        run
+    }
+}
+
+impl Iterator for DataRuns<'_> {
+    type Item = Result<DataRun>;
+
+    fn next(&mut self) -> Option<Result<DataRun>> {
+        match self.next_run() {
+            Ok(Some(run)) => Some(Ok(run)),
+            Ok(None) => {
+                self.pos = self.size;
+                None
+            }
+            Err(e) => {
+                self.pos = self.size;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The data runs from offset `pos` on (a run containing `pos` is clipped to start there).
+pub fn data_runs_from(fd: BorrowedFd<'_>, pos: u64, size: u64) -> DataRuns<'_> {
+    let size = size.min(i64::MAX as u64);
+    DataRuns {
+        fd,
+        size,
+        pos: pos.min(size),
+    }
 }
 
 /// The first data run that ends after `pos`, clipped to `[pos, size)`; `None` when there is
-/// no data in `[pos, size)`. The walk of `data_runs` one step at a time, for callers that
-/// must not hold the whole map (a file can have millions of runs).
+/// no data there. One step of the walk, for a caller that keeps only a bounded window of
+/// runs (the stream reader) and cannot hold the iterator (it borrows the descriptor).
 pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> {
-    if pos >= size {
-        return Ok(None);
-    }
-    let data = match lseek(fd, pos as libc::off_t, Whence::SeekData) {
-        Ok(d) => d as u64,
-        // No data at or after `pos`.
-        Err(Errno::ENXIO) => return Ok(None),
-        // SEEK_DATA unknown here: treat everything as data.
-        Err(Errno::EINVAL) => return Ok(whole(pos, size)),
-        Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
-    };
-    if data >= size {
-        return Ok(None);
-    }
-    let hole = match lseek(fd, data as libc::off_t, Whence::SeekHole) {
-        Ok(h) => h as u64,
-        // The file shrank between the two calls: the rest is gone.
-        Err(Errno::ENXIO) => size,
-        Err(Errno::EINVAL) => return Ok(whole(pos, size)),
-        Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
-    }
-    .min(size);
-    if hole <= data {
-        return Ok(None);
-    }
-    Ok(Some(DataRun {
-        offset: data,
-        len: hole - data,
-    }))
-}
-
-/// `[pos, size)` as one run (a filesystem without SEEK_DATA).
-fn whole(pos: u64, size: u64) -> Option<DataRun> {
-    (pos < size).then_some(DataRun {
-        offset: pos,
-        len: size - pos,
-    })
+    data_runs_from(fd, pos, size).next().transpose()
 }

@@ -1,12 +1,14 @@
 //! Size and use of the filesystem holding a directory (statvfs).
 //!
-//! Why: pool usage reports (`usageDetails`). Strategy: one statvfs; sizes in units of
-//! `f_frsize` (the fragment size statvfs counts blocks in). No cancellation.
+//! Why: pool usage reports (`usageDetails`). Strategy: one fstatvfs of the directory
+//! handle (`fs_stats` opens it by path); sizes in units of `f_frsize` (the fragment size
+//! statvfs counts blocks in). No cancellation.
 
 use std::path::Path;
 
-use nix::sys::statvfs::statvfs;
+use nix::sys::statvfs::fstatvfs;
 
+use crate::dir::Dir;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,7 +20,12 @@ pub struct FsStats {
 }
 
 pub fn fs_stats(dir: &Path) -> Result<FsStats> {
-    let st = statvfs(dir).map_err(|e| Error::sys(e, "statvfs", dir))?;
+    fs_stats_of(&Dir::open_path(dir)?)
+}
+
+/// `fs_stats` of an open directory.
+pub fn fs_stats_of(dir: &Dir) -> Result<FsStats> {
+    let st = fstatvfs(dir.fd()).map_err(|e| Error::os(e, "statvfs").with_path(dir.path()))?;
     let frsize = st.fragment_size() as u64;
     let blocks = st.blocks() as u64;
     let free = st.blocks_free() as u64;

@@ -6,6 +6,8 @@
 //! way up (see `error`), so the JS side can build Node-shaped errors.
 //!
 //! Module map (one module per operation):
+//! - `dir`: directory handles; every file inside a pool is reached through one
+//!   (`openat2` beneath the pool root, no symlinks; StrictModes; regular files only).
 //! - `copy`: durable copy (temp + fsync + rename + dir fsync) with the strategy
 //!   order FICLONE -> SEEK_DATA/SEEK_HOLE + copy_file_range -> pread/pwrite.
 //! - `sparse`: create a file with no data blocks, atomically and durably.
@@ -13,16 +15,20 @@
 //! - `loopdev`: LOOP_SET_CAPACITY for every loop device backed by a file.
 //! - `probe`: can this directory reflink (from that one)?
 //! - `usage`: apparent/allocated size and the FIEMAP shared/exclusive split.
-//! - `durable`: hardlink/rename/remove/mkdir, each followed by directory fsync.
+//! - `durable`: hardlink/rename/remove/rmdir, each followed by directory fsync.
+//! - `tempname`: temp files beside their target, committed by rename (and `write_file`).
 //! - `fsstats`: statvfs of a directory.
 //! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
 //! - `sparse_reader`: a sparse file read as a stream, holes reported, not read (stream export).
 //! - `zeroskip`: writes that leave all-zero blocks as holes (stream import, `sparse: always`).
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
+//! - `batch`: many volumes' files in one group commit (temps, one barrier, renames, records).
 
+pub mod batch;
 pub mod control;
 pub mod copy;
+pub mod dir;
 pub mod durable;
 pub mod error;
 pub mod extents;
@@ -34,10 +40,11 @@ pub mod resize;
 pub mod sparse;
 pub mod sparse_reader;
 mod sys;
-mod tempname;
+pub mod tempname;
 pub mod usage;
 pub mod zeroskip;
 
 pub use control::Control;
 pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode, SparseMode};
+pub use dir::{Dir, Entry};
 pub use error::{Error, Result};

@@ -6,13 +6,17 @@
 //! `/sys/block/loop*/loop/backing_file` (the kernel's d_path of each backing file, with
 //! " (deleted)" appended once unlinked), and issue LOOP_SET_CAPACITY on each
 //! `/dev/loopN` whose backing file is that path. Cost: one small sysfs read per loop
-//! device. No cancellation: bounded by the number of loop devices.
+//! device. Inside a pool (`update_loop_dev_sizes_of`) the image is opened through its
+//! directory handle and its real path read from `/proc/self/fd`. No cancellation:
+//! bounded by the number of loop devices.
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+
 use std::path::{Path, PathBuf};
 
+use crate::dir::Entry;
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -21,13 +25,27 @@ const SYS_BLOCK: &str = "/sys/block";
 /// LOOP_SET_CAPACITY on every loop device whose backing file resolves to the same
 /// real path as `path`. Returns the device paths updated (`/dev/loopN`).
 pub fn update_loop_dev_sizes(path: &Path) -> Result<Vec<String>> {
-    let real = std::fs::canonicalize(path).map_err(|e| Error::io(e, "realpath", path))?;
+    let real = std::fs::canonicalize(path).map_err(|e| Error::io(e, "realpath").with_path(path))?;
+    update_backed_by(&real)
+}
+
+/// `update_loop_dev_sizes` of a file named through a directory handle: its real path is
+/// the one the kernel reports for the opened file (`/proc/self/fd`), no path is walked.
+pub fn update_loop_dev_sizes_of(entry: &Entry) -> Result<Vec<String>> {
+    let f = entry.open_read()?;
+    let link = format!("/proc/self/fd/{}", f.as_raw_fd());
+    let real =
+        std::fs::read_link(&link).map_err(|e| Error::io(e, "readlink").with_path(entry.shown()))?;
+    update_backed_by(&real)
+}
+
+fn update_backed_by(real: &Path) -> Result<Vec<String>> {
     let mut updated = Vec::new();
-    for dev in loop_devices_backed_by(&real)? {
+    for dev in loop_devices_backed_by(real)? {
         let dev_path = format!("/dev/{dev}");
-        let f = File::open(&dev_path).map_err(|e| Error::io(e, "open", &dev_path))?;
+        let f = File::open(&dev_path).map_err(|e| Error::io(e, "open").with_path(&dev_path))?;
         sys::loop_set_capacity(f.as_fd())
-            .map_err(|e| Error::sys(e, "ioctl(LOOP_SET_CAPACITY)", &dev_path))?;
+            .map_err(|e| Error::os(e, "ioctl(LOOP_SET_CAPACITY)").with_path(&dev_path))?;
         updated.push(dev_path);
     }
     Ok(updated)
@@ -39,11 +57,11 @@ fn loop_devices_backed_by(real: &Path) -> Result<Vec<String>> {
         Ok(entries) => entries,
         // No sysfs (containers): no loop device can be found, so none is updated.
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(e, "opendir", SYS_BLOCK)),
+        Err(e) => return Err(Error::io(e, "opendir").with_path(SYS_BLOCK)),
     };
     let mut found = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io(e, "readdir", SYS_BLOCK))?;
+        let entry = entry.map_err(|e| Error::io(e, "readdir").with_path(SYS_BLOCK))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with("loop") {
             continue;
@@ -58,7 +76,7 @@ fn loop_devices_backed_by(real: &Path) -> Result<Vec<String>> {
             {
                 continue
             }
-            Err(e) => return Err(Error::io(e, "read", &backing)),
+            Err(e) => return Err(Error::io(e, "read").with_path(&backing)),
         };
         if backing_path(&text).is_some_and(|b| same_file(&b, real)) {
             found.push(name);

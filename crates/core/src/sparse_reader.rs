@@ -16,18 +16,14 @@
 //! Cancellation: between `read` calls (the caller's); one call reads at most one buffer.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 use nix::errno::Errno;
-use nix::sys::stat::fstat;
 
 use crate::copy::read_ahead;
 use crate::error::{codes, Error, Result};
 use crate::extents::{next_run, DataRun};
-use crate::sys;
 
 /// Holes at least this long end a `read` and are reported, not zero-filled.
 pub const HOLE_MIN: u64 = 64 << 10;
@@ -62,7 +58,7 @@ pub struct SparseReader {
 impl SparseReader {
     /// Read `[start, end)` of `file` (`end` clipped to the file's size at this call).
     pub fn new(file: File, start: u64, end: u64) -> Result<SparseReader> {
-        let size = file.metadata().map_err(|e| Error::io_os(e, "fstat"))?.len();
+        let size = file.metadata().map_err(|e| Error::io(e, "fstat"))?.len();
         let end = end.min(size);
         let pos = start.min(end);
         Ok(SparseReader {
@@ -175,20 +171,4 @@ impl SparseReader {
             }
         }
     }
-}
-
-/// Open `path` for reading as a regular file: O_NOFOLLOW (a symlink is refused, not
-/// followed) and O_NONBLOCK (a FIFO planted there cannot block the open), then fstat.
-/// The one place the stream readers open a path.
-pub fn open_regular(path: &Path) -> Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| Error::io(e, "open", path))?;
-    let st = fstat(file.as_fd()).map_err(|e| Error::sys(e, "fstat", path))?;
-    if !sys::is_regular(&st) {
-        return Err(Error::sys(Errno::EINVAL, "open", path).with_detail("not a regular file"));
-    }
-    Ok(file)
 }

@@ -10,7 +10,6 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
-use nix::sys::stat::{FileStat, SFlag};
 
 nix::ioctl_write_int_bad!(ficlone_ioctl, libc::FICLONE);
 nix::ioctl_none_bad!(
@@ -72,14 +71,18 @@ const _: () = assert!(std::mem::size_of::<FiemapExtent>() == 56);
 
 pub use linux_raw_sys::ioctl::{FIEMAP_EXTENT_LAST, FIEMAP_EXTENT_SHARED, FIEMAP_FLAG_SYNC};
 
-/// ioctl(FS_IOC_FIEMAP): every extent of `fd`, fetched in batches; `flags` e.g.
-/// `FIEMAP_FLAG_SYNC` (flush dirty data first so delayed allocations show up).
-pub fn fiemap(fd: BorrowedFd, flags: u32) -> nix::Result<Vec<FiemapExtent>> {
+/// ioctl(FS_IOC_FIEMAP): every extent of `fd`, fetched and handed to `each` in batches of
+/// at most `FIEMAP_BATCH` (memory stays bounded however fragmented the file is); `flags`
+/// e.g. `FIEMAP_FLAG_SYNC` (flush dirty data first so delayed allocations show up).
+pub fn fiemap(
+    fd: BorrowedFd,
+    flags: u32,
+    mut each: impl FnMut(&[FiemapExtent]),
+) -> nix::Result<()> {
     let mut buf = Box::new(FiemapBuf {
         hdr: FiemapHeader::default(),
         extents: [FiemapExtent::default(); FIEMAP_BATCH],
     });
-    let mut out = Vec::new();
     let mut start = 0u64;
     loop {
         buf.hdr = FiemapHeader {
@@ -94,17 +97,17 @@ pub fn fiemap(fd: BorrowedFd, flags: u32) -> nix::Result<Vec<FiemapExtent>> {
         unsafe { fiemap_ioctl(fd.as_raw_fd(), &mut *buf) }?;
         let n = (buf.hdr.fm_mapped_extents as usize).min(FIEMAP_BATCH);
         let got = &buf.extents[..n];
-        out.extend_from_slice(got);
+        each(got);
         match got.last() {
             Some(last) if last.fe_flags & FIEMAP_EXTENT_LAST == 0 && n == FIEMAP_BATCH => {
                 let next = last.fe_logical.saturating_add(last.fe_length);
                 if next <= start {
                     // A zero-length extent would repeat forever; the map is complete enough.
-                    return Ok(out);
+                    return Ok(());
                 }
                 start = next;
             }
-            _ => return Ok(out),
+            _ => return Ok(()),
         }
     }
 }
@@ -116,10 +119,28 @@ pub fn fiemap_unsupported(e: Errno) -> bool {
     matches!(e, Errno::EOPNOTSUPP | Errno::ENOTTY)
 }
 
+/// Whether FICLONE's errno means "cannot clone here" (fall back) rather than a failure.
+pub fn clone_unsupported(e: Errno) -> bool {
+    match e {
+        // The filesystem has no reflink support (ext4, tmpfs, XFS without reflink=1).
+        Errno::EOPNOTSUPP => true,
+        // Not clonable as asked: different filesystem types, unaligned or special files.
+        Errno::EINVAL => true,
+        // Source and destination are on different mounts/filesystems.
+        Errno::EXDEV => true,
+        // Some filesystems (and older kernels) reject the source fd for clone with EBADF.
+        Errno::EBADF => true,
+        // The ioctl is unknown to this filesystem or driver (FUSE, NFS before 4.2, ...).
+        Errno::ENOTTY => true,
+        _ => false,
+    }
+}
+
 /// pwrite(2) all of `buf` at `offset`, looping on short writes.
 pub fn pwrite_all(fd: BorrowedFd, mut buf: &[u8], mut offset: u64) -> nix::Result<()> {
     while !buf.is_empty() {
-        match nix::sys::uio::pwrite(fd, buf, offset as libc::off_t) {
+        let at = libc::off_t::try_from(offset).map_err(|_| Errno::EFBIG)?;
+        match nix::sys::uio::pwrite(fd, buf, at) {
             // A regular file never accepts 0 bytes without an error; don't spin.
             Ok(0) => return Err(Errno::EIO),
             Ok(n) => {
@@ -131,9 +152,4 @@ pub fn pwrite_all(fd: BorrowedFd, mut buf: &[u8], mut offset: u64) -> nix::Resul
         }
     }
     Ok(())
-}
-
-/// Whether `st` (from fstat) is a regular file.
-pub fn is_regular(st: &FileStat) -> bool {
-    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
 }

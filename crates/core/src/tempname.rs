@@ -4,28 +4,38 @@
 //! Qubes discipline: create a temp file beside the target (same directory, so the final
 //! rename is atomic), fchmod, fill, fsync, rename over the target, fsync the directory.
 //! The pool's recovery removes leftovers by the `~` in their name.
-//! Strategy: the random part is a 64-bit hash of time, pid and a counter keyed by std's
-//! randomly seeded `RandomState`; the file is created with O_EXCL (retried on a clash).
-//! `TempFile` unlinks itself when dropped before `commit`, so an error or an abort
-//! anywhere leaves nothing behind. Cost: one open plus fchmod; commit is fsync, rename,
-//! fsync of the directory.
+//! Strategy: the temp file is created in the target's directory handle (`dir::Entry`):
+//! `openat(O_CREAT | O_EXCL | O_NOFOLLOW)`, retried on a name clash, and committed with
+//! `renameat` + fsync of that same handle, so a directory swapped meanwhile cannot move
+//! the file elsewhere. The random part is a 64-bit hash of time, pid and a counter keyed
+//! by std's randomly seeded `RandomState`. `TempFile` unlinks itself when dropped before
+//! `commit`, so an error or an abort anywhere leaves nothing behind. Cost: one open plus
+//! fchmod; commit is fsync, rename, fsync of the directory.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsString;
+use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
-use std::io::ErrorKind;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::durable;
+use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fchmod, Mode};
+
+use crate::dir::Entry;
 use crate::error::{Error, Result};
 
 /// The separator between the target's name and the random part.
 pub const TEMP_MARK: char = '~';
 
-/// `<target>~<16 hex digits>`.
-pub fn temp_path(target: &Path) -> PathBuf {
+/// `<name>~<16 hex digits>`.
+fn temp_name(target: &Entry) -> OsString {
+    temp_name_for(&target.name)
+}
+
+/// `<name>~<16 hex digits>` for a name in a directory the caller holds (batches).
+pub(crate) fn temp_name_for(target: &std::ffi::OsStr) -> OsString {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -33,47 +43,53 @@ pub fn temp_path(target: &Path) -> PathBuf {
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let random = RandomState::new().hash_one((nanos, std::process::id(), n));
-    let mut name = target.as_os_str().to_owned();
+    let mut name = target.to_os_string();
     name.push(format!("{TEMP_MARK}{random:016x}"));
-    PathBuf::from(name)
+    name
 }
 
 /// A temp file beside its target, removed on drop unless committed.
-pub struct TempFile {
+pub struct TempFile<'a> {
     pub file: File,
-    pub path: PathBuf,
-    target: PathBuf,
+    /// The temp file's own entry (a second handle on the target's directory).
+    pub tmp: Entry,
+    target: &'a Entry,
     armed: bool,
 }
 
-impl TempFile {
-    /// Create `<target>~<random>` with O_EXCL and exactly `mode` (fchmod, so the umask
-    /// cannot change it).
-    pub fn create(target: &Path, mode: u32) -> Result<TempFile> {
+impl<'a> TempFile<'a> {
+    /// Create `<target>~<random>` in the target's directory with O_EXCL and exactly `mode`
+    /// (fchmod, so the umask cannot change it).
+    pub fn create(target: &'a Entry, mode: u32) -> Result<TempFile<'a>> {
+        let flags =
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let mut attempts = 0;
         loop {
-            let path = temp_path(target);
-            let opened = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&path);
-            match opened {
-                Ok(file) => {
+            let name = temp_name(target);
+            match openat(
+                target.dir.fd(),
+                name.as_os_str(),
+                flags,
+                Mode::from_bits_truncate(mode),
+            ) {
+                Ok(fd) => {
                     let tmp = TempFile {
-                        file,
-                        path,
-                        target: target.to_path_buf(),
+                        file: File::from(fd),
+                        tmp: Entry {
+                            dir: target.dir.try_clone()?,
+                            name,
+                        },
+                        target,
                         armed: true,
                     };
-                    tmp.file
-                        .set_permissions(std::fs::Permissions::from_mode(mode))
-                        .map_err(|e| Error::io(e, "fchmod", &tmp.path))?;
+                    fchmod(tmp.file.as_fd(), Mode::from_bits_truncate(mode))
+                        .map_err(|e| Error::os(e, "fchmod").with_path(tmp.tmp.shown()))?;
                     return Ok(tmp);
                 }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
-                Err(e) => return Err(Error::io(e, "open", &path)),
+                Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
+                Err(e) => {
+                    return Err(Error::os(e, "open").with_path(target.dir.shown(&name)));
+                }
             }
         }
     }
@@ -82,19 +98,28 @@ impl TempFile {
     pub fn commit(mut self) -> Result<()> {
         self.file
             .sync_all()
-            .map_err(|e| Error::io(e, "fsync", &self.path))?;
-        durable::rename(&self.path, &self.target)?;
+            .map_err(|e| Error::io(e, "fsync").with_path(self.tmp.shown()))?;
+        self.tmp.rename_to(self.target)?;
         self.armed = false;
-        Ok(())
+        self.target.dir.fsync()
     }
 }
 
-impl Drop for TempFile {
+impl Drop for TempFile<'_> {
     fn drop(&mut self) {
         if self.armed {
             // Best effort: the error being returned matters more than a failed cleanup,
             // and recovery removes `~` files the pool finds later.
-            let _ = std::fs::remove_file(&self.path);
+            let _ = self.tmp.unlink();
         }
     }
+}
+
+/// Write `data` to `target` atomically and durably (temp + fsync + rename + dir fsync),
+/// permission bits `mode`.
+pub fn write_file(target: &Entry, data: &[u8], mode: u32) -> Result<()> {
+    let tmp = TempFile::create(target, mode)?;
+    crate::sys::pwrite_all(tmp.file.as_fd(), data, 0)
+        .map_err(|e| Error::os(e, "write").with_path(tmp.tmp.shown()))?;
+    tmp.commit()
 }

@@ -5,9 +5,15 @@ use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
+use reflink_pool_core::dir::Entry;
 use reflink_pool_core::extents::{data_runs, next_run};
 use reflink_pool_core::sparse::create_sparse_file;
-use reflink_pool_core::sparse_reader::{open_regular, SparseReader, HOLE_MIN};
+use reflink_pool_core::sparse_reader::{SparseReader, HOLE_MIN};
+
+/// Open `path` as the stream readers do (a regular file, never followed).
+fn open_regular(path: &std::path::Path) -> reflink_pool_core::Result<File> {
+    Entry::of_path(path)?.open_read()
+}
 use reflink_pool_core::zeroskip::{is_zero, ZeroSkipWriter};
 use reflink_pool_core::{copy_file, Control, CopyMethod, CopyOptions, ReflinkMode, SparseMode};
 
@@ -157,10 +163,16 @@ fn open_regular_refuses_symlinks_and_fifos() {
     fs::write(&p, b"x").unwrap();
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&p, &link).unwrap();
-    assert_eq!(open_regular(&link).unwrap_err().code_name(), "ELOOP");
+    assert_eq!(
+        open_regular(&link).unwrap_err().code_name(),
+        "ERR_NOT_REGULAR_FILE"
+    );
     let fifo = dir.path().join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    assert_eq!(open_regular(&fifo).unwrap_err().code_name(), "EINVAL");
+    assert_eq!(
+        open_regular(&fifo).unwrap_err().code_name(),
+        "ERR_NOT_REGULAR_FILE"
+    );
 }
 
 #[test]
@@ -169,7 +181,9 @@ fn next_run_walks_the_map_one_run_at_a_time() {
     let p = dir.path().join("img");
     layout(&p);
     let f = File::open(&p).unwrap();
-    let all = data_runs(f.as_fd(), 16 * MIB).unwrap();
+    let all: Vec<_> = data_runs(f.as_fd(), 16 * MIB)
+        .collect::<Result<_, _>>()
+        .unwrap();
     let mut walked = Vec::new();
     let mut pos = 0;
     while let Some(run) = next_run(f.as_fd(), pos, 16 * MIB).unwrap() {

@@ -11,7 +11,23 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use reflink_pool_core::lock::{lock, try_lock, ERR_UNSAFE_PATH};
+use reflink_pool_core::dir::{Dir, Entry};
+use reflink_pool_core::lock::{self as core_lock, LockFile, ERR_UNSAFE_PATH};
+use reflink_pool_core::Result;
+
+/// The lock file `p` as the pool names it: its directory's handle plus its name.
+fn at(p: &Path) -> Entry {
+    let dir = Dir::open_root(p.parent().unwrap()).unwrap();
+    dir.entry(Path::new(p.file_name().unwrap())).unwrap()
+}
+
+fn lock(p: &Path) -> Result<LockFile> {
+    core_lock::lock(at(p))
+}
+
+fn try_lock(p: &Path) -> Result<Option<LockFile>> {
+    core_lock::try_lock(at(p))
+}
 
 #[test]
 fn two_fds_of_one_process_contend() {

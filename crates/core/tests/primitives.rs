@@ -6,17 +6,24 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use reflink_pool_core::dir::Dir;
 use reflink_pool_core::durable;
 use reflink_pool_core::extents::{data_runs, DataRun};
 use reflink_pool_core::fsstats::fs_stats;
 use reflink_pool_core::probe::is_reflink_supported;
 use reflink_pool_core::resize::resize_file;
 use reflink_pool_core::sparse::create_sparse_file;
+use reflink_pool_core::tempname::write_file;
 use reflink_pool_core::usage::file_usage;
 use reflink_pool_core::zeroskip::write_skipping_zeros;
 use reflink_pool_core::{copy_file, Control, CopyOptions, Error};
 
 const MIB: u64 = 1 << 20;
+
+/// Every data run, collected (the core hands them out lazily).
+fn all_runs(fd: std::os::fd::BorrowedFd, size: u64) -> Vec<DataRun> {
+    data_runs(fd, size).collect::<Result<_, _>>().unwrap()
+}
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -71,46 +78,61 @@ fn resize_extends_with_hole_and_shrinks_in_place() {
 fn durable_ops() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    durable::mkdir(&d.join("x/y/z")).unwrap();
+    let root = Dir::open_root(d).unwrap();
+    let at = |rel: &str| root.entry(Path::new(rel)).unwrap();
+    root.create_dir_all(Path::new("x/y/z")).unwrap();
     assert!(d.join("x/y/z").is_dir());
-    durable::mkdir(&d.join("x/y/z")).unwrap(); // idempotent
+    root.create_dir_all(Path::new("x/y/z")).unwrap(); // idempotent
+    durable::mkdir_path(&d.join("p/q")).unwrap();
+    durable::mkdir_path(&d.join("p/q")).unwrap();
     fs::write(d.join("file"), b"f").unwrap();
-    let e = durable::mkdir(&d.join("file/sub")).unwrap_err();
+    let e = durable::mkdir_path(&d.join("file/sub")).unwrap_err();
     assert_eq!(e.code_name(), "ENOTDIR");
+    let e = root.create_dir_all(Path::new("file/sub")).unwrap_err();
+    assert_eq!(
+        e.code_name(),
+        "ERR_UNSAFE_PATH",
+        "a file where the pool needs a directory"
+    );
+    assert_eq!(e.errno(), Some(nix::errno::Errno::ENOTDIR));
 
-    durable::hardlink(&d.join("file"), &d.join("x/link")).unwrap();
+    durable::hardlink(&at("file"), &at("x/link")).unwrap();
     assert_eq!(
         fs::metadata(d.join("file")).unwrap().ino(),
         fs::metadata(d.join("x/link")).unwrap().ino()
     );
-    let e = durable::hardlink(&d.join("file"), &d.join("x/link")).unwrap_err();
+    let e = durable::hardlink(&at("file"), &at("x/link")).unwrap_err();
     assert_eq!(e.code_name(), "EEXIST");
     assert_eq!(e.syscall, "link");
     assert_eq!(e.dest.as_deref(), Some(d.join("x/link").as_path()));
 
-    durable::rename(&d.join("x/link"), &d.join("x/y/moved")).unwrap();
+    durable::rename(&at("x/link"), &at("x/y/moved")).unwrap();
     assert!(!d.join("x/link").exists());
     assert_eq!(fs::read(d.join("x/y/moved")).unwrap(), b"f");
-    let e = durable::rename(&d.join("nope"), &d.join("x/y/moved")).unwrap_err();
+    let e = durable::rename(&at("nope"), &at("x/y/moved")).unwrap_err();
     assert_eq!(e.code_name(), "ENOENT");
 
-    assert!(durable::remove(&d.join("x/y/moved")).unwrap());
-    assert!(!durable::remove(&d.join("x/y/moved")).unwrap());
+    assert!(durable::remove(&at("x/y/moved")).unwrap());
+    assert!(!durable::remove(&at("x/y/moved")).unwrap());
     assert!(!d.join("x/y/moved").exists());
 
-    durable::fsync_file(&d.join("file")).unwrap();
-    durable::fsync_dir(d).unwrap();
+    durable::fsync_file(&at("file")).unwrap();
+    root.fsync().unwrap();
     assert_eq!(
-        durable::fsync_dir(&d.join("gone")).unwrap_err().code_name(),
+        root.open_dir(Path::new("gone")).unwrap_err().code_name(),
         "ENOENT"
     );
+    assert!(durable::remove_dir(&at("x/y/z")).unwrap());
+    assert!(!durable::remove_dir(&at("x")).unwrap(), "not empty: kept");
 }
 
 #[test]
 fn write_file_replaces_atomically_with_mode() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("meta/pool.json");
-    durable::write_file(&p, b"{\"a\":1}", 0o644).unwrap();
+    let root = Dir::open_root(dir.path()).unwrap();
+    let target = root.entry_creating(Path::new("meta/pool.json")).unwrap();
+    write_file(&target, b"{\"a\":1}", 0o644).unwrap();
     assert_eq!(fs::read(&p).unwrap(), b"{\"a\":1}");
     assert_eq!(
         fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
@@ -118,7 +140,7 @@ fn write_file_replaces_atomically_with_mode() {
     );
     // an open reader of the old version keeps seeing it: a new inode replaced it
     let old = fs::File::open(&p).unwrap();
-    durable::write_file(&p, b"{\"a\":2}", 0o600).unwrap();
+    write_file(&target, b"{\"a\":2}", 0o600).unwrap();
     let mut buf = [0u8; 7];
     old.read_exact_at(&mut buf, 0).unwrap();
     assert_eq!(&buf, b"{\"a\":1}");
@@ -140,7 +162,7 @@ fn extents_lists_data_runs() {
     f.write_all_at(&vec![2u8; 2 * MIB as usize], 10 * MIB)
         .unwrap();
     f.sync_all().unwrap();
-    let runs = data_runs(f.as_fd(), 16 * MIB).unwrap();
+    let runs = all_runs(f.as_fd(), 16 * MIB);
     let expected = vec![
         DataRun {
             offset: 2 * MIB,
@@ -154,16 +176,16 @@ fn extents_lists_data_runs() {
     assert_eq!(runs, expected);
     // clipped to `size`
     assert_eq!(
-        data_runs(f.as_fd(), 11 * MIB).unwrap().last(),
-        Some(&DataRun {
+        all_runs(f.as_fd(), 11 * MIB).last().copied(),
+        Some(DataRun {
             offset: 10 * MIB,
             len: MIB
         })
     );
-    assert_eq!(data_runs(f.as_fd(), 0).unwrap(), vec![]);
+    assert_eq!(all_runs(f.as_fd(), 0), vec![]);
     let empty = fs::File::create(dir.path().join("hole.img")).unwrap();
     empty.set_len(MIB).unwrap();
-    assert_eq!(data_runs(empty.as_fd(), MIB).unwrap(), vec![]);
+    assert_eq!(all_runs(empty.as_fd(), MIB), vec![]);
 }
 
 #[test]
@@ -190,7 +212,7 @@ fn zeroskip_leaves_zero_blocks_as_holes() {
         "two partial edges, one zero block skipped"
     );
     f.sync_all().unwrap();
-    let runs = data_runs(f.as_fd(), 8 * MIB).unwrap();
+    let runs = all_runs(f.as_fd(), 8 * MIB);
     assert!(runs
         .iter()
         .any(|r| r.offset <= 4 * MIB + block as u64
@@ -304,7 +326,9 @@ fn probe_answers_and_leaves_nothing() {
 
 #[test]
 fn error_display_is_node_style() {
-    let e = Error::sys(nix::errno::Errno::ENOSPC, "write", "/p/a.img").with_dest("/p/b.img");
+    let e = Error::os(nix::errno::Errno::ENOSPC, "write")
+        .with_path("/p/a.img")
+        .with_dest("/p/b.img");
     assert_eq!(
         e.to_string(),
         "ENOSPC: no space left on device, write '/p/a.img' -> '/p/b.img'"
@@ -314,7 +338,8 @@ fn error_display_is_node_style() {
         e.to_string(),
         "ERR_REFLINK_UNSUPPORTED: cannot clone, ioctl(FICLONE)"
     );
-    let e = Error::sys(nix::errno::Errno::EXDEV, "ioctl(FICLONE)", "/a")
+    let e = Error::os(nix::errno::Errno::EXDEV, "ioctl(FICLONE)")
+        .with_path("/a")
         .with_code("ERR_REFLINK_UNSUPPORTED")
         .with_detail("no reflink");
     assert_eq!(e.code_name(), "ERR_REFLINK_UNSUPPORTED");
@@ -325,7 +350,7 @@ fn error_display_is_node_style() {
     );
     let io = std::io::Error::from_raw_os_error(libc::EACCES);
     assert_eq!(
-        Error::io(io, "open", "/x").to_string(),
+        Error::io(io, "open").with_path("/x").to_string(),
         "EACCES: permission denied, open '/x'"
     );
 }

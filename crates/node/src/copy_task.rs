@@ -1,7 +1,6 @@
 //! `copyFile`: one task = the whole durable copy (clone or sparse copy, fsync,
 //! rename, dir fsync) on the libuv threadpool, cancellable between chunks.
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
 use crate::progress::{ProgressFn, Throttled};
 
 #[napi(object)]
@@ -48,15 +48,26 @@ pub struct NativeProgress {
 
 outcome!(CopyOutcome, NativeCopyResult);
 
+/// The core's last progress report, for a task's result (see `NativeCopyResult::last_progress`).
+pub fn last_progress(progress: Option<&Throttled>) -> Result<Option<NativeProgress>> {
+    match progress.and_then(Throttled::last) {
+        Some((done, total)) => Ok(Some(NativeProgress {
+            done: to_js("done", done)?,
+            total: to_js("total", total)?,
+        })),
+        None => Ok(None),
+    }
+}
+
 pub struct CopyTask {
-    src: PathBuf,
-    dst: PathBuf,
+    src: TargetResult,
+    dst: TargetResult,
     options: NativeCopyOptions,
     cancel: Option<Arc<AtomicBool>>,
     progress: Option<Throttled>,
 }
 
-fn reflink_mode(s: &str) -> Result<ReflinkMode> {
+pub fn reflink_mode(s: &str) -> Result<ReflinkMode> {
     match s {
         "auto" => Ok(ReflinkMode::Auto),
         "always" => Ok(ReflinkMode::Always),
@@ -98,14 +109,16 @@ impl CopyTask {
             cancel: self.cancel.as_deref(),
             progress: Some(&report),
         };
-        let out = copy::copy_file(&self.src, &self.dst, &opts, &ctl)?;
-        let last_progress = match self.progress.as_ref().and_then(Throttled::last) {
-            Some((done, total)) => Some(NativeProgress {
-                done: to_js("done", done)?,
-                total: to_js("total", total)?,
-            }),
-            None => None,
+        let out = match (self.src.as_ref(), self.dst.as_ref()) {
+            (Ok(Target::Path(src)), Ok(Target::Path(dst))) => {
+                copy::copy_file(src, dst, &opts, &ctl)?
+            }
+            (Ok(src), Ok(dst)) => {
+                copy::copy_entry(&src.entry()?, &dst.entry_creating()?, &opts, &ctl)?
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e.clone()),
         };
+        let last_progress = last_progress(self.progress.as_ref())?;
         Ok(NativeCopyResult {
             method: out.method.as_str().to_string(),
             bytes: to_js("bytes", out.bytes)?,
@@ -115,6 +128,22 @@ impl CopyTask {
 }
 
 task!(CopyTask, CopyOutcome, "copyFile");
+
+fn spawn(
+    src: TargetResult,
+    dst: TargetResult,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    on_progress: Option<ProgressFn>,
+) -> AsyncTask<CopyTask> {
+    AsyncTask::new(CopyTask {
+        src,
+        dst,
+        options,
+        cancel: cancel.map(CancelToken::flag),
+        progress: on_progress.map(Throttled::new),
+    })
+}
 
 /// Copy `src` to `dst` atomically and durably. Never rejects: errors come back as data.
 #[napi]
@@ -127,11 +156,75 @@ pub fn copy_file(
         ProgressFn,
     >,
 ) -> AsyncTask<CopyTask> {
-    AsyncTask::new(CopyTask {
-        src: src.into(),
-        dst: dst.into(),
+    let (src, dst) = (Target::Path(src.into()), Target::Path(dst.into()));
+    spawn(Ok(src), Ok(dst), options, cancel, on_progress)
+}
+
+/// `copyFile` of `src` (relative to the pool root `src_dir`) to `dst` (relative to
+/// `dst_dir`, usually the same pool): no symlink followed, the destination's parents
+/// created with mode 0700.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn copy_file_at(
+    src_dir: &PoolDir,
+    src: String,
+    dst_dir: &PoolDir,
+    dst: String,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<CopyTask> {
+    spawn(
+        src_dir.at(src),
+        dst_dir.at(dst),
         options,
-        cancel: cancel.map(CancelToken::flag),
-        progress: on_progress.map(Throttled::new),
-    })
+        cancel,
+        on_progress,
+    )
+}
+
+/// `copyFile` of the file `src` outside any pool (an ordinary path: a file to import) to
+/// `dst` relative to the pool root `dst_dir`.
+#[napi]
+pub fn copy_file_from_path(
+    src: String,
+    dst_dir: &PoolDir,
+    dst: String,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<CopyTask> {
+    spawn(
+        Ok(Target::Path(src.into())),
+        dst_dir.at(dst),
+        options,
+        cancel,
+        on_progress,
+    )
+}
+
+/// `copyFile` of `src` relative to the pool root `src_dir` to the file `dst` outside any
+/// pool (an ordinary path: an export).
+#[napi]
+pub fn copy_file_to_path(
+    src_dir: &PoolDir,
+    src: String,
+    dst: String,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<CopyTask> {
+    spawn(
+        src_dir.at(src),
+        Ok(Target::Path(dst.into())),
+        options,
+        cancel,
+        on_progress,
+    )
 }

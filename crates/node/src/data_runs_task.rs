@@ -2,15 +2,15 @@
 //! at most `limit` runs from an offset, and where the next batch starts, so no caller
 //! holds the whole map of a fragmented file at once.
 
-use std::path::PathBuf;
+use std::os::fd::AsFd;
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::extents;
-use reflink_pool_core::sparse_reader::open_regular;
 use reflink_pool_core::{Error, Result};
 
 use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
 
 /// Runs per batch when the caller gives no limit.
 const DEFAULT_LIMIT: u64 = 4096;
@@ -36,14 +36,14 @@ pub struct NativeDataRuns {
 outcome!(DataRunsOutcome, NativeDataRuns);
 
 pub struct DataRunsTask {
-    path: PathBuf,
+    target: TargetResult,
     start: Option<f64>,
     limit: Option<f64>,
 }
 
 impl DataRunsTask {
     fn run(&self) -> Result<NativeDataRuns> {
-        let mut pos = self
+        let start = self
             .start
             .map(|s| to_u64("start", s))
             .transpose()?
@@ -54,25 +54,24 @@ impl DataRunsTask {
             .transpose()?
             .unwrap_or(DEFAULT_LIMIT)
             .max(1);
-        let file = open_regular(&self.path)?;
+        let entry = self.target.as_ref().map_err(Clone::clone)?.entry()?;
+        let file = entry.open_read()?;
         let size = file
             .metadata()
-            .map_err(|e| Error::io(e, "fstat", &self.path))?
+            .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?
             .len();
         let mut runs = Vec::new();
         let mut next = None;
-        while let Some(run) = extents::next_run(std::os::fd::AsFd::as_fd(&file), pos, size)
-            .map_err(|e| e.with_path(&self.path))?
-        {
+        for run in extents::data_runs_from(file.as_fd(), start, size) {
+            let run = run.map_err(|e| e.with_path(entry.shown()))?;
             if runs.len() as u64 == limit {
-                next = Some(to_js("next", pos)?);
+                next = Some(to_js("next", run.offset)?);
                 break;
             }
             runs.push(NativeDataRun {
                 offset: to_js("offset", run.offset)?,
                 length: to_js("length", run.len)?,
             });
-            pos = run.offset + run.len;
         }
         Ok(NativeDataRuns {
             size: to_js("size", size)?,
@@ -88,7 +87,22 @@ task!(DataRunsTask, DataRunsOutcome, "dataRuns");
 #[napi]
 pub fn data_runs(path: String, start: Option<f64>, limit: Option<f64>) -> AsyncTask<DataRunsTask> {
     AsyncTask::new(DataRunsTask {
-        path: path.into(),
+        target: Ok(Target::Path(path.into())),
+        start,
+        limit,
+    })
+}
+
+/// `dataRuns` of `rel` in the pool.
+#[napi]
+pub fn data_runs_at(
+    dir: &PoolDir,
+    rel: String,
+    start: Option<f64>,
+    limit: Option<f64>,
+) -> AsyncTask<DataRunsTask> {
+    AsyncTask::new(DataRunsTask {
+        target: dir.at(rel),
         start,
         limit,
     })

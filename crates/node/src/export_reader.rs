@@ -12,16 +12,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
-use reflink_pool_core::sparse_reader::{open_regular, SparseReader};
+use reflink_pool_core::sparse_reader::SparseReader;
 
 use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::pool_dir::{PoolDir, Target};
 
 type Shared = Arc<Mutex<Option<SparseReader>>>;
 
 #[napi]
 pub struct ExportReader {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Shared,
+}
+
+fn shown(target: &Result<Target>) -> PathBuf {
+    target.as_ref().map(Target::shown).unwrap_or_default()
 }
 
 /// What `open` found: the range that will be read and the file's identity.
@@ -56,7 +61,7 @@ fn lock(state: &Shared) -> MutexGuard<'_, Option<SparseReader>> {
 }
 
 pub struct ExportOpenTask {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Shared,
     start: f64,
     end: Option<f64>,
@@ -70,11 +75,17 @@ impl ExportOpenTask {
             .map(|e| to_u64("end", e))
             .transpose()?
             .unwrap_or(u64::MAX);
-        let file = open_regular(&self.path)?;
+        let entry = self
+            .target
+            .as_ref()
+            .as_ref()
+            .map_err(Clone::clone)?
+            .entry()?;
+        let file = entry.open_read()?;
         let meta = file
             .metadata()
-            .map_err(|e| Error::io(e, "fstat", &self.path))?;
-        let reader = SparseReader::new(file, start, end).map_err(|e| e.with_path(&self.path))?;
+            .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
+        let reader = SparseReader::new(file, start, end).map_err(|e| e.with_path(entry.shown()))?;
         let opened = NativeExportOpen {
             size: to_js("size", meta.len())?,
             start: to_js("start", reader.position())?,
@@ -90,7 +101,7 @@ impl ExportOpenTask {
 task!(ExportOpenTask, ExportOpenOutcome, "exportReader.open");
 
 pub struct ExportReadTask {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Shared,
     buf: Buffer,
 }
@@ -104,11 +115,11 @@ impl ExportReadTask {
                 "read",
                 "the export reader is not open",
             )
-            .with_path(&self.path)
+            .with_path(shown(&self.target))
         })?;
         let seg = reader
             .read(&mut self.buf)
-            .map_err(|e| e.with_path(&self.path))?;
+            .map_err(|e| e.with_path(shown(&self.target)))?;
         Ok(NativeExportSegment {
             data: seg.data as f64,
             hole: to_js("hole", seg.hole)?,
@@ -120,11 +131,12 @@ task!(ExportReadTask, ExportReadOutcome, "exportReader.read");
 
 #[napi]
 impl ExportReader {
-    /// No syscall here: `open()` opens `path`.
+    /// No syscall here: `open()` opens `rel` of the directory handle (a regular file,
+    /// never followed).
     #[napi(constructor)]
-    pub fn new(path: String) -> Self {
+    pub fn new(dir: &PoolDir, rel: String) -> Self {
         ExportReader {
-            path: path.into(),
+            target: Arc::new(dir.at(rel)),
             state: Arc::default(),
         }
     }
@@ -133,7 +145,7 @@ impl ExportReader {
     #[napi]
     pub fn open(&self, start: f64, end: Option<f64>) -> AsyncTask<ExportOpenTask> {
         AsyncTask::new(ExportOpenTask {
-            path: self.path.clone(),
+            target: Arc::clone(&self.target),
             state: Arc::clone(&self.state),
             start,
             end,
@@ -145,7 +157,7 @@ impl ExportReader {
     #[napi]
     pub fn read(&self, buf: Buffer) -> AsyncTask<ExportReadTask> {
         AsyncTask::new(ExportReadTask {
-            path: self.path.clone(),
+            target: Arc::clone(&self.target),
             state: Arc::clone(&self.state),
             buf,
         })

@@ -1,13 +1,12 @@
 //! `fsStats`: statvfs size/used of the filesystem holding a directory.
 
-use std::path::PathBuf;
-
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::fsstats;
 use reflink_pool_core::Result;
 
 use crate::outcome::{outcome, task, to_js};
+use crate::pool_dir::{Target, TargetResult};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -21,12 +20,12 @@ pub struct NativeFsStats {
 outcome!(FsStatsOutcome, NativeFsStats);
 
 pub struct FsStatsTask {
-    dir: PathBuf,
+    dir: TargetResult,
 }
 
 impl FsStatsTask {
     fn run(&self) -> Result<NativeFsStats> {
-        let s = fsstats::fs_stats(&self.dir)?;
+        let s = fsstats::fs_stats_of(&self.dir.as_ref().map_err(Clone::clone)?.dir()?)?;
         Ok(NativeFsStats {
             size: to_js("size", s.size)?,
             used: to_js("used", s.used)?,
@@ -38,5 +37,7 @@ task!(FsStatsTask, FsStatsOutcome, "fsStats");
 
 #[napi]
 pub fn fs_stats(dir: String) -> AsyncTask<FsStatsTask> {
-    AsyncTask::new(FsStatsTask { dir: dir.into() })
+    AsyncTask::new(FsStatsTask {
+        dir: Ok(Target::Path(dir.into())),
+    })
 }

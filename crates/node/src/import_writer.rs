@@ -8,6 +8,8 @@
 //! `pump` reads the stream itself from a pipe, FIFO or file path (the CLI's stdin as
 //! `/dev/stdin`), opened O_NONBLOCK so neither the open nor a wait for input blocks a
 //! cancelled import; no byte of it crosses into JavaScript.
+//! The file is named `(PoolDir, rel)` and opened as a writable image: a regular
+//! file with one link (a planted hardlink is refused, never written through).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
@@ -24,6 +26,7 @@ use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js};
+use crate::pool_dir::{PoolDir, Target};
 use crate::progress::{ProgressFn, Throttled};
 
 struct Open {
@@ -36,7 +39,7 @@ type Shared = Arc<Mutex<Option<Open>>>;
 
 #[napi]
 pub struct ImportWriter {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Shared,
 }
 
@@ -55,7 +58,7 @@ pub enum ImportOp {
 }
 
 pub struct ImportWriterTask {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Shared,
     op: ImportOp,
 }
@@ -81,7 +84,15 @@ fn lock(state: &Shared) -> MutexGuard<'_, Option<Open>> {
 impl ImportWriterTask {
     /// A misuse of the writer (not open, or a write past the end), with the file's path.
     fn refuse(&self, detail: String) -> Error {
-        Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", detail).with_path(&self.path)
+        Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", detail).with_path(self.shown())
+    }
+
+    fn shown(&self) -> PathBuf {
+        self.target
+            .as_ref()
+            .as_ref()
+            .map(Target::shown)
+            .unwrap_or_default()
     }
 
     fn not_open(&self) -> Error {
@@ -92,13 +103,16 @@ impl ImportWriterTask {
         let mut state = lock(&self.state);
         match &self.op {
             ImportOp::Open => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&self.path)
-                    .map_err(|e| Error::io(e, "open", &self.path))?;
+                let entry = self
+                    .target
+                    .as_ref()
+                    .as_ref()
+                    .map_err(Clone::clone)?
+                    .entry()?;
+                let file = entry.open_for_write()?;
                 let meta = file
                     .metadata()
-                    .map_err(|e| Error::io(e, "fstat", &self.path))?;
+                    .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
                 // Zero detection granularity: the filesystem's preferred block size.
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096).max(512);
                 let open = Open {
@@ -123,7 +137,7 @@ impl ImportWriterTask {
                 for chunk in chunks {
                     open.writer
                         .write(open.file.as_fd(), chunk)
-                        .map_err(|e| e.with_path(&self.path))?;
+                        .map_err(|e| e.with_path(self.shown()))?;
                 }
                 position(open)
             }
@@ -137,7 +151,7 @@ impl ImportWriterTask {
                     .read(true)
                     .custom_flags(libc::O_NONBLOCK)
                     .open(source)
-                    .map_err(|e| Error::io(e, "open", source))?;
+                    .map_err(|e| Error::io(e, "open").with_path(source))?;
                 let report = |done: u64, total: u64| {
                     if let Some(p) = progress {
                         p.report(done, total)
@@ -149,17 +163,17 @@ impl ImportWriterTask {
                 };
                 open.writer
                     .pump(input.as_fd(), open.file.as_fd(), open.size, &ctl)
-                    .map_err(|e| e.with_path(source).with_dest(&self.path))?;
+                    .map_err(|e| e.with_path(source).with_dest(self.shown()))?;
                 position(open)
             }
             ImportOp::Finish => {
                 let mut open = state.take().ok_or_else(|| self.not_open())?;
                 open.writer
                     .finish(open.file.as_fd())
-                    .map_err(|e| e.with_path(&self.path))?;
+                    .map_err(|e| e.with_path(self.shown()))?;
                 open.file
                     .sync_all()
-                    .map_err(|e| Error::io(e, "fsync", &self.path))?;
+                    .map_err(|e| Error::io(e, "fsync").with_path(self.shown()))?;
                 position(&open)
             }
             ImportOp::Close => {
@@ -188,18 +202,19 @@ task!(ImportWriterTask, ImportWriterOutcome, "importWriter");
 
 #[napi]
 impl ImportWriter {
-    /// No syscall here: `open()` opens `path` (which must exist, e.g. from `createSparseFile`).
+    /// No syscall here: `open()` opens `rel` of the pool (which must exist, e.g. from
+    /// `createSparseFileAt`, and be a regular file with one link).
     #[napi(constructor)]
-    pub fn new(path: String) -> Self {
+    pub fn new(dir: &PoolDir, rel: String) -> Self {
         ImportWriter {
-            path: path.into(),
+            target: Arc::new(dir.at(rel)),
             state: Arc::default(),
         }
     }
 
     fn task(&self, op: ImportOp) -> AsyncTask<ImportWriterTask> {
         AsyncTask::new(ImportWriterTask {
-            path: self.path.clone(),
+            target: Arc::clone(&self.target),
             state: Arc::clone(&self.state),
             op,
         })

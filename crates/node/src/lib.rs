@@ -1,5 +1,9 @@
 //! reflink-pool-node: the napi-rs binding of `reflink-pool-core`.
 //!
+//! Files are named by path (the public primitives, files outside pools) or by
+//! `(PoolDir, rel)` (`pool_dir.rs`): every file operation inside a pool is
+//! resolved beneath the pool's directory handle, never by walking a path string.
+//!
 //! One `AsyncTask` per user-level operation (one file each, `*_task.rs`), run on
 //! the libuv threadpool. Tasks never reject: they resolve with an outcome object
 //! (`outcome.rs`) carrying either the value or the error as data, and a panic is
@@ -9,10 +13,12 @@
 //! (`lock.rs`): a lock wait lasts as long as another process holds the volume,
 //! so it runs on a tokio blocking thread.
 
+mod batch_task;
 mod cancel;
 mod copy_task;
 mod data_runs_task;
 mod durable_task;
+mod entry_task;
 mod export_reader;
 mod file_size_task;
 mod fsstats_task;
@@ -21,9 +27,9 @@ mod lock;
 mod loopdev_task;
 mod outcome;
 mod panic_task;
+mod pool_dir;
 mod probe_task;
 mod progress;
-mod remove_task;
 mod usage_task;
 mod write_file_task;
 

@@ -9,19 +9,23 @@
 //! wait cannot be cancelled (flock has no timeout); the pool's in-process
 //! queue keeps it to one waiting thread per volume.
 //!
+//! The lock file is named `(PoolDir, rel)`: the locks directory is resolved
+//! beneath the pool root with no symlink followed (`core::dir`).
+//!
 //! `release` unlinks the lock file and closes the fd; dropping the object
 //! (GC) closes the fd too, which releases the lock but leaves the file, as a
 //! crash does (recovery then looks at that volume).
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::tokio::task::spawn_blocking;
 use napi_derive::napi;
+use reflink_pool_core::dir::Entry;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::lock::{self, LockFile};
 
 use crate::outcome::{catch, BoolOutcome, VoidOutcome};
+use crate::pool_dir::{PoolDir, Target};
 
 #[derive(Default)]
 enum State {
@@ -34,7 +38,7 @@ enum State {
 
 #[napi]
 pub struct VolumeLock {
-    path: PathBuf,
+    target: Arc<Result<Target>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -61,11 +65,13 @@ fn state(s: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl VolumeLock {
     fn misuse(&self, detail: &str) -> Error {
-        Error::lib(codes::ERR_INVALID_ARG_VALUE, "flock", detail.to_string()).with_path(&self.path)
+        let shown = self.target.as_ref().as_ref().map(Target::shown);
+        Error::lib(codes::ERR_INVALID_ARG_VALUE, "flock", detail.to_string())
+            .with_path(shown.unwrap_or_default())
     }
 
     /// Run one (possibly blocking) take off the JS thread and the libuv threadpool.
-    async fn take(&self, how: fn(&Path) -> Result<Option<LockFile>>) -> Result<bool> {
+    async fn take(&self, how: fn(Entry) -> Result<Option<LockFile>>) -> Result<bool> {
         {
             let mut s = state(&self.state);
             if !matches!(*s, State::Free) {
@@ -73,8 +79,11 @@ impl VolumeLock {
             }
             *s = State::Taking;
         }
-        let path = self.path.clone();
-        let taken = off_thread("flock", move || how(&path)).await;
+        let target = Arc::clone(&self.target);
+        let taken = off_thread("flock", move || {
+            how(target.as_ref().as_ref().map_err(Clone::clone)?.entry()?)
+        })
+        .await;
         let mut s = state(&self.state);
         match taken {
             Ok(Some(held)) => {
@@ -95,11 +104,11 @@ impl VolumeLock {
 
 #[napi]
 impl VolumeLock {
-    /// No syscall here: `acquire()` / `tryAcquire()` open and lock `path`.
+    /// No syscall here: `acquire()` / `tryAcquire()` open and lock `rel` of the pool.
     #[napi(constructor)]
-    pub fn new(path: String) -> Self {
+    pub fn new(dir: &PoolDir, rel: String) -> Self {
         VolumeLock {
-            path: path.into(),
+            target: Arc::new(dir.at(rel)),
             state: Arc::default(),
         }
     }

@@ -1,4 +1,5 @@
 //! `isReflinkSupported`: can `dstDir` hold reflinks of files in `srcDir`?
+//! (by path, and `isReflinkSupportedAt(dir, rel)` for a directory of a pool).
 
 use std::path::PathBuf;
 
@@ -8,15 +9,20 @@ use reflink_pool_core::probe;
 use reflink_pool_core::Result;
 
 use crate::outcome::{task, BoolOutcome};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
 
 pub struct ProbeTask {
-    dst_dir: PathBuf,
+    dst_dir: TargetResult,
     src_dir: Option<PathBuf>,
 }
 
 impl ProbeTask {
     fn run(&self) -> Result<bool> {
-        probe::is_reflink_supported(&self.dst_dir, self.src_dir.as_deref())
+        let dst = self.dst_dir.as_ref().map_err(Clone::clone)?.dir()?;
+        match &self.src_dir {
+            Some(src) => probe::is_reflink_supported_in(&dst, &Target::Path(src.clone()).dir()?),
+            None => probe::is_reflink_supported_in(&dst, &dst),
+        }
     }
 }
 
@@ -25,7 +31,16 @@ task!(ProbeTask, BoolOutcome, "isReflinkSupported");
 #[napi]
 pub fn is_reflink_supported(dst_dir: String, src_dir: Option<String>) -> AsyncTask<ProbeTask> {
     AsyncTask::new(ProbeTask {
-        dst_dir: dst_dir.into(),
+        dst_dir: Ok(Target::Path(dst_dir.into())),
         src_dir: src_dir.map(PathBuf::from),
+    })
+}
+
+/// `isReflinkSupported` within the directory `rel` of the pool (`''`: the root).
+#[napi]
+pub fn is_reflink_supported_at(dir: &PoolDir, rel: String) -> AsyncTask<ProbeTask> {
+    AsyncTask::new(ProbeTask {
+        dst_dir: dir.at(rel),
+        src_dir: None,
     })
 }

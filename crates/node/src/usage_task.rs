@@ -1,6 +1,5 @@
-//! `fileUsage`: apparent size, allocated bytes and the FIEMAP shared/exclusive split.
-
-use std::path::PathBuf;
+//! `fileUsage`: apparent size, allocated bytes and the FIEMAP shared/exclusive split
+//! (by path, and `fileUsageAt(dir, rel)` inside a pool).
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -8,6 +7,7 @@ use reflink_pool_core::usage;
 use reflink_pool_core::Result;
 
 use crate::outcome::{outcome, task, to_js};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -27,12 +27,13 @@ pub struct NativeFileUsage {
 outcome!(FileUsageOutcome, NativeFileUsage);
 
 pub struct UsageTask {
-    path: PathBuf,
+    target: TargetResult,
 }
 
 impl UsageTask {
     fn run(&self) -> Result<NativeFileUsage> {
-        let u = usage::file_usage(&self.path)?;
+        let target = self.target.as_ref().map_err(Clone::clone)?;
+        let u = usage::file_usage_entry(&target.entry()?)?;
         Ok(NativeFileUsage {
             size: to_js("size", u.size)?,
             allocated: to_js("allocated", u.allocated)?,
@@ -47,5 +48,15 @@ task!(UsageTask, FileUsageOutcome, "fileUsage");
 
 #[napi]
 pub fn file_usage(path: String) -> AsyncTask<UsageTask> {
-    AsyncTask::new(UsageTask { path: path.into() })
+    AsyncTask::new(UsageTask {
+        target: Ok(Target::Path(path.into())),
+    })
+}
+
+/// `fileUsage` of `rel` in the pool.
+#[napi]
+pub fn file_usage_at(dir: &PoolDir, rel: String) -> AsyncTask<UsageTask> {
+    AsyncTask::new(UsageTask {
+        target: dir.at(rel),
+    })
 }

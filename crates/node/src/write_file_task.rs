@@ -1,16 +1,16 @@
-//! `writeFile`: small files (configs) written atomically and durably.
-
-use std::path::PathBuf;
+//! `writeFile`: small files (configs, records) written atomically and durably
+//! (by path, and `writeFileAt(dir, rel, ...)` inside a pool).
 
 use napi::bindgen_prelude::{AsyncTask, Buffer, Null};
 use napi_derive::napi;
-use reflink_pool_core::durable;
+use reflink_pool_core::tempname;
 use reflink_pool_core::Result;
 
 use crate::outcome::{task, VoidOutcome};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
 
 pub struct WriteFileTask {
-    path: PathBuf,
+    target: TargetResult,
     /// Held by reference: the caller must not mutate it until the promise settles.
     data: Buffer,
     mode: u32,
@@ -18,7 +18,12 @@ pub struct WriteFileTask {
 
 impl WriteFileTask {
     fn run(&self) -> Result<Null> {
-        durable::write_file(&self.path, &self.data, self.mode)?;
+        let entry = self
+            .target
+            .as_ref()
+            .map_err(Clone::clone)?
+            .entry_creating()?;
+        tempname::write_file(&entry, &self.data, self.mode)?;
         Ok(Null)
     }
 }
@@ -29,7 +34,22 @@ task!(WriteFileTask, VoidOutcome, "writeFile");
 #[napi]
 pub fn write_file(path: String, data: Buffer, mode: u32) -> AsyncTask<WriteFileTask> {
     AsyncTask::new(WriteFileTask {
-        path: path.into(),
+        target: Ok(Target::Path(path.into())),
+        data,
+        mode,
+    })
+}
+
+/// `writeFile` of `rel` in the pool (parents created, mode 0700).
+#[napi]
+pub fn write_file_at(
+    dir: &PoolDir,
+    rel: String,
+    data: Buffer,
+    mode: u32,
+) -> AsyncTask<WriteFileTask> {
+    AsyncTask::new(WriteFileTask {
+        target: dir.at(rel),
         data,
         mode,
     })

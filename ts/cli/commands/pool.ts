@@ -1,7 +1,7 @@
 // Pool commands: init, info, usage.
 import type { Command } from 'commander'
 import { examples, intArg } from '../args'
-import { humanSize, keyValues, percent, table, terminalWidth } from '../format'
+import { humanSize, keyValues, percent, table, terminalWidth, wrap } from '../format'
 import { globalOptions, Output } from '../output'
 import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
 import { reword } from '../messages'
@@ -85,16 +85,19 @@ export function registerPoolCommands(program: Command): void {
           [
             table([...rows, { vid: 'total', ...data.total }], footprintColumns, { width: terminalWidth() }),
             '',
-            `Filesystem: ${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)}. ` +
-              'Columns are allocated bytes per kind of file ("-": none). Shared bytes (reflinks) are counted in every file ' +
-              'that shares them, so ALLOCATED can exceed what the volume costs; exclusive bytes are in one file only.',
+            wrap(
+              `Filesystem: ${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)}. ` +
+                'Columns are allocated bytes per kind of file ("-": none). Shared bytes (reflinks) are counted in every file ' +
+                'that shares them, so ALLOCATED can exceed what the volume costs; exclusive bytes are in one file only.',
+              terminalWidth(),
+            ),
           ].join('\n'),
         )
       })
     })
 }
 
-/** statvfs of the pool directory; nulls when it is missing (a removable disk), per SPEC §3.1. */
+/** statvfs of the pool directory; nulls when it is missing (a removable disk), as the pool reports it. */
 async function poolSpace(pool: Pool): Promise<{ dataSize: number | null; dataUsage: number | null }> {
   const details = await pool.usageDetails()
   return { dataSize: details.dataSize ?? null, dataUsage: details.dataUsage ?? null }

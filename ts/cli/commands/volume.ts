@@ -5,9 +5,11 @@ import { examples, intArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import type { VolumeFootprint } from '../../pool'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { CLI_CODES, CliError, UsageError } from '../errors'
+import { interrupt } from '../interrupt'
 import { refuse, reword, type FailureContext } from '../messages'
 
 const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
@@ -50,6 +52,16 @@ function volumeLines(v: VolumeJson, extra: Array<[string, string]> = []): string
     ['image while running', v.path],
     ...extra,
   ])
+}
+
+/** "clean 200 MiB, precache 200 MiB, 1 revision 0 B: 400 MiB (400 MiB shared)". */
+function footprintLine(f: VolumeFootprint): string {
+  const parts = FOOTPRINT_KINDS.filter((k) => f.byKind[k].files > 0).map((k) => {
+    const u = f.byKind[k]
+    const name = k === 'revisions' ? `${u.files} revision${u.files === 1 ? '' : 's'}` : k
+    return `${name} ${humanSize(u.allocated)}`
+  })
+  return `${parts.join(', ') || 'none'}: ${humanSize(f.total.allocated)} allocated (${humanSize(f.total.shared)} shared, ${humanSize(f.total.exclusive)} exclusive)`
 }
 
 export function registerVolumeCommands(program: Command): void {
@@ -117,11 +129,13 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         const revisions = await v.revisions()
-        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v) }
+        const footprint = await v.footprint()
+        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v), footprint }
         new Output(g.json).result(data, () =>
           volumeLines(data, [
             ['revisions', Object.keys(revisions).length ? Object.entries(revisions).map(([r, t]) => `${r}@${t}`).join(', ') : 'none'],
             ['allocated', `${humanSize(data.usage.allocated)} (shared ${humanSize(data.usage.shared)}, exclusive ${humanSize(data.usage.exclusive)}, ${data.usage.extents} extents)`],
+            ['all its files', footprintLine(footprint)],
           ]),
         )
       }),
@@ -133,7 +147,7 @@ export function registerVolumeCommands(program: Command): void {
     .addHelpText('after', examples('reflink-pool volume start appvms/web/root', 'losetup --find --show "$(reflink-pool volume start appvms/web/root)"'))
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
-        const path = await v.start()
+        const path = await v.start({ signal: interrupt.signal })
         new Output(g.json).result({ vid: v.vid, path }, () => path)
       }),
     )
@@ -158,7 +172,7 @@ export function registerVolumeCommands(program: Command): void {
             )
           }
         }
-        await v.stop({ discard: o.discard === true })
+        await v.stop({ discard: o.discard === true, signal: interrupt.signal })
         show(g, await volumeJson(v))
       }),
     )
@@ -171,7 +185,7 @@ export function registerVolumeCommands(program: Command): void {
       onVolume(cmd, vid, async (v, _pool, g) => {
         // Name the revision that was used: the newest one when none is given.
         const chosen = rev ?? Object.keys(await v.revisions()).pop()
-        await v.revert(rev)
+        await v.revert(rev, { signal: interrupt.signal })
         const data = { ...(await volumeJson(v)), revertedTo: chosen ?? null, revisions: await v.revisions() }
         new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${chosen}; the previous image is kept as a new revision.`)
       }),
@@ -207,7 +221,7 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, size: number, o: { allowShrink?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g, context) => {
         Object.assign(context, { from: await v.size(), to: size })
-        await v.resize(size, { allowShrink: o.allowShrink === true })
+        await v.resize(size, { allowShrink: o.allowShrink === true, signal: interrupt.signal })
         show(g, await volumeJson(v))
       }),
     )

@@ -1,0 +1,335 @@
+//! Batch tasks: many volumes' files in ONE threadpool task each (group commit,
+//! `core::batch`, docs/design.md §7). `makeVolumes` clones or creates many
+//! volumes, `startSnapshots` starts many snapshot volumes, `removeVolumeFiles`
+//! unlinks many volumes' files; each holds the volumes' flock locks for the
+//! whole task (the caller holds the in-process queues first, so the blocking
+//! waits here only ever wait for other processes). Progress counts items.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::AsyncTask;
+use napi_derive::napi;
+use reflink_pool_core::batch::{
+    self, Barrier, BatchReport, Fill, Item, MakeSpec, NewImage, RemoveItem, RemoveSpec, StartItem,
+    StartSpec,
+};
+use reflink_pool_core::error::{codes, Error, Result};
+use reflink_pool_core::Control;
+
+use crate::cancel::CancelToken;
+use crate::copy_task::{last_progress, reflink_mode, NativeProgress};
+use crate::outcome::{outcome, task, to_u64};
+use crate::progress::{ProgressFn, Throttled};
+
+#[napi(object)]
+pub struct NativeBatchImage {
+    /// File name in the item's directory.
+    pub name: String,
+    /// Index into `sources`: the image is a copy of it. Else an empty sparse file of `size`.
+    pub source: Option<u32>,
+    pub size: Option<f64>,
+    pub copy_mtime: Option<bool>,
+}
+
+#[napi(object)]
+pub struct NativeMakeItem {
+    /// VM directory relative to the root.
+    pub dir: String,
+    pub images: Vec<NativeBatchImage>,
+    /// Record file name (in `records`) and its contents.
+    pub record: String,
+    pub record_data: String,
+    /// Lock file name (in `locks`).
+    pub lock: String,
+}
+
+#[napi(object)]
+pub struct NativeMakeSpec {
+    pub root: String,
+    pub records: String,
+    pub locks: String,
+    pub sources: Vec<String>,
+    pub items: Vec<NativeMakeItem>,
+    /// Intent file, relative to the root, and its contents.
+    pub intent: String,
+    pub intent_data: String,
+    #[napi(ts_type = "'syncfs' | 'fsync'")]
+    pub barrier: String,
+    #[napi(ts_type = "'auto' | 'always' | 'never'")]
+    pub reflink: String,
+}
+
+#[napi(object)]
+pub struct NativeStartItem {
+    pub dir: String,
+    pub clean: String,
+    pub dirty: String,
+    /// Snapshot volume: the source's clean image, relative to the root (absent:
+    /// a save-on-stop volume cloned from its own clean image, an existing dirty image kept).
+    pub source: Option<String>,
+    pub record: String,
+    pub lock: String,
+}
+
+#[napi(object)]
+pub struct NativeStartSpec {
+    pub root: String,
+    pub records: String,
+    pub locks: String,
+    pub items: Vec<NativeStartItem>,
+    #[napi(ts_type = "'syncfs' | 'fsync'")]
+    pub barrier: String,
+}
+
+#[napi(object)]
+pub struct NativeRemoveItem {
+    pub dir: String,
+    pub names: Vec<String>,
+    pub record: String,
+    pub lock: String,
+}
+
+#[napi(object)]
+pub struct NativeRemoveSpec {
+    pub root: String,
+    pub records: String,
+    pub locks: String,
+    pub items: Vec<NativeRemoveItem>,
+    #[napi(ts_type = "'syncfs' | 'fsync'")]
+    pub barrier: String,
+}
+
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeBatchPhase {
+    pub name: String,
+    pub ms: f64,
+}
+
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeBatchResult {
+    /// Wall time of each phase, in order.
+    pub phases: Vec<NativeBatchPhase>,
+    /// Images made per copy method: `{ method, count }`.
+    pub methods: Vec<NativeMethodCount>,
+    /// The last progress report (see `copy_task`).
+    pub last_progress: Option<NativeProgress>,
+}
+
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeMethodCount {
+    #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
+    pub method: String,
+    pub count: f64,
+}
+
+outcome!(BatchOutcome, NativeBatchResult);
+
+fn barrier_kind(s: &str) -> Result<Barrier> {
+    match s {
+        "syncfs" => Ok(Barrier::Syncfs),
+        "fsync" => Ok(Barrier::Fsync),
+        other => Err(Error::lib(
+            codes::ERR_INVALID_ARG_VALUE,
+            "validate",
+            format!("barrier must be 'syncfs' or 'fsync', got '{other}'"),
+        )),
+    }
+}
+
+pub enum BatchOp {
+    Make(NativeMakeSpec),
+    Start(NativeStartSpec),
+    Remove(NativeRemoveSpec),
+}
+
+pub struct BatchTask {
+    op: BatchOp,
+    cancel: Option<Arc<AtomicBool>>,
+    progress: Option<Throttled>,
+}
+
+impl BatchTask {
+    fn make_spec(s: &NativeMakeSpec) -> Result<MakeSpec> {
+        let items = s
+            .items
+            .iter()
+            .map(|i| {
+                let images = i
+                    .images
+                    .iter()
+                    .map(|img| {
+                        let fill = match (img.source, img.size) {
+                            (Some(n), _) if (n as usize) < s.sources.len() => {
+                                Fill::Copy(n as usize)
+                            }
+                            (None, Some(size)) => Fill::Sparse(to_u64("size", size)?),
+                            _ => {
+                                return Err(Error::lib(
+                                    codes::ERR_INVALID_ARG_VALUE,
+                                    "validate",
+                                    format!(
+                                        "image {} needs a valid source index or a size",
+                                        img.name
+                                    ),
+                                ))
+                            }
+                        };
+                        Ok(NewImage {
+                            name: img.name.clone().into(),
+                            fill,
+                            copy_mtime: img.copy_mtime.unwrap_or(false),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Item {
+                    dir: PathBuf::from(&i.dir),
+                    images,
+                    record: (i.record.clone().into(), i.record_data.clone().into_bytes()),
+                    lock: i.lock.clone().into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MakeSpec {
+            root: PathBuf::from(&s.root),
+            records: PathBuf::from(&s.records),
+            locks: PathBuf::from(&s.locks),
+            sources: s.sources.iter().map(PathBuf::from).collect(),
+            items,
+            intent: (PathBuf::from(&s.intent), s.intent_data.clone().into_bytes()),
+            barrier: barrier_kind(&s.barrier)?,
+            reflink: reflink_mode(&s.reflink)?,
+        })
+    }
+
+    fn start_spec(s: &NativeStartSpec) -> Result<StartSpec> {
+        Ok(StartSpec {
+            root: PathBuf::from(&s.root),
+            records: PathBuf::from(&s.records),
+            locks: PathBuf::from(&s.locks),
+            items: s
+                .items
+                .iter()
+                .map(|i| StartItem {
+                    dir: PathBuf::from(&i.dir),
+                    clean: i.clean.clone().into(),
+                    dirty: i.dirty.clone().into(),
+                    source: i.source.as_ref().map(PathBuf::from),
+                    record: i.record.clone().into(),
+                    lock: i.lock.clone().into(),
+                })
+                .collect(),
+            barrier: barrier_kind(&s.barrier)?,
+        })
+    }
+
+    fn remove_spec(s: &NativeRemoveSpec) -> Result<RemoveSpec> {
+        Ok(RemoveSpec {
+            root: PathBuf::from(&s.root),
+            records: PathBuf::from(&s.records),
+            locks: PathBuf::from(&s.locks),
+            items: s
+                .items
+                .iter()
+                .map(|i| RemoveItem {
+                    dir: PathBuf::from(&i.dir),
+                    names: i.names.iter().map(Into::into).collect(),
+                    record: i.record.clone().into(),
+                    lock: i.lock.clone().into(),
+                })
+                .collect(),
+            barrier: barrier_kind(&s.barrier)?,
+        })
+    }
+
+    fn run(&self) -> Result<NativeBatchResult> {
+        let report = |done: u64, total: u64| {
+            if let Some(p) = &self.progress {
+                p.report(done, total)
+            }
+        };
+        let ctl = Control {
+            cancel: self.cancel.as_deref(),
+            progress: Some(&report),
+        };
+        let out: BatchReport = match &self.op {
+            BatchOp::Make(s) => batch::make(&Self::make_spec(s)?, &ctl)?,
+            BatchOp::Start(s) => batch::start_snapshots(&Self::start_spec(s)?, &ctl)?,
+            BatchOp::Remove(s) => batch::remove_files(&Self::remove_spec(s)?, &ctl)?,
+        };
+        let last_progress = last_progress(self.progress.as_ref())?;
+        Ok(NativeBatchResult {
+            phases: out
+                .phases
+                .iter()
+                .map(|(name, ns)| NativeBatchPhase {
+                    name: name.to_string(),
+                    ms: *ns as f64 / 1e6,
+                })
+                .collect(),
+            methods: out
+                .methods
+                .iter()
+                .map(|(m, n)| NativeMethodCount {
+                    method: m.as_str().to_string(),
+                    count: *n as f64,
+                })
+                .collect(),
+            last_progress,
+        })
+    }
+}
+
+task!(BatchTask, BatchOutcome, "batch");
+
+fn spawn(
+    op: BatchOp,
+    cancel: Option<&CancelToken>,
+    on_progress: Option<ProgressFn>,
+) -> AsyncTask<BatchTask> {
+    AsyncTask::new(BatchTask {
+        op,
+        cancel: cancel.map(CancelToken::flag),
+        progress: on_progress.map(Throttled::new),
+    })
+}
+
+/// Clone or create many volumes in one group commit. Never rejects: errors come back as data.
+#[napi]
+pub fn make_volumes(
+    spec: NativeMakeSpec,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<BatchTask> {
+    spawn(BatchOp::Make(spec), cancel, on_progress)
+}
+
+/// Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier).
+#[napi]
+pub fn start_snapshots(
+    spec: NativeStartSpec,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<BatchTask> {
+    spawn(BatchOp::Start(spec), cancel, on_progress)
+}
+
+/// Unlink many volumes' files (missing ones are fine), then one barrier.
+#[napi]
+pub fn remove_volume_files(
+    spec: NativeRemoveSpec,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<BatchTask> {
+    spawn(BatchOp::Remove(spec), cancel, on_progress)
+}

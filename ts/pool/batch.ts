@@ -1,0 +1,368 @@
+// Batch operations on many volumes (docs/design.md §7): clone a template to
+// many new volumes, create many volumes, start and stop many volumes. Each
+// batch is ONE native task (crates/core/src/batch.rs) that takes the volumes'
+// flock locks, makes every file as a temp file, makes them durable with one
+// barrier, renames them into place, then writes the records, so a thousand
+// volumes cost a few log forces instead of thousands.
+//
+// All-or-nothing per call: an error or an abort before the renames leaves
+// nothing (the temp files are unlinked); after them the batch finishes. A crash
+// at any moment leaves each volume either fully made (its record is renamed in
+// only once its images are durable) or absent (recovery.ts removes the images
+// of a dead batch's vids that have no record).
+//
+// Kinds the batch path does not cover (start of volatile and snapshots-disabled
+// volumes, stop of everything but snapshot volumes: commits, revisions, record
+// updates) run through the per-volume calls, a few at a time.
+import { relative } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { native } from '../binding'
+import { abortError } from '../errors'
+import { runControlled } from '../native-control'
+import { forEachBounded } from '../bounded'
+import { copySlots } from '../limiter'
+import { IMAGE_SUFFIX, batchFileName, lockFileName, recordFileName, volumePaths } from './names'
+import { recordText } from './store'
+import { SELF_OWNER } from './lock'
+import { poolError, hasCode } from './fail'
+import { checkBoolean, checkFunction, checkOptions, checkRevisionsToKeep, checkSignal } from './args'
+import { ReflinkVolume } from './volume'
+import { volumeRecord } from './volume-options'
+import type { PoolContext } from './context'
+import type { VolumeOptions, VolumeRecord } from './types'
+
+/** How a batch makes its files durable before renaming them: one syncfs(2), or an fsync of each file. */
+export type BatchBarrier = 'syncfs' | 'fsync'
+
+export interface BatchOptions {
+  /** Checked between volumes and once more before the first rename: an aborted batch changes nothing. */
+  signal?: AbortSignal
+  /** `(doneVolumes, totalVolumes)`, throttled like copyFile's; the final report comes just before the promise resolves. */
+  onProgress?: (done: number, total: number) => void
+  /** Default 'syncfs' (docs/design.md §7 has the measurements). */
+  barrier?: BatchBarrier
+}
+
+export interface CloneVolumesOptions extends BatchOptions {
+  /**
+   * 'copy' (default): save-on-stop volumes whose clean image is a reflink of the
+   * template's committed image now. 'snapshot': snap-on-start volumes of the
+   * template (only records; the reflink happens at each start).
+   */
+  mode?: 'copy' | 'snapshot'
+  /** copy mode: also make each clone's dirty image in the same batch, so the volumes come back running (their first start done). */
+  start?: boolean
+  /** copy mode: also make a precache image per clone (a start is then a rename). Default false: see docs/design.md §7. */
+  precache?: boolean
+  /** Per-volume revisionsToKeep (default: inherit the pool's). */
+  revisionsToKeep?: number
+  /** Default true. */
+  rw?: boolean
+}
+
+export interface BatchReport {
+  /** The volumes made (or started / stopped), in the order given. */
+  volumes: ReflinkVolume[]
+  /** Images made per copy method, e.g. `{ reflink: 1000 }`. */
+  methods: Record<string, number>
+  /** Wall time of each phase of the native batch, ms (lock, fill, barrier, rename, barrier2, records, ...). */
+  phases: Record<string, number>
+}
+
+const BATCH_KEYS = ['signal', 'onProgress', 'barrier'] as const
+const CLONE_KEYS = [...BATCH_KEYS, 'mode', 'start', 'precache', 'revisionsToKeep', 'rw'] as const
+
+/** Options object with only `allowed` keys; an unknown key is ERR_INVALID_ARG_VALUE (a typo must not be ignored). */
+function checkKeys<T extends object>(value: T | undefined, allowed: readonly string[], what: string): Partial<T> {
+  const o = checkOptions(value, what)
+  for (const key of Object.keys(o)) {
+    if (!allowed.includes(key)) throw poolError('ERR_INVALID_ARG_VALUE', `${what}: unknown option ${JSON.stringify(key)} (known: ${allowed.join(', ')})`)
+  }
+  return o
+}
+
+function batchOptions(o: Partial<BatchOptions>): Required<Pick<BatchOptions, 'barrier'>> & BatchOptions {
+  const barrier = o.barrier ?? 'syncfs'
+  if (barrier !== 'syncfs' && barrier !== 'fsync') throw poolError('ERR_INVALID_ARG_VALUE', `barrier must be 'syncfs' or 'fsync', got ${String(barrier)}`)
+  const signal = checkSignal(o.signal, 'signal')
+  const onProgress = checkFunction<NonNullable<BatchOptions['onProgress']>>(o.onProgress, 'onProgress')
+  if (signal?.aborted) throw abortError(signal)
+  return { barrier, signal, onProgress }
+}
+
+/** A list argument: an array (an empty one makes an empty batch). */
+function checkList<T>(value: readonly T[], what: string): readonly T[] {
+  if (!Array.isArray(value)) throw poolError('ERR_INVALID_ARG_TYPE', `${what} must be an array`)
+  return value
+}
+
+/** Names the native batch needs, relative to the pool directory (a valid vid is `prefix/vm/name`: plain string work). */
+function layout(vid: string) {
+  const slash = vid.lastIndexOf('/')
+  return {
+    dir: vid.slice(0, slash),
+    base: vid.slice(slash + 1),
+    record: recordFileName(vid),
+    lock: lockFileName(vid),
+  }
+}
+
+function metaDirs(ctx: PoolContext) {
+  const { volumes, locks, sessions } = ctx.store.paths
+  return { records: relative(ctx.dirPath, volumes), locks: relative(ctx.dirPath, locks), sessions: relative(ctx.dirPath, sessions) }
+}
+
+function methodCounts(list: { method: string; count: number }[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const m of list) out[m.method] = (out[m.method] ?? 0) + m.count
+  return out
+}
+
+function phaseTimes(list: { name: string; ms: number }[]): Record<string, number> {
+  return Object.fromEntries(list.map((p) => [p.name, p.ms]))
+}
+
+/** The native EEXIST / ENOENT of a batch, as the pool's typed errors (the vid is found from the path). */
+function poolFailure(ctx: PoolContext, e: unknown, records: VolumeRecord[] | string[]): unknown {
+  const path = (e as { path?: string }).path ?? ''
+  const vids = records.map((r) => (typeof r === 'string' ? r : r.vid))
+  const vid = vids.find((v) => {
+    const p = volumePaths(ctx.dirPath, v)
+    return path.endsWith(`/${recordFileName(v)}`) || [p.clean, p.dirty, p.precache].includes(path)
+  })
+  if (vid === undefined) return e
+  if (hasCode(e, 'EEXIST')) return poolError('ERR_VOLUME_EXISTS', `Volume ${vid} already exists in pool ${ctx.pool.name} (${path})`, { vid, path })
+  if (hasCode(e, 'ENOENT') && path.endsWith(recordFileName(vid))) {
+    return poolError('ERR_UNKNOWN_VOLUME', `Volume ${vid} no longer exists in pool ${ctx.pool.name}`, { vid })
+  }
+  return e
+}
+
+interface MakeImage {
+  name: string
+  source?: number
+  size?: number
+  copyMtime?: boolean
+}
+
+/** Run one native make batch over `records` (each with its images), under the in-process queues of their locks. */
+async function make(
+  ctx: PoolContext,
+  records: VolumeRecord[],
+  images: (rec: VolumeRecord) => MakeImage[],
+  sources: string[],
+  o: BatchOptions & { barrier: BatchBarrier },
+): Promise<BatchReport> {
+  const seen = new Set<string>()
+  for (const r of records) {
+    if (seen.has(r.vid)) throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${r.vid} is given twice`, { vid: r.vid })
+    seen.add(r.vid)
+    if (ctx.cached(r.vid)) throw poolError('ERR_VOLUME_EXISTS', `Volume ${r.vid} already exists in pool ${ctx.pool.name}`, { vid: r.vid })
+  }
+  if (records.length === 0) return { volumes: [], methods: {}, phases: {} }
+  // Sorted: two batches in different processes take their flocks in the same order.
+  const order = [...records].sort((a, b) => (a.vid < b.vid ? -1 : a.vid > b.vid ? 1 : 0))
+  const dirs = metaDirs(ctx)
+  const intent = batchFileName(`${process.pid}-${randomBytes(6).toString('hex')}`)
+  const items = order.map((rec) => {
+    const l = layout(rec.vid)
+    return { dir: l.dir, images: images(rec), record: l.record, recordData: recordText(rec), lock: l.lock }
+  })
+  return ctx.runBatch(
+    order.map((r) => lockFileName(r.vid)),
+    async () => {
+      const unmark = ctx.markLive(intent)
+      try {
+        // Without reflink the batch copies data: it takes a copy slot like copyFile.
+        const out = await copySlots.run(() => runControlled('batch', o.signal, o.onProgress, (token, progress) =>
+          native.makeVolumes(
+            {
+              root: ctx.dirPath,
+              records: dirs.records,
+              locks: dirs.locks,
+              sources: sources.map((s) => relative(ctx.dirPath, s)),
+              items,
+              intent: `${dirs.sessions}/${intent}`,
+              intentData: [SELF_OWNER, ...order.map((r) => r.vid)].join('\n') + '\n',
+              barrier: o.barrier,
+              reflink: 'auto',
+            },
+            token,
+            progress,
+          ),
+        ), o.signal)
+        const volumes = records.map((rec) => {
+          const v = new ReflinkVolume(ctx, rec)
+          ctx.remember(v)
+          return v
+        })
+        return { volumes, methods: methodCounts(out.methods), phases: phaseTimes(out.phases) }
+      } catch (e) {
+        throw poolFailure(ctx, e, records)
+      } finally {
+        unmark()
+      }
+    },
+  )
+}
+
+/**
+ * Clone `template` (a save-on-stop volume, or its vid) to a new volume per
+ * vid of `targets`, in one batch. See CloneVolumesOptions.
+ */
+export async function cloneVolumes(
+  ctx: PoolContext,
+  template: ReflinkVolume | string,
+  targets: readonly string[],
+  options?: CloneVolumesOptions,
+): Promise<BatchReport> {
+  const o = checkKeys(options, CLONE_KEYS, 'cloneVolumes options')
+  const mode = o.mode ?? 'copy'
+  if (mode !== 'copy' && mode !== 'snapshot') throw poolError('ERR_INVALID_ARG_VALUE', `mode must be 'copy' or 'snapshot', got ${String(mode)}`)
+  const start = checkBoolean(o.start, 'start') ?? false
+  const precache = checkBoolean(o.precache, 'precache') ?? false
+  const rw = checkBoolean(o.rw, 'rw') ?? true
+  const revisionsToKeep = o.revisionsToKeep === undefined ? null : checkRevisionsToKeep(o.revisionsToKeep, 'revisionsToKeep')
+  if (mode === 'snapshot' && (start || precache)) throw poolError('ERR_INVALID_ARG_VALUE', 'start and precache are for mode "copy" (a snapshot volume is cloned at each start)')
+  if (start && precache) throw poolError('ERR_INVALID_ARG_VALUE', 'start and precache exclude each other (a started clone has its dirty image already)')
+  const b = batchOptions(o)
+  const tpl = typeof template === 'string' ? ctx.pool.getVolume(template) : template
+  if (!(tpl instanceof ReflinkVolume) || tpl.pool !== ctx.pool) throw poolError('ERR_INVALID_ARG_VALUE', 'cloneVolumes needs a template volume of this pool (or its vid)')
+  checkList(targets, 'targets')
+  const size = await tpl.size()
+  const records = targets.map((vid) =>
+    volumeRecord(ctx.pool, {
+      vid,
+      name: typeof vid === 'string' ? vid.slice(vid.lastIndexOf('/') + 1) : '',
+      size,
+      rw,
+      saveOnStop: mode === 'copy',
+      snapOnStart: mode === 'snapshot',
+      ...(mode === 'snapshot' && { source: tpl.vid }),
+      ...(revisionsToKeep !== null && { revisionsToKeep }),
+    }),
+  )
+  if (mode === 'snapshot') return make(ctx, records, () => [], [], b)
+  const src = await tpl.export()
+  try {
+    return await make(
+      ctx,
+      records,
+      (rec) => {
+        const base = layout(rec.vid).base
+        // A precache is used only while its size and mtime equal the clean image's: both get the template's mtime.
+        const list: MakeImage[] = [{ name: base + IMAGE_SUFFIX.clean, source: 0, copyMtime: precache }]
+        if (start) list.push({ name: base + IMAGE_SUFFIX.dirty, source: 0 })
+        if (precache) list.push({ name: base + IMAGE_SUFFIX.precache, source: 0, copyMtime: true })
+        return list
+      },
+      [src],
+      b,
+    )
+  } finally {
+    await tpl.exportEnd(src)
+  }
+}
+
+/**
+ * Create many volumes (the createVolume options of each) in one batch:
+ * save-on-stop volumes get their sparse clean image (no precache: see
+ * docs/design.md §7), the others only their record.
+ */
+export async function createVolumes(ctx: PoolContext, configs: readonly unknown[], options?: BatchOptions): Promise<BatchReport> {
+  const b = batchOptions(checkKeys(options, BATCH_KEYS, 'createVolumes options'))
+  const records = checkList(configs, 'configs').map((c) => volumeRecord(ctx.pool, c as VolumeOptions))
+  return make(
+    ctx,
+    records,
+    (rec) => (rec.saveOnStop && !rec.snapOnStart ? [{ name: layout(rec.vid).base + IMAGE_SUFFIX.clean, size: rec.size }] : []),
+    [],
+    b,
+  )
+}
+
+/** Volumes (or vids) of this pool, each once. */
+function volumesOf(ctx: PoolContext, list: readonly (ReflinkVolume | string)[]): ReflinkVolume[] {
+  const out = checkList(list, 'volumes').map((v) => {
+    const vol = typeof v === 'string' ? ctx.pool.getVolume(v) : v
+    if (!(vol instanceof ReflinkVolume) || vol.pool !== ctx.pool) throw poolError('ERR_INVALID_ARG_VALUE', 'expected volumes of this pool (or their vids)')
+    return vol
+  })
+  if (new Set(out.map((v) => v.vid)).size !== out.length) throw poolError('ERR_INVALID_ARG_VALUE', 'a volume is given twice')
+  return out
+}
+
+/** Snapshot volumes (snap-on-start, not save-on-stop) take the batch path; the rest their own calls. */
+const isSnapshot = (v: ReflinkVolume) => v.snapOnStart && !v.saveOnStop
+
+/** Per-volume calls for the kinds the batch does not cover, a few at a time, stopping at the first failure. */
+async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  await forEachBounded(vols, PER_VOLUME_IN_FLIGHT, fn, { signal })
+}
+
+const PER_VOLUME_IN_FLIGHT = 8
+
+/** Save-on-stop volumes whose start is a clone of their own clean image (snapshots enabled, no source). */
+const isOrigin = (v: ReflinkVolume) => v.saveOnStop && !v.snapOnStart && v.revisionsToKeep !== -1
+
+/**
+ * Start many volumes; resolves with their dirty image paths (in order).
+ * Snapshot volumes (link the source's clean image, clone it) and save-on-stop
+ * volumes (clone the clean image; a dirty image left by a crash is kept, a
+ * precache is left for the next commit to replace) start in one batch; the
+ * other kinds through start().
+ */
+export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
+  const b = batchOptions(checkKeys(options, BATCH_KEYS, 'startVolumes options'))
+  const vols = volumesOf(ctx, list)
+  const batched = vols.filter((v) => isSnapshot(v) || isOrigin(v)).sort((a, c) => (a.vid < c.vid ? -1 : 1))
+  const dirs = metaDirs(ctx)
+  if (batched.length) {
+    const items = batched.map((v) => {
+      const l = layout(v.vid)
+      const source = isSnapshot(v) ? relative(ctx.dirPath, volumePaths(ctx.dirPath, v.source!).clean) : undefined
+      return { dir: l.dir, clean: l.base + IMAGE_SUFFIX.clean, dirty: l.base + IMAGE_SUFFIX.dirty, source, record: l.record, lock: l.lock }
+    })
+    await ctx.runBatch(batched.map((v) => lockFileName(v.vid)), async () => {
+      try {
+        await copySlots.run(
+          () => runControlled('startVolumes', b.signal, b.onProgress, (token, progress) =>
+            native.startSnapshots({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+          ),
+          b.signal,
+        )
+      } catch (e) {
+        const path = (e as { path?: string }).path
+        const v = batched.find((s) => path === (isSnapshot(s) ? volumePaths(ctx.dirPath, s.source!).clean : volumePaths(ctx.dirPath, s.vid).clean))
+        if (v && hasCode(e, 'ENOENT')) throw poolError('ERR_MISSING_IMAGE', `Missing image file ${path} for volume ${v.vid}`, { vid: v.vid, path })
+        throw poolFailure(ctx, e, batched.map((s) => s.vid))
+      }
+    })
+  }
+  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start(), b.signal)
+  return vols.map((v) => v.path)
+}
+
+/** Stop many volumes: snapshot volumes in one batch (unlink dirty and clean, one barrier), others through stop(). */
+export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
+  const b = batchOptions(checkKeys(options, BATCH_KEYS, 'stopVolumes options'))
+  const vols = volumesOf(ctx, list)
+  const snaps = vols.filter(isSnapshot).sort((a, c) => (a.vid < c.vid ? -1 : 1))
+  const dirs = metaDirs(ctx)
+  if (snaps.length) {
+    const items = snaps.map((v) => {
+      const l = layout(v.vid)
+      return { dir: l.dir, names: [l.base + IMAGE_SUFFIX.dirty, l.base + IMAGE_SUFFIX.clean], record: l.record, lock: l.lock }
+    })
+    await ctx.runBatch(snaps.map((v) => lockFileName(v.vid)), async () => {
+      try {
+        await runControlled('stopVolumes', b.signal, b.onProgress, (token, progress) =>
+          native.removeVolumeFiles({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+        )
+      } catch (e) {
+        throw poolFailure(ctx, e, snaps.map((s) => s.vid))
+      }
+    })
+  }
+  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop(), b.signal)
+}
