@@ -11,6 +11,9 @@ import {
   lockFileName,
   importMarkFileName,
   parseMetaName,
+  derivedNames,
+  NAME_MAX,
+  MAX_REVISION,
 } from '../ts/pool/names'
 import { ownerAlive, SELF_OWNER } from '../ts/pool/lock'
 
@@ -87,7 +90,10 @@ const INVALID: Array<[string, unknown]> = [
   ['NUL', 'appvms/vm/ro\0ot'],
   ['newline', 'appvms/vm/root\n'],
   ['backslash', 'appvms/vm\\..\\x/root'],
-  ['too long', `appvms/${'v'.repeat(129)}/root`],
+  ['component over NAME_MAX', `appvms/${'v'.repeat(256)}/root`],
+  ['name whose revision temp name exceeds NAME_MAX', `appvms/vm/${'n'.repeat(200)}`],
+  ['vm + name whose metadata names exceed NAME_MAX', `appvms/${'v'.repeat(128)}/${'n'.repeat(128)}`],
+  ['vm-templates prefix tips the metadata name over NAME_MAX', `vm-templates/${'v'.repeat(120)}/${'n'.repeat(100)}`],
 ]
 for (const [why, vid] of INVALID) {
   test(`invalid vid (${why}): ERR_INVALID_VID`, (t) => {
@@ -99,6 +105,32 @@ test('valid vids parse into prefix, vm and name', (t) => {
   t.deepEqual(parseVid('appvms/work-vm_2/private'), { prefix: 'appvms', vm: 'work-vm_2', name: 'private' })
   t.deepEqual(parseVid('vm-templates/debian-12.minimal/root'), { prefix: 'vm-templates', vm: 'debian-12.minimal', name: 'root' })
   t.notThrows(() => parseVid(`appvms/${'v'.repeat(128)}/root`))
+})
+
+test('a vid is accepted exactly when every name derived from it fits NAME_MAX (255 bytes)', (t) => {
+  // The longest names: a revision's temp file (name + 59 bytes) and the import marker's temp file in .reflink-pool (vidKey + 24).
+  const longestName = 255 - '.img.9007199254740990@0000-00-00T00:00:00Z~ffffffffffffffff'.length
+  t.is(longestName, 196)
+  t.notThrows(() => parseVid(`appvms/vm/${'n'.repeat(longestName)}`))
+  t.throws(() => parseVid(`appvms/vm/${'n'.repeat(longestName + 1)}`), { code: 'ERR_INVALID_VID', message: /revision temp file name would be 256 bytes/ })
+  const metaRoom = 255 - 'appvms%2F%2F.import~ffffffffffffffff'.length
+  t.notThrows(() => parseVid(`appvms/${'v'.repeat(metaRoom - 100)}/${'n'.repeat(100)}`))
+  t.throws(() => parseVid(`appvms/${'v'.repeat(metaRoom - 99)}/${'n'.repeat(100)}`), { code: 'ERR_INVALID_VID', message: /metadata temp file name would be 256 bytes/ })
+  // Every derived name of an accepted vid fits, for every family.
+  const vid = `vm-templates/${'v'.repeat(100)}/${'n'.repeat(100)}`
+  t.notThrows(() => parseVid(vid))
+  for (const { name } of derivedNames(vid)) t.true(Buffer.byteLength(name) <= NAME_MAX)
+  // The message of a refused long vid is bounded (no 64 KiB error strings).
+  const err = t.throws(() => parseVid(`appvms/vm/${'n'.repeat(65536)}`), { code: 'ERR_INVALID_VID' })
+  t.true(err!.message.length < 400)
+})
+
+test('revision numbers are bounded: above MAX_REVISION a revision name parses as out of range, without a number', (t) => {
+  t.is(MAX_REVISION, 2 ** 53 - 2)
+  t.is(parseImageName(`root.img.${MAX_REVISION}@2024-01-02T03:04:05Z`)?.rev, MAX_REVISION)
+  for (const n of [`${MAX_REVISION + 1}`, '9999999999999999', '18446744073709551616', '1'.repeat(40)]) {
+    t.deepEqual(parseImageName(`root.img.${n}@2024-01-02T03:04:05Z`), { base: 'root', kind: 'revision', outOfRange: true, timestamp: '2024-01-02T03:04:05', temp: false }, n)
+  }
 })
 
 test('lock owners: this process is alive; dead pids, other boots and old empty files are stale', (t) => {

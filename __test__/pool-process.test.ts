@@ -140,3 +140,29 @@ fsTest('open reads the records cache only while the record directory is unchange
   utimesSync(volumesDir, past, past)
   t.is((await (await ReflinkPool.open({ dirPath: dir })).listVolumes()).length, 3, 'a torn cache is ignored')
 })
+
+// Serial: its 8000 record writes would slow the timing-sensitive tests above (racy-directory rule).
+fsTest.serial('the records cache of a large pool (over 1 MiB) is used too', async (t) => {
+  const dir = newDir()
+  const pool = await ReflinkPool.open({ dirPath: dir })
+  await pool.createVolume({ vid: 'vm-templates/t/root', name: 'root', size: MiB, saveOnStop: true })
+  await pool.close()
+  const volumesDir = join(dir, '.reflink-pool', 'volumes')
+  // 8000 snapshot records written directly (as many creates would): about 1.2 MB of cache.
+  for (let i = 0; i < 8000; i++) {
+    const vid = `appvms/vm-${i}/root`
+    writeFileSync(join(volumesDir, `appvms%2Fvm-${i}%2Froot.json`),
+      JSON.stringify({ vid, name: 'root', rw: true, saveOnStop: false, snapOnStart: true, source: 'vm-templates/t/root', size: 0, revisionsToKeep: 1 }))
+  }
+  const past = new Date(Date.now() - 60_000)
+  utimesSync(volumesDir, past, past)
+  await (await ReflinkPool.open({ dirPath: dir })).close()
+  const cacheFile = join(dir, '.reflink-pool', 'volumes.cache.json')
+  t.true(statSync(cacheFile).size > 1 << 20)
+  const cache = JSON.parse(readFileSync(cacheFile, 'utf8'))
+  cache.records.find((r: { vid: string }) => r.vid === 'appvms/vm-7/root').name = 'from-cache'
+  writeFileSync(cacheFile, JSON.stringify(cache))
+  const again = await ReflinkPool.open({ dirPath: dir })
+  t.is(again.getVolume('appvms/vm-7/root').name, 'from-cache', 'open read the cache, not the 8001 records')
+  t.is((await again.listVolumes()).length, 8001)
+})

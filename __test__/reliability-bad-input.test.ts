@@ -3,11 +3,14 @@
 // Every call must reject with a typed error (a code from the error table) and
 // leave the scratch filesystem byte-for-byte unchanged (manifest of paths,
 // inodes, modes, sizes, checksums before and after). Then planted symlinks and
-// hardlinks into and out of the pool. Runs: RELIABILITY_PROP_RUNS (default 25
+// hardlinks into and out of the pool; unknown option keys on every call, stream
+// chunks that are not bytes (and typed arrays, which must count by their
+// bytes), vids whose derived names exceed NAME_MAX, and planted records.
+// Runs: RELIABILITY_PROP_RUNS (default 25
 // per property; the full run uses more), seed RELIABILITY_SEED.
 import test from 'ava'
 import fc from 'fast-check'
-import { linkSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync, renameSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync, renameSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -16,7 +19,10 @@ import { Prng } from './helpers/reliability-prng'
 import { hashFile, manifest, diffManifest } from './helpers/reliability-files'
 import { codeOf, loadApi, type Pool, type Volume } from './helpers/reliability-api'
 import { scribble, cleanPath, dirtyPath } from './helpers/reliability-workload'
-import { ARG_CODES, VID_CODES, goodComponent, invalidRevisionsToKeep, invalidSize, invalidVid, mustRefuse, nonBoolean, show, type BadInputFigures } from './helpers/reliability-badinput'
+import {
+  ARG_CODES, VID_CODES, SECRET, byteView, goodComponent, invalidRevisionsToKeep, invalidSize, invalidVid, longVid, mustRefuse, nonBoolean, nonByteChunk, plantedRecord, show,
+  unknownKey, type BadInputFigures,
+} from './helpers/reliability-badinput'
 import { envCount, logFigures } from './helpers/reliability-report'
 
 const RUNS = envCount('RELIABILITY_PROP_RUNS', 25)
@@ -161,6 +167,122 @@ xfs.test.serial('invalid volume configurations and options are refused and chang
   await property(poolOpts, async (o) =>
     mustRefuse(root, `ReflinkPool.open(${show(o)})`, ARG_CODES, () => loadApi().ReflinkPool.open(o as never), f), f)
   report(t, 'bad input/configs+options', f)
+})
+
+xfs.test.serial('unknown option keys are refused with ERR_INVALID_ARG_VALUE on every call and change nothing', async (t) => {
+  const f: BadInputFigures = { calls: 0, violations: [] }
+  const { root, dir, pool, vols } = await fx()
+  await vols.running.start()
+  const api = loadApi()
+  const calls: Record<string, (key: string) => Promise<unknown>> = {
+    'ReflinkPool.open': (k) => api.ReflinkPool.open({ dirPath: dir, [k]: 1 } as never),
+    createVolume: (k) => pool.createVolume({ vid: 'appvms/uk/private', name: 'private', size: 4096, saveOnStop: true, [k]: true } as never),
+    'createVolume vm': (k) => pool.createVolume({ vm: { name: 'uk', dirPathPrefix: 'appvms', [k]: 'x' }, name: 'private' } as never),
+    adoptVolume: (k) => pool.adoptVolume({ vid: 'appvms/uk/private', name: 'private', [k]: true } as never),
+    stop: (k) => vols.running.stop({ [k]: true } as never),
+    resize: (k) => vols.priv.resize(128 * KiB, { [k]: true } as never),
+    importStream: (k) => vols.priv.importStream(Readable.from([Buffer.alloc(4096)]), 4096, { [k]: undefined } as never),
+    setConfig: (k) => vols.priv.setConfig({ [k]: 1 } as never),
+    copyFile: (k) => api.copyFile(cleanPath(dir, vols.priv.vid), join(root, 'uk-copy.img'), { [k]: 'always' } as never),
+  }
+  await property(fc.tuple(unknownKey, fc.constantFrom(...Object.keys(calls))), async ([key, call]) =>
+    mustRefuse(root, `${call}({ ${show(key)} })`, ['ERR_INVALID_ARG_VALUE'], () => calls[call](key), f), f, RUNS * 2)
+  t.true(await vols.running.isDirty(), 'no stop with an unknown key committed the running volume')
+  report(t, 'bad input/unknown keys', f)
+})
+
+xfs.test.serial('importStream: chunks that are not bytes are ERR_INVALID_ARG_TYPE; typed arrays commit exactly their bytes', async (t) => {
+  const f: BadInputFigures = { calls: 0, violations: [] }
+  const { root, dir, vols } = await fx()
+  await property(fc.tuple(nonByteChunk, fc.nat(3)), async ([chunk, before]) => {
+    async function* gen() {
+      for (let i = 0; i < before; i++) yield Buffer.alloc(1024, i + 1)
+      yield chunk
+    }
+    return mustRefuse(root, `importStream(chunk ${show(chunk)} after ${before})`, ['ERR_INVALID_ARG_TYPE'], () => vols.priv.importStream(gen() as AsyncIterable<Uint8Array>, 64 * KiB), f)
+  }, f)
+  let commits = 0
+  await property(fc.array(byteView, { minLength: 1, maxLength: 6 }), async (views) => {
+    const bytes = Buffer.concat(views.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength)))
+    f.calls++
+    try {
+      await vols.tpl.importStream(Readable.from(views, { objectMode: true }), bytes.length)
+      commits++
+      const got = readFileSync(cleanPath(dir, vols.tpl.vid))
+      if (!got.equals(bytes)) f.violations.push(`importStream(${views.map((v) => v.constructor.name).join(',')}): committed ${got.length} bytes, not the ${bytes.length} chunk bytes`)
+    } catch (e) {
+      f.violations.push(`importStream(${views.map((v) => v.constructor.name).join(',')}): ${codeOf(e)}`)
+    }
+    return null
+  }, f)
+  t.true(commits > 0)
+  report(t, 'bad input/stream chunks', f)
+})
+
+xfs.test.serial('vids whose derived names exceed NAME_MAX are ERR_INVALID_VID before anything exists', async (t) => {
+  const f: BadInputFigures = { calls: 0, violations: [] }
+  const { root, pool } = await fx()
+  await property(fc.tuple(longVid, fc.constantFrom('createVolume', 'adoptVolume', 'getVolume', 'source')), async ([vid, call]) => {
+    const what = `${call}(${vid.slice(0, 40)}... ${vid.length} chars)`
+    if (call === 'createVolume') return mustRefuse(root, what, ['ERR_INVALID_VID'], () => pool.createVolume({ vid, name: 'x', size: 4096, saveOnStop: true }), f)
+    if (call === 'adoptVolume') return mustRefuse(root, what, ['ERR_INVALID_VID'], () => pool.adoptVolume({ vid, name: 'x' }), f)
+    if (call === 'getVolume') return mustRefuse(root, what, ['ERR_INVALID_VID'], async () => pool.getVolume(vid), f)
+    return mustRefuse(root, what, ['ERR_INVALID_VID'], () => pool.createVolume({ vid: 'appvms/new/root', name: 'root', snapOnStart: true, source: vid }), f)
+  }, f)
+  report(t, 'bad input/long names', f)
+})
+
+xfs.test.serial('planted records: the pool opens, the volume is listed broken and refused (ERR_VOLUME_BROKEN), no message shows the contents', async (t) => {
+  const f: BadInputFigures = { calls: 0, violations: [] }
+  const { root, dir, pool } = await fx()
+  const api = loadApi()
+  const volumesDir = join(dir, '.reflink-pool', 'volumes')
+  const secretFile = join(root, 'outside', 'planted-secret')
+  let n = 0
+  await property(fc.tuple(plantedRecord, fc.boolean()), async ([text, viaSymlink]) => {
+    const vid = `appvms/planted${n++}/private`
+    const rec = join(volumesDir, `${vid.replaceAll('/', '%2F')}.json`)
+    if (viaSymlink) {
+      writeFileSync(secretFile, text)
+      symlinkSync(secretFile, rec)
+    } else {
+      writeFileSync(rec, text)
+    }
+    f.calls++
+    let failure: string | null = null
+    const messages: string[] = []
+    try {
+      const other = await api.ReflinkPool.open({ dirPath: dir })
+      try {
+        const v = (await other.listVolumes()).find((x) => x.vid === vid)
+        if (!v) failure = `${vid}: not listed`
+        else if (v.broken === null) failure = `${vid}: not broken (${show(text)})`
+        else {
+          messages.push(v.broken)
+          for (const call of [() => v.start(), () => v.size(), () => v.remove()]) {
+            try {
+              await call()
+              failure = `${vid}: a call on a broken volume was accepted`
+            } catch (e) {
+              messages.push(String((e as Error).message))
+              if (codeOf(e) !== 'ERR_VOLUME_BROKEN') failure = `${vid}: ${codeOf(e)}, expected ERR_VOLUME_BROKEN`
+            }
+          }
+        }
+      } finally {
+        await other.close()
+      }
+    } catch (e) {
+      failure = `open with a planted record failed: ${codeOf(e)}`
+      messages.push(String((e as Error).message))
+    }
+    if (messages.some((m) => m.includes(SECRET))) failure = `${vid}: a message shows the record's contents`
+    rmSync(rec)
+    if (failure) f.violations.push(failure)
+    return failure
+  }, f)
+  t.is((await pool.listVolumes()).filter((v) => v.broken !== null).length, 0, 'the fixture pool sees none left')
+  report(t, 'bad input/planted records', f)
 })
 
 xfs.test.serial('operations on the wrong kind of volume are refused with their typed error and change nothing', async (t) => {

@@ -70,6 +70,37 @@ export declare class PoolDir {
   close(): void
 }
 
+export declare class ReceiveStream {
+  /**
+   * The image `rel` of the pool must exist at the stream's size (a clone of the base,
+   * or sparse); `header` is the stream's first 104 bytes. No I/O here.
+   */
+  constructor(dir: PoolDir, rel: string, header: Buffer, cancel?: CancelToken | undefined | null)
+  open(): Promise<ReceiveStepOutcome>
+  /**
+   * Apply the next piece of the stream (after its header); the buffer must not
+   * change until the promise settles.
+   */
+  write(data: Buffer): Promise<ReceiveStepOutcome>
+  /** Check the END record and the image hash, fsync; answers the image hash. */
+  finish(): Promise<ReceiveStepOutcome>
+  close(): Promise<ReceiveStepOutcome>
+}
+
+export declare class SendStream {
+  /** No I/O here: `open()` opens `target` (and `base`, for an incremental header). */
+  constructor(dir: PoolDir, target: string, base: string | undefined | null, header: NativeSendHeader, cancel?: CancelToken | undefined | null)
+  open(): Promise<SendBatchOutcome>
+  /**
+   * Whole records totalling at least `want` bytes (fewer at the end); `data` is
+   * absent once the stream has ended.
+   */
+  next(want: number): Promise<SendBatchOutcome>
+  close(): Promise<SendBatchOutcome>
+  /** What was sent so far (the image hash is set once the stream ended). */
+  stats(): NativeSendStats | null
+}
+
 export declare class VolumeLock {
   /** No syscall here: `acquire()` / `tryAcquire()` open and lock `rel` of the pool. */
   constructor(dir: PoolDir, rel: string)
@@ -186,6 +217,16 @@ export declare function hardlink(src: string, dst: string): Promise<VoidOutcome>
 
 /** `hardlink` of `src` to `dst`, both relative to the pool root (no symlink followed). */
 export declare function hardlinkAt(dir: PoolDir, src: string, dst: string): Promise<VoidOutcome>
+
+/**
+ * The image hash of the image `rel` of the pool (docs/design.md §8), reading only its
+ * data runs.
+ */
+export declare function hashImage(dir: PoolDir, rel: string, cancel?: CancelToken | undefined | null): Promise<HashOutcome>
+
+export type HashOutcome =
+  | { status: 'ok'; value: string }
+  | { status: 'error'; error: NativeError }
 
 export type ImportWriterOutcome =
   | { status: 'ok'; value: NativeImportPosition }
@@ -388,6 +429,12 @@ export interface NativeProgress {
   total: number
 }
 
+/** What a receive step answers: the image offset reached, or the image hash at the end. */
+export interface NativeReceiveStep {
+  position: number
+  imageHash?: string
+}
+
 export interface NativeRemoveItem {
   dir: string
   names: Array<string>
@@ -401,6 +448,33 @@ export interface NativeRemoveSpec {
   locks: string
   items: Array<NativeRemoveItem>
   barrier: 'syncfs' | 'fsync'
+}
+
+/** A batch of stream bytes (None once the stream ended) and the image offset reached. */
+export interface NativeSendBatch {
+  data?: Buffer
+  position: number
+}
+
+/** The header of a send stream as JS sees it. */
+export interface NativeSendHeader {
+  /** Size of the target image in bytes. */
+  size: number
+  /** The target state's identity (32 hex digits). */
+  targetId: string
+  /** The base state's identity, size and image hash (incremental streams only). */
+  baseId?: string
+  baseSize?: number
+  baseHash?: string
+}
+
+export interface NativeSendStats {
+  dataBytes: number
+  holeBytes: number
+  records: number
+  streamBytes: number
+  /** The target's image hash (32 hex digits), once the stream ended. */
+  imageHash: string
 }
 
 export interface NativeStartItem {
@@ -424,9 +498,12 @@ export interface NativeStartSpec {
   barrier: 'syncfs' | 'fsync'
 }
 
+/** Decode and check the first 104 bytes of a stream (synchronous: no I/O). */
+export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
+
 /**
  * The entries of the directory `rel` of the pool (`''`: the root) with their kinds
- * (never followed); `null` when it is missing.
+ * (never followed), sorted by name as `fs.readdir` returns them; `null` when it is missing.
  */
 export declare function readDirAt(dir: PoolDir, rel: string): Promise<DirEntriesOutcome>
 
@@ -436,6 +513,10 @@ export declare function readDirAt(dir: PoolDir, rel: string): Promise<DirEntries
  * symlink, never opens a FIFO or device.
  */
 export declare function readFileAt(dir: PoolDir, rel: string, maxBytes: number): Promise<TextOutcome>
+
+export type ReceiveStepOutcome =
+  | { status: 'ok'; value: NativeReceiveStep }
+  | { status: 'error'; error: NativeError }
 
 /** unlink (ENOENT ignored), fsync the directory; resolves with whether the file existed. */
 export declare function remove(path: string): Promise<BoolOutcome>
@@ -462,6 +543,17 @@ export declare function resizeFile(path: string, size: number): Promise<VoidOutc
 
 /** `resizeFile` of the writable image `rel` in the pool (refused unless one link). */
 export declare function resizeFileAt(dir: PoolDir, rel: string, size: number): Promise<VoidOutcome>
+
+export type SendBatchOutcome =
+  | { status: 'ok'; value: NativeSendBatch }
+  | { status: 'error'; error: NativeError }
+
+/** The stream header's length in bytes. */
+export declare function sendHeaderLength(): number
+
+export type SendHeaderOutcome =
+  | { status: 'ok'; value: NativeSendHeader }
+  | { status: 'error'; error: NativeError }
 
 /** Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier). */
 export declare function startSnapshots(spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>

@@ -6,7 +6,7 @@
 import type * as Native from '../native/index.js'
 import { nativeLoadError } from './platform-package'
 
-export type { NativeError } from '../native/index.js'
+export type { NativeError, NativeSendHeader } from '../native/index.js'
 
 function load(): typeof Native {
   // From ts/ (tsx) and from dist/ alike, the binding is one directory up.

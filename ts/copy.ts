@@ -46,6 +46,7 @@ export interface CopyResult {
 
 const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
 const SPARSE_MODES: readonly SparseMode[] = ['auto', 'always']
+const COPY_OPTION_KEYS = ['reflink', 'size', 'copyMtime', 'sparse', 'signal', 'onProgress'] as const
 
 /**
  * Make `dst` a copy of `src`, atomically and durably: a temp file `<dst>~<random>`
@@ -55,8 +56,7 @@ const SPARSE_MODES: readonly SparseMode[] = ['auto', 'always']
 export async function copyFile(src: string, dst: string, options: CopyFileOptions = {}): Promise<CopyResult> {
   validatePath('src', src)
   validatePath('dst', dst)
-  validateOptions('options', options)
-  const { reflink = 'auto', size, copyMtime = false, sparse = 'auto', signal, onProgress } = options
+  const { reflink = 'auto', size, copyMtime = false, sparse = 'auto', signal, onProgress } = validateOptions('options', options, COPY_OPTION_KEYS)
   validateOneOf('options.reflink', reflink, REFLINK_MODES)
   validateOneOf('options.sparse', sparse, SPARSE_MODES)
   if (sparse === 'always' && reflink === 'always') {

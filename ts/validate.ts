@@ -1,6 +1,8 @@
-// Argument checks run before any syscall: a bad argument rejects with
+// The one module of argument checks, for the primitives and the pool alike.
+// Every check runs before any syscall or lock: a bad argument rejects with
 // ERR_INVALID_ARG_TYPE (wrong type) or ERR_INVALID_ARG_VALUE (right type,
-// unacceptable value) and touches nothing on disk. Messages follow Node's.
+// unacceptable value, unknown option key) and touches nothing on disk.
+// Messages follow Node's ("The "x" argument must be ... Received ...").
 import { libraryError } from './errors'
 
 function describe(value: unknown): string {
@@ -17,7 +19,7 @@ function typeError(name: string, expected: string, value: unknown): Error {
 }
 
 function valueError(name: string, expected: string, value: unknown): Error {
-  const shown = typeof value === 'string' ? `'${value}'` : String(value)
+  const shown = typeof value === 'string' ? `'${value.length > 80 ? value.slice(0, 77) + '...' : value}'` : String(value)
   return libraryError('ERR_INVALID_ARG_VALUE', `The argument '${name}' ${expected}. Received ${shown}`)
 }
 
@@ -28,10 +30,22 @@ export function validatePath(name: string, value: unknown): asserts value is str
   if (value.includes('\0')) throw valueError(name, 'must not contain null bytes', value)
 }
 
+/** A non-empty string (a name). */
+export function validateString(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string') throw typeError(name, 'of type string', value)
+  if (value.length === 0) throw valueError(name, 'must be a non-empty string', value)
+}
+
 /** A byte count: a safe non-negative integer (0 ... 2^53 - 1). */
 export function validateSize(name: string, value: unknown): asserts value is number {
   if (typeof value !== 'number') throw typeError(name, 'of type number', value)
   if (!Number.isSafeInteger(value) || value < 0) throw valueError(name, 'must be a safe non-negative integer', value)
+}
+
+/** Revisions to keep: a safe integer >= -1 (-1 disables snapshots). */
+export function validateRevisionsToKeep(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number') throw typeError(name, 'of type number', value)
+  if (!Number.isSafeInteger(value) || value < -1) throw valueError(name, 'must be a safe integer >= -1', value)
 }
 
 export function validateOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): asserts value is T {
@@ -49,13 +63,37 @@ export function validateFunction(name: string, value: unknown): asserts value is
   if (typeof value !== 'function') throw typeError(name, 'of type function', value)
 }
 
-/** An options bag: undefined or a plain object. */
-export function validateOptions(name: string, value: unknown): asserts value is object | undefined {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw typeError(name, 'of type object', value)
-  }
+/** An object (not null, not an array). */
+export function validateObject(name: string, value: unknown): asserts value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw typeError(name, 'of type object', value)
 }
 
+/**
+ * An options bag: undefined (read as `{}`) or a plain object whose own keys
+ * are all in `allowed`. An unknown key (a typo such as `discrad`) is
+ * ERR_INVALID_ARG_VALUE: silently ignoring it would run the call without the
+ * option the caller meant.
+ */
+export function validateOptions<T extends object>(name: string, value: T | undefined, allowed: readonly (keyof T & string)[]): Partial<T> {
+  if (value === undefined) return {}
+  validateObject(name, value)
+  for (const key of Object.keys(value)) {
+    if (!(allowed as readonly string[]).includes(key)) {
+      const known = allowed.length ? allowed.map((a) => `'${a}'`).join(', ') : 'none'
+      throw valueError(name, `has an unknown option key (known: ${known})`, key)
+    }
+  }
+  return value as Partial<T>
+}
+
+/** `value` checked by `check` when given; undefined passes through. */
+export function optional<T>(name: string, value: unknown, check: (name: string, value: unknown) => void): T | undefined {
+  if (value === undefined) return undefined
+  check(name, value)
+  return value as T
+}
+
+/** An AbortSignal (checked by shape, so a signal from another realm passes too). */
 export function validateSignal(name: string, value: unknown): asserts value is AbortSignal {
   const s = value as AbortSignal | null
   if (s === null || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
@@ -66,6 +104,19 @@ export function validateSignal(name: string, value: unknown): asserts value is A
 /** Binary data for the native side. */
 export function validateBuffer(name: string, value: unknown): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) throw typeError(name, 'an instance of Buffer or Uint8Array', value)
+}
+
+/**
+ * The bytes of one chunk of a byte stream: any ArrayBufferView (Buffer,
+ * Uint8Array, Uint16Array, Float64Array, DataView, ...) counted by its bytes,
+ * never by its elements, as a Uint8Array view of the same memory (no copy).
+ * Anything else (a string, a number, a plain object) is ERR_INVALID_ARG_TYPE:
+ * a string has no byte length until an encoding is chosen.
+ */
+export function chunkBytes(name: string, value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+  throw typeError(name, 'an instance of Buffer, TypedArray or DataView', value)
 }
 
 /** File permission bits (0 ... 0o7777). */

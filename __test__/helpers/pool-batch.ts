@@ -82,7 +82,7 @@ export function poolBatch(avaTest: TestFn, kind: FsKind): void {
     const before = snapshotTree(pool.dirPath)
     await t.throwsAsync(pool.cloneVolumes(tpl, ['appvms/y/root', 'appvms/x-1/root']), { code: 'ERR_VOLUME_EXISTS' })
     await t.throwsAsync(pool.cloneVolumes(tpl, ['appvms/y/root', 'appvms/y/root']), { code: 'ERR_INVALID_ARG_VALUE' })
-    await t.throwsAsync(pool.cloneVolumes(tpl, ['appvms/y/root'], { bogus: true } as never), { code: 'ERR_INVALID_ARG_VALUE', message: /unknown option "bogus"/ })
+    await t.throwsAsync(pool.cloneVolumes(tpl, ['appvms/y/root'], { bogus: true } as never), { code: 'ERR_INVALID_ARG_VALUE', message: /unknown option key.*bogus/ })
     await t.throwsAsync(pool.createVolumes([{ vid: 'appvms/y/root', name: 'root' }], { start: true } as never), { code: 'ERR_INVALID_ARG_VALUE' })
     await t.throwsAsync(pool.cloneVolumes(tpl, ['appvms/../y/root']), { code: 'ERR_INVALID_VID' })
     // Abort from the progress callback, mid-batch: nothing of the batch is listed or left.

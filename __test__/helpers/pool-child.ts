@@ -4,9 +4,10 @@
 //   lockloop DIR N LOG BARRIER    N times under one lock: append "enter PID", wait, append "exit PID"
 // BARRIER (a directory) lets two children, each slow to start, begin their loops together.
 //   crash DIR VID IMPORTVID TEMP   leave a crashed pool behind (and TEMP, a temp file without lock) and die by SIGKILL
+//   killcreate DIR VID SIZE        createVolume of an origin, SIGKILLed after its files exist, before its record is final
 import { appendFileSync, openSync, writeSync, closeSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { ReflinkPool } from '../../ts/index'
+import { ReflinkPool, ReflinkVolume } from '../../ts/index'
 import { Locks } from '../../ts/pool/lock'
 import { PoolFiles } from '../../ts/pool/files'
 import { lockFileName } from '../../ts/pool/names'
@@ -77,6 +78,15 @@ async function main() {
       process.kill(process.pid, 'SIGKILL')
       await new Promise(() => {})
     })
+  } else if (cmd === 'killcreate') {
+    const [vid, size] = args
+    const createFiles = ReflinkVolume.prototype.createFiles
+    ReflinkVolume.prototype.createFiles = async function (this: ReflinkVolume) {
+      await createFiles.call(this)
+      process.kill(process.pid, 'SIGKILL')
+      await new Promise(() => {})
+    }
+    await pool.createVolume({ vid, name: vid.split('/').pop()!, size: Number(size), saveOnStop: true })
   } else {
     throw new Error(`unknown command ${cmd}`)
   }

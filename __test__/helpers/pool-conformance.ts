@@ -352,6 +352,8 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     t.is(Object.keys(await v.revisions()).length, 2)
     const sd = await ReflinkPool.open({ dirPath: pool.dirPath, revisionsToKeep: -1 })
     const w = sd.getVolume(v.vid)
+    t.is(w.revisionsToKeep, 2, 'reopening with another default leaves the volume its own')
+    await w.setConfig({ revisionsToKeep: -1 })
     t.is(w.revisionsToKeep, -1)
     const cleanIno = ino(img(pool, 'vm-templates/t-root/root.img'))
     const dirty = await w.start()

@@ -35,6 +35,57 @@ export const invalidVid: fc.Arbitrary<unknown> = fc.oneof(
   fc.oneof(fc.integer(), fc.constant(null), fc.constant(undefined), fc.object(), fc.array(fc.string())),
 )
 
+/** Valid-looking components whose vid still fails: some name derived from it would exceed NAME_MAX (255 bytes). */
+export const longVid: fc.Arbitrary<string> = fc.oneof(
+  fc.integer({ min: 197, max: 400 }).map((n) => `appvms/vm/${'n'.repeat(n)}`),
+  fc.tuple(fc.integer({ min: 100, max: 200 }), fc.integer({ min: 100, max: 200 })).filter(([a, b]) => a + b > 219).map(([a, b]) => `appvms/${'v'.repeat(a)}/${'n'.repeat(b)}`),
+  fc.tuple(fc.integer({ min: 100, max: 200 }), fc.integer({ min: 100, max: 196 })).filter(([a, b]) => a + b > 213).map(([a, b]) => `vm-templates/${'v'.repeat(a)}/${'n'.repeat(b)}`),
+  fc.integer({ min: 256, max: 1000 }).map((n) => `appvms/${'v'.repeat(n)}/root`),
+)
+
+/** An option key that no call knows (typos of real ones included). */
+export const unknownKey: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom('discrad', 'reflnk', 'allowShrinkk', 'revisionToKeep', 'saveOnStpo', 'signl', 'onprogress', 'RW', 'size ', '__proto__x', 'constructor'),
+  fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !['discard', 'allowShrink', 'signal', 'onProgress', 'reflink', 'size', 'copyMtime', 'revisionsToKeep', 'rw',
+    'dirPath', 'name', 'setupCheck', 'ephemeralVolatile', 'vid', 'vm', 'saveOnStop', 'snapOnStart', 'source'].includes(k)),
+)
+
+/** Stream chunks that are not bytes: strings, numbers, plain objects, arrays, booleans. */
+export const nonByteChunk: fc.Arbitrary<unknown> = fc.oneof(
+  fc.string({ minLength: 1 }), fc.integer(), fc.double(), fc.constantFrom(true, null, {}, [1, 2, 3], { byteLength: 4, buffer: new ArrayBuffer(4) }),
+  fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }),
+)
+
+/** A typed array or DataView of `len` random bytes (the chunk's element size varies, its bytes are what count). */
+export const byteView: fc.Arbitrary<ArrayBufferView> = fc
+  .tuple(fc.uint8Array({ minLength: 0, maxLength: 4096 }), fc.constantFrom('Uint8Array', 'Uint16Array', 'Int32Array', 'Float64Array', 'BigInt64Array', 'DataView'), fc.nat(7))
+  .map(([bytes, type, pad]) => {
+    const ab = new ArrayBuffer(bytes.length + 16)
+    const off = type === 'DataView' || type === 'Uint8Array' ? pad : 8
+    const per = { Uint8Array: 1, Uint16Array: 2, Int32Array: 4, Float64Array: 8, BigInt64Array: 8, DataView: 1 }[type]!
+    const len = bytes.length - (bytes.length % per)
+    new Uint8Array(ab, off, len).set(bytes.subarray(0, len))
+    if (type === 'DataView') return new DataView(ab, off, len)
+    const Ctor = { Uint8Array, Uint16Array, Int32Array, Float64Array, BigInt64Array }[type as 'Uint8Array']
+    return new Ctor(ab, off, len / per)
+  })
+
+/** Contents of a planted volume record: garbage, truncated JSON, or JSON that breaks the schema. Each carries SECRET. */
+export const SECRET = 'SECRET-7f3a9c'
+export const plantedRecord: fc.Arbitrary<string> = fc.oneof(
+  fc.string().map((s) => `${SECRET}${s}`),
+  fc.constantFrom(`root:${SECRET}:19000:0:99999:7:::`, `{"name": "${SECRET}"`, `[1, "${SECRET}"]`, `"${SECRET}"`, `{"${SECRET}": 1}`),
+  fc.record({
+    name: fc.oneof(fc.constant(SECRET), fc.integer(), fc.constant('')),
+    rw: fc.oneof(fc.boolean(), fc.constant(SECRET)),
+    saveOnStop: fc.boolean(),
+    snapOnStart: fc.constant(false),
+    source: fc.constant(null),
+    size: fc.oneof(fc.constant(-1), fc.constant(2 ** 60), fc.constant(1.5), fc.constant(SECRET)),
+    revisionsToKeep: fc.oneof(fc.constant(-2), fc.constant(2 ** 53), fc.constant(SECRET)),
+  }).map((r) => JSON.stringify(r)),
+)
+
 export const nonBoolean: fc.Arbitrary<unknown> = fc.oneof(fc.constantFrom('yes', 'true', 1, 0, null, {}, []), fc.string(), fc.integer())
 
 export const invalidRevisionsToKeep: fc.Arbitrary<unknown> = fc.oneof(

@@ -14,12 +14,15 @@
 // 4. A snapshot's own clean image, if present, is a past content of its source.
 // 5. Every volume can be started and stopped again; a dirty survivor is
 //    committed as it is; a fresh write is committed exactly.
+// 6. A volume created by the workload is, after the crash, either listed with
+//    its clean image, or not listed and without any file (an unfinished
+//    create is undone by open).
 import { existsSync } from 'node:fs'
 import { Prng } from './reliability-prng'
 import { hashFile, poolImageFiles, tempFiles } from './reliability-files'
 import { replayJournal, type Replay } from './reliability-journal'
 import { codeOf, type PoolApi } from './reliability-api'
-import { CRASH_VOLUMES, POOL_REVISIONS, cleanPath, dirtyPath, openCrashPool, scribble } from './reliability-workload'
+import { CRASH_VOLUMES, NEW_VOLUME_PREFIX, POOL_REVISIONS, cleanPath, dirtyPath, openCrashPool, scribble } from './reliability-workload'
 
 export interface CheckResult {
   violations: string[]
@@ -91,6 +94,12 @@ export async function checkCrashPool(api: PoolApi, poolDir: string, journalPath:
   try {
     const listed = new Set((await pool.listVolumes()).map((v) => v.vid))
     for (const cfg of CRASH_VOLUMES) if (!listed.has(cfg.vid)) violations.push(`${cfg.vid}: not listed after reopen`)
+    for (const f of poolImageFiles(poolDir)) {
+      if (f.volume?.startsWith(NEW_VOLUME_PREFIX) && !listed.has(f.volume)) violations.push(`${f.rel}: a file of ${f.volume}, which is not a volume (an unfinished create was not undone)`)
+    }
+    for (const vid of listed) {
+      if (vid.startsWith(NEW_VOLUME_PREFIX) && !existsSync(cleanPath(poolDir, vid))) violations.push(`${vid}: created (listed) but its clean image is missing`)
+    }
     const early = leftovers(poolDir)
     leftoversAfterOpen = early.length
     violations.push(...early.map((l) => `${l} survived ReflinkPool.open`))

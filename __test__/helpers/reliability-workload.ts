@@ -2,7 +2,8 @@
 // sequence of the operations whose durability SPEC §6 promises (stop/commit,
 // discard, revert, resize of a stopped volume, importData, importStream,
 // importVolume, start), each journaled with the clean-image contents it may
-// leave. Used by the power-cut and SIGKILL trials (in a child process) and by
+// leave, plus creates of new origin volumes (a cut create must leave either a
+// volume or nothing: checked from the files and the listing, not the journal). Used by the power-cut and SIGKILL trials (in a child process) and by
 // the fault suites.
 import { closeSync, openSync, readdirSync, writeSync, fsyncSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
@@ -25,6 +26,9 @@ export const CRASH_VOLUMES: ReadonlyArray<VolumeConfig & { vid: string }> = [
 ]
 
 export const POOL_REVISIONS = 2
+
+/** The VM directory prefix of the volumes the workload creates on the way (`appvms/new-<n>/private`). */
+export const NEW_VOLUME_PREFIX = 'appvms/new-'
 
 /** The clean image path of a vid (SPEC §3.2). */
 export const cleanPath = (poolDir: string, vid: string) => join(poolDir, `${vid}.img`)
@@ -109,6 +113,13 @@ export async function runCrashWorkload(pool: Pool, poolDir: string, g: Prng, jou
   const clean = (vid: string) => hashFile(cleanPath(poolDir, vid))
   for (let i = 0; i < ops; i++) {
     onOp?.(i)
+    if (g.bool(0.06)) {
+      const vid = `${NEW_VOLUME_PREFIX}${g.int(0, 2 ** 30)}/private`
+      const size = g.int(1, 64) * BLOCK
+      // Journaled for the in-flight figures only: the vid has no ledger, its check is invariant 6.
+      await journal.op(vid, 'create', [], async () => { await pool.createVolume({ vid, name: 'private', size, saveOnStop: true }); return undefined })
+      continue
+    }
     const cfg = g.pick(CRASH_VOLUMES)
     const vid = cfg.vid
     const vol = vols.get(vid)!

@@ -25,11 +25,13 @@ import { massStartScenario } from './scenarios/mass-start'
 import { memoryScenario } from './scenarios/memory'
 import { scaleScenario } from './scenarios/scale'
 import { sparseCopyScenario } from './scenarios/sparse-copy'
+import { sendScenario } from './scenarios/send'
 import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 import { painter } from '../util/style'
 
 export const SCENARIOS: readonly Scenario[] = [
-  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, dataPathScenario, fragmentedScenario,
+  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, sendScenario, dataPathScenario,
+  fragmentedScenario,
 ]
 /** Scenarios that measure in child processes (rss-child). */
 const CHILD_SCENARIOS = [memoryScenario.id, dataPathScenario.id, fragmentedScenario.id]

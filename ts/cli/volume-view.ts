@@ -28,6 +28,8 @@ export interface VolumeJson {
   dirty: boolean
   outdated: boolean
   path: string
+  /** Why the volume's record is unusable (every call on it is refused), or null. */
+  broken: string | null
 }
 
 /** The size a VM started now would see: a stopped snapshot has no image of its own, so its source's. */
@@ -43,6 +45,10 @@ async function visibleSize(v: Volume, running: boolean): Promise<number> {
 }
 
 export async function volumeJson(v: Volume): Promise<VolumeJson> {
+  if (v.broken !== null) {
+    const { vid, name, path, broken } = v
+    return { vid, name, kind: 'broken', rw: false, saveOnStop: false, snapOnStart: false, source: null, revisionsToKeep: 0, size: 0, running: false, dirty: false, outdated: false, path, broken }
+  }
   const running = await v.isRunning()
   return {
     vid: v.vid,
@@ -58,10 +64,12 @@ export async function volumeJson(v: Volume): Promise<VolumeJson> {
     dirty: running,
     outdated: await v.isOutdated(),
     path: v.path,
+    broken: null,
   }
 }
 
 export function volumeState(v: VolumeJson): string {
+  if (v.broken !== null) return 'broken'
   return v.running ? (v.outdated ? 'running (outdated)' : 'running') : 'stopped'
 }
 
@@ -91,7 +99,8 @@ export async function volumeUsage(v: Volume): Promise<Omit<UsageRow, 'vid' | 'si
 
 export async function volumeUsageRows(volumes: Volume[]): Promise<UsageRow[]> {
   const rows: UsageRow[] = []
-  for (const v of volumes) rows.push({ vid: v.vid, size: await v.size(), ...(await volumeUsage(v)) })
+  // A broken volume has no usable record (volume list shows it as broken).
+  for (const v of volumes) if (v.broken === null) rows.push({ vid: v.vid, size: await v.size(), ...(await volumeUsage(v)) })
   return rows
 }
 
@@ -121,6 +130,7 @@ export const FOOTPRINT_KINDS: readonly FootprintKind[] = ['clean', 'precache', '
 export async function volumeFootprintRows(volumes: Volume[]): Promise<FootprintRow[]> {
   const rows: FootprintRow[] = []
   for (const v of volumes) {
+    if (v.broken !== null) continue // no usable record (volume list shows it as broken)
     const f: VolumeFootprint = await v.footprint()
     rows.push({ vid: v.vid, size: await visibleSize(v, await v.isRunning()), files: f.byKind, total: f.total })
   }

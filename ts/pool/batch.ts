@@ -25,7 +25,7 @@ import { IMAGE_SUFFIX, batchFileName, lockFileName, recordFileName, volumePaths 
 import { recordText } from './store'
 import { SELF_OWNER } from './lock'
 import { poolError, hasCode } from './fail'
-import { checkBoolean, checkFunction, checkOptions, checkRevisionsToKeep, checkSignal } from './args'
+import { optional, validateBoolean, validateFunction, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
 import { ReflinkVolume } from './volume'
 import { volumeRecord } from './volume-options'
 import type { PoolContext } from './context'
@@ -72,20 +72,11 @@ export interface BatchReport {
 const BATCH_KEYS = ['signal', 'onProgress', 'barrier'] as const
 const CLONE_KEYS = [...BATCH_KEYS, 'mode', 'start', 'precache', 'revisionsToKeep', 'rw'] as const
 
-/** Options object with only `allowed` keys; an unknown key is ERR_INVALID_ARG_VALUE (a typo must not be ignored). */
-function checkKeys<T extends object>(value: T | undefined, allowed: readonly string[], what: string): Partial<T> {
-  const o = checkOptions(value, what)
-  for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) throw poolError('ERR_INVALID_ARG_VALUE', `${what}: unknown option ${JSON.stringify(key)} (known: ${allowed.join(', ')})`)
-  }
-  return o
-}
-
 function batchOptions(o: Partial<BatchOptions>): Required<Pick<BatchOptions, 'barrier'>> & BatchOptions {
   const barrier = o.barrier ?? 'syncfs'
   if (barrier !== 'syncfs' && barrier !== 'fsync') throw poolError('ERR_INVALID_ARG_VALUE', `barrier must be 'syncfs' or 'fsync', got ${String(barrier)}`)
-  const signal = checkSignal(o.signal, 'signal')
-  const onProgress = checkFunction<NonNullable<BatchOptions['onProgress']>>(o.onProgress, 'onProgress')
+  const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const onProgress = optional<NonNullable<BatchOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   if (signal?.aborted) throw abortError(signal)
   return { barrier, signal, onProgress }
 }
@@ -191,11 +182,7 @@ async function make(
             progress,
           ),
         ), o.signal)
-        const volumes = records.map((rec) => {
-          const v = new ReflinkVolume(ctx, rec)
-          ctx.remember(v)
-          return v
-        })
+        const volumes = records.map((rec) => ctx.remember(rec))
         return { volumes, methods: methodCounts(out.methods), phases: phaseTimes(out.phases) }
       } catch (e) {
         throw poolFailure(ctx, e, records)
@@ -216,13 +203,13 @@ export async function cloneVolumes(
   targets: readonly string[],
   options?: CloneVolumesOptions,
 ): Promise<BatchReport> {
-  const o = checkKeys(options, CLONE_KEYS, 'cloneVolumes options')
+  const o = validateOptions('options', options, CLONE_KEYS)
   const mode = o.mode ?? 'copy'
   if (mode !== 'copy' && mode !== 'snapshot') throw poolError('ERR_INVALID_ARG_VALUE', `mode must be 'copy' or 'snapshot', got ${String(mode)}`)
-  const start = checkBoolean(o.start, 'start') ?? false
-  const precache = checkBoolean(o.precache, 'precache') ?? false
-  const rw = checkBoolean(o.rw, 'rw') ?? true
-  const revisionsToKeep = o.revisionsToKeep === undefined ? null : checkRevisionsToKeep(o.revisionsToKeep, 'revisionsToKeep')
+  const start = optional<boolean>('options.start', o.start, validateBoolean) ?? false
+  const precache = optional<boolean>('options.precache', o.precache, validateBoolean) ?? false
+  const rw = optional<boolean>('options.rw', o.rw, validateBoolean) ?? true
+  const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep) ?? null
   if (mode === 'snapshot' && (start || precache)) throw poolError('ERR_INVALID_ARG_VALUE', 'start and precache are for mode "copy" (a snapshot volume is cloned at each start)')
   if (start && precache) throw poolError('ERR_INVALID_ARG_VALUE', 'start and precache exclude each other (a started clone has its dirty image already)')
   const b = batchOptions(o)
@@ -270,7 +257,7 @@ export async function cloneVolumes(
  * docs/design.md §7), the others only their record.
  */
 export async function createVolumes(ctx: PoolContext, configs: readonly unknown[], options?: BatchOptions): Promise<BatchReport> {
-  const b = batchOptions(checkKeys(options, BATCH_KEYS, 'createVolumes options'))
+  const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const records = checkList(configs, 'configs').map((c) => volumeRecord(ctx.pool, c as VolumeOptions))
   return make(
     ctx,
@@ -313,7 +300,7 @@ const isOrigin = (v: ReflinkVolume) => v.saveOnStop && !v.snapOnStart && v.revis
  * other kinds through start().
  */
 export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
-  const b = batchOptions(checkKeys(options, BATCH_KEYS, 'startVolumes options'))
+  const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const vols = volumesOf(ctx, list)
   const batched = vols.filter((v) => isSnapshot(v) || isOrigin(v)).sort((a, c) => (a.vid < c.vid ? -1 : 1))
   const dirs = metaDirs(ctx)
@@ -339,13 +326,13 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
       }
     })
   }
-  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start(), b.signal)
+  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start({ signal: b.signal }), b.signal)
   return vols.map((v) => v.path)
 }
 
 /** Stop many volumes: snapshot volumes in one batch (unlink dirty and clean, one barrier), others through stop(). */
 export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
-  const b = batchOptions(checkKeys(options, BATCH_KEYS, 'stopVolumes options'))
+  const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const vols = volumesOf(ctx, list)
   const snaps = vols.filter(isSnapshot).sort((a, c) => (a.vid < c.vid ? -1 : 1))
   const dirs = metaDirs(ctx)
@@ -364,5 +351,5 @@ export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolum
       }
     })
   }
-  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop(), b.signal)
+  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop({ signal: b.signal }), b.signal)
 }

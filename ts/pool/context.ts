@@ -17,8 +17,8 @@ export interface PoolContext {
   forget(vid: string): void
   /** Whether the pool's cache knows volume `vid`. */
   cached(vid: string): boolean
-  /** Add a volume made by a batch to the pool's cache. */
-  remember(volume: import('./volume').ReflinkVolume): void
+  /** Add the record of a volume made by a batch to the pool's cache; returns its volume. */
+  remember(rec: import('./types').VolumeRecord): import('./volume').ReflinkVolume
   /** Mark a file of the sessions directory as belonging to a live operation of this process; returns the unmark. */
   markLive(fileName: string): () => void
 }

@@ -19,7 +19,7 @@
 import { relative, sep, isAbsolute } from 'node:path'
 import { lstat, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
-import { native } from '../binding'
+import { native, type NativeSendHeader } from '../binding'
 import { runCopy, type CopyResult } from '../copy'
 import { unwrap, unwrapOrNull } from '../outcome'
 import type { FileUsage } from '../usage'
@@ -141,13 +141,13 @@ export class PoolFiles {
     return st
   }
 
-  /** Entries of a directory inside the pool with their kinds (never followed); [] when it is missing. */
+  /** Entries of a directory inside the pool with their kinds (never followed), sorted by name; [] when it is missing. */
   async list(dir: string): Promise<DirEntry[]> {
     const ents = await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir)))
     return ents ? ents.names.map((name, i) => new DirEntry(name, KINDS[ents.kinds[i]])) : []
   }
 
-  /** The names in a directory inside the pool; [] when it is missing. */
+  /** The names in a directory inside the pool, sorted (as fs.readdir); [] when it is missing. */
   async names(dir: string): Promise<string[]> {
     return (await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir))))?.names ?? []
   }
@@ -262,6 +262,21 @@ export class PoolFiles {
   /** A writer into the existing import file `path` (a regular file with one link). */
   openImportWriter(path: string): Promise<ImportWriter> {
     return ImportWriter.open(this.dir, this.rel(path))
+  }
+
+  /** The image hash of the committed image `path` (docs/design.md §8), reading only its data runs. */
+  hashImage(path: string, cancel: InstanceType<typeof native.CancelToken>): Promise<string> {
+    return unwrap(native.hashImage(this.dir, this.rel(path), cancel))
+  }
+
+  /** A sender of the committed image `target` (against `base`), not opened yet (docs/design.md §8). */
+  sendStream(target: string, base: string | null, header: NativeSendHeader, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
+    return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, cancel)
+  }
+
+  /** A receiver that applies a stream with `header` to the existing import file `path`, not opened yet. */
+  receiveStream(path: string, header: Buffer, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
+    return new native.ReceiveStream(this.dir, this.rel(path), header, cancel)
   }
 
   /** The flock(2) lock file `path` (native `VolumeLock`; not yet taken). */

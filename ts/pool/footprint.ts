@@ -6,9 +6,9 @@
 //
 // A snapOnStart volume's own clean image is a hard link to its source's clean
 // image (docs/design.md §3): it is counted with the source, not here.
-import { join } from 'node:path'
-import { parseImageName, type ImageKind, type VolumePaths } from './names'
+import type { ImageKind, VolumePaths } from './names'
 import type { PoolFiles } from './files'
+import { filesAt } from './images'
 
 /** Allocation of a set of files (FIEMAP shared/exclusive split as in `fileUsage`). */
 export interface FilesUsage {
@@ -55,19 +55,14 @@ export function addUsage(into: FilesUsage, u: FilesUsage): void {
 export async function volumeFootprint(files: PoolFiles, p: VolumePaths, opts: { sourceOwnsClean: boolean }): Promise<VolumeFootprint> {
   const byKind = Object.fromEntries(Object.values(KIND_OF).map((k) => [k, emptyUsage()])) as Record<FootprintKind, FilesUsage>
   const total = emptyUsage()
-  if (await files.checkDir(p.dir)) {
-    for (const ent of await files.list(p.dir)) {
-      const parsed = parseImageName(ent.name)
-      if (!parsed || parsed.base !== p.base) continue
-      const kind = KIND_OF[parsed.kind]
-      if (kind === 'clean' && !parsed.temp && opts.sourceOwnsClean) continue
-      const path = join(p.dir, ent.name)
-      if (!(await files.image(path))) continue // gone meanwhile
-      const u = await files.usage(path)
-      const one = { files: 1, allocated: u.allocated, shared: u.shared, exclusive: u.exclusive }
-      addUsage(byKind[kind], one)
-      addUsage(total, one)
-    }
+  for (const { path, parsed } of await filesAt(files, p)) {
+    const kind = KIND_OF[parsed.kind]
+    if (kind === 'clean' && !parsed.temp && opts.sourceOwnsClean) continue
+    if (!(await files.image(path))) continue // gone meanwhile
+    const u = await files.usage(path)
+    const one = { files: 1, allocated: u.allocated, shared: u.shared, exclusive: u.exclusive }
+    addUsage(byKind[kind], one)
+    addUsage(total, one)
   }
   return { byKind, total }
 }

@@ -5,9 +5,11 @@
 //   V-precache.img                a ready clone of V.img, so start is a rename
 //   V-import.img                  staging for imports
 //   V.img.<N>@<YYYY-MM-DDTHH:MM:SS>Z   revision N, stamped with the old clean mtime (UTC)
-//   <any of the above>~<random>   temporary files
+//   <any of the above>~<16 hex digits>  temporary files
 // Pool metadata lives in `.reflink-pool/` (a name no vid can produce, since a
-// vid must start with `appvms/` or `vm-templates/`).
+// vid must start with `appvms/` or `vm-templates/`). These are the names of
+// the Qubes file-reflink driver, so a directory it laid out can be adopted
+// as it is (docs/design.md §2).
 import { join } from 'node:path'
 
 export type ImageKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revision'
@@ -30,6 +32,20 @@ export const RESERVED_ENDINGS: readonly string[] = [
 
 /** Separator of temp-file names (`<target>~<random>`); never valid inside a vid. */
 export const TEMP_MARK = '~'
+
+/** Longest file name the filesystems of the matrix accept (bytes). */
+export const NAME_MAX = 255
+
+/** What a temp name adds to its target's name: the mark and 16 hex digits (the native core's temp names). */
+const TEMP_TAIL = TEMP_MARK + 'f'.repeat(16)
+
+/**
+ * Highest revision number the pool uses or accepts: the next number must still
+ * be a safe integer. A revision-shaped file with a larger number (planted, or
+ * written by another tool) is out of range: reported, never counted, pruned,
+ * reverted to or removed.
+ */
+export const MAX_REVISION = Number.MAX_SAFE_INTEGER - 1
 
 export interface VolumePaths {
   clean: string
@@ -69,15 +85,17 @@ export interface ParsedImageName {
   /** The vid's last component this file belongs to. */
   base: string
   kind: ImageKind
-  /** Revision number (kind `revision` only). */
+  /** Revision number (kind `revision` only); absent when out of range (above MAX_REVISION). */
   rev?: number
+  /** Kind `revision` with a number above MAX_REVISION (see MAX_REVISION). */
+  outOfRange?: true
   /** `YYYY-MM-DDTHH:MM:SS` (kind `revision` only). */
   timestamp?: string
   /** True for `<image>~<random>` temporary files. */
   temp: boolean
 }
 
-const REVISION_RE = /^(.+)\.img\.([1-9][0-9]{0,15})@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/
+const REVISION_RE = /^(.+)\.img\.([1-9][0-9]*)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/
 
 /** Parse a file name found in a VM directory; null when it is none of ours. */
 export function parseImageName(fileName: string): ParsedImageName | null {
@@ -86,7 +104,11 @@ export function parseImageName(fileName: string): ParsedImageName | null {
   const name = temp ? fileName.slice(0, mark) : fileName
   if (temp && mark === fileName.length - 1) return null
   const rev = REVISION_RE.exec(name)
-  if (rev) return { base: rev[1], kind: 'revision', rev: Number(rev[2]), timestamp: rev[3], temp }
+  if (rev) {
+    const n = rev[2].length <= 16 ? Number(rev[2]) : Infinity
+    if (n <= MAX_REVISION) return { base: rev[1], kind: 'revision', rev: n, timestamp: rev[3], temp }
+    return { base: rev[1], kind: 'revision', outOfRange: true, timestamp: rev[3], temp }
+  }
   // Longest suffix first: `-dirty.img` also ends in `.img`.
   for (const kind of ['dirty', 'precache', 'import', 'clean'] as const) {
     const suffix = IMAGE_SUFFIX[kind]
@@ -109,6 +131,8 @@ export function metaPaths(dirPath: string) {
     locks: join(meta, 'locks'),
     sessions: join(meta, 'sessions'),
     recordsCache: join(meta, 'volumes.cache.json'),
+    /** Identities of committed states, one file per volume (docs/design.md §8). */
+    states: join(meta, 'states'),
   }
 }
 
@@ -128,9 +152,9 @@ const RECORD_EXT = '.json'
 const LOCK_EXT = '.lock'
 const IMPORT_MARK_EXT = '.import'
 
-/** Flat file name standing for a vid in the metadata directories (`/` is percent-encoded). */
+/** Flat file name standing for a vid in the metadata directories (`/` is percent-encoded, as `%2F`). */
 function vidKey(vid: string): string {
-  return vid.split('/').map(encodeURIComponent).join('%2F')
+  return encodeURIComponent(vid)
 }
 
 function keyVid(key: string): string | null {
@@ -144,6 +168,25 @@ function keyVid(key: string): string | null {
 export const recordFileName = (vid: string) => vidKey(vid) + RECORD_EXT
 export const lockFileName = (vid: string) => vidKey(vid) + LOCK_EXT
 export const importMarkFileName = (vid: string) => vidKey(vid) + IMPORT_MARK_EXT
+/** File name of a volume's state identities in `metaPaths().states` (same key as its record). */
+export const statesFileName = (vid: string) => vidKey(vid) + RECORD_EXT
+
+/**
+ * The longest file name of each family derived from `vid` (without checking
+ * the vid): its VM directory, its longest image name (the temp file of a
+ * revision with the largest number), and its longest metadata name (the temp
+ * file of its import marker). A vid is usable only when all fit NAME_MAX.
+ */
+export function derivedNames(vid: string): Array<{ what: string; name: string }> {
+  const parts = vid.split('/')
+  const base = parts[parts.length - 1]
+  const longestMeta = [RECORD_EXT, LOCK_EXT, IMPORT_MARK_EXT].reduce((a, b) => (b.length > a.length ? b : a))
+  return [
+    { what: 'VM directory', name: parts.slice(1, -1).join('/') },
+    { what: 'revision temp file', name: revisionFileName(base, MAX_REVISION, '0000-00-00T00:00:00') + TEMP_TAIL },
+    { what: 'metadata temp file', name: vidKey(vid) + longestMeta + TEMP_TAIL },
+  ]
+}
 
 /** Parse a metadata file name back to its vid and kind; null for anything else (temps included). */
 export function parseMetaName(fileName: string): { vid: string; kind: 'record' | 'lock' | 'import' } | null {

@@ -1,28 +1,38 @@
-// ReflinkPool (driver `file-reflink`, SPEC §3.1): setup, persisted
-// configuration, the volume registry, recovery at open.
+// ReflinkPool (driver `file-reflink`, docs/design.md §2-3): setup, persisted
+// configuration, the volume registry, adoption of existing images, recovery
+// at open.
 //
 // The registry is a cache of the per-volume records on disk (store.ts):
 // listVolumes() re-reads the directory of records, so volumes created or
 // removed by another process show up; loadVolume() re-reads one record;
 // getVolume() answers from the cache (synchronously).
+// A record that fails its schema is kept as a broken volume (listed, refused
+// on use), so one bad file never stops the pool from opening.
 import * as fs from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import { PoolFiles } from './files'
-import { Store, type StoredPoolConfig } from './store'
+import { Store, isBroken, type LoadedRecord, type StoredPoolConfig } from './store'
 import { Locks, SELF_OWNER } from './lock'
-import { recover, type RecoveryReport } from './recovery'
+import { recover, undoUnfinishedCreate, type RecoveryReport } from './recovery'
 import { ReflinkVolume } from './volume'
-import { parseVid, VID_PREFIXES } from './vid'
-import { lockFileName, sessionFileName } from './names'
+import { isValidVid, parseVid, VID_PREFIXES } from './vid'
+import { lockFileName, parseImageName, sessionFileName, volumePaths } from './names'
+import { volumeFiles } from './images'
 import { poolError, hasCode } from './fail'
 import { asyncDispose } from '../dispose'
-import { checkBoolean, checkRevisionsToKeep, checkString } from './args'
+import {
+  optional, validateBoolean, validateObject, validateOptions, validatePath, validateRevisionsToKeep, validateString,
+} from '../validate'
 import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
-import { DRIVER, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions } from './types'
+import {
+  DRIVER, type AdoptOptions, type AdoptReport, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
+} from './types'
+
+const POOL_OPTION_KEYS = ['dirPath', 'name', 'revisionsToKeep', 'setupCheck', 'ephemeralVolatile'] as const
 
 const rmdirCb = promisify(fs.rmdir)
 const lstatCb = promisify(fs.lstat)
@@ -74,7 +84,7 @@ export class ReflinkPool {
       run: (lockName, fn) => this.run(lockName, fn),
       runBatch: (lockNames, fn) => this.track(() => this.locks.withInProcess(lockNames, fn)),
       forget: (vid) => this.forget(vid),
-      remember: (volume) => this.remember(volume),
+      remember: (rec) => this.remember(rec)!,
       cached: (vid) => this.volumes.has(vid),
       markLive: (fileName) => {
         OPEN_SESSIONS.add(fileName)
@@ -84,26 +94,43 @@ export class ReflinkPool {
   }
 
   /**
-   * Open the pool at `dirPath`, creating it on first use (SPEC §3.1 setup,
-   * with the reflink check unless `setupCheck: false`), then load its volumes
-   * and recover from crashed operations. Options given when reopening an
-   * existing pool replace the persisted ones.
+   * Open the pool at `dirPath`, creating it on first use (setup, with the
+   * reflink check unless `setupCheck: false`), then load its volumes and
+   * recover from crashed operations. A directory laid out by the Qubes
+   * file-reflink driver opens as an empty pool: register its images with
+   * adoptAll() or adoptVolume(). Options given when reopening an existing
+   * pool replace the persisted ones; they never change existing volumes.
    */
   static async open(options: PoolOptions): Promise<ReflinkPool> {
-    if (typeof options !== 'object' || options === null) {
-      throw poolError('ERR_INVALID_ARG_TYPE', 'ReflinkPool.open needs an options object with dirPath')
-    }
-    const dirPath = resolve(checkString(options.dirPath, 'dirPath'))
-    const name = options.name === undefined ? undefined : checkString(options.name, 'name')
-    const revisionsToKeep =
-      options.revisionsToKeep === undefined ? undefined : checkRevisionsToKeep(options.revisionsToKeep, 'revisionsToKeep')
-    const setupCheck = checkBoolean(options.setupCheck, 'setupCheck') ?? true
-    const ephemeralVolatile = checkBoolean(options.ephemeralVolatile, 'ephemeralVolatile')
+    if (options === undefined) validateObject('options', options)
+    const o = validateOptions('options', options, POOL_OPTION_KEYS)
+    validatePath('options.dirPath', o.dirPath)
+    const dirPath = resolve(o.dirPath)
+    const name = optional<string>('options.name', o.name, validateString)
+    const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep)
+    const setupCheck = optional<boolean>('options.setupCheck', o.setupCheck, validateBoolean) ?? true
+    const ephemeralVolatile = optional<boolean>('options.ephemeralVolatile', o.ephemeralVolatile, validateBoolean)
 
     const created = await missingDirs(dirPath)
     const files = await PoolFiles.open(dirPath, true)
+    try {
+      return await ReflinkPool.load(files, dirPath, created, { name, revisionsToKeep, setupCheck, ephemeralVolatile })
+    } catch (e) {
+      files.close() // now, not at garbage collection: the filesystem can be unmounted right away
+      throw e
+    }
+  }
+
+  /** The rest of `open`, with the pool directory open (`open` closes it when this fails). */
+  private static async load(
+    files: PoolFiles,
+    dirPath: string,
+    created: string[],
+    options: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean },
+  ): Promise<ReflinkPool> {
+    const { name, revisionsToKeep, setupCheck, ephemeralVolatile } = options
     const store = new Store(files, dirPath)
-    const existing = (await files.checkDir(store.paths.meta)) && (await files.image(store.paths.poolConfig)) ? await store.readPool() : null
+    const existing = (await files.checkDir(store.paths.meta)) ? await store.readPool() : null
     let stored: StoredPoolConfig
     if (existing) {
       stored = {
@@ -112,6 +139,9 @@ export class ReflinkPool {
         ...(revisionsToKeep !== undefined && { revisionsToKeep }),
         ...(ephemeralVolatile !== undefined && { ephemeralVolatile }),
       }
+      // Records from before volumes kept their own revisionsToKeep get the
+      // default they followed until now, not the one given to this open.
+      store.legacyRevisionsToKeep = existing.revisionsToKeep
       await ReflinkPool.makeDirs(files, store)
       if (JSON.stringify(stored) !== JSON.stringify(existing)) await store.writePool(stored)
     } else {
@@ -121,19 +151,36 @@ export class ReflinkPool {
         revisionsToKeep: revisionsToKeep ?? 1,
         ephemeralVolatile: ephemeralVolatile ?? false,
       }
+      store.legacyRevisionsToKeep = stored.revisionsToKeep
       await ReflinkPool.setup(files, store, dirPath, setupCheck, created)
       await store.writePool(stored)
     }
     const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(files, store.paths.locks))
     await pool.startSession()
     try {
-      for (const rec of await store.loadAll()) pool.remember(new ReflinkVolume(pool.ctx, rec))
-      Object.assign(pool.recovery, await recover(pool.ctx, (name) => OPEN_SESSIONS.has(name)))
+      const records = await store.loadAll()
+      for (const rec of records) pool.remember(rec)
+      const unfinished = records.filter((r) => !isBroken(r) && r.creating).map((r) => r.vid)
+      Object.assign(pool.recovery, await recover(pool.ctx, (name) => OPEN_SESSIONS.has(name), unfinished))
+      await pool.migrateRecords()
     } catch (e) {
       await pool.close()
       throw e
     }
     return pool
+  }
+
+  /** Persist the revisionsToKeep that records without one were given at load (once; under each volume's lock). */
+  private async migrateRecords(): Promise<void> {
+    for (const vid of [...this.store.unmigrated]) {
+      await this.run(lockFileName(vid), async () => {
+        const rec = await this.store.readVolume(vid)
+        if (rec && !isBroken(rec) && this.store.unmigrated.has(vid)) {
+          await this.store.writeVolume(rec)
+          this.remember(rec)
+        }
+      })
+    }
   }
 
   /**
@@ -191,25 +238,140 @@ export class ReflinkPool {
   /**
    * Register a volume and run its create(). vid defaults to
    * `<vm.dirPathPrefix>/<vm.name>/<name>`. Every argument is checked before
-   * anything is written; if create() fails the record is removed again.
+   * anything is written. Files of the vid that exist without a record (an
+   * existing Qubes pool, a restored backup) are never overwritten: the call is
+   * refused with ERR_VOLUME_EXISTS naming them (adoptVolume registers them).
+   * An origin's record is written first, marked `creating`, so that a crash
+   * between it and its files leaves something recovery can undo.
    */
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
-    const record = volumeRecord(this, options)
+    const record = volumeRecord(this, options, { call: 'createVolume' })
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
-      if (await this.store.readVolume(record.vid)) throw this.exists(record.vid)
-      if (record.source !== null && !(await this.store.readVolume(record.source))) {
+      await this.checkNew(record)
+      const found = await volumeFiles(this.ctx, record.vid)
+      if (found.length) {
+        throw poolError(
+          'ERR_VOLUME_EXISTS',
+          `Volume ${record.vid} has no record in pool ${this.name}, but files of it exist: ${found.map((f) => f.path).join(', ')}. ` +
+            'Nothing was changed; register them with adoptVolume (CLI: volume adopt), or move them away',
+          { vid: record.vid, path: found[0].path },
+        )
+      }
+      // Only an origin makes files at create; the other kinds need no intent record (one durable write).
+      if (record.saveOnStop && !record.snapOnStart) {
+        await this.store.writeVolume({ ...record, creating: true })
+        try {
+          await new ReflinkVolume(this.ctx, record).createFiles()
+        } catch (e) {
+          await undoUnfinishedCreate(this.ctx, record.vid).catch(() => {}) // else recovery does it at the next open
+          throw e
+        }
+      }
+      await this.store.writeVolume(record)
+      this.remember(record)
+      return this.volumes.get(record.vid)!
+    })
+  }
+
+  /**
+   * Register the existing images of a volume without changing a byte of them:
+   * only the record is written. A save-on-stop volume (the default here) needs
+   * its clean image `<vid>.img` or, when running, its dirty image; its size is
+   * the image's. Revisions, precache and dirty images named as the Qubes
+   * file-reflink driver names them are used as they are.
+   */
+  async adoptVolume(options: AdoptOptions): Promise<ReflinkVolume> {
+    const record = volumeRecord(this, options, { call: 'adoptVolume', adopt: true })
+    if (this.volumes.has(record.vid)) throw this.exists(record.vid)
+    return this.run(lockFileName(record.vid), async () => {
+      await this.checkNew(record)
+      const p = volumePaths(this.dirPath, record.vid)
+      if (record.saveOnStop && !record.snapOnStart) {
+        const [clean, dirty] = (await this.files.checkDir(p.dir)) ? await this.files.images([p.clean, p.dirty]) : [null, null]
+        const image = dirty ?? clean
+        if (!image) {
+          throw poolError('ERR_MISSING_IMAGE', `Cannot adopt ${record.vid}: it has no image ${p.clean} (nor ${p.dirty})`, { vid: record.vid, path: p.clean })
+        }
+        record.size = image.size
+      } else if (await this.files.checkDir(p.dir)) {
+        await this.files.images([p.clean, p.dirty, p.precache, p.import]) // refuse planted symlinks up front
+      }
+      await this.store.writeVolume(record)
+      this.remember(record)
+      return this.volumes.get(record.vid)!
+    })
+  }
+
+  /**
+   * Adopt every image set of the pool directory that has a clean image
+   * (`appvms|vm-templates/<vm>/<name>.img`) and no record, as a save-on-stop
+   * volume (adoptVolume). Sets without a clean image (only a dirty image: a
+   * running or volatile volume; only revisions) and names that are not valid
+   * vids are skipped with the reason. Changes no image; run it with the VMs
+   * stopped.
+   */
+  async adoptAll(): Promise<AdoptReport> {
+    const report: AdoptReport = { adopted: [], skipped: [] }
+    await this.refresh()
+    for (const prefix of VID_PREFIXES) {
+      const prefixDir = resolve(this.dirPath, prefix)
+      if (!(await this.files.checkDir(prefixDir))) continue
+      for (const vm of await this.files.list(prefixDir)) {
+        const vmDir = join(prefixDir, vm.name)
+        if (!vm.isDirectory()) {
+          report.skipped.push({ path: vmDir, reason: vm.kind === 'symlink' ? 'a symlink, not a VM directory' : 'not a VM directory' })
+          continue
+        }
+        const sets = new Map<string, Set<string>>()
+        for (const ent of await this.files.list(vmDir)) {
+          const parsed = parseImageName(ent.name)
+          if (!parsed || parsed.temp) continue
+          if (!sets.has(parsed.base)) sets.set(parsed.base, new Set())
+          sets.get(parsed.base)!.add(parsed.kind)
+        }
+        for (const [base, kinds] of [...sets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+          const vid = `${prefix}/${vm.name}/${base}`
+          const path = join(vmDir, base)
+          if (!isValidVid(vid)) {
+            report.skipped.push({ path, reason: 'its name is not a valid volume id' })
+          } else if (this.volumes.has(vid)) {
+            continue // already a volume of the pool
+          } else if (!kinds.has('clean')) {
+            report.skipped.push({ path, reason: `no clean image (${[...kinds].join(', ')} only): adopt it explicitly with its kind` })
+          } else if (!kinds.has('precache') && ((await this.files.image(`${path}.img`))?.nlink ?? 1) > 1) {
+            // While its VM runs, the driver hardlinks a snapshot's clean image to its source's; an
+            // origin always has a precache beside its clean image (unless snapshots are disabled).
+            report.skipped.push({ path, reason: 'its clean image is hardlinked and has no precache (a snapshot of another volume while its VM runs): adopt it explicitly with its kind, or stop the VM first' })
+          } else {
+            try {
+              await this.adoptVolume({ vid, name: base })
+              report.adopted.push(vid)
+            } catch (e) {
+              if (!hasCode(e, 'ERR_VOLUME_EXISTS', 'ERR_UNSAFE_PATH', 'ERR_MISSING_IMAGE')) throw e
+              report.skipped.push({ path, reason: `${(e as { code: string }).code}: ${(e as Error).message}` })
+            }
+          }
+        }
+      }
+    }
+    report.adopted.sort()
+    report.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    return report
+  }
+
+  /** Under the vid's lock: no record exists (an unfinished create's is undone first), and the source does. */
+  private async checkNew(record: VolumeRecord): Promise<void> {
+    await undoUnfinishedCreate(this.ctx, record.vid)
+    if (await this.store.readVolume(record.vid)) throw this.exists(record.vid)
+    if (record.source !== null) {
+      const src = await this.store.readVolume(record.source)
+      if (!src || isBroken(src) || src.creating) {
         throw poolError('ERR_UNKNOWN_VOLUME', `Source ${record.source} of volume ${record.vid} is not a volume of pool ${this.name}`, {
           vid: record.vid,
         })
       }
-      const volume = new ReflinkVolume(this.ctx, record)
-      await volume.createFiles()
-      // The record last: a crash before it leaves at most files that the next create() removes.
-      await this.store.writeVolume(record)
-      this.remember(volume)
-      return volume
-    })
+    }
   }
 
   // ---- batches (docs/design.md §7) ----------------------------------------
@@ -263,15 +425,12 @@ export class ReflinkPool {
   async loadVolume(vid: string): Promise<ReflinkVolume> {
     parseVid(vid)
     const rec = await this.store.readVolume(vid)
-    if (!rec) {
+    if (!rec || (!isBroken(rec) && rec.creating)) {
       this.forget(vid)
       throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} in pool ${this.name}`, { vid })
     }
-    const cached = this.volumes.get(vid)
-    if (cached) return cached
-    const volume = new ReflinkVolume(this.ctx, rec)
-    this.remember(volume)
-    return volume
+    this.remember(rec)
+    return this.volumes.get(vid)!
   }
 
   /** Every volume of the pool, by vid; re-reads the record directory (when it changed) so other processes' changes show. */
@@ -294,12 +453,17 @@ export class ReflinkPool {
     const onDisk = new Set(vids)
     for (const vid of this.volumes.keys()) if (!onDisk.has(vid)) this.forget(vid)
     const fresh = vids.filter((vid) => !this.volumes.has(vid))
-    for (const rec of await this.store.readVolumes(fresh)) this.remember(new ReflinkVolume(this.ctx, rec))
+    for (const rec of await this.store.readVolumes(fresh)) this.remember(rec)
   }
 
-  private remember(volume: ReflinkVolume): void {
-    this.volumes.set(volume.vid, volume)
+  /** Add a loaded record to the registry (broken ones too) and return its volume; an unfinished create is not a volume yet. */
+  private remember(rec: LoadedRecord): ReflinkVolume | undefined {
+    if (!isBroken(rec) && rec.creating) return undefined
+    let volume = this.volumes.get(rec.vid)
+    if (volume) volume.reload(rec)
+    else this.volumes.set(rec.vid, (volume = new ReflinkVolume(this.ctx, rec)))
     this.sorted = null
+    return volume
   }
 
   private forget(vid: string): void {

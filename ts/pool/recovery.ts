@@ -1,6 +1,6 @@
-// Crash recovery at open (SPEC §3.1): remove temp files (`*~*`) and
-// half-written imports, keep dirty images (the volume then reports isDirty()
-// and stop() commits it).
+// Crash recovery at open (docs/design.md §4): remove temp files (`*~*`),
+// half-written imports and the files of unfinished creates; keep dirty images
+// (the volume then reports isDirty() and stop() commits it).
 //
 // Finding the leftovers without scanning every VM directory on every open:
 // - Each open pool instance has a session file in `.reflink-pool/sessions/`,
@@ -19,6 +19,11 @@
 // process's operation are never touched (we wait for it to finish), and an
 // import whose importData session is still alive (its marker's owner lives)
 // is kept.
+// - A create first writes its record marked `creating`, then makes the files,
+//   then rewrites the record without the mark. A marked record seen under the
+//   volume's lock is therefore an unfinished create: its files (which did not
+//   exist before it, or the create would have been refused) and the record are
+//   removed. Open looks at every marked record it loaded.
 import { join } from 'node:path'
 import {
   volumePaths,
@@ -33,6 +38,8 @@ import {
 import { lockAbandoned, markerStale, ownerAlive, SELF_OWNER } from './lock'
 import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
+import { isBroken } from './store'
+import { volumeFiles } from './images'
 import type { PoolContext } from './context'
 
 export interface RecoveryReport {
@@ -44,8 +51,27 @@ export interface RecoveryReport {
   removed: string[]
 }
 
-export async function recover(ctx: PoolContext, isOpenSession: (fileName: string) => boolean): Promise<RecoveryReport> {
-  const { locks, volumes, sessions, meta } = ctx.store.paths
+/**
+ * Remove the files and record of `vid` when its record is an unfinished create
+ * (call under the volume's lock); returns the paths removed.
+ */
+export async function undoUnfinishedCreate(ctx: PoolContext, vid: string): Promise<string[]> {
+  const rec = await ctx.store.readVolume(vid)
+  if (!rec || isBroken(rec) || !rec.creating) return []
+  const removed: string[] = []
+  for (const f of await volumeFiles(ctx, vid)) if (await ctx.files.remove(f.path)) removed.push(f.path)
+  await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
+  await ctx.store.removeVolume(vid)
+  removed.push(ctx.store.recordPath(vid))
+  return removed
+}
+
+/**
+ * Recover after a crash. `unfinishedCreates`: vids whose record open found
+ * marked `creating` (each is checked again under its lock).
+ */
+export async function recover(ctx: PoolContext, isOpenSession: (fileName: string) => boolean, unfinishedCreates: readonly string[] = []): Promise<RecoveryReport> {
+  const { locks, volumes, sessions, meta, states } = ctx.store.paths
   const deadSessions: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
     if (!isSessionName(ent.name) || isOpenSession(ent.name)) continue
@@ -54,7 +80,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
     if (held && (held.owner.trim() === SELF_OWNER || !ownerAlive(held.owner, held.mtimeMs))) deadSessions.push(join(sessions, ent.name))
   }
   const report: RecoveryReport = { fullScan: deadSessions.length > 0, recovered: [], removed: [] }
-  const candidates = new Set<string>()
+  const candidates = new Set<string>(unfinishedCreates)
   /** Vids of dead batches: without a record, every image of theirs goes. */
   const unfinished = new Set<string>()
   const deadBatches: string[] = []
@@ -85,8 +111,8 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
       const vid = parseMetaName(name.slice(0, name.indexOf(TEMP_MARK)))?.vid
       if (vid && isValidVid(vid)) candidates.add(vid)
     }
-    // Temps of the pool config, of batch intents and of stale locks broken by older versions belong to no volume.
-    for (const dir of [meta, locks, sessions]) {
+    // Temps of the pool config, of batch intents, of state books (docs/design.md §8) and of stale locks broken by older versions belong to no volume.
+    for (const dir of [meta, locks, sessions, states]) {
       for (const ent of await ctx.files.list(dir)) {
         if (ent.isFile() && ent.name.includes(TEMP_MARK) && (await ctx.files.remove(join(dir, ent.name)))) report.removed.push(join(dir, ent.name))
       }
@@ -143,23 +169,18 @@ async function scanLeftovers(ctx: PoolContext): Promise<string[]> {
 }
 
 async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[], unfinishedBatch: boolean): Promise<string[]> {
-  const removed: string[] = []
+  const removed: string[] = await undoUnfinishedCreate(ctx, vid)
   const rm = async (path: string) => {
     if (await ctx.files.remove(path)) removed.push(path)
   }
   const marker = ctx.store.importMarkPath(vid)
   const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(ctx.files, marker))
-  const p = volumePaths(ctx.dirPath, vid)
   // A dead batch's vid with no record: the batch made its images (it refuses existing ones).
   const orphan = unfinishedBatch && (await ctx.store.readVolume(vid)) === null
-  if (await ctx.files.checkDir(p.dir)) {
-    for (const ent of await ctx.files.list(p.dir)) {
-      const parsed = parseImageName(ent.name)
-      if (!parsed || parsed.base !== p.base) continue
-      if (orphan || parsed.temp || (parsed.kind === 'import' && importAbandoned)) await rm(join(p.dir, ent.name))
-    }
-    if (orphan) await ctx.files.removeEmptyDir(p.dir)
+  for (const f of await volumeFiles(ctx, vid)) {
+    if (orphan || f.parsed.temp || (f.parsed.kind === 'import' && importAbandoned)) await rm(f.path)
   }
+  if (orphan) await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
   if (importAbandoned) await rm(marker)
   const prefix = recordFileName(vid) + TEMP_MARK
   for (const name of recordTemps) if (name.startsWith(prefix)) await rm(join(ctx.store.paths.volumes, name))

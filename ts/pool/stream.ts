@@ -10,6 +10,7 @@
 import { Readable } from 'node:stream'
 import type { ExportReader, ImportPosition } from '../internal'
 import { abortError } from '../errors'
+import { chunkBytes } from '../validate'
 import { poolError } from './fail'
 import type { PoolFiles } from './files'
 import type { ImportStreamOptions } from './types'
@@ -166,15 +167,9 @@ function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   })
 }
 
-/**
- * A chunk of an import stream as bytes: any ArrayBufferView by its bytes (a view
- * on the same memory, no copy); anything else is a typed error.
- */
-function chunkBytes(value: unknown, path: string): Buffer {
-  if (Buffer.isBuffer(value)) return value
-  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-  const what = value === null ? 'null' : typeof value === 'object' ? `an instance of ${value.constructor?.name ?? 'Object'}` : typeof value
-  throw poolError('ERR_INVALID_ARG_TYPE', `Import stream chunks must be bytes (Buffer, Uint8Array or another ArrayBufferView), got ${what}`, { path })
+/** A Buffer view of the same bytes (the native writer takes Buffers). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /**
@@ -223,7 +218,7 @@ export async function writeImport(
     for (;;) {
       const next = await raceAbort(it.next(), signal)
       if (next.done) break
-      const bytes = chunkBytes(next.value, path)
+      const bytes = asBuffer(chunkBytes('chunk', next.value))
       if (bytes.length === 0) continue
       received += bytes.length
       if (received > size) {

@@ -1,4 +1,4 @@
-// Public types of the pool and volume API (issue 3, SPEC §3).
+// Public types of the pool and volume API (docs/design.md §3).
 
 export const DRIVER = 'file-reflink' as const
 
@@ -7,7 +7,11 @@ export interface PoolOptions {
   dirPath: string
   /** Defaults to the persisted name, else the directory's base name. */
   name?: string
-  /** Revisions kept per save-on-stop volume (default 1; -1 disables snapshots). */
+  /**
+   * The default revisionsToKeep of volumes created (or adopted) from now on
+   * (default 1; -1 disables snapshots). Existing volumes keep their own:
+   * change one with `volume.setConfig`.
+   */
   revisionsToKeep?: number
   /** Refuse a filesystem that cannot reflink (default true). */
   setupCheck?: boolean
@@ -40,8 +44,28 @@ export interface VolumeOptions {
   snapOnStart?: boolean
   /** The source volume (or its vid) of a snapOnStart volume; same pool. */
   source?: string | { vid: string }
-  /** Inherited from the pool when not given. */
+  /** Copied from the pool's default when not given, then fixed (see ReflinkVolume.setConfig). */
   revisionsToKeep?: number
+}
+
+/**
+ * Options of `pool.adoptVolume`: those of createVolume, with saveOnStop
+ * defaulting to true. The size of a save-on-stop volume comes from its image.
+ */
+export type AdoptOptions = VolumeOptions
+
+/** What `pool.adoptAll` did. */
+export interface AdoptReport {
+  /** Vids registered as new save-on-stop volumes, sorted. */
+  adopted: string[]
+  /** Image sets left alone, and why (an invalid name, no clean image, ...). */
+  skipped: Array<{ path: string; reason: string }>
+}
+
+/** The per-volume settings `volume.setConfig` changes (like `qvm-volume config`). */
+export interface VolumeConfigOptions {
+  revisionsToKeep?: number
+  rw?: boolean
 }
 
 /** What is persisted per volume (`.reflink-pool/volumes/<vid>.json`). */
@@ -54,8 +78,10 @@ export interface VolumeRecord {
   source: string | null
   /** Nominal size in bytes (the image sizes win when images exist). */
   size: number
-  /** null: inherit the pool's. */
-  revisionsToKeep: number | null
+  /** Copied from the pool's default at creation, then changed only by setConfig. */
+  revisionsToKeep: number
+  /** @internal Set while createVolume makes the files (recovery undoes an unfinished create). */
+  creating?: true
 }
 
 export interface VolumeUsage {

@@ -3,14 +3,11 @@
 // extra components) or alias another volume's files (a name ending in an image
 // suffix, `~` of temp names, `@` of revision names) is refused up front,
 // before anything touches the disk.
-import { RESERVED_ENDINGS } from './names'
+import { RESERVED_ENDINGS, NAME_MAX, derivedNames } from './names'
 import { poolError } from './fail'
 
 export const VID_PREFIXES = ['appvms', 'vm-templates'] as const
 export type VidPrefix = (typeof VID_PREFIXES)[number]
-
-/** Longest vm or volume name: leaves room below NAME_MAX (255) for image suffixes, revisions and temp marks. */
-export const MAX_COMPONENT_LENGTH = 128
 
 // Letters, digits, `_`, `.`, `-`; not starting with `.` or `-` (hidden files, options).
 const COMPONENT_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
@@ -18,13 +15,13 @@ const COMPONENT_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 /** Why `component` is not a valid vm or volume name, or null when it is. */
 export function componentProblem(component: string): string | null {
   if (component === '') return 'empty component'
+  const shown = component.length > 40 ? component.slice(0, 37) + '...' : component
   if (component === '.' || component === '..') return `'${component}' component`
-  if (component.length > MAX_COMPONENT_LENGTH) return `component longer than ${MAX_COMPONENT_LENGTH} characters`
   if (!COMPONENT_RE.test(component)) {
-    return `component '${component}' may contain only letters, digits, '_', '.', '-' and may not start with '.' or '-'`
+    return `component '${shown}' may contain only letters, digits, '_', '.', '-' and may not start with '.' or '-'`
   }
   const ending = RESERVED_ENDINGS.find((e) => component.endsWith(e))
-  if (ending) return `component '${component}' ends in '${ending}', which the image file names use`
+  if (ending) return `component '${shown}' ends in '${ending}', which the image file names use`
   return null
 }
 
@@ -37,7 +34,9 @@ export interface ParsedVid {
 /** Parse and validate a vid; throws ERR_INVALID_VID. */
 export function parseVid(vid: unknown): ParsedVid {
   const bad = (why: string): never => {
-    throw poolError('ERR_INVALID_VID', `Invalid volume id ${JSON.stringify(vid)}: ${why}`, { vid: String(vid) })
+    if (typeof vid !== 'string') throw poolError('ERR_INVALID_VID', `Invalid volume id of type ${vid === null ? 'null' : typeof vid}: ${why}`)
+    const shown = vid.length > 120 ? JSON.stringify(vid.slice(0, 117)) + '...' : JSON.stringify(vid)
+    throw poolError('ERR_INVALID_VID', `Invalid volume id ${shown}: ${why}`, { vid })
   }
   if (typeof vid !== 'string') return bad('not a string')
   const parts = vid.split('/')
@@ -47,6 +46,12 @@ export function parseVid(vid: unknown): ParsedVid {
   for (const c of [vm, name]) {
     const problem = componentProblem(c)
     if (problem) return bad(problem)
+  }
+  // Every name the pool may make for it must fit a directory entry, or some
+  // operation would fail with ENAMETOOLONG half way (after others succeeded).
+  for (const { what, name: derived } of derivedNames(vid)) {
+    const bytes = Buffer.byteLength(derived)
+    if (bytes > NAME_MAX) return bad(`its ${what} name would be ${bytes} bytes, over the ${NAME_MAX}-byte limit of a file name; use shorter names`)
   }
   return { prefix: prefix as VidPrefix, vm, name }
 }

@@ -1,4 +1,4 @@
-// ReflinkVolume: the file-reflink lifecycle of one volume (SPEC §3.3-3.4).
+// ReflinkVolume: the file-reflink lifecycle of one volume (docs/design.md §3).
 //
 // Kinds: S = saveOnStop, SoS = snapOnStart. volatile = !S & !SoS,
 // snapshot = SoS & !S, origin = S & !SoS, origin-snapshot = S & SoS,
@@ -7,12 +7,13 @@
 // Every mutating call runs under the volume's lock (lock.ts) and re-reads the
 // volume's record first, so another process's resize or removal is seen.
 // Preconditions (and the planted-symlink checks of files.ts) are all checked
-// before the first change, so a refused call changes nothing on disk.
-import { join, resolve } from 'node:path'
+// before the first change, so a refused call changes nothing on disk. A volume
+// whose record is broken (store.ts) refuses every call with ERR_VOLUME_BROKEN.
+import { basename, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import {
+  MAX_REVISION,
   volumePaths,
-  parseImageName,
   revisionFileName,
   revisionTimestamp,
   lockFileName,
@@ -21,9 +22,15 @@ import {
 import { poolError, hasCode } from './fail'
 import { abortError, throwIfAborted } from '../errors'
 import { writeOwnerMarker } from './lock'
-import { checkSize, checkOptions, checkBoolean, checkSignal, checkFunction, checkKeys, checkPathArg } from './args'
+import {
+  optional, validateBoolean, validateFunction, validateObject, validateOneOf, validateOptions, validatePath, validateRevisionsToKeep, validateSignal, validateSize,
+} from '../validate'
 import { exportStream, pumpImport, writeImport } from './stream'
 import { entryKind, outsideStat } from './files'
+import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess } from './send'
+import { VolumeStates } from './states'
+import { volumeFiles } from './images'
+import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
 import type { PoolContext } from './context'
 import type { FileInfo } from './files'
@@ -38,6 +45,7 @@ import type {
   ExportFileOptions,
   ExportStreamOptions,
   CopyReport,
+  VolumeConfigOptions,
 } from './types'
 
 type ProgressFn = (doneBytes: number, totalBytes: number) => void
@@ -50,11 +58,39 @@ interface Revision {
 }
 
 export class ReflinkVolume {
+  private record: VolumeRecord
+  /** Why the record is unusable (a rule it broke, never its contents), or null. */
+  private brokenReason: string | null = null
+
   /** @internal */
   constructor(
     private readonly ctx: PoolContext,
-    private record: VolumeRecord,
-  ) {}
+    rec: LoadedRecord,
+  ) {
+    this.record = this.adopt(rec)
+  }
+
+  /** @internal take a freshly read record (or the news that it is broken). */
+  reload(rec: LoadedRecord): void {
+    this.record = this.adopt(rec)
+  }
+
+  private adopt(rec: LoadedRecord): VolumeRecord {
+    if (!isBroken(rec)) {
+      this.brokenReason = null
+      if (!rec.creating) return rec
+      const { creating: _creating, ...clean } = rec
+      return clean
+    }
+    this.brokenReason = rec.broken
+    // Inert stand-in values: every call is refused while the record is broken.
+    return { vid: rec.vid, name: basename(rec.vid), rw: false, saveOnStop: false, snapOnStart: false, source: null, size: 0, revisionsToKeep: 0 }
+  }
+
+  /** Why this volume's record cannot be used (then every call rejects with ERR_VOLUME_BROKEN), or null. */
+  get broken(): string | null {
+    return this.brokenReason
+  }
 
   get pool(): ReflinkPool {
     return this.ctx.pool
@@ -78,9 +114,9 @@ export class ReflinkVolume {
   get source(): string | null {
     return this.record.source
   }
-  /** Effective revisions to keep (the volume's own, else the pool's). */
+  /** Revisions kept on commit: copied from the pool's default at creation, changed only by setConfig. */
   get revisionsToKeep(): number {
-    return this.record.revisionsToKeep ?? this.ctx.pool.revisionsToKeep
+    return this.record.revisionsToKeep
   }
   /** Whether a volatile volume's contents should be treated as ephemeral (pool's ephemeralVolatile). */
   get ephemeral(): boolean {
@@ -108,7 +144,7 @@ export class ReflinkVolume {
 
   // ---- lifecycle -------------------------------------------------------
 
-  /** Remove every leftover image of the vid; S & !SoS: a sparse clean image of `size` and its precache. */
+  /** Remove every image of this (registered) volume; S & !SoS: a sparse clean image of `size` and its precache. */
   async create(): Promise<this> {
     await this.locked(() => this.createFiles())
     return this
@@ -128,6 +164,7 @@ export class ReflinkVolume {
 
   /** The image the volume needs to start exists; else ERR_MISSING_IMAGE naming it. */
   async verify(): Promise<true> {
+    this.usable()
     const p = this.paths
     let needed: string | null = null
     if (this.snapOnStart) needed = this.sourcePaths().clean
@@ -142,7 +179,7 @@ export class ReflinkVolume {
 
   /** Prepare the dirty image and return its path (SPEC §3.4 start). */
   async start(options?: AbortOptions): Promise<string> {
-    const signal = checkSignal(checkOptions(options, 'start options').signal, 'signal')
+    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
     throwIfAborted(signal)
     return this.locked(async () => {
       const p = this.paths
@@ -228,9 +265,9 @@ export class ReflinkVolume {
 
   /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
   async stop(options?: StopOptions): Promise<this> {
-    const o = checkOptions(options, 'stop options')
-    const discard = checkBoolean(o.discard, 'discard') ?? false
-    const signal = checkSignal(o.signal, 'signal')
+    const o = validateOptions('options', options, ['discard', 'signal'])
+    const discard = optional<boolean>('options.discard', o.discard, validateBoolean) ?? false
+    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
     throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
@@ -301,8 +338,13 @@ export class ReflinkVolume {
     if (!clean) return
     const revs = await this.revisionList()
     const next = (revs.at(-1)?.rev ?? 0) + 1
+    if (next > MAX_REVISION) {
+      throw poolError('ERR_OUT_OF_RANGE', `Volume ${this.vid} has used every revision number up to ${MAX_REVISION}; remove or renumber its revisions`, { vid: this.vid })
+    }
     const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
     await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
+    // The revision holds the clean image's bytes: it keeps its identity (docs/design.md §8).
+    await this.states.carry(p.clean, join(p.dir, name))
   }
 
   /** Delete all but the newest `keep` revisions (keep <= 0: all). */
@@ -313,24 +355,35 @@ export class ReflinkVolume {
     }
   }
 
-  /** Revisions of this volume, oldest first. A revision name that is not a regular file is refused. */
+  /**
+   * Revisions of this volume, oldest first. A revision name that is not a
+   * regular file is refused. Revision-shaped names with a number above
+   * MAX_REVISION are left out (and listed by strayRevisions), so they never
+   * hide the others or stop pruning.
+   */
   private async revisionList(): Promise<Revision[]> {
-    const p = this.paths
-    if (!(await this.ctx.files.checkDir(p.dir))) return []
     const out: Revision[] = []
-    for (const ent of await this.ctx.files.list(p.dir)) {
-      const parsed = parseImageName(ent.name)
-      if (!parsed || parsed.temp || parsed.kind !== 'revision' || parsed.base !== p.base) continue
-      const path = join(p.dir, ent.name)
-      if (!ent.isFile()) await this.ctx.files.image(path)
-      out.push({ rev: parsed.rev!, timestamp: parsed.timestamp!, path })
+    for (const { path, parsed } of await volumeFiles(this.ctx, this.vid)) {
+      if (parsed.temp || parsed.kind !== 'revision' || parsed.rev === undefined) continue
+      await this.ctx.files.image(path)
+      out.push({ rev: parsed.rev, timestamp: parsed.timestamp!, path })
     }
     return out.sort((a, b) => a.rev - b.rev)
   }
 
+  /**
+   * Files named as revisions of this volume whose number is out of range
+   * (above 2^53 - 2): not made by the pool, so never counted, pruned, reverted
+   * to or removed; reported here so they can be moved away.
+   */
+  async strayRevisions(): Promise<string[]> {
+    this.usable()
+    return (await volumeFiles(this.ctx, this.vid)).filter((f) => !f.parsed.temp && f.parsed.outOfRange).map((f) => f.path)
+  }
+
   /** Replace the clean image with revision `rev` (default newest); the current one becomes a new revision. */
   async revert(rev?: number | string, options?: AbortOptions): Promise<this> {
-    const signal = checkSignal(checkOptions(options, 'revert options').signal, 'signal')
+    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
     throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
@@ -360,10 +413,10 @@ export class ReflinkVolume {
 
   /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
   async resize(size: number, options?: ResizeOptions): Promise<this> {
-    checkSize(size, 'size')
-    const o = checkOptions(options, 'resize options')
-    const allowShrink = checkBoolean(o.allowShrink, 'allowShrink') ?? false
-    const signal = checkSignal(o.signal, 'signal')
+    validateSize('size', size)
+    const o = validateOptions('options', options, ['allowShrink', 'signal'])
+    const allowShrink = optional<boolean>('options.allowShrink', o.allowShrink, validateBoolean) ?? false
+    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
     throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
@@ -400,6 +453,7 @@ export class ReflinkVolume {
 
   /** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
   async export(): Promise<string> {
+    this.usable()
     this.requireSaveOnStop('export')
     const p = this.paths
     await this.ctx.files.checkDir(p.dir)
@@ -427,10 +481,10 @@ export class ReflinkVolume {
    * `signal` destroys it with an AbortError.
    */
   exportStream(options?: ExportStreamOptions): Readable {
+    this.usable()
     this.requireSaveOnStop('exportStream')
-    const o = checkOptions(options, 'exportStream options')
-    checkKeys(o, ['start', 'end', 'signal'], 'exportStream options')
-    const signal = checkSignal(o.signal, 'signal')
+    const o = validateOptions('options', options, ['start', 'end', 'signal'])
+    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
     throwIfAborted(signal)
     return exportStream(this.ctx.files, () => this.export(), { start: o.start, end: o.end, signal })
   }
@@ -442,11 +496,14 @@ export class ReflinkVolume {
    * a regular file (it is replaced); abort or failure leaves it untouched.
    */
   async exportToFile(path: string, options?: ExportFileOptions): Promise<CopyReport> {
+    this.usable()
     this.requireSaveOnStop('exportToFile')
-    checkPathArg(path, 'path')
-    const o = checkOptions(options, 'exportToFile options')
-    checkKeys(o, ['signal', 'onProgress'], 'exportToFile options')
-    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress') }
+    validatePath('path', path)
+    const o = validateOptions('options', options, ['signal', 'onProgress'])
+    const opts = {
+      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
+    }
     throwIfAborted(opts.signal)
     const dest = resolve(path)
     const existing = await outsideStat(dest, false)
@@ -467,10 +524,11 @@ export class ReflinkVolume {
 
   /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
   async importData(size: number): Promise<string> {
+    this.usable()
     this.requireSaveOnStop('importData')
-    checkSize(size, 'size')
+    validateSize('size', size)
     return this.locked(async () => {
-      await this.guard()
+      this.refuseWhileDirty('import into', await this.guard())
       await this.beginImport(size)
       return this.paths.import
     })
@@ -478,12 +536,14 @@ export class ReflinkVolume {
 
   /** Commit the import file (a revision is added) or delete it. */
   async importDataEnd(success: boolean): Promise<this> {
+    this.usable()
     this.requireSaveOnStop('importDataEnd')
-    if (typeof success !== 'boolean') throw poolError('ERR_INVALID_ARG_TYPE', `importDataEnd needs success: boolean, got ${typeof success}`, { vid: this.vid })
+    validateBoolean('success', success)
     await this.locked(async () => {
       const p = this.paths
-      const [, , , imp] = await this.guard()
-      if (success && !imp) throw this.missing(p.import)
+      const images = await this.guard()
+      if (success && !images[3]) throw this.missing(p.import)
+      if (success) this.refuseWhileDirty('commit an import into', images)
       await this.endImport(success)
     })
     return this
@@ -498,14 +558,18 @@ export class ReflinkVolume {
    * Abort or failure commits nothing.
    */
   async importFile(path: string, options?: ImportFileOptions): Promise<CopyReport> {
+    this.usable()
     this.requireSaveOnStop('importFile')
-    checkPathArg(path, 'path')
-    const o = checkOptions(options, 'importFile options')
-    checkKeys(o, ['signal', 'onProgress', 'sparse', 'size'], 'importFile options')
+    validatePath('path', path)
+    const o = validateOptions('options', options, ['signal', 'onProgress', 'sparse', 'size'])
     const sparse = o.sparse ?? 'auto'
-    if (sparse !== 'auto' && sparse !== 'always') throw poolError('ERR_INVALID_ARG_VALUE', `sparse must be 'auto' or 'always', got ${String(sparse)}`)
-    const size = o.size === undefined ? undefined : checkSize(o.size, 'size')
-    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress'), sparse, size }
+    validateOneOf('options.sparse', sparse, ['auto', 'always'])
+    const opts = {
+      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
+      sparse,
+      size: optional<number>('options.size', o.size, validateSize),
+    }
     throwIfAborted(opts.signal)
     const src = resolve(path)
     // Opening a FIFO or device for reading would block or never end: those are streams.
@@ -517,7 +581,7 @@ export class ReflinkVolume {
       })
     }
     return this.locked(async () => {
-      await this.guard()
+      this.refuseWhileDirty('import into', await this.guard())
       await this.beginImport(null)
       let report: CopyReport
       try {
@@ -537,17 +601,20 @@ export class ReflinkVolume {
    * stream itself (no byte passes through JavaScript); all-zero blocks stay holes.
    */
   async importPipe(source: string, size: number, options?: ImportStreamOptions): Promise<this> {
+    this.usable()
     this.requireSaveOnStop('importPipe')
-    checkPathArg(source, 'source')
-    checkSize(size, 'size')
-    const o = checkOptions(options, 'importPipe options')
-    checkKeys(o, ['signal', 'onProgress'], 'importPipe options')
-    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<ProgressFn>(o.onProgress, 'onProgress') }
+    validatePath('source', source)
+    validateSize('size', size)
+    const o = validateOptions('options', options, ['signal', 'onProgress'])
+    const opts = {
+      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
+    }
     throwIfAborted(opts.signal)
     const st = await outsideStat(resolve(source), true)
     if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${this.vid}: it is a directory`, { vid: this.vid, path: source })
     await this.locked(async () => {
-      await this.guard()
+      this.refuseWhileDirty('import into', await this.guard())
       await this.beginImport(size)
       try {
         await pumpImport(this.ctx.files, this.paths.import, source, size, opts)
@@ -562,14 +629,15 @@ export class ReflinkVolume {
 
   /** Copy `src`'s committed data into this volume and commit it (S only; a no-op otherwise). */
   async importVolume(src: ReflinkVolume, options?: AbortOptions): Promise<CopyReport | null> {
-    const signal = checkSignal(checkOptions(options, 'importVolume options').signal, 'signal')
+    this.usable()
+    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
     throwIfAborted(signal)
     if (!(src instanceof ReflinkVolume)) {
       throw poolError('ERR_INVALID_ARG_TYPE', `importVolume needs a source ReflinkVolume, got ${src === null ? 'null' : typeof src}`, { vid: this.vid })
     }
     if (!this.saveOnStop) return null
     return this.locked(async () => {
-      await this.guard()
+      this.refuseWhileDirty('import into', await this.guard())
       throwIfAborted(signal)
       const srcPath = await src.export()
       try {
@@ -590,17 +658,21 @@ export class ReflinkVolume {
   }
 
   /** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
-  async importStream(readable: AsyncIterable<Uint8Array>, size: number, options?: ImportStreamOptions): Promise<this> {
+  async importStream(readable: AsyncIterable<ArrayBufferView>, size: number, options?: ImportStreamOptions): Promise<this> {
+    this.usable()
     this.requireSaveOnStop('importStream')
     if (readable === null || typeof (readable as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
       throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: this.vid })
     }
-    checkSize(size, 'size')
-    const o = checkOptions(options, 'importStream options')
-    const opts = { signal: checkSignal(o.signal, 'signal'), onProgress: checkFunction<NonNullable<ImportStreamOptions['onProgress']>>(o.onProgress, 'onProgress') }
+    validateSize('size', size)
+    const o = validateOptions('options', options, ['signal', 'onProgress'])
+    const opts = {
+      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+      onProgress: optional<NonNullable<ImportStreamOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction),
+    }
     if (opts.signal?.aborted) throw abortError(opts.signal)
     await this.locked(async () => {
-      await this.guard()
+      this.refuseWhileDirty('import into', await this.guard())
       await this.beginImport(size)
       try {
         await writeImport(this.ctx.files, this.paths.import, readable, size, opts)
@@ -633,6 +705,39 @@ export class ReflinkVolume {
     await this.ctx.files.remove(this.ctx.store.importMarkPath(this.vid))
   }
 
+  /** A Readable of the committed state in the send stream format, the difference from revision `base` if given (docs/design.md §8). */
+  send(options?: SendOptions): Readable {
+    this.usable()
+    this.requireSaveOnStop('send')
+    return sendVolume(this.sendAccess(), options)
+  }
+
+  /** Apply a send stream and commit its state as a new revision; refused while dirty (docs/design.md §8). */
+  async receive(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
+    this.usable()
+    this.requireSaveOnStop('receive')
+    return receiveVolume(this.sendAccess(), stream, options)
+  }
+
+  private get states(): VolumeStates {
+    // The import file too: a received state is recorded before its commit renames it into place.
+    return new VolumeStates(this.ctx.files, this.ctx.dirPath, this.vid, async () => [this.paths.clean, this.paths.import, ...(await this.revisionList()).map((r) => r.path)])
+  }
+
+  private sendAccess(): SendAccess {
+    return {
+      vid: this.vid,
+      ctx: this.ctx,
+      paths: this.paths,
+      states: this.states,
+      locked: (fn) => this.locked(fn),
+      guard: () => this.guard(),
+      revisions: () => this.revisionList(),
+      beginImport: (size) => this.beginImport(size),
+      endImport: (success) => this.endImport(success),
+    }
+  }
+
   // ---- state -------------------------------------------------------------
 
   /** S and a dirty image exists (running, or crashed while running). */
@@ -642,12 +747,14 @@ export class ReflinkVolume {
 
   /** A dirty image exists, whatever the kind: the volume is running (or crashed while running). */
   async isRunning(): Promise<boolean> {
+    this.usable()
     const p = this.paths
     return (await this.ctx.files.checkDir(p.dir)) && (await this.ctx.files.image(p.dirty)) !== null
   }
 
   /** SoS: own clean image is no longer the source's clean image (the source was committed since start). */
   async isOutdated(): Promise<boolean> {
+    this.usable()
     if (!this.snapOnStart) return false
     const src = this.sourcePaths()
     const p = this.paths
@@ -659,6 +766,7 @@ export class ReflinkVolume {
 
   /** `{ [rev]: 'YYYY-MM-DDTHH:MM:SSZ' }`, ascending by revision number. */
   async revisions(): Promise<Record<string, string>> {
+    this.usable()
     const out: Record<string, string> = {}
     for (const r of await this.revisionList()) out[r.rev] = `${r.timestamp}Z`
     return out
@@ -666,20 +774,49 @@ export class ReflinkVolume {
 
   /** Size of the dirty image, else the clean one, else the nominal size. */
   async size(): Promise<number> {
+    this.usable()
     const image = await this.currentImage()
     return image ? image.stats.size : this.record.size
   }
 
   /** Allocation of the dirty (else clean) image, with the FIEMAP shared/exclusive split. */
   async usage(): Promise<VolumeUsage> {
+    this.usable()
     const image = await this.currentImage()
     if (!image) return { allocated: 0, shared: 0, exclusive: 0, extents: 0 }
     const u = await this.ctx.files.usage(image.path)
     return { allocated: u.allocated, shared: u.shared, exclusive: u.exclusive, extents: u.extents }
   }
 
+  /**
+   * Change the volume's own settings (like `qvm-volume config`): the
+   * revisions kept on commit (applied at the next commit; -1 disables
+   * snapshots, which cannot be switched while the volume runs) and whether
+   * the VM sees it read-write.
+   */
+  async setConfig(options: VolumeConfigOptions): Promise<this> {
+    if (options === undefined) validateObject('options', options)
+    const o = validateOptions('options', options, ['revisionsToKeep', 'rw'])
+    const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep)
+    const rw = optional<boolean>('options.rw', o.rw, validateBoolean)
+    await this.locked(async () => {
+      const [, dirty] = await this.guard()
+      const toggles = revisionsToKeep !== undefined && (revisionsToKeep === -1) !== (this.record.revisionsToKeep === -1)
+      if (toggles && dirty && this.saveOnStop && !this.snapOnStart) {
+        throw poolError('ERR_VOLUME_DIRTY', `Cannot ${revisionsToKeep === -1 ? 'disable' : 'enable'} snapshots of ${this.vid} while it runs; stop it first`, {
+          vid: this.vid,
+          path: this.paths.dirty,
+        })
+      }
+      const next = { ...this.record, ...(revisionsToKeep !== undefined && { revisionsToKeep }), ...(rw !== undefined && { rw }) }
+      if (JSON.stringify(next) !== JSON.stringify(this.record)) await this.persist(next)
+    })
+    return this
+  }
+
   /** Every file of the volume by kind (clean, dirty, precache, import, revisions) with its allocation. */
   async footprint(): Promise<VolumeFootprint> {
+    this.usable()
     return volumeFootprint(this.ctx.files, this.paths, { sourceOwnsClean: this.snapOnStart })
   }
 
@@ -688,6 +825,7 @@ export class ReflinkVolume {
     await this.locked(async () => {
       await this.guard()
       await this.removeImages('all')
+      await this.states.removeAll()
       await this.ctx.files.removeEmptyDir(this.paths.dir)
       await this.ctx.store.removeVolume(this.vid)
       this.ctx.forget(this.vid)
@@ -718,14 +856,10 @@ export class ReflinkVolume {
 
   /** Delete this volume's temp files and import ('incomplete') or every file of it ('all'). */
   private async removeImages(which: 'incomplete' | 'all'): Promise<void> {
-    const p = this.paths
-    if (await this.ctx.files.checkDir(p.dir)) {
-      for (const ent of await this.ctx.files.list(p.dir)) {
-        const parsed = parseImageName(ent.name)
-        if (!parsed || parsed.base !== p.base) continue
-        if (which === 'incomplete' && !parsed.temp && parsed.kind !== 'import') continue
-        await this.ctx.files.remove(join(p.dir, ent.name))
-      }
+    for (const { path, parsed } of await volumeFiles(this.ctx, this.vid)) {
+      if (which === 'incomplete' && !parsed.temp && parsed.kind !== 'import') continue
+      if (parsed.outOfRange && !parsed.temp) continue // not ours (see strayRevisions)
+      await this.ctx.files.remove(path)
     }
     await this.ctx.files.remove(this.ctx.store.importMarkPath(this.vid))
   }
@@ -735,6 +869,29 @@ export class ReflinkVolume {
       throw poolError('ERR_INVALID_VID', `Volume ${this.vid} is snapOnStart but its record names no valid source`, { vid: this.vid })
     }
     return volumePaths(this.ctx.dirPath, this.record.source)
+  }
+
+  /** Imports are refused while a dirty image exists: the stop would rename it over the imported data. */
+  private refuseWhileDirty(what: string, images: (FileInfo | null)[]): void {
+    if (images[1]) {
+      throw poolError('ERR_VOLUME_DIRTY', `Cannot ${what} ${this.vid}: it is running or was not cleanly stopped (${this.paths.dirty} exists); stop it first`, {
+        vid: this.vid,
+        path: this.paths.dirty,
+      })
+    }
+  }
+
+  /** ERR_VOLUME_BROKEN when the record (as last read) is unusable. */
+  private usable(): void {
+    if (this.brokenReason !== null) throw this.brokenError(this.brokenReason)
+  }
+
+  private brokenError(reason: string): Error {
+    return poolError(
+      'ERR_VOLUME_BROKEN',
+      `Volume ${this.vid} is broken: ${reason}. Nothing was done; move ${this.ctx.store.recordPath(this.vid)} away and adopt the volume again (volume adopt)`,
+      { vid: this.vid },
+    )
   }
 
   private missing(path: string): Error {
@@ -756,11 +913,13 @@ export class ReflinkVolume {
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     return this.ctx.run(lockFileName(this.vid), async () => {
       const rec = await this.ctx.store.readVolume(this.vid)
-      if (!rec) {
+      // A record still marked `creating` under our lock is an unfinished create (recovery removes it).
+      if (!rec || (!isBroken(rec) && rec.creating)) {
         this.ctx.forget(this.vid)
         throw poolError('ERR_UNKNOWN_VOLUME', `Volume ${this.vid} no longer exists in pool ${this.ctx.pool.name}`, { vid: this.vid })
       }
-      this.record = rec
+      this.record = this.adopt(rec)
+      this.usable()
       return fn()
     })
   }

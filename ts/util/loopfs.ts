@@ -4,9 +4,11 @@
 // (which builds its own filesystems when root), the CLI demo (an XFS when the
 // current directory cannot reflink) and the test fixture
 // `__test__/helpers/scratch-fs.ts`, which re-exports these. Cleanup belongs to the caller of `mountScratch`: `unmount()` unmounts
-// and detaches only the loop device this module attached.
+// and detaches only the loop device this module attached. A mount still busy
+// after a few tries (a handle left open on it) is detached lazily and reported
+// by a throw, so a test suite fails on a leaked handle instead of hiding it.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, mkdirSync, closeSync, openSync, ftruncateSync } from 'node:fs'
+import { mkdtempSync, rmSync, mkdirSync, closeSync, openSync, ftruncateSync, readdirSync, readlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -44,7 +46,29 @@ export interface ScratchFs {
   device: string
   /** The sparse backing image (outside the filesystem). */
   image: string
-  unmount(): void
+  /**
+   * Unmount (trying `tries` times, 0.2 s apart; default 5), detach the loop
+   * device and remove the image. Throws when the mount stayed busy (it is then
+   * detached lazily all the same).
+   */
+  unmount(opts?: { tries?: number }): void
+}
+
+/** umount attempts (0.2 s apart) before a mount is reported busy. */
+const UMOUNT_TRIES = 5
+
+/** What this process has open on the filesystem mounted at `dir` (from /proc/self/fd). */
+function openFdsUnder(dir: string): string[] {
+  const out: string[] = []
+  try {
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        const target = readlinkSync(`/proc/self/fd/${fd}`)
+        if (target === dir || target.startsWith(dir + '/')) out.push(`fd ${fd} -> ${target}`)
+      } catch {}
+    }
+  } catch {}
+  return out
 }
 
 function run(bin: string, args: string[]): string {
@@ -77,22 +101,35 @@ export function mountScratch(kind: FsKind, opts: { sizeMiB?: number; mountOption
     dir,
     device,
     image,
-    unmount() {
+    unmount({ tries = UMOUNT_TRIES } = {}) {
+      tries = Math.max(1, tries)
       if (!mounted) return
       mounted = false
-      for (let i = 0; ; i++) {
+      let busy: unknown = null
+      for (let i = 0; i < tries; i++) {
         try {
-          // A pool object not closed by its test still holds its directory handle
-          // until garbage collection: detach lazily after a few tries.
-          run('umount', i < 10 ? [dir] : ['-l', dir])
+          run('umount', [dir])
+          busy = null
           break
         } catch (e) {
-          if (i >= 20) throw e
-          execFileSync('sleep', ['0.2'])
+          busy = e
+          if (i + 1 < tries) execFileSync('sleep', ['0.2'])
         }
+      }
+      // Still busy: something holds a file or directory of it open (a pool not
+      // closed, a handle leaked). Detach it lazily so the machine is left clean,
+      // then report it: a leaked handle is a bug, not something to hide.
+      const holders = busy ? openFdsUnder(dir) : []
+      if (busy) {
+        try { run('umount', ['-l', dir]) } catch {}
+        process.stderr.write(`loopfs: ${dir} still busy after ${tries} tries; detached lazily (umount -l)\n`)
       }
       try { run('losetup', ['-d', device]) } catch {}
       rmSync(root, { recursive: true, force: true })
+      if (busy) {
+        const held = holders.length ? `; this process holds ${holders.join(', ')}` : ''
+        throw new Error(`${kind} scratch filesystem ${dir} was busy (${(busy as Error).message.split('\n')[0]}): a handle on it was left open${held}. It was detached lazily`)
+      }
     },
   }
 }

@@ -345,7 +345,11 @@ impl Dir {
         })
     }
 
-    /// The names in this directory with their kinds (not followed), `.` and `..` excluded.
+    /// The names in this directory with their kinds (not followed), `.` and `..` excluded,
+    /// sorted by name (bytewise, as Node's `fs.readdir` returns them). The order matters
+    /// beyond tidiness: callers keep what they load in listing order, and a pool's volume
+    /// list sorted from near-sorted input is linear, from hash order (XFS, ext4) it is
+    /// n log n string comparisons on every rescan.
     pub fn list(&self) -> Result<Vec<(OsString, Kind)>> {
         let fd = openat(self.fd(), ".", DIR_FLAGS, Mode::empty())
             .map_err(|e| Error::os(e, "open").with_path(&self.path))?;
@@ -373,6 +377,7 @@ impl Dir {
             };
             out.push((name.to_os_string(), kind));
         }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 }

@@ -17,6 +17,10 @@ pub mod codes {
     pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
     /// Source file changed under a copy (shrank while being read).
     pub const ERR_SOURCE_CHANGED: &str = "ERR_SOURCE_CHANGED";
+    /// A send stream is truncated, reordered, altered or not a send stream at all.
+    pub const ERR_STREAM_CORRUPT: &str = "ERR_STREAM_CORRUPT";
+    /// A send stream of a format version this build does not read.
+    pub const ERR_STREAM_VERSION: &str = "ERR_STREAM_VERSION";
     /// A path inside a pool is a symlink, leads out of the pool, or is not a regular
     /// file (or a writable image with more than one link): never followed or opened.
     pub const ERR_UNSAFE_PATH: &str = "ERR_UNSAFE_PATH";

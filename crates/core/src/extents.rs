@@ -41,48 +41,51 @@ pub struct DataRuns<'a> {
 
 impl DataRuns<'_> {
     fn next_run(&mut self) -> Result<Option<DataRun>> {
-        let size = self.size;
-        if self.pos >= size {
-            return Ok(None);
+        let run = next_run(self.fd, self.pos, self.size)?;
+        if let Some(r) = run {
+            self.pos = r.offset + r.len;
         }
-        let data = match lseek(self.fd, self.pos as libc::off_t, Whence::SeekData) {
-            Ok(d) => d as u64,
-            // No data at or after `pos`.
-            Err(Errno::ENXIO) => return Ok(None),
-            // SEEK_DATA unknown here: treat everything from `pos` (0) as data.
-            Err(Errno::EINVAL) => return Ok(Some(self.rest())),
-            Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
-        };
-        if data >= size {
-            return Ok(None);
-        }
-        let hole = match lseek(self.fd, data as libc::off_t, Whence::SeekHole) {
-            Ok(h) => h as u64,
-            // The file shrank between the two calls: the rest is gone.
-            Err(Errno::ENXIO) => size,
-            Err(Errno::EINVAL) => return Ok(Some(self.rest())),
-            Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
-        }
-        .min(size);
-        if hole <= data {
-            return Ok(None);
-        }
-        self.pos = hole;
-        Ok(Some(DataRun {
-            offset: data,
-            len: hole - data,
-        }))
+        Ok(run)
     }
+}
 
-    /// Everything from `pos` to the end as one run.
-    fn rest(&mut self) -> DataRun {
-        let run = DataRun {
-            offset: self.pos,
-            len: self.size - self.pos,
-        };
-        self.pos = self.size;
-        run
+/// The first data run at or after `pos` within `[pos, size)` (lseek SEEK_DATA, then
+/// SEEK_HOLE); None when only holes follow. A filesystem without these whence values
+/// (EINVAL) gets the rest of the file as one run. For a walk that owns its file (no
+/// borrowed iterator), e.g. the send diff.
+pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> {
+    // No file is larger than off_t allows: clamping makes every offset below fit lseek.
+    let size = size.min(i64::MAX as u64);
+    if pos >= size {
+        return Ok(None);
     }
+    let rest = Some(DataRun {
+        offset: pos,
+        len: size - pos,
+    });
+    let data = match lseek(fd, pos as libc::off_t, Whence::SeekData) {
+        Ok(d) => d as u64,
+        // No data at or after `pos`.
+        Err(Errno::ENXIO) => return Ok(None),
+        // SEEK_DATA unknown here: treat everything from `pos` as data.
+        Err(Errno::EINVAL) => return Ok(rest),
+        Err(e) => return Err(Error::os(e, "lseek(SEEK_DATA)")),
+    };
+    if data >= size {
+        return Ok(None);
+    }
+    let hole = match lseek(fd, data as libc::off_t, Whence::SeekHole) {
+        Ok(h) => h as u64,
+        // The file shrank between the two calls: the rest is gone.
+        Err(Errno::ENXIO) => size,
+        Err(Errno::EINVAL) => return Ok(rest),
+        Err(e) => return Err(Error::os(e, "lseek(SEEK_HOLE)")),
+    }
+    .min(size);
+    Ok((hole > data).then_some(DataRun {
+        offset: data,
+        len: hole - data,
+    }))
 }
 
 impl Iterator for DataRuns<'_> {
@@ -111,11 +114,4 @@ pub fn data_runs_from(fd: BorrowedFd<'_>, pos: u64, size: u64) -> DataRuns<'_> {
         size,
         pos: pos.min(size),
     }
-}
-
-/// The first data run that ends after `pos`, clipped to `[pos, size)`; `None` when there is
-/// no data there. One step of the walk, for a caller that keeps only a bounded window of
-/// runs (the stream reader) and cannot hold the iterator (it borrows the descriptor).
-pub fn next_run(fd: BorrowedFd, pos: u64, size: u64) -> Result<Option<DataRun>> {
-    data_runs_from(fd, pos, size).next().transpose()
 }

@@ -21,6 +21,9 @@
 //! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
 //! - `sparse_reader`: a sparse file read as a stream, holes reported, not read (stream export).
 //! - `zeroskip`: writes that leave all-zero blocks as holes (stream import, `sparse: always`).
+//! - `diff`: the changed ranges of an image against a base, from both extent maps.
+//! - `imagehash`: the updatable whole-image checksum of the send stream.
+//! - `send` / `receive`: the send stream format, its sender and its receiver.
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
 //! - `batch`: many volumes' files in one group commit (temps, one barrier, renames, records).
@@ -28,15 +31,19 @@
 pub mod batch;
 pub mod control;
 pub mod copy;
+pub mod diff;
 pub mod dir;
 pub mod durable;
 pub mod error;
 pub mod extents;
 pub mod fsstats;
+pub mod imagehash;
 pub mod lock;
 pub mod loopdev;
 pub mod probe;
+pub mod receive;
 pub mod resize;
+pub mod send;
 pub mod sparse;
 pub mod sparse_reader;
 mod sys;

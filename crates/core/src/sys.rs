@@ -69,22 +69,40 @@ struct FiemapBuf {
 const _: () = assert!(std::mem::size_of::<FiemapHeader>() == 32);
 const _: () = assert!(std::mem::size_of::<FiemapExtent>() == 56);
 
-pub use linux_raw_sys::ioctl::{FIEMAP_EXTENT_LAST, FIEMAP_EXTENT_SHARED, FIEMAP_FLAG_SYNC};
+pub use linux_raw_sys::ioctl::{
+    FIEMAP_EXTENT_DATA_INLINE, FIEMAP_EXTENT_DATA_TAIL, FIEMAP_EXTENT_DELALLOC,
+    FIEMAP_EXTENT_ENCODED, FIEMAP_EXTENT_LAST, FIEMAP_EXTENT_NOT_ALIGNED, FIEMAP_EXTENT_SHARED,
+    FIEMAP_EXTENT_UNKNOWN, FIEMAP_EXTENT_UNWRITTEN, FIEMAP_FLAG_SYNC,
+};
 
-/// ioctl(FS_IOC_FIEMAP): every extent of `fd`, fetched and handed to `each` in batches of
-/// at most `FIEMAP_BATCH` (memory stays bounded however fragmented the file is); `flags`
-/// e.g. `FIEMAP_FLAG_SYNC` (flush dirty data first so delayed allocations show up).
-pub fn fiemap(
-    fd: BorrowedFd,
-    flags: u32,
-    mut each: impl FnMut(&[FiemapExtent]),
-) -> nix::Result<()> {
-    let mut buf = Box::new(FiemapBuf {
-        hdr: FiemapHeader::default(),
-        extents: [FiemapExtent::default(); FIEMAP_BATCH],
-    });
-    let mut start = 0u64;
-    loop {
+/// A reusable buffer for ioctl(FS_IOC_FIEMAP) batches: memory stays at one batch
+/// (`FIEMAP_BATCH` extents) however many extents a file has.
+pub struct FiemapBatch {
+    buf: Box<FiemapBuf>,
+}
+
+impl Default for FiemapBatch {
+    fn default() -> Self {
+        FiemapBatch {
+            buf: Box::new(FiemapBuf {
+                hdr: FiemapHeader::default(),
+                extents: [FiemapExtent::default(); FIEMAP_BATCH],
+            }),
+        }
+    }
+}
+
+impl FiemapBatch {
+    /// ioctl(FS_IOC_FIEMAP): the next batch of extents of `fd` at or after `start`; `flags`
+    /// e.g. `FIEMAP_FLAG_SYNC`. Returns the extents and where the next batch starts (None
+    /// when the map is complete).
+    pub fn fetch(
+        &mut self,
+        fd: BorrowedFd,
+        start: u64,
+        flags: u32,
+    ) -> nix::Result<(&[FiemapExtent], Option<u64>)> {
+        let buf = &mut *self.buf;
         buf.hdr = FiemapHeader {
             fm_start: start,
             fm_length: u64::MAX - start,
@@ -94,20 +112,37 @@ pub fn fiemap(
         };
         // SAFETY: `buf` is a live, exclusively borrowed `struct fiemap` followed by
         // `fm_extent_count` extent slots, which bounds what the kernel writes.
-        unsafe { fiemap_ioctl(fd.as_raw_fd(), &mut *buf) }?;
+        unsafe { fiemap_ioctl(fd.as_raw_fd(), buf) }?;
         let n = (buf.hdr.fm_mapped_extents as usize).min(FIEMAP_BATCH);
         let got = &buf.extents[..n];
-        each(got);
-        match got.last() {
+        let next = match got.last() {
             Some(last) if last.fe_flags & FIEMAP_EXTENT_LAST == 0 && n == FIEMAP_BATCH => {
                 let next = last.fe_logical.saturating_add(last.fe_length);
-                if next <= start {
-                    // A zero-length extent would repeat forever; the map is complete enough.
-                    return Ok(());
-                }
-                start = next;
+                // A zero-length extent would repeat forever; the map is complete enough.
+                (next > start).then_some(next)
             }
-            _ => return Ok(()),
+            _ => None,
+        };
+        Ok((got, next))
+    }
+}
+
+/// ioctl(FS_IOC_FIEMAP): every extent of `fd`, fetched and handed to `each` in batches of
+/// at most `FIEMAP_BATCH` (memory stays bounded however fragmented the file is); `flags`
+/// e.g. `FIEMAP_FLAG_SYNC` (flush dirty data first so delayed allocations show up).
+pub fn fiemap(
+    fd: BorrowedFd,
+    flags: u32,
+    mut each: impl FnMut(&[FiemapExtent]),
+) -> nix::Result<()> {
+    let mut batch = FiemapBatch::default();
+    let mut start = 0u64;
+    loop {
+        let (got, next) = batch.fetch(fd, start, flags)?;
+        each(got);
+        match next {
+            Some(n) => start = n,
+            None => return Ok(()),
         }
     }
 }

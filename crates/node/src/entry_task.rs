@@ -133,7 +133,7 @@ impl ReadDirTask {
 task!(ReadDirTask, DirEntriesOutcome, "readDir");
 
 /// The entries of the directory `rel` of the pool (`''`: the root) with their kinds
-/// (never followed); `null` when it is missing.
+/// (never followed), sorted by name as `fs.readdir` returns them; `null` when it is missing.
 #[napi]
 pub fn read_dir_at(dir: &PoolDir, rel: String) -> AsyncTask<ReadDirTask> {
     AsyncTask::new(ReadDirTask {

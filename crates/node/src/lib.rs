@@ -30,6 +30,7 @@ mod panic_task;
 mod pool_dir;
 mod probe_task;
 mod progress;
+mod send_task;
 mod usage_task;
 mod write_file_task;
 

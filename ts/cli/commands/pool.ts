@@ -15,16 +15,21 @@ export function registerPoolCommands(program: Command): void {
     .option('--revisions-to-keep <n>', 'revisions kept per volume; -1 disables snapshots (default: 1)', intArg(-1))
     .option('--no-setup-check', 'accept a filesystem without reflinks (slow full copies)')
     .option('--ephemeral-volatile', 'volatile volumes are ephemeral (encrypted by the VM layer)')
-    .addHelpText('after', '\nOn an existing pool, init changes only the settings given and keeps the others.\n')
+    .option('--adopt', 'register the images already in the directory (a Qubes file-reflink pool) as volumes, without changing them')
+    .addHelpText(
+      'after',
+      '\nOn an existing pool, init changes only the settings given and keeps the others; --revisions-to-keep sets the default of new volumes (existing ones keep theirs: see volume config).\n',
+    )
     .addHelpText(
       'after',
       examples(
         'reflink-pool --pool /var/lib/vms init',
         'reflink-pool --pool /mnt/ext4/vms init --no-setup-check',
         'reflink-pool --pool /var/lib/vms init --revisions-to-keep 3 --json',
+        'reflink-pool --pool /var/lib/qubes init --adopt',
       ),
     )
-    .action(async (o: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean }, cmd: Command) => {
+    .action(async (o: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean; adopt?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd)
       const out = new Output(g.json)
       const dirPath = poolDir(g)
@@ -43,8 +48,21 @@ export function registerPoolCommands(program: Command): void {
         })
       try {
         const config = pool.config
-        out.result({ created: !existed, config }, () =>
-          [`${existed ? 'Opened existing' : 'Created'} pool ${config.name} at ${config.dirPath}`, '', configLines(pool)].join('\n'),
+        const adoption = o.adopt ? await pool.adoptAll() : undefined
+        out.result({ created: !existed, config, ...(adoption && { adoption }) }, () =>
+          [
+            `${existed ? 'Opened existing' : 'Created'} pool ${config.name} at ${config.dirPath}`,
+            '',
+            configLines(pool),
+            ...(adoption
+              ? [
+                  '',
+                  `Adopted ${adoption.adopted.length} volume${adoption.adopted.length === 1 ? '' : 's'}${adoption.adopted.length ? ':' : '.'}`,
+                  ...adoption.adopted.map((vid) => `  ${vid}`),
+                  ...(adoption.skipped.length ? ['Skipped:', ...adoption.skipped.map((s) => `  ${s.path}: ${s.reason}`)] : []),
+                ]
+              : []),
+          ].join('\n'),
         )
       } finally {
         await pool.close()

@@ -1,5 +1,5 @@
-// Volume commands: `reflink-pool volume <create|list|info|start|stop|revert|
-// revisions|resize|import|export|remove|verify>`.
+// Volume commands: `reflink-pool volume <create|adopt|config|list|info|start|
+// stop|revert|revisions|resize|import|export|remove|verify|send|receive>`.
 import { Command, Option } from 'commander'
 import { examples, intArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
@@ -8,6 +8,7 @@ import { withPool, type Pool, type Volume } from '../pool-access'
 import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
 import type { VolumeFootprint } from '../../pool'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
+import { registerSendCommands } from './send'
 import { CLI_CODES, CliError, UsageError } from '../errors'
 import { interrupt } from '../interrupt'
 import { refuse, reword, type FailureContext } from '../messages'
@@ -34,6 +35,26 @@ function onVolume<T>(
   }).catch((err: unknown) => {
     throw reword(err, context)
   })
+}
+
+interface KindOptions {
+  kind: Kind
+  source?: string
+  readOnly?: boolean
+  revisionsToKeep?: number
+}
+
+/** The library's volume options from `volume create`/`adopt` options (the name is the vid's last component). */
+function volumeOptions(vid: string, o: KindOptions) {
+  return {
+    vid,
+    name: vid.split('/').pop() ?? vid,
+    rw: o.readOnly !== true,
+    saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
+    snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
+    ...(o.source !== undefined ? { source: o.source } : {}),
+    ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+  }
 }
 
 function show(g: GlobalOptions, v: VolumeJson, extra: Array<[string, string]> = []): void {
@@ -87,25 +108,49 @@ export function registerVolumeCommands(program: Command): void {
         'reflink-pool volume create appvms/web/volatile --kind volatile --size 1G --json',
       ),
     )
-    .action(async (vid: string, o: { kind: Kind; size: number; source?: string; readOnly?: boolean; revisionsToKeep?: number }, cmd: Command) => {
+    .action(async (vid: string, o: KindOptions & { size: number }, cmd: Command) => {
       const g = globalOptions(cmd)
       const snapshotKind = o.kind === 'snapshot' || o.kind === 'origin-snapshot'
       if (snapshotKind && o.source === undefined) throw new UsageError(`--kind ${o.kind} needs --source <vid>: the volume it starts from`)
       if (!snapshotKind && o.source !== undefined) throw new UsageError(`--source goes with --kind snapshot or origin-snapshot, not ${o.kind}`)
       await withPool(g, async (pool) => {
-        const v = await pool.createVolume({
-          vid,
-          name: vid.split('/').pop() ?? vid,
-          size: o.size,
-          rw: o.readOnly !== true,
-          saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
-          snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
-          ...(o.source !== undefined ? { source: o.source } : {}),
-          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
-        })
+        const v = await pool.createVolume({ ...volumeOptions(vid, o), size: o.size })
         show(g, await volumeJson(v))
       })
     })
+
+  volume
+    .command('adopt <vid>')
+    .description('register existing images of a volume (e.g. of a Qubes file-reflink pool) without changing them')
+    .addOption(new Option('--kind <kind>', 'origin needs <vid>.img (or its dirty image); the other kinds own no image while stopped').choices(KINDS).default('origin'))
+    .option('--source <vid>', 'source volume of a snapshot kind')
+    .option('--read-only', 'the VM sees the volume read-only')
+    .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
+    .addHelpText('after', examples('reflink-pool volume adopt appvms/work/private', 'reflink-pool --pool /var/lib/qubes init --adopt   # every image set at once'))
+    .action(async (vid: string, o: KindOptions, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const v = await pool.adoptVolume(volumeOptions(vid, o))
+        show(g, await volumeJson(v))
+      })
+    })
+
+  volume
+    .command('config <vid>')
+    .description("change a volume's own settings: revisions kept, read-write or read-only (like qvm-volume config)")
+    .option('--revisions-to-keep <n>', 'revisions kept from the next commit on; -1 disables snapshots', intArg(-1))
+    .addOption(new Option('--rw', 'the VM sees the volume read-write').conflicts('ro'))
+    .addOption(new Option('--ro', 'the VM sees the volume read-only').conflicts('rw'))
+    .addHelpText('after', examples('reflink-pool volume config appvms/web/private --revisions-to-keep 3', 'reflink-pool volume config appvms/web/private --ro'))
+    .action((vid: string, o: { revisionsToKeep?: number; rw?: boolean; ro?: boolean }, cmd: Command) =>
+      onVolume(cmd, vid, async (v, _pool, g) => {
+        await v.setConfig({
+          ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
+          ...(o.rw || o.ro ? { rw: o.rw === true } : {}),
+        })
+        show(g, await volumeJson(v))
+      }),
+    )
 
   volume
     .command('list')
@@ -198,14 +243,20 @@ export function registerVolumeCommands(program: Command): void {
     .action((vid: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         const revisions = await v.revisions()
+        const stray = await v.strayRevisions()
         const rows = Object.entries(revisions).map(([revision, time]) => ({ revision, time: String(time) }))
-        new Output(g.json).result({ vid: v.vid, revisions }, () =>
-          rows.length
-            ? table(rows, [
-                { header: 'REVISION', value: (r) => r.revision, align: 'right' },
-                { header: 'TIME (UTC)', value: (r) => r.time },
-              ])
-            : `No revisions of ${v.vid}.`,
+        new Output(g.json).result({ vid: v.vid, revisions, ...(stray.length && { strayRevisions: stray }) }, () =>
+          [
+            rows.length
+              ? table(rows, [
+                  { header: 'REVISION', value: (r) => r.revision, align: 'right' },
+                  { header: 'TIME (UTC)', value: (r) => r.time },
+                ])
+              : `No revisions of ${v.vid}.`,
+            ...(stray.length
+              ? ['', `Ignored (revision number out of range, not made by the pool; move them away): ${stray.join(', ')}`]
+              : []),
+          ].join('\n'),
         )
       }),
     )
@@ -303,4 +354,6 @@ export function registerVolumeCommands(program: Command): void {
         new Output(g.json).result({ vid, ok: true }, () => `${vid}: ok`)
       }),
     )
+
+  registerSendCommands(volume)
 }

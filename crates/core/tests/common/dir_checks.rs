@@ -95,14 +95,13 @@ pub fn all() {
     assert_eq!(code(img.open_writable_image()), codes::ERR_UNSAFE_PATH);
     img.open_read().unwrap();
 
-    // Listing: kinds without following.
-    let mut names: Vec<(String, Kind)> = vm
+    // Listing: kinds without following, sorted by name.
+    let names: Vec<(String, Kind)> = vm
         .list()
         .unwrap()
         .into_iter()
         .map(|(n, k)| (n.to_string_lossy().into_owned(), k))
         .collect();
-    names.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         names,
         vec![

@@ -1,0 +1,5 @@
+// Pool policy suite on xfs: see helpers/pool-policy.ts.
+import test from 'ava'
+import { poolPolicy } from './helpers/pool-policy'
+
+poolPolicy(test, 'xfs')

@@ -1,0 +1,251 @@
+//! The receiving end of a send stream (docs/design.md §8).
+//!
+//! Why: a receiver must end with exactly the sender's image or refuse, and must never
+//! trust a length or offset before checking it. Strategy: the caller prepares the file
+//! (a clone of the base truncated or extended to the target size, or a sparse file of
+//! that size for a full stream) and feeds the stream after its header in pieces of any
+//! size. Each record head is checked before its payload is waited for (kind, sequence
+//! number, offsets increasing and inside the image, block alignment, DATA at most
+//! `MAX_DATA`), so a corrupt length cannot make the receiver buffer without bound; the
+//! whole record is checked against its checksum before it touches the file. DATA is
+//! written with pwrite (zero blocks left as holes in a full stream), HOLE is punched
+//! with fallocate(PUNCH_HOLE). The image hash is updated as the sender's was (the blocks
+//! as they were in the base are read back before being overwritten), or computed over
+//! the whole file at the end when the sizes differ; `finish` refuses a stream without
+//! its END record or whose image hash differs, then fsyncs. The caller deletes the file
+//! on any error, so a refused stream changes nothing. Cancellation: `Control::check`
+//! before every record and every `imagehash::CHUNK` hashed.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use nix::fcntl::{fallocate, FallocateFlags};
+
+use crate::control::Control;
+use crate::diff::BLOCK;
+use crate::error::{codes, Error, Result};
+use crate::imagehash::{image_hash, sum_blocks, sum_range};
+use crate::send::{
+    record_sum, Header, RecordHead, KIND_DATA, KIND_END, KIND_HOLE, MAX_DATA, RECORD_HEAD, SUM_LEN,
+};
+use crate::{sys, zeroskip};
+
+fn corrupt(detail: impl Into<String>) -> Error {
+    Error::lib(codes::ERR_STREAM_CORRUPT, "receive", detail)
+}
+
+/// Applies a stream to a prepared file.
+pub struct Receiver {
+    header: Header,
+    file: File,
+    /// Zero-block granularity of a full stream's writes (the filesystem's block size).
+    block: usize,
+    seq: u32,
+    /// End of the last record applied: the next one must start at or after it.
+    pos: u64,
+    hash: u128,
+    /// Bytes of an incomplete record carried over to the next `feed`.
+    pending: Vec<u8>,
+    /// The image hash the END record announced, once seen.
+    announced: Option<u128>,
+    scratch: Vec<u8>,
+}
+
+impl Receiver {
+    /// `file` is open for reading and writing and already holds the base (or nothing) at
+    /// the target size; `block` is its filesystem's block size.
+    pub fn new(header: Header, file: File, block: usize) -> Receiver {
+        Receiver {
+            hash: header.start_hash(),
+            header,
+            file,
+            block: block.max(512),
+            seq: 0,
+            pos: 0,
+            pending: Vec::new(),
+            announced: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Bytes of the image covered so far (for progress).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Apply every complete record in `pending` + `data`; keep an incomplete tail.
+    pub fn feed(&mut self, data: &[u8], ctl: &Control) -> Result<()> {
+        if self.pending.is_empty() {
+            let used = self.apply_records(data, ctl)?;
+            self.pending.extend_from_slice(&data[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.pending);
+            buf.extend_from_slice(data);
+            let used = self.apply_records(&buf, ctl)?;
+            buf.drain(..used);
+            self.pending = buf;
+        }
+        Ok(())
+    }
+
+    /// Apply the complete records at the start of `buf`; returns the bytes used.
+    fn apply_records(&mut self, buf: &[u8], ctl: &Control) -> Result<usize> {
+        let mut at = 0usize;
+        while buf.len() - at >= RECORD_HEAD {
+            if self.announced.is_some() {
+                return Err(corrupt("bytes after the END record"));
+            }
+            let head = RecordHead::decode(&buf[at..at + RECORD_HEAD])?;
+            self.check_head(&head)?;
+            let total = RECORD_HEAD + head.payload_len() as usize + SUM_LEN;
+            if buf.len() - at < total {
+                break;
+            }
+            ctl.check()?;
+            let body = &buf[at..at + total - SUM_LEN];
+            let mut sum = [0u8; SUM_LEN];
+            sum.copy_from_slice(&buf[at + total - SUM_LEN..at + total]);
+            let want = record_sum(
+                self.header.seed(),
+                &body[..RECORD_HEAD],
+                &body[RECORD_HEAD..],
+            );
+            if u128::from_le_bytes(sum) != want {
+                return Err(corrupt(format!(
+                    "checksum mismatch in record {} at offset {}",
+                    head.seq, head.offset
+                )));
+            }
+            self.apply(&head, &body[RECORD_HEAD..], ctl)?;
+            self.seq = self.seq.wrapping_add(1);
+            at += total;
+        }
+        if self.announced.is_some() && at < buf.len() {
+            return Err(corrupt("bytes after the END record"));
+        }
+        Ok(at)
+    }
+
+    /// Everything about a head that can be checked before its payload arrives.
+    fn check_head(&self, h: &RecordHead) -> Result<()> {
+        let size = self.header.size;
+        if h.seq != self.seq {
+            return Err(corrupt(format!(
+                "record {} arrived where record {} was expected (reordered or missing records)",
+                h.seq, self.seq
+            )));
+        }
+        if h.kind == KIND_END {
+            if h.offset != size || h.length != SUM_LEN as u64 {
+                return Err(corrupt("malformed END record"));
+            }
+            return Ok(());
+        }
+        let ok_len = match h.kind {
+            KIND_DATA => h.length > 0 && h.length <= MAX_DATA,
+            KIND_HOLE => h.length > 0,
+            other => return Err(corrupt(format!("unknown record kind {other}"))),
+        };
+        let end = h.offset.checked_add(h.length);
+        let fits = end.is_some_and(|e| e <= size);
+        let aligned = h.offset % BLOCK == 0 && end.is_some_and(|e| e % BLOCK == 0 || e == size);
+        if !ok_len || !fits || !aligned {
+            return Err(corrupt(format!(
+                "record {} has a bad range ({} bytes at offset {} of a {size}-byte image)",
+                h.seq, h.length, h.offset
+            )));
+        }
+        if h.offset < self.pos {
+            return Err(corrupt(format!(
+                "record {} at offset {} overlaps or precedes the previous one (ending at {})",
+                h.seq, h.offset, self.pos
+            )));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, h: &RecordHead, payload: &[u8], ctl: &Control) -> Result<()> {
+        let updates = self.header.updates_hash();
+        let incremental = self.header.base.is_some();
+        let end = h.offset + h.length;
+        if h.kind == KIND_END {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(payload);
+            self.announced = Some(u128::from_le_bytes(a));
+            self.pos = end;
+            return Ok(());
+        }
+        if updates && incremental {
+            // The blocks as the base had them leave the hash before they are overwritten.
+            let old = sum_range(&self.file, h.offset, end, &mut self.scratch, ctl)?;
+            self.hash = self.hash.wrapping_sub(old);
+        }
+        if h.kind == KIND_DATA {
+            if updates {
+                self.hash = self.hash.wrapping_add(sum_blocks(payload, h.offset));
+            }
+            if incremental {
+                sys::pwrite_all(self.file.as_fd(), payload, h.offset)
+                    .map_err(|e| Error::os(e, "write"))?;
+            } else {
+                zeroskip::write_skipping_zeros(self.file.as_fd(), h.offset, payload, self.block)?;
+            }
+        } else if h.kind == KIND_HOLE {
+            self.punch(h.offset, h.length)?;
+        }
+        self.pos = end;
+        ctl.report(end, self.header.size);
+        Ok(())
+    }
+
+    /// fallocate(PUNCH_HOLE | KEEP_SIZE); where the filesystem cannot punch, write zeros.
+    fn punch(&mut self, offset: u64, len: u64) -> Result<()> {
+        let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        match fallocate(
+            self.file.as_fd(),
+            flags,
+            offset as libc::off_t,
+            len as libc::off_t,
+        ) {
+            Ok(()) => Ok(()),
+            // EOPNOTSUPP: no hole punching on this filesystem; zeros read the same.
+            Err(Errno::EOPNOTSUPP) => {
+                let zeros = vec![0u8; MAX_DATA as usize];
+                let mut pos = offset;
+                while pos < offset + len {
+                    let n = (offset + len - pos).min(MAX_DATA);
+                    sys::pwrite_all(self.file.as_fd(), &zeros[..n as usize], pos)
+                        .map_err(|e| Error::os(e, "write"))?;
+                    pos += n;
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::os(e, "fallocate(PUNCH_HOLE)")),
+        }
+    }
+
+    /// Check that the stream was complete and the image is the sender's, then fsync.
+    /// Returns the image hash.
+    pub fn finish(&mut self, ctl: &Control) -> Result<u128> {
+        let Some(announced) = self.announced else {
+            return Err(corrupt(format!(
+                "the stream ended before its END record (truncated after {} records)",
+                self.seq
+            )));
+        };
+        if !self.pending.is_empty() {
+            return Err(corrupt("bytes after the END record"));
+        }
+        if !self.header.updates_hash() {
+            self.hash = image_hash(&self.file, self.header.size, ctl)?;
+        }
+        if self.hash != announced {
+            return Err(corrupt(
+                "the received image's checksum differs from the sender's (the base differs, or the stream was altered)",
+            ));
+        }
+        self.file.sync_all().map_err(|e| Error::io(e, "fsync"))?;
+        Ok(self.hash)
+    }
+}

@@ -1,0 +1,480 @@
+//! `SendStream` and `ReceiveStream`: the send stream (docs/design.md §8) across napi.
+//!
+//! Each is an object holding the open core `Sender` / `Receiver` between steps; every
+//! step (open, next batch of records, write a piece of stream, finish) is one task on
+//! the threadpool, so the JS side pulls or pushes at its own pace and memory stays at
+//! one batch. Steps return the image offset reached, which TS turns into progress.
+//! A `CancelToken` stops a long step (hashing a large range) between chunks.
+//! `parseSendHeader` is synchronous: it only decodes 104 bytes. Identities and image
+//! hashes cross as 32 hex digits (neither fits a JS number).
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi_derive::napi;
+use reflink_pool_core::error::{codes, Error, Result};
+use reflink_pool_core::imagehash::{from_hex, image_hash, to_hex};
+use reflink_pool_core::receive::Receiver;
+use reflink_pool_core::send::{BaseRef, Header, Sender, StateId, HEADER_LEN};
+use reflink_pool_core::Control;
+
+use crate::cancel::CancelToken;
+use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::pool_dir::{PoolDir, Target, TargetResult};
+
+/// The header of a send stream as JS sees it.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeSendHeader {
+    /// Size of the target image in bytes.
+    pub size: f64,
+    /// The target state's identity (32 hex digits).
+    pub target_id: String,
+    /// The base state's identity, size and image hash (incremental streams only).
+    pub base_id: Option<String>,
+    pub base_size: Option<f64>,
+    pub base_hash: Option<String>,
+}
+
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeSendStats {
+    pub data_bytes: f64,
+    pub hole_bytes: f64,
+    pub records: f64,
+    pub stream_bytes: f64,
+    /// The target's image hash (32 hex digits), once the stream ended.
+    pub image_hash: String,
+}
+
+/// A batch of stream bytes (None once the stream ended) and the image offset reached.
+#[napi(object)]
+pub struct NativeSendBatch {
+    pub data: Option<Buffer>,
+    pub position: f64,
+}
+
+outcome!(SendHeaderOutcome, NativeSendHeader);
+outcome!(SendBatchOutcome, NativeSendBatch);
+outcome!(HashOutcome, String);
+
+fn bad(detail: String) -> Error {
+    Error::lib(codes::ERR_INVALID_ARG_VALUE, "validate", detail)
+}
+
+fn state_id(name: &str, hex: &str) -> Result<StateId> {
+    let v = from_hex(hex).ok_or_else(|| bad(format!("{name} must be 32 hex digits")))?;
+    Ok(v.to_be_bytes())
+}
+
+fn hash_of(name: &str, hex: &str) -> Result<u128> {
+    from_hex(hex).ok_or_else(|| bad(format!("{name} must be 32 hex digits")))
+}
+
+fn id_hex(id: &StateId) -> String {
+    to_hex(u128::from_be_bytes(*id))
+}
+
+impl NativeSendHeader {
+    fn to_core(&self) -> Result<Header> {
+        let base = match (&self.base_id, self.base_size, &self.base_hash) {
+            (Some(id), Some(size), Some(hash)) => Some(BaseRef {
+                id: state_id("baseId", id)?,
+                size: to_u64("baseSize", size)?,
+                hash: hash_of("baseHash", hash)?,
+            }),
+            (None, None, None) => None,
+            _ => return Err(bad("baseId, baseSize and baseHash go together".to_string())),
+        };
+        Ok(Header {
+            size: to_u64("size", self.size)?,
+            target_id: state_id("targetId", &self.target_id)?,
+            base,
+        })
+    }
+
+    fn from_core(h: &Header) -> Result<Self> {
+        Ok(NativeSendHeader {
+            size: to_js("size", h.size)?,
+            target_id: id_hex(&h.target_id),
+            base_id: h.base.map(|b| id_hex(&b.id)),
+            base_size: h.base.map(|b| to_js("baseSize", b.size)).transpose()?,
+            base_hash: h.base.map(|b| to_hex(b.hash)),
+        })
+    }
+}
+
+/// Decode and check the first 104 bytes of a stream (synchronous: no I/O).
+#[napi]
+pub fn parse_send_header(data: Buffer) -> SendHeaderOutcome {
+    Header::decode(&data)
+        .and_then(|h| NativeSendHeader::from_core(&h))
+        .into()
+}
+
+/// The stream header's length in bytes.
+#[napi]
+pub fn send_header_length() -> u32 {
+    HEADER_LEN as u32
+}
+
+/// The one place these tasks open a committed image: `rel` of the pool, read-only, a
+/// regular file reached without symlinks (`core::dir`). Returns it and its shown path.
+fn open_read(target: &TargetResult) -> Result<(File, PathBuf)> {
+    let entry = target.as_ref().map_err(Clone::clone)?.entry()?;
+    Ok((entry.open_read()?, entry.shown()))
+}
+
+/// The path shown in messages for a target.
+fn shown(target: &TargetResult) -> PathBuf {
+    target.as_ref().map(Target::shown).unwrap_or_default()
+}
+
+/// A committed image opened for a send must have exactly the size the header states.
+fn check_size(file: &File, path: &Path, want: u64) -> Result<()> {
+    let got = file
+        .metadata()
+        .map_err(|e| Error::io(e, "fstat").with_path(path))?
+        .len();
+    if got == want {
+        Ok(())
+    } else {
+        Err(Error::lib(
+            codes::ERR_SOURCE_CHANGED,
+            "send",
+            format!("{got} bytes where {want} were expected"),
+        )
+        .with_path(path))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---- hashImage -----------------------------------------------------------
+
+pub struct HashImageTask {
+    target: TargetResult,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl HashImageTask {
+    fn run(&self) -> Result<String> {
+        let (file, path) = open_read(&self.target)?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io(e, "fstat").with_path(&path))?
+            .len();
+        let ctl = Control {
+            cancel: self.cancel.as_deref(),
+            progress: None,
+        };
+        let h = image_hash(&file, size, &ctl).map_err(|e| e.with_path(&path))?;
+        Ok(to_hex(h))
+    }
+}
+
+task!(HashImageTask, HashOutcome, "hashImage");
+
+/// The image hash of the image `rel` of the pool (docs/design.md §8), reading only its
+/// data runs.
+#[napi]
+pub fn hash_image(
+    dir: &PoolDir,
+    rel: String,
+    cancel: Option<&CancelToken>,
+) -> AsyncTask<HashImageTask> {
+    AsyncTask::new(HashImageTask {
+        target: dir.at(rel),
+        cancel: cancel.map(CancelToken::flag),
+    })
+}
+
+// ---- SendStream ----------------------------------------------------------
+
+struct SendShared {
+    target: TargetResult,
+    base: Option<TargetResult>,
+    header: NativeSendHeader,
+    cancel: Option<Arc<AtomicBool>>,
+    sender: Mutex<Option<Sender>>,
+}
+
+#[napi]
+pub struct SendStream {
+    shared: Arc<SendShared>,
+}
+
+pub enum SendOp {
+    Open,
+    Next { want: f64 },
+    Close,
+}
+
+pub struct SendTask {
+    shared: Arc<SendShared>,
+    op: SendOp,
+}
+
+impl SendTask {
+    fn run(&self) -> Result<NativeSendBatch> {
+        let s = &self.shared;
+        let mut sender = lock(&s.sender);
+        let ctl = Control {
+            cancel: s.cancel.as_deref(),
+            progress: None,
+        };
+        match &self.op {
+            SendOp::Open => {
+                let header = s.header.to_core()?;
+                let (target, path) = open_read(&s.target)?;
+                check_size(&target, &path, header.size)?;
+                let base = match (&s.base, &header.base) {
+                    (Some(t), Some(b)) => {
+                        let (f, p) = open_read(t)?;
+                        check_size(&f, &p, b.size)?;
+                        Some(f)
+                    }
+                    _ => None,
+                };
+                *sender = Some(Sender::new(header, target, base).map_err(|e| e.with_path(&path))?);
+                Ok(NativeSendBatch {
+                    data: None,
+                    position: 0.0,
+                })
+            }
+            SendOp::Next { want } => {
+                let snd = sender
+                    .as_mut()
+                    .ok_or_else(|| bad("the send stream is not open".to_string()))?;
+                let want = to_u64("want", *want)? as usize;
+                let mut out = Vec::with_capacity(want.min(8 << 20) + (2 << 20));
+                let more = snd
+                    .fill(&mut out, want, &ctl)
+                    .map_err(|e| e.with_path(shown(&s.target)))?;
+                let position = if more {
+                    snd.position()
+                } else {
+                    to_u64("size", s.header.size)?
+                };
+                Ok(NativeSendBatch {
+                    data: (!out.is_empty()).then(|| out.into()),
+                    position: to_js("position", position)?,
+                })
+            }
+            SendOp::Close => {
+                sender.take();
+                Ok(NativeSendBatch {
+                    data: None,
+                    position: 0.0,
+                })
+            }
+        }
+    }
+}
+
+task!(SendTask, SendBatchOutcome, "send");
+
+#[napi]
+impl SendStream {
+    /// No I/O here: `open()` opens `target` (and `base`, for an incremental header).
+    #[napi(constructor)]
+    pub fn new(
+        dir: &PoolDir,
+        target: String,
+        base: Option<String>,
+        header: NativeSendHeader,
+        cancel: Option<&CancelToken>,
+    ) -> Self {
+        SendStream {
+            shared: Arc::new(SendShared {
+                target: dir.at(target),
+                base: base.map(|b| dir.at(b)),
+                header,
+                cancel: cancel.map(CancelToken::flag),
+                sender: Mutex::new(None),
+            }),
+        }
+    }
+
+    fn task(&self, op: SendOp) -> AsyncTask<SendTask> {
+        AsyncTask::new(SendTask {
+            shared: Arc::clone(&self.shared),
+            op,
+        })
+    }
+
+    #[napi]
+    pub fn open(&self) -> AsyncTask<SendTask> {
+        self.task(SendOp::Open)
+    }
+
+    /// Whole records totalling at least `want` bytes (fewer at the end); `data` is
+    /// absent once the stream has ended.
+    #[napi]
+    pub fn next(&self, want: f64) -> AsyncTask<SendTask> {
+        self.task(SendOp::Next { want })
+    }
+
+    #[napi]
+    pub fn close(&self) -> AsyncTask<SendTask> {
+        self.task(SendOp::Close)
+    }
+
+    /// What was sent so far (the image hash is set once the stream ended).
+    #[napi]
+    pub fn stats(&self) -> Option<NativeSendStats> {
+        let sender = lock(&self.shared.sender);
+        let st = sender.as_ref()?.stats();
+        Some(NativeSendStats {
+            data_bytes: st.data_bytes as f64,
+            hole_bytes: st.hole_bytes as f64,
+            records: st.records as f64,
+            stream_bytes: st.stream_bytes as f64,
+            image_hash: to_hex(st.image_hash),
+        })
+    }
+}
+
+// ---- ReceiveStream -------------------------------------------------------
+
+struct ReceiveShared {
+    target: TargetResult,
+    header: Header,
+    cancel: Option<Arc<AtomicBool>>,
+    receiver: Mutex<Option<Receiver>>,
+}
+
+#[napi]
+pub struct ReceiveStream {
+    shared: Arc<ReceiveShared>,
+}
+
+pub enum ReceiveOp {
+    Open,
+    Write { data: Buffer },
+    Finish,
+    Close,
+}
+
+pub struct ReceiveTask {
+    shared: Arc<ReceiveShared>,
+    op: ReceiveOp,
+}
+
+/// What a receive step answers: the image offset reached, or the image hash at the end.
+#[napi(object)]
+pub struct NativeReceiveStep {
+    pub position: f64,
+    pub image_hash: Option<String>,
+}
+
+outcome!(ReceiveStepOutcome, NativeReceiveStep);
+
+impl ReceiveTask {
+    fn run(&self) -> Result<NativeReceiveStep> {
+        let s = &self.shared;
+        let mut receiver = lock(&s.receiver);
+        let ctl = Control {
+            cancel: s.cancel.as_deref(),
+            progress: None,
+        };
+        let not_open = || bad("the receive stream is not open".to_string());
+        let step = |position: u64, image_hash: Option<String>| -> Result<NativeReceiveStep> {
+            Ok(NativeReceiveStep {
+                position: to_js("position", position)?,
+                image_hash,
+            })
+        };
+        match &self.op {
+            ReceiveOp::Open => {
+                // The import file: a writable image (regular, one link), read back and written.
+                let entry = s.target.as_ref().map_err(Clone::clone)?.entry()?;
+                let file = entry.open_writable_image()?;
+                check_size(&file, &entry.shown(), s.header.size)?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
+                let block = usize::try_from(meta.blksize()).unwrap_or(4096);
+                *receiver = Some(Receiver::new(s.header, file, block));
+                step(0, None)
+            }
+            ReceiveOp::Write { data } => {
+                let r = receiver.as_mut().ok_or_else(not_open)?;
+                r.feed(data, &ctl)
+                    .map_err(|e| e.with_path(shown(&s.target)))?;
+                step(r.position(), None)
+            }
+            ReceiveOp::Finish => {
+                let mut r = receiver.take().ok_or_else(not_open)?;
+                let h = r.finish(&ctl).map_err(|e| e.with_path(shown(&s.target)))?;
+                step(s.header.size, Some(to_hex(h)))
+            }
+            ReceiveOp::Close => {
+                receiver.take();
+                step(0, None)
+            }
+        }
+    }
+}
+
+task!(ReceiveTask, ReceiveStepOutcome, "receive");
+
+#[napi]
+impl ReceiveStream {
+    /// The image `rel` of the pool must exist at the stream's size (a clone of the base,
+    /// or sparse); `header` is the stream's first 104 bytes. No I/O here.
+    #[napi(constructor)]
+    pub fn new(
+        dir: &PoolDir,
+        rel: String,
+        header: Buffer,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<Self> {
+        let header = Header::decode(&header)
+            .map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.to_string()))?;
+        Ok(ReceiveStream {
+            shared: Arc::new(ReceiveShared {
+                target: dir.at(rel),
+                header,
+                cancel: cancel.map(CancelToken::flag),
+                receiver: Mutex::new(None),
+            }),
+        })
+    }
+
+    fn task(&self, op: ReceiveOp) -> AsyncTask<ReceiveTask> {
+        AsyncTask::new(ReceiveTask {
+            shared: Arc::clone(&self.shared),
+            op,
+        })
+    }
+
+    #[napi]
+    pub fn open(&self) -> AsyncTask<ReceiveTask> {
+        self.task(ReceiveOp::Open)
+    }
+
+    /// Apply the next piece of the stream (after its header); the buffer must not
+    /// change until the promise settles.
+    #[napi]
+    pub fn write(&self, data: Buffer) -> AsyncTask<ReceiveTask> {
+        self.task(ReceiveOp::Write { data })
+    }
+
+    /// Check the END record and the image hash, fsync; answers the image hash.
+    #[napi]
+    pub fn finish(&self) -> AsyncTask<ReceiveTask> {
+        self.task(ReceiveOp::Finish)
+    }
+
+    #[napi]
+    pub fn close(&self) -> AsyncTask<ReceiveTask> {
+        self.task(ReceiveOp::Close)
+    }
+}

@@ -1,0 +1,89 @@
+// `reflink-pool volume send` and `volume receive`: a committed state as a send stream
+// (docs/design.md §8) on stdout, and a stream from stdin committed as a new revision.
+// ssh is the transport between hosts; nothing here listens on a network.
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { Command } from 'commander'
+import { examples } from '../args'
+import { humanSize } from '../format'
+import { globalOptions, Output } from '../output'
+import { withPool } from '../pool-access'
+import { interrupt } from '../interrupt'
+import { UsageError } from '../errors'
+
+export function registerSendCommands(volume: Command): void {
+  volume
+    .command('send <vid>')
+    .description('write the committed state of a save-on-stop volume as a send stream to stdout (only the changes since --base)')
+    .option('--base <rev>', 'a revision the receiver holds: send only what changed since it')
+    .addHelpText(
+      'after',
+      examples(
+        'reflink-pool volume send vm-templates/debian/root > full.stream',
+        'reflink-pool volume send vm-templates/debian/root --base 3 | ssh host reflink-pool volume receive vm-templates/debian/root',
+      ),
+    )
+    .action(async (vid: string, o: { base?: string }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      if (process.stdout.isTTY) throw new UsageError('refusing to write a send stream to a terminal: redirect stdout or pipe it')
+      // stdout carries the stream: the result line goes to stderr.
+      const out = new Output(g.json, process.stderr)
+      await withPool(g, async (pool) => {
+        const v = await pool.getVolume(vid)
+        const total = await v.size()
+        const bar = out.progress({ label: `send ${vid}`, unit: 'bytes', total })
+        let bytes = 0
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            bytes += chunk.length
+            cb(null, chunk)
+          },
+        })
+        process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+          // The reader went away (`| head`, a closed ssh): not our failure.
+          if (err.code === 'EPIPE') process.exit(0)
+        })
+        const started = performance.now()
+        try {
+          const stream = v.send({ ...(o.base !== undefined ? { base: o.base } : {}), signal: interrupt.signal, onProgress: (done) => bar.update(done, total) })
+          await pipeline(stream, counter, process.stdout, { signal: interrupt.signal, end: false })
+        } finally {
+          bar.done()
+        }
+        const seconds = (performance.now() - started) / 1000
+        out.result({ vid, base: o.base ?? null, bytes, seconds }, () => `Sent ${vid}${o.base ? ` (changes since revision ${o.base})` : ''}: ${humanSize(bytes)} in ${seconds.toFixed(2)} s.`)
+      })
+    })
+
+  volume
+    .command('receive <vid>')
+    .description('apply a send stream from stdin to a stopped save-on-stop volume and commit it as a new revision')
+    .addHelpText('after', examples('ssh host reflink-pool volume send vm-templates/debian/root --base 3 | reflink-pool volume receive vm-templates/debian/root'))
+    .action(async (vid: string, _o: unknown, cmd: Command) => {
+      const g = globalOptions(cmd)
+      if (process.stdin.isTTY) throw new UsageError('refusing to read a send stream from a terminal: pipe one into stdin')
+      const out = new Output(g.json)
+      await withPool(g, async (pool) => {
+        const v = await pool.getVolume(vid)
+        let total = 0
+        const bar = out.progress({ label: `receive ${vid}`, unit: 'bytes' })
+        const started = performance.now()
+        let report
+        try {
+          report = await v.receive(process.stdin, {
+            signal: interrupt.signal,
+            onProgress: (done, size) => {
+              total = size
+              bar.update(done, total)
+            },
+          })
+        } finally {
+          bar.done()
+        }
+        const seconds = (performance.now() - started) / 1000
+        out.result({ vid, ...report, seconds }, () =>
+          `Received state ${report.id} into ${vid}${report.baseId ? ` (changes since ${report.baseId})` : ' (full)'}: ${humanSize(report.size)} image in ${seconds.toFixed(2)} s.`,
+        )
+      })
+    })
+}

@@ -1,0 +1,30 @@
+// The files of one volume in its VM directory: every name that parses as one
+// of the vid's image names (clean, dirty, precache, import, revisions, in or
+// out of range, and their temp files). Used to refuse a create over files the
+// pool did not make, to undo an unfinished create, to remove a volume, and to
+// measure its footprint.
+import { join } from 'node:path'
+import { volumePaths, parseImageName, type ParsedImageName, type VolumePaths } from './names'
+import type { PoolContext } from './context'
+import type { PoolFiles } from './files'
+
+export interface VolumeFile {
+  path: string
+  parsed: ParsedImageName
+}
+
+/** The files of `vid`, by name (a VM directory that is a planted symlink is ERR_UNSAFE_PATH). */
+export function volumeFiles(ctx: PoolContext, vid: string): Promise<VolumeFile[]> {
+  return filesAt(ctx.files, volumePaths(ctx.dirPath, vid))
+}
+
+/** The files named by `p` (its directory and base name); see volumeFiles. */
+export async function filesAt(files: PoolFiles, p: VolumePaths): Promise<VolumeFile[]> {
+  if (!(await files.checkDir(p.dir))) return []
+  const out: VolumeFile[] = []
+  for (const ent of await files.list(p.dir)) {
+    const parsed = parseImageName(ent.name)
+    if (parsed && parsed.base === p.base) out.push({ path: join(p.dir, ent.name), parsed })
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+}
