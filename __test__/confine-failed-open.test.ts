@@ -4,14 +4,14 @@
 // waiting for garbage collection. Each case builds its own loop-mounted
 // filesystem, makes open fail after the handle was opened, and unmounts it
 // with `unmount({ tries: 1 })`, which throws when the mount is busy.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { chmodSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool } from '../ts/index'
 import { mountScratch, requireFs, unavailableReason, type FsKind, type ScratchFs } from './helpers/scratch-fs'
 
 /** A test on a fresh `kind` filesystem (skipped with the reason when it cannot be built, a failure under REFLINK_POOL_REQUIRE_FS=1). */
-function onFresh(kind: FsKind, title: string, body: (fs: ScratchFs, t: Parameters<Parameters<typeof test>[1]>[0]) => Promise<void>) {
+function onFresh(kind: FsKind, title: string, body: (fs: ScratchFs, t: ExecutionContext) => Promise<void>) {
   const reason = unavailableReason(kind)
   if (reason && !requireFs) return test.skip(`${kind}: ${title} [skipped: ${reason}]`, () => {})
   test.serial(`${kind}: ${title}`, async (t) => {
