@@ -61,7 +61,12 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
     return other.dir
   }
   let seq = 0
-  const open = () => ReflinkPool.open({ dirPath: join(fs().dir, `pool-${++seq}`), setupCheck: expected.reflink })
+  /** A fresh pool, closed when the test ends (an open pool holds a handle on the filesystem). */
+  const open = async (t: { teardown(fn: () => Promise<void> | void): void }) => {
+    const pool = await ReflinkPool.open({ dirPath: join(fs().dir, `pool-${++seq}`), setupCheck: expected.reflink })
+    t.teardown(() => pool.close())
+    return pool
+  }
   const scratch = (base: string, label: string) => {
     const d = join(base, `files-${++seq}-${label}`)
     mkdirSync(d, { recursive: true })
@@ -81,7 +86,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   // ---- file import ------------------------------------------------------------
 
   test(`${kind}: importFile from the pool's filesystem uses ${sameFsMethod}, commits a revision, keeps holes`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const src = await image(scratch(fs().dir, 'import'))
     const r = await v.importFile(src.path)
@@ -95,7 +100,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: importFile from another filesystem (${otherKind}) uses read-write and keeps holes`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const src = await image(scratch(otherDir(), 'import'))
     const r = await v.importFile(src.path)
@@ -107,7 +112,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: importFile { sparse: 'always' } turns the zero blocks of a fully allocated file into holes`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const path = join(scratch(fs().dir, 'raw'), 'full.raw')
     const content = Buffer.alloc(16 * MiB)
@@ -126,7 +131,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: importFile aborted mid-copy commits nothing and leaves no file`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const dirty = await v.start()
     writeFileSync(dirty, 'committed before')
@@ -159,7 +164,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: importFile refuses a FIFO and a directory without blocking or changing anything`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const d = scratch(fs().dir, 'fifo')
     const fifo = join(d, 'pipe')
@@ -174,7 +179,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   // ---- file export ------------------------------------------------------------
 
   test(`${kind}: exportToFile on the pool's filesystem uses ${sameFsMethod}; on ${otherKind} read-write; holes kept, durable, no temp`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const src = await image(scratch(fs().dir, 'exp-src'))
     await v.importFile(src.path)
@@ -198,7 +203,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: exportToFile aborted leaves the existing file untouched; refuses a FIFO destination`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const d = scratch(fs().dir, 'exp-abort')
     const raw = join(d, 'full.raw')
@@ -220,7 +225,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   // ---- stream export ----------------------------------------------------------
 
   test.serial(`${kind}: exportStream of a 1 GiB image with 1 MiB of data is byte-identical and never reads the holes`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const d = scratch(fs().dir, 'stream')
     const path = join(d, 'big.raw')
@@ -240,7 +245,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: exportStream start/end are inclusive like fs.createReadStream; bad ranges are typed errors`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const src = await image(scratch(fs().dir, 'range'))
     await v.importFile(src.path)
@@ -257,7 +262,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: exportStream into a closed destination fails the pipeline and releases the image; abort stops it`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const path = join(scratch(fs().dir, 'closed'), 'full.raw')
     writeFileSync(path, Buffer.alloc(32 * MiB, 7))
@@ -290,7 +295,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   // ---- stream import ----------------------------------------------------------
 
   test(`${kind}: importStream in odd-sized chunks leaves zero blocks as holes (allocated <= 1.02 x data) and equals the source`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const src = await image(scratch(fs().dir, 'simport'))
     const content = readFileSync(src.path)
@@ -314,7 +319,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   })
 
   test(`${kind}: importPipe reads a FIFO natively (holes kept); an abort while it waits for a writer, or a short or long stream, commits nothing`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     const d = scratch(fs().dir, 'pipe')
     const src = await image(d)
@@ -354,7 +359,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
   // ---- CLI ----------------------------------------------------------------------
 
   test(`${kind}: CLI volume import/export of a file print the method; FIFOs and - stream; a closed pipe is not an error`, async (t) => {
-    const pool = await open()
+    const pool = await open(t)
     const v = await origin(pool)
     await pool.close()
     const env = { REFLINK_POOL_DIR: pool.dirPath }
