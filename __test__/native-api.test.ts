@@ -131,12 +131,13 @@ test('internal durable helpers and the import writer work and report errors with
   const w = await internal.openImportWriter(img)
   const zeros = Buffer.alloc(256 * 1024)
   const data = Buffer.alloc(64 * 1024, 0x61)
-  t.is(await w.write(0, zeros), 0, 'an all-zero chunk writes nothing')
-  t.is(await w.write(512 * 1024, data), data.length)
-  const past = (await t.throwsAsync(w.write(1024 * 1024 - 10, data))) as ReflinkPoolError
+  t.deepEqual(await w.write([zeros, zeros]), { position: 512 * 1024, written: 0 }, 'all-zero chunks write nothing')
+  t.deepEqual(await w.write(data), { position: 576 * 1024, written: data.length })
+  t.deepEqual(await w.write(Buffer.alloc(1024 * 1024 - 576 * 1024)), { position: 1024 * 1024, written: data.length })
+  const past = (await t.throwsAsync(w.write(Buffer.alloc(1, 1)))) as ReflinkPoolError
   t.is(past.code, 'ERR_INVALID_ARG_VALUE')
   t.is(past.path, img)
-  await w.finish()
+  t.deepEqual(await w.finish(), { position: 1024 * 1024, written: data.length })
   const content = readFileSync(img)
   t.true(content.subarray(512 * 1024, 576 * 1024).equals(data))
   t.is(content.subarray(0, 512 * 1024).indexOf(0x61), -1)

@@ -16,6 +16,23 @@ export declare class CancelToken {
   get cancelled(): boolean
 }
 
+export declare class ExportReader {
+  /**
+   * No syscall here: `open()` opens `rel` of the directory handle (a regular file,
+   * never followed).
+   */
+  constructor(dir: PoolDir, rel: string)
+  /** Open the file and read `[start, end)` of it (`end` absent: to its end). */
+  open(start: number, end?: number | undefined | null): Promise<ExportOpenOutcome>
+  /**
+   * Fill `buf` with the next bytes; it must not be used until the promise settles.
+   * `{ data: 0, hole: 0 }` is the end.
+   */
+  read(buf: Buffer): Promise<ExportReadOutcome>
+  /** Close the file (a read in flight finishes first: it holds the lock). Idempotent. */
+  close(): void
+}
+
 export declare class ImportWriter {
   /**
    * No syscall here: `open()` opens `rel` of the pool (which must exist, e.g. from
@@ -23,9 +40,11 @@ export declare class ImportWriter {
    */
   constructor(dir: PoolDir, rel: string)
   open(): Promise<ImportWriterOutcome>
-  /** Write `data` at `offset`; the buffer must not change until the promise settles. */
-  write(offset: number, data: Buffer): Promise<ImportWriterOutcome>
-  /** fsync and close. */
+  /** Append `chunks`, in order, to the stream; they must not change until the promise settles. */
+  write(chunks: Array<Buffer>): Promise<ImportWriterOutcome>
+  /** Read the stream from `source` (a pipe, FIFO or file path) to its end and append it. */
+  pump(source: string, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<ImportWriterOutcome>
+  /** Write the last partial block, fsync and close. */
   finish(): Promise<ImportWriterOutcome>
   /** Close without fsync (the import is being abandoned). */
   close(): Promise<ImportWriterOutcome>
@@ -117,6 +136,18 @@ export declare function copyFile(src: string, dst: string, options: NativeCopyOp
 export declare function copyFileAt(srcDir: PoolDir, src: string, dstDir: PoolDir, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
 
 /**
+ * `copyFile` of the file `src` outside any pool (an ordinary path: a file to import) to
+ * `dst` relative to the pool root `dst_dir`.
+ */
+export declare function copyFileFromPath(src: string, dstDir: PoolDir, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+
+/**
+ * `copyFile` of `src` relative to the pool root `src_dir` to the file `dst` outside any
+ * pool (an ordinary path: an export).
+ */
+export declare function copyFileToPath(srcDir: PoolDir, src: string, dst: string, options: NativeCopyOptions, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<CopyOutcome>
+
+/**
  * Every copy method name (`CopyMethod::ALL` of the core), for the parity test
  * with `COPY_METHODS` in `ts/copy.ts`.
  */
@@ -134,10 +165,11 @@ export declare function createSparseFile(path: string, size: number): Promise<Vo
 /** `createSparseFile` of `rel` in the pool (parents created, mode 0700). */
 export declare function createSparseFileAt(dir: PoolDir, rel: string, size: number): Promise<VoidOutcome>
 
-export declare function dataRuns(path: string): Promise<DataRunsOutcome>
+/** At most `limit` (default 4096) data runs of `path` from offset `start` (default 0). */
+export declare function dataRuns(path: string, start?: number | undefined | null, limit?: number | undefined | null): Promise<DataRunsOutcome>
 
 /** `dataRuns` of `rel` in the pool. */
-export declare function dataRunsAt(dir: PoolDir, rel: string): Promise<DataRunsOutcome>
+export declare function dataRunsAt(dir: PoolDir, rel: string, start?: number | undefined | null, limit?: number | undefined | null): Promise<DataRunsOutcome>
 
 export type DataRunsOutcome =
   | { status: 'ok'; value: NativeDataRuns }
@@ -149,6 +181,14 @@ export type DirEntriesOutcome =
 
 export type EntryStatOutcome =
   | { status: 'ok'; value?: NativeEntryStat }
+  | { status: 'error'; error: NativeError }
+
+export type ExportOpenOutcome =
+  | { status: 'ok'; value: NativeExportOpen }
+  | { status: 'error'; error: NativeError }
+
+export type ExportReadOutcome =
+  | { status: 'ok'; value: NativeExportSegment }
   | { status: 'error'; error: NativeError }
 
 export declare function fileUsage(path: string): Promise<FileUsageOutcome>
@@ -195,7 +235,7 @@ export type HashOutcome =
   | { status: 'error'; error: NativeError }
 
 export type ImportWriterOutcome =
-  | { status: 'ok'; value: number }
+  | { status: 'ok'; value: NativeImportPosition }
   | { status: 'error'; error: NativeError }
 
 export declare function isReflinkSupported(dstDir: string, srcDir?: string | undefined | null): Promise<BoolOutcome>
@@ -253,6 +293,8 @@ export interface NativeCopyOptions {
   /** Truncate or zero-extend the result; 0 creates an empty file without cloning. */
   size?: number
   copyMtime: boolean
+  /** 'always': all-zero blocks of the data become holes too (never a clone). */
+  sparse?: 'auto' | 'always'
 }
 
 export interface NativeCopyResult {
@@ -278,8 +320,10 @@ export interface NativeDataRun {
 export interface NativeDataRuns {
   /** Apparent size of the file when it was mapped. */
   size: number
-  /** Data runs in ascending order; everything else reads as zeros. */
+  /** Data runs in ascending order, from `start` on; everything else reads as zeros. */
   runs: Array<NativeDataRun>
+  /** Where the next batch starts, or absent when this batch reached the end. */
+  next?: number
 }
 
 /**
@@ -321,6 +365,24 @@ export interface NativeError {
   message: string
 }
 
+/** What `open` found: the range that will be read and the file's identity. */
+export interface NativeExportOpen {
+  /** Apparent size of the file at open. */
+  size: number
+  /** The range read: `start` and `end` clipped to the size. */
+  start: number
+  end: number
+  /** st_dev and st_ino (as `fs.Stats` numbers), to check the path still names this file. */
+  dev: number
+  ino: number
+}
+
+/** One `read`: `data` bytes at the start of the buffer, then `hole` bytes of zeros. */
+export interface NativeExportSegment {
+  data: number
+  hole: number
+}
+
 export interface NativeFileUsage {
   /** Apparent size (st_size). */
   size: number
@@ -339,6 +401,14 @@ export interface NativeFsStats {
   size: number
   /** Used bytes. */
   used: number
+}
+
+/** Where the writer stands after a step. */
+export interface NativeImportPosition {
+  /** Bytes of the stream received so far (the file offset of the next byte). */
+  position: number
+  /** Bytes really written so far (all-zero blocks are not). */
+  written: number
 }
 
 export interface NativeMakeItem {

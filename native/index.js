@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.ExportReader = nativeBinding.ExportReader
 module.exports.ImportWriter = nativeBinding.ImportWriter
 module.exports.PoolDir = nativeBinding.PoolDir
 module.exports.ReceiveStream = nativeBinding.ReceiveStream
@@ -844,6 +845,8 @@ module.exports.VolumeLock = nativeBinding.VolumeLock
 module.exports.__testPanic = nativeBinding.__testPanic
 module.exports.copyFile = nativeBinding.copyFile
 module.exports.copyFileAt = nativeBinding.copyFileAt
+module.exports.copyFileFromPath = nativeBinding.copyFileFromPath
+module.exports.copyFileToPath = nativeBinding.copyFileToPath
 module.exports.copyMethods = nativeBinding.copyMethods
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.createSparseFile = nativeBinding.createSparseFile

@@ -1,7 +1,7 @@
 // copyFile: the durable copy (reflink, else sparse copy) as one native task,
 // with AbortSignal cancellation and throttled progress.
 import { native } from './binding'
-import { abortError } from './errors'
+import { abortError, libraryError } from './errors'
 import { copySlots } from './limiter'
 import type { Outcome } from './outcome'
 import { runControlled } from './native-control'
@@ -11,6 +11,7 @@ import {
 
 /** Whether copyFile clones: 'auto' when it can, 'always' or fail, 'never' (always copy the data). */
 export type ReflinkMode = 'auto' | 'always' | 'never'
+export type SparseMode = 'auto' | 'always'
 /**
  * Every way a copy can be made, the one TS list (the native names come from
  * `CopyMethod` in crates/core/src/copy.rs; __test__/error-codes-parity.test.ts
@@ -29,6 +30,13 @@ export interface CopyFileOptions {
   size?: number
   /** Give the result the source's mtime (ns precision). Default false: the result's mtime is the copy time. */
   copyMtime?: boolean
+  /**
+   * 'auto' (default): holes of the source stay holes, its data is copied as it is.
+   * 'always' (like `cp --sparse=always`, `qemu-img convert -S`): all-zero blocks of the
+   * data become holes too, for fully allocated raw files; reads every data byte, never
+   * clones (method `read-write`), and cannot be combined with reflink: 'always'.
+   */
+  sparse?: SparseMode
   /** Abort between chunks: the promise rejects with an AbortError and `dst` is untouched (no temp file left). */
   signal?: AbortSignal
   /** Called on the JS thread with the first report, then at most every 64 MiB or 100 ms, and with the final one just before the promise resolves; never after it settles. If it throws, the copy is cancelled and rejects with that error (a copy that completed before the cancel landed stands, and the error becomes a process warning). */
@@ -44,7 +52,8 @@ export interface CopyResult {
 }
 
 const REFLINK_MODES: readonly ReflinkMode[] = ['auto', 'always', 'never']
-const COPY_OPTION_KEYS = ['reflink', 'size', 'copyMtime', 'signal', 'onProgress'] as const
+const SPARSE_MODES: readonly SparseMode[] = ['auto', 'always']
+const COPY_OPTION_KEYS = ['reflink', 'size', 'copyMtime', 'sparse', 'signal', 'onProgress'] as const
 
 /**
  * Make `dst` a copy of `src`, atomically and durably: a temp file `<dst>~<random>`
@@ -54,13 +63,17 @@ const COPY_OPTION_KEYS = ['reflink', 'size', 'copyMtime', 'signal', 'onProgress'
 export async function copyFile(src: string, dst: string, options: CopyFileOptions = {}): Promise<CopyResult> {
   validatePath('src', src)
   validatePath('dst', dst)
-  const { reflink = 'auto', size, copyMtime = false, signal, onProgress } = validateOptions('options', options, COPY_OPTION_KEYS)
+  const { reflink = 'auto', size, copyMtime = false, sparse = 'auto', signal, onProgress } = validateOptions('options', options, COPY_OPTION_KEYS)
   validateOneOf('options.reflink', reflink, REFLINK_MODES)
+  validateOneOf('options.sparse', sparse, SPARSE_MODES)
+  if (sparse === 'always' && reflink === 'always') {
+    throw libraryError('ERR_INVALID_ARG_VALUE', "The options sparse: 'always' and reflink: 'always' exclude each other: finding zero blocks means reading the data, which a clone never does")
+  }
   if (size !== undefined) validateSize('options.size', size)
   validateBoolean('options.copyMtime', copyMtime)
   if (signal !== undefined) validateSignal('options.signal', signal)
   if (onProgress !== undefined) validateFunction('options.onProgress', onProgress)
-  return runCopy((token, progress) => native.copyFile(src, dst, { reflink, size, copyMtime }, token, progress), signal, onProgress)
+  return runCopy((token, progress) => native.copyFile(src, dst, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress)
 }
 
 /** The native copy task's result. */

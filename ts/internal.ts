@@ -9,25 +9,36 @@
 //                           temp file beside path + fsync + rename + dir fsync (for small files: configs).
 //   fsyncFile(path), fsyncDir(path)
 //   fsStats(dir)            { size, used } bytes of the filesystem (statvfs).
-//   dataRuns(path)          { size, runs: [{ offset, length }] }: the data runs of a sparse
-//                           file (SEEK_DATA/SEEK_HOLE); everything else reads as zeros. For
-//                           sparse stream export: read and send only the runs.
+//   dataRuns(path, { start, limit })
+//                           { size, runs: [{ offset, length }], next }: at most `limit`
+//                           (default 4096) data runs of a sparse file from offset `start`
+//                           (SEEK_DATA/SEEK_HOLE); everything else reads as zeros. `next` is
+//                           where the following batch starts (undefined at the end).
 //   openImportWriter(path)  an ImportWriter on an EXISTING file (create it sparse of the
 //                           final size first, e.g. createSparseFile), opened through its
 //                           directory's handle as a writable image (a regular file with
 //                           one link; the directory must pass the pool's ownership and
 //                           mode checks). The pool's own imports use PoolFiles.openImportWriter.
-//                           write(offset, data)
-//                           writes at offset leaving all-zero blocks (fs block size) as holes
-//                           and resolves the bytes really written; writes past the size at
-//                           open are refused (ERR_INVALID_ARG_VALUE). finish() fsyncs and
-//                           closes; close() abandons without fsync. Writes run one at a time.
+//                           write(chunks) appends the chunks (a stream, from offset 0)
+//                           leaving all-zero blocks (fs block size) as holes however the
+//                           chunks are cut; pump(source) reads a pipe/FIFO/file path
+//                           natively instead; writes past the size at open are refused
+//                           (ERR_INVALID_ARG_VALUE). finish() writes the last partial block,
+//                           fsyncs and closes; close() abandons without fsync. Each resolves
+//                           { position, written }. One at a time.
+//   openExportReader(path, { start, end })
+//                           an ExportReader on a regular file (never followed): read(buf)
+//                           fills buf with the next bytes of [start, end) and resolves
+//                           { data, hole }: `data` bytes in buf (short holes as zeros), then
+//                           `hole` bytes of zeros that were not read; 0 + 0 is the end.
+//                           close() releases the file. Reads run one at a time.
 //   __testPanic(message)    a native task that panics: rejects with ERR_INTERNAL (tests only).
 //
 // Every call is one native task on the threadpool and rejects with a
 // ReflinkPoolError carrying code/errno/syscall/path/dest.
 import { basename, dirname } from 'node:path'
 import { native } from './binding'
+import { abortError, isReflinkPoolError } from './errors'
 import { unwrap, type Outcome } from './outcome'
 import { validateBuffer, validateMode, validatePath, validateSize } from './validate'
 
@@ -41,6 +52,12 @@ export interface FsStats {
 export interface DataRun {
   offset: number
   length: number
+}
+
+/** Where an ImportWriter stands: bytes of the stream received, and really written (zero blocks are not). */
+export interface ImportPosition {
+  position: number
+  written: number
 }
 
 export class ImportWriter {
@@ -63,18 +80,47 @@ export class ImportWriter {
     return new ImportWriter(writer, ownDir ? dir : null)
   }
 
-  /** Write `data` at `offset`, skipping all-zero blocks; resolves the bytes actually written. Do not modify `data` until it settles. */
-  async write(offset: number, data: Uint8Array): Promise<number> {
-    validateSize('offset', offset)
-    validateBuffer('data', data)
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    return unwrap(this.writer.write(offset, buf))
+  /** Append `chunks` to the stream, skipping all-zero blocks. Do not modify them until it settles. */
+  async write(chunks: Uint8Array | readonly Uint8Array[]): Promise<ImportPosition> {
+    const list = chunks instanceof Uint8Array ? [chunks] : chunks
+    if (!Array.isArray(list)) validateBuffer('chunks', chunks)
+    const bufs = list.map((c, i) => {
+      validateBuffer(`chunks[${i}]`, c)
+      return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)
+    })
+    return unwrap(this.writer.write(bufs))
   }
 
-  /** fsync and close. */
-  async finish(): Promise<void> {
-    await unwrap(this.writer.finish())
+  /**
+   * Read the stream natively from `source` (a pipe, FIFO or file path; '/dev/stdin') to
+   * its end and append it; refused (ERR_INVALID_ARG_VALUE) past the size. The signal
+   * is seen within 100 ms even while the source is idle.
+   */
+  async pump(source: string, opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<ImportPosition> {
+    validatePath('source', source)
+    const { signal, onProgress } = opts
+    if (signal?.aborted) throw abortError(signal)
+    const token = new native.CancelToken()
+    const onAbort = () => token.cancel()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    // Reports still queued when the pump settles are dropped: none after the promise.
+    let settled = false
+    try {
+      return await unwrap(this.writer.pump(source, token, onProgress && ((done: number, total: number) => void (settled || onProgress(done, total)))))
+    } catch (e) {
+      if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
+      throw e
+    } finally {
+      settled = true
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Write the last partial block, fsync and close. */
+  async finish(): Promise<ImportPosition> {
+    const position = await unwrap(this.writer.finish())
     this.ownDir?.close() // after a failure, close() releases it
+    return position
   }
 
   /** Close without fsync (abandoning the import). Idempotent. */
@@ -84,6 +130,47 @@ export class ImportWriter {
     } finally {
       this.ownDir?.close()
     }
+  }
+}
+
+/** One ExportReader.read: `data` bytes at the start of the buffer, then `hole` bytes of zeros not read. */
+export interface ExportSegment {
+  data: number
+  hole: number
+}
+
+export class ExportReader {
+  /** Apparent size of the file at open. */
+  size = 0
+  /** The range being read: the asked one clipped to the size. */
+  start = 0
+  end = 0
+  /** st_dev / st_ino of the open file (compare with an fs.Stats of the path). */
+  dev = 0
+  ino = 0
+
+  /** Use `openExportReader` (or `PoolFiles.exportReader`). */
+  private constructor(private readonly reader: InstanceType<typeof native.ExportReader>) {}
+
+  /** Open the file `rel` of the directory handle `dir` (a regular file, never followed) and read [start, end). */
+  static async open(dir: InstanceType<typeof native.PoolDir>, rel: string, range: { start?: number; end?: number } = {}): Promise<ExportReader> {
+    const { start = 0, end } = range
+    validateSize('start', start)
+    if (end !== undefined) validateSize('end', end)
+    const r = new ExportReader(new native.ExportReader(dir, rel))
+    Object.assign(r, await unwrap(r.reader.open(start, end)))
+    return r
+  }
+
+  /** Fill `buf` with the next bytes; do not use `buf` until it settles. */
+  read(buf: Buffer): Promise<ExportSegment> {
+    validateBuffer('buf', buf)
+    return unwrap(this.reader.read(buf))
+  }
+
+  /** Release the file (after the last read settled). Idempotent. */
+  close(): void {
+    this.reader.close()
   }
 }
 
@@ -119,6 +206,30 @@ async function writeFile(path: string, data: string | Uint8Array, mode = 0o600):
   await unwrap(native.writeFile(path, Buffer.from(data), mode))
 }
 
+/** The directory handle of `path`'s parent (the pool's ownership and mode checks apply). */
+async function parentDir(path: string): Promise<InstanceType<typeof native.PoolDir>> {
+  validatePath('path', path)
+  const dir = new native.PoolDir(dirname(path))
+  await unwrap(dir.open(false))
+  return dir
+}
+
+/** One batch of a file's data runs, and where the next batch starts (undefined: this one reached the end). */
+export interface DataRunBatch {
+  size: number
+  runs: DataRun[]
+  next?: number
+}
+
+async function dataRuns(path: string, batch: { start?: number; limit?: number } = {}): Promise<DataRunBatch> {
+  validatePath('path', path)
+  const { start, limit } = batch
+  if (start !== undefined) validateSize('start', start)
+  if (limit !== undefined) validateSize('limit', limit)
+  const r = await unwrap(native.dataRuns(path, start, limit))
+  return { size: r.size, runs: r.runs, next: r.next ?? undefined }
+}
+
 async function __testPanic(message = 'test panic'): Promise<never> {
   await unwrap(native.__testPanic(message))
   throw new Error('__testPanic resolved: the native panic was not raised')
@@ -133,8 +244,9 @@ export interface Internal {
   fsyncFile(path: string): Promise<void>
   fsyncDir(path: string): Promise<void>
   fsStats(dir: string): Promise<FsStats>
-  dataRuns(path: string): Promise<{ size: number; runs: DataRun[] }>
+  dataRuns(path: string, batch?: { start?: number; limit?: number }): Promise<DataRunBatch>
   openImportWriter(path: string): Promise<ImportWriter>
+  openExportReader(path: string, range?: { start?: number; end?: number }): Promise<ExportReader>
   __testPanic(message?: string): Promise<never>
 }
 
@@ -147,12 +259,8 @@ export const internal: Internal = {
   fsyncFile: onPathVoid((p) => native.fsyncFile(p)),
   fsyncDir: onPathVoid((p) => native.fsyncDir(p)),
   fsStats: onPath((d) => native.fsStats(d), 'dir'),
-  dataRuns: onPath((p) => native.dataRuns(p)),
-  openImportWriter: async (path) => {
-    validatePath('path', path)
-    const dir = new native.PoolDir(dirname(path))
-    await unwrap(dir.open(false))
-    return ImportWriter.open(dir, basename(path), true)
-  },
+  dataRuns,
+  openImportWriter: async (path) => ImportWriter.open(await parentDir(path), basename(path), true),
+  openExportReader: async (path, range) => ExportReader.open(await parentDir(path), basename(path), range),
   __testPanic,
 }

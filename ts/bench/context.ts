@@ -26,6 +26,10 @@ export interface Settings {
   /** Rounds of open/listVolumes; createVolume (a few ms, noisy) gets `scaleCreateRounds`. */
   scaleRounds: number
   scaleCreateRounds: number
+  /** Rounds of the data-path rows (each a whole image copy per peer). */
+  dataPathRounds: number
+  /** Extents of the fragmented image of the memory-under-fragmentation scenario. */
+  fragmentedExtents: number
   /** Batch scenario: volumes per batch (1-extent template), per batch of the 1 000-extent template, per start/stop batch; rounds. */
   batchVolumes: number
   batchExtentVolumes: number
@@ -53,6 +57,8 @@ const FULL: Settings = {
   scaleVolumes: 10000,
   scaleRounds: 7,
   scaleCreateRounds: 41,
+  dataPathRounds: 5,
+  fragmentedExtents: 1_000_000,
   batchVolumes: 1000,
   batchExtentVolumes: 1000,
   batchStartVolumes: 1000,
@@ -72,6 +78,7 @@ const QUICK: Settings = {
   scaleVolumes: 10000,
   scaleRounds: 5,
   scaleCreateRounds: 21,
+  dataPathRounds: 3,
   batchExtentVolumes: 100,
   batchStartVolumes: 200,
   batchRounds: 3,

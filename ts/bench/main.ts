@@ -18,6 +18,8 @@ import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
 import { batchScenario } from './scenarios/batch'
 import { cloneScenario } from './scenarios/clone'
+import { dataPathScenario } from './scenarios/data-path'
+import { fragmentedScenario } from './scenarios/fragmented'
 import { eventLoopScenario } from './scenarios/event-loop'
 import { massStartScenario } from './scenarios/mass-start'
 import { memoryScenario } from './scenarios/memory'
@@ -27,7 +29,12 @@ import { sendScenario } from './scenarios/send'
 import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 import { painter } from '../util/style'
 
-export const SCENARIOS: readonly Scenario[] = [cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, sendScenario]
+export const SCENARIOS: readonly Scenario[] = [
+  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, sendScenario, dataPathScenario,
+  fragmentedScenario,
+]
+/** Scenarios that measure in child processes (rss-child). */
+const CHILD_SCENARIOS = [memoryScenario.id, dataPathScenario.id, fragmentedScenario.id]
 
 const HELP = `Usage: npm run bench -- [--quick] [--only id,id] [--out DIR] [--strict]
 
@@ -221,7 +228,7 @@ export async function runBench(argv: string[]): Promise<number> {
       notes.push(`floor unavailable: ${floorProblem}`)
       warn(`floor unavailable: ${floorProblem}`)
     }
-    const needsChild = !args.only || args.only.includes(memoryScenario.id)
+    const needsChild = !args.only || args.only.some((id) => CHILD_SCENARIOS.includes(id))
     const child: ChildRunner = needsChild ? childRunner(notes) : { loader: 'node', argv: () => { throw new Error('no child runner: the memory scenario was not selected') } }
     const missingPeers = await checkPeers()
     for (const m of missingPeers) {

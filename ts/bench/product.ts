@@ -13,10 +13,18 @@ export interface VolumeApi {
   path: string
   start(): Promise<unknown>
   stop(opts?: { discard?: boolean }): Promise<unknown>
+  size(): Promise<number>
+  importFile(path: string, opts?: { sparse?: 'auto' | 'always' }): Promise<CopyResult>
+  exportToFile(path: string): Promise<CopyResult>
+  exportStream(opts?: { start?: number; end?: number }): NodeJS.ReadableStream
+  importStream(readable: AsyncIterable<Uint8Array>, size: number): Promise<unknown>
+  importPipe(source: string, size: number): Promise<unknown>
 }
 
 export interface PoolApi {
+  dirPath: string
   createVolume(config: Record<string, unknown>): Promise<VolumeApi>
+  getVolume(vid: string): Promise<VolumeApi>
   cloneVolumes?(template: VolumeApi | string, targets: string[], opts?: Record<string, unknown>): Promise<{ volumes: VolumeApi[]; methods: Record<string, number> }>
   startVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<string[]>
   stopVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<void>

@@ -1,11 +1,12 @@
 // `volume import` and `volume export`: move a raw image between a file (or a
-// pipe) and a volume through the library's stream API, with a progress bar.
-// Import sparseness is the library's job (importStream leaves zero blocks as
-// holes); export to a regular file skips zero blocks here so the copy stays sparse.
-import { createReadStream, createWriteStream, fstatSync, openSync, statSync } from 'node:fs'
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
-import { Transform, Writable, type Readable } from 'node:stream'
+// pipe) and a volume, with a progress bar (docs/design.md §6). Regular files go
+// through the library's durable copy (importFile / exportToFile: reflink, else
+// sparse copy; holes never read); only `-` and FIFOs stream (importPipe, which
+// reads the stream natively / exportStream), and the stream paths leave zero
+// blocks as holes / never read holes.
+import { createWriteStream, fstatSync, lstatSync, statSync, type Stats } from 'node:fs'
+import { isatty } from 'node:tty'
+import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ReflinkPoolError, type ErrorCode } from '../errors'
 import { UsageError } from './errors'
@@ -13,54 +14,104 @@ import { interrupt } from './interrupt'
 import type { Output } from './output'
 import type { Volume } from './pool-access'
 
-/** Read size for image files: the library stages 1 MiB writes, so read that much at a time. */
-const READ_CHUNK = 1 << 20
+/** Write size for FIFOs. */
+const WRITE_CHUNK = 1 << 20
 
 export interface TransferResult {
+  /** Bytes of the image. */
   bytes: number
   seconds: number
+  /** How the data moved: `reflink`, `copy-range`, `read-write`, `empty` (files) or `stream`. */
+  method: string
 }
 
 /** Where an import reads from, checked before the pool is opened: a bad file changes nothing. */
-export interface ImportSource {
-  input: Readable
-  /** Known for files (their size, or --size); undefined for stdin without --size (the volume's size is used). */
-  size: number | undefined
-  close(): void
+export type ImportSource =
+  | { kind: 'file'; path: string; size: number | undefined; close(): void }
+  | {
+      kind: 'stream'
+      /** The pipe or FIFO the library reads natively ('/dev/stdin' for `-`), or null: stdin is a socket, read by Node. */
+      path: string | null
+      /** Known with --size; undefined for a stream without it (the volume's size is used). */
+      size: number | undefined
+      close(): void
+    }
+
+function statOrThrow(file: string, what: string, follow: boolean): Stats | null {
+  try {
+    return follow ? statSync(file) : lstatSync(file)
+  } catch (err) {
+    const code = ((err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL') as ErrorCode
+    if (code === 'ENOENT' && what === 'export') return null
+    throw new ReflinkPoolError(code, `cannot use ${file} to ${what}: ${(err as Error).message}`, { syscall: 'stat', path: file, cause: err })
+  }
 }
 
 export function openImportSource(file: string, size: number | undefined): ImportSource {
   if (file === '-') {
-    if (process.stdin.isTTY) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
-    return { input: process.stdin, size, close() {} }
+    // isatty(0), not process.stdin: creating that stream would start Node reading the pipe.
+    if (isatty(0)) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
+    // A pipe (or a redirected file) can be opened again as /dev/stdin; a socket (what a
+    // Node parent gives its child) cannot, so that one is read through process.stdin.
+    return { kind: 'stream', path: fstatSync(0).isSocket() ? null : '/dev/stdin', size, close() {} }
   }
-  let fd: number
-  try {
-    fd = openSync(file, 'r')
-  } catch (err) {
-    const code = ((err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL') as ErrorCode
-    throw new ReflinkPoolError(code, `cannot read the image to import: ${(err as Error).message}`, { syscall: 'open', path: file, cause: err })
-  }
-  const input = createReadStream(file, { fd, highWaterMark: READ_CHUNK })
-  return { input, size: size ?? fstatSync(fd).size, close: () => input.destroy() }
+  const st = statOrThrow(file, 'import', true)!
+  if (st.isFIFO()) return { kind: 'stream', path: file, size, close() {} }
+  // Anything else that is not a regular file is refused by importFile with a typed error.
+  return { kind: 'file', path: file, size: size ?? st.size, close() {} }
 }
 
-export async function importVolume(v: Volume, source: ImportSource, opts: { output: Output }): Promise<TransferResult> {
-  const size = source.size ?? await v.size()
-  const bar = opts.output.progress({ label: `import ${v.vid}`, unit: 'bytes', total: size })
+export async function importVolume(
+  v: Volume,
+  source: ImportSource,
+  opts: { output: Output; sparse?: boolean },
+): Promise<TransferResult> {
   const started = performance.now()
+  const label = `import ${v.vid}`
+  if (source.kind === 'file') {
+    const bar = opts.output.progress({ label, unit: 'bytes' })
+    try {
+      const r = await v.importFile(source.path, {
+        signal: interrupt.signal,
+        onProgress: (done: number, total: number) => bar.update(done, total),
+        sparse: opts.sparse ? 'always' : 'auto',
+        size: source.size,
+      })
+      return { bytes: await v.size(), seconds: (performance.now() - started) / 1000, method: r.method }
+    } finally {
+      bar.done()
+    }
+  }
+  const size = source.size ?? (await v.size())
+  const bar = opts.output.progress({ label, unit: 'bytes', total: size })
   try {
-    await v.importStream(source.input, size, { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) })
+    const opts = { signal: interrupt.signal, onProgress: (done: number) => bar.update(done, size) }
+    if (source.path === null) await v.importStream(process.stdin, size, opts)
+    else await v.importPipe(source.path, size, opts)
   } finally {
     bar.done()
     source.close()
   }
-  return { bytes: size, seconds: (performance.now() - started) / 1000 }
+  return { bytes: size, seconds: (performance.now() - started) / 1000, method: 'stream' }
 }
 
 export async function exportVolume(v: Volume, file: string, opts: { output: Output }): Promise<TransferResult> {
+  if (file === '-' && process.stdout.isTTY) throw new UsageError('refusing to write an image to a terminal: redirect stdout or give a file')
+  const started = performance.now()
+  const label = `export ${v.vid}`
+  const existing = file === '-' ? null : statOrThrow(file, 'export', false)
+  if (file !== '-' && !existing?.isFIFO()) {
+    // A regular file (or none yet): the durable copy. Other kinds are refused by exportToFile.
+    const bar = opts.output.progress({ label, unit: 'bytes' })
+    try {
+      const r = await v.exportToFile(file, { signal: interrupt.signal, onProgress: (done: number, total: number) => bar.update(done, total) })
+      return { bytes: await v.size(), seconds: (performance.now() - started) / 1000, method: r.method }
+    } finally {
+      bar.done()
+    }
+  }
   const total = await v.size()
-  const bar = opts.output.progress({ label: `export ${v.vid}`, unit: 'bytes', total })
+  const bar = opts.output.progress({ label, unit: 'bytes', total })
   let bytes = 0
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -69,15 +120,13 @@ export async function exportVolume(v: Volume, file: string, opts: { output: Outp
       cb(null, chunk)
     },
   })
-  const started = performance.now()
-  if (file === '-' && process.stdout.isTTY) throw new UsageError('refusing to write an image to a terminal: redirect stdout or give a file')
-  const source = await v.exportStream()
   try {
-    await pipeline(source, counter, file === '-' ? stdoutSink() : await fileSink(file), { signal: interrupt.signal })
+    const source = v.exportStream({ signal: interrupt.signal })
+    await pipeline(source, counter, file === '-' ? stdoutSink() : createWriteStream(file, { highWaterMark: WRITE_CHUNK }))
   } finally {
     bar.done()
   }
-  return { bytes, seconds: (performance.now() - started) / 1000 }
+  return { bytes, seconds: (performance.now() - started) / 1000, method: 'stream' }
 }
 
 /** stdout without closing it; a reader that goes away early (`| head`) is not our failure. */
@@ -86,65 +135,9 @@ function stdoutSink(): Writable {
     if (err.code === 'EPIPE') process.exit(0)
   })
   return new Writable({
+    highWaterMark: WRITE_CHUNK,
     write(chunk, _enc, cb) {
       process.stdout.write(chunk, cb)
     },
   })
-}
-
-/** Block size for hole detection; matches common filesystem block sizes (multiple of 4 KiB). */
-const HOLE_BLOCK = 64 * 1024
-
-/**
- * A regular file is written sparsely (all-zero blocks skipped) into a temp file
- * beside it, fsynced and renamed over it at the end: a failed or interrupted
- * export leaves an existing file untouched. Anything else (a FIFO, a device) is written plainly.
- */
-async function fileSink(file: string): Promise<Writable> {
-  let regular = true
-  try {
-    regular = statSync(file).isFile()
-  } catch {}
-  if (!regular) return createWriteStream(file, { flags: 'r+' })
-  const temp = `${file}~${randomBytes(6).toString('hex')}`
-  const fh: FileHandle = await open(temp, 'wx', 0o600)
-  let position = 0
-  let renamed = false
-  return new Writable({
-    async write(chunk: Buffer, _enc, cb) {
-      try {
-        for (let off = 0; off < chunk.length; off += HOLE_BLOCK) {
-          const block = chunk.subarray(off, off + HOLE_BLOCK)
-          if (!isZero(block)) await fh.write(block, 0, block.length, position)
-          position += block.length
-        }
-        cb()
-      } catch (err) {
-        cb(err as Error)
-      }
-    },
-    async final(cb) {
-      try {
-        await fh.truncate(position) // trailing holes
-        await fh.sync()
-        await fh.close()
-        await rename(temp, file)
-        renamed = true
-        cb()
-      } catch (err) {
-        cb(err as Error)
-      }
-    },
-    async destroy(err, cb) {
-      await fh.close().catch(() => {})
-      if (!renamed) await unlink(temp).catch(() => {})
-      cb(err)
-    },
-  })
-}
-
-const ZERO = Buffer.alloc(HOLE_BLOCK)
-
-function isZero(block: Buffer): boolean {
-  return block.equals(block.length === ZERO.length ? ZERO : ZERO.subarray(0, block.length))
 }

@@ -17,11 +17,13 @@
 // Callers pass absolute paths inside the pool (as names.ts builds them); a
 // path outside the root is refused here, before any syscall.
 import { relative, sep, isAbsolute } from 'node:path'
+import { lstat, stat } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import { native, type NativeSendHeader } from '../binding'
 import { runCopy, type CopyResult } from '../copy'
 import { unwrap, unwrapOrNull } from '../outcome'
 import type { FileUsage } from '../usage'
-import { ImportWriter, internal, type FsStats, type DataRun } from '../internal'
+import { ExportReader, ImportWriter, internal, type FsStats, type DataRunBatch } from '../internal'
 import { poolError } from './fail'
 
 export type { CopyResult }
@@ -29,6 +31,7 @@ export type { CopyResult }
 export interface CopyOptions {
   size?: number
   copyMtime?: boolean
+  sparse?: 'auto' | 'always'
   signal?: AbortSignal
   onProgress?: (done: number, total: number) => void
 }
@@ -168,8 +171,22 @@ export class PoolFiles {
   /** Durable copy of `src` (a file of the pool `srcFiles`, default this one) to `dst` in this pool. */
   copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
     const [from, to] = [srcFiles.rel(src), this.rel(dst)]
-    const { size, copyMtime = false, signal, onProgress } = opts
-    return runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink: 'auto', size, copyMtime }, token, progress), signal, onProgress)
+    const { size, copyMtime = false, sparse, signal, onProgress } = opts
+    return runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink: 'auto', size, copyMtime, sparse }, token, progress), signal, onProgress)
+  }
+
+  /** Durable copy of the file `src` outside the pool (an ordinary path) to `dst` in this pool. */
+  copyIn(src: string, dst: string, opts: CopyOptions = {}): Promise<CopyResult> {
+    const to = this.rel(dst)
+    const { size, copyMtime = false, sparse, signal, onProgress } = opts
+    return runCopy((token, progress) => native.copyFileFromPath(src, this.dir, to, { reflink: 'auto', size, copyMtime, sparse }, token, progress), signal, onProgress)
+  }
+
+  /** Durable copy of `src` in this pool to the file `dst` outside it (an ordinary path). */
+  copyOut(src: string, dst: string, opts: CopyOptions = {}): Promise<CopyResult> {
+    const from = this.rel(src)
+    const { size, copyMtime = false, sparse, signal, onProgress } = opts
+    return runCopy((token, progress) => native.copyFileToPath(this.dir, from, dst, { reflink: 'auto', size, copyMtime, sparse }, token, progress), signal, onProgress)
   }
 
   async createSparse(path: string, size: number): Promise<void> {
@@ -226,8 +243,15 @@ export class PoolFiles {
     this.dir.close()
   }
 
-  dataRuns(path: string): Promise<{ size: number; runs: DataRun[] }> {
-    return unwrap(native.dataRunsAt(this.dir, this.rel(path)))
+  /** At most `limit` data runs from `start` (bounded batches: never the whole map of a fragmented image). */
+  async dataRuns(path: string, batch: { start?: number; limit?: number } = {}): Promise<DataRunBatch> {
+    const r = await unwrap(native.dataRunsAt(this.dir, this.rel(path), batch.start, batch.limit))
+    return { size: r.size, runs: r.runs, next: r.next ?? undefined }
+  }
+
+  /** A native reader of [start, end) of the image `path` (a regular file, never followed). */
+  exportReader(path: string, range: { start?: number; end?: number }): Promise<ExportReader> {
+    return ExportReader.open(this.dir, this.rel(path), range)
   }
 
   /** Whether the pool directory can hold reflinks (probed with unnamed temp files in it). */
@@ -259,4 +283,25 @@ export class PoolFiles {
   lockFile(path: string): InstanceType<typeof native.VolumeLock> {
     return new native.VolumeLock(this.dir, this.rel(path))
   }
+}
+
+/** stat (or lstat) of a path outside the pool, given by the caller; null when missing. */
+export async function outsideStat(path: string, follow: boolean): Promise<Stats | null> {
+  try {
+    return await (follow ? stat(path) : lstat(path))
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw e
+  }
+}
+
+/** What a non-regular entry is, for messages: 'a directory', 'a FIFO', ... */
+export function entryKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory'
+  if (st.isSymbolicLink()) return 'a symlink'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  if (st.isCharacterDevice()) return 'a character device'
+  if (st.isBlockDevice()) return 'a block device'
+  return 'a regular file'
 }

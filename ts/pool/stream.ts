@@ -1,76 +1,150 @@
-// Stream variants of the data path.
-// Export: a Readable of the committed image that reads only its data runs
-// (SEEK_DATA/SEEK_HOLE in the native layer) and produces holes as zeros.
-// Import: writes a stream into the sparse import file through the native
-// ImportWriter, which leaves all-zero blocks as holes; the caller commits only
-// when the stream delivered exactly `size` bytes and nothing failed.
-import { open, type FileHandle } from 'node:fs/promises'
+// Stream variants of the data path (docs/design.md §6).
+// Export: a Readable of the committed image fed by the native ExportReader, which
+// reads the data runs into large buffers and reports the holes; holes are pushed
+// as slices of one shared zero buffer, never read from disk and never allocated
+// per chunk. Nothing here holds the image's run map.
+// Import: hands the stream's buffers, batched, to the native ImportWriter, which
+// writes them in order and leaves all-zero blocks as holes (or, from a pipe or
+// FIFO path, the writer reads the stream itself); the caller commits only when
+// the stream delivered exactly `size` bytes and nothing failed.
 import { Readable } from 'node:stream'
+import type { ExportReader, ImportPosition } from '../internal'
 import { abortError } from '../errors'
 import { chunkBytes } from '../validate'
 import { poolError } from './fail'
 import type { PoolFiles } from './files'
 import type { ImportStreamOptions } from './types'
 
-/** Bytes per read or write: large enough to amortise a threadpool round trip, block-aligned. */
-export const CHUNK = 1 << 20
+/** Most bytes one native read fills: a threadpool round trip per 2 MiB of data. */
+export const READ_CHUNK = 2 << 20
+/** Bytes of stream handed to one native write (a batch of the stream's own buffers). */
+export const WRITE_BATCH = 4 << 20
 
-/** Zeros for the range [from, to) in chunks of at most CHUNK bytes. */
-function* zeros(from: number, to: number): Generator<Buffer> {
-  for (let pos = from; pos < to; pos += CHUNK) yield Buffer.alloc(Math.min(CHUNK, to - pos))
+/**
+ * The zeros every hole is pushed from. Chunks of an export stream are shared, as
+ * Node's stream contract allows: a consumer must not write into them. As large as
+ * the stream's high-water mark, so a hole slice fills the buffer alone (an async
+ * iterator's read() would otherwise concatenate, i.e. copy, the buffered slices).
+ */
+const ZEROS = Buffer.alloc(2 * READ_CHUNK)
+
+export interface ExportRange {
+  /** First byte (default 0). */
+  start?: number
+  /** Last byte, INCLUSIVE as in fs.createReadStream (default: the end of the image). */
+  end?: number
+  signal?: AbortSignal
 }
 
-async function* readRange(fh: FileHandle, from: number, to: number): AsyncGenerator<Buffer> {
-  for (let pos = from; pos < to; ) {
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, to - pos))
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
-    if (bytesRead === 0) {
-      // The file shrank under us (cannot happen to a committed image, which is never modified in place).
-      throw poolError('ERR_SOURCE_CHANGED', `Image shrank while being exported at offset ${pos}`)
-    }
-    pos += bytesRead
-    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
-  }
-}
-
-/** Open the exported path and map its data runs, retrying if a commit swapped the inode in between. */
-async function openMapped(files: PoolFiles, path: string) {
+/** Open `path()` (the committed image) for reading, retrying when a commit swapped the inode between the lookup and the open. */
+async function openStable(files: PoolFiles, exportPath: () => Promise<string>, range: { start: number; end?: number }): Promise<ExportReader> {
   for (let attempt = 0; ; attempt++) {
-    const fh = await open(path, 'r')
-    try {
-      const st = await fh.stat()
-      const map = await files.dataRuns(path)
-      const now = await files.image(path)
-      if (now && now.ino === st.ino && now.dev === st.dev) return { fh, size: st.size, runs: map.runs }
-    } catch (e) {
-      await fh.close()
+    const path = await exportPath()
+    const reader = await files.exportReader(path, range)
+    const now = await files.image(path).catch((e: unknown) => {
+      reader.close()
       throw e
-    }
-    await fh.close()
+    })
+    if (now && now.ino === reader.ino && now.dev === reader.dev) return reader
+    reader.close()
     if (attempt >= 5) throw poolError('ERR_SOURCE_CHANGED', `${path} kept changing while being opened for export`, { path })
   }
 }
 
-export function exportStream(files: PoolFiles, exportPath: () => Promise<string>): Readable {
-  async function* generate(): AsyncGenerator<Buffer> {
-    const path = await exportPath()
-    const { fh, size, runs } = await openMapped(files, path)
-    try {
-      let pos = 0
-      for (const run of runs) {
-        const start = Math.min(run.offset, size)
-        const end = Math.min(run.offset + run.length, size)
-        if (end <= pos) continue
-        yield* zeros(pos, Math.max(pos, start))
-        yield* readRange(fh, Math.max(pos, start), end)
-        pos = end
-      }
-      yield* zeros(pos, size)
-    } finally {
-      await fh.close()
+class ExportStream extends Readable {
+  private reader: ExportReader | null = null
+  /** The native read in flight (at most one). */
+  private pending: Promise<void> | null = null
+  /** Bytes of zeros still to push for the last hole. */
+  private hole = 0
+  private ended = false
+
+  constructor(
+    private readonly opener: () => Promise<ExportReader>,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    super({ highWaterMark: ZEROS.length })
+    if (signal) {
+      const onAbort = () => this.destroy(abortError(signal))
+      if (signal.aborted) queueMicrotask(onAbort)
+      else signal.addEventListener('abort', onAbort, { once: true })
+      this.once('close', () => signal.removeEventListener('abort', onAbort))
     }
   }
-  return Readable.from(generate(), { objectMode: false })
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    this.opener().then(
+      (reader) => {
+        this.reader = reader
+        callback()
+      },
+      (e: Error) => callback(e),
+    )
+  }
+
+  /** Push zeros of the current hole until it is done or the consumer has enough; false when full. */
+  private pushHole(): boolean {
+    while (this.hole > 0) {
+      const n = Math.min(this.hole, ZEROS.length)
+      this.hole -= n
+      if (!this.push(ZEROS.subarray(0, n))) return false
+    }
+    return true
+  }
+
+  override _read(): void {
+    if (this.pending || this.destroyed) return
+    if (!this.pushHole()) return
+    const reader = this.reader!
+    if (this.ended) {
+      this.push(null)
+      return
+    }
+    const buf = Buffer.allocUnsafe(READ_CHUNK)
+    this.pending = reader.read(buf).then(
+      ({ data, hole }) => {
+        this.pending = null
+        if (this.destroyed) return
+        if (data === 0 && hole === 0) {
+          this.ended = true
+          this.push(null)
+          return
+        }
+        this.hole = hole
+        if (data > 0 && !this.push(data === buf.length ? buf : buf.subarray(0, data))) return
+        this.pushHole()
+      },
+      (e: Error) => {
+        this.pending = null
+        this.destroy(e)
+      },
+    )
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // The native read holds the reader's lock: close after it settled.
+    const settled = this.pending ?? Promise.resolve()
+    void settled.then(() => {
+      this.reader?.close()
+      this.reader = null
+      callback(error)
+    })
+  }
+}
+
+/** Check a createReadStream-like range (end inclusive) and turn it into the native [start, end). */
+export function nativeRange(range: ExportRange): { start: number; end?: number } {
+  const { start = 0, end } = range
+  if (!Number.isSafeInteger(start) || start < 0) throw poolError('ERR_INVALID_ARG_VALUE', `start must be a safe non-negative integer, got ${String(start)}`)
+  if (end === undefined || end === Infinity) return { start }
+  if (!Number.isSafeInteger(end) || end < start) throw poolError('ERR_INVALID_ARG_VALUE', `end must be a safe integer >= start (${start}), got ${String(end)}`)
+  return { start, end: end + 1 }
+}
+
+/** A Readable of `[start, end]` of the committed image that `exportPath` names. */
+export function exportStream(files: PoolFiles, exportPath: () => Promise<string>, range: ExportRange = {}): Readable {
+  const r = nativeRange(range)
+  return new ExportStream(() => openStable(files, exportPath, r), range.signal)
 }
 
 /** Settle with `p`, or reject with an AbortError as soon as `signal` aborts. */
@@ -93,11 +167,19 @@ function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   })
 }
 
+/** A Buffer view of the same bytes (the native writer takes Buffers). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
 /**
- * Write exactly `size` bytes of `readable` into the existing sparse file
- * `path`, in CHUNK-aligned writes so the writer can leave whole zero blocks as
- * holes, and fsync it. Throws (leaving the file to the caller to delete) on a
- * short or long stream, a stream error, or an abort.
+ * Write exactly `size` bytes of `readable` into the existing sparse file `path`
+ * and fsync it. The stream's buffers go to the native writer in batches of about
+ * WRITE_BATCH bytes, while the next batch is being read. A Node Readable's
+ * chunks are handed over as they are (they belong to the consumer); chunks of any
+ * other iterable are copied first, since its producer may reuse a buffer it
+ * yielded. Throws (leaving the file to the caller to delete) on a short or long
+ * stream, a chunk that is not bytes, a stream error, or an abort.
  */
 export async function writeImport(
   files: PoolFiles,
@@ -107,48 +189,80 @@ export async function writeImport(
   opts: ImportStreamOptions = {},
 ): Promise<void> {
   const { signal, onProgress } = opts
+  const owned = readable instanceof Readable
   const writer = await files.openImportWriter(path)
   const it = readable[Symbol.asyncIterator]()
-  const staging = Buffer.allocUnsafe(CHUNK)
-  let filled = 0
-  let written = 0
+  let batch: Buffer[] = []
+  let batchBytes = 0
+  let received = 0
+  let inflight: Promise<ImportPosition> | null = null
   let finished = false
-  const flush = async () => {
-    if (filled === 0) return
+  /** Wait for the write in flight (its failure surfaces here). */
+  const settle = async () => {
+    if (!inflight) return
+    const at = await inflight
+    inflight = null
+    onProgress?.(at.position, size)
+  }
+  const send = async () => {
+    await settle()
     if (signal?.aborted) throw abortError(signal)
-    await writer.write(written, staging.subarray(0, filled))
-    written += filled
-    filled = 0
-    onProgress?.(written, size)
+    if (batchBytes === 0) return
+    inflight = writer.write(batch)
+    // Awaited by the next settle(); until then a failure must not count as unhandled.
+    inflight.catch(() => {})
+    batch = []
+    batchBytes = 0
   }
   try {
     for (;;) {
       const next = await raceAbort(it.next(), signal)
       if (next.done) break
-      const chunk = chunkBytes('chunk', next.value)
-      if (written + filled + chunk.length > size) {
+      const bytes = asBuffer(chunkBytes('chunk', next.value))
+      if (bytes.length === 0) continue
+      received += bytes.length
+      if (received > size) {
         throw poolError('ERR_INVALID_ARG_VALUE', `Import stream is longer than the announced size of ${size} bytes`, { path })
       }
-      for (let off = 0; off < chunk.length; ) {
-        const n = Math.min(CHUNK - filled, chunk.length - off)
-        staging.set(chunk.subarray(off, off + n), filled)
-        filled += n
-        off += n
-        if (filled === CHUNK) await flush()
-      }
+      batch.push(owned ? bytes : Buffer.from(bytes))
+      batchBytes += bytes.length
+      if (batchBytes >= WRITE_BATCH) await send()
     }
-    await flush()
-    if (written !== size) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Import stream ended after ${written} of ${size} bytes`, { path })
+    await send()
+    await settle()
+    if (received !== size) {
+      throw poolError('ERR_INVALID_ARG_VALUE', `Import stream ended after ${received} of ${size} bytes`, { path })
     }
     if (signal?.aborted) throw abortError(signal)
     await writer.finish()
     finished = true
   } finally {
     if (!finished) {
+      // (assigned in send(), which the compiler's flow analysis does not see)
+      await (inflight as Promise<ImportPosition> | null)?.catch(() => {})
       await writer.close().catch(() => {})
       // Stop the producer (destroys a Node stream).
       await it.return?.().catch(() => {})
     }
+  }
+}
+
+/**
+ * Write exactly `size` bytes read natively from `source` (a pipe, FIFO or file
+ * path) into the existing sparse file `path` and fsync it; no byte passes through
+ * JavaScript. Throws (leaving the file to the caller to delete) on a short or long
+ * stream, a read error, or an abort.
+ */
+export async function pumpImport(files: PoolFiles, path: string, source: string, size: number, opts: ImportStreamOptions = {}): Promise<void> {
+  const writer = await files.openImportWriter(path)
+  let finished = false
+  try {
+    const { position } = await writer.pump(source, opts)
+    if (position !== size) throw poolError('ERR_INVALID_ARG_VALUE', `Import stream ended after ${position} of ${size} bytes`, { path })
+    await writer.finish()
+    opts.onProgress?.(size, size)
+    finished = true
+  } finally {
+    if (!finished) await writer.close().catch(() => {})
   }
 }

@@ -166,6 +166,36 @@ export interface ImportStreamOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
+/** Options of `volume.importFile`. */
+export interface ImportFileOptions {
+  /** Abort the import: nothing is committed and the staging file is removed. */
+  signal?: AbortSignal
+  /** Bytes of data copied so far, of the file's data (0 of 0 for a reflink). */
+  onProgress?: (doneBytes: number, totalBytes: number) => void
+  /** 'always': all-zero blocks of the file's data become holes too (reads every data byte, never reflinks). Default 'auto'. */
+  sparse?: 'auto' | 'always'
+  /** The image's size (default: the file's): cut, or zero-extended with a hole. */
+  size?: number
+}
+
+/** Options of `volume.exportToFile`. */
+export interface ExportFileOptions {
+  /** Abort the export: the destination is left as it was. */
+  signal?: AbortSignal
+  /** Called with the bytes of data copied so far and the total. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void
+}
+
+/** Options of `volume.exportStream`. */
+export interface ExportStreamOptions {
+  /** First byte (default 0). */
+  start?: number
+  /** Last byte, inclusive as in fs.createReadStream (default: the end of the image). */
+  end?: number
+  /** Abort the stream: it is destroyed with an AbortError. */
+  signal?: AbortSignal
+}
+
 /** How `volume.importVolume` copied the data. */
 export interface CopyReport {
   /** The strategy that ran. */

@@ -9,7 +9,7 @@
 // Preconditions (and the planted-symlink checks of files.ts) are all checked
 // before the first change, so a refused call changes nothing on disk. A volume
 // whose record is broken (store.ts) refuses every call with ERR_VOLUME_BROKEN.
-import { basename, join } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import {
   MAX_REVISION,
@@ -23,9 +23,10 @@ import { poolError, hasCode } from './fail'
 import { abortError, throwIfAborted } from '../errors'
 import { writeOwnerMarker } from './owner'
 import {
-  optional, validateBoolean, validateFunction, validateObject, validateOptions, validateRevisionsToKeep, validateSignal, validateSize,
+  optional, validateBoolean, validateFunction, validateObject, validateOneOf, validateOptions, validatePath, validateRevisionsToKeep, validateSignal, validateSize,
 } from '../validate'
-import { exportStream, writeImport } from './stream'
+import { exportStream, pumpImport, writeImport } from './stream'
+import { entryKind, outsideStat } from './files'
 import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess } from './send'
 import { VolumeStates } from './states'
 import { volumeFiles } from './images'
@@ -40,9 +41,14 @@ import type {
   ResizeOptions,
   AbortOptions,
   ImportStreamOptions,
+  ImportFileOptions,
+  ExportFileOptions,
+  ExportStreamOptions,
   CopyReport,
   VolumeConfigOptions,
 } from './types'
+
+type ProgressFn = (doneBytes: number, totalBytes: number) => void
 import type { ReflinkPool } from './pool'
 
 interface Revision {
@@ -479,20 +485,53 @@ export class ReflinkVolume {
     }
   }
 
-  /** A Readable of the committed image; holes are produced as zeros without reading them. `signal` destroys it with an AbortError. */
-  exportStream(options?: AbortOptions): Readable {
+  /**
+   * A Readable of the committed image (or of bytes `start` to `end`, inclusive, as
+   * fs.createReadStream): data read natively in large chunks, holes produced from
+   * memory without reading them. Chunks are shared with the stream: do not write into them.
+   * `signal` destroys it with an AbortError.
+   */
+  exportStream(options?: ExportStreamOptions): Readable {
     this.usable()
     this.requireSaveOnStop('exportStream')
-    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
+    const o = validateOptions('options', options, ['start', 'end', 'signal'])
+    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
     throwIfAborted(signal)
-    const stream = exportStream(this.ctx.files, () => this.export())
-    if (signal) {
-      const onAbort = () => stream.destroy(abortError(signal))
-      signal.addEventListener('abort', onAbort, { once: true })
-      stream.once('close', () => signal.removeEventListener('abort', onAbort))
-    }
-    return stream
+    return exportStream(this.ctx.files, () => this.export(), { start: o.start, end: o.end, signal })
   }
+
+  /**
+   * Copy the committed image to the file `path` (outside the pool) with the durable copy:
+   * a reflink when `path` is on the pool's filesystem, else a sparse copy (holes kept),
+   * into a temp file beside `path`, fsynced and renamed over it. An existing `path` must be
+   * a regular file (it is replaced); abort or failure leaves it untouched.
+   */
+  async exportToFile(path: string, options?: ExportFileOptions): Promise<CopyReport> {
+    this.usable()
+    this.requireSaveOnStop('exportToFile')
+    validatePath('path', path)
+    const o = validateOptions('options', options, ['signal', 'onProgress'])
+    const opts = {
+      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
+    }
+    throwIfAborted(opts.signal)
+    const dest = resolve(path)
+    const existing = await outsideStat(dest, false)
+    if (existing && !existing.isFile()) {
+      throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${this.vid} to ${dest}: it exists and is ${entryKind(existing)}, not a regular file (stream it instead: exportStream)`, {
+        vid: this.vid,
+        path: dest,
+      })
+    }
+    const src = await this.export()
+    try {
+      return await this.ctx.files.copyOut(src, dest, opts)
+    } finally {
+      await this.exportEnd(src)
+    }
+  }
+
 
   /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
   async importData(size: number): Promise<string> {
@@ -517,6 +556,84 @@ export class ReflinkVolume {
       if (success && !images[3]) throw this.missing(p.import)
       if (success) this.refuseWhileDirty('commit an import into', images)
       await this.endImport(success)
+    })
+    return this
+  }
+
+  /**
+   * Import the raw image file `path` (its size becomes the volume's) and commit it: the
+   * durable copy reflinks it when it is on the pool's filesystem, else copies its data
+   * runs (copy_file_range, else pread/pwrite), never reading its holes. `sparse: 'always'`
+   * also turns all-zero blocks into holes (for fully allocated files; reads all data,
+   * never reflinks); `size` cuts or zero-extends the image. Resolves how it was copied.
+   * Abort or failure commits nothing.
+   */
+  async importFile(path: string, options?: ImportFileOptions): Promise<CopyReport> {
+    this.usable()
+    this.requireSaveOnStop('importFile')
+    validatePath('path', path)
+    const o = validateOptions('options', options, ['signal', 'onProgress', 'sparse', 'size'])
+    const sparse = o.sparse ?? 'auto'
+    validateOneOf('options.sparse', sparse, ['auto', 'always'])
+    const opts = {
+      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
+      sparse,
+      size: optional<number>('options.size', o.size, validateSize),
+    }
+    throwIfAborted(opts.signal)
+    const src = resolve(path)
+    // Opening a FIFO or device for reading would block or never end: those are streams.
+    const st = await outsideStat(src, true)
+    if (st && !st.isFile()) {
+      throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${src} into ${this.vid}: it is ${entryKind(st)}, not a regular file (stream it instead: importStream)`, {
+        vid: this.vid,
+        path: src,
+      })
+    }
+    return this.locked(async () => {
+      this.refuseWhileDirty('import into', await this.guard())
+      await this.beginImport(null)
+      let report: CopyReport
+      try {
+        report = await this.ctx.files.copyIn(src, this.paths.import, opts)
+      } catch (e) {
+        await this.endImport(false)
+        throw e
+      }
+      await this.endImport(true)
+      return report
+    })
+  }
+
+  /**
+   * Import exactly `size` bytes read from the pipe, FIFO or file at `source` (e.g.
+   * '/dev/stdin') and commit them, like importStream, but the native core reads the
+   * stream itself (no byte passes through JavaScript); all-zero blocks stay holes.
+   */
+  async importPipe(source: string, size: number, options?: ImportStreamOptions): Promise<this> {
+    this.usable()
+    this.requireSaveOnStop('importPipe')
+    validatePath('source', source)
+    validateSize('size', size)
+    const o = validateOptions('options', options, ['signal', 'onProgress'])
+    const opts = {
+      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
+    }
+    throwIfAborted(opts.signal)
+    const st = await outsideStat(resolve(source), true)
+    if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${this.vid}: it is a directory`, { vid: this.vid, path: source })
+    await this.locked(async () => {
+      this.refuseWhileDirty('import into', await this.guard())
+      await this.beginImport(size)
+      try {
+        await pumpImport(this.ctx.files, this.paths.import, source, size, opts)
+      } catch (e) {
+        await this.endImport(false)
+        throw e
+      }
+      await this.endImport(true)
     })
     return this
   }

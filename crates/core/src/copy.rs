@@ -9,6 +9,9 @@
 //!
 //! `reflink: never` goes straight to 3: the kernel implements copy_file_range with a
 //! remap (a reflink) wherever the filesystem can clone, which `never` rules out.
+//! `sparse: always` (like `cp --sparse=always`, `qemu-img convert -S`) also goes straight
+//! to 3 and leaves every all-zero block of the data runs as a hole (`zeroskip`): for
+//! fully allocated raw files, at the cost of looking at every byte.
 //!
 //! The temp file is `ftruncate`d to the final size first, so holes stay holes in 2 and 3.
 //! Costs: 1 is a few syscalls; 2 and 3 are proportional to the data, not the file size.
@@ -42,6 +45,7 @@ use crate::error::{codes, Error, Result};
 use crate::extents::{data_runs, DataRun};
 use crate::sys;
 use crate::tempname::TempFile;
+use crate::zeroskip;
 
 /// Most bytes asked of one copy_file_range call: bounds the work done after an abort.
 const CHUNK: u64 = 16 << 20;
@@ -64,6 +68,15 @@ pub enum ReflinkMode {
     /// Never clone or share extents: the sparse copy through pread/pwrite (copy_file_range
     /// is skipped too, because on XFS, btrfs and NFS the kernel serves it with a clone).
     Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SparseMode {
+    /// Holes of the source stay holes; its data is copied as it is (zeros included).
+    #[default]
+    Auto,
+    /// Holes stay holes and all-zero blocks of the data become holes too (never a clone).
+    Always,
 }
 
 /// Declares `CopyMethod`, its JS names and the list of them from one table, so
@@ -108,6 +121,7 @@ pub struct CopyOptions {
     pub size: Option<u64>,
     /// Give the result the source's mtime (ns precision).
     pub copy_mtime: bool,
+    pub sparse: SparseMode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +164,16 @@ pub fn copy_entry(
             bytes: 0,
         }
     } else {
-        fill(input.as_fd(), &tmp.file, src_size, size, opts.reflink, ctl).map_err(ctx)?
+        fill_sparse(
+            input.as_fd(),
+            &tmp.file,
+            src_size,
+            size,
+            opts.reflink,
+            opts.sparse,
+            ctl,
+        )
+        .map_err(ctx)?
     };
     if opts.copy_mtime {
         let mtime = TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
@@ -164,7 +187,7 @@ pub fn copy_entry(
 }
 
 /// Fill the temp file `out` (empty) with the first `size` bytes of the source (`src_size`
-/// long), zero-extended past its end.
+/// long), zero-extended past its end; holes stay holes, the data is copied as it is.
 pub(crate) fn fill(
     input: BorrowedFd,
     out: &File,
@@ -173,8 +196,29 @@ pub(crate) fn fill(
     mode: ReflinkMode,
     ctl: &Control,
 ) -> Result<CopyOutcome> {
+    fill_sparse(input, out, src_size, size, mode, SparseMode::Auto, ctl)
+}
+
+/// `fill`, with `sparse: Always` also leaving the all-zero blocks of the data unwritten.
+fn fill_sparse(
+    input: BorrowedFd,
+    out: &File,
+    src_size: u64,
+    size: u64,
+    mode: ReflinkMode,
+    sparse: SparseMode,
+    ctl: &Control,
+) -> Result<CopyOutcome> {
     let len = src_size.min(size);
-    if mode != ReflinkMode::Never {
+    let zero_skip = sparse == SparseMode::Always;
+    if zero_skip && mode == ReflinkMode::Always {
+        return Err(Error::lib(
+            codes::ERR_INVALID_ARG_VALUE,
+            "copy",
+            "sparse: 'always' reads the data to find zeros, which a reflink: 'always' clone never does",
+        ));
+    }
+    if mode != ReflinkMode::Never && !zero_skip {
         match sys::ficlone(out.as_fd(), input) {
             Ok(()) => {
                 // Clone everything, then cut or extend: the tail beyond the source is a hole.
@@ -215,7 +259,14 @@ pub(crate) fn fill(
         done: 0,
         total,
         buf: Vec::new(),
-        range: mode != ReflinkMode::Never && HAS_COPY_FILE_RANGE.load(Ordering::Relaxed),
+        range: mode != ReflinkMode::Never
+            && !zero_skip
+            && HAS_COPY_FILE_RANGE.load(Ordering::Relaxed),
+        zero_block: if zero_skip {
+            Some(block_size(out)?)
+        } else {
+            None
+        },
     };
     ctl.report(0, total);
     // The runs hinted to the kernel and not copied yet (the next one is at the front).
@@ -270,6 +321,8 @@ struct RunCopier<'a> {
     buf: Vec<u8>,
     /// Still using copy_file_range (false once it fell back to pread/pwrite).
     range: bool,
+    /// `sparse: always`: the block size whose all-zero blocks are not written.
+    zero_block: Option<usize>,
 }
 
 impl RunCopier<'_> {
@@ -341,7 +394,12 @@ impl RunCopier<'_> {
                 Err(e) => return Err(Error::os(e, "read")),
             }
         };
-        sys::pwrite_all(self.out, &buf[..n], off).map_err(|e| Error::os(e, "write"))?;
+        match self.zero_block {
+            Some(block) => {
+                zeroskip::write_skipping_zeros(self.out, off, &buf[..n], block)?;
+            }
+            None => sys::pwrite_all(self.out, &buf[..n], off).map_err(|e| Error::os(e, "write"))?,
+        }
         Ok(n as u64)
     }
 }
@@ -349,12 +407,18 @@ impl RunCopier<'_> {
 /// Ask the kernel to start reading `run` (its first `READAHEAD_MAX` bytes) now:
 /// sequential readahead restarts at every hole, so with scattered runs each one would
 /// otherwise begin with a synchronous read. Only a hint: its failure changes nothing.
-fn read_ahead(input: BorrowedFd, run: DataRun) {
+pub(crate) fn read_ahead(input: BorrowedFd, run: DataRun) {
     let len = run.len.min(READAHEAD_MAX);
     let (Ok(off), Ok(len)) = (i64::try_from(run.offset), i64::try_from(len)) else {
         return;
     };
     let _ = posix_fadvise(input, off, len, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+}
+
+/// The destination's preferred I/O block (st_blksize): the zero-detection granularity.
+fn block_size(out: &File) -> Result<usize> {
+    let st = fstat(out.as_fd()).map_err(|e| Error::os(e, "fstat"))?;
+    Ok(usize::try_from(st.st_blksize).unwrap_or(4096).max(512))
 }
 
 fn source_changed() -> Error {

@@ -105,3 +105,13 @@ impl Iterator for DataRuns<'_> {
         }
     }
 }
+
+/// The data runs from offset `pos` on (a run containing `pos` is clipped to start there).
+pub fn data_runs_from(fd: BorrowedFd<'_>, pos: u64, size: u64) -> DataRuns<'_> {
+    let size = size.min(i64::MAX as u64);
+    DataRuns {
+        fd,
+        size,
+        pos: pos.min(size),
+    }
+}

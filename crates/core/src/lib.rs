@@ -19,7 +19,8 @@
 //! - `tempname`: temp files beside their target, committed by rename (and `write_file`).
 //! - `fsstats`: statvfs of a directory.
 //! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
-//! - `zeroskip`: positional writer that leaves all-zero blocks as holes (stream import).
+//! - `sparse_reader`: a sparse file read as a stream, holes reported, not read (stream export).
+//! - `zeroskip`: writes that leave all-zero blocks as holes (stream import, `sparse: always`).
 //! - `diff`: the changed ranges of an image against a base, from both extent maps.
 //! - `imagehash`: the updatable whole-image checksum of the send stream.
 //! - `send` / `receive`: the send stream format, its sender and its receiver.
@@ -44,12 +45,13 @@ pub mod receive;
 pub mod resize;
 pub mod send;
 pub mod sparse;
+pub mod sparse_reader;
 mod sys;
 pub mod tempname;
 pub mod usage;
 pub mod zeroskip;
 
 pub use control::Control;
-pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode};
+pub use copy::{copy_file, CopyMethod, CopyOptions, CopyOutcome, ReflinkMode, SparseMode};
 pub use dir::{Dir, Entry};
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
-use reflink_pool_core::copy::{self, CopyOptions, ReflinkMode};
+use reflink_pool_core::copy::{self, CopyOptions, ReflinkMode, SparseMode};
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::Control;
 
@@ -22,6 +22,9 @@ pub struct NativeCopyOptions {
     /// Truncate or zero-extend the result; 0 creates an empty file without cloning.
     pub size: Option<f64>,
     pub copy_mtime: bool,
+    /// 'always': all-zero blocks of the data become holes too (never a clone).
+    #[napi(ts_type = "'auto' | 'always'")]
+    pub sparse: Option<String>,
 }
 
 #[napi(object)]
@@ -79,12 +82,25 @@ pub fn reflink_mode(s: &str) -> Result<ReflinkMode> {
     }
 }
 
+fn sparse_mode(s: Option<&str>) -> Result<SparseMode> {
+    match s {
+        None | Some("auto") => Ok(SparseMode::Auto),
+        Some("always") => Ok(SparseMode::Always),
+        Some(other) => Err(Error::lib(
+            codes::ERR_INVALID_ARG_VALUE,
+            "validate",
+            format!("sparse must be 'auto' or 'always', got '{other}'"),
+        )),
+    }
+}
+
 impl CopyTask {
     fn run(&self) -> Result<NativeCopyResult> {
         let opts = CopyOptions {
             reflink: reflink_mode(&self.options.reflink)?,
             size: self.options.size.map(|s| to_u64("size", s)).transpose()?,
             copy_mtime: self.options.copy_mtime,
+            sparse: sparse_mode(self.options.sparse.as_deref())?,
         };
         let report = |done: u64, total: u64| {
             if let Some(p) = &self.progress {
@@ -165,6 +181,50 @@ pub fn copy_file_at(
     spawn(
         src_dir.at(src),
         dst_dir.at(dst),
+        options,
+        cancel,
+        on_progress,
+    )
+}
+
+/// `copyFile` of the file `src` outside any pool (an ordinary path: a file to import) to
+/// `dst` relative to the pool root `dst_dir`.
+#[napi]
+pub fn copy_file_from_path(
+    src: String,
+    dst_dir: &PoolDir,
+    dst: String,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<CopyTask> {
+    spawn(
+        Ok(Target::Path(src.into())),
+        dst_dir.at(dst),
+        options,
+        cancel,
+        on_progress,
+    )
+}
+
+/// `copyFile` of `src` relative to the pool root `src_dir` to the file `dst` outside any
+/// pool (an ordinary path: an export).
+#[napi]
+pub fn copy_file_to_path(
+    src_dir: &PoolDir,
+    src: String,
+    dst: String,
+    options: NativeCopyOptions,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<CopyTask> {
+    spawn(
+        src_dir.at(src),
+        Ok(Target::Path(dst.into())),
         options,
         cancel,
         on_progress,

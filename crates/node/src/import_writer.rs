@@ -1,29 +1,38 @@
-//! `ImportWriter`: the sink of a stream import. Writes chunks at offsets into an
-//! existing (sparse) import file, leaving all-zero blocks as holes (zeroskip),
-//! and fsyncs once at the end. Every step is a task on the threadpool; the open
-//! file lives in the JS object between steps. Writes past the file's size at
+//! `ImportWriter`: the sink of a stream import. Appends the stream's buffers, in order
+//! from offset 0, to an existing (sparse) import file, leaving all-zero blocks as holes
+//! wherever the buffers are cut (`core::zeroskip::ZeroSkipWriter`), and fsyncs once at
+//! the end. A `write` takes a batch of buffers (JS hands over what the stream produced,
+//! no staging copy) and runs as one task on the threadpool; the open file and the
+//! writer's position live in the JS object between steps. Writes past the file's size at
 //! open time are refused, so a stream longer than announced cannot grow it.
+//! `pump` reads the stream itself from a pipe, FIFO or file path (the CLI's stdin as
+//! `/dev/stdin`), opened O_NONBLOCK so neither the open nor a wait for input blocks a
+//! cancelled import; no byte of it crosses into JavaScript.
 //! The file is named `(PoolDir, rel)` and opened as a writable image: a regular
 //! file with one link (a planted hardlink is refused, never written through).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
-use reflink_pool_core::zeroskip;
+use reflink_pool_core::zeroskip::ZeroSkipWriter;
+use reflink_pool_core::Control;
 
-use crate::outcome::{outcome, task, to_js, to_u64};
+use crate::cancel::CancelToken;
+use crate::outcome::{outcome, task, to_js};
 use crate::pool_dir::{PoolDir, Target};
+use crate::progress::{ProgressFn, Throttled};
 
 struct Open {
     file: File,
     size: u64,
-    /// Zero detection granularity: the filesystem's preferred block size.
-    block: usize,
+    writer: ZeroSkipWriter,
 }
 
 type Shared = Arc<Mutex<Option<Open>>>;
@@ -36,7 +45,14 @@ pub struct ImportWriter {
 
 pub enum ImportOp {
     Open,
-    Write { offset: f64, data: Buffer },
+    Write {
+        chunks: Vec<Buffer>,
+    },
+    Pump {
+        source: PathBuf,
+        cancel: Option<Arc<AtomicBool>>,
+        progress: Option<Throttled>,
+    },
     Finish,
     Close,
 }
@@ -47,8 +63,17 @@ pub struct ImportWriterTask {
     op: ImportOp,
 }
 
-// Bytes actually written (zero blocks skipped); 0 for open/finish/close.
-outcome!(ImportWriterOutcome, f64);
+/// Where the writer stands after a step.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct NativeImportPosition {
+    /// Bytes of the stream received so far (the file offset of the next byte).
+    pub position: f64,
+    /// Bytes really written so far (all-zero blocks are not).
+    pub written: f64,
+}
+
+outcome!(ImportWriterOutcome, NativeImportPosition);
 
 fn lock(state: &Shared) -> MutexGuard<'_, Option<Open>> {
     state
@@ -62,7 +87,7 @@ impl ImportWriterTask {
         Error::lib(codes::ERR_INVALID_ARG_VALUE, "write", detail).with_path(self.shown())
     }
 
-    fn shown(&self) -> std::path::PathBuf {
+    fn shown(&self) -> PathBuf {
         self.target
             .as_ref()
             .as_ref()
@@ -74,7 +99,7 @@ impl ImportWriterTask {
         self.refuse("the import writer is not open".to_string())
     }
 
-    fn run(&self) -> Result<f64> {
+    fn run(&self) -> Result<NativeImportPosition> {
         let mut state = lock(&self.state);
         match &self.op {
             ImportOp::Open => {
@@ -88,45 +113,89 @@ impl ImportWriterTask {
                 let meta = file
                     .metadata()
                     .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
+                // Zero detection granularity: the filesystem's preferred block size.
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096).max(512);
-                *state = Some(Open {
+                let open = Open {
                     file,
                     size: meta.len(),
-                    block,
-                });
-                Ok(0.0)
+                    writer: ZeroSkipWriter::new(block)?,
+                };
+                let at = position(&open);
+                *state = Some(open);
+                at
             }
-            ImportOp::Write { offset, data } => {
-                let open = state.as_ref().ok_or_else(|| self.not_open())?;
-                let offset = to_u64("offset", *offset)?;
-                let fits = offset
-                    .checked_add(data.len() as u64)
-                    .is_some_and(|end| end <= open.size);
-                if !fits {
+            ImportOp::Write { chunks } => {
+                let open = state.as_mut().ok_or_else(|| self.not_open())?;
+                let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+                let start = open.writer.position();
+                if !matches!(start.checked_add(len), Some(end) if end <= open.size) {
                     return Err(self.refuse(format!(
-                        "{} bytes at offset {offset} go past the import size {}",
-                        data.len(),
+                        "{len} bytes at offset {start} go past the import size {}",
                         open.size
                     )));
                 }
-                let written =
-                    zeroskip::write_skipping_zeros(open.file.as_fd(), offset, data, open.block)
+                for chunk in chunks {
+                    open.writer
+                        .write(open.file.as_fd(), chunk)
                         .map_err(|e| e.with_path(self.shown()))?;
-                to_js("written", written)
+                }
+                position(open)
+            }
+            ImportOp::Pump {
+                source,
+                cancel,
+                progress,
+            } => {
+                let open = state.as_mut().ok_or_else(|| self.not_open())?;
+                let input = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(source)
+                    .map_err(|e| Error::io(e, "open").with_path(source))?;
+                let report = |done: u64, total: u64| {
+                    if let Some(p) = progress {
+                        p.report(done, total)
+                    }
+                };
+                let ctl = Control {
+                    cancel: cancel.as_deref(),
+                    progress: Some(&report),
+                };
+                open.writer
+                    .pump(input.as_fd(), open.file.as_fd(), open.size, &ctl)
+                    .map_err(|e| e.with_path(source).with_dest(self.shown()))?;
+                position(open)
             }
             ImportOp::Finish => {
-                let open = state.take().ok_or_else(|| self.not_open())?;
+                let mut open = state.take().ok_or_else(|| self.not_open())?;
+                open.writer
+                    .finish(open.file.as_fd())
+                    .map_err(|e| e.with_path(self.shown()))?;
                 open.file
                     .sync_all()
                     .map_err(|e| Error::io(e, "fsync").with_path(self.shown()))?;
-                Ok(0.0)
+                position(&open)
             }
             ImportOp::Close => {
+                let at = match state.as_ref() {
+                    Some(open) => position(open),
+                    None => Ok(NativeImportPosition {
+                        position: 0.0,
+                        written: 0.0,
+                    }),
+                };
                 state.take();
-                Ok(0.0)
+                at
             }
         }
     }
+}
+
+fn position(open: &Open) -> Result<NativeImportPosition> {
+    Ok(NativeImportPosition {
+        position: to_js("position", open.writer.position())?,
+        written: to_js("written", open.writer.written)?,
+    })
 }
 
 task!(ImportWriterTask, ImportWriterOutcome, "importWriter");
@@ -156,13 +225,29 @@ impl ImportWriter {
         self.task(ImportOp::Open)
     }
 
-    /// Write `data` at `offset`; the buffer must not change until the promise settles.
+    /// Append `chunks`, in order, to the stream; they must not change until the promise settles.
     #[napi]
-    pub fn write(&self, offset: f64, data: Buffer) -> AsyncTask<ImportWriterTask> {
-        self.task(ImportOp::Write { offset, data })
+    pub fn write(&self, chunks: Vec<Buffer>) -> AsyncTask<ImportWriterTask> {
+        self.task(ImportOp::Write { chunks })
     }
 
-    /// fsync and close.
+    /// Read the stream from `source` (a pipe, FIFO or file path) to its end and append it.
+    #[napi]
+    pub fn pump(
+        &self,
+        source: String,
+        cancel: Option<&CancelToken>,
+        #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")]
+        on_progress: Option<ProgressFn>,
+    ) -> AsyncTask<ImportWriterTask> {
+        self.task(ImportOp::Pump {
+            source: source.into(),
+            cancel: cancel.map(CancelToken::flag),
+            progress: on_progress.map(Throttled::new),
+        })
+    }
+
+    /// Write the last partial block, fsync and close.
     #[napi]
     pub fn finish(&self) -> AsyncTask<ImportWriterTask> {
         self.task(ImportOp::Finish)

@@ -19,6 +19,7 @@ mod copy_task;
 mod data_runs_task;
 mod durable_task;
 mod entry_task;
+mod export_reader;
 mod file_size_task;
 mod fsstats_task;
 mod import_writer;

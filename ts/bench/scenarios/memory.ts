@@ -15,12 +15,14 @@ import { dropCaches } from '../system'
 const execFileP = promisify(execFile)
 const MiB = 1024 * 1024
 
-interface ChildReport {
+export interface ChildReport {
   peakRssBytes: number
   method: string | null
+  bytes: number | null
 }
 
-async function child(ctx: BenchContext, args: string[]): Promise<ChildReport> {
+/** Run `rss-child` with `args` (see its modes) and return what it printed. */
+export async function rssChild(ctx: BenchContext, args: string[]): Promise<ChildReport> {
   const [bin, ...rest] = ctx.child.argv('rss-child', args)
   const { stdout } = await execFileP(bin, rest, { maxBuffer: 1024 * 1024 })
   return JSON.parse(stdout.trim().split('\n').pop()!) as ChildReport
@@ -37,7 +39,7 @@ export const memoryScenario: Scenario = {
     const fs = ctx.fs.ext4
     const dir = join(fs.dir, 'bench-sparse')
     mkdirSync(dir, { recursive: true })
-    const idle = await child(ctx, ['idle'])
+    const idle = await rssChild(ctx, ['idle'])
     for (const size of ctx.settings.memoryImageBytes) {
       const gib = size / 1024 ** 3
       ctx.log(`memory: ${gib} GiB image on ${fs.label}`)
@@ -47,7 +49,7 @@ export const memoryScenario: Scenario = {
       for (let i = 0; i < ctx.settings.memoryRuns; i++) {
         const dst = join(dir, `rss-copy-${i}`)
         await dropCaches()
-        const r = await child(ctx, ['copy', src, dst])
+        const r = await rssChild(ctx, ['copy', src, dst])
         rmSync(dst, { force: true })
         peaks.push(r.peakRssBytes / MiB)
         method = r.method ?? ''

@@ -279,9 +279,13 @@ export function registerVolumeCommands(program: Command): void {
 
   volume
     .command('import <vid> <file>')
-    .description('replace the committed data of a save-on-stop volume with a raw image from a file or - (stdin); zero blocks stay holes')
+    .description(
+      'replace the committed data of a save-on-stop volume with a raw image: a file is reflinked when on the pool\'s filesystem, else its data is copied ' +
+        '(holes never read); - (stdin) and FIFOs stream, with zero blocks left as holes',
+    )
     .option('--size <size>', 'image size (default: the file size; for stdin, the volume size)', sizeArg)
     .option('--allow-shrink', 'allow an image smaller than the volume (the volume shrinks to it)')
+    .option('--sparse', 'also turn all-zero blocks of a file into holes (for fully allocated raw files; reads all its data, never reflinks)')
     .addHelpText('after', sizeHelp())
     .addHelpText(
       'after',
@@ -290,7 +294,7 @@ export function registerVolumeCommands(program: Command): void {
         'xzcat debian.raw.xz | reflink-pool volume import vm-templates/debian/root - --size 10G',
       ),
     )
-    .action((vid: string, file: string, o: { size?: number; allowShrink?: boolean }, cmd: Command) => {
+    .action((vid: string, file: string, o: { size?: number; allowShrink?: boolean; sparse?: boolean }, cmd: Command) => {
       const source = openImportSource(file, o.size)
       return onVolume(cmd, vid, async (v, _pool, g, context) => {
         const current = await v.size()
@@ -298,21 +302,24 @@ export function registerVolumeCommands(program: Command): void {
           throw refuse('ERR_SHRINK_REFUSED', { ...context, from: current, to: source.size })
         }
         const out = new Output(g.json)
-        const result = await importVolume(v, source, { output: out })
-        out.result({ vid: v.vid, ...result }, () => `Imported ${humanSize(result.bytes)} into ${v.vid} in ${result.seconds.toFixed(2)} s.`)
+        const result = await importVolume(v, source, { output: out, sparse: o.sparse === true })
+        out.result({ vid: v.vid, ...result }, () => `Imported ${humanSize(result.bytes)} into ${v.vid} in ${result.seconds.toFixed(2)} s (${result.method}).`)
       }).finally(() => source.close())
     })
 
   volume
     .command('export <vid> <file>')
-    .description('write the committed data of a save-on-stop volume to a file or - (stdout)')
+    .description(
+      'write the committed data of a save-on-stop volume to a file (reflinked when on the pool\'s filesystem, else its data copied, holes kept; durable) ' +
+        'or stream it to - (stdout) or a FIFO (holes never read)',
+    )
     .addHelpText('after', examples('reflink-pool volume export appvms/web/private backup.raw', 'reflink-pool volume export appvms/web/private - | zstd > backup.raw.zst'))
     .action((vid: string, file: string, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         // Exporting to stdout: stdout carries the data, so the result line goes to stderr.
         const out = new Output(g.json, file === '-' ? process.stderr : process.stdout)
         const result = await exportVolume(v, file, { output: out })
-        out.result({ vid: v.vid, ...result }, () => (file === '-' ? '' : `Exported ${humanSize(result.bytes)} of ${v.vid} to ${file} in ${result.seconds.toFixed(2)} s.`))
+        out.result({ vid: v.vid, ...result }, () => (file === '-' ? '' : `Exported ${humanSize(result.bytes)} of ${v.vid} to ${file} in ${result.seconds.toFixed(2)} s (${result.method}).`))
       }),
     )
 
