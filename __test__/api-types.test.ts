@@ -23,7 +23,7 @@ test('the package root exports the public API only (no internal, no test hooks)'
   t.false(names.includes('internal'))
   t.deepEqual(names.filter((n) => n.startsWith('_')), [])
   t.deepEqual(names, [
-    'AbortError', 'DRIVER', 'ERROR_CODES', 'ReflinkPool', 'ReflinkPoolError', 'ReflinkVolume', 'VID_PREFIXES',
+    'AbortError', 'COPY_METHODS', 'DRIVER', 'ERROR_CODES', 'ReflinkPool', 'ReflinkPoolError', 'ReflinkVolume', 'VID_PREFIXES',
     'copyFile', 'createSparseFile', 'fileUsage', 'isReflinkPoolError', 'isReflinkSupported', 'parseVid',
     'resizeFile', 'setCopyConcurrency', 'updateLoopDevSizes',
   ])

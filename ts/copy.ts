@@ -11,6 +11,7 @@ import {
 
 /** Whether copyFile clones: 'auto' when it can, 'always' or fail, 'never' (always copy the data). */
 export type ReflinkMode = 'auto' | 'always' | 'never'
+/** Zero detection of a copy: 'auto' keeps the source's holes and copies its data as it is; 'always' also turns all-zero blocks into holes (reads every data byte, never reflinks). */
 export type SparseMode = 'auto' | 'always'
 /**
  * Every way a copy can be made, the one TS list (the native names come from

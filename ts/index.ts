@@ -2,7 +2,7 @@
 // ReflinkPoolError (Node-shaped: code, errno, syscall, path, dest).
 
 // Native file primitives
-export { copyFile, type CopyFileOptions, type CopyResult, type CopyMethod, type ReflinkMode, type SparseMode } from './copy'
+export { copyFile, COPY_METHODS, type CopyFileOptions, type CopyResult, type CopyMethod, type ReflinkMode, type SparseMode } from './copy'
 export { createSparseFile, resizeFile } from './files'
 export { updateLoopDevSizes } from './loopdev'
 export { isReflinkSupported } from './probe'

@@ -16,12 +16,11 @@ use reflink_pool_core::batch::{
     StartSpec,
 };
 use reflink_pool_core::error::{codes, Error, Result};
-use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
 use crate::copy_task::{last_progress, reflink_mode, NativeProgress};
 use crate::outcome::{outcome, task, to_u64};
-use crate::progress::{ProgressFn, Throttled};
+use crate::progress::{with_control, ProgressFn, Throttled};
 
 #[napi(object)]
 pub struct NativeBatchImage {
@@ -249,20 +248,15 @@ impl BatchTask {
     }
 
     fn run(&self) -> Result<NativeBatchResult> {
-        let report = |done: u64, total: u64| {
-            if let Some(p) = &self.progress {
-                p.report(done, total)
-            }
-        };
-        let ctl = Control {
-            cancel: self.cancel.as_deref(),
-            progress: Some(&report),
-        };
-        let out: BatchReport = match &self.op {
-            BatchOp::Make(s) => batch::make(&Self::make_spec(s)?, &ctl)?,
-            BatchOp::Start(s) => batch::start_snapshots(&Self::start_spec(s)?, &ctl)?,
-            BatchOp::Remove(s) => batch::remove_files(&Self::remove_spec(s)?, &ctl)?,
-        };
+        let out: BatchReport = with_control(
+            self.cancel.as_deref(),
+            self.progress.as_ref(),
+            |ctl| match &self.op {
+                BatchOp::Make(s) => batch::make(&Self::make_spec(s)?, ctl),
+                BatchOp::Start(s) => batch::start_snapshots(&Self::start_spec(s)?, ctl),
+                BatchOp::Remove(s) => batch::remove_files(&Self::remove_spec(s)?, ctl),
+            },
+        )?;
         let last_progress = last_progress(self.progress.as_ref())?;
         Ok(NativeBatchResult {
             phases: out

@@ -8,12 +8,11 @@ use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::copy::{self, CopyOptions, ReflinkMode, SparseMode};
 use reflink_pool_core::error::{codes, Error, Result};
-use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js, to_u64};
 use crate::pool_dir::{PoolDir, Target, TargetResult};
-use crate::progress::{ProgressFn, Throttled};
+use crate::progress::{with_control, ProgressFn, Throttled};
 
 #[napi(object)]
 pub struct NativeCopyOptions {
@@ -102,24 +101,19 @@ impl CopyTask {
             copy_mtime: self.options.copy_mtime,
             sparse: sparse_mode(self.options.sparse.as_deref())?,
         };
-        let report = |done: u64, total: u64| {
-            if let Some(p) = &self.progress {
-                p.report(done, total)
-            }
-        };
-        let ctl = Control {
-            cancel: self.cancel.as_deref(),
-            progress: Some(&report),
-        };
-        let out = match (self.src.as_ref(), self.dst.as_ref()) {
-            (Ok(Target::Path(src)), Ok(Target::Path(dst))) => {
-                copy::copy_file(src, dst, &opts, &ctl)?
-            }
-            (Ok(src), Ok(dst)) => {
-                copy::copy_entry(&src.entry()?, &dst.entry_creating()?, &opts, &ctl)?
-            }
-            (Err(e), _) | (_, Err(e)) => return Err(e.clone()),
-        };
+        let out = with_control(
+            self.cancel.as_deref(),
+            self.progress.as_ref(),
+            |ctl| match (self.src.as_ref(), self.dst.as_ref()) {
+                (Ok(Target::Path(src)), Ok(Target::Path(dst))) => {
+                    copy::copy_file(src, dst, &opts, ctl)
+                }
+                (Ok(src), Ok(dst)) => {
+                    copy::copy_entry(&src.entry()?, &dst.entry_creating()?, &opts, ctl)
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+            },
+        )?;
         let last_progress = last_progress(self.progress.as_ref())?;
         Ok(NativeCopyResult {
             method: out.method.as_str().to_string(),

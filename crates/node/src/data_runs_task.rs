@@ -10,7 +10,7 @@ use reflink_pool_core::extents;
 use reflink_pool_core::{Error, Result};
 
 use crate::outcome::{outcome, task, to_js, to_u64};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 /// Runs per batch when the caller gives no limit.
 const DEFAULT_LIMIT: u64 = 4096;
@@ -54,7 +54,7 @@ impl DataRunsTask {
             .transpose()?
             .unwrap_or(DEFAULT_LIMIT)
             .max(1);
-        let entry = self.target.as_ref().map_err(Clone::clone)?.entry()?;
+        let entry = target(&self.target)?.entry()?;
         let file = entry.open_read()?;
         let size = file
             .metadata()

@@ -9,7 +9,7 @@ use reflink_pool_core::durable;
 use reflink_pool_core::Result;
 
 use crate::outcome::{task, BoolOutcome, VoidOutcome};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{entry_or_missing, target, PoolDir, Target, TargetResult};
 
 pub enum DurableOp {
     Hardlink {
@@ -27,10 +27,6 @@ pub enum DurableOp {
 
 pub struct DurableTask {
     op: DurableOp,
-}
-
-fn target(t: &TargetResult) -> Result<&Target> {
-    t.as_ref().map_err(Clone::clone)
 }
 
 impl DurableTask {
@@ -148,8 +144,15 @@ pub struct RemoveTask {
 impl RemoveTask {
     fn run(&self) -> Result<bool> {
         match &self.op {
-            RemoveOp::File(t) => durable::remove(&target(t)?.entry()?),
-            RemoveOp::EmptyDir(t) => durable::remove_dir(&target(t)?.entry()?),
+            // A missing parent directory: nothing to remove (as unlink's ENOENT).
+            RemoveOp::File(t) => match entry_or_missing(t)? {
+                Some(entry) => durable::remove(&entry),
+                None => Ok(false),
+            },
+            RemoveOp::EmptyDir(t) => match entry_or_missing(t)? {
+                Some(entry) => durable::remove_dir(&entry),
+                None => Ok(false),
+            },
         }
     }
 }

@@ -7,11 +7,11 @@ use std::io::Read;
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
-use reflink_pool_core::dir::{Entry, Kind};
+use reflink_pool_core::dir::Kind;
 use reflink_pool_core::error::{codes, Error, Result};
 
 use crate::outcome::{outcome, task, to_js};
-use crate::pool_dir::{PoolDir, TargetResult};
+use crate::pool_dir::{entry_or_missing as entry, or_missing, target, PoolDir, TargetResult};
 
 /// What `statAt` reports (from lstat: a symlink is reported as one, never followed).
 #[napi(object)]
@@ -44,28 +44,6 @@ pub struct NativeDirEntries {
 outcome!(EntryStatOutcome, Option<NativeEntryStat>);
 outcome!(DirEntriesOutcome, Option<NativeDirEntries>);
 outcome!(TextOutcome, Option<String>);
-
-/// Whether an error only says that something on the way does not exist.
-fn missing(e: &Error) -> bool {
-    e.code.is_none() && matches!(e.errno, Some(ENOENT | ENOTDIR))
-}
-
-/// Errnos, as the core reports them (positive).
-const ENOENT: i32 = 2;
-const ENOTDIR: i32 = 20;
-
-/// `Ok(None)` for a missing entry or parent, else the result.
-fn or_missing<T>(r: Result<T>) -> Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if missing(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn entry(t: &TargetResult) -> Result<Option<Entry>> {
-    or_missing(t.as_ref().map_err(Clone::clone)?.entry())
-}
 
 pub struct StatTask {
     target: TargetResult,
@@ -108,7 +86,7 @@ pub struct ReadDirTask {
 
 impl ReadDirTask {
     fn run(&self) -> Result<Option<NativeDirEntries>> {
-        let t = self.target.as_ref().map_err(Clone::clone)?;
+        let t = target(&self.target)?;
         let Some(dir) = or_missing(t.dir())? else {
             return Ok(None);
         };

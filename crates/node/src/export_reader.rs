@@ -15,7 +15,7 @@ use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::sparse_reader::SparseReader;
 
 use crate::outcome::{outcome, task, to_js, to_u64};
-use crate::pool_dir::{PoolDir, Target};
+use crate::pool_dir::{target, PoolDir, Target};
 
 type Shared = Arc<Mutex<Option<SparseReader>>>;
 
@@ -75,12 +75,7 @@ impl ExportOpenTask {
             .map(|e| to_u64("end", e))
             .transpose()?
             .unwrap_or(u64::MAX);
-        let entry = self
-            .target
-            .as_ref()
-            .as_ref()
-            .map_err(Clone::clone)?
-            .entry()?;
+        let entry = target(self.target.as_ref())?.entry()?;
         let file = entry.open_read()?;
         let meta = file
             .metadata()

@@ -7,7 +7,7 @@ use reflink_pool_core::Result;
 use reflink_pool_core::{resize, sparse};
 
 use crate::outcome::{task, to_u64, VoidOutcome};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 pub enum SizeOp {
     /// A new file (atomically, durably, mode 0600) with no data blocks.
@@ -26,7 +26,7 @@ pub struct FileSizeTask {
 impl FileSizeTask {
     fn run(&self) -> Result<Null> {
         let size = to_u64("size", self.size)?;
-        let target = self.target.as_ref().map_err(Clone::clone)?;
+        let target = target(&self.target)?;
         match self.op {
             SizeOp::CreateSparse => sparse::create_sparse_entry(&target.entry_creating()?, size)?,
             SizeOp::Resize => resize::resize_entry(&target.entry()?, size)?,

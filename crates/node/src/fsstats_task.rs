@@ -6,7 +6,7 @@ use reflink_pool_core::fsstats;
 use reflink_pool_core::Result;
 
 use crate::outcome::{outcome, task, to_js};
-use crate::pool_dir::{Target, TargetResult};
+use crate::pool_dir::{target, Target, TargetResult};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct FsStatsTask {
 
 impl FsStatsTask {
     fn run(&self) -> Result<NativeFsStats> {
-        let s = fsstats::fs_stats_of(&self.dir.as_ref().map_err(Clone::clone)?.dir()?)?;
+        let s = fsstats::fs_stats_of(&target(&self.dir)?.dir()?)?;
         Ok(NativeFsStats {
             size: to_js("size", s.size)?,
             used: to_js("used", s.used)?,

@@ -22,12 +22,11 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::zeroskip::ZeroSkipWriter;
-use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js};
-use crate::pool_dir::{PoolDir, Target};
-use crate::progress::{ProgressFn, Throttled};
+use crate::pool_dir::{target, PoolDir, Target};
+use crate::progress::{with_control, ProgressFn, Throttled};
 
 struct Open {
     file: File,
@@ -103,12 +102,7 @@ impl ImportWriterTask {
         let mut state = lock(&self.state);
         match &self.op {
             ImportOp::Open => {
-                let entry = self
-                    .target
-                    .as_ref()
-                    .as_ref()
-                    .map_err(Clone::clone)?
-                    .entry()?;
+                let entry = target(self.target.as_ref())?.entry()?;
                 let file = entry.open_for_write()?;
                 let meta = file
                     .metadata()
@@ -152,18 +146,11 @@ impl ImportWriterTask {
                     .custom_flags(libc::O_NONBLOCK)
                     .open(source)
                     .map_err(|e| Error::io(e, "open").with_path(source))?;
-                let report = |done: u64, total: u64| {
-                    if let Some(p) = progress {
-                        p.report(done, total)
-                    }
-                };
-                let ctl = Control {
-                    cancel: cancel.as_deref(),
-                    progress: Some(&report),
-                };
-                open.writer
-                    .pump(input.as_fd(), open.file.as_fd(), open.size, &ctl)
-                    .map_err(|e| e.with_path(source).with_dest(self.shown()))?;
+                with_control(cancel.as_deref(), progress.as_ref(), |ctl| {
+                    open.writer
+                        .pump(input.as_fd(), open.file.as_fd(), open.size, ctl)
+                })
+                .map_err(|e| e.with_path(source).with_dest(self.shown()))?;
                 position(open)
             }
             ImportOp::Finish => {

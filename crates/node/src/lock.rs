@@ -25,7 +25,7 @@ use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::lock::{self, LockFile};
 
 use crate::outcome::{catch, BoolOutcome, VoidOutcome};
-use crate::pool_dir::{PoolDir, Target};
+use crate::pool_dir::{target, PoolDir, Target};
 
 #[derive(Default)]
 enum State {
@@ -79,11 +79,8 @@ impl VolumeLock {
             }
             *s = State::Taking;
         }
-        let target = Arc::clone(&self.target);
-        let taken = off_thread("flock", move || {
-            how(target.as_ref().as_ref().map_err(Clone::clone)?.entry()?)
-        })
-        .await;
+        let shared = Arc::clone(&self.target);
+        let taken = off_thread("flock", move || how(target(shared.as_ref())?.entry()?)).await;
         let mut s = state(&self.state);
         match taken {
             Ok(Some(held)) => {

@@ -7,7 +7,7 @@ use reflink_pool_core::loopdev;
 use reflink_pool_core::Result;
 
 use crate::outcome::{outcome, task};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 // The loop devices updated (`/dev/loopN`).
 outcome!(LoopDevOutcome, Vec<String>);
@@ -18,7 +18,7 @@ pub struct LoopDevTask {
 
 impl LoopDevTask {
     fn run(&self) -> Result<Vec<String>> {
-        match self.target.as_ref().map_err(Clone::clone)? {
+        match target(&self.target)? {
             Target::Path(p) => loopdev::update_loop_dev_sizes(p),
             at => loopdev::update_loop_dev_sizes_of(&at.entry()?),
         }

@@ -110,6 +110,11 @@ impl PoolDir {
 /// A task's target; an `Err` is reported by the task (errors as data).
 pub type TargetResult = Result<Target>;
 
+/// The target of a task, or the error its construction reported (cloned: a task may run a step twice).
+pub fn target(t: &TargetResult) -> Result<&Target> {
+    t.as_ref().map_err(Clone::clone)
+}
+
 pub struct OpenPoolDirTask {
     create: bool,
     slot: Slot,
@@ -168,4 +173,26 @@ impl PoolDir {
     pub fn close(&self) {
         self.slot.set(None);
     }
+}
+
+/// Whether an error only says that something on the way does not exist.
+fn missing(e: &Error) -> bool {
+    e.code.is_none() && matches!(e.errno, Some(ENOENT | ENOTDIR))
+}
+
+/// Errnos, as the core reports them (positive).
+const ENOENT: i32 = 2;
+const ENOTDIR: i32 = 20;
+
+/// `Ok(None)` for a missing entry or parent, else the result.
+pub fn or_missing<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn entry_or_missing(t: &TargetResult) -> Result<Option<Entry>> {
+    or_missing(target(t)?.entry())
 }

@@ -9,7 +9,7 @@ use reflink_pool_core::probe;
 use reflink_pool_core::Result;
 
 use crate::outcome::{task, BoolOutcome};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 pub struct ProbeTask {
     dst_dir: TargetResult,
@@ -18,7 +18,7 @@ pub struct ProbeTask {
 
 impl ProbeTask {
     fn run(&self) -> Result<bool> {
-        let dst = self.dst_dir.as_ref().map_err(Clone::clone)?.dir()?;
+        let dst = target(&self.dst_dir)?.dir()?;
         match &self.src_dir {
             Some(src) => probe::is_reflink_supported_in(&dst, &Target::Path(src.clone()).dir()?),
             None => probe::is_reflink_supported_in(&dst, &dst),

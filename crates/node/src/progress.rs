@@ -8,12 +8,14 @@
 //! result instead (`last`), and TS delivers it before resolving. TS drops any
 //! report still queued once the promise settled.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::FnArgs;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{bindgen_prelude::Unknown, Status};
+use reflink_pool_core::Control;
 
 /// `(doneBytes, totalBytes) => void`, called on the JS thread. Weak: a pending
 /// report does not keep the process alive (the task itself does).
@@ -80,4 +82,22 @@ impl Throttled {
             ThreadsafeFunctionCallMode::NonBlocking,
         );
     }
+}
+
+/// Run `f` with the core's `Control` of a task: its cancel flag and its (optional)
+/// throttled progress callback.
+pub fn with_control<T>(
+    cancel: Option<&AtomicBool>,
+    progress: Option<&Throttled>,
+    f: impl FnOnce(&Control) -> T,
+) -> T {
+    let report = |done: u64, total: u64| {
+        if let Some(p) = progress {
+            p.report(done, total)
+        }
+    };
+    f(&Control {
+        cancel,
+        progress: Some(&report),
+    })
 }

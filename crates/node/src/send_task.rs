@@ -24,7 +24,7 @@ use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js, to_u64};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 /// The header of a send stream as JS sees it.
 #[napi(object)]
@@ -124,8 +124,8 @@ pub fn send_header_length() -> u32 {
 
 /// The one place these tasks open a committed image: `rel` of the pool, read-only, a
 /// regular file reached without symlinks (`core::dir`). Returns it and its shown path.
-fn open_read(target: &TargetResult) -> Result<(File, PathBuf)> {
-    let entry = target.as_ref().map_err(Clone::clone)?.entry()?;
+fn open_read(at: &TargetResult) -> Result<(File, PathBuf)> {
+    let entry = target(at)?.entry()?;
     Ok((entry.open_read()?, entry.shown()))
 }
 
@@ -394,7 +394,7 @@ impl ReceiveTask {
         match &self.op {
             ReceiveOp::Open => {
                 // The import file: a writable image (regular, one link), read back and written.
-                let entry = s.target.as_ref().map_err(Clone::clone)?.entry()?;
+                let entry = target(&s.target)?.entry()?;
                 let file = entry.open_writable_image()?;
                 check_size(&file, &entry.shown(), s.header.size)?;
                 let meta = file

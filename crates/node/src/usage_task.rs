@@ -7,7 +7,7 @@ use reflink_pool_core::usage;
 use reflink_pool_core::Result;
 
 use crate::outcome::{outcome, task, to_js};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub struct UsageTask {
 
 impl UsageTask {
     fn run(&self) -> Result<NativeFileUsage> {
-        let target = self.target.as_ref().map_err(Clone::clone)?;
+        let target = target(&self.target)?;
         let u = usage::file_usage_entry(&target.entry()?)?;
         Ok(NativeFileUsage {
             size: to_js("size", u.size)?,

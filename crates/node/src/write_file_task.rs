@@ -7,7 +7,7 @@ use reflink_pool_core::tempname;
 use reflink_pool_core::Result;
 
 use crate::outcome::{task, VoidOutcome};
-use crate::pool_dir::{PoolDir, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 pub struct WriteFileTask {
     target: TargetResult,
@@ -18,11 +18,7 @@ pub struct WriteFileTask {
 
 impl WriteFileTask {
     fn run(&self) -> Result<Null> {
-        let entry = self
-            .target
-            .as_ref()
-            .map_err(Clone::clone)?
-            .entry_creating()?;
+        let entry = target(&self.target)?.entry_creating()?;
         tempname::write_file(&entry, &self.data, self.mode)?;
         Ok(Null)
     }
