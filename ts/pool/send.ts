@@ -64,7 +64,7 @@ export interface SendAccess {
   /** Run under the volume's lock (after re-reading its record). */
   locked<T>(fn: () => Promise<T>): Promise<T>
   /** The planted-symlink check; stats of [clean, dirty, precache, import]. */
-  guard(): Promise<({ size: number } | null)[]>
+  guard(): Promise<{ clean: { size: number } | null; dirty: { size: number } | null }>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
   beginImport(size: number | null): Promise<void>
@@ -112,7 +112,7 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
     let stream: InstanceType<typeof native.SendStream> | undefined
     try {
       const opened = await v.locked(async () => {
-        const [clean, dirty] = await v.guard()
+        const { clean, dirty } = await v.guard()
         if (!clean) {
           if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot send ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
           throw poolError('ERR_MISSING_IMAGE', `Missing image file ${v.paths.clean} for volume ${v.vid}`, { vid: v.vid, path: v.paths.clean })
@@ -202,7 +202,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     const first = await readAtLeast(it, headLen, signal)
     const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, headLen))))
     return await v.locked(async () => {
-      const [, dirty] = await v.guard()
+      const { dirty } = await v.guard()
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }

@@ -62,6 +62,14 @@ interface Revision {
  * stop, revert, resize), data in and out, and state. Made by the pool
  * (`createVolume`, `loadVolume`, `listVolumes`), never constructed directly.
  */
+/** What guard() found of a volume's four single-file images (null: missing). */
+interface VolumeImages {
+  clean: FileInfo | null
+  dirty: FileInfo | null
+  precache: FileInfo | null
+  import: FileInfo | null
+}
+
 export class ReflinkVolume {
   private record: VolumeRecord
   /** Why the record is unusable (a rule it broke, never its contents), or null. */
@@ -195,7 +203,7 @@ export class ReflinkVolume {
     return this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
-      const [clean, dirty] = await this.guard()
+      const { clean, dirty } = await this.guard()
       throwIfAborted(signal)
       if (this.saveOnStop && dirty) {
         // Crash leftover of a running volume: reuse it unchanged (only if it has one link).
@@ -283,7 +291,7 @@ export class ReflinkVolume {
     await this.locked(async () => {
       const p = this.paths
       const files = this.ctx.files
-      const [, dirty] = await this.guard()
+      const { dirty } = await this.guard()
       throwIfAborted(signal)
       if (this.saveOnStop) {
         if (!dirty) return
@@ -398,7 +406,7 @@ export class ReflinkVolume {
     throwIfAborted(signal)
     await this.locked(async () => {
       const p = this.paths
-      const [, dirty] = await this.guard()
+      const { dirty } = await this.guard()
       if (this.saveOnStop && dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot revert ${this.vid}: it is not cleanly stopped (${p.dirty} exists)`, {
           vid: this.vid,
@@ -433,7 +441,7 @@ export class ReflinkVolume {
       const p = this.paths
       const files = this.ctx.files
       if (!this.rw) throw poolError('ERR_VOLUME_READ_ONLY', `Cannot resize ${this.vid}: it is read-only`, { vid: this.vid })
-      const [clean, dirty] = await this.guard()
+      const { clean, dirty } = await this.guard()
       const current = dirty?.size ?? clean?.size ?? this.record.size
       if (size < current && !allowShrink) {
         throw poolError('ERR_SHRINK_REFUSED', `Refusing to shrink ${this.vid} from ${current} to ${size} bytes without { allowShrink: true }`, {
@@ -553,7 +561,7 @@ export class ReflinkVolume {
     await this.locked(async () => {
       const p = this.paths
       const images = await this.guard()
-      if (success && !images[3]) throw this.missing(p.import)
+      if (success && !images.import) throw this.missing(p.import)
       if (success) this.refuseWhileDirty('commit an import into', images)
       await this.endImport(success)
     })
@@ -811,7 +819,7 @@ export class ReflinkVolume {
     const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep)
     const rw = optional<boolean>('options.rw', o.rw, validateBoolean)
     await this.locked(async () => {
-      const [, dirty] = await this.guard()
+      const { dirty } = await this.guard()
       const toggles = revisionsToKeep !== undefined && (revisionsToKeep === -1) !== (this.record.revisionsToKeep === -1)
       if (toggles && dirty && this.saveOnStop && !this.snapOnStart) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot ${revisionsToKeep === -1 ? 'disable' : 'enable'} snapshots of ${this.vid} while it runs; stop it first`, {
@@ -859,10 +867,11 @@ export class ReflinkVolume {
    * holds only real directories above it and our four images are regular files.
    * Returns the stats of [clean, dirty, precache, import].
    */
-  private async guard(): Promise<(FileInfo | null)[]> {
+  private async guard(): Promise<VolumeImages> {
     const p = this.paths
-    if (!(await this.ctx.files.checkDir(p.dir))) return [null, null, null, null]
-    return this.ctx.files.images([p.clean, p.dirty, p.precache, p.import])
+    if (!(await this.ctx.files.checkDir(p.dir))) return { clean: null, dirty: null, precache: null, import: null }
+    const [clean, dirty, precache, imp] = await this.ctx.files.images([p.clean, p.dirty, p.precache, p.import])
+    return { clean, dirty, precache, import: imp }
   }
 
   /** Delete this volume's temp files and import ('incomplete') or every file of it ('all'). */
@@ -883,8 +892,8 @@ export class ReflinkVolume {
   }
 
   /** Imports are refused while a dirty image exists: the stop would rename it over the imported data. */
-  private refuseWhileDirty(what: string, images: (FileInfo | null)[]): void {
-    if (images[1]) {
+  private refuseWhileDirty(what: string, images: VolumeImages): void {
+    if (images.dirty) {
       throw poolError('ERR_VOLUME_DIRTY', `Cannot ${what} ${this.vid}: it is running or was not cleanly stopped (${this.paths.dirty} exists); stop it first`, {
         vid: this.vid,
         path: this.paths.dirty,
