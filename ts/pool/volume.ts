@@ -57,11 +57,6 @@ interface Revision {
   path: string
 }
 
-/**
- * One volume of a pool (docs/design.md §3): its images, lifecycle (start,
- * stop, revert, resize), data in and out, and state. Made by the pool
- * (`createVolume`, `loadVolume`, `listVolumes`), never constructed directly.
- */
 /** What guard() found of a volume's four single-file images (null: missing). */
 interface VolumeImages {
   clean: FileInfo | null
@@ -70,6 +65,11 @@ interface VolumeImages {
   import: FileInfo | null
 }
 
+/**
+ * One volume of a pool (docs/design.md §3): its images, lifecycle (start,
+ * stop, revert, resize), data in and out, and state. Made by the pool
+ * (`createVolume`, `loadVolume`, `listVolumes`), never constructed directly.
+ */
 export class ReflinkVolume {
   private record: VolumeRecord
   /** Why the record is unusable (a rule it broke, never its contents), or null. */
