@@ -180,7 +180,9 @@ async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[],
   // A dead batch's vid with no record: the batch made its images (it refuses existing ones).
   const orphan = unfinishedBatch && (await ctx.store.readVolume(vid)) === null
   for (const f of await volumeFiles(ctx, vid)) {
-    if (orphan || f.parsed.temp || (f.parsed.kind === 'import' && importAbandoned)) await rm(f.path)
+    // A batch makes no revisions: a revision of an orphan vid was there before it, and stays.
+    const batchMade = orphan && f.parsed.kind !== 'revision'
+    if (batchMade || f.parsed.temp || (f.parsed.kind === 'import' && importAbandoned)) await rm(f.path)
   }
   if (orphan) await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
   if (importAbandoned) await rm(marker)
