@@ -46,15 +46,15 @@ function visible(root: string): Record<string, string> {
   return out
 }
 
-/** Abort `ac` as soon as a temp file (`<target>~<random>`) appears in `dir`: the copy is under way. */
-function abortWhenCopying(dir: string, ac: AbortController): { stop(): void; fired(): boolean } {
+/** Abort `ac` as soon as a temp file (`<target>~<random>`, of `target` when given) appears in `dir`: the copy is under way. */
+function abortWhenCopying(dir: string, ac: AbortController, target = ''): { stop(): void; fired(): boolean } {
   let fired = false
   const timer = setInterval(() => {
     let names: string[] = []
     try {
       names = readdirSync(dir)
     } catch {}
-    if (names.some((n) => n.includes('~'))) {
+    if (names.some((n) => n.includes('~') && n.startsWith(target))) {
       fired = true
       ac.abort(new Error('test abort'))
       clearInterval(timer)
@@ -64,10 +64,10 @@ function abortWhenCopying(dir: string, ac: AbortController): { stop(): void; fir
 }
 
 /** Run `call` with a signal that aborts mid-copy; it must reject with ABORT_ERR and change nothing visible. */
-async function abortedMidway(t: { is: (a: unknown, b: unknown, m?: string) => void; true: (v: boolean, m?: string) => void; deepEqual: (a: unknown, b: unknown, m?: string) => void }, p: ReflinkPool, dir: string, call: (signal: AbortSignal) => Promise<unknown>, what: string) {
+async function abortedMidway(t: { is: (a: unknown, b: unknown, m?: string) => void; true: (v: boolean, m?: string) => void; deepEqual: (a: unknown, b: unknown, m?: string) => void }, p: ReflinkPool, dir: string, call: (signal: AbortSignal) => Promise<unknown>, what: string, target = '') {
   const before = visible(p.dirPath)
   const ac = new AbortController()
-  const watch = abortWhenCopying(dir, ac)
+  const watch = abortWhenCopying(dir, ac, target)
   let err: ReflinkPoolError | undefined
   try {
     await call(ac.signal)
@@ -135,7 +135,7 @@ test('importVolume and exportStream: aborted part-way, nothing changes', async (
   const src = await origin(p, 'vm-templates/src/root')
   const dst = await p.createVolume({ vid: 'appvms/dst/root', name: 'root', saveOnStop: true, size: MiB })
   await alreadyAborted(t, p, (signal) => dst.importVolume(src, { signal }), 'importVolume')
-  await abortedMidway(t, p, join(p.dirPath, 'appvms', 'dst'), (signal) => dst.importVolume(src, { signal }), 'importVolume (copy)')
+  await abortedMidway(t, p, join(p.dirPath, 'appvms', 'dst'), (signal) => dst.importVolume(src, { signal }), 'importVolume (copy)', 'root-import.img~')
   t.is(await dst.size(), MiB)
 
   const before = visible(p.dirPath)

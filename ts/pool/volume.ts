@@ -664,6 +664,7 @@ export class ReflinkVolume {
         let report: CopyReport
         try {
           report = await this.ctx.files.copy(srcPath, this.paths.import, { signal }, src.ctx.files)
+          throwIfAborted(signal) // aborted as the copy ended: nothing is committed yet, so drop it
         } catch (e) {
           await this.endImport(false)
           throw e
