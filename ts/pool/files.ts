@@ -25,6 +25,7 @@ import { unwrap, unwrapOrNull } from '../outcome'
 import type { FileUsage } from '../usage'
 import { ExportReader, ImportWriter, internal, type FsStats, type DataRunBatch } from '../internal'
 import { poolError } from './fail'
+import { isReflinkPoolError } from '../errors'
 
 export type { CopyResult }
 
@@ -32,6 +33,7 @@ export interface CopyOptions {
   size?: number
   copyMtime?: boolean
   sparse?: 'auto' | 'always'
+  reflink?: 'auto' | 'always'
   signal?: AbortSignal
   onProgress?: (done: number, total: number) => void
 }
@@ -71,6 +73,9 @@ const KINDS: Record<string, DirEntry['kind']> = { f: 'file', d: 'directory', l: 
 const MAX_TEXT_BYTES = 1 << 20
 
 export class PoolFiles {
+  /** Whether the pool's filesystem clones files: unknown (null) until a copy inside the pool shows it. */
+  private reflinks: boolean | null = null
+
   private constructor(
     /** The pool directory (absolute, as the user gave it; it may itself be a symlink, followed once at open). */
     readonly root: string,
@@ -169,10 +174,30 @@ export class PoolFiles {
   }
 
   /** Durable copy of `src` (a file of the pool `srcFiles`, default this one) to `dst` in this pool. */
-  copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
+  async copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
     const [from, to] = [srcFiles.rel(src), this.rel(dst)]
-    const { size, copyMtime = false, sparse, signal, onProgress } = opts
-    return runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink: 'auto', size, copyMtime, sparse }, token, progress), signal, onProgress)
+    const { size, copyMtime = false, sparse, reflink = 'auto', signal, onProgress } = opts
+    const result = await runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress)
+    if (srcFiles === this && reflink === 'auto' && sparse !== 'always') this.reflinks = result.method === 'reflink'
+    return result
+  }
+
+  /**
+   * A durable clone of `src` at `dst` when the pool's filesystem can make one;
+   * false, and nothing made, when it cannot. For copies that are only worth
+   * their cost as clones (the precache, docs/design.md §3).
+   */
+  async cloneIfPossible(src: string, dst: string, opts: CopyOptions = {}): Promise<boolean> {
+    if (this.reflinks === false) return false
+    try {
+      await this.copy(src, dst, { ...opts, reflink: 'always' })
+      this.reflinks = true
+      return true
+    } catch (e) {
+      if (!isReflinkPoolError(e, 'ERR_REFLINK_UNSUPPORTED')) throw e
+      this.reflinks = false
+      return false
+    }
   }
 
   /** Durable copy of the file `src` outside the pool (an ordinary path) to `dst` in this pool. */

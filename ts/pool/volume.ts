@@ -345,8 +345,9 @@ export class ReflinkVolume {
     if (this.usesPrecache) await this.refreshPrecache()
   }
 
+  /** A clone of the clean image to start from; none where the filesystem cannot clone (a full copy would double each commit to save one at start). */
   private async refreshPrecache(): Promise<void> {
-    await this.ctx.files.copy(this.paths.clean, this.paths.precache, { copyMtime: true })
+    await this.ctx.files.cloneIfPossible(this.paths.clean, this.paths.precache, { copyMtime: true })
   }
 
   /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
