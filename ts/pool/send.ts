@@ -12,16 +12,19 @@
 // nothing); under the lock refuse a dirty volume, find the base by identity among the
 // committed images and check its size and image hash; then build the new image in the
 // import file (a clone of the base resized to the target size, or a sparse file), let
-// the native ReceiveStream apply and verify every record and the image hash, record
-// the sender's identity for the new image and commit it like an import (a revision is
-// added). Any failure deletes the import file: nothing committed changes.
+// the native ReceiveStream apply and verify every record and the image hash, and commit
+// it like an import (a revision is added; the commit fsyncs the file). The sender's
+// identity for the new image is written with the revision's carried one, in one write of
+// the state book before the rename. No import marker: the import lives only under the
+// volume's lock, and recovery removes an import that has none. Any failure deletes the
+// import file: nothing committed changes.
 import { Readable } from 'node:stream'
 import { native } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from './fail'
 import { chunkBytes, optional, validateFunction, validateOptions, validateSignal } from '../validate'
-import { VolumeStates } from './states'
+import { VolumeStates, type StateChange } from './states'
 import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
 import type { CopyReport } from './types'
@@ -67,8 +70,10 @@ export interface SendAccess {
   guard(): Promise<{ clean: { size: number } | null; dirty: { size: number } | null }>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
-  beginImport(size: number | null): Promise<void>
-  endImport(success: boolean): Promise<void>
+  /** `marker` false: no import marker (the import lives only under the lock). */
+  beginImport(size: number | null, marker?: boolean): Promise<void>
+  /** `received`: the state the import is, recorded in the commit's write of the state book. */
+  endImport(success: boolean, received?: StateChange['record']): Promise<void>
   states: VolumeStates
 }
 
@@ -218,8 +223,10 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         }
         basePath = found.path
       }
-      await v.beginImport(null)
+      // No import marker: the import lives only under this lock, and recovery removes one without a marker.
+      await v.beginImport(null, false)
       let ok = false
+      let received: StateChange['record'] = null
       let method: ReceiveReport['method'] = 'sparse'
       const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
       try {
@@ -244,7 +251,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         }
         const { imageHash: hash } = await unwrap(r.finish())
         if (signal?.aborted) throw abortError(signal)
-        await v.states.record(v.paths.import, header.targetId, hash ?? null)
+        received = { path: v.paths.import, id: header.targetId, hash: hash ?? null }
         ok = true
       } finally {
         if (!ok) {
@@ -252,7 +259,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           await v.endImport(false)
         }
       }
-      await v.endImport(true)
+      // The commit records the sender's identity in the write that carries the new revision's, before the rename.
+      await v.endImport(true, received)
       onProgress?.(header.size, header.size)
       return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
     })

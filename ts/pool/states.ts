@@ -11,9 +11,10 @@
 // the identity follows the state through commit and revert; any write changes the
 // mtime, so a changed or replaced image never inherits an identity (it gets a fresh one
 // when next asked); a new inode (resize, a revision cloned from the clean image) gets a
-// fresh one unless the pool carries it over on purpose (`carry`, for the revision that
-// a commit clones from the clean image: the same bytes). Losing the file, or a crash
-// between a clone and its `carry`, only costs identities: the next send is a full one.
+// fresh one unless the pool carries it over on purpose (`update({ carry })`, for the
+// revision that a commit clones from the clean image: the same bytes). Losing the file,
+// or a crash between a clone and its carry, only costs identities: the next send is a
+// full one. A receive's record of its new image rides in the same write as that carry.
 // Entries whose image no longer exists are dropped on every write.
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -28,6 +29,12 @@ export interface StateEntry {
   ino: string
   mtime: string
   size: string
+}
+
+/** What `update` changes (either or both). */
+export interface StateChange {
+  carry?: { from: string; to: string } | null
+  record?: { path: string; id: string; hash: string | null } | null
 }
 
 export interface KnownState {
@@ -95,12 +102,7 @@ export class VolumeStates {
   }
 
   private async stats(paths: string[]): Promise<FileInfo[]> {
-    const out: FileInfo[] = []
-    for (const p of paths) {
-      const st = await this.files.image(p)
-      if (st) out.push(st)
-    }
-    return out
+    return (await this.files.images(paths)).filter((st): st is FileInfo => st !== null)
   }
 
   /** The identity of each image in `paths` (the volume's committed images), assigning fresh ones where needed. Missing images: null. */
@@ -139,22 +141,37 @@ export class VolumeStates {
 
   /** Record that the image at `path` (committed, or about to be) is state `id` with image hash `hash`. */
   async record(path: string, id: string, hash: string | null): Promise<void> {
-    const st = await this.files.image(path)
-    if (!st) return
-    const entries = (await this.read()).filter((x) => !matches(x, st))
-    entries.push({ id, hash, ...fingerprint(st) })
-    await this.write(entries, [path])
+    await this.update({ record: { path, id, hash } })
   }
 
-  /** Give `to` (a fresh clone of `from`: the same bytes) the identity and hash of `from`, if it has one. */
-  async carry(from: string, to: string): Promise<void> {
-    const [src, dst] = [await this.files.image(from), await this.files.image(to)]
-    if (!src || !dst) return
-    const entries = await this.read()
-    const e = entries.find((x) => matches(x, src))
-    if (!e) return
-    entries.push({ id: e.id, hash: e.hash, ...fingerprint(dst) })
-    await this.write(entries, [from, to])
+  /**
+   * Apply both kinds of change in one write of the book: `carry` gives `to` (a fresh
+   * clone of `from`: the same bytes) the identity and hash of `from`, if it has one;
+   * `record` names the state of an image (committed, or about to be). A commit that
+   * adds a revision and puts a received image in place pays one durable write, not two.
+   */
+  async update(change: StateChange): Promise<void> {
+    let entries = await this.read()
+    const extra: string[] = []
+    if (change.carry) {
+      const { from, to } = change.carry
+      const [src, dst] = await this.files.images([from, to])
+      const e = src && dst && entries.find((x) => matches(x, src))
+      if (e) {
+        entries.push({ id: e.id, hash: e.hash, ...fingerprint(dst) })
+        extra.push(from, to)
+      }
+    }
+    if (change.record) {
+      const { path, id, hash } = change.record
+      const st = await this.files.image(path)
+      if (st) {
+        entries = entries.filter((x) => !matches(x, st))
+        entries.push({ id, hash, ...fingerprint(st) })
+        extra.push(path)
+      }
+    }
+    if (extra.length) await this.write(entries, extra)
   }
 
   /** Forget every identity of the volume (it is being removed). */

@@ -28,7 +28,7 @@ import {
 import { exportStream, pumpImport, writeImport } from './stream'
 import { entryKind, outsideStat } from './files'
 import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess } from './send'
-import { VolumeStates } from './states'
+import { VolumeStates, type StateChange } from './states'
 import { volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
@@ -324,15 +324,16 @@ export class ReflinkVolume {
    * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
    * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
    */
-  private async commit(from: string, signal?: AbortSignal): Promise<void> {
+  private async commit(from: string, signal?: AbortSignal, received?: StateChange['record']): Promise<void> {
     const p = this.paths
     const files = this.ctx.files
     if (this.snapshotsDisabled) {
+      if (received) await this.states.update({ record: received })
       await files.fsyncFile(from)
       await files.rename(from, p.clean)
       return
     }
-    await this.addRevision(signal)
+    await this.addRevision(signal, received)
     await this.pruneRevisions(this.revisionsToKeep)
     await files.fsyncFile(from)
     await this.replaceClean(() => files.rename(from, p.clean))
@@ -350,21 +351,25 @@ export class ReflinkVolume {
     await this.ctx.files.cloneIfPossible(this.paths.clean, this.paths.precache, { copyMtime: true })
   }
 
-  /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
-  private async addRevision(signal?: AbortSignal): Promise<void> {
-    if (this.revisionsToKeep <= 0) return
+  /**
+   * Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC).
+   * The revision holds the clean image's bytes, so it keeps its identity; a received image
+   * about to be committed (`received`) is recorded in the same write (docs/design.md §8.1).
+   */
+  private async addRevision(signal?: AbortSignal, received?: StateChange['record']): Promise<void> {
     const p = this.paths
-    const clean = await this.ctx.files.image(p.clean)
-    if (!clean) return
-    const revs = await this.revisionList()
-    const next = (revs.at(-1)?.rev ?? 0) + 1
-    if (next > MAX_REVISION) {
-      throw poolError('ERR_OUT_OF_RANGE', `Volume ${this.vid} has used every revision number up to ${MAX_REVISION}; remove or renumber its revisions`, { vid: this.vid })
+    const clean = this.revisionsToKeep > 0 ? await this.ctx.files.image(p.clean) : null
+    let revision: string | null = null
+    if (clean) {
+      const revs = await this.revisionList()
+      const next = (revs.at(-1)?.rev ?? 0) + 1
+      if (next > MAX_REVISION) {
+        throw poolError('ERR_OUT_OF_RANGE', `Volume ${this.vid} has used every revision number up to ${MAX_REVISION}; remove or renumber its revisions`, { vid: this.vid })
+      }
+      revision = join(p.dir, revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs)))
+      await this.ctx.files.copy(p.clean, revision, { signal })
     }
-    const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
-    await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
-    // The revision holds the clean image's bytes: it keeps its identity (docs/design.md §8).
-    await this.states.carry(p.clean, join(p.dir, name))
+    await this.states.update({ carry: revision === null ? null : { from: p.clean, to: revision }, record: received })
   }
 
   /** Delete all but the newest `keep` revisions (keep <= 0: all). */
@@ -706,19 +711,25 @@ export class ReflinkVolume {
     return this
   }
 
-  /** Mark an import as in progress (for recovery) and create its sparse file (size null: the copy creates it). */
-  private async beginImport(size: number | null): Promise<void> {
+  /**
+   * Mark an import as in progress (for recovery) and create its sparse file (size null: the copy creates it).
+   * `marker` false: the import lives only under this call's lock (a receive), and recovery removes an import
+   * without a marker, so none is written; a stale one (another session's) is removed (docs/design.md §8.5).
+   */
+  private async beginImport(size: number | null, marker = true): Promise<void> {
     const p = this.paths
     await this.ctx.files.ensureDir(p.dir)
-    await writeOwnerMarker(this.ctx.files, this.ctx.store.importMarkPath(this.vid))
+    if (marker) await writeOwnerMarker(this.ctx.files, this.ctx.store.importMarkPath(this.vid))
+    else await this.ctx.files.remove(this.ctx.store.importMarkPath(this.vid))
     if (size !== null) await this.ctx.files.createSparse(p.import, size)
   }
 
-  private async endImport(success: boolean): Promise<void> {
+  /** Commit the import (`received`: the sender's identity for it, recorded with the commit) or delete it. */
+  private async endImport(success: boolean, received?: StateChange['record']): Promise<void> {
     const p = this.paths
     if (success) {
       const imp = await this.ctx.files.writableImage(p.import) // never commit a hardlinked import
-      await this.commit(p.import)
+      await this.commit(p.import, undefined, received)
       if (imp && imp.size !== this.record.size) await this.persist({ ...this.record, size: imp.size })
     } else {
       await this.ctx.files.remove(p.import)
@@ -754,8 +765,8 @@ export class ReflinkVolume {
       locked: (fn) => this.locked(fn),
       guard: () => this.guard(),
       revisions: () => this.revisionList(),
-      beginImport: (size) => this.beginImport(size),
-      endImport: (success) => this.endImport(success),
+      beginImport: (size, marker) => this.beginImport(size, marker),
+      endImport: (success, received) => this.endImport(success, received),
     }
   }
 

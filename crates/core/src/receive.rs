@@ -12,9 +12,10 @@
 //! with fallocate(PUNCH_HOLE). The image hash is updated as the sender's was (the blocks
 //! as they were in the base are read back before being overwritten), or computed over
 //! the whole file at the end when the sizes differ; `finish` refuses a stream without
-//! its END record or whose image hash differs, then fsyncs. The caller deletes the file
-//! on any error, so a refused stream changes nothing. Cancellation: `Control::check`
-//! before every record and every `imagehash::CHUNK` hashed.
+//! its END record or whose image hash differs. It does not fsync: the caller commits
+//! the file, and its commit fsyncs it before the rename (one fsync per image, docs/design.md §8.5).
+//! The caller deletes the file on any error, so a refused stream changes nothing.
+//! Cancellation: `Control::check` before every record and every `imagehash::CHUNK` hashed.
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -225,8 +226,8 @@ impl Receiver {
         }
     }
 
-    /// Check that the stream was complete and the image is the sender's, then fsync.
-    /// Returns the image hash.
+    /// Check that the stream was complete and the image is the sender's (no fsync: the
+    /// caller's commit makes the file durable). Returns the image hash.
     pub fn finish(&mut self, ctl: &Control) -> Result<u128> {
         let Some(announced) = self.announced else {
             return Err(corrupt(format!(
@@ -245,7 +246,6 @@ impl Receiver {
                 "the received image's checksum differs from the sender's (the base differs, or the stream was altered)",
             ));
         }
-        self.file.sync_all().map_err(|e| Error::io(e, "fsync"))?;
         Ok(self.hash)
     }
 }

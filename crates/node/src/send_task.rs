@@ -467,7 +467,8 @@ impl ReceiveStream {
         self.task(ReceiveOp::Write { data })
     }
 
-    /// Check the END record and the image hash, fsync; answers the image hash.
+    /// Check the END record and the image hash; answers the image hash. No fsync: the
+    /// pool's commit fsyncs the file before renaming it into place.
     #[napi]
     pub fn finish(&self) -> AsyncTask<ReceiveTask> {
         self.task(ReceiveOp::Finish)
