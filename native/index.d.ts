@@ -82,7 +82,10 @@ export declare class ReceiveStream {
    * change until the promise settles.
    */
   write(data: Buffer): Promise<ReceiveStepOutcome>
-  /** Check the END record and the image hash, fsync; answers the image hash. */
+  /**
+   * Check the END record and the image hash; answers the image hash. No fsync: the
+   * pool's commit fsyncs the file before renaming it into place.
+   */
   finish(): Promise<ReceiveStepOutcome>
   close(): Promise<ReceiveStepOutcome>
 }
