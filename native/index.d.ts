@@ -298,6 +298,11 @@ export interface NativeCopyOptions {
   copyMtime: boolean
   /** 'always': all-zero blocks of the data become holes too (never a clone). */
   sparse?: 'auto' | 'always'
+  /**
+   * true: a scratch result that the caller fsyncs before renaming it into place
+   * (no fsync of it or of its directory here; still temp + rename).
+   */
+  scratch?: boolean
 }
 
 export interface NativeCopyResult {

@@ -34,6 +34,8 @@ export interface CopyOptions {
   copyMtime?: boolean
   sparse?: 'auto' | 'always'
   reflink?: 'auto' | 'always'
+  /** A scratch result that the caller fsyncs before renaming it into place: no fsyncs here (still temp + rename). */
+  scratch?: boolean
   signal?: AbortSignal
   onProgress?: (done: number, total: number) => void
 }
@@ -176,8 +178,8 @@ export class PoolFiles {
   /** Durable copy of `src` (a file of the pool `srcFiles`, default this one) to `dst` in this pool. */
   async copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
     const [from, to] = [srcFiles.rel(src), this.rel(dst)]
-    const { size, copyMtime = false, sparse, reflink = 'auto', signal, onProgress } = opts
-    const result = await runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress)
+    const { size, copyMtime = false, sparse, reflink = 'auto', scratch, signal, onProgress } = opts
+    const result = await runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink, size, copyMtime, sparse, scratch }, token, progress), signal, onProgress)
     if (srcFiles === this && reflink === 'auto' && sparse !== 'always') this.reflinks = result.method === 'reflink'
     return result
   }

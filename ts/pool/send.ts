@@ -230,7 +230,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
       let method: ReceiveReport['method'] = 'sparse'
       const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
       try {
-        if (basePath) method = (await v.ctx.files.copy(basePath, v.paths.import, { size: header.size, signal })).method
+        // A scratch clone: the commit fsyncs the import before its rename, and recovery removes any import.
+        if (basePath) method = (await v.ctx.files.copy(basePath, v.paths.import, { size: header.size, signal, scratch: true })).method
         else await v.ctx.files.createSparse(v.paths.import, header.size)
         await unwrap(r.open())
         let pending: Buffer | null = first.subarray(headLen)

@@ -95,13 +95,21 @@ impl<'a> TempFile<'a> {
     }
 
     /// fsync the file, rename it over the target, fsync the directory.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
         self.file
             .sync_all()
             .map_err(|e| Error::io(e, "fsync").with_path(self.tmp.shown()))?;
+        let target = self.target;
+        self.place()?;
+        target.dir.fsync()
+    }
+
+    /// Rename it over the target, without fsyncs: for a scratch file that its caller
+    /// makes durable itself before anything depends on it.
+    pub fn place(mut self) -> Result<()> {
         self.tmp.rename_to(self.target)?;
         self.armed = false;
-        self.target.dir.fsync()
+        Ok(())
     }
 }
 
