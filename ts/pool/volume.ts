@@ -323,6 +323,8 @@ export class ReflinkVolume {
   /**
    * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
    * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
+   * A received state (`received`) gets no fresh precache: a receiving pool mostly holds a replica that is
+   * received into again before it ever starts, and a start without a precache clones the clean image.
    */
   private async commit(from: string, signal?: AbortSignal, received?: StateChange['record']): Promise<void> {
     const p = this.paths
@@ -336,14 +338,14 @@ export class ReflinkVolume {
     await this.addRevision(signal, received)
     await this.pruneRevisions(this.revisionsToKeep)
     await files.fsyncFile(from)
-    await this.replaceClean(() => files.rename(from, p.clean))
+    await this.replaceClean(() => files.rename(from, p.clean), !received)
   }
 
-  /** Put a new clean image in place with `write`; the precache of the old one goes first, a fresh one follows. */
-  private async replaceClean(write: () => Promise<unknown>): Promise<void> {
+  /** Put a new clean image in place with `write`; the precache of the old one goes first, a fresh one follows (unless not `refresh`). */
+  private async replaceClean(write: () => Promise<unknown>, refresh = true): Promise<void> {
     if (this.usesPrecache) await this.ctx.files.remove(this.paths.precache)
     await write()
-    if (this.usesPrecache) await this.refreshPrecache()
+    if (refresh && this.usesPrecache) await this.refreshPrecache()
   }
 
   /** A clone of the clean image to start from; none where the filesystem cannot clone (a full copy would double each commit to save one at start). */
