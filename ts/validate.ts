@@ -93,6 +93,15 @@ export function optional<T>(name: string, value: unknown, check: (name: string, 
   return value as T
 }
 
+/** The options `{ signal, onProgress }` of a copy or stream call that takes only those, checked. */
+export function progressOptions(options: { signal?: AbortSignal; onProgress?: (doneBytes: number, totalBytes: number) => void } | undefined) {
+  const o = validateOptions('options', options, ['signal', 'onProgress'])
+  return {
+    signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+    onProgress: optional<(doneBytes: number, totalBytes: number) => void>('options.onProgress', o.onProgress, validateFunction),
+  }
+}
+
 /** An AbortSignal (checked by shape, so a signal from another realm passes too). */
 export function validateSignal(name: string, value: unknown): asserts value is AbortSignal {
   const s = value as AbortSignal | null

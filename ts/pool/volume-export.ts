@@ -4,13 +4,11 @@ import { resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { poolError } from './fail'
 import { throwIfAborted } from '../errors'
-import { optional, validateFunction, validateOptions, validatePath, validateSignal } from '../validate'
+import { optional, progressOptions, validateOptions, validatePath, validateSignal } from '../validate'
 import { exportStream as readCommitted } from './stream'
 import { entryKind, outsideStat } from './files'
 import type { CopyReport, ExportFileOptions, ExportStreamOptions } from './types'
 import type { VolumeAccess } from './volume-access'
-
-type ProgressFn = (doneBytes: number, totalBytes: number) => void
 
 /** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
 export async function exportPath(v: VolumeAccess): Promise<string> {
@@ -50,11 +48,7 @@ export async function exportToFile(v: VolumeAccess, path: string, options?: Expo
   v.usable()
   v.requireSaveOnStop('exportToFile')
   validatePath('path', path)
-  const o = validateOptions('options', options, ['signal', 'onProgress'])
-  const opts = {
-    signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
-    onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
-  }
+  const opts = progressOptions(options)
   throwIfAborted(opts.signal)
   const dest = resolve(path)
   const existing = await outsideStat(dest, false)

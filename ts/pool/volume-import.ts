@@ -5,9 +5,9 @@
 // failure deletes it, so nothing committed changes. withImport is that frame.
 import { resolve } from 'node:path'
 import { poolError } from './fail'
-import { abortError, throwIfAborted } from '../errors'
+import { throwIfAborted } from '../errors'
 import { writeOwnerMarker } from './owner'
-import { optional, validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize } from '../validate'
+import { optional, progressOptions, validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize } from '../validate'
 import { pumpImport, writeImport } from './stream'
 import { entryKind, outsideStat } from './files'
 import { commit } from './volume-lifecycle'
@@ -137,11 +137,7 @@ export async function importPipe(v: VolumeAccess, source: string, size: number, 
   v.requireSaveOnStop('importPipe')
   validatePath('source', source)
   validateSize('size', size)
-  const o = validateOptions('options', options, ['signal', 'onProgress'])
-  const opts = {
-    signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
-    onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
-  }
+  const opts = progressOptions(options)
   throwIfAborted(opts.signal)
   const st = await outsideStat(resolve(source), true)
   if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${v.vid}: it is a directory`, { vid: v.vid, path: source })
@@ -156,12 +152,8 @@ export async function importStream(v: VolumeAccess, readable: AsyncIterable<Arra
     throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: v.vid })
   }
   validateSize('size', size)
-  const o = validateOptions('options', options, ['signal', 'onProgress'])
-  const opts = {
-    signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
-    onProgress: optional<NonNullable<ImportStreamOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction),
-  }
-  if (opts.signal?.aborted) throw abortError(opts.signal)
+  const opts = progressOptions(options)
+  throwIfAborted(opts.signal)
   await withImport(v, size, () => writeImport(v.ctx.files, v.paths.import, readable, size, opts))
 }
 

@@ -400,24 +400,12 @@ export class ReflinkVolume {
     const self = this
     return {
       ctx: this.ctx,
-      get vid() {
-        return self.vid
-      },
-      get record() {
-        return self.record
-      },
-      get paths() {
-        return self.paths
-      },
-      get snapshotsDisabled() {
-        return self.snapshotsDisabled
-      },
-      get usesPrecache() {
-        return self.usesPrecache
-      },
-      get states() {
-        return self.states
-      },
+      get vid() { return self.vid },
+      get record() { return self.record },
+      get paths() { return self.paths },
+      get snapshotsDisabled() { return self.snapshotsDisabled },
+      get usesPrecache() { return self.usesPrecache },
+      get states() { return self.states },
       persist: (rec) => this.persist(rec),
       locked: (fn) => this.locked(fn),
       guard: () => this.guard(),
