@@ -350,7 +350,7 @@ export class ReflinkVolume {
     await this.ctx.files.cloneIfPossible(this.paths.clean, this.paths.precache, { copyMtime: true })
   }
 
-  /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
+  /** Keep the current clean image as revision max+1 (a clone, else a hardlink), stamped with its mtime (UTC). */
   private async addRevision(signal?: AbortSignal): Promise<void> {
     if (this.revisionsToKeep <= 0) return
     const p = this.paths
@@ -362,7 +362,7 @@ export class ReflinkVolume {
       throw poolError('ERR_OUT_OF_RANGE', `Volume ${this.vid} has used every revision number up to ${MAX_REVISION}; remove or renumber its revisions`, { vid: this.vid })
     }
     const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
-    await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
+    await this.ctx.files.keepImage(p.clean, join(p.dir, name), { signal })
     // The revision holds the clean image's bytes: it keeps its identity (docs/design.md §8).
     await this.states.carry(p.clean, join(p.dir, name))
   }
