@@ -48,7 +48,7 @@ export async function strayRevisions(v: ListAccess): Promise<string[]> {
   return (await volumeFiles(v.ctx, v.vid)).filter((f) => !f.parsed.temp && f.parsed.outOfRange).map((f) => f.path)
 }
 
-/** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
+/** Keep the current clean image as revision max+1 (a clone, else a hardlink), stamped with its mtime (UTC). */
 export async function addRevision(v: VolumeAccess, signal?: AbortSignal): Promise<void> {
   if (v.record.revisionsToKeep <= 0) return
   const p = v.paths
@@ -60,7 +60,7 @@ export async function addRevision(v: VolumeAccess, signal?: AbortSignal): Promis
     throw poolError('ERR_OUT_OF_RANGE', `Volume ${v.vid} has used every revision number up to ${MAX_REVISION}; remove or renumber its revisions`, { vid: v.vid })
   }
   const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
-  await v.ctx.files.copy(p.clean, join(p.dir, name), { signal })
+  await v.ctx.files.keepImage(p.clean, join(p.dir, name), { signal })
   // The revision holds the clean image's bytes: it keeps its identity (docs/design.md §8).
   await v.states.carry(p.clean, join(p.dir, name))
 }
