@@ -1,7 +1,7 @@
-// The revisions of a volume (docs/design.md §3): clones of earlier clean images,
-// `<name>.img.<N>@<timestamp>Z`, added by each commit and revert, pruned to
-// revisionsToKeep, and reverted to. Revision-shaped names with a number out of range
-// were not made by the pool: they are listed (strayRevisions) and otherwise left alone.
+// The revisions of a volume (docs/design.md §3): earlier clean images, kept without
+// moving data where possible (files.keepImage), named `<name>.img.<N>@<timestamp>Z`, added
+// by each commit and revert, pruned to revisionsToKeep, and reverted to. Revision-shaped
+// names with a number out of range were not made by the pool: listed (strayRevisions), else left alone.
 import { join } from 'node:path'
 import { MAX_REVISION, revisionFileName, revisionTimestamp } from './names'
 import { poolError } from './fail'
