@@ -6,7 +6,7 @@
 // snapshots disabled (SD) = revisionsToKeep == -1 & S & !SoS.
 import { poolError, hasCode } from './fail'
 import { throwIfAborted } from '../errors'
-import { optional, validateBoolean, validateOptions, validateSignal, validateSize } from '../validate'
+import { flagOptions, optional, validateOptions, validateSignal, validateSize } from '../validate'
 import { addRevision, pruneRevisions } from './revisions'
 import { refreshPrecache, replaceClean, startFromPrecache } from './precache'
 import type { AbortOptions, ResizeOptions, StopOptions } from './types'
@@ -105,9 +105,7 @@ async function linkSourceImage(v: VolumeAccess, srcClean: string, clean: string)
 
 /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
 export async function stop(v: VolumeAccess, options?: StopOptions): Promise<void> {
-  const o = validateOptions('options', options, ['discard', 'signal'])
-  const discard = optional<boolean>('options.discard', o.discard, validateBoolean) ?? false
-  const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const { flag: discard, signal } = flagOptions(options, 'discard')
   throwIfAborted(signal)
   await v.locked(async () => {
     const p = v.paths
@@ -161,9 +159,7 @@ export async function commit(v: VolumeAccess, from: string, signal?: AbortSignal
 /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
 export async function resize(v: VolumeAccess, size: number, options?: ResizeOptions): Promise<void> {
   validateSize('size', size)
-  const o = validateOptions('options', options, ['allowShrink', 'signal'])
-  const allowShrink = optional<boolean>('options.allowShrink', o.allowShrink, validateBoolean) ?? false
-  const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const { flag: allowShrink, signal } = flagOptions(options, 'allowShrink')
   throwIfAborted(signal)
   await v.locked(async () => {
     const p = v.paths
