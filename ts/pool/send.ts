@@ -17,7 +17,7 @@
 // identity for the new image is written with the revision's carried one, in one write of
 // the state book before the rename. No import marker: the import lives only under the
 // volume's lock, and recovery removes an import that has none. Any failure deletes the
-// import file: nothing committed changes.
+// import file: nothing committed changes (docs/design.md §8.5).
 import { Readable } from 'node:stream'
 import { native } from '../binding'
 import { unwrap } from '../outcome'
@@ -70,10 +70,14 @@ export interface SendAccess {
   guard(): Promise<{ clean: { size: number } | null; dirty: { size: number } | null }>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
-  /** `marker` false: no import marker (the import lives only under the lock). */
-  beginImport(size: number | null, marker?: boolean): Promise<void>
-  /** `received`: the state the import is, recorded in the commit's write of the state book. */
-  endImport(success: boolean, received?: StateChange['record']): Promise<void>
+  /** The import frame of volume-import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
+  withImport<T, C>(
+    size: number | null,
+    body: (checked: C) => Promise<T>,
+    check: (images: { dirty: { size: number } | null }) => Promise<C>,
+    /** A receive's import: no marker; `received`, once `body` succeeded, is recorded by the commit. */
+    frame?: { marker?: boolean; received?: () => StateChange['record'] },
+  ): Promise<T>
   states: VolumeStates
 }
 
@@ -206,8 +210,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     const headLen = native.sendHeaderLength()
     const first = await readAtLeast(it, headLen, signal)
     const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, headLen))))
-    return await v.locked(async () => {
-      const { dirty } = await v.guard()
+    // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
+    const check = async ({ dirty }: { dirty: unknown }): Promise<string | null> => {
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }
@@ -223,10 +227,11 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         }
         basePath = found.path
       }
-      // No import marker: the import lives only under this lock, and recovery removes one without a marker.
-      await v.beginImport(null, false)
+      return basePath
+    }
+    let received: StateChange['record'] = null
+    const report = await v.withImport(null, async (basePath: string | null) => {
       let ok = false
-      let received: StateChange['record'] = null
       let method: ReceiveReport['method'] = 'sparse'
       const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
       try {
@@ -257,14 +262,12 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
       } finally {
         if (!ok) {
           await unwrap(r.close()).catch(() => {})
-          await v.endImport(false)
         }
       }
-      // The commit records the sender's identity in the write that carries the new revision's, before the rename.
-      await v.endImport(true, received)
-      onProgress?.(header.size, header.size)
       return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
-    })
+    }, check, { marker: false, received: () => received })
+    onProgress?.(header.size, header.size)
+    return report
   } catch (e) {
     if ((e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
     throw e
