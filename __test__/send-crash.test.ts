@@ -58,6 +58,14 @@ for (const mode of ['sigkill', 'powercut'] as const) {
     t.log(`${mode}: the volume held the ${now === old ? 'old' : 'new'} state`)
     if (now === old) await v.receive(Readable.from([stream]))
     t.is(sha256(clean(bDir)), fresh)
+    // The new state's identity was recorded with its commit: the next incremental finds its base.
+    const a2 = (await ReflinkPool.open({ dirPath: a.pool.dirPath })).getVolume('vm-templates/v/root')
+    apply(await a2.start(), [{ kind: 'write', offset: 4 * MiB, length: MiB, seed: 3 }])
+    await a2.stop()
+    const next = await collect(a2.send({ base: Object.keys(await a2.revisions()).at(-1)! }))
+    await v.receive(Readable.from([next]))
+    t.is(sha256(clean(bDir)), sha256(clean(a.pool.dirPath)))
+    await a2.pool.close()
     await pool.close()
   })
 }
