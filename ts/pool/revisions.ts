@@ -31,9 +31,9 @@ export async function revisionList(v: ListAccess): Promise<Revision[]> {
   const out: Revision[] = []
   for (const { path, parsed } of await volumeFiles(v.ctx, v.vid)) {
     if (parsed.temp || parsed.kind !== 'revision' || parsed.rev === undefined) continue
-    await v.ctx.files.image(path)
     out.push({ rev: parsed.rev, timestamp: parsed.timestamp!, path })
   }
+  await v.ctx.files.images(out.map((r) => r.path)) // the regular-file check, all at once
   return out.sort((a, b) => a.rev - b.rev)
 }
 

@@ -156,9 +156,12 @@ export async function commit(v: VolumeAccess, from: string, signal?: AbortSignal
     await files.rename(from, p.clean)
     return
   }
-  await addRevision(v, signal, received)
-  await pruneRevisions(v, v.record.revisionsToKeep)
-  await files.fsyncFile(from)
+  // The new image's fsync is independent of the revision steps: both run at once, both end before the rename.
+  const [kept, synced] = await Promise.allSettled([
+    addRevision(v, signal, received).then(() => pruneRevisions(v, v.record.revisionsToKeep)),
+    files.fsyncFile(from),
+  ])
+  for (const r of [kept, synced]) if (r.status === 'rejected') throw r.reason
   await replaceClean(v, () => files.rename(from, p.clean), !received)
 }
 
