@@ -39,6 +39,7 @@ function unavailable<C>(test: TestFn<C>, kind: FsKind): { reason: string; skippe
   const skip = test.skip as unknown as (title: string, ...rest: unknown[]) => void
   const skipped = ((title: string, ...rest: unknown[]) =>
     skip(`${title} [skipped: ${kind} unavailable: ${reason}]`, ...rest)) as unknown as TestFn<C>
+  Object.assign(skipped, { serial: skipped })
   return { reason, skipped }
 }
 

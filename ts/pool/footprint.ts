@@ -1,8 +1,8 @@
 // The footprint of one volume: every file it has in the pool (clean, dirty,
 // precache, import, revisions, and temp files counted with the image they
 // stand in for), by kind, with allocated bytes and the FIEMAP shared/exclusive
-// split. Without reflink an origin volume holds its data twice (clean and
-// precache) and a running one three times; this is where that shows.
+// split. Without reflink a running volume holds its data twice (clean and
+// dirty, docs/design.md §3: no precache is kept there); this is where that shows.
 //
 // A snapOnStart volume's own clean image is a hard link to its source's clean
 // image (docs/design.md §3): it is counted with the source, not here.

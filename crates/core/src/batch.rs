@@ -148,6 +148,8 @@ struct Beneath {
     dirs: HashMap<PathBuf, Arc<Dir>>,
     /// Directories in which this batch created a subdirectory (fsynced at a barrier).
     grown: Vec<PathBuf>,
+    /// The directories this batch created, in creation order (removed if it fails).
+    made: Vec<PathBuf>,
 }
 
 impl Beneath {
@@ -156,6 +158,7 @@ impl Beneath {
             root: Dir::open_root(root)?,
             dirs: HashMap::new(),
             grown: Vec::new(),
+            made: Vec::new(),
         })
     }
 
@@ -205,6 +208,7 @@ impl Beneath {
                     fchmod(&fd, Mode::from_bits_truncate(DIR_MODE))
                         .map_err(|e| Error::os(e, "fchmod").with_path(&shown))?;
                     self.grown.push(at.clone());
+                    self.made.push(at.join(name));
                 }
                 Err(Errno::EEXIST) => {}
                 Err(e) => return Err(Error::os(e, "mkdir").with_path(&shown)),
@@ -212,6 +216,20 @@ impl Beneath {
             at.push(name);
         }
         Ok(())
+    }
+
+    /// Remove the directories this batch created, deepest first, so that a failed
+    /// batch leaves no trace. rmdir takes only empty ones: a directory that gained
+    /// anything else meanwhile (another volume of the VM) stays. Not fsynced: an
+    /// empty directory back after a crash is harmless.
+    fn remove_made(&mut self) {
+        for rel in std::mem::take(&mut self.made).into_iter().rev() {
+            self.dirs.remove(&rel);
+            let (parent, name) = split(&rel);
+            if let Ok(dir) = self.dir(&parent, false) {
+                let _ = unlinkat(dir.fd(), name.as_os_str(), UnlinkatFlags::RemoveDir);
+            }
+        }
     }
 
     /// Whether `name` exists in directory `rel` (not followed; a missing directory: no).
@@ -417,16 +435,35 @@ fn split(rel: &Path) -> (PathBuf, OsString) {
 }
 
 /// Make many volumes in one group commit (module docs). Progress counts items.
+/// A batch that fails or is cancelled leaves nothing, not even the directories
+/// it created (removed while its locks are still held).
 pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
-    let mut report = BatchReport::default();
     let mut t = Instant::now();
     ctl.check()?;
     let mut dirs = Beneath::open(&spec.root)?;
-    let _held = take_locks(
+    let held = take_locks(
         &mut dirs,
         &spec.locks,
         spec.items.iter().map(|i| i.lock.clone()),
     )?;
+    let made = make_locked(spec, ctl, &mut dirs, &mut t);
+    if made.is_err() {
+        dirs.remove_made();
+    }
+    let mut report = made?;
+    drop(held);
+    report.phase("release", &mut t);
+    Ok(report)
+}
+
+/// `make` once the locks are held: everything up to the records.
+fn make_locked(
+    spec: &MakeSpec,
+    ctl: &Control,
+    dirs: &mut Beneath,
+    t: &mut Instant,
+) -> Result<BatchReport> {
+    let mut report = BatchReport::default();
     for item in &spec.items {
         if dirs.exists(&spec.records, &item.record.0)? {
             return Err(exists_error(dirs.path(&spec.records.join(&item.record.0))));
@@ -440,9 +477,9 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
     let sources = spec
         .sources
         .iter()
-        .map(|s| open_source(&mut dirs, s))
+        .map(|s| open_source(dirs, s))
         .collect::<Result<Vec<_>>>()?;
-    report.phase("lock", &mut t);
+    report.phase("lock", t);
 
     let total = spec.items.len() as u64;
     // Cancellation inside a long copy (no reflink here), but progress counts items.
@@ -456,14 +493,14 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
         ctl.check()?;
         dirs.dir(&item.dir, true)?;
         for img in &item.images {
-            let temp = Temp::create(&mut dirs, &item.dir, &img.name)?;
+            let temp = Temp::create(dirs, &item.dir, &img.name)?;
             let method = match img.fill {
                 Fill::Copy(s) => {
                     let (src, size, st) = &sources[s];
                     let out = fill(src.as_fd(), &temp.file, *size, *size, spec.reflink, &inner)
                         .map_err(|e| {
                             e.with_path(dirs.path(&spec.sources[s]))
-                                .with_dest(temp.path(&dirs))
+                                .with_dest(temp.path(dirs))
                         })?;
                     if img.copy_mtime {
                         let mtime = nix::sys::time::TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
@@ -472,7 +509,7 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
                             &nix::sys::time::TimeSpec::UTIME_OMIT,
                             &mtime,
                         )
-                        .map_err(|e| Error::os(e, "futimens").with_path(temp.path(&dirs)))?;
+                        .map_err(|e| Error::os(e, "futimens").with_path(temp.path(dirs)))?;
                     }
                     if *size == 0 {
                         CopyMethod::Empty
@@ -483,41 +520,41 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
                 Fill::Sparse(size) => {
                     temp.file
                         .set_len(size)
-                        .map_err(|e| Error::io(e, "ftruncate").with_path(temp.path(&dirs)))?;
+                        .map_err(|e| Error::io(e, "ftruncate").with_path(temp.path(dirs)))?;
                     CopyMethod::Empty
                 }
             };
             report.count(method);
             images.push(temp);
         }
-        let rec = Temp::create(&mut dirs, &spec.records, &item.record.0)?;
+        let rec = Temp::create(dirs, &spec.records, &item.record.0)?;
         sys::pwrite_all(rec.file.as_fd(), &item.record.1, 0)
-            .map_err(|e| Error::os(e, "write").with_path(rec.path(&dirs)))?;
+            .map_err(|e| Error::os(e, "write").with_path(rec.path(dirs)))?;
         records.push(rec);
         ctl.report(n as u64 + 1, total);
     }
     let (intent_dir, intent_name) = split(&spec.intent.0);
-    let mut intent = Temp::create(&mut dirs, &intent_dir, &intent_name)?;
+    let mut intent = Temp::create(dirs, &intent_dir, &intent_name)?;
     sys::pwrite_all(intent.file.as_fd(), &spec.intent.1, 0)
-        .map_err(|e| Error::os(e, "write").with_path(intent.path(&dirs)))?;
-    report.phase("fill", &mut t);
+        .map_err(|e| Error::os(e, "write").with_path(intent.path(dirs)))?;
+    report.phase("fill", t);
 
     // Barrier 1: data, temps and the intent durable (the intent under its final
     // name, its directory fsynced by the barrier) before any image name appears.
     intent
         .file
         .sync_all()
-        .map_err(|e| Error::io(e, "fsync").with_path(intent.path(&dirs)))?;
-    intent.rename(&dirs, false)?;
+        .map_err(|e| Error::io(e, "fsync").with_path(intent.path(dirs)))?;
+    intent.rename(dirs, false)?;
     let _intent = Unlinker(Some(Arc::clone(&intent.dir_fd)), vec![intent_name]);
     let all: Vec<&Temp> = images.iter().chain(records.iter()).collect();
     barrier(
-        &mut dirs,
+        dirs,
         spec.barrier,
         &all,
         &[intent_dir, spec.records.clone()],
     )?;
-    report.phase("barrier", &mut t);
+    report.phase("barrier", t);
     // Last chance to cancel: after this the batch finishes.
     ctl.check()?;
 
@@ -527,27 +564,25 @@ pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
     let mut imgs = images.iter_mut();
     for (n, count) in per_item.iter().enumerate() {
         for img in imgs.by_ref().take(*count) {
-            img.rename(&dirs, true)?;
+            img.rename(dirs, true)?;
             placed[n].0 = Some(Arc::clone(&img.dir_fd));
             placed[n].1.push(img.target.clone());
         }
     }
-    report.phase("rename", &mut t);
+    report.phase("rename", t);
     let touched: Vec<PathBuf> = spec.items.iter().map(|i| i.dir.clone()).collect();
-    barrier(&mut dirs, spec.barrier, &[], &touched)?;
-    report.phase("barrier2", &mut t);
+    barrier(dirs, spec.barrier, &[], &touched)?;
+    report.phase("barrier2", t);
 
     for (rec, undo) in records.iter_mut().zip(placed.iter_mut()) {
-        rec.rename(&dirs, true)?;
+        rec.rename(dirs, true)?;
         undo.1.clear();
     }
     dirs.fsync_dirs([&spec.records])?;
-    report.phase("records", &mut t);
-    // Every vid of the intent has its record now: unlink it, then release the locks.
+    report.phase("records", t);
+    // Every vid of the intent has its record now: unlink it (the caller then releases the locks).
     drop(placed);
     drop(_intent);
-    drop(_held);
-    report.phase("release", &mut t);
     Ok(report)
 }
 

@@ -136,8 +136,8 @@ function reflinkMeaning(reflink: boolean | null): string {
   if (reflink === null) return 'unknown (the pool directory could not be probed)'
   if (reflink) return 'yes: clones, starts and revisions share blocks (metadata-only, fast); only data written after costs space'
   return (
-    'no: every clone, start and revision is a full sparse copy (time grows with the data); ' +
-    'an origin volume keeps its data twice (clean + precache), three times while running'
+    'no: every clone and start is a full sparse copy (time grows with the data); ' +
+    'revisions are hard links of the replaced image, no precache is kept; a running volume holds its data twice (clean + dirty)'
   )
 }
 
