@@ -88,9 +88,11 @@ export class Floor {
   /**
    * `batch`: the group commit of `n` clones of `src` under `dir` (the syscalls of the
    * pool's batch clone, syncfs barrier; `batchfsync`: fsync barrier); `fanout`: `n`
-   * FICLONEs from one thread per source of the comma-separated `src` list.
+   * FICLONEs from one thread per source of the comma-separated `src` list; `clones`:
+   * `n` FICLONEs of `src` into fresh files of `dir` back to back (`clonesync`: then
+   * one syncfs), the files left in `dir`.
    */
-  batch(mode: 'batch' | 'batchfsync' | 'fanout', src: string, dir: string, n: number): Promise<{ ms: number; bytes: number }> {
+  batch(mode: 'batch' | 'batchfsync' | 'fanout' | 'clones' | 'clonesync', src: string, dir: string, n: number): Promise<{ ms: number; bytes: number }> {
     return this.request(`${mode} ${src} ${dir} ${n}`)
   }
 
