@@ -14,11 +14,11 @@ import { spawnSync } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { fsName, reflinkFilesystems, type BenchContext, type BenchFs, type Scenario } from '../context'
+import { fsName, reflinkScenario, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { timeInterleaved } from '../interleave'
 import { Skip, type PoolApi, type VolumeApi } from '../product'
 import { absoluteCheck, measurement, ratioCheck, type ScenarioResult } from '../results'
-import { canReflink, syncFs } from '../system'
+import { syncFs } from '../system'
 import { openPool, templateVolume } from './pool-fixture'
 
 const BIN = join(__dirname, '..', '..', '..', 'bin', 'reflink-pool.js')
@@ -262,7 +262,7 @@ async function batchOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
   rmSync(base, { recursive: true, force: true })
 }
 
-export const batchScenario: Scenario = {
+export const batchScenario: Scenario = reflinkScenario({
   id: 'batch',
   title: '7. Batch operations (XFS, btrfs)',
   description:
@@ -270,15 +270,5 @@ export const batchScenario: Scenario = {
     'against the floor binary issuing the same syscalls (locks, temps, FICLONE, syncfs, renames, syncfs, records, fsync); clones of a 1 000-extent template against ' +
     'N x the FICLONE ioctl alone, with the floor\'s group commit of them and N FICLONEs back to back with and without one syncfs to show where the time goes; startVolumes + stopVolumes of snapshot volumes against start()/stop() one at a time; the event-loop p99 during a batch; ' +
     'and what a precache made at clone time costs and saves. Every batch runs in a fresh pool (made untimed); the filesystem is synced before every timed step.',
-  async run(ctx, result) {
-    for (const fs of reflinkFilesystems(ctx)) {
-      try {
-        if (!canReflink(fs.dir)) throw new Skip('the filesystem cannot reflink')
-        await batchOn(ctx, fs, result)
-      } catch (e) {
-        if (!(e instanceof Skip)) throw e
-        result.skipped = [...(result.skipped ?? []), `${fs.label}: ${e.message}`]
-      }
-    }
-  },
-}
+  runOn: batchOn,
+})
