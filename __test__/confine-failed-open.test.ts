@@ -4,26 +4,13 @@
 // waiting for garbage collection. Each case builds its own loop-mounted
 // filesystem, makes open fail after the handle was opened, and unmounts it
 // with `unmount({ tries: 1, strict: true })`, which throws when the mount is busy.
-import test, { type ExecutionContext } from 'ava'
+import test from 'ava'
 import { chmodSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool } from '../ts/index'
-import { mountScratch, requireFs, unavailableReason, type FsKind, type ScratchFs } from './helpers/scratch-fs'
+import { freshFsTests, type ScratchFs } from './helpers/scratch-fs'
 
-/** A test on a fresh `kind` filesystem (skipped with the reason when it cannot be built, a failure under REFLINK_POOL_REQUIRE_FS=1). */
-function onFresh(kind: FsKind, title: string, body: (fs: ScratchFs, t: ExecutionContext) => Promise<void>) {
-  const reason = unavailableReason(kind)
-  if (reason && !requireFs) return test.skip(`${kind}: ${title} [skipped: ${reason}]`, () => {})
-  test.serial(`${kind}: ${title}`, async (t) => {
-    if (reason) return t.fail(reason)
-    const fs = mountScratch(kind, { sizeMiB: kind === 'xfs' ? 320 : 128 })
-    try {
-      await body(fs, t)
-    } finally {
-      fs.unmount({ strict: true }) // a no-op when the test unmounted it; else reports a busy mount
-    }
-  })
-}
+const onFresh = { xfs: freshFsTests(test, 'xfs', { sizeMiB: 320 }), ext4: freshFsTests(test, 'ext4', { sizeMiB: 128 }) }
 
 /** A pool at `<mount>/pool` with one volume, closed. */
 async function makePool(fs: ScratchFs, setupCheck = true): Promise<string> {
@@ -34,21 +21,21 @@ async function makePool(fs: ScratchFs, setupCheck = true): Promise<string> {
   return dir
 }
 
-onFresh('xfs', 'open refused with ERR_UNSAFE_PERMISSIONS (.reflink-pool writable by its group) leaves the mount unmountable at once', async (fs, t) => {
+onFresh.xfs('open refused with ERR_UNSAFE_PERMISSIONS (.reflink-pool writable by its group) leaves the mount unmountable at once', async (fs, t) => {
   const dir = await makePool(fs)
   chmodSync(join(dir, '.reflink-pool'), 0o770)
   await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_UNSAFE_PERMISSIONS' })
   t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
-onFresh('xfs', 'open refused with ERR_UNSAFE_PERMISSIONS (the pool directory itself writable by others) leaves the mount unmountable at once', async (fs, t) => {
+onFresh.xfs('open refused with ERR_UNSAFE_PERMISSIONS (the pool directory itself writable by others) leaves the mount unmountable at once', async (fs, t) => {
   const dir = await makePool(fs)
   chmodSync(dir, 0o707)
   await t.throwsAsync(ReflinkPool.open({ dirPath: dir }), { code: 'ERR_UNSAFE_PERMISSIONS' })
   t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
-onFresh('xfs', 'open refused with ERR_POOL_BROKEN (the pool config replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
+onFresh.xfs('open refused with ERR_POOL_BROKEN (the pool config replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
   const dir = await makePool(fs)
   const config = join(dir, '.reflink-pool', 'pool.json')
   rmSync(config)
@@ -57,7 +44,7 @@ onFresh('xfs', 'open refused with ERR_POOL_BROKEN (the pool config replaced by a
   t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
-onFresh('xfs', 'open failing part-way (the record directory replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
+onFresh.xfs('open failing part-way (the record directory replaced by a symlink) leaves the mount unmountable at once', async (fs, t) => {
   const dir = await makePool(fs)
   const volumes = join(dir, '.reflink-pool', 'volumes')
   rmSync(volumes, { recursive: true })
@@ -66,12 +53,12 @@ onFresh('xfs', 'open failing part-way (the record directory replaced by a symlin
   t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
-onFresh('ext4', 'open of a new pool refused by the setup check (ERR_REFLINK_UNSUPPORTED) leaves the mount unmountable at once', async (fs, t) => {
+onFresh.ext4('open of a new pool refused by the setup check (ERR_REFLINK_UNSUPPORTED) leaves the mount unmountable at once', async (fs, t) => {
   await t.throwsAsync(ReflinkPool.open({ dirPath: join(fs.dir, 'pool') }), { code: 'ERR_REFLINK_UNSUPPORTED' })
   t.notThrows(() => fs.unmount({ tries: 1, strict: true }), 'plain umount, first try')
 })
 
-onFresh('xfs', 'a pool left open keeps the mount busy: unmount reports it (the check above can fail)', async (fs, t) => {
+onFresh.xfs('a pool left open keeps the mount busy: unmount reports it (the check above can fail)', async (fs, t) => {
   const pool = await ReflinkPool.open({ dirPath: join(fs.dir, 'pool') })
   try {
     const err = t.throws(() => fs.unmount({ tries: 1, strict: true }))

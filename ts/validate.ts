@@ -93,6 +93,24 @@ export function optional<T>(name: string, value: unknown, check: (name: string, 
   return value as T
 }
 
+/** The options `{ signal, onProgress }` of a copy or stream call that takes only those, checked. */
+export function progressOptions(options: { signal?: AbortSignal; onProgress?: (doneBytes: number, totalBytes: number) => void } | undefined) {
+  const o = validateOptions('options', options, ['signal', 'onProgress'])
+  return {
+    signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+    onProgress: optional<(doneBytes: number, totalBytes: number) => void>('options.onProgress', o.onProgress, validateFunction),
+  }
+}
+
+/** `{ [flag]?: boolean, signal?: AbortSignal }` (stop's discard, resize's allowShrink): the flag, default false, and the signal. */
+export function flagOptions(options: object | undefined, flag: string): { flag: boolean; signal: AbortSignal | undefined } {
+  const o = validateOptions<Record<string, unknown>>('options', options as Record<string, unknown> | undefined, [flag, 'signal'])
+  return {
+    flag: optional<boolean>(`options.${flag}`, o[flag], validateBoolean) ?? false,
+    signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+  }
+}
+
 /** An AbortSignal (checked by shape, so a signal from another realm passes too). */
 export function validateSignal(name: string, value: unknown): asserts value is AbortSignal {
   const s = value as AbortSignal | null

@@ -4,7 +4,7 @@
 // nothing on abort and on refusal, option checks, and the recovery of a batch
 // whose process died between its image renames and its records.
 import type { TestFn } from 'ava'
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
@@ -163,6 +163,26 @@ export function poolBatch(avaTest: TestFn, kind: FsKind): void {
     t.true(existsSync(join(dir, 'appvms/kept/root.img')), 'a recorded vid keeps its image')
     t.false(existsSync(join(dir, '.reflink-pool/sessions/1-dead.batch')))
     t.true(again.recovery.removed.some((p) => p.endsWith('appvms/lost/root.img')))
+    await again.close()
+  })
+
+  test(`${kind}: a dead batch's unrecorded vid keeps what no batch makes: its revisions and files of other names`, async (t) => {
+    const pool = await open()
+    const dir = pool.dirPath
+    await pool.close()
+    // A revision (and an unrelated file) that were there before the batch: a batch makes neither.
+    mkdirSync(join(dir, 'appvms/old'), { recursive: true })
+    const revision = join(dir, 'appvms/old/root.img.3@2024-01-02T03:04:05Z')
+    writeFileSync(revision, 'an older revision, not made by the batch')
+    writeFileSync(join(dir, 'appvms/old/notes.txt'), 'the admin\'s')
+    writeFileSync(join(dir, 'appvms/old/root.img'), 'made by the batch')
+    writeFileSync(join(dir, 'appvms/old/root-precache.img'), 'made by the batch')
+    writeFileSync(join(dir, '.reflink-pool/sessions/2-dead.batch'), 'boot 999999 1\nappvms/old/root\n')
+    const again = await ReflinkPool.open({ dirPath: dir, setupCheck: expected.reflink })
+    t.deepEqual(readdirSync(join(dir, 'appvms/old')).sort(), ['notes.txt', 'root.img.3@2024-01-02T03:04:05Z'])
+    t.is(readFileSync(revision, 'utf8'), 'an older revision, not made by the batch')
+    t.true(again.recovery.removed.some((p) => p.endsWith('appvms/old/root.img')))
+    t.false(again.recovery.removed.some((p) => p.includes('root.img.3@')))
     await again.close()
   })
 }

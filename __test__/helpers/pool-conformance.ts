@@ -224,16 +224,22 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     else t.is(u.shared, 0, 'no sharing without reflink')
   })
 
-  test(`${kind}: stop commits: revision of the old clean image named with its mtime (UTC), new clean, ${expected.reflink ? 'fresh precache' : 'no precache'}`, async (t) => {
+  test(`${kind}: stop commits: revision of the old clean image (${expected.reflink ? "a clone" : "its inode"}) named with its mtime (UTC), new clean, ${expected.reflink ? 'fresh precache' : 'no precache'}`, async (t) => {
     const pool = await open()
     const v = await origin(pool)
     const clean = img(pool, 'vm-templates/t-root/root.img')
     utimesSync(clean, new Date('2021-02-03T04:05:06.789Z'), new Date('2021-02-03T04:05:06.789Z'))
     const oldHash = hashFile(clean)
+    const oldIno = ino(clean)
     const dirty = await v.start()
     writeAt(dirty, 0, 'first')
     const dirtyIno = ino(dirty)
     await v.stop()
+    const revIno = ino(img(pool, 'vm-templates/t-root/root.img.1@2021-02-03T04:05:06Z'))
+    // With reflink the revision is a clone (its own inode); without, the old clean inode itself (a hardlink, no data copied).
+    if (expected.reflink) t.not(revIno, oldIno)
+    else t.is(revIno, oldIno)
+    t.is(statSync(img(pool, 'vm-templates/t-root/root.img.1@2021-02-03T04:05:06Z')).nlink, 1, 'the revision has one name once the commit is done')
     t.deepEqual(ls(img(pool, 'vm-templates/t-root')), withPrecache('root-precache.img', 'root.img', 'root.img.1@2021-02-03T04:05:06Z'))
     t.is(ino(clean), dirtyIno, 'the dirty image is renamed over clean')
     t.is(readAt(clean, 0, 5), 'first')
@@ -408,6 +414,42 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     await v.start()
     t.is(readAt(v.path, 0, 2), 'c1')
     await v.stop({ discard: true })
+  })
+
+  test(`${kind}: a revision that is still a second name of the clean image (a commit cut between its hardlink and its rename) is harmless`, async (t) => {
+    const pool = await open({ revisionsToKeep: 3 })
+    const v = await origin(pool)
+    await commit(v, 'c1')
+    const dir = img(pool, 'vm-templates/t-root')
+    // What a power cut between the revision's link and the rename of the new image leaves on a filesystem without reflink.
+    const { linkSync } = await import('node:fs')
+    linkSync(join(dir, 'root.img'), join(dir, 'root.img.7@2024-01-01T00:00:00Z'))
+    await commit(v, 'c2')
+    t.is(readAt(join(dir, 'root.img'), 0, 2), 'c2')
+    await v.revert(7)
+    t.is(readAt(join(dir, 'root.img'), 0, 2), 'c1', 'revert to it gives its data')
+    t.false(Object.keys(await v.revisions()).includes('7'), 'and consumes it, as any revert does')
+    await v.revert()
+    t.is(readAt(join(dir, 'root.img'), 0, 2), 'c2')
+    for (const f of ls(dir)) t.is(statSync(join(dir, f)).nlink, 1, `${f}: one name per image once the commits are done`)
+  })
+
+  test(`${kind}: an origin-snapshot's revision never shares an inode with its source's clean image`, async (t) => {
+    const pool = await open()
+    const tpl = await origin(pool)
+    await commit(tpl, 'template')
+    const os = await pool.createVolume({ vid: 'appvms/a/os', name: 'os', snapOnStart: true, saveOnStop: true, source: tpl, size: SIZE })
+    await commit(os, 'first')
+    await commit(os, 'second')
+    const tplClean = img(pool, 'vm-templates/t-root/root.img')
+    const before = hashFile(tplClean)
+    for (const f of ls(img(pool, 'appvms/a')).filter((n) => n.includes('.img.'))) {
+      t.not(ino(img(pool, `appvms/a/${f}`)), ino(tplClean), `${f} is not the template's inode`)
+    }
+    // The source is changed through its own commits only; its clean image's bytes are not the snapshot's to keep.
+    await commit(tpl, 'template 2')
+    t.not(hashFile(tplClean), before)
+    t.is(readAt(img(pool, 'appvms/a/os.img'), 0, 6), 'second')
   })
 
   test(`${kind}: revert errors: ERR_VOLUME_DIRTY while running, ERR_REVISION_NOT_FOUND for unknown or none; nothing changes`, async (t) => {

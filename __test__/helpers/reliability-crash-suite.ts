@@ -1,19 +1,21 @@
 // The ava side of the crash suites (power cut, SIGKILL): one serial test that
-// runs N seeded trials on a scratch XFS, prints the failing seeds with their
-// journals and the figures, and fails on any violation.
+// runs N seeded trials on a scratch filesystem (XFS by default; ext4, where
+// commits keep revisions as hardlinks and make no precache, docs/design.md §3),
+// prints the failing seeds with their journals and the figures, and fails on
+// any violation. The power cut is the shutdown ioctl, which ext4 implements too.
 import type { TestFn } from 'ava'
-import { fsSuite } from './scratch-fs'
+import { fsSuite, type FsKind } from './scratch-fs'
 import { trialSeeds } from './reliability-prng'
 import { runCrashTrial, summarize, type CutMode, type TrialResult } from './reliability-trials'
 import { envCount, logFigures } from './reliability-report'
 import { runBatchTrial, summarizeBatch, type BatchTrialResult } from './reliability-batch'
 
-export function crashSuite(test: TestFn, mode: CutMode, opts: { title: string; label: string; countVar: string; baseSeed: number }): void {
-  const xfs = fsSuite(test, 'xfs', { sizeMiB: 512 })
-  xfs.test.serial(opts.title, async (t) => {
+export function crashSuite(test: TestFn, mode: CutMode, opts: { title: string; label: string; countVar: string; baseSeed: number; kind?: FsKind }): void {
+  const scratch = fsSuite(test, opts.kind ?? 'xfs', { sizeMiB: 512 })
+  scratch.test.serial(opts.title, async (t) => {
     const results: TrialResult[] = []
     for (const seed of trialSeeds(envCount(opts.countVar, 10), opts.baseSeed)) {
-      const r = await runCrashTrial(xfs.fs(), mode, seed)
+      const r = await runCrashTrial(scratch.fs(), mode, seed)
       results.push(r)
       if (r.violations.length) t.log(`seed ${seed} (journal ${r.journal}):\n  ${r.violations.join('\n  ')}`)
     }

@@ -11,7 +11,7 @@
 //
 // Counts can be changed through the environment (RELIABILITY_POWERCUT_TRIALS,
 // RELIABILITY_SIGKILL_TRIALS, RELIABILITY_BATCH_POWERCUT_TRIALS,
-// RELIABILITY_BATCH_SIGKILL_TRIALS, RELIABILITY_CONC_OPS, RELIABILITY_PROP_RUNS,
+// RELIABILITY_BATCH_SIGKILL_TRIALS, RELIABILITY_EXT4_POWERCUT_TRIALS, RELIABILITY_EXT4_SIGKILL_TRIALS, RELIABILITY_CONC_OPS, RELIABILITY_PROP_RUNS,
 // RELIABILITY_CLI_RUNS);
 // RELIABILITY_SEED=<seed> replays one trial. Needs root (loop mounts).
 import { spawn, execFileSync } from 'node:child_process'
@@ -20,8 +20,8 @@ import { release } from 'node:os'
 
 const which = process.argv[2] ?? 'all'
 const SUITES = {
-  crash: ['__test__/reliability-crash.test.ts', '__test__/reliability-kill.test.ts'],
-  all: ['__test__/reliability-crash.test.ts', '__test__/reliability-kill.test.ts', '__test__/reliability-concurrency.test.ts',
+  crash: ['__test__/reliability-crash.test.ts', '__test__/reliability-kill.test.ts', '__test__/reliability-crash-ext4.test.ts'],
+  all: ['__test__/reliability-crash.test.ts', '__test__/reliability-kill.test.ts', '__test__/reliability-crash-ext4.test.ts', '__test__/reliability-concurrency.test.ts',
     '__test__/reliability-faults.test.ts', '__test__/reliability-bad-input.test.ts', '__test__/reliability-cli-bad-input.test.ts'],
 }
 if (!SUITES[which]) {
@@ -33,6 +33,8 @@ const counts = {
   RELIABILITY_SIGKILL_TRIALS: '200',
   RELIABILITY_BATCH_POWERCUT_TRIALS: '100',
   RELIABILITY_BATCH_SIGKILL_TRIALS: '100',
+  RELIABILITY_EXT4_POWERCUT_TRIALS: '100',
+  RELIABILITY_EXT4_SIGKILL_TRIALS: '100',
   RELIABILITY_CONC_OPS: '500',
   RELIABILITY_PROP_RUNS: '200',
   RELIABILITY_CLI_RUNS: '60',

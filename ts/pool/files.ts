@@ -25,7 +25,7 @@ import { unwrap, unwrapOrNull } from '../outcome'
 import type { FileUsage } from '../usage'
 import { ExportReader, ImportWriter, internal, type FsStats, type DataRunBatch } from '../internal'
 import { poolError } from './fail'
-import { isReflinkPoolError } from '../errors'
+import { isReflinkPoolError, throwIfAborted } from '../errors'
 
 export type { CopyResult }
 
@@ -183,6 +183,23 @@ export class PoolFiles {
   }
 
   /**
+   * A durable copy of the committed image `src` at `dst` (a revision) that moves
+   * no data where it can: a clone, else a hardlink while `src` has no other name
+   * (two names of one inode must stay within one volume's committed images, never
+   * be shared with another volume's or left after a cut commit), else a copy
+   * (docs/design.md §3).
+   */
+  async keepImage(src: string, dst: string, opts: Pick<CopyOptions, 'signal'> = {}): Promise<CopyResult['method'] | 'hardlink'> {
+    if (await this.cloneIfPossible(src, dst, opts)) return 'reflink'
+    throwIfAborted(opts.signal)
+    if ((await this.image(src))?.nlink === 1) {
+      await this.hardlink(src, dst)
+      return 'hardlink'
+    }
+    return (await this.copy(src, dst, opts)).method
+  }
+
+  /**
    * A durable clone of `src` at `dst` when the pool's filesystem can make one;
    * false, and nothing made, when it cannot. For copies that are only worth
    * their cost as clones (the precache, docs/design.md §3).
@@ -231,8 +248,16 @@ export class PoolFiles {
     await unwrap(native.hardlinkAt(this.dir, this.rel(src), this.rel(dst)))
   }
 
+  /**
+   * Durable rename. When `src` is already a second name of `dst` (a commit cut
+   * between its revision's hardlink and its rename, docs/design.md §4), rename(2)
+   * does nothing and succeeds; `src` is then removed, so it is gone either way.
+   */
   async rename(src: string, dst: string): Promise<void> {
     await unwrap(native.renameAt(this.dir, this.rel(src), this.rel(dst)))
+    const from = await this.stat(src, 'file').catch(() => null)
+    const to = from && (await this.stat(dst, 'file').catch(() => null))
+    if (from && to && from.dev === to.dev && from.ino === to.ino) await this.remove(src)
   }
 
   /** Durable unlink; resolves with whether the file existed. */

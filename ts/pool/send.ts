@@ -67,8 +67,8 @@ export interface SendAccess {
   guard(): Promise<{ clean: { size: number } | null; dirty: { size: number } | null }>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
-  beginImport(size: number | null): Promise<void>
-  endImport(success: boolean): Promise<void>
+  /** The import frame of volume-import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
+  withImport<T, C>(size: number | null, body: (checked: C) => Promise<T>, check: (images: { dirty: { size: number } | null }) => Promise<C>): Promise<T>
   states: VolumeStates
 }
 
@@ -201,8 +201,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     const headLen = native.sendHeaderLength()
     const first = await readAtLeast(it, headLen, signal)
     const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, headLen))))
-    return await v.locked(async () => {
-      const { dirty } = await v.guard()
+    // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
+    const check = async ({ dirty }: { dirty: unknown }): Promise<string | null> => {
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }
@@ -218,7 +218,9 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         }
         basePath = found.path
       }
-      await v.beginImport(null)
+      return basePath
+    }
+    const report = await v.withImport(null, async (basePath: string | null) => {
       let ok = false
       let method: ReceiveReport['method'] = 'sparse'
       const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
@@ -249,13 +251,12 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
       } finally {
         if (!ok) {
           await unwrap(r.close()).catch(() => {})
-          await v.endImport(false)
         }
       }
-      await v.endImport(true)
-      onProgress?.(header.size, header.size)
       return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
-    })
+    }, check)
+    onProgress?.(header.size, header.size)
+    return report
   } catch (e) {
     if ((e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
     throw e

@@ -1,39 +1,32 @@
-// ReflinkVolume: the file-reflink lifecycle of one volume (docs/design.md §3).
-//
-// Kinds: S = saveOnStop, SoS = snapOnStart. volatile = !S & !SoS,
-// snapshot = SoS & !S, origin = S & !SoS, origin-snapshot = S & SoS,
-// snapshots disabled (SD) = revisionsToKeep == -1 & S & !SoS.
+// ReflinkVolume: one volume of a pool (docs/design.md §3), its record and state;
+// the work is done by the modules named after it: volume-lifecycle.ts (create,
+// start, stop and commit, resize, remove), revisions.ts, precache.ts,
+// volume-import.ts and volume-export.ts (data in and out), send.ts (send stream).
+// They reach the volume through a VolumeAccess (volume-access.ts).
 //
 // Every mutating call runs under the volume's lock (lock.ts) and re-reads the
 // volume's record first, so another process's resize or removal is seen.
 // Preconditions (and the planted-symlink checks of files.ts) are all checked
 // before the first change, so a refused call changes nothing on disk. A volume
 // whose record is broken (store.ts) refuses every call with ERR_VOLUME_BROKEN.
-import { basename, join, resolve } from 'node:path'
+import { basename } from 'node:path'
 import type { Readable } from 'node:stream'
-import {
-  MAX_REVISION,
-  volumePaths,
-  revisionFileName,
-  revisionTimestamp,
-  lockFileName,
-  type VolumePaths,
-} from './names'
-import { poolError, hasCode } from './fail'
-import { abortError, throwIfAborted } from '../errors'
-import { writeOwnerMarker } from './owner'
-import {
-  optional, validateBoolean, validateFunction, validateObject, validateOneOf, validateOptions, validatePath, validateRevisionsToKeep, validateSignal, validateSize,
-} from '../validate'
-import { exportStream, pumpImport, writeImport } from './stream'
-import { entryKind, outsideStat } from './files'
+import { volumePaths, lockFileName, type VolumePaths } from './names'
+import { poolError } from './fail'
+import { throwIfAborted } from '../errors'
+import { optional, validateBoolean, validateObject, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
 import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess } from './send'
 import { VolumeStates } from './states'
 import { volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
+import * as lifecycle from './volume-lifecycle'
+import * as revisions from './revisions'
+import * as dataIn from './volume-import'
+import * as dataOut from './volume-export'
 import type { PoolContext } from './context'
 import type { FileInfo } from './files'
+import type { VolumeAccess, VolumeImages } from './volume-access'
 import type {
   VolumeRecord,
   VolumeUsage,
@@ -47,23 +40,7 @@ import type {
   CopyReport,
   VolumeConfigOptions,
 } from './types'
-
-type ProgressFn = (doneBytes: number, totalBytes: number) => void
 import type { ReflinkPool } from './pool'
-
-interface Revision {
-  rev: number
-  timestamp: string
-  path: string
-}
-
-/** What guard() found of a volume's four single-file images (null: missing). */
-interface VolumeImages {
-  clean: FileInfo | null
-  dirty: FileInfo | null
-  precache: FileInfo | null
-  import: FileInfo | null
-}
 
 /**
  * One volume of a pool (docs/design.md §3): its images, lifecycle (start,
@@ -74,6 +51,8 @@ export class ReflinkVolume {
   private record: VolumeRecord
   /** Why the record is unusable (a rule it broke, never its contents), or null. */
   private brokenReason: string | null = null
+  /** What the volume modules see of this volume. */
+  private readonly access: VolumeAccess
 
   /** @internal */
   constructor(
@@ -81,6 +60,7 @@ export class ReflinkVolume {
     rec: LoadedRecord,
   ) {
     this.record = this.adopt(rec)
+    this.access = this.makeAccess()
   }
 
   /** @internal take a freshly read record (or the news that it is broken). */
@@ -161,7 +141,7 @@ export class ReflinkVolume {
     return this.saveOnStop && !this.snapOnStart && !this.snapshotsDisabled
   }
 
-  // ---- lifecycle -------------------------------------------------------
+  // ---- lifecycle (volume-lifecycle.ts, revisions.ts) -----------------------
 
   /** Remove every image of this (registered) volume; S & !SoS: a sparse clean image of `size` and its precache. */
   async create(): Promise<this> {
@@ -171,224 +151,23 @@ export class ReflinkVolume {
 
   /** @internal the body of create(), also run by pool.createVolume under the same lock. */
   async createFiles(): Promise<void> {
-    const p = this.paths
-    await this.guard()
-    await this.removeImages('all')
-    if (this.saveOnStop && !this.snapOnStart) {
-      await this.ctx.files.ensureDir(p.dir)
-      await this.ctx.files.createSparse(p.clean, this.record.size)
-      if (this.usesPrecache) await this.refreshPrecache()
-    }
+    await lifecycle.createFiles(this.access)
   }
 
   /** The image the volume needs to start exists; else ERR_MISSING_IMAGE naming it. */
   async verify(): Promise<true> {
-    this.usable()
-    const p = this.paths
-    let needed: string | null = null
-    if (this.snapOnStart) needed = this.sourcePaths().clean
-    else if (this.saveOnStop) needed = p.clean
-    if (needed === null) return true
-    const dir = needed === p.clean ? p.dir : this.sourcePaths().dir
-    if ((await this.ctx.files.checkDir(dir)) && (await this.ctx.files.image(needed))) return true
-    // Snapshots disabled and running (or crashed while running): the clean image lives on as dirty.
-    if (needed === p.clean && this.snapshotsDisabled && (await this.ctx.files.image(p.dirty))) return true
-    throw this.missing(needed)
+    return lifecycle.verify(this.access)
   }
 
   /** Prepare the dirty image and return its path (docs/design.md §3, start). */
   async start(options?: AbortOptions): Promise<string> {
-    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
-    throwIfAborted(signal)
-    return this.locked(async () => {
-      const p = this.paths
-      const files = this.ctx.files
-      const { clean, dirty } = await this.guard()
-      throwIfAborted(signal)
-      if (this.saveOnStop && dirty) {
-        // Crash leftover of a running volume: reuse it unchanged (only if it has one link).
-        await files.writableImage(p.dirty)
-        await this.removeImages('incomplete')
-        return p.dirty
-      }
-      if (this.snapOnStart) {
-        const src = this.sourcePaths()
-        if (!(await files.checkDir(src.dir)) || !(await files.image(src.clean))) throw this.missing(src.clean)
-        await this.removeImages('incomplete')
-        await files.ensureDir(p.dir)
-        await files.remove(p.clean)
-        await this.linkSourceImage(src.clean, p.clean)
-        try {
-          await files.copy(p.clean, p.dirty, { signal })
-        } catch (e) {
-          await files.remove(p.clean) // a stopped snapshot has no image of its own
-          throw e
-        }
-      } else if (this.saveOnStop) {
-        if (!clean) throw this.missing(p.clean)
-        await this.removeImages('incomplete')
-        if (this.snapshotsDisabled) {
-          await this.pruneRevisions(0)
-          await files.remove(p.precache)
-          await files.rename(p.clean, p.dirty)
-        } else {
-          await this.startFromPrecache(clean, signal)
-        }
-      } else {
-        await this.removeImages('incomplete')
-        await files.ensureDir(p.dir)
-        await files.createSparse(p.dirty, this.record.size)
-      }
-      return p.dirty
-    })
-  }
-
-  /**
-   * Hardlink the source's clean image. The source is not locked (as in Qubes), so
-   * its commit may rename a new image over the name while link(2) runs: the kernel
-   * then refuses the old, now nameless inode with ENOENT. The name still exists
-   * (holding the newer commit), so link again; ENOENT with no image is a real miss.
-   */
-  private async linkSourceImage(srcClean: string, clean: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.ctx.files.hardlink(srcClean, clean)
-      } catch (e) {
-        if (!hasCode(e, 'ENOENT') || attempt >= 5) throw e
-        if (!(await this.ctx.files.image(srcClean))) throw this.missing(srcClean)
-      }
-    }
-  }
-
-  /**
-   * Rename a fresh precache to dirty; a stale one (size or mtime differs from
-   * clean) is discarded, and so is one with more than one link (a hardlink
-   * would make the VM write into another file).
-   */
-  private async startFromPrecache(clean: FileInfo, signal?: AbortSignal): Promise<void> {
-    const p = this.paths
-    const files = this.ctx.files
-    const pre = await files.image(p.precache)
-    if (pre && pre.nlink === 1 && pre.size === clean.size && pre.mtimeMs === clean.mtimeMs) {
-      try {
-        await files.rename(p.precache, p.dirty)
-        return
-      } catch (e) {
-        if (!hasCode(e, 'ENOENT')) throw e
-      }
-    } else if (pre) {
-      await files.remove(p.precache)
-    }
-    await files.copy(p.clean, p.dirty, { signal })
+    return lifecycle.start(this.access, options)
   }
 
   /** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
   async stop(options?: StopOptions): Promise<this> {
-    const o = validateOptions('options', options, ['discard', 'signal'])
-    const discard = optional<boolean>('options.discard', o.discard, validateBoolean) ?? false
-    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
-    throwIfAborted(signal)
-    await this.locked(async () => {
-      const p = this.paths
-      const files = this.ctx.files
-      const { dirty } = await this.guard()
-      throwIfAborted(signal)
-      if (this.saveOnStop) {
-        if (!dirty) return
-        if (discard) {
-          if (this.snapshotsDisabled) {
-            throw poolError(
-              'ERR_INVALID_ARG_VALUE',
-              `Cannot discard ${this.vid}: snapshots are disabled (revisionsToKeep -1), so the dirty image is its only copy`,
-              { vid: this.vid, path: p.dirty },
-            )
-          }
-          await files.remove(p.dirty)
-          return
-        }
-        await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
-        await this.commit(p.dirty, signal)
-        return
-      }
-      if (!this.snapOnStart && dirty && dirty.size !== this.record.size) {
-        // A volatile volume resized while running keeps its new size.
-        await this.persist({ ...this.record, size: dirty.size })
-      }
-      await files.remove(p.dirty)
-      await files.remove(p.clean)
-    })
+    await lifecycle.stop(this.access, options)
     return this
-  }
-
-  /**
-   * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
-   * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
-   */
-  private async commit(from: string, signal?: AbortSignal): Promise<void> {
-    const p = this.paths
-    const files = this.ctx.files
-    if (this.snapshotsDisabled) {
-      await files.fsyncFile(from)
-      await files.rename(from, p.clean)
-      return
-    }
-    await this.addRevision(signal)
-    await this.pruneRevisions(this.revisionsToKeep)
-    await files.fsyncFile(from)
-    await this.replaceClean(() => files.rename(from, p.clean))
-  }
-
-  /** Put a new clean image in place with `write`; the precache of the old one goes first, a fresh one follows. */
-  private async replaceClean(write: () => Promise<unknown>): Promise<void> {
-    if (this.usesPrecache) await this.ctx.files.remove(this.paths.precache)
-    await write()
-    if (this.usesPrecache) await this.refreshPrecache()
-  }
-
-  /** A clone of the clean image to start from; none where the filesystem cannot clone (a full copy would double each commit to save one at start). */
-  private async refreshPrecache(): Promise<void> {
-    await this.ctx.files.cloneIfPossible(this.paths.clean, this.paths.precache, { copyMtime: true })
-  }
-
-  /** Clone the current clean image to revision max+1, stamped with the clean image's mtime (UTC). */
-  private async addRevision(signal?: AbortSignal): Promise<void> {
-    if (this.revisionsToKeep <= 0) return
-    const p = this.paths
-    const clean = await this.ctx.files.image(p.clean)
-    if (!clean) return
-    const revs = await this.revisionList()
-    const next = (revs.at(-1)?.rev ?? 0) + 1
-    if (next > MAX_REVISION) {
-      throw poolError('ERR_OUT_OF_RANGE', `Volume ${this.vid} has used every revision number up to ${MAX_REVISION}; remove or renumber its revisions`, { vid: this.vid })
-    }
-    const name = revisionFileName(p.base, next, revisionTimestamp(clean.mtimeMs))
-    await this.ctx.files.copy(p.clean, join(p.dir, name), { signal })
-    // The revision holds the clean image's bytes: it keeps its identity (docs/design.md §8).
-    await this.states.carry(p.clean, join(p.dir, name))
-  }
-
-  /** Delete all but the newest `keep` revisions (keep <= 0: all). */
-  private async pruneRevisions(keep: number): Promise<void> {
-    const revs = await this.revisionList()
-    for (const r of revs.slice(0, Math.max(0, revs.length - Math.max(0, keep)))) {
-      await this.ctx.files.remove(r.path)
-    }
-  }
-
-  /**
-   * Revisions of this volume, oldest first. A revision name that is not a
-   * regular file is refused. Revision-shaped names with a number above
-   * MAX_REVISION are left out (and listed by strayRevisions), so they never
-   * hide the others or stop pruning.
-   */
-  private async revisionList(): Promise<Revision[]> {
-    const out: Revision[] = []
-    for (const { path, parsed } of await volumeFiles(this.ctx, this.vid)) {
-      if (parsed.temp || parsed.kind !== 'revision' || parsed.rev === undefined) continue
-      await this.ctx.files.image(path)
-      out.push({ rev: parsed.rev, timestamp: parsed.timestamp!, path })
-    }
-    return out.sort((a, b) => a.rev - b.rev)
   }
 
   /**
@@ -398,100 +177,31 @@ export class ReflinkVolume {
    */
   async strayRevisions(): Promise<string[]> {
     this.usable()
-    return (await volumeFiles(this.ctx, this.vid)).filter((f) => !f.parsed.temp && f.parsed.outOfRange).map((f) => f.path)
+    return revisions.strayRevisions(this.access)
   }
 
   /** Replace the clean image with revision `rev` (default newest); the current one becomes a new revision. */
   async revert(rev?: number | string, options?: AbortOptions): Promise<this> {
-    const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
-    throwIfAborted(signal)
-    await this.locked(async () => {
-      const p = this.paths
-      const { dirty } = await this.guard()
-      if (this.saveOnStop && dirty) {
-        throw poolError('ERR_VOLUME_DIRTY', `Cannot revert ${this.vid}: it is not cleanly stopped (${p.dirty} exists)`, {
-          vid: this.vid,
-          path: p.dirty,
-        })
-      }
-      const revs = await this.revisionList()
-      const wanted = rev === undefined ? undefined : String(rev)
-      const chosen = wanted === undefined ? revs.at(-1) : revs.find((r) => String(r.rev) === wanted)
-      if (!chosen) {
-        throw poolError(
-          'ERR_REVISION_NOT_FOUND',
-          wanted === undefined ? `Volume ${this.vid} has no revisions` : `Volume ${this.vid} has no revision ${JSON.stringify(rev)}`,
-          { vid: this.vid },
-        )
-      }
-      throwIfAborted(signal)
-      await this.addRevision(signal) // the signal stops the copy; past it, the revert completes
-      await this.replaceClean(() => this.ctx.files.rename(chosen.path, p.clean))
-    })
+    await revisions.revert(this.access, rev, options)
     return this
   }
 
   /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
   async resize(size: number, options?: ResizeOptions): Promise<this> {
-    validateSize('size', size)
-    const o = validateOptions('options', options, ['allowShrink', 'signal'])
-    const allowShrink = optional<boolean>('options.allowShrink', o.allowShrink, validateBoolean) ?? false
-    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
-    throwIfAborted(signal)
-    await this.locked(async () => {
-      const p = this.paths
-      const files = this.ctx.files
-      if (!this.rw) throw poolError('ERR_VOLUME_READ_ONLY', `Cannot resize ${this.vid}: it is read-only`, { vid: this.vid })
-      const { clean, dirty } = await this.guard()
-      const current = dirty?.size ?? clean?.size ?? this.record.size
-      if (size < current && !allowShrink) {
-        throw poolError('ERR_SHRINK_REFUSED', `Refusing to shrink ${this.vid} from ${current} to ${size} bytes without { allowShrink: true }`, {
-          vid: this.vid,
-        })
-      }
-      throwIfAborted(signal)
-      if (dirty) {
-        await files.resize(p.dirty, size)
-        await files.updateLoopDevSizes(p.dirty)
-      } else if (this.saveOnStop && !this.snapOnStart) {
-        if (!clean) throw this.missing(p.clean)
-        // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
-        try {
-          await this.replaceClean(() => files.copy(p.clean, p.clean, { size, signal }))
-        } catch (e) {
-          // An aborted copy left the clean image as it was; put its precache back (no signal: it must finish).
-          if (signal?.aborted && this.usesPrecache) await this.refreshPrecache()
-          throw e
-        }
-      }
-      if (this.record.size !== size) await this.persist({ ...this.record, size })
-    })
+    await lifecycle.resize(this.access, size, options)
     return this
   }
 
-  // ---- data path -------------------------------------------------------
+  // ---- data path (volume-export.ts, volume-import.ts, send.ts) -------------
 
   /** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
   async export(): Promise<string> {
-    this.usable()
-    this.requireSaveOnStop('export')
-    const p = this.paths
-    await this.ctx.files.checkDir(p.dir)
-    const [clean, dirty] = await this.ctx.files.images([p.clean, p.dirty])
-    if (clean) return p.clean
-    if (dirty && this.snapshotsDisabled) {
-      throw poolError('ERR_VOLUME_DIRTY', `Cannot export ${this.vid} while it runs: snapshots are disabled, so its only image is in use`, {
-        vid: this.vid,
-      })
-    }
-    throw this.missing(p.clean)
+    return dataOut.exportPath(this.access)
   }
 
   /** Ends an export(). The exported path is the clean image itself, so there is nothing to release. */
   async exportEnd(path: string): Promise<void> {
-    if (path !== this.paths.clean) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `${JSON.stringify(path)} is not an export of ${this.vid}`, { vid: this.vid })
-    }
+    dataOut.exportEnd(this.access, path)
   }
 
   /**
@@ -501,12 +211,7 @@ export class ReflinkVolume {
    * `signal` destroys it with an AbortError.
    */
   exportStream(options?: ExportStreamOptions): Readable {
-    this.usable()
-    this.requireSaveOnStop('exportStream')
-    const o = validateOptions('options', options, ['start', 'end', 'signal'])
-    const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
-    throwIfAborted(signal)
-    return exportStream(this.ctx.files, () => this.export(), { start: o.start, end: o.end, signal })
+    return dataOut.exportStream(this.access, options)
   }
 
   /**
@@ -516,56 +221,17 @@ export class ReflinkVolume {
    * a regular file (it is replaced); abort or failure leaves it untouched.
    */
   async exportToFile(path: string, options?: ExportFileOptions): Promise<CopyReport> {
-    this.usable()
-    this.requireSaveOnStop('exportToFile')
-    validatePath('path', path)
-    const o = validateOptions('options', options, ['signal', 'onProgress'])
-    const opts = {
-      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
-      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
-    }
-    throwIfAborted(opts.signal)
-    const dest = resolve(path)
-    const existing = await outsideStat(dest, false)
-    if (existing && !existing.isFile()) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${this.vid} to ${dest}: it exists and is ${entryKind(existing)}, not a regular file (stream it instead: exportStream)`, {
-        vid: this.vid,
-        path: dest,
-      })
-    }
-    const src = await this.export()
-    try {
-      return await this.ctx.files.copyOut(src, dest, opts)
-    } finally {
-      await this.exportEnd(src)
-    }
+    return dataOut.exportToFile(this.access, path, options)
   }
-
 
   /** A sparse `V-import.img` of exactly `size` bytes to write into (S only). */
   async importData(size: number): Promise<string> {
-    this.usable()
-    this.requireSaveOnStop('importData')
-    validateSize('size', size)
-    return this.locked(async () => {
-      this.refuseWhileDirty('import into', await this.guard())
-      await this.beginImport(size)
-      return this.paths.import
-    })
+    return dataIn.importData(this.access, size)
   }
 
   /** Commit the import file (a revision is added) or delete it. */
   async importDataEnd(success: boolean): Promise<this> {
-    this.usable()
-    this.requireSaveOnStop('importDataEnd')
-    validateBoolean('success', success)
-    await this.locked(async () => {
-      const p = this.paths
-      const images = await this.guard()
-      if (success && !images.import) throw this.missing(p.import)
-      if (success) this.refuseWhileDirty('commit an import into', images)
-      await this.endImport(success)
-    })
+    await dataIn.importDataEnd(this.access, success)
     return this
   }
 
@@ -578,41 +244,7 @@ export class ReflinkVolume {
    * Abort or failure commits nothing.
    */
   async importFile(path: string, options?: ImportFileOptions): Promise<CopyReport> {
-    this.usable()
-    this.requireSaveOnStop('importFile')
-    validatePath('path', path)
-    const o = validateOptions('options', options, ['signal', 'onProgress', 'sparse', 'size'])
-    const sparse = o.sparse ?? 'auto'
-    validateOneOf('options.sparse', sparse, ['auto', 'always'])
-    const opts = {
-      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
-      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
-      sparse,
-      size: optional<number>('options.size', o.size, validateSize),
-    }
-    throwIfAborted(opts.signal)
-    const src = resolve(path)
-    // Opening a FIFO or device for reading would block or never end: those are streams.
-    const st = await outsideStat(src, true)
-    if (st && !st.isFile()) {
-      throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${src} into ${this.vid}: it is ${entryKind(st)}, not a regular file (stream it instead: importStream)`, {
-        vid: this.vid,
-        path: src,
-      })
-    }
-    return this.locked(async () => {
-      this.refuseWhileDirty('import into', await this.guard())
-      await this.beginImport(null)
-      let report: CopyReport
-      try {
-        report = await this.ctx.files.copyIn(src, this.paths.import, opts)
-      } catch (e) {
-        await this.endImport(false)
-        throw e
-      }
-      await this.endImport(true)
-      return report
-    })
+    return dataIn.importFile(this.access, path, options)
   }
 
   /**
@@ -621,29 +253,7 @@ export class ReflinkVolume {
    * stream itself (no byte passes through JavaScript); all-zero blocks stay holes.
    */
   async importPipe(source: string, size: number, options?: ImportStreamOptions): Promise<this> {
-    this.usable()
-    this.requireSaveOnStop('importPipe')
-    validatePath('source', source)
-    validateSize('size', size)
-    const o = validateOptions('options', options, ['signal', 'onProgress'])
-    const opts = {
-      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
-      onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
-    }
-    throwIfAborted(opts.signal)
-    const st = await outsideStat(resolve(source), true)
-    if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${this.vid}: it is a directory`, { vid: this.vid, path: source })
-    await this.locked(async () => {
-      this.refuseWhileDirty('import into', await this.guard())
-      await this.beginImport(size)
-      try {
-        await pumpImport(this.ctx.files, this.paths.import, source, size, opts)
-      } catch (e) {
-        await this.endImport(false)
-        throw e
-      }
-      await this.endImport(true)
-    })
+    await dataIn.importPipe(this.access, source, size, options)
     return this
   }
 
@@ -656,74 +266,13 @@ export class ReflinkVolume {
       throw poolError('ERR_INVALID_ARG_TYPE', `importVolume needs a source ReflinkVolume, got ${src === null ? 'null' : typeof src}`, { vid: this.vid })
     }
     if (!this.saveOnStop) return null
-    return this.locked(async () => {
-      this.refuseWhileDirty('import into', await this.guard())
-      throwIfAborted(signal)
-      const srcPath = await src.export()
-      try {
-        await this.beginImport(null)
-        let report: CopyReport
-        try {
-          report = await this.ctx.files.copy(srcPath, this.paths.import, { signal }, src.ctx.files)
-          throwIfAborted(signal) // aborted as the copy ended: nothing is committed yet, so drop it
-        } catch (e) {
-          await this.endImport(false)
-          throw e
-        }
-        await this.endImport(true)
-        return report
-      } finally {
-        await src.exportEnd(srcPath)
-      }
-    })
+    return dataIn.importVolume(this.access, src.access, signal)
   }
 
   /** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
   async importStream(readable: AsyncIterable<ArrayBufferView>, size: number, options?: ImportStreamOptions): Promise<this> {
-    this.usable()
-    this.requireSaveOnStop('importStream')
-    if (readable === null || typeof (readable as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
-      throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: this.vid })
-    }
-    validateSize('size', size)
-    const o = validateOptions('options', options, ['signal', 'onProgress'])
-    const opts = {
-      signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
-      onProgress: optional<NonNullable<ImportStreamOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction),
-    }
-    if (opts.signal?.aborted) throw abortError(opts.signal)
-    await this.locked(async () => {
-      this.refuseWhileDirty('import into', await this.guard())
-      await this.beginImport(size)
-      try {
-        await writeImport(this.ctx.files, this.paths.import, readable, size, opts)
-      } catch (e) {
-        await this.endImport(false)
-        throw e
-      }
-      await this.endImport(true)
-    })
+    await dataIn.importStream(this.access, readable, size, options)
     return this
-  }
-
-  /** Mark an import as in progress (for recovery) and create its sparse file (size null: the copy creates it). */
-  private async beginImport(size: number | null): Promise<void> {
-    const p = this.paths
-    await this.ctx.files.ensureDir(p.dir)
-    await writeOwnerMarker(this.ctx.files, this.ctx.store.importMarkPath(this.vid))
-    if (size !== null) await this.ctx.files.createSparse(p.import, size)
-  }
-
-  private async endImport(success: boolean): Promise<void> {
-    const p = this.paths
-    if (success) {
-      const imp = await this.ctx.files.writableImage(p.import) // never commit a hardlinked import
-      await this.commit(p.import)
-      if (imp && imp.size !== this.record.size) await this.persist({ ...this.record, size: imp.size })
-    } else {
-      await this.ctx.files.remove(p.import)
-    }
-    await this.ctx.files.remove(this.ctx.store.importMarkPath(this.vid))
   }
 
   /** A Readable of the committed state in the send stream format, the difference from revision `base` if given (docs/design.md §8). */
@@ -742,7 +291,7 @@ export class ReflinkVolume {
 
   private get states(): VolumeStates {
     // The import file too: a received state is recorded before its commit renames it into place.
-    return new VolumeStates(this.ctx.files, this.ctx.dirPath, this.vid, async () => [this.paths.clean, this.paths.import, ...(await this.revisionList()).map((r) => r.path)])
+    return new VolumeStates(this.ctx.files, this.ctx.dirPath, this.vid, async () => [this.paths.clean, this.paths.import, ...(await revisions.revisionList(this.access)).map((r) => r.path)])
   }
 
   private sendAccess(): SendAccess {
@@ -753,9 +302,8 @@ export class ReflinkVolume {
       states: this.states,
       locked: (fn) => this.locked(fn),
       guard: () => this.guard(),
-      revisions: () => this.revisionList(),
-      beginImport: (size) => this.beginImport(size),
-      endImport: (success) => this.endImport(success),
+      revisions: () => revisions.revisionList(this.access),
+      withImport: (size, body, check) => dataIn.withImport(this.access, size, body, check),
     }
   }
 
@@ -788,9 +336,7 @@ export class ReflinkVolume {
   /** `{ [rev]: 'YYYY-MM-DDTHH:MM:SSZ' }`, ascending by revision number. */
   async revisions(): Promise<Record<string, string>> {
     this.usable()
-    const out: Record<string, string> = {}
-    for (const r of await this.revisionList()) out[r.rev] = `${r.timestamp}Z`
-    return out
+    return revisions.revisionTimes(this.access)
   }
 
   /** Size of the dirty image, else the clean one, else the nominal size. */
@@ -843,17 +389,33 @@ export class ReflinkVolume {
 
   /** Delete every file of the volume, its VM directory when empty, and its record. */
   async remove(): Promise<void> {
-    await this.locked(async () => {
-      await this.guard()
-      await this.removeImages('all')
-      await this.states.removeAll()
-      await this.ctx.files.removeEmptyDir(this.paths.dir)
-      await this.ctx.store.removeVolume(this.vid)
-      this.ctx.forget(this.vid)
-    })
+    await lifecycle.remove(this.access)
   }
 
   // ---- helpers -------------------------------------------------------------
+
+  /** The record and private steps as the volume modules see them (getters: always the record as last read). */
+  private makeAccess(): VolumeAccess {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below read the volume, not the access object
+    const self = this
+    return {
+      ctx: this.ctx,
+      get vid() { return self.vid },
+      get record() { return self.record },
+      get paths() { return self.paths },
+      get snapshotsDisabled() { return self.snapshotsDisabled },
+      get usesPrecache() { return self.usesPrecache },
+      get states() { return self.states },
+      persist: (rec) => this.persist(rec),
+      locked: (fn) => this.locked(fn),
+      guard: () => this.guard(),
+      usable: () => this.usable(),
+      requireSaveOnStop: (op) => this.requireSaveOnStop(op),
+      removeImages: (which) => this.removeImages(which),
+      sourcePaths: () => this.sourcePaths(),
+      missing: (path) => this.missing(path),
+    }
+  }
 
   private async currentImage(): Promise<{ path: string; stats: FileInfo } | null> {
     const p = this.paths
@@ -867,7 +429,7 @@ export class ReflinkVolume {
   /**
    * The planted-symlink check of every call: the VM directory (when it exists)
    * holds only real directories above it and our four images are regular files.
-   * Returns the stats of [clean, dirty, precache, import].
+   * Returns the stats of { clean, dirty, precache, import }.
    */
   private async guard(): Promise<VolumeImages> {
     const p = this.paths
@@ -891,16 +453,6 @@ export class ReflinkVolume {
       throw poolError('ERR_INVALID_VID', `Volume ${this.vid} is snapOnStart but its record names no valid source`, { vid: this.vid })
     }
     return volumePaths(this.ctx.dirPath, this.record.source)
-  }
-
-  /** Imports are refused while a dirty image exists: the stop would rename it over the imported data. */
-  private refuseWhileDirty(what: string, images: VolumeImages): void {
-    if (images.dirty) {
-      throw poolError('ERR_VOLUME_DIRTY', `Cannot ${what} ${this.vid}: it is running or was not cleanly stopped (${this.paths.dirty} exists); stop it first`, {
-        vid: this.vid,
-        path: this.paths.dirty,
-      })
-    }
   }
 
   /** ERR_VOLUME_BROKEN when the record (as last read) is unusable. */

@@ -16,7 +16,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
@@ -25,8 +25,9 @@ use reflink_pool_core::zeroskip::ZeroSkipWriter;
 
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js};
-use crate::pool_dir::{target, PoolDir, Target};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 use crate::progress::{with_control, ProgressFn, Throttled};
+use crate::steps::{lock, step, Step};
 
 struct Open {
     file: File,
@@ -34,12 +35,15 @@ struct Open {
     writer: ZeroSkipWriter,
 }
 
-type Shared = Arc<Mutex<Option<Open>>>;
+/// The import file and, once opened, the writer over it.
+pub struct ImportShared {
+    target: TargetResult,
+    open: Mutex<Option<Open>>,
+}
 
 #[napi]
 pub struct ImportWriter {
-    target: Arc<Result<Target>>,
-    state: Shared,
+    shared: Arc<ImportShared>,
 }
 
 pub enum ImportOp {
@@ -56,11 +60,7 @@ pub enum ImportOp {
     Close,
 }
 
-pub struct ImportWriterTask {
-    target: Arc<Result<Target>>,
-    state: Shared,
-    op: ImportOp,
-}
+pub type ImportWriterTask = Step<ImportShared, ImportOp>;
 
 /// Where the writer stands after a step.
 #[napi(object)]
@@ -74,12 +74,6 @@ pub struct NativeImportPosition {
 
 outcome!(ImportWriterOutcome, NativeImportPosition);
 
-fn lock(state: &Shared) -> MutexGuard<'_, Option<Open>> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl ImportWriterTask {
     /// A misuse of the writer (not open, or a write past the end), with the file's path.
     fn refuse(&self, detail: String) -> Error {
@@ -87,8 +81,8 @@ impl ImportWriterTask {
     }
 
     fn shown(&self) -> PathBuf {
-        self.target
-            .as_ref()
+        self.shared
+            .target
             .as_ref()
             .map(Target::shown)
             .unwrap_or_default()
@@ -99,10 +93,10 @@ impl ImportWriterTask {
     }
 
     fn run(&self) -> Result<NativeImportPosition> {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.shared.open);
         match &self.op {
             ImportOp::Open => {
-                let entry = target(self.target.as_ref())?.entry()?;
+                let entry = target(&self.shared.target)?.entry()?;
                 let file = entry.open_for_write()?;
                 let meta = file
                     .metadata()
@@ -194,28 +188,22 @@ impl ImportWriter {
     #[napi(constructor)]
     pub fn new(dir: &PoolDir, rel: String) -> Self {
         ImportWriter {
-            target: Arc::new(dir.at(rel)),
-            state: Arc::default(),
+            shared: Arc::new(ImportShared {
+                target: dir.at(rel),
+                open: Mutex::new(None),
+            }),
         }
-    }
-
-    fn task(&self, op: ImportOp) -> AsyncTask<ImportWriterTask> {
-        AsyncTask::new(ImportWriterTask {
-            target: Arc::clone(&self.target),
-            state: Arc::clone(&self.state),
-            op,
-        })
     }
 
     #[napi]
     pub fn open(&self) -> AsyncTask<ImportWriterTask> {
-        self.task(ImportOp::Open)
+        step(&self.shared, ImportOp::Open)
     }
 
     /// Append `chunks`, in order, to the stream; they must not change until the promise settles.
     #[napi]
     pub fn write(&self, chunks: Vec<Buffer>) -> AsyncTask<ImportWriterTask> {
-        self.task(ImportOp::Write { chunks })
+        step(&self.shared, ImportOp::Write { chunks })
     }
 
     /// Read the stream from `source` (a pipe, FIFO or file path) to its end and append it.
@@ -227,22 +215,25 @@ impl ImportWriter {
         #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")]
         on_progress: Option<ProgressFn>,
     ) -> AsyncTask<ImportWriterTask> {
-        self.task(ImportOp::Pump {
-            source: source.into(),
-            cancel: cancel.map(CancelToken::flag),
-            progress: on_progress.map(Throttled::new),
-        })
+        step(
+            &self.shared,
+            ImportOp::Pump {
+                source: source.into(),
+                cancel: cancel.map(CancelToken::flag),
+                progress: on_progress.map(Throttled::new),
+            },
+        )
     }
 
     /// Write the last partial block, fsync and close.
     #[napi]
     pub fn finish(&self) -> AsyncTask<ImportWriterTask> {
-        self.task(ImportOp::Finish)
+        step(&self.shared, ImportOp::Finish)
     }
 
     /// Close without fsync (the import is being abandoned).
     #[napi]
     pub fn close(&self) -> AsyncTask<ImportWriterTask> {
-        self.task(ImportOp::Close)
+        step(&self.shared, ImportOp::Close)
     }
 }

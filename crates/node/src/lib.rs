@@ -31,6 +31,7 @@ mod pool_dir;
 mod probe_task;
 mod progress;
 mod send_task;
+mod steps;
 mod usage_task;
 mod write_file_task;
 

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
@@ -25,6 +25,7 @@ use reflink_pool_core::Control;
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js, to_u64};
 use crate::pool_dir::{target, PoolDir, Target, TargetResult};
+use crate::steps::{lock, step, Step};
 
 /// The header of a send stream as JS sees it.
 #[napi(object)]
@@ -152,10 +153,6 @@ fn check_size(file: &File, path: &Path, want: u64) -> Result<()> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 // ---- hashImage -----------------------------------------------------------
 
 pub struct HashImageTask {
@@ -197,7 +194,7 @@ pub fn hash_image(
 
 // ---- SendStream ----------------------------------------------------------
 
-struct SendShared {
+pub struct SendShared {
     target: TargetResult,
     base: Option<TargetResult>,
     header: NativeSendHeader,
@@ -216,10 +213,7 @@ pub enum SendOp {
     Close,
 }
 
-pub struct SendTask {
-    shared: Arc<SendShared>,
-    op: SendOp,
-}
+pub type SendTask = Step<SendShared, SendOp>;
 
 impl SendTask {
     fn run(&self) -> Result<NativeSendBatch> {
@@ -302,28 +296,21 @@ impl SendStream {
         }
     }
 
-    fn task(&self, op: SendOp) -> AsyncTask<SendTask> {
-        AsyncTask::new(SendTask {
-            shared: Arc::clone(&self.shared),
-            op,
-        })
-    }
-
     #[napi]
     pub fn open(&self) -> AsyncTask<SendTask> {
-        self.task(SendOp::Open)
+        step(&self.shared, SendOp::Open)
     }
 
     /// Whole records totalling at least `want` bytes (fewer at the end); `data` is
     /// absent once the stream has ended.
     #[napi]
     pub fn next(&self, want: f64) -> AsyncTask<SendTask> {
-        self.task(SendOp::Next { want })
+        step(&self.shared, SendOp::Next { want })
     }
 
     #[napi]
     pub fn close(&self) -> AsyncTask<SendTask> {
-        self.task(SendOp::Close)
+        step(&self.shared, SendOp::Close)
     }
 
     /// What was sent so far (the image hash is set once the stream ended).
@@ -343,7 +330,7 @@ impl SendStream {
 
 // ---- ReceiveStream -------------------------------------------------------
 
-struct ReceiveShared {
+pub struct ReceiveShared {
     target: TargetResult,
     header: Header,
     cancel: Option<Arc<AtomicBool>>,
@@ -362,10 +349,7 @@ pub enum ReceiveOp {
     Close,
 }
 
-pub struct ReceiveTask {
-    shared: Arc<ReceiveShared>,
-    op: ReceiveOp,
-}
+pub type ReceiveTask = Step<ReceiveShared, ReceiveOp>;
 
 /// What a receive step answers: the image offset reached, or the image hash at the end.
 #[napi(object)]
@@ -448,33 +432,26 @@ impl ReceiveStream {
         })
     }
 
-    fn task(&self, op: ReceiveOp) -> AsyncTask<ReceiveTask> {
-        AsyncTask::new(ReceiveTask {
-            shared: Arc::clone(&self.shared),
-            op,
-        })
-    }
-
     #[napi]
     pub fn open(&self) -> AsyncTask<ReceiveTask> {
-        self.task(ReceiveOp::Open)
+        step(&self.shared, ReceiveOp::Open)
     }
 
     /// Apply the next piece of the stream (after its header); the buffer must not
     /// change until the promise settles.
     #[napi]
     pub fn write(&self, data: Buffer) -> AsyncTask<ReceiveTask> {
-        self.task(ReceiveOp::Write { data })
+        step(&self.shared, ReceiveOp::Write { data })
     }
 
     /// Check the END record and the image hash, fsync; answers the image hash.
     #[napi]
     pub fn finish(&self) -> AsyncTask<ReceiveTask> {
-        self.task(ReceiveOp::Finish)
+        step(&self.shared, ReceiveOp::Finish)
     }
 
     #[napi]
     pub fn close(&self) -> AsyncTask<ReceiveTask> {
-        self.task(ReceiveOp::Close)
+        step(&self.shared, ReceiveOp::Close)
     }
 }

@@ -1,0 +1,67 @@
+// Data out of a volume (docs/design.md §6): the committed image as a path, a
+// stream or a copy into a file outside the pool. Only saveOnStop volumes have one.
+import { resolve } from 'node:path'
+import type { Readable } from 'node:stream'
+import { poolError } from './fail'
+import { throwIfAborted } from '../errors'
+import { optional, progressOptions, validateOptions, validatePath, validateSignal } from '../validate'
+import { exportStream as readCommitted } from './stream'
+import { entryKind, outsideStat } from './files'
+import type { CopyReport, ExportFileOptions, ExportStreamOptions } from './types'
+import type { VolumeAccess } from './volume-access'
+
+/** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
+export async function exportPath(v: VolumeAccess): Promise<string> {
+  v.usable()
+  v.requireSaveOnStop('export')
+  const p = v.paths
+  await v.ctx.files.checkDir(p.dir)
+  const [clean, dirty] = await v.ctx.files.images([p.clean, p.dirty])
+  if (clean) return p.clean
+  if (dirty && v.snapshotsDisabled) {
+    throw poolError('ERR_VOLUME_DIRTY', `Cannot export ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, {
+      vid: v.vid,
+    })
+  }
+  throw v.missing(p.clean)
+}
+
+/** Ends an exportPath(). The exported path is the clean image itself, so there is nothing to release. */
+export function exportEnd(v: VolumeAccess, path: string): void {
+  if (path !== v.paths.clean) {
+    throw poolError('ERR_INVALID_ARG_VALUE', `${JSON.stringify(path)} is not an export of ${v.vid}`, { vid: v.vid })
+  }
+}
+
+/** A Readable of the committed image (or of bytes `start` to `end`, inclusive); `signal` destroys it. */
+export function exportStream(v: VolumeAccess, options?: ExportStreamOptions): Readable {
+  v.usable()
+  v.requireSaveOnStop('exportStream')
+  const o = validateOptions('options', options, ['start', 'end', 'signal'])
+  const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  throwIfAborted(signal)
+  return readCommitted(v.ctx.files, () => exportPath(v), { start: o.start, end: o.end, signal })
+}
+
+/** Copy the committed image to the regular file `path` (outside the pool) with the durable copy. */
+export async function exportToFile(v: VolumeAccess, path: string, options?: ExportFileOptions): Promise<CopyReport> {
+  v.usable()
+  v.requireSaveOnStop('exportToFile')
+  validatePath('path', path)
+  const opts = progressOptions(options)
+  throwIfAborted(opts.signal)
+  const dest = resolve(path)
+  const existing = await outsideStat(dest, false)
+  if (existing && !existing.isFile()) {
+    throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${v.vid} to ${dest}: it exists and is ${entryKind(existing)}, not a regular file (stream it instead: exportStream)`, {
+      vid: v.vid,
+      path: dest,
+    })
+  }
+  const src = await exportPath(v)
+  try {
+    return await v.ctx.files.copyOut(src, dest, opts)
+  } finally {
+    exportEnd(v, src)
+  }
+}

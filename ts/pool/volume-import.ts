@@ -1,0 +1,180 @@
+// Data into a volume (docs/design.md §6). Every import is refused while the volume
+// runs, writes `V-import.img` under the volume's lock with the import marker
+// written first (recovery removes a crashed import), and commits it as a stop
+// does (a revision of the old image is added, the size follows the file); a
+// failure deletes it, so nothing committed changes. withImport is that frame.
+import { resolve } from 'node:path'
+import { poolError } from './fail'
+import { throwIfAborted } from '../errors'
+import { writeOwnerMarker } from './owner'
+import { optional, progressOptions, validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize } from '../validate'
+import { pumpImport, writeImport } from './stream'
+import { entryKind, outsideStat } from './files'
+import { commit } from './volume-lifecycle'
+import { exportEnd, exportPath } from './volume-export'
+import type { CopyReport, ImportFileOptions, ImportStreamOptions } from './types'
+import type { VolumeAccess, VolumeImages } from './volume-access'
+
+type ProgressFn = (doneBytes: number, totalBytes: number) => void
+
+/**
+ * The frame of every import: under the volume's lock, `check` the images before anything
+ * changes (by default: refuse a dirty volume), mark the import and create its file
+ * (`size` null: `body` makes it), run `body` with what `check` answered and commit the
+ * import; when `body` fails, the import file is deleted instead.
+ */
+export function withImport<T, C = void>(
+  v: VolumeAccess,
+  size: number | null,
+  body: (checked: C) => Promise<T>,
+  check?: (images: VolumeImages) => Promise<C>,
+): Promise<T> {
+  return v.locked(async () => {
+    const images = await v.guard()
+    let checked: C | undefined
+    if (check) checked = await check(images)
+    else refuseWhileDirty(v, 'import into', images)
+    await beginImport(v, size)
+    let result: T
+    try {
+      result = await body(checked as C)
+    } catch (e) {
+      await endImport(v, false)
+      throw e
+    }
+    await endImport(v, true)
+    return result
+  })
+}
+
+/** Mark an import as in progress (for recovery) and create its sparse file (size null: the copy creates it). */
+async function beginImport(v: VolumeAccess, size: number | null): Promise<void> {
+  const p = v.paths
+  await v.ctx.files.ensureDir(p.dir)
+  await writeOwnerMarker(v.ctx.files, v.ctx.store.importMarkPath(v.vid))
+  if (size !== null) await v.ctx.files.createSparse(p.import, size)
+}
+
+/** Commit the import file (its size becomes the volume's) or delete it; then drop the import marker. */
+async function endImport(v: VolumeAccess, success: boolean): Promise<void> {
+  const p = v.paths
+  if (success) {
+    const imp = await v.ctx.files.writableImage(p.import) // never commit a hardlinked import
+    await commit(v, p.import)
+    if (imp && imp.size !== v.record.size) await v.persist({ ...v.record, size: imp.size })
+  } else {
+    await v.ctx.files.remove(p.import)
+  }
+  await v.ctx.files.remove(v.ctx.store.importMarkPath(v.vid))
+}
+
+/** Imports are refused while a dirty image exists: the stop would rename it over the imported data. */
+function refuseWhileDirty(v: VolumeAccess, what: string, images: VolumeImages): void {
+  if (images.dirty) {
+    throw poolError('ERR_VOLUME_DIRTY', `Cannot ${what} ${v.vid}: it is running or was not cleanly stopped (${v.paths.dirty} exists); stop it first`, {
+      vid: v.vid,
+      path: v.paths.dirty,
+    })
+  }
+}
+
+/** A sparse import file of exactly `size` bytes for the caller to write into; importDataEnd finishes it. */
+export async function importData(v: VolumeAccess, size: number): Promise<string> {
+  v.usable()
+  v.requireSaveOnStop('importData')
+  validateSize('size', size)
+  return v.locked(async () => {
+    refuseWhileDirty(v, 'import into', await v.guard())
+    await beginImport(v, size)
+    return v.paths.import
+  })
+}
+
+/** Commit the import file of importData (a revision is added) or delete it. */
+export async function importDataEnd(v: VolumeAccess, success: boolean): Promise<void> {
+  v.usable()
+  v.requireSaveOnStop('importDataEnd')
+  validateBoolean('success', success)
+  await v.locked(async () => {
+    const p = v.paths
+    const images = await v.guard()
+    if (success && !images.import) throw v.missing(p.import)
+    if (success) refuseWhileDirty(v, 'commit an import into', images)
+    await endImport(v, success)
+  })
+}
+
+/** Import the raw image file `path` with the durable copy and commit it; resolves how it was copied. */
+export async function importFile(v: VolumeAccess, path: string, options?: ImportFileOptions): Promise<CopyReport> {
+  v.usable()
+  v.requireSaveOnStop('importFile')
+  validatePath('path', path)
+  const o = validateOptions('options', options, ['signal', 'onProgress', 'sparse', 'size'])
+  const sparse = o.sparse ?? 'auto'
+  validateOneOf('options.sparse', sparse, ['auto', 'always'])
+  const opts = {
+    signal: optional<AbortSignal>('options.signal', o.signal, validateSignal),
+    onProgress: optional<ProgressFn>('options.onProgress', o.onProgress, validateFunction),
+    sparse,
+    size: optional<number>('options.size', o.size, validateSize),
+  }
+  throwIfAborted(opts.signal)
+  const src = resolve(path)
+  // Opening a FIFO or device for reading would block or never end: those are streams.
+  const st = await outsideStat(src, true)
+  if (st && !st.isFile()) {
+    throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${src} into ${v.vid}: it is ${entryKind(st)}, not a regular file (stream it instead: importStream)`, {
+      vid: v.vid,
+      path: src,
+    })
+  }
+  return withImport(v, null, () => v.ctx.files.copyIn(src, v.paths.import, opts))
+}
+
+/** Import exactly `size` bytes that the native core reads from the pipe, FIFO or file at `source`, and commit them. */
+export async function importPipe(v: VolumeAccess, source: string, size: number, options?: ImportStreamOptions): Promise<void> {
+  v.usable()
+  v.requireSaveOnStop('importPipe')
+  validatePath('source', source)
+  validateSize('size', size)
+  const opts = progressOptions(options)
+  throwIfAborted(opts.signal)
+  const st = await outsideStat(resolve(source), true)
+  if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${v.vid}: it is a directory`, { vid: v.vid, path: source })
+  await withImport(v, size, () => pumpImport(v.ctx.files, v.paths.import, source, size, opts))
+}
+
+/** Write `readable` (exactly `size` bytes) through the import file; commit only if it ends cleanly. */
+export async function importStream(v: VolumeAccess, readable: AsyncIterable<ArrayBufferView>, size: number, options?: ImportStreamOptions): Promise<void> {
+  v.usable()
+  v.requireSaveOnStop('importStream')
+  if (readable === null || typeof (readable as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
+    throw poolError('ERR_INVALID_ARG_TYPE', 'importStream needs a readable stream (an async iterable of bytes)', { vid: v.vid })
+  }
+  validateSize('size', size)
+  const opts = progressOptions(options)
+  throwIfAborted(opts.signal)
+  await withImport(v, size, () => writeImport(v.ctx.files, v.paths.import, readable, size, opts))
+}
+
+/** Copy the committed data of the volume `src` into the import file and commit it (arguments already checked). */
+export function importVolume(v: VolumeAccess, src: VolumeAccess, signal?: AbortSignal): Promise<CopyReport> {
+  return withImport(
+    v,
+    null,
+    async (srcPath: string) => {
+      try {
+        const report = await v.ctx.files.copy(srcPath, v.paths.import, { signal }, src.ctx.files)
+        throwIfAborted(signal) // aborted as the copy ended: nothing is committed yet, so drop it
+        return report
+      } finally {
+        exportEnd(src, srcPath)
+      }
+    },
+    async (images) => {
+      refuseWhileDirty(v, 'import into', images)
+      throwIfAborted(signal)
+      return exportPath(src) // before anything changes: the source must have committed data
+    },
+  )
+}

@@ -1,0 +1,204 @@
+// The lifecycle of a volume (docs/design.md §3): create, start, stop (and the
+// commit it makes), resize and remove, each by kind.
+//
+// Kinds: S = saveOnStop, SoS = snapOnStart. volatile = !S & !SoS,
+// snapshot = SoS & !S, origin = S & !SoS, origin-snapshot = S & SoS,
+// snapshots disabled (SD) = revisionsToKeep == -1 & S & !SoS.
+import { poolError, hasCode } from './fail'
+import { throwIfAborted } from '../errors'
+import { flagOptions, optional, validateOptions, validateSignal, validateSize } from '../validate'
+import { addRevision, pruneRevisions } from './revisions'
+import { refreshPrecache, replaceClean, startFromPrecache } from './precache'
+import type { AbortOptions, ResizeOptions, StopOptions } from './types'
+import type { VolumeAccess } from './volume-access'
+
+/** Remove every image of the (registered) volume; S & !SoS: a sparse clean image of its size and its precache. */
+export async function createFiles(v: VolumeAccess): Promise<void> {
+  const p = v.paths
+  await v.guard()
+  await v.removeImages('all')
+  if (v.record.saveOnStop && !v.record.snapOnStart) {
+    await v.ctx.files.ensureDir(p.dir)
+    await v.ctx.files.createSparse(p.clean, v.record.size)
+    if (v.usesPrecache) await refreshPrecache(v)
+  }
+}
+
+/** The image the volume needs to start exists; else ERR_MISSING_IMAGE naming it. */
+export async function verify(v: VolumeAccess): Promise<true> {
+  v.usable()
+  const p = v.paths
+  let needed: string | null = null
+  if (v.record.snapOnStart) needed = v.sourcePaths().clean
+  else if (v.record.saveOnStop) needed = p.clean
+  if (needed === null) return true
+  const dir = needed === p.clean ? p.dir : v.sourcePaths().dir
+  if ((await v.ctx.files.checkDir(dir)) && (await v.ctx.files.image(needed))) return true
+  // Snapshots disabled and running (or crashed while running): the clean image lives on as dirty.
+  if (needed === p.clean && v.snapshotsDisabled && (await v.ctx.files.image(p.dirty))) return true
+  throw v.missing(needed)
+}
+
+/** Prepare the dirty image and return its path. */
+export async function start(v: VolumeAccess, options?: AbortOptions): Promise<string> {
+  const signal = optional<AbortSignal>('options.signal', validateOptions('options', options, ['signal']).signal, validateSignal)
+  throwIfAborted(signal)
+  return v.locked(async () => {
+    const p = v.paths
+    const files = v.ctx.files
+    const { clean, dirty } = await v.guard()
+    throwIfAborted(signal)
+    if (v.record.saveOnStop && dirty) {
+      // Crash leftover of a running volume: reuse it unchanged (only if it has one link).
+      await files.writableImage(p.dirty)
+      await v.removeImages('incomplete')
+      return p.dirty
+    }
+    if (v.record.snapOnStart) {
+      const src = v.sourcePaths()
+      if (!(await files.checkDir(src.dir)) || !(await files.image(src.clean))) throw v.missing(src.clean)
+      await v.removeImages('incomplete')
+      await files.ensureDir(p.dir)
+      await files.remove(p.clean)
+      await linkSourceImage(v, src.clean, p.clean)
+      try {
+        await files.copy(p.clean, p.dirty, { signal })
+      } catch (e) {
+        await files.remove(p.clean) // a stopped snapshot has no image of its own
+        throw e
+      }
+    } else if (v.record.saveOnStop) {
+      if (!clean) throw v.missing(p.clean)
+      await v.removeImages('incomplete')
+      if (v.snapshotsDisabled) {
+        await pruneRevisions(v, 0)
+        await files.remove(p.precache)
+        await files.rename(p.clean, p.dirty)
+      } else {
+        await startFromPrecache(v, clean, signal)
+      }
+    } else {
+      await v.removeImages('incomplete')
+      await files.ensureDir(p.dir)
+      await files.createSparse(p.dirty, v.record.size)
+    }
+    return p.dirty
+  })
+}
+
+/**
+ * Hardlink the source's clean image. The source is not locked (as in Qubes), so
+ * its commit may rename a new image over the name while link(2) runs: the kernel
+ * then refuses the old, now nameless inode with ENOENT. The name still exists
+ * (holding the newer commit), so link again; ENOENT with no image is a real miss.
+ */
+async function linkSourceImage(v: VolumeAccess, srcClean: string, clean: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await v.ctx.files.hardlink(srcClean, clean)
+    } catch (e) {
+      if (!hasCode(e, 'ENOENT') || attempt >= 5) throw e
+      if (!(await v.ctx.files.image(srcClean))) throw v.missing(srcClean)
+    }
+  }
+}
+
+/** Idempotent. S: commit the dirty image (or drop it with `discard`); others: remove their images. */
+export async function stop(v: VolumeAccess, options?: StopOptions): Promise<void> {
+  const { flag: discard, signal } = flagOptions(options, 'discard')
+  throwIfAborted(signal)
+  await v.locked(async () => {
+    const p = v.paths
+    const files = v.ctx.files
+    const { dirty } = await v.guard()
+    throwIfAborted(signal)
+    if (v.record.saveOnStop) {
+      if (!dirty) return
+      if (discard) {
+        if (v.snapshotsDisabled) {
+          throw poolError(
+            'ERR_INVALID_ARG_VALUE',
+            `Cannot discard ${v.vid}: snapshots are disabled (revisionsToKeep -1), so the dirty image is its only copy`,
+            { vid: v.vid, path: p.dirty },
+          )
+        }
+        await files.remove(p.dirty)
+        return
+      }
+      await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
+      await commit(v, p.dirty, signal)
+      return
+    }
+    if (!v.record.snapOnStart && dirty && dirty.size !== v.record.size) {
+      // A volatile volume resized while running keeps its new size.
+      await v.persist({ ...v.record, size: dirty.size })
+    }
+    await files.remove(p.dirty)
+    await files.remove(p.clean)
+  })
+}
+
+/**
+ * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
+ * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
+ */
+export async function commit(v: VolumeAccess, from: string, signal?: AbortSignal): Promise<void> {
+  const p = v.paths
+  const files = v.ctx.files
+  if (v.snapshotsDisabled) {
+    await files.fsyncFile(from)
+    await files.rename(from, p.clean)
+    return
+  }
+  await addRevision(v, signal)
+  await pruneRevisions(v, v.record.revisionsToKeep)
+  await files.fsyncFile(from)
+  await replaceClean(v, () => files.rename(from, p.clean))
+}
+
+/** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
+export async function resize(v: VolumeAccess, size: number, options?: ResizeOptions): Promise<void> {
+  validateSize('size', size)
+  const { flag: allowShrink, signal } = flagOptions(options, 'allowShrink')
+  throwIfAborted(signal)
+  await v.locked(async () => {
+    const p = v.paths
+    const files = v.ctx.files
+    if (!v.record.rw) throw poolError('ERR_VOLUME_READ_ONLY', `Cannot resize ${v.vid}: it is read-only`, { vid: v.vid })
+    const { clean, dirty } = await v.guard()
+    const current = dirty?.size ?? clean?.size ?? v.record.size
+    if (size < current && !allowShrink) {
+      throw poolError('ERR_SHRINK_REFUSED', `Refusing to shrink ${v.vid} from ${current} to ${size} bytes without { allowShrink: true }`, {
+        vid: v.vid,
+      })
+    }
+    throwIfAborted(signal)
+    if (dirty) {
+      await files.resize(p.dirty, size)
+      await files.updateLoopDevSizes(p.dirty)
+    } else if (v.record.saveOnStop && !v.record.snapOnStart) {
+      if (!clean) throw v.missing(p.clean)
+      // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
+      try {
+        await replaceClean(v, () => files.copy(p.clean, p.clean, { size, signal }))
+      } catch (e) {
+        // An aborted copy left the clean image as it was; put its precache back (no signal: it must finish).
+        if (signal?.aborted && v.usesPrecache) await refreshPrecache(v)
+        throw e
+      }
+    }
+    if (v.record.size !== size) await v.persist({ ...v.record, size })
+  })
+}
+
+/** Delete every file of the volume, its identities, its VM directory when empty, and its record. */
+export async function remove(v: VolumeAccess): Promise<void> {
+  await v.locked(async () => {
+    await v.guard()
+    await v.removeImages('all')
+    await v.states.removeAll()
+    await v.ctx.files.removeEmptyDir(v.paths.dir)
+    await v.ctx.store.removeVolume(v.vid)
+    v.ctx.forget(v.vid)
+  })
+}
