@@ -79,7 +79,8 @@ export class Floor {
 
   /**
    * One durable step: a copy (`clone`, `sparse`), or `link` src to dst / `unlink` src, each with
-   * the directory fsync; resolves with the floor's own timing in ms and the data bytes it moved.
+   * the directory fsync; or `ficlone`: the ioctl alone into a new dst, not durable, dst left in
+   * place. Resolves with the floor's own timing in ms and the data bytes it moved.
    */
   copy(mode: 'clone' | 'sparse' | 'link' | 'unlink' | 'ficlone', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
     return this.request(`${mode} ${src} ${dst}`)
