@@ -2,8 +2,9 @@
 // --quick), where each filesystem is mounted, the floor, the product, and the
 // hooks that run between timed steps.
 import type { Floor } from './peers'
-import type { Product } from './product'
+import { Skip, type Product } from './product'
 import type { ScenarioResult } from './results'
+import { canReflink } from './system'
 
 export interface Settings {
   /** Rounds of the sparse-copy scenario (each peer once per round); at least 5. */
@@ -139,4 +140,29 @@ export interface ChildRunner {
   loader: 'node' | 'tsx'
   /** argv to spawn `module` (a harness module name such as `rss-child`) with `args`. */
   argv(module: string, args: string[]): string[]
+}
+
+/**
+ * A scenario run on each reflink filesystem in turn (reflinkFilesystems): one
+ * that cannot reflink, or whose run throws Skip, is listed as skipped under its
+ * label and the next one still runs.
+ */
+export function reflinkScenario(
+  scenario: Omit<Scenario, 'run'> & { runOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): Promise<void> },
+): Scenario {
+  const { runOn, ...about } = scenario
+  return {
+    ...about,
+    async run(ctx, result) {
+      for (const fs of reflinkFilesystems(ctx)) {
+        try {
+          if (!canReflink(fs.dir)) throw new Skip('the filesystem cannot reflink')
+          await runOn(ctx, fs, result)
+        } catch (e) {
+          if (!(e instanceof Skip)) throw e
+          result.skipped = [...(result.skipped ?? []), `${fs.label}: ${e.message}`]
+        }
+      }
+    },
+  }
 }

@@ -79,7 +79,8 @@ export class Floor {
 
   /**
    * One durable step: a copy (`clone`, `sparse`), or `link` src to dst / `unlink` src, each with
-   * the directory fsync; resolves with the floor's own timing in ms and the data bytes it moved.
+   * the directory fsync; or `ficlone`: the ioctl alone into a new dst, not durable, dst left in
+   * place. Resolves with the floor's own timing in ms and the data bytes it moved.
    */
   copy(mode: 'clone' | 'sparse' | 'link' | 'unlink' | 'ficlone', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
     return this.request(`${mode} ${src} ${dst}`)
@@ -88,9 +89,11 @@ export class Floor {
   /**
    * `batch`: the group commit of `n` clones of `src` under `dir` (the syscalls of the
    * pool's batch clone, syncfs barrier; `batchfsync`: fsync barrier); `fanout`: `n`
-   * FICLONEs from one thread per source of the comma-separated `src` list.
+   * FICLONEs from one thread per source of the comma-separated `src` list; `clones`:
+   * `n` FICLONEs of `src` into fresh files of `dir` back to back (`clonesync`: then
+   * one syncfs), the files left in `dir`.
    */
-  batch(mode: 'batch' | 'batchfsync' | 'fanout', src: string, dir: string, n: number): Promise<{ ms: number; bytes: number }> {
+  batch(mode: 'batch' | 'batchfsync' | 'fanout' | 'clones' | 'clonesync', src: string, dir: string, n: number): Promise<{ ms: number; bytes: number }> {
     return this.request(`${mode} ${src} ${dir} ${n}`)
   }
 

@@ -31,13 +31,19 @@
 //! `batchfsync` is the same with the fsync barrier (an fsync of every file,
 //! then of every directory touched) instead of syncfs.
 //!
-//! `ficlone <src> <dst>` times the FICLONE ioctl alone (into a fresh file, then
-//! removed); `fanout <src,src,...> <dir> <n>` times n FICLONEs into fresh files
-//! from one thread per source (clone i from source i % k), for the fan-out question.
+//! `ficlone <src> <dst>` times the FICLONE ioctl alone (into a fresh file `dst`,
+//! which stays); `fanout <src,src,...> <dir> <n>` times n FICLONEs into fresh files
+//! from one thread per source (clone i from source i % k), for the fan-out question;
+//! `clones <src> <dir> <n>` times n FICLONEs of src into fresh files `clone-<i>` of dir,
+//! back to back from one thread; `clonesync` the same followed by one syncfs: the
+//! share of a group commit that is the filesystem's own work for the clones (btrfs
+//! defers the extent references a clone adds to the transaction commit syncfs
+//! forces). The files of `ficlone`, `clones` and `clonesync` are left for the caller
+//! to remove, so the background work of their deletion does not land in the next timing.
 //!
 //! Protocol (long-lived, so process start-up is not timed): one request per
 //! stdin line `clone|sparse|link|unlink|ficlone <src> <dst>` or
-//! `batch|batchfsync|fanout <src> <dir> <n>`; one answer per line on
+//! `batch|batchfsync|fanout|clones|clonesync <src> <dir> <n>`; one answer per line on
 //! stdout: `ok <nanoseconds> <bytes moved>` or `err <errno> <step>`.
 
 use std::fs::{self, File, OpenOptions};
@@ -324,15 +330,26 @@ fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64),
     Ok((t0.elapsed().as_nanos(), 0))
 }
 
-/// The FICLONE ioctl alone, into a fresh file (removed after, untimed).
+/// The FICLONE ioctl alone, into a fresh file (module docs: it stays).
 fn ficlone_only(src: &Path, dst: &Path) -> Result<(u128, u64), StepError> {
     let s = step("open(src)", File::open(src))?;
     let d = step("open(O_EXCL)", create_excl(dst))?;
     let t0 = Instant::now();
     step("ioctl(FICLONE)", ficlone(&d, &s))?;
-    let ns = t0.elapsed().as_nanos();
-    step("unlink", fs::remove_file(dst))?;
-    Ok((ns, 0))
+    Ok((t0.elapsed().as_nanos(), 0))
+}
+
+/// `n` fresh files `<prefix>-<i>` in `dir` (untimed preparation of `fanout`, `clones`, `clonesync`).
+fn fresh_files(dir: &Path, prefix: &str, n: usize) -> Result<Vec<File>, StepError> {
+    step("mkdir", fs::create_dir_all(dir))?;
+    (0..n)
+        .map(|i| {
+            step(
+                "open(O_EXCL)",
+                create_excl(&dir.join(format!("{prefix}-{i}"))),
+            )
+        })
+        .collect()
 }
 
 /// `n` FICLONEs into fresh files of `dir`, one thread per source (module docs); files removed after, untimed.
@@ -342,10 +359,7 @@ fn fanout(srcs: &str, dir: &Path, n: usize) -> Result<(u128, u64), StepError> {
         .map(|p| step("open(src)", File::open(p)))
         .collect::<Result<_, _>>()?;
     let k = srcs.len();
-    step("mkdir", fs::create_dir_all(dir))?;
-    let dsts: Vec<File> = (0..n)
-        .map(|i| step("open(O_EXCL)", create_excl(&dir.join(format!("fan-{i}")))))
-        .collect::<Result<_, _>>()?;
+    let dsts = fresh_files(dir, "fan", n)?;
     let t0 = Instant::now();
     let failed = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..k)
@@ -369,6 +383,21 @@ fn fanout(srcs: &str, dir: &Path, n: usize) -> Result<(u128, u64), StepError> {
     Ok((ns, 0))
 }
 
+/// `n` FICLONEs of `src` into fresh files of `dir` back to back, then one syncfs when
+/// `syncfs` (module docs); the files stay.
+fn clones(src: &Path, dir: &Path, n: usize, syncfs: bool) -> Result<(u128, u64), StepError> {
+    let s = step("open(src)", File::open(src))?;
+    let dsts = fresh_files(dir, "clone", n)?;
+    let t0 = Instant::now();
+    for d in &dsts {
+        step("ioctl(FICLONE)", ficlone(d, &s))?;
+    }
+    if syncfs {
+        io_step("syncfs", nix::unistd::syncfs(&s))?;
+    }
+    Ok((t0.elapsed().as_nanos(), 0))
+}
+
 fn main() -> io::Result<()> {
     let stdin = io::stdin();
     let mut out = io::stdout().lock();
@@ -383,15 +412,16 @@ fn main() -> io::Result<()> {
                 Some(d),
                 None,
             ) => (m, s, d, 0),
-            (Some(m @ ("batch" | "batchfsync" | "fanout")), Some(s), Some(d), Some(n))
-                if n.parse::<usize>().is_ok() =>
-            {
-                (m, s, d, n.parse().unwrap_or(0))
-            }
+            (
+                Some(m @ ("batch" | "batchfsync" | "fanout" | "clones" | "clonesync")),
+                Some(s),
+                Some(d),
+                Some(n),
+            ) if n.parse::<usize>().is_ok() => (m, s, d, n.parse().unwrap_or(0)),
             _ => {
                 writeln!(
                     out,
-                    "err 22 request: expected `clone|sparse|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout <src> <dir> <n>`"
+                    "err 22 request: expected `clone|sparse|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout|clones|clonesync <src> <dir> <n>`"
                 )?;
                 out.flush()?;
                 continue;
@@ -405,6 +435,9 @@ fn main() -> io::Result<()> {
             "batch" | "batchfsync" => batch(Path::new(src), Path::new(dst), count, mode == "batch"),
             "ficlone" => ficlone_only(Path::new(src), Path::new(dst)),
             "fanout" => fanout(src, Path::new(dst), count),
+            "clones" | "clonesync" => {
+                clones(Path::new(src), Path::new(dst), count, mode == "clonesync")
+            }
             _ => durable_copy(mode, Path::new(src), Path::new(dst), &tmp),
         };
         match done {

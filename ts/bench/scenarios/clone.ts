@@ -6,13 +6,13 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
-import { fsName, reflinkFilesystems, type BenchContext, type BenchFs, type Scenario } from '../context'
+import { fsName, reflinkScenario, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { writeExtentTemplate } from '../fixtures'
 import { timeInterleaved } from '../interleave'
 import { copyPeer, cpReflinkAlways, Floor, nodeCopyFileFicloneForce, reflinkPackage, type Peer } from '../peers'
 import { need, Skip } from '../product'
 import { measurement, ratioCheck, type ScenarioResult } from '../results'
-import { canReflink, syncFs } from '../system'
+import { syncFs } from '../system'
 
 async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): Promise<void> {
   const copyFile = need(ctx.product, 'copyFile')
@@ -120,22 +120,12 @@ async function cloneOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
   }
 }
 
-export const cloneScenario: Scenario = {
+export const cloneScenario: Scenario = reflinkScenario({
   id: 'clone',
   title: '1. Durable reflink copy (XFS, btrfs)',
   description:
     'Copy a template with 1, 1 000 and 10 000 extents: reflink-pool `copyFile` (temp file, FICLONE, fsync, rename, directory fsync) ' +
     'against the floor (the same syscalls from a Rust binary, timed inside it), and against fs.copyFile(COPYFILE_FICLONE_FORCE), ' +
     '@reflink/reflink and cp --reflink=always, which do not fsync. The filesystem is synced (syncfs) before every timed copy; the copies are deleted only after the last round (deleting a 10 000-extent clone keeps XFS busy in the background for about a second).',
-  async run(ctx, result) {
-    for (const fs of reflinkFilesystems(ctx)) {
-      try {
-        if (!canReflink(fs.dir)) throw new Skip('the filesystem cannot reflink')
-        await cloneOn(ctx, fs, result)
-      } catch (e) {
-        if (!(e instanceof Skip)) throw e
-        result.skipped = [...(result.skipped ?? []), `${fs.label}: ${e.message}`]
-      }
-    }
-  },
-}
+  runOn: cloneOn,
+})

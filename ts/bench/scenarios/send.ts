@@ -12,7 +12,7 @@ import { createReadStream, createWriteStream, mkdirSync, openSync, closeSync, wr
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { fsName, reflinkFilesystems, type BenchFs, type Scenario } from '../context'
+import { fsName, reflinkScenario, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { timeInterleaved, type TimedPeer } from '../interleave'
 import { need, Skip } from '../product'
 import { prng } from '../random'
@@ -89,124 +89,125 @@ async function toFile(stream: Readable, file: string): Promise<number> {
   return statSync(file).size
 }
 
-export const sendScenario: Scenario = {
+/** Rounds of every timed row. */
+const rounds = (ctx: BenchContext) => (ctx.quick ? 5 : 9)
+
+/** Remove the scenario's directory, its btrfs subvolumes first (read-only ones refuse unlink). */
+async function clear(dir: string): Promise<void> {
+  for (const sub of ['brecv/s1', 'brecv/s2', 's1', 's2', 'sub']) {
+    await run('btrfs', ['subvolume', 'delete', join(dir, sub)]).catch(() => {})
+  }
+  rmSync(dir, { recursive: true, force: true })
+}
+
+async function sendOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): Promise<void> {
+  const Pool = need(ctx.product, 'ReflinkPool')
+  const dir = join(fs.dir, 'bench-send')
+  await clear(dir)
+  mkdirSync(dir, { recursive: true })
+  const setting = `${fsName(fs)}, 4 GiB volume, 400 MiB data, 1% rewritten`
+  const pool = await Pool.open({ dirPath: join(dir, 'pool'), setupCheck: true })
+  const v = (await pool.createVolume({ vid: 'vm-templates/bench/root', name: 'root', size: SIZE, saveOnStop: true, revisionsToKeep: 2 })) as unknown as SendVolume
+  if (typeof v.send !== 'function') throw new Skip('volume.send is not available')
+  ctx.log(`send: writing 400 MiB into a 4 GiB volume on ${fs.label}`)
+  writeData(await v.start())
+  await v.stop()
+  // A first full send to a host (it records the state's image hash); on btrfs a receiving pool takes it.
+  const withBtrfs = fs.kind === 'btrfs' && hasCommand('btrfs')
+  if (fs.kind === 'btrfs' && !withBtrfs) result.skipped = [...(result.skipped ?? []), 'btrfs-progs missing: no btrfs send/receive rows']
+  const receiver = withBtrfs ? await receivingVolume(ctx, dir, v) : (await toNull(v.send()), null)
+  const offsets = rewriteOffsets()
+  rewrite(await v.start(), offsets)
+  await v.stop()
+  const base = Object.keys(await v.revisions()).at(-1)!
+  const changed = offsets.length * BLOCK
+  const incFile = join(dir, 'inc.stream')
+  const wire = await toFile(v.send({ base }), incFile)
+  await ctx.settle()
+
+  const peers: TimedPeer[] = [
+    { id: 'full', run: async () => void (await toNull(v.send())) },
+    { id: 'incremental', run: async () => void (await toNull(v.send({ base }))) },
+  ]
+  const btrfs = withBtrfs ? await btrfsPeers(dir, offsets) : null
+  if (btrfs) peers.push(btrfs.send)
+  const samples = await timeInterleaved(peers, { rounds: rounds(ctx), between: () => syncFs(dir), onSample: (id, r, ms) => ctx.log(`  send round ${r + 1}: ${id} ${ms.toFixed(0)} ms`) })
+  for (const p of peers) result.measurements.push(measurement(`send/${fs.kind}/${p.id}`, p.id, 'ms', samples.get(p.id)!, p.id === 'incremental' ? { detail: { streamBytes: wire, changedBytes: changed } } : {}))
+  result.checks.push(
+    absoluteCheck({ id: `send/${fs.kind}/wire`, scenario: 'Send', setting, what: `incremental send: bytes on the wire / bytes changed (${wire} / ${changed})` }, [wire / changed], 'ratio', { comparison: '<=', limit: 1.05 }),
+    ratioCheck({ id: `send/${fs.kind}/vs-full`, scenario: 'Send', setting, what: 'incremental send time / full send time' }, samples.get('incremental')!, samples.get('full')!, { comparison: '<=', limit: 0.1 }),
+  )
+  if (btrfs) {
+    result.checks.push(
+      ratioCheck({ id: 'send/btrfs/vs-btrfs-send', scenario: 'Send', setting, what: 'incremental send / `btrfs send -p` (time)' }, samples.get('incremental')!, samples.get('btrfs-send')!, { comparison: '<=', limit: 1.2 }),
+      absoluteCheck({ id: 'send/btrfs/vs-btrfs-send-bytes', scenario: 'Send', setting, what: `incremental send / \`btrfs send -p\` (bytes: ${wire} / ${btrfs.bytes})` }, [wire / btrfs.bytes], 'ratio', { comparison: '<=', limit: 1.2 }),
+    )
+    await receiveRows(ctx, dir, receiver!.volume, incFile, btrfs, setting, result)
+  }
+  await receiver?.pool.close()
+  await pool.close()
+  await clear(dir)
+}
+
+/** The same data in a btrfs subvolume, read-only snapshots before and after the same rewrite, and the peers. */
+async function btrfsPeers(dir: string, offsets: number[]) {
+  const sub = join(dir, 'sub')
+  await run('btrfs', ['subvolume', 'create', sub])
+  const img = join(sub, 'root.img')
+  closeSync(openSync(img, 'w'))
+  await run('truncate', ['-s', String(SIZE), img])
+  writeData(img)
+  const s1 = join(dir, 's1')
+  const s2 = join(dir, 's2')
+  await run('btrfs', ['subvolume', 'snapshot', '-r', sub, s1])
+  rewrite(img, offsets)
+  await run('btrfs', ['subvolume', 'snapshot', '-r', sub, s2])
+  const full = join(dir, 'btrfs-full.stream')
+  const inc = join(dir, 'btrfs-inc.stream')
+  await run('btrfs', ['send', '-q', '-f', full, s1])
+  await run('btrfs', ['send', '-q', '-p', s1, '-f', inc, s2])
+  const send: TimedPeer = { id: 'btrfs-send', run: async () => void (await run('btrfs', ['send', '-q', '-p', s1, '-f', '/dev/null', s2])) }
+  return { send, full, inc, bytes: statSync(inc).size }
+}
+
+/** A second pool on the same filesystem that receives the first state in full. */
+async function receivingVolume(ctx: BenchContext, dir: string, v: SendVolume) {
+  const rpool = await need(ctx.product, 'ReflinkPool').open({ dirPath: join(dir, 'recv'), setupCheck: true })
+  // Every timed receive adds a revision; the base must stay among them.
+  const volume = (await rpool.createVolume({ vid: 'vm-templates/bench/root', name: 'root', size: SIZE, saveOnStop: true, revisionsToKeep: 100 })) as unknown as SendVolume
+  await volume.receive(v.send())
+  return { pool: rpool, volume }
+}
+
+/** Our receive of the incremental into the pool holding the base, against btrfs receive of its own stream. */
+async function receiveRows(ctx: BenchContext, dir: string, r: SendVolume, incFile: string, btrfs: { full: string; inc: string }, setting: string, result: ScenarioResult): Promise<void> {
+  const bdest = join(dir, 'brecv')
+  mkdirSync(bdest)
+  await run('btrfs', ['receive', '-q', '-f', btrfs.full, bdest])
+  const peers: TimedPeer[] = [
+    { id: 'receive', run: async () => void (await r.receive(createReadStream(incFile, { highWaterMark: MiB }))) },
+    {
+      id: 'btrfs-receive',
+      run: async () => {
+        await run('btrfs', ['receive', '-q', '-f', btrfs.inc, bdest])
+        await run('btrfs', ['filesystem', 'sync', bdest])
+      },
+      cleanup: async () => void (await run('btrfs', ['subvolume', 'delete', join(bdest, 's2')])),
+    },
+  ]
+  const samples = await timeInterleaved(peers, { rounds: rounds(ctx), between: () => syncFs(dir), onSample: (id, round, ms) => ctx.log(`  receive round ${round + 1}: ${id} ${ms.toFixed(0)} ms`) })
+  for (const p of peers) result.measurements.push(measurement(`send/btrfs/${p.id}`, p.id, 'ms', samples.get(p.id)!))
+  result.checks.push(
+    ratioCheck({ id: 'send/btrfs/vs-btrfs-receive', scenario: 'Send', setting, what: 'receive of the incremental / `btrfs receive` + sync' }, samples.get('receive')!, samples.get('btrfs-receive')!, { comparison: '<=', limit: 1.2 }),
+  )
+}
+
+export const sendScenario: Scenario = reflinkScenario({
   id: 'send',
   title: 'Incremental send and receive',
   description:
     'A 4 GiB volume with 400 MiB of data, then 1% of the data rewritten (64 KiB blocks) and committed: the incremental send stream ' +
     '(only the changed blocks, found from the extent maps) against the bytes changed and against a full send; on btrfs against ' +
     '`btrfs send -p` of the same change between read-only snapshots, and our receive against `btrfs receive` + `btrfs filesystem sync`.',
-  async run(ctx, result) {
-    const Pool = need(ctx.product, 'ReflinkPool')
-    const rounds = ctx.quick ? 5 : 9
-    /** Remove the scenario's directory, its btrfs subvolumes first (read-only ones refuse unlink). */
-    async function clear(dir: string): Promise<void> {
-      for (const sub of ['brecv/s1', 'brecv/s2', 's1', 's2', 'sub']) {
-        await run('btrfs', ['subvolume', 'delete', join(dir, sub)]).catch(() => {})
-      }
-      rmSync(dir, { recursive: true, force: true })
-    }
-    for (const fs of reflinkFilesystems(ctx)) await onFs(fs)
-
-    async function onFs(fs: BenchFs): Promise<void> {
-      const dir = join(fs.dir, 'bench-send')
-      await clear(dir)
-      mkdirSync(dir, { recursive: true })
-      const setting = `${fsName(fs)}, 4 GiB volume, 400 MiB data, 1% rewritten`
-      const pool = await Pool.open({ dirPath: join(dir, 'pool'), setupCheck: true })
-      const v = (await pool.createVolume({ vid: 'vm-templates/bench/root', name: 'root', size: SIZE, saveOnStop: true, revisionsToKeep: 2 })) as unknown as SendVolume
-      if (typeof v.send !== 'function') throw new Skip('volume.send is not available')
-      ctx.log(`send: writing 400 MiB into a 4 GiB volume on ${fs.label}`)
-      writeData(await v.start())
-      await v.stop()
-      // A first full send to a host (it records the state's image hash); on btrfs a receiving pool takes it.
-      const withBtrfs = fs.kind === 'btrfs' && hasCommand('btrfs')
-      if (fs.kind === 'btrfs' && !withBtrfs) result.skipped = [...(result.skipped ?? []), 'btrfs-progs missing: no btrfs send/receive rows']
-      const receiver = withBtrfs ? await receivingVolume(dir, v) : (await toNull(v.send()), null)
-      const offsets = rewriteOffsets()
-      rewrite(await v.start(), offsets)
-      await v.stop()
-      const base = Object.keys(await v.revisions()).at(-1)!
-      const changed = offsets.length * BLOCK
-      const incFile = join(dir, 'inc.stream')
-      const wire = await toFile(v.send({ base }), incFile)
-      await ctx.settle()
-
-      const peers: TimedPeer[] = [
-        { id: 'full', run: async () => void (await toNull(v.send())) },
-        { id: 'incremental', run: async () => void (await toNull(v.send({ base }))) },
-      ]
-      const btrfs = withBtrfs ? await btrfsPeers(dir, offsets) : null
-      if (btrfs) peers.push(btrfs.send)
-      const samples = await timeInterleaved(peers, { rounds, between: () => syncFs(dir), onSample: (id, r, ms) => ctx.log(`  send round ${r + 1}: ${id} ${ms.toFixed(0)} ms`) })
-      for (const p of peers) result.measurements.push(measurement(`send/${fs.kind}/${p.id}`, p.id, 'ms', samples.get(p.id)!, p.id === 'incremental' ? { detail: { streamBytes: wire, changedBytes: changed } } : {}))
-      result.checks.push(
-        absoluteCheck({ id: `send/${fs.kind}/wire`, scenario: 'Send', setting, what: `incremental send: bytes on the wire / bytes changed (${wire} / ${changed})` }, [wire / changed], 'ratio', { comparison: '<=', limit: 1.05 }),
-        ratioCheck({ id: `send/${fs.kind}/vs-full`, scenario: 'Send', setting, what: 'incremental send time / full send time' }, samples.get('incremental')!, samples.get('full')!, { comparison: '<=', limit: 0.1 }),
-      )
-      if (btrfs) {
-        result.checks.push(
-          ratioCheck({ id: 'send/btrfs/vs-btrfs-send', scenario: 'Send', setting, what: 'incremental send / `btrfs send -p` (time)' }, samples.get('incremental')!, samples.get('btrfs-send')!, { comparison: '<=', limit: 1.2 }),
-          absoluteCheck({ id: 'send/btrfs/vs-btrfs-send-bytes', scenario: 'Send', setting, what: `incremental send / \`btrfs send -p\` (bytes: ${wire} / ${btrfs.bytes})` }, [wire / btrfs.bytes], 'ratio', { comparison: '<=', limit: 1.2 }),
-        )
-        await receiveRows(dir, receiver!.volume, incFile, btrfs, setting, result)
-      }
-      await receiver?.pool.close()
-      await pool.close()
-      await clear(dir)
-    }
-
-    /** The same data in a btrfs subvolume, read-only snapshots before and after the same rewrite, and the peers. */
-    async function btrfsPeers(dir: string, offsets: number[]) {
-      const sub = join(dir, 'sub')
-      await run('btrfs', ['subvolume', 'create', sub])
-      const img = join(sub, 'root.img')
-      closeSync(openSync(img, 'w'))
-      await run('truncate', ['-s', String(SIZE), img])
-      writeData(img)
-      const s1 = join(dir, 's1')
-      const s2 = join(dir, 's2')
-      await run('btrfs', ['subvolume', 'snapshot', '-r', sub, s1])
-      rewrite(img, offsets)
-      await run('btrfs', ['subvolume', 'snapshot', '-r', sub, s2])
-      const full = join(dir, 'btrfs-full.stream')
-      const inc = join(dir, 'btrfs-inc.stream')
-      await run('btrfs', ['send', '-q', '-f', full, s1])
-      await run('btrfs', ['send', '-q', '-p', s1, '-f', inc, s2])
-      const send: TimedPeer = { id: 'btrfs-send', run: async () => void (await run('btrfs', ['send', '-q', '-p', s1, '-f', '/dev/null', s2])) }
-      return { send, full, inc, bytes: statSync(inc).size }
-    }
-
-    /** A second pool on the same filesystem that receives the first state in full. */
-    async function receivingVolume(dir: string, v: SendVolume) {
-      const rpool = await Pool.open({ dirPath: join(dir, 'recv'), setupCheck: true })
-      // Every timed receive adds a revision; the base must stay among them.
-      const volume = (await rpool.createVolume({ vid: 'vm-templates/bench/root', name: 'root', size: SIZE, saveOnStop: true, revisionsToKeep: 100 })) as unknown as SendVolume
-      await volume.receive(v.send())
-      return { pool: rpool, volume }
-    }
-
-    /** Our receive of the incremental into the pool holding the base, against btrfs receive of its own stream. */
-    async function receiveRows(dir: string, r: SendVolume, incFile: string, btrfs: { full: string; inc: string }, setting: string, result: ScenarioResult): Promise<void> {
-      const bdest = join(dir, 'brecv')
-      mkdirSync(bdest)
-      await run('btrfs', ['receive', '-q', '-f', btrfs.full, bdest])
-      const peers: TimedPeer[] = [
-        { id: 'receive', run: async () => void (await r.receive(createReadStream(incFile, { highWaterMark: MiB }))) },
-        {
-          id: 'btrfs-receive',
-          run: async () => {
-            await run('btrfs', ['receive', '-q', '-f', btrfs.inc, bdest])
-            await run('btrfs', ['filesystem', 'sync', bdest])
-          },
-          cleanup: async () => void (await run('btrfs', ['subvolume', 'delete', join(bdest, 's2')])),
-        },
-      ]
-      const samples = await timeInterleaved(peers, { rounds, between: () => syncFs(dir), onSample: (id, round, ms) => ctx.log(`  receive round ${round + 1}: ${id} ${ms.toFixed(0)} ms`) })
-      for (const p of peers) result.measurements.push(measurement(`send/btrfs/${p.id}`, p.id, 'ms', samples.get(p.id)!))
-      result.checks.push(
-        ratioCheck({ id: 'send/btrfs/vs-btrfs-receive', scenario: 'Send', setting, what: 'receive of the incremental / `btrfs receive` + sync' }, samples.get('receive')!, samples.get('btrfs-receive')!, { comparison: '<=', limit: 1.2 }),
-      )
-    }
-  },
-}
+  runOn: sendOn,
+})
