@@ -30,7 +30,8 @@ test('size arguments follow GNU truncate -s: K/KiB binary, KB decimal, junk refu
   t.is(parseSize('4KB'), 4000)
   t.is(parseSize('2T'), 2 * 1024 ** 4)
   t.is(parseSize('2TB'), 2 * 1000 ** 4)
-  for (const bad of ['', '-1', 'abc', '1e3', '0x10', '9007199254740993', '12Q', '1.5.5', '1.5k', '10gb', '10gib', '10 G', 'G']) t.is(parseSize(bad), null, bad)
+  for (const bad of ['', '-1', 'abc', '1e3', '0x10', '12Q', '1.5.5', '1.5k', '10gb', '10gib', '10 G', 'G']) t.is(parseSize(bad), null, bad)
+  for (const big of ['9007199254740993', '100P', '100000T']) t.is(parseSize(big), Infinity, `${big}: a size, too large`)
   // What is printed can be typed back.
   t.is(parseSize(humanSize(256 * 1024 ** 2).replace(' ', '')), 256 * 1024 ** 2)
 })

@@ -7,6 +7,7 @@ import { parseSize, SIZE_SYNTAX } from './format'
 export function sizeArg(text: string): number {
   const bytes = parseSize(text)
   if (bytes === null) throw new InvalidArgumentError(`not a size: "${text}" (e.g. 4096, 512M, 10GiB, 10GB)`)
+  if (bytes === Infinity) throw new InvalidArgumentError(`too large: "${text}" (at most ${Number.MAX_SAFE_INTEGER} bytes, about 8 PiB)`)
   return bytes
 }
 

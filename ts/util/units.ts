@@ -44,7 +44,8 @@ const POWERS: Record<string, number> = { K: 1, M: 2, G: 3, T: 4, P: 5 }
 
 /**
  * Parse a size as GNU `truncate -s` does ("4096", "10G", "10GiB", "10GB");
- * null when it is not one (fractions, signs, "10gb", "1e3", beyond 2^53 - 1).
+ * null when it is not one (fractions, signs, "10gb", "1e3"); Infinity when it is
+ * one beyond 2^53 - 1 (the CLI says "too large" rather than "not a size").
  */
 export function parseSize(text: string): number | null {
   const m = /^(\d+)(?:([KMGTP]|[kmgt])(iB|B)?)?$/.exec(text)
@@ -52,7 +53,7 @@ export function parseSize(text: string): number | null {
   const power = m[2] === undefined ? 0 : POWERS[m[2].toUpperCase()]
   const base = m[3] === 'B' ? 1000 : 1024
   const bytes = Number(m[1]) * base ** power
-  return Number.isSafeInteger(bytes) ? bytes : null
+  return Number.isSafeInteger(bytes) ? bytes : Infinity
 }
 
 /** Percentage with one decimal, "-" when the whole is zero. */
