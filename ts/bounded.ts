@@ -1,5 +1,5 @@
-// Bounded concurrency over a list, for per-item async calls (the CLI's clone
-// runner and the pool's per-volume fallback of batch calls share it).
+// Bounded concurrency over a list, for per-item async calls (the pool's
+// per-volume fallback of batch calls, the demo, the CLI's per-volume views).
 import { abortError } from './errors'
 
 /**
@@ -38,4 +38,13 @@ export async function forEachBounded<T>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
   if (failure !== null) throw (failure as { err: unknown }).err
   return durations
+}
+
+/** `fn` of every item, at most `limit` in flight, results in input order (fails as forEachBounded). */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  await forEachBounded(items, limit, async (item, i) => {
+    out[i] = await fn(item, i)
+  })
+  return out
 }

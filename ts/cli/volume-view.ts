@@ -4,6 +4,13 @@ import { humanSize, type Column } from './format'
 import type { Volume } from './pool-access'
 import type { FilesUsage, FootprintKind, VolumeFootprint } from '../pool'
 import { addUsage, emptyUsage } from '../pool/footprint'
+import { mapBounded } from '../bounded'
+
+/**
+ * Volumes looked at together: each view is a few stats (or a FIEMAP) on the
+ * libuv threadpool, so one at a time leaves it idle (5 000 volumes: 4.4 s).
+ */
+const VIEW_IN_FLIGHT = 16
 
 /** The names of the four kinds (docs/design.md §3). */
 export function volumeKind(v: { saveOnStop: boolean; snapOnStart: boolean }): string {
@@ -98,10 +105,14 @@ export async function volumeUsage(v: Volume): Promise<Omit<UsageRow, 'vid' | 'si
 }
 
 export async function volumeUsageRows(volumes: Volume[]): Promise<UsageRow[]> {
-  const rows: UsageRow[] = []
   // A broken volume has no usable record (volume list shows it as broken).
-  for (const v of volumes) if (v.broken === null) rows.push({ vid: v.vid, size: await v.size(), ...(await volumeUsage(v)) })
-  return rows
+  const usable = volumes.filter((v) => v.broken === null)
+  return mapBounded(usable, VIEW_IN_FLIGHT, async (v) => ({ vid: v.vid, size: await v.size(), ...(await volumeUsage(v)) }))
+}
+
+/** volumeJson of every volume, in the order given. */
+export function volumeJsonRows(volumes: Volume[]): Promise<VolumeJson[]> {
+  return mapBounded(volumes, VIEW_IN_FLIGHT, volumeJson)
 }
 
 export function sumUsage(rows: UsageRow[]): Omit<UsageRow, 'vid'> {
@@ -128,13 +139,11 @@ export interface FootprintRow {
 export const FOOTPRINT_KINDS: readonly FootprintKind[] = ['clean', 'precache', 'revisions', 'dirty', 'import']
 
 export async function volumeFootprintRows(volumes: Volume[]): Promise<FootprintRow[]> {
-  const rows: FootprintRow[] = []
-  for (const v of volumes) {
-    if (v.broken !== null) continue // no usable record (volume list shows it as broken)
+  const usable = volumes.filter((v) => v.broken === null) // no usable record (volume list shows it as broken)
+  return mapBounded(usable, VIEW_IN_FLIGHT, async (v) => {
     const f: VolumeFootprint = await v.footprint()
-    rows.push({ vid: v.vid, size: await visibleSize(v, await v.isRunning()), files: f.byKind, total: f.total })
-  }
-  return rows
+    return { vid: v.vid, size: await visibleSize(v, await v.isRunning()), files: f.byKind, total: f.total }
+  })
 }
 
 /** The `total` row of `usage`: every column summed over the volumes. */

@@ -5,7 +5,7 @@ import { examples, intArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeJsonRows, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
 import type { VolumeFootprint } from '../../pool'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { registerSendCommands } from './send'
@@ -160,8 +160,7 @@ export function registerVolumeCommands(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
-        const rows: VolumeJson[] = []
-        for (const v of await pool.listVolumes()) rows.push(await volumeJson(v))
+        const rows = await volumeJsonRows(await pool.listVolumes())
         rows.sort((a, b) => a.vid.localeCompare(b.vid))
         new Output(g.json).result(rows, () => (rows.length ? table(rows, volumeColumns, { width: terminalWidth() }) : 'No volumes.'))
       })
