@@ -186,18 +186,20 @@ export class PoolFiles {
 
   /**
    * A durable copy of the committed image `src` at `dst` (a revision) that moves
-   * no data where it can: a clone, else a hardlink while `src` has no other name
-   * (two names of one inode must stay within one volume's committed images, never
-   * be shared with another volume's or left after a cut commit), else a copy
-   * (docs/design.md §3).
+   * no data: a hardlink while `src` has no other name (two names of one inode
+   * must stay within one volume's committed images, never be shared with another
+   * volume's or left after a cut commit), else a clone, else a copy
+   * (docs/design.md §3). The hardlink comes first on every filesystem: it costs
+   * the same whatever the image's extent count, a clone does not.
    */
   async keepImage(src: string, dst: string, opts: Pick<CopyOptions, 'signal'> = {}): Promise<CopyResult['method'] | 'hardlink'> {
-    if (await this.cloneIfPossible(src, dst, opts)) return 'reflink'
-    throwIfAborted(opts.signal)
     if ((await this.image(src))?.nlink === 1) {
       await this.hardlink(src, dst)
       return 'hardlink'
     }
+    throwIfAborted(opts.signal)
+    if (await this.cloneIfPossible(src, dst, opts)) return 'reflink'
+    throwIfAborted(opts.signal)
     return (await this.copy(src, dst, opts)).method
   }
 

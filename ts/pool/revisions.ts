@@ -50,7 +50,7 @@ export async function strayRevisions(v: ListAccess): Promise<string[]> {
 }
 
 /**
- * Keep the current clean image as revision max+1 (a clone, else a hardlink), stamped with its mtime (UTC).
+ * Keep the current clean image as revision max+1 (a hardlink, else a clone; files.keepImage), stamped with its mtime (UTC).
  * The revision holds the clean image's bytes, so it keeps its identity; a received image about to be
  * committed (`received`) is recorded in the same write of the state book (docs/design.md §8.1).
  */

@@ -10,9 +10,9 @@
 // identity and, once known, its image hash. A rename keeps all three, so
 // the identity follows the state through commit and revert; any write changes the
 // mtime, so a changed or replaced image never inherits an identity (it gets a fresh one
-// when next asked); a new inode (resize, a revision cloned from the clean image) gets a
-// fresh one unless the pool carries it over on purpose (`update({ carry })`, for the
-// revision that a commit clones from the clean image: the same bytes). Losing the file,
+// when next asked); a new inode (resize, a revision cloned from a clean image that has
+// a second name) gets a fresh one unless the pool carries it over on purpose
+// (`update({ carry })`, for the revision a commit keeps: the same bytes). Losing the file,
 // or a crash between a clone and its carry, only costs identities: the next send is a
 // full one. A receive's record of its new image rides in the same write as that carry.
 // Entries whose image no longer exists are dropped on every write.

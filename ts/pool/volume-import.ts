@@ -1,8 +1,9 @@
 // Data into a volume (docs/design.md §6). Every import is refused while the volume
 // runs, writes `V-import.img` under the volume's lock with the import marker
 // written first (recovery removes a crashed import), and commits it as a stop
-// does (a revision of the old image is added, the size follows the file); a
-// failure deletes it, so nothing committed changes. withImport is that frame.
+// does (a revision of the old image is added, the size follows the file) but
+// makes no precache (volume-lifecycle.ts, CommitOptions); a failure deletes it,
+// so nothing committed changes. withImport is that frame.
 // A receive (docs/design.md §8.5) writes no marker (recovery removes an import
 // without one) and has its state's identity recorded by the commit.
 import { resolve } from 'node:path'
@@ -77,7 +78,7 @@ async function endImport(v: VolumeAccess, success: boolean, received?: StateChan
   const p = v.paths
   if (success) {
     const imp = await v.ctx.files.writableImage(p.import) // never commit a hardlinked import
-    await commit(v, p.import, undefined, received)
+    await commit(v, p.import, { received, precache: false })
     if (imp && imp.size !== v.record.size) await v.persist({ ...v.record, size: imp.size })
   } else {
     await v.ctx.files.remove(p.import)

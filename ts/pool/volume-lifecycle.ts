@@ -127,7 +127,7 @@ export async function stop(v: VolumeAccess, options?: StopOptions): Promise<void
         return
       }
       await files.writableImage(p.dirty) // a hardlinked dirty image is never committed
-      await commit(v, p.dirty, signal)
+      await commit(v, p.dirty, { signal })
       return
     }
     if (!v.record.snapOnStart && dirty && dirty.size !== v.record.size) {
@@ -139,15 +139,24 @@ export async function stop(v: VolumeAccess, options?: StopOptions): Promise<void
   })
 }
 
-/**
- * Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh precache.
- * `signal` can stop it only during the revision copy (nothing changed yet); after that it completes.
- * `received`: the sender's identity for a received image, written with the revision's carried one
- * before the rename. A received state gets no fresh precache: a receiving pool mostly holds a replica
- * that is received into again before it ever starts, and a start without a precache clones the clean
- * image (docs/design.md §8.5).
- */
-export async function commit(v: VolumeAccess, from: string, signal?: AbortSignal, received?: StateChange['record']): Promise<void> {
+/** How a commit runs (see commit). */
+export interface CommitOptions {
+  /** Stops it only during the revision copy (nothing changed yet); after that it completes. */
+  signal?: AbortSignal
+  /** The sender's identity for a received image, written with the revision's carried one before the rename. */
+  received?: StateChange['record']
+  /**
+   * Clone a fresh precache of the new clean image (default true: a stop). Imports and receives
+   * make none: an imported image is mostly a template whose snapshots start from its clean
+   * image, or a replica received into again before it starts; a start without a precache
+   * clones the clean image (docs/design.md §3, §8.5).
+   */
+  precache?: boolean
+}
+
+/** Make `from` the new clean image: revision of the old one, prune, fsync, rename, refresh the precache. */
+export async function commit(v: VolumeAccess, from: string, o: CommitOptions = {}): Promise<void> {
+  const { signal, received } = o
   const p = v.paths
   const files = v.ctx.files
   if (v.snapshotsDisabled) {
@@ -162,7 +171,7 @@ export async function commit(v: VolumeAccess, from: string, signal?: AbortSignal
     files.fsyncFile(from),
   ])
   for (const r of [kept, synced]) if (r.status === 'rejected') throw r.reason
-  await replaceClean(v, () => files.rename(from, p.clean), !received)
+  await replaceClean(v, () => files.rename(from, p.clean), o.precache ?? true)
 }
 
 /** Running: resize dirty in place (+ loop devices). Stopped S & !SoS: a new clean inode. Else nominal. */
