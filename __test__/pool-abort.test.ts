@@ -4,6 +4,8 @@
 // (ext4: no reflink, so the copies take time; aborted as soon as the copy's temp
 // file appears) rejects with ABORT_ERR and leaves the volume as it was: the same
 // image files with the same contents, the committed image the same inode.
+// The tests run serially: the watcher that aborts polls on the event loop, and
+// another test hashing its pool there would starve it until the copy had ended.
 import anyTest, { type TestFn } from 'ava'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -88,7 +90,7 @@ async function alreadyAborted(t: { is: (a: unknown, b: unknown, m?: string) => v
   t.deepEqual(visible(p.dirPath), before, `${what}: nothing changed`)
 }
 
-test('start and stop: aborted before or during their copy, nothing changes', async (t) => {
+test.serial('start and stop: aborted before or during their copy, nothing changes', async (t) => {
   const p = await pool()
   const tpl = await origin(p, 'vm-templates/t/root')
   const snap = await p.createVolume({ vid: 'appvms/s/root', name: 'root', snapOnStart: true, source: tpl })
@@ -121,7 +123,7 @@ test('start and stop: aborted before or during their copy, nothing changes', asy
   await p.close()
 })
 
-test('revert and resize: aborted during their copy, nothing changes', async (t) => {
+test.serial('revert and resize: aborted during their copy, nothing changes', async (t) => {
   const p = await pool()
   const v = await origin(p, 'appvms/r/private') // the import committed over the empty image: one revision
   const dir = join(p.dirPath, 'appvms', 'r')
@@ -141,7 +143,7 @@ test('revert and resize: aborted during their copy, nothing changes', async (t) 
   await p.close()
 })
 
-test('importVolume and exportStream: aborted part-way, nothing changes', async (t) => {
+test.serial('importVolume and exportStream: aborted part-way, nothing changes', async (t) => {
   const p = await pool()
   const src = await origin(p, 'vm-templates/src/root')
   const dst = await p.createVolume({ vid: 'appvms/dst/root', name: 'root', saveOnStop: true, size: MiB })
