@@ -82,7 +82,7 @@ export class Floor {
    * the directory fsync; or `ficlone`: the ioctl alone into a new dst, not durable, dst left in
    * place. Resolves with the floor's own timing in ms and the data bytes it moved.
    */
-  copy(mode: 'clone' | 'sparse' | 'link' | 'unlink' | 'ficlone', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
+  copy(mode: 'clone' | 'sparse' | 'readwrite' | 'link' | 'unlink' | 'ficlone', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
     return this.request(`${mode} ${src} ${dst}`)
   }
 
@@ -108,10 +108,11 @@ export class Floor {
     })
   }
 
-  peer(mode: 'clone' | 'sparse'): Peer {
+  peer(mode: 'clone' | 'sparse' | 'readwrite'): Peer {
+    const syscalls = { clone: 'FICLONE', sparse: 'SEEK_DATA + copy_file_range', readwrite: 'SEEK_DATA + pread/pwrite' }[mode]
     return {
       id: 'floor',
-      label: `floor (same syscalls in Rust${mode === 'clone' ? ': FICLONE' : ': SEEK_DATA + copy_file_range'})`,
+      label: `floor (same syscalls in Rust: ${syscalls})`,
       durable: true,
       copy: async (src, dst) => (await this.copy(mode, src, dst)).ms,
     }

@@ -12,6 +12,8 @@
 //! - `sparse`: ftruncate to the source size, then for each data run found with
 //!   lseek(SEEK_DATA/SEEK_HOLE), posix_fadvise(WILLNEED) 16 runs ahead, copy_file_range
 //!   until the run is done;
+//! - `readwrite`: the same runs moved by pread/pwrite through a 1 MiB buffer (the
+//!   core's fallback where copy_file_range is refused: across filesystems);
 //!
 //! then fsync, rename over dst, open + fsync the directory.
 //!
@@ -42,7 +44,7 @@
 //! to remove, so the background work of their deletion does not land in the next timing.
 //!
 //! Protocol (long-lived, so process start-up is not timed): one request per
-//! stdin line `clone|sparse|link|unlink|ficlone <src> <dst>` or
+//! stdin line `clone|sparse|readwrite|link|unlink|ficlone <src> <dst>` or
 //! `batch|batchfsync|fanout|clones|clonesync <src> <dir> <n>`; one answer per line on
 //! stdout: `ok <nanoseconds> <bytes moved>` or `err <errno> <step>`.
 
@@ -100,9 +102,27 @@ fn copy_run(src: &File, dst: &File, mut off: i64, len: u64) -> io::Result<u64> {
     Ok((off - start) as u64)
 }
 
-/// The data runs of `src` via SEEK_DATA/SEEK_HOLE, then copied run by run, with the
-/// kernel asked (POSIX_FADV_WILLNEED) to read 16 runs ahead, as the core does.
-fn copy_sparse(src: &File, dst: &File, size: u64) -> Result<u64, StepError> {
+/// Copies `[off, off + len)` by pread/pwrite through `buf`.
+fn read_write_run(src: &File, dst: &File, buf: &mut [u8], off: i64, len: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let (start, end) = (off as u64, off as u64 + len);
+    let mut at = start;
+    while at < end {
+        let want = ((end - at) as usize).min(buf.len());
+        let n = src.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            break; // source shrank under us: stop at its end
+        }
+        dst.write_all_at(&buf[..n], at)?;
+        at += n as u64;
+    }
+    Ok(at - start)
+}
+
+/// The data runs of `src` via SEEK_DATA/SEEK_HOLE, then copied run by run (by
+/// copy_file_range, or pread/pwrite when `read_write`), with the kernel asked
+/// (POSIX_FADV_WILLNEED) to read 16 runs ahead, as the core does.
+fn copy_sparse(src: &File, dst: &File, size: u64, read_write: bool) -> Result<u64, StepError> {
     let mut runs = Vec::new();
     let mut pos: i64 = 0;
     while (pos as u64) < size {
@@ -128,11 +148,16 @@ fn copy_sparse(src: &File, dst: &File, size: u64) -> Result<u64, StepError> {
     };
     runs.iter().take(16).for_each(hint);
     let mut moved = 0;
+    let mut buf = if read_write { vec![0u8; 1 << 20] } else { Vec::new() };
     for (i, &(off, len)) in runs.iter().enumerate() {
         if i > 0 {
             runs.get(i + 15).into_iter().for_each(hint);
         }
-        moved += step("copy_file_range", copy_run(src, dst, off, len as u64))?;
+        moved += if read_write {
+            step("pread/pwrite", read_write_run(src, dst, &mut buf, off, len as u64))?
+        } else {
+            step("copy_file_range", copy_run(src, dst, off, len as u64))?
+        };
     }
     Ok(moved)
 }
@@ -160,7 +185,7 @@ fn durable_copy(mode: &str, src: &Path, dst: &Path, tmp: &Path) -> Result<(u128,
         _ => {
             let size = step("fstat", s.metadata())?.len();
             step("ftruncate", d.set_len(size))?;
-            copy_sparse(&s, &d, size)?
+            copy_sparse(&s, &d, size, mode == "readwrite")?
         }
     };
     step("fsync", d.sync_all())?;
@@ -407,7 +432,7 @@ fn main() -> io::Result<()> {
         let (mode, src, dst, count) = match (parts.next(), parts.next(), parts.next(), parts.next())
         {
             (
-                Some(m @ ("clone" | "sparse" | "link" | "unlink" | "ficlone")),
+                Some(m @ ("clone" | "sparse" | "readwrite" | "link" | "unlink" | "ficlone")),
                 Some(s),
                 Some(d),
                 None,
@@ -421,7 +446,7 @@ fn main() -> io::Result<()> {
             _ => {
                 writeln!(
                     out,
-                    "err 22 request: expected `clone|sparse|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout|clones|clonesync <src> <dir> <n>`"
+                    "err 22 request: expected `clone|sparse|readwrite|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout|clones|clonesync <src> <dir> <n>`"
                 )?;
                 out.flush()?;
                 continue;

@@ -208,7 +208,9 @@ export const dataPathScenario: Scenario = {
         for (const [from, to, setting] of cases) {
           const src = source(from)
           const { subjects, methods, start } = await importSubjects(to, src, setting)
-          const extra = [start, ...(ctx.floor && from === to ? [{ ...copyPeer(ctx.floor.peer('sparse'), src, out(to)), label: 'floor (SEEK_DATA + copy_file_range)' }] : [])]
+          // Across filesystems copy_file_range is refused (EXDEV): the floor is pread/pwrite.
+          const floor = from === to ? { mode: 'sparse' as const, label: 'floor (SEEK_DATA + copy_file_range)' } : { mode: 'readwrite' as const, label: 'floor (SEEK_DATA + pread/pwrite)' }
+          const extra = [start, ...(ctx.floor ? [{ ...copyPeer(ctx.floor.peer(floor.mode), src, out(to)), label: floor.label }] : [])]
           await timeRow(ctx, result, {
             id: `data-path/import-file/${from === to ? 'ext4' : 'ext4-to-xfs'}`,
             scenario: from === to ? 'Import a file, no reflink' : 'Import a file, across filesystems',
