@@ -24,12 +24,12 @@ export function registerCloneCommand(program: Command): void {
     .command('clone <template> <targets...>')
     .summary('clone a template volume to many new volumes, in batches')
     .description(
-      'clone a template volume to many new volumes; targets may contain {n} with --count.\n' +
-        'Default mode "copy" makes save-on-stop volumes holding a reflinked copy of the data now;\n' +
-        '"snapshot" makes snap-on-start volumes of the template (the reflink happens at each start).\n' +
-        'The clones are made in batches (--batch volumes each): reflinks, one flush to disk, renames, records.\n' +
-        'A batch is all or nothing: a volume is listed only once it holds its data. If the run fails or is\n' +
-        'interrupted, it says which volumes exist; run it again with --skip-existing to finish.',
+      // One line per paragraph: commander wraps each to the terminal's width.
+      [
+        'clone a template volume to many new volumes; targets may contain {n} with --count.',
+        'Default mode "copy" makes save-on-stop volumes holding a reflinked copy of the data now; "snapshot" makes snap-on-start volumes of the template (the reflink happens at each start).',
+        'The clones are made in batches (--batch volumes each): reflinks, one flush to disk, renames, records. A batch is all or nothing: a volume is listed only once it holds its data. If the run fails or is interrupted, it says which volumes exist; run it again with --skip-existing to finish.',
+      ].join('\n\n'),
     )
     .option('-n, --count <n>', 'make N volumes from each target pattern ({n} = 1..N)', intArg(1, 100000))
     .option('--batch <n>', 'volumes per batch (each one all or nothing)', intArg(1, 100000), DEFAULT_BATCH)
