@@ -8,7 +8,7 @@ import type { TestFn } from 'ava'
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -220,6 +220,55 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
     execFileSync('mkfifo', [fifo])
     await t.throwsAsync(v.exportToFile(fifo), { code: 'ERR_INVALID_ARG_VALUE', message: /FIFO/ })
     t.true(statSync(fifo).isFIFO())
+  })
+
+  test(`${kind}: exportToFile refuses a destination inside the pool (direct, through .., through a symlink): no committed image is replaced`, async (t) => {
+    const pool = await open(t)
+    const a = await origin(pool, 'a')
+    const b = await origin(pool, 'b')
+    const d = scratch(fs().dir, 'exp-inside')
+    const src = await image(d)
+    await a.importFile(src.path)
+    const before = snapshotTree(pool.dirPath)
+    const link = join(d, 'into-pool')
+    symlinkSync(pool.dirPath, link)
+    for (const dest of [clean(pool, b), join(pool.dirPath, 'vm-templates', '..', b.vid + '.img'), join(link, 'vm-templates', 'new.img'), join(pool.dirPath, 'stray.img')]) {
+      await t.throwsAsync(a.exportToFile(dest), { code: 'ERR_INVALID_ARG_VALUE', message: /inside the pool/ }, dest)
+    }
+    t.deepEqual(snapshotTree(pool.dirPath), before, 'the pool is as it was: same files, same inodes, same content')
+    // Beside the pool (a sibling whose name starts the same) is outside.
+    const sibling = `${pool.dirPath}-export.raw`
+    await a.exportToFile(sibling)
+    t.is(await sha256File(sibling), await sha256File(src.path))
+  })
+
+  test(`${kind}: CLI volume import refuses a directory or character device before the size check; reads a block device like a pipe`, async (t) => {
+    const pool = await open(t)
+    const v = await pool.createVolume({ vid: 'appvms/blk/root', name: 'root', size: 16 * MiB, saveOnStop: true })
+    await pool.close()
+    const env = { REFLINK_POOL_DIR: pool.dirPath }
+    for (const [src, what] of [[fs().dir, 'a directory'], ['/dev/null', 'a character device']]) {
+      const r = await runJson(['volume', 'import', v.vid, src], { env })
+      t.is(r.result.status, 1, r.result.stderr)
+      t.is(r.json.error.code, 'ERR_INVALID_ARG_VALUE')
+      t.regex(r.json.error.message, new RegExp(`it is ${what}`))
+    }
+    const d = scratch(fs().dir, 'blk')
+    const backing = join(d, 'disk.raw')
+    const data = Buffer.alloc(16 * MiB)
+    data.fill(7, 3 * MiB, 5 * MiB)
+    writeFileSync(backing, data)
+    const dev = execFileSync('losetup', ['--find', '--show', '--read-only', backing], { encoding: 'utf8' }).trim()
+    t.teardown(() => execFileSync('losetup', ['-d', dev]))
+    const r = await runJson(['volume', 'import', v.vid, dev], { env })
+    t.is(r.result.status, 0, r.result.stderr)
+    t.is(r.json.method, 'stream')
+    t.is(r.json.bytes, 16 * MiB, 'the size came from the device')
+    const again = await ReflinkPool.open({ dirPath: pool.dirPath })
+    const img = clean(again, await again.getVolume(v.vid))
+    t.is(await sha256File(img), await sha256File(backing))
+    t.true(allocated(img) <= 2 * MiB * 1.02, 'the zero blocks of the device became holes')
+    await again.close()
   })
 
   // ---- stream export ----------------------------------------------------------

@@ -4,7 +4,7 @@
 // sparse copy; holes never read); only `-` and FIFOs stream (importPipe, which
 // reads the stream natively / exportStream), and the stream paths leave zero
 // blocks as holes / never read holes.
-import { createWriteStream, fstatSync, lstatSync, statSync, type Stats } from 'node:fs'
+import { createWriteStream, fstatSync, lstatSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { isatty } from 'node:tty'
 import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -13,6 +13,7 @@ import { UsageError } from './errors'
 import { interrupt } from './interrupt'
 import type { Output } from './output'
 import type { Volume } from './pool-access'
+import { entryKind } from '../util/entry-kind'
 
 /** Write size for FIFOs. */
 const WRITE_CHUNK = 1 << 20
@@ -57,8 +58,25 @@ export function openImportSource(file: string, size: number | undefined): Import
   }
   const st = statOrThrow(file, 'import', true)!
   if (st.isFIFO()) return { kind: 'stream', path: file, size, close() {} }
-  // Anything else that is not a regular file is refused by importFile with a typed error.
+  // A block device (an LVM volume, a disk) is read through like a pipe: every byte, zero blocks left as holes.
+  if (st.isBlockDevice()) return { kind: 'stream', path: file, size: size ?? blockDeviceSize(file, st), close() {} }
+  if (!st.isFile()) {
+    throw new ReflinkPoolError('ERR_INVALID_ARG_VALUE', `cannot import ${file}: it is ${entryKind(st)}; give a raw image file, a block device, a FIFO or - (stdin)`, { path: file })
+  }
   return { kind: 'file', path: file, size: size ?? st.size, close() {} }
+}
+
+/** A block device's size in bytes, from sysfs (its st_size is 0). */
+function blockDeviceSize(file: string, st: Stats): number {
+  // Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31 (glibc's gnu_dev_major/minor).
+  const rdev = BigInt(st.rdev)
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn))
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn))
+  try {
+    return Number(readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim()) * 512
+  } catch (err) {
+    throw new UsageError(`cannot tell the size of the block device ${file} (${(err as Error).message}): give it with --size`)
+  }
 }
 
 export async function importVolume(
@@ -100,6 +118,9 @@ export async function exportVolume(v: Volume, file: string, opts: { output: Outp
   const started = performance.now()
   const label = `export ${v.vid}`
   const existing = file === '-' ? null : statOrThrow(file, 'export', false)
+  if (existing && !existing.isFile() && !existing.isFIFO()) {
+    throw new ReflinkPoolError('ERR_INVALID_ARG_VALUE', `cannot export ${v.vid} to ${file}: it is ${entryKind(existing)}; give a new or regular file, a FIFO, or - and redirect stdout`, { path: file })
+  }
   if (file !== '-' && !existing?.isFIFO()) {
     // A regular file (or none yet): the durable copy. Other kinds are refused by exportToFile.
     const bar = opts.output.progress({ label, unit: 'bytes' })

@@ -16,8 +16,8 @@
 // 4. Durable steps are native tasks (syscall + fsync + directory fsync).
 // Callers pass absolute paths inside the pool (as names.ts builds them); a
 // path outside the root is refused here, before any syscall.
-import { relative, sep, isAbsolute } from 'node:path'
-import { lstat, stat } from 'node:fs/promises'
+import { dirname, relative, sep, isAbsolute } from 'node:path'
+import { lstat, realpath, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { native, type NativeSendHeader } from '../binding'
 import { runCopy, type CopyResult } from '../copy'
@@ -349,13 +349,25 @@ export async function outsideStat(path: string, follow: boolean): Promise<Stats 
   }
 }
 
-/** What a non-regular entry is, for messages: 'a directory', 'a FIFO', ... */
-export function entryKind(st: Stats): string {
-  if (st.isDirectory()) return 'a directory'
-  if (st.isSymbolicLink()) return 'a symlink'
-  if (st.isFIFO()) return 'a FIFO'
-  if (st.isSocket()) return 'a socket'
-  if (st.isCharacterDevice()) return 'a character device'
-  if (st.isBlockDevice()) return 'a block device'
-  return 'a regular file'
+/**
+ * Whether the path `path` (existing or not) names an entry inside the directory
+ * `root`, symlinks on the way followed: compared by device and inode, so no
+ * other spelling of the pool's directory gets past. A destination there would
+ * put a file the pool did not make among (or over) its own.
+ */
+export async function isInside(root: string, path: string): Promise<boolean> {
+  const top = await stat(root)
+  let dir: string
+  try {
+    dir = await realpath(dirname(path))
+  } catch {
+    return false // no parent directory: the write fails on its own, outside
+  }
+  for (;;) {
+    const st = await stat(dir)
+    if (st.dev === top.dev && st.ino === top.ino) return true
+    const up = dirname(dir)
+    if (up === dir) return false
+    dir = up
+  }
 }

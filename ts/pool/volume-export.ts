@@ -6,7 +6,8 @@ import { poolError } from './fail'
 import { throwIfAborted } from '../errors'
 import { optional, progressOptions, validateOptions, validatePath, validateSignal } from '../validate'
 import { exportStream as readCommitted } from './stream'
-import { entryKind, outsideStat } from './files'
+import { isInside, outsideStat } from './files'
+import { entryKind } from '../util/entry-kind'
 import type { CopyReport, ExportFileOptions, ExportStreamOptions } from './types'
 import type { VolumeAccess } from './volume-access'
 
@@ -54,6 +55,12 @@ export async function exportToFile(v: VolumeAccess, path: string, options?: Expo
   const existing = await outsideStat(dest, false)
   if (existing && !existing.isFile()) {
     throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${v.vid} to ${dest}: it exists and is ${entryKind(existing)}, not a regular file (stream it instead: exportStream)`, {
+      vid: v.vid,
+      path: dest,
+    })
+  }
+  if (await isInside(v.ctx.dirPath, dest)) {
+    throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${v.vid} to ${dest}: it is inside the pool ${v.ctx.dirPath}, where only the pool makes files (export outside it; to copy a volume within the pool, clone it)`, {
       vid: v.vid,
       path: dest,
     })
