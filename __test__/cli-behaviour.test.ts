@@ -198,6 +198,18 @@ xfs.test('guards: remove of a running volume, a shrinking import and a stop unde
   t.is((await run(['volume', 'info', vid])).status, 1)
 })
 
+xfs.test('a directory on stdin is named as one for import - and receive (Node would read it as an empty stream)', async (t) => {
+  const { env } = await pool(xfs.fs().dir)
+  const vid = 'vm-templates/s/root'
+  t.is((await runCli(['volume', 'create', vid, '--size', '1M'], { env })).status, 0)
+  for (const args of [`volume import ${vid} -`, `volume receive ${vid}`]) {
+    const r = pipeline(`${CLI} ${args} < /tmp`, env)
+    t.is(r.status, 2, args)
+    t.deepEqual(errorLine(r.stderr)?.code, 'ERR_USAGE', args)
+    t.regex(r.stderr, /stdin is a directory/, args)
+  }
+})
+
 xfs.test('messages speak CLI: flags, human sizes, the kind; never the library\'s option names', async (t) => {
   const { env, dir } = await pool(xfs.fs().dir)
   const run = (args: string[]) => runCli(args, { env })

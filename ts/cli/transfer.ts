@@ -52,6 +52,8 @@ export function openImportSource(file: string, size: number | undefined): Import
   if (file === '-') {
     // isatty(0), not process.stdin: creating that stream would start Node reading the pipe.
     if (isatty(0)) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
+    // Node reads a directory on stdin as an empty stream: say what it is.
+    if (fstatSync(0).isDirectory()) throw new UsageError('stdin is a directory: redirect an image file into it, pipe one, or give the file')
     // A pipe (or a redirected file) can be opened again as /dev/stdin; a socket (what a
     // Node parent gives its child) cannot, so that one is read through process.stdin.
     return { kind: 'stream', path: fstatSync(0).isSocket() ? null : '/dev/stdin', size, close() {} }

@@ -1,6 +1,7 @@
 // `reflink-pool volume send` and `volume receive`: a committed state as a send stream
 // (docs/design.md §8) on stdout, and a stream from stdin committed as a new revision.
 // ssh is the transport between hosts; nothing here listens on a network.
+import { fstatSync } from 'node:fs'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Command } from 'commander'
@@ -62,6 +63,8 @@ export function registerSendCommands(volume: Command): void {
     .action(async (vid: string, _o: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdin.isTTY) throw new UsageError('refusing to read a send stream from a terminal: pipe one into stdin')
+      // Node reads a directory on stdin as an empty stream: say what it is.
+      if (fstatSync(0).isDirectory()) throw new UsageError('stdin is a directory: redirect a send stream file into it or pipe one')
       const out = new Output(g.json)
       await withPool(g, async (pool) => {
         const v = await pool.getVolume(vid)
