@@ -131,6 +131,49 @@ withFs('ENOSPC during a commit and an import on a small filesystem: clear error,
   logFigures(t, 'faults/ENOSPC commit+import', figures)
 })
 
+withFs('a full filesystem (ENOSPC for the session file) still opens the pool for reading, with a warning; a change fails and changes nothing', [{ kind: 'xfs', sizeMiB: 320 }], async (t, [fs]) => {
+  const g = new Prng(63)
+  const dir = join(fs.dir, 'pool')
+  const first = await api().ReflinkPool.open({ dirPath: dir, setupCheck: true })
+  const vol = await filledVolume(first, 'appvms/a/private', 8 * MiB, g, 256)
+  await vol.start()
+  scribble(vol.path, g, 64, false)
+  const dirty = hashFile(vol.path)
+  const clean = hashFile(cleanPath(dir, vol.vid))
+  await first.close()
+  const free = fillUp(fs)
+  try {
+    const before = manifest(dir)
+    const pool = await api().ReflinkPool.open({ dirPath: dir })
+    try {
+      t.regex(pool.warnings.join('\n'), /is full \(ENOSPC\): the pool opened for reading/)
+      t.deepEqual((await pool.listVolumes()).map((v: Volume) => v.vid), [vol.vid], 'listVolumes works')
+      const v = await pool.getVolume(vol.vid)
+      t.true(await v.isDirty())
+      t.truthy(await v.usage(), 'usage works')
+      await rejectsWith(t, pool.createVolume({ vid: 'appvms/b/root', name: 'root', size: MiB, saveOnStop: true }), ['ENOSPC'], 'createVolume on a full filesystem')
+      await rejectsWith(t, v.stop(), ['ENOSPC'], 'stop on a full filesystem')
+    } finally {
+      await pool.close()
+    }
+    t.deepEqual(diffManifest(before, manifest(dir)), [], 'the pool directory is as it was')
+    t.is(hashFile(vol.path), dirty)
+  } finally {
+    free()
+  }
+  sh('sync', ['-f', fs.dir])
+  const after = await api().ReflinkPool.open({ dirPath: dir })
+  try {
+    t.deepEqual(after.warnings, [], 'no warning once there is space')
+    const v = await after.getVolume(vol.vid)
+    t.is(hashFile(cleanPath(dir, vol.vid)), clean)
+    await v.stop()
+    t.is(hashFile(cleanPath(dir, vol.vid)), dirty, 'the stop commits the dirty image once space is freed')
+  } finally {
+    await after.close()
+  }
+})
+
 withFs('ENOSPC in the fallback copy of importVolume across filesystems, then EXDEV import works once space is freed', [{ kind: 'xfs', sizeMiB: 320 }, { kind: 'ext4', sizeMiB: 32 }], async (t, [xfs, ext4]) => {
   const g = new Prng(62)
   const srcPool = await api().ReflinkPool.open({ dirPath: join(xfs.dir, 'src'), setupCheck: true })

@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { CLI_CODES, CliError, UsageError } from './errors'
 import type { GlobalOptions } from './output'
+import { painter } from '../util/style'
 
 export type PoolModule = typeof import('../pool')
 export type Pool = Awaited<ReturnType<PoolModule['ReflinkPool']['open']>>
@@ -29,7 +30,10 @@ export async function openExistingPool(opts: GlobalOptions): Promise<Pool> {
   if (!isPoolDir(dirPath)) {
     throw new CliError(`no pool at ${dirPath} (create one with: reflink-pool --pool ${dirPath} init)`, CLI_CODES.poolNotFound)
   }
-  return loadPoolModule().ReflinkPool.open({ dirPath })
+  const pool = await loadPoolModule().ReflinkPool.open({ dirPath })
+  const paint = painter(process.stderr)
+  for (const w of pool.warnings) process.stderr.write(paint('warning', `reflink-pool: warning: ${w}`) + '\n')
+  return pool
 }
 
 /** A pool directory has the subfolders that setup creates (docs/design.md §2). */

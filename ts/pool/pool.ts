@@ -66,6 +66,8 @@ export class ReflinkPool {
   readonly driver = DRIVER
   /** What recovery did when this pool was opened. */
   readonly recovery: RecoveryReport = { fullScan: false, recovered: [], removed: [] }
+  /** Conditions found at open that the caller should tell its user about (e.g. a full filesystem); empty normally. */
+  readonly warnings: string[] = []
 
   private readonly volumes = new Map<string, ReflinkVolume>()
   /** listVolumes() order, rebuilt only after the set of volumes changed. */
@@ -200,7 +202,19 @@ export class ReflinkPool {
     const name = sessionFileName(`${process.pid}-${randomBytes(6).toString('hex')}`)
     OPEN_SESSIONS.add(name)
     this.session = join(this.store.paths.sessions, name)
-    await this.files.writeFile(this.session, SELF_OWNER + '\n')
+    try {
+      await this.files.writeFile(this.session, SELF_OWNER + '\n')
+    } catch (e) {
+      if (!hasCode(e, 'ENOSPC', 'EDQUOT')) throw e
+      // A full filesystem must not lock its admin out of the pool: reading it needs
+      // no space. Every change still fails with ENOSPC and changes nothing; what is
+      // lost is only the full scan after a power cut during this instance, so a temp
+      // file it left could stay until a later full scan (docs/design.md §4).
+      const code = (e as { code: string }).code
+      OPEN_SESSIONS.delete(name)
+      this.session = null
+      this.warnings.push(`the filesystem of ${this.dirPath} is full (${code}): the pool opened for reading; changes fail with ${code} and change nothing until space is freed`)
+    }
   }
 
   /** Check reflink support of the new pool; on refusal remove the directories open created (`created`). */
