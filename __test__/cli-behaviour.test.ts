@@ -198,6 +198,20 @@ xfs.test('guards: remove of a running volume, a shrinking import and a stop unde
   t.is((await run(['volume', 'info', vid])).status, 1)
 })
 
+xfs.test('a user who may not enter the pool (0700, another owner) is told whose it is, not offered an init', async (t) => {
+  const { env, dir } = await pool(xfs.fs().dir)
+  // The pool belongs to another user; this root runs without the capabilities
+  // that bypass permissions, so it is refused as that other user would be
+  // (and can still read this checkout, whatever its path).
+  execFileSync('chown', ['-R', '65534:65534', dir])
+  const asOther = `setpriv --bounding-set=-dac_override,-dac_read_search ${CLI}`
+  for (const args of ['volume list', 'info', 'init']) {
+    const r = pipeline(`${asOther} ${args}`, env)
+    t.is(r.status, 1, args)
+    t.deepEqual(errorLine(r.stderr), { message: `permission denied: cannot enter the pool ${dir} (owner uid 65534, mode 0700); run as its owner or root`, code: 'EACCES' }, args)
+  }
+})
+
 xfs.test('a directory on stdin is named as one for import - and receive (Node would read it as an empty stream)', async (t) => {
   const { env } = await pool(xfs.fs().dir)
   const vid = 'vm-templates/s/root'

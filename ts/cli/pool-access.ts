@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { CLI_CODES, CliError, UsageError } from './errors'
+import { ReflinkPoolError } from '../errors'
 import type { GlobalOptions } from './output'
 import { painter } from '../util/style'
 
@@ -27,6 +28,7 @@ export function poolDir(opts: GlobalOptions): string {
  */
 export async function openExistingPool(opts: GlobalOptions): Promise<Pool> {
   const dirPath = poolDir(opts)
+  refuseUnreadable(dirPath)
   if (!isPoolDir(dirPath)) {
     throw new CliError(`no pool at ${dirPath} (create one with: reflink-pool --pool ${dirPath} init)`, CLI_CODES.poolNotFound)
   }
@@ -34,6 +36,24 @@ export async function openExistingPool(opts: GlobalOptions): Promise<Pool> {
   const paint = painter(process.stderr)
   for (const w of pool.warnings) process.stderr.write(paint('warning', `reflink-pool: warning: ${w}`) + '\n')
   return pool
+}
+
+/**
+ * A pool directory this user may not enter (a pool is 0700, its owner's) is not
+ * "no pool": say whose it is, rather than suggest an init that would fail too.
+ */
+export function refuseUnreadable(dirPath: string): void {
+  try {
+    statSync(resolve(dirPath, 'appvms'))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') return
+    let whose = '' // unknown when a directory above it is closed too
+    try {
+      const st = statSync(dirPath)
+      whose = ` (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
+    } catch {}
+    throw new ReflinkPoolError('EACCES', `permission denied: cannot enter the pool ${dirPath}${whose}; run as its owner or root`, { path: dirPath, syscall: 'stat' })
+  }
 }
 
 /** A pool directory has the subfolders that setup creates (docs/design.md §2). */
