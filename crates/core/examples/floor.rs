@@ -11,7 +11,7 @@
 //! - `clone`: ioctl(FICLONE);
 //! - `sparse`: ftruncate to the source size, then for each data run found with
 //!   lseek(SEEK_DATA/SEEK_HOLE), posix_fadvise(WILLNEED) 16 runs ahead, copy_file_range
-//!   until the run is done;
+//!   until the run is done, sync_file_range(WRITE) after every 32 MiB;
 //! - `readwrite`: the same runs moved by pread/pwrite through a 1 MiB buffer (the
 //!   core's fallback where copy_file_range is refused: across filesystems);
 //!
@@ -148,16 +148,39 @@ fn copy_sparse(src: &File, dst: &File, size: u64, read_write: bool) -> Result<u6
     };
     runs.iter().take(16).for_each(hint);
     let mut moved = 0;
-    let mut buf = if read_write { vec![0u8; 1 << 20] } else { Vec::new() };
+    let mut buf = if read_write {
+        vec![0u8; 1 << 20]
+    } else {
+        Vec::new()
+    };
+    // Writeback started every 32 MiB copied (sync_file_range), as the core does.
+    let (mut from, mut unflushed) = (None, 0);
     for (i, &(off, len)) in runs.iter().enumerate() {
         if i > 0 {
             runs.get(i + 15).into_iter().for_each(hint);
         }
         moved += if read_write {
-            step("pread/pwrite", read_write_run(src, dst, &mut buf, off, len as u64))?
+            step(
+                "pread/pwrite",
+                read_write_run(src, dst, &mut buf, off, len as u64),
+            )?
         } else {
             step("copy_file_range", copy_run(src, dst, off, len as u64))?
         };
+        let start = *from.get_or_insert(off);
+        unflushed += len;
+        if unflushed >= 32 << 20 {
+            // SAFETY: `dst` is open for the call; sync_file_range takes integers only.
+            unsafe {
+                libc::sync_file_range(
+                    dst.as_raw_fd(),
+                    start,
+                    off + len - start,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+            (from, unflushed) = (None, 0);
+        }
     }
     Ok(moved)
 }

@@ -1,6 +1,7 @@
 //! Thin syscall wrappers: the only module with `unsafe`.
 //!
-//! Why: FICLONE, LOOP_SET_CAPACITY and FIEMAP are ioctls that neither std nor nix wrap.
+//! Why: FICLONE, LOOP_SET_CAPACITY and FIEMAP are ioctls that neither std nor nix wrap,
+//! and nix has no sync_file_range.
 //! Request numbers come from definitions, never hand-typed: FICLONE from `libc`,
 //! LOOP_SET_CAPACITY and FS_IOC_FIEMAP from `linux-raw-sys` (generated from the kernel's
 //! uapi headers for each architecture); nix's `*_bad!` macros turn them into functions.
@@ -29,6 +30,19 @@ pub fn ficlone(dst: BorrowedFd, src: BorrowedFd) -> nix::Result<()> {
 pub fn loop_set_capacity(dev: BorrowedFd) -> nix::Result<()> {
     // SAFETY: `dev` is borrowed, hence open; LOOP_SET_CAPACITY takes no argument.
     unsafe { loop_set_capacity_ioctl(dev.as_raw_fd()) }.map(drop)
+}
+
+/// sync_file_range(SYNC_FILE_RANGE_WRITE): start writeback of `[offset, offset + len)`
+/// of `fd` without waiting for it. Only a hint that lets the disk work while the copy
+/// goes on; durability still comes from the fsync that follows.
+pub fn start_writeback(fd: BorrowedFd, offset: u64, len: u64) -> nix::Result<()> {
+    let off = libc::off64_t::try_from(offset).map_err(|_| Errno::EFBIG)?;
+    let len = libc::off64_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+    // SAFETY: `fd` is borrowed, hence open; the call takes integers only and touches no
+    // user memory.
+    let rc =
+        unsafe { libc::sync_file_range(fd.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
+    Errno::result(rc).map(drop)
 }
 
 /// Extents fetched per FIEMAP call (56 bytes each: 14 KiB per batch).
