@@ -11,9 +11,10 @@
 //! - `clone`: ioctl(FICLONE);
 //! - `sparse`: ftruncate to the source size, then for each data run found with
 //!   lseek(SEEK_DATA/SEEK_HOLE), posix_fadvise(WILLNEED) 16 runs ahead, copy_file_range
-//!   until the run is done, sync_file_range(WRITE) after every 32 MiB;
-//! - `readwrite`: the same runs moved by pread/pwrite through a 1 MiB buffer (the
-//!   core's fallback where copy_file_range is refused: across filesystems);
+//!   until the run is done;
+//! - `readwrite`: the same runs moved by pread/pwrite through a 1 MiB buffer, with
+//!   sync_file_range(WRITE) after every 32 MiB (the core's fallback where
+//!   copy_file_range is refused: across filesystems);
 //!
 //! then fsync, rename over dst, open + fsync the directory.
 //!
@@ -153,7 +154,7 @@ fn copy_sparse(src: &File, dst: &File, size: u64, read_write: bool) -> Result<u6
     } else {
         Vec::new()
     };
-    // Writeback started every 32 MiB copied (sync_file_range), as the core does.
+    // pread/pwrite: writeback started every 32 MiB copied (sync_file_range), as the core does.
     let (mut from, mut unflushed) = (None, 0);
     for (i, &(off, len)) in runs.iter().enumerate() {
         if i > 0 {
@@ -169,7 +170,7 @@ fn copy_sparse(src: &File, dst: &File, size: u64, read_write: bool) -> Result<u6
         };
         let start = *from.get_or_insert(off);
         unflushed += len;
-        if unflushed >= 32 << 20 {
+        if read_write && unflushed >= 32 << 20 {
             // SAFETY: `dst` is open for the call; sync_file_range takes integers only.
             unsafe {
                 libc::sync_file_range(
