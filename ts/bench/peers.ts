@@ -41,6 +41,10 @@ const FLOOR_HOW =
 
 const FLOOR_FROM_INSTALL = `the Rust floor binary is built from the repository's sources, which an npm install does not ship; ${FLOOR_HOW}`
 
+/** The durable copies the floor makes, by the syscalls that move the data. */
+export const FLOOR_SYSCALLS = { clone: 'FICLONE', sparse: 'SEEK_DATA + copy_file_range', readwrite: 'SEEK_DATA + pread/pwrite' } as const
+export type FloorCopyMode = keyof typeof FLOOR_SYSCALLS
+
 /**
  * The floor: `crates/core/examples/floor.rs`, a long-lived process doing the
  * durable-copy syscalls directly and timing them itself, so neither process
@@ -82,7 +86,7 @@ export class Floor {
    * the directory fsync; or `ficlone`: the ioctl alone into a new dst, not durable, dst left in
    * place. Resolves with the floor's own timing in ms and the data bytes it moved.
    */
-  copy(mode: 'clone' | 'sparse' | 'readwrite' | 'link' | 'unlink' | 'ficlone', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
+  copy(mode: FloorCopyMode | 'link' | 'unlink' | 'ficlone', src: string, dst = '-'): Promise<{ ms: number; bytes: number }> {
     return this.request(`${mode} ${src} ${dst}`)
   }
 
@@ -108,11 +112,10 @@ export class Floor {
     })
   }
 
-  peer(mode: 'clone' | 'sparse' | 'readwrite'): Peer {
-    const syscalls = { clone: 'FICLONE', sparse: 'SEEK_DATA + copy_file_range', readwrite: 'SEEK_DATA + pread/pwrite' }[mode]
+  peer(mode: FloorCopyMode): Peer {
     return {
       id: 'floor',
-      label: `floor (same syscalls in Rust: ${syscalls})`,
+      label: `floor (same syscalls in Rust: ${FLOOR_SYSCALLS[mode]})`,
       durable: true,
       copy: async (src, dst) => (await this.copy(mode, src, dst)).ms,
     }

@@ -28,7 +28,6 @@ export function poolDir(opts: GlobalOptions): string {
  */
 export async function openExistingPool(opts: GlobalOptions): Promise<Pool> {
   const dirPath = poolDir(opts)
-  refuseUnreadable(dirPath)
   if (!isPoolDir(dirPath)) {
     throw new CliError(`no pool at ${dirPath} (create one with: reflink-pool --pool ${dirPath} init)`, CLI_CODES.poolNotFound)
   }
@@ -39,30 +38,29 @@ export async function openExistingPool(opts: GlobalOptions): Promise<Pool> {
 }
 
 /**
- * A pool directory this user may not enter (a pool is 0700, its owner's) is not
- * "no pool": say whose it is, rather than suggest an init that would fail too.
+ * A pool directory has the subfolders that setup creates (docs/design.md §2).
+ * One this user may not enter (a pool is 0700, its owner's) is not "no pool":
+ * that throws EACCES saying whose it is, rather than let the caller suggest an
+ * init that would fail too.
  */
-export function refuseUnreadable(dirPath: string): void {
+export function isPoolDir(dirPath: string): boolean {
   try {
-    statSync(resolve(dirPath, 'appvms'))
+    if (!statSync(dirPath).isDirectory()) return false
+    statSync(resolve(dirPath, 'appvms')) // the stat that meets a pool closed to this user
+    return existsSync(resolve(dirPath, 'vm-templates'))
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EACCES') return
-    let whose = '' // unknown when a directory above it is closed too
-    try {
-      const st = statSync(dirPath)
-      whose = ` (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
-    } catch {}
-    throw new ReflinkPoolError('EACCES', `permission denied: cannot enter the pool ${dirPath}${whose}; run as its owner or root`, { path: dirPath, syscall: 'stat' })
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw permissionDenied(dirPath)
+    return false
   }
 }
 
-/** A pool directory has the subfolders that setup creates (docs/design.md §2). */
-export function isPoolDir(dirPath: string): boolean {
+function permissionDenied(dirPath: string): ReflinkPoolError {
+  let whose = '' // unknown when a directory above it is closed too
   try {
-    return statSync(dirPath).isDirectory() && existsSync(resolve(dirPath, 'appvms')) && existsSync(resolve(dirPath, 'vm-templates'))
-  } catch {
-    return false
-  }
+    const st = statSync(dirPath)
+    whose = ` (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
+  } catch {}
+  return new ReflinkPoolError('EACCES', `permission denied: cannot enter the pool ${dirPath}${whose}; run as its owner or root`, { path: dirPath, syscall: 'stat' })
 }
 
 /** Run `fn` with an open pool and close it afterwards, whatever happens. */

@@ -52,11 +52,12 @@ export function openImportSource(file: string, size: number | undefined): Import
   if (file === '-') {
     // isatty(0), not process.stdin: creating that stream would start Node reading the pipe.
     if (isatty(0)) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
+    const stdin = fstatSync(0)
     // Node reads a directory on stdin as an empty stream: say what it is.
-    if (fstatSync(0).isDirectory()) throw new UsageError('stdin is a directory: redirect an image file into it, pipe one, or give the file')
+    if (stdin.isDirectory()) throw new UsageError('stdin is a directory: redirect an image file into it, pipe one, or give the file')
     // A pipe (or a redirected file) can be opened again as /dev/stdin; a socket (what a
     // Node parent gives its child) cannot, so that one is read through process.stdin.
-    return { kind: 'stream', path: fstatSync(0).isSocket() ? null : '/dev/stdin', size, close() {} }
+    return { kind: 'stream', path: stdin.isSocket() ? null : '/dev/stdin', size, close() {} }
   }
   const st = statOrThrow(file, 'import', true)!
   if (st.isFIFO()) return { kind: 'stream', path: file, size, close() {} }
@@ -124,7 +125,7 @@ export async function exportVolume(v: Volume, file: string, opts: { output: Outp
     throw new ReflinkPoolError('ERR_INVALID_ARG_VALUE', `cannot export ${v.vid} to ${file}: it is ${entryKind(existing)}; give a new or regular file, a FIFO, or - and redirect stdout`, { path: file })
   }
   if (file !== '-' && !existing?.isFIFO()) {
-    // A regular file (or none yet): the durable copy. Other kinds are refused by exportToFile.
+    // A regular file (or none yet): the durable copy.
     const bar = opts.output.progress({ label, unit: 'bytes' })
     try {
       const r = await v.exportToFile(file, { signal: interrupt.signal, onProgress: (done: number, total: number) => bar.update(done, total) })

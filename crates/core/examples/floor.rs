@@ -155,32 +155,31 @@ fn copy_sparse(src: &File, dst: &File, size: u64, read_write: bool) -> Result<u6
         Vec::new()
     };
     // pread/pwrite: writeback started every 32 MiB copied (sync_file_range), as the core does.
-    let (mut from, mut unflushed) = (None, 0);
+    let (mut unflushed_from, mut unflushed) = (0, 0);
     for (i, &(off, len)) in runs.iter().enumerate() {
         if i > 0 {
             runs.get(i + 15).into_iter().for_each(hint);
         }
-        moved += if read_write {
-            step(
-                "pread/pwrite",
-                read_write_run(src, dst, &mut buf, off, len as u64),
-            )?
-        } else {
-            step("copy_file_range", copy_run(src, dst, off, len as u64))?
-        };
-        let start = *from.get_or_insert(off);
+        if !read_write {
+            moved += step("copy_file_range", copy_run(src, dst, off, len as u64))?;
+            continue;
+        }
+        moved += step(
+            "pread/pwrite",
+            read_write_run(src, dst, &mut buf, off, len as u64),
+        )?;
         unflushed += len;
-        if read_write && unflushed >= 32 << 20 {
+        if unflushed >= 32 << 20 {
             // SAFETY: `dst` is open for the call; sync_file_range takes integers only.
             unsafe {
                 libc::sync_file_range(
                     dst.as_raw_fd(),
-                    start,
-                    off + len - start,
+                    unflushed_from,
+                    off + len - unflushed_from,
                     libc::SYNC_FILE_RANGE_WRITE,
                 )
             };
-            (from, unflushed) = (None, 0);
+            (unflushed_from, unflushed) = (off + len, 0);
         }
     }
     Ok(moved)

@@ -67,6 +67,8 @@ async function batchOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
   let lib: { pool: PoolApi; tpl: VolumeApi } | null = null
   let floorDir = ''
   const floorTpl = join(base, 'floor-template')
+  // The floor clones the same committed template image as the library.
+  const floorTemplateFrom = (poolDir: string) => spawnSync('cp', ['--reflink=always', join(poolDir, `${TPL}.img`), floorTpl])
   // Every peer's volumes stay until all rounds are done (the library's pools too, in
   // closeAll): removing 1 000 volumes leaves the filesystem background work (XFS
   // inode inactivation) that would land in whichever peer runs next.
@@ -77,7 +79,7 @@ async function batchOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
   // caches, JIT), which the rounds do not measure. The CLI is timed cold each round.
   const warm = await fresh(1)
   await batchApi(warm.pool).cloneVolumes(warm.tpl, targets('w', n))
-  spawnSync('cp', ['--reflink=always', join(warm.dir, `${TPL}.img`), floorTpl])
+  floorTemplateFrom(warm.dir)
   await floor.batch('batch', floorTpl, join(base, 'floor-warm'), n)
   leftovers.push(join(base, 'floor-warm'))
   await syncFs(fs.dir)
@@ -112,8 +114,7 @@ async function batchOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
         prepare: async () => {
           floorDir = join(base, `floor-${seq++}`)
           const p = await fresh(1)
-          // The floor clones the same committed template image.
-          spawnSync('cp', ['--reflink=always', join(p.dir, `${TPL}.img`), floorTpl])
+          floorTemplateFrom(p.dir)
         },
         run: async () => (await floor.batch('batch', floorTpl, floorDir, n)).ms,
         cleanup: () => void leftovers.push(floorDir),

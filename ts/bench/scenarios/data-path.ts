@@ -19,7 +19,7 @@ import { promisify } from 'node:util'
 import { fsName, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { sparseImage } from '../fixtures'
 import { timeInterleaved, type TimedPeer } from '../interleave'
-import { REPO_ROOT, copyPeer, qemuImgConvert, type Peer } from '../peers'
+import { FLOOR_SYSCALLS, REPO_ROOT, copyPeer, qemuImgConvert, type FloorCopyMode, type Peer } from '../peers'
 import { need, type PoolApi, type VolumeApi } from '../product'
 import { absoluteCheck, measurement, ratioCheck, type ScenarioResult } from '../results'
 import { allocatedBytes, dropCaches, hasCommand, run } from '../system'
@@ -209,8 +209,8 @@ export const dataPathScenario: Scenario = {
           const src = source(from)
           const { subjects, methods, start } = await importSubjects(to, src, setting)
           // Across filesystems copy_file_range is refused (EXDEV): the floor is pread/pwrite.
-          const floor = from === to ? { mode: 'sparse' as const, label: 'floor (SEEK_DATA + copy_file_range)' } : { mode: 'readwrite' as const, label: 'floor (SEEK_DATA + pread/pwrite)' }
-          const extra = [start, ...(ctx.floor ? [{ ...copyPeer(ctx.floor.peer(floor.mode), src, out(to)), label: floor.label }] : [])]
+          const mode: FloorCopyMode = from === to ? 'sparse' : 'readwrite'
+          const extra = [start, ...(ctx.floor ? [{ ...copyPeer(ctx.floor.peer(mode), src, out(to)), label: `floor (${FLOOR_SYSCALLS[mode]})` }] : [])]
           await timeRow(ctx, result, {
             id: `data-path/import-file/${from === to ? 'ext4' : 'ext4-to-xfs'}`,
             scenario: from === to ? 'Import a file, no reflink' : 'Import a file, across filesystems',

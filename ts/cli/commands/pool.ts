@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { examples, intArg } from '../args'
 import { humanSize, keyValues, percent, table, terminalWidth, wrap } from '../format'
 import { globalOptions, Output } from '../output'
-import { isPoolDir, loadPoolModule, poolDir, refuseUnreadable, withPool, type Pool } from '../pool-access'
+import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
 import { reword } from '../messages'
 import { footprintColumns, sumFootprint, volumeFootprintRows } from '../volume-view'
 
@@ -33,7 +33,6 @@ export function registerPoolCommands(program: Command): void {
       const g = globalOptions(cmd)
       const out = new Output(g.json)
       const dirPath = poolDir(g)
-      refuseUnreadable(dirPath)
       const existed = isPoolDir(dirPath)
       const pool = await loadPoolModule()
         .ReflinkPool.open({
