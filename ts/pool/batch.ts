@@ -28,6 +28,7 @@ import { poolError, hasCode } from './fail'
 import { optional, validateBoolean, validateFunction, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
 import { ReflinkVolume } from './volume'
 import { volumeRecord } from './volume-options'
+import { startWay, volumeKind } from './kind'
 import type { PoolContext } from './context'
 import type { VolumeOptions, VolumeRecord } from './types'
 
@@ -223,11 +224,9 @@ export async function cloneVolumes(
   const records = targets.map((vid) =>
     volumeRecord(ctx.pool, {
       vid,
-      name: typeof vid === 'string' ? vid.slice(vid.lastIndexOf('/') + 1) : '',
       size,
       rw,
-      saveOnStop: mode === 'copy',
-      snapOnStart: mode === 'snapshot',
+      kind: mode === 'copy' ? 'origin' : 'snapshot',
       ...(mode === 'snapshot' && { source: tpl.vid }),
       ...(revisionsToKeep !== null && { revisionsToKeep }),
     }),
@@ -265,7 +264,7 @@ export async function createVolumes(ctx: PoolContext, configs: readonly unknown[
   return make(
     ctx,
     records,
-    (rec) => (rec.saveOnStop && !rec.snapOnStart ? [{ name: layout(rec.vid).base + IMAGE_SUFFIX.clean, size: rec.size }] : []),
+    (rec) => (volumeKind(rec) === 'origin' ? [{ name: layout(rec.vid).base + IMAGE_SUFFIX.clean, size: rec.size }] : []),
     [],
     b,
   )
@@ -282,8 +281,15 @@ function volumesOf(ctx: PoolContext, list: readonly (ReflinkVolume | string)[]):
   return out
 }
 
-/** Snapshot volumes (snap-on-start, not save-on-stop) take the batch path; the rest their own calls. */
-const isSnapshot = (v: ReflinkVolume) => v.snapOnStart && !v.saveOnStop
+/** Snapshot volumes take the batch path of stop; the other kinds their own calls. */
+const isSnapshot = (v: ReflinkVolume) => v.kind === 'snapshot'
+
+/**
+ * The start batch covers snapshots (clone the source's clean image) and
+ * origins that clone their own (not snapshots disabled: that start is a
+ * rename; not origin-snapshots: a dirty image left by a crash is theirs to keep).
+ */
+const batchStarts = (v: ReflinkVolume) => isSnapshot(v) || startWay(v) === 'precache'
 
 /** Per-volume calls for the kinds the batch does not cover, a few at a time, stopping at the first failure. */
 async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promise<unknown>, signal?: AbortSignal): Promise<void> {
@@ -292,8 +298,6 @@ async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promi
 
 const PER_VOLUME_IN_FLIGHT = 8
 
-/** Save-on-stop volumes whose start is a clone of their own clean image (snapshots enabled, no source). */
-const isOrigin = (v: ReflinkVolume) => v.saveOnStop && !v.snapOnStart && v.revisionsToKeep !== -1
 
 /**
  * Start many volumes; resolves with their dirty image paths (in order).
@@ -305,7 +309,7 @@ const isOrigin = (v: ReflinkVolume) => v.saveOnStop && !v.snapOnStart && v.revis
 export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
   const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const vols = volumesOf(ctx, list)
-  const batched = vols.filter((v) => isSnapshot(v) || isOrigin(v)).sort((a, c) => (a.vid < c.vid ? -1 : 1))
+  const batched = vols.filter(batchStarts).sort((a, c) => (a.vid < c.vid ? -1 : 1))
   const dirs = metaDirs(ctx)
   if (batched.length) {
     const items = batched.map((v) => {
@@ -329,7 +333,7 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
       }
     })
   }
-  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start({ signal: b.signal }), b.signal)
+  await eachVolume(vols.filter((v) => !batchStarts(v)), (v) => v.start({ signal: b.signal }), b.signal)
   return vols.map((v) => v.path)
 }
 

@@ -28,6 +28,7 @@ import {
 } from '../validate'
 import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
+import { volumeKind } from './kind'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
 import {
   DRIVER, type AdoptOptions, type AdoptReport, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
@@ -271,7 +272,7 @@ export class ReflinkPool {
    * between it and its files leaves something recovery can undo.
    */
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
-    const record = volumeRecord(this, options, { call: 'createVolume' })
+    const record = volumeRecord(this, options, 'createVolume')
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       await this.checkNew(record)
@@ -285,7 +286,7 @@ export class ReflinkPool {
         )
       }
       // Only an origin makes files at create; the other kinds need no intent record (one durable write).
-      if (record.saveOnStop && !record.snapOnStart) {
+      if (volumeKind(record) === 'origin') {
         await this.store.writeVolume({ ...record, creating: true })
         try {
           await new ReflinkVolume(this.ctx, record).createFiles()
@@ -308,12 +309,12 @@ export class ReflinkPool {
    * file-reflink driver names them are used as they are.
    */
   async adoptVolume(options: AdoptOptions): Promise<ReflinkVolume> {
-    const record = volumeRecord(this, options, { call: 'adoptVolume', adopt: true })
+    const record = volumeRecord(this, options, 'adoptVolume')
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       await this.checkNew(record)
       const p = volumePaths(this.dirPath, record.vid)
-      if (record.saveOnStop && !record.snapOnStart) {
+      if (volumeKind(record) === 'origin') {
         const [clean, dirty] = (await this.files.checkDir(p.dir)) ? await this.files.images([p.clean, p.dirty]) : [null, null]
         const image = dirty ?? clean
         if (!image) {
@@ -371,7 +372,7 @@ export class ReflinkPool {
             report.skipped.push({ path, reason: 'its clean image is hardlinked and has no precache (a snapshot of another volume while its VM runs): adopt it explicitly with its kind, or stop the VM first' })
           } else {
             try {
-              await this.adoptVolume({ vid, name: base })
+              await this.adoptVolume({ vid })
               report.adopted.push(vid)
             } catch (e) {
               if (!hasCode(e, 'ERR_VOLUME_EXISTS', 'ERR_UNSAFE_PATH', 'ERR_MISSING_IMAGE')) throw e

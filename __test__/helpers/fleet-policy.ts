@@ -1,0 +1,125 @@
+// Fleet policy suite (docs/design.md §3, §7), run on each filesystem of the
+// matrix through the package root and the CLI: the one volume kind, library
+// defaults and the kind option, clone names and --skip-existing, batch aborts
+// at any moment (all or nothing), a closed pool, exit codes, adoption that
+// never stops part-way, and vids quoted safely in every message.
+import type { TestFn } from 'ava'
+import { join } from 'node:path'
+import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
+import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
+import { MiB, readAt, snapshotTree, writeAt } from './pool-fixture'
+import { runCli, runJson } from './cli-run'
+
+const SIZE = 4 * MiB
+
+export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
+  const opened: ReflinkPool[] = []
+  avaTest.after(async () => {
+    for (const p of opened) await p.close()
+  })
+  const { test, fs } = fsSuite(avaTest, kind)
+  const expected = FS_MATRIX.find((m) => m.kind === kind)!
+  let seq = 0
+  const poolDir = () => join(fs().dir, `fleet-${seq++}`)
+  const open = async (dirPath = poolDir()) => {
+    const pool = await ReflinkPool.open({ dirPath, setupCheck: expected.reflink })
+    opened.push(pool)
+    return pool
+  }
+  /** A committed template with data at 0. */
+  async function template(pool: ReflinkPool, vid = 'vm-templates/t/root'): Promise<ReflinkVolume> {
+    const tpl = await pool.createVolume({ vid, size: SIZE, saveOnStop: true })
+    writeAt(await tpl.start(), 0, 'template data')
+    await tpl.stop()
+    return tpl
+  }
+
+  test(`${kind}: every volume has one kind, the same in the library, the batch calls and the CLI`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    const made = {
+      origin: await pool.createVolume({ vid: 'appvms/o/root', size: SIZE, saveOnStop: true }),
+      snapshot: await pool.createVolume({ vid: 'appvms/s/root', snapOnStart: true, source: tpl.vid }),
+      volatile: await pool.createVolume({ vid: 'appvms/v/volatile', size: SIZE, saveOnStop: false }),
+      'origin-snapshot': await pool.createVolume({ vid: 'appvms/os/root', saveOnStop: true, snapOnStart: true, source: tpl.vid }),
+    }
+    for (const [k, v] of Object.entries(made)) t.is(v.kind as string, k, `${v.vid} is a ${k}`)
+    t.is(tpl.kind, 'origin')
+    const { json } = await runJson(['--pool', pool.dirPath, 'volume', 'list'])
+    t.deepEqual(
+      Object.fromEntries((json as Array<{ vid: string; kind: string }>).map((r) => [r.vid, r.kind])),
+      Object.fromEntries([tpl, ...Object.values(made)].map((v) => [v.vid, v.kind])),
+    )
+    // An origin with snapshots disabled is still an origin; startVolumes starts it as start() does (a rename).
+    const sd = await pool.createVolume({ vid: 'appvms/sd/root', size: SIZE, saveOnStop: true, revisionsToKeep: -1 })
+    t.is(sd.kind, 'origin')
+    const paths = await pool.startVolumes([sd, made.snapshot, made['origin-snapshot'], made.volatile, made.origin])
+    t.is(paths.length, 5)
+    for (const v of [sd, made.snapshot, made['origin-snapshot'], made.volatile, made.origin]) t.true(await v.isRunning(), v.vid)
+    await pool.stopVolumes([sd, made.snapshot, made['origin-snapshot'], made.volatile, made.origin])
+    for (const v of [sd, made.snapshot, made['origin-snapshot'], made.volatile, made.origin]) t.false(await v.isRunning(), v.vid)
+  })
+
+  test(`${kind}: createVolume with no kind makes an origin, as the CLI does; kind beside the flags; name from the vid`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    const plain = await pool.createVolume({ vid: 'appvms/plain/private', size: SIZE })
+    t.is(plain.kind, 'origin')
+    t.is(plain.name, 'private', 'the name comes from the vid')
+    writeAt(await plain.start(), 0, 'kept')
+    await plain.stop()
+    t.is(readAt(await plain.start(), 0, 4), 'kept', 'its data is kept at stop')
+    await plain.stop()
+    const cli = await runJson(['--pool', pool.dirPath, 'volume', 'create', 'appvms/cli/private', '--size', '4M'])
+    t.is(cli.result.status, 0, cli.result.stderr)
+    t.is(cli.json.kind, plain.kind, 'the CLI and the library agree on the default')
+    // kind beside the Qubes flags: agreeing flags are fine, a contradiction is refused and changes nothing.
+    t.is((await pool.createVolume({ vid: 'appvms/k/volatile', kind: 'volatile', size: SIZE })).kind, 'volatile')
+    t.is((await pool.createVolume({ vid: 'appvms/k/root', kind: 'snapshot', snapOnStart: true, source: tpl.vid })).kind, 'snapshot')
+    t.is((await pool.createVolume({ vid: 'appvms/q/root', snapOnStart: true, source: tpl.vid })).kind, 'snapshot', 'Qubes flags alone: a missing one is false')
+    t.is((await pool.createVolume({ vid: 'appvms/q/volatile', saveOnStop: false })).kind, 'volatile')
+    const before = snapshotTree(pool.dirPath)
+    for (const bad of [
+      { vid: 'appvms/x/a', kind: 'volatile', saveOnStop: true },
+      { vid: 'appvms/x/b', kind: 'origin', snapOnStart: true, source: tpl.vid },
+      { vid: 'appvms/x/c', kind: 'snapshot', saveOnStop: true, source: tpl.vid },
+      { vid: 'appvms/x/d', kind: 'origin-snapshot', saveOnStop: false, source: tpl.vid },
+      { vid: 'appvms/x/e', kind: 'clone' },
+      { vid: 'appvms/x/f', kind: 'snapshot' },
+      { vid: 'appvms/x/g', name: 'other' },
+      { vid: 'appvms/mm/root', name: 'private' },
+    ]) {
+      await t.throwsAsync(pool.createVolume(bad as never), { code: 'ERR_INVALID_ARG_VALUE' }, JSON.stringify(bad))
+      await t.throwsAsync(pool.createVolumes([bad as never]), { code: 'ERR_INVALID_ARG_VALUE' }, `createVolumes ${JSON.stringify(bad)}`)
+    }
+    t.deepEqual(snapshotTree(pool.dirPath), before, 'no refused create changed anything')
+    t.is((await pool.createVolume({ vid: 'appvms/mm/root', name: 'root' })).name, 'root', 'the same name is fine')
+    // vm + name still builds the vid.
+    t.is((await pool.createVolume({ vm: { name: 'vmx', dirPathPrefix: 'appvms' }, name: 'data' })).vid, 'appvms/vmx/data')
+    await t.throwsAsync(pool.createVolume({ vm: { name: 'vmy', dirPathPrefix: 'appvms' } } as never), { code: 'ERR_INVALID_ARG_TYPE' })
+    // The batch calls share the rule.
+    const batch = await pool.createVolumes([{ vid: 'appvms/b1/private', size: SIZE }, { vid: 'appvms/b2/volatile', kind: 'volatile' }])
+    t.deepEqual(batch.volumes.map((v) => v.kind), ['origin', 'volatile'])
+    const clones = await pool.cloneVolumes(tpl, ['appvms/c1/root'])
+    t.is(clones.volumes[0].kind, 'origin')
+    const snaps = await pool.cloneVolumes(tpl, ['appvms/c2/root'], { mode: 'snapshot' })
+    t.is(snaps.volumes[0].kind, 'snapshot')
+  })
+
+  test(`${kind}: a malformed vid is always ERR_INVALID_VID, quoted with control characters escaped`, async (t) => {
+    const pool = await open()
+    for (const vid of ['appvms/x/root/', '/appvms/x/root', 'appvms//root', 'appvms/x\x1b[2J/root', 'appvms/x/\x1b]0;pwned\x07']) {
+      const e = await t.throwsAsync(pool.createVolume({ vid, size: SIZE }), { code: 'ERR_INVALID_VID' }, vid)
+      t.false(/[\x00-\x1f\x7f]/.test(e!.message), `no raw control character in ${JSON.stringify(e!.message)}`)
+      t.throws(() => pool.getVolume(vid), { code: 'ERR_INVALID_VID' })
+      await t.throwsAsync(pool.adoptVolume({ vid }), { code: 'ERR_INVALID_VID' })
+      await t.throwsAsync(pool.createVolumes([{ vid }]), { code: 'ERR_INVALID_VID' })
+    }
+    const cli = await runCli(['--pool', pool.dirPath, 'volume', 'create', 'appvms/x/root/', '--size', '1M'])
+    t.regex(cli.stderr, /ERR_INVALID_VID/)
+    const esc = await runCli(['--pool', pool.dirPath, 'volume', 'create', 'appvms/a\x1b[31mred/root', '--size', '1M'])
+    t.regex(esc.stderr, /ERR_INVALID_VID/)
+    t.false(esc.stderr.includes('\x1b'), `ESC never reaches the terminal: ${JSON.stringify(esc.stderr)}`)
+    t.true(esc.stderr.includes('\\u001b'), 'it is shown escaped')
+  })
+}
