@@ -29,6 +29,7 @@ import {
 import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
 import { volumeKind } from './kind'
+import { guardWhileOpen, poolClosedError, type Unguarded } from './open-guard'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
 import {
   DRIVER, type AdoptOptions, type AdoptReport, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
@@ -56,6 +57,12 @@ async function missingDirs(dirPath: string): Promise<string[]> {
 
 /** Session file names of the pools open in this process. */
 const OPEN_SESSIONS = new Set<string>()
+
+/** Every public method but close (and the disposer): refused once the pool is closed (open-guard.ts). */
+const POOL_CALLS = [
+  'createVolume', 'adoptVolume', 'adoptAll', 'cloneVolumes', 'createVolumes', 'startVolumes', 'stopVolumes',
+  'getVolume', 'loadVolume', 'listVolumes', 'usageDetails', 'size', 'usage', 'includedIn',
+] as const
 
 /**
  * A pool of volumes in one directory (driver `file-reflink`): open it with
@@ -97,6 +104,7 @@ export class ReflinkPool {
       forget: (vid) => this.forget(vid),
       remember: (rec) => this.remember(rec)!,
       cached: (vid) => this.volumes.has(vid),
+      closedName: () => (this.closed ? this.name : null),
       markLive: (fileName) => {
         OPEN_SESSIONS.add(fileName)
         return () => OPEN_SESSIONS.delete(fileName)
@@ -410,22 +418,22 @@ export class ReflinkPool {
    * no volume. `{ start: true }` also makes each clone's dirty image (the
    * volumes come back running).
    */
-  cloneVolumes(template: ReflinkVolume | string, targets: readonly string[], options?: CloneVolumesOptions): Promise<BatchReport> {
+  async cloneVolumes(template: ReflinkVolume | string, targets: readonly string[], options?: CloneVolumesOptions): Promise<BatchReport> {
     return cloneVolumes(this.ctx, template, targets, options)
   }
 
   /** createVolume for many volumes in one batch (all or nothing; see cloneVolumes). */
-  createVolumes(configs: readonly VolumeOptions[], options?: BatchOptions): Promise<BatchReport> {
+  async createVolumes(configs: readonly VolumeOptions[], options?: BatchOptions): Promise<BatchReport> {
     return createVolumes(this.ctx, configs, options)
   }
 
   /** start() many volumes: snapshot and save-on-stop volumes in one batch, other kinds a few at a time. Resolves the dirty image paths. */
-  startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
+  async startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
     return startVolumes(this.ctx, volumes, options)
   }
 
   /** stop() many volumes: snapshot volumes in one batch, other kinds a few at a time. */
-  stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
+  async stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
     return stopVolumes(this.ctx, volumes, options)
   }
 
@@ -558,11 +566,16 @@ export class ReflinkPool {
 
   /** Start `op` unless the pool is closed, tracked so close() can wait for it. */
   private track<T>(op: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(poolError('ERR_POOL_CLOSED', `Pool ${this.name} is closed`))
+    if (this.closed) return Promise.reject(poolClosedError(this.name))
     const p = op()
     this.inflight.add(p)
     const done = () => this.inflight.delete(p)
     p.then(done, done)
     return p
   }
+
+  static {
+    guardWhileOpen(ReflinkPool, POOL_CALLS, (pool) => (pool.closed ? pool.name : null))
+  }
 }
+const _allPoolCallsGuarded: Unguarded<ReflinkPool, typeof POOL_CALLS, 'close'> extends never ? true : never = true

@@ -21,6 +21,7 @@ import { volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
 import { startWay, volumeKind, type VolumeKind } from './kind'
+import { guardWhileOpen, type Unguarded } from './open-guard'
 import * as lifecycle from './volume-lifecycle'
 import * as revisions from './revisions'
 import * as dataIn from './volume-import'
@@ -42,6 +43,16 @@ import type {
   VolumeConfigOptions,
 } from './types'
 import type { ReflinkPool } from './pool'
+
+/**
+ * Every public method but the internal ones and exportEnd (a release, always
+ * allowed): refused once the pool is closed (open-guard.ts).
+ */
+const VOLUME_CALLS = [
+  'create', 'verify', 'start', 'stop', 'strayRevisions', 'revert', 'resize', 'export', 'exportStream', 'exportToFile',
+  'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive',
+  'isDirty', 'isRunning', 'isOutdated', 'revisions', 'size', 'usage', 'setConfig', 'footprint', 'remove',
+] as const
 
 /**
  * One volume of a pool (docs/design.md §3): its images, lifecycle (start,
@@ -503,4 +514,9 @@ export class ReflinkVolume {
       return fn()
     })
   }
+
+  static {
+    guardWhileOpen(ReflinkVolume, VOLUME_CALLS, (volume) => volume.ctx.closedName())
+  }
 }
+const _allVolumeCallsGuarded: Unguarded<ReflinkVolume, typeof VOLUME_CALLS, 'reload' | 'createFiles' | 'exportEnd'> extends never ? true : never = true
