@@ -7,7 +7,7 @@ import type { TestFn } from 'ava'
 import { join } from 'node:path'
 import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
-import { MiB, readAt, snapshotTree, writeAt } from './pool-fixture'
+import { ls, MiB, readAt, snapshotTree, writeAt } from './pool-fixture'
 import { runCli, runJson } from './cli-run'
 
 const SIZE = 4 * MiB
@@ -191,5 +191,98 @@ export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
     t.deepEqual(snapshotTree(pool.dirPath), before, 'nothing on disk changed')
     t.is(tpl.vid, vid, 'what the volume is stays readable')
     await pool.close()
+  })
+
+  // ---- aborts: from the call until its commit point, all or nothing ----------------------
+
+  /** Run `call` with a signal aborted at `when` ('sync': right after the call returns its promise; else ms). */
+  async function abortAt<T>(when: 'sync' | number, call: (signal: AbortSignal) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+    const ac = new AbortController()
+    const p = call(ac.signal)
+    if (when === 'sync') ac.abort()
+    else setTimeout(() => ac.abort(), when)
+    return p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
+  }
+  /** Abort points: at 0 (sync and timer) and random ones over a run of `ms` (a little past its end too). */
+  const abortPoints = (ms: number, n: number): Array<'sync' | number> => ['sync', 0, ...Array.from({ length: n }, () => Math.round(Math.random() * ms * 1.2 * 10) / 10)]
+
+  test(`${kind}: cloneVolumes and createVolumes aborted at 0 ms or at a random point make nothing or the whole batch`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    const N = 150
+    let round = 0
+    const targets = () => Array.from({ length: N }, (_, i) => `appvms/r${round}-${i}/root`)
+    const t0 = performance.now()
+    await pool.cloneVolumes(tpl, targets())
+    const ms = performance.now() - t0
+    const outcomes = { made: 0, none: 0 }
+    for (const [what, run] of [
+      ['cloneVolumes', (vids: string[], signal: AbortSignal) => pool.cloneVolumes(tpl, vids, { signal })],
+      ['cloneVolumes snapshot', (vids: string[], signal: AbortSignal) => pool.cloneVolumes(tpl.vid, vids, { signal, mode: 'snapshot' })],
+      ['createVolumes', (vids: string[], signal: AbortSignal) => pool.createVolumes(vids.map((vid) => ({ vid, size: SIZE })), { signal })],
+    ] as const) {
+      for (const when of abortPoints(ms, 5)) {
+        round++
+        const vids = targets()
+        const r = await abortAt(when, (signal) => run(vids, signal))
+        const listed = new Set((await pool.listVolumes()).map((v) => v.vid))
+        const dirs = ls(join(pool.dirPath, 'appvms')).filter((d) => d.startsWith(`r${round}-`))
+        const label = `${what} aborted at ${when}`
+        if (when === 'sync') t.false(r.ok, `${label}: an abort right after the call returned always wins`)
+        if (r.ok) {
+          outcomes.made++
+          t.true(vids.every((v) => listed.has(v)), `${label}: resolved, so every volume exists`)
+          if (what !== 'cloneVolumes snapshot') t.is(dirs.length, N, label)
+        } else {
+          outcomes.none++
+          t.is((r.error as { code?: string }).code, 'ABORT_ERR', label)
+          t.deepEqual(vids.filter((v) => listed.has(v)), [], `${label}: rejected, so no volume exists`)
+          t.deepEqual(dirs, [], `${label}: and no file or directory of one`)
+        }
+      }
+    }
+    t.log(`${kind}: ${JSON.stringify(outcomes)} over runs of ${ms.toFixed(0)} ms`)
+    // A fresh open (recovery) sees the same volumes.
+    const again = await open(pool.dirPath)
+    t.deepEqual((await again.listVolumes()).map((v) => v.vid), (await pool.listVolumes()).map((v) => v.vid))
+  })
+
+  test(`${kind}: startVolumes and stopVolumes aborted at 0 ms or at a random point start (stop) nothing or every volume`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    const snaps = (await pool.cloneVolumes(tpl, Array.from({ length: 30 }, (_, i) => `appvms/s${i}/root`), { mode: 'snapshot' })).volumes
+    const origins = (await pool.cloneVolumes(tpl, Array.from({ length: 30 }, (_, i) => `appvms/o${i}/root`))).volumes
+    const others = (await pool.createVolumes([
+      ...Array.from({ length: 6 }, (_, i) => ({ vid: `appvms/v${i}/volatile`, kind: 'volatile' as const, size: SIZE })),
+      ...Array.from({ length: 4 }, (_, i) => ({ vid: `appvms/sd${i}/private`, size: SIZE, revisionsToKeep: -1 })),
+    ])).volumes
+    const all = [...snaps, ...origins, ...others]
+    const running = async () => (await Promise.all(all.map((v) => v.isRunning()))).filter(Boolean).length
+    let t0 = performance.now()
+    await pool.startVolumes(all)
+    const startMs = performance.now() - t0
+    t0 = performance.now()
+    await pool.stopVolumes(all)
+    const stopMs = performance.now() - t0
+    for (const when of abortPoints(startMs, 4)) {
+      const r = await abortAt(when, (signal) => pool.startVolumes(all, { signal }))
+      const n = await running()
+      if (when === 'sync') t.false(r.ok, 'an abort right after startVolumes returned always wins')
+      if (r.ok) t.is(n, all.length, `startVolumes aborted at ${when}: resolved, so all run`)
+      else {
+        t.is((r.error as { code?: string }).code, 'ABORT_ERR')
+        t.is(n, 0, `startVolumes aborted at ${when}: rejected, so none runs`)
+      }
+      if (!r.ok) await pool.startVolumes(all)
+      const s = await abortAt(when === 'sync' ? 'sync' : Math.round(Math.random() * stopMs * 1.2), (signal) => pool.stopVolumes(all, { signal }))
+      const m = await running()
+      if (when === 'sync') t.false(s.ok, 'an abort right after stopVolumes returned always wins')
+      if (s.ok) t.is(m, 0, 'stopVolumes resolved: none runs')
+      else {
+        t.is((s.error as { code?: string }).code, 'ABORT_ERR')
+        t.is(m, all.length, 'stopVolumes rejected: all still run')
+        await pool.stopVolumes(all)
+      }
+    }
   })
 }

@@ -6,7 +6,13 @@
 // volumes cost a few log forces instead of thousands.
 //
 // All-or-nothing per call: an error or an abort before the renames leaves
-// nothing (the temp files are unlinked); after them the batch finishes. A crash
+// nothing (the temp files are unlinked); after them the batch finishes. The
+// signal is honoured from the call until that commit point, whenever it fires
+// (an abort while the call awaited a lock or a stat included: runControlled).
+// start and stop of many volumes commit with their native batch, or, when it
+// has nothing to do, before their first per-volume call; the per-volume calls
+// that follow run to the end without the signal, so an abort never leaves a
+// batch half started or half stopped. A crash
 // at any moment leaves each volume either fully made (its record is renamed in
 // only once its images are durable) or absent (recovery.ts removes the images
 // of a dead batch's vids that have no record).
@@ -17,7 +23,7 @@
 import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { native } from '../binding'
-import { abortError } from '../errors'
+import { abortError, throwIfAborted } from '../errors'
 import { runControlled } from '../native-control'
 import { forEachBounded } from '../bounded'
 import { copySlots } from '../limiter'
@@ -292,8 +298,8 @@ const isSnapshot = (v: ReflinkVolume) => v.kind === 'snapshot'
 const batchStarts = (v: ReflinkVolume) => isSnapshot(v) || startWay(v) === 'precache'
 
 /** Per-volume calls for the kinds the batch does not cover, a few at a time, stopping at the first failure. */
-async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promise<unknown>, signal?: AbortSignal): Promise<void> {
-  await forEachBounded(vols, PER_VOLUME_IN_FLIGHT, fn, { signal })
+async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promise<unknown>): Promise<void> {
+  await forEachBounded(vols, PER_VOLUME_IN_FLIGHT, fn)
 }
 
 const PER_VOLUME_IN_FLIGHT = 8
@@ -332,8 +338,9 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
         throw poolFailure(ctx, e, batched.map((s) => s.vid))
       }
     })
-  }
-  await eachVolume(vols.filter((v) => !batchStarts(v)), (v) => v.start({ signal: b.signal }), b.signal)
+  } else throwIfAborted(b.signal)
+  // Past the commit point: the other kinds start whatever the signal.
+  await eachVolume(vols.filter((v) => !batchStarts(v)), (v) => v.start())
   return vols.map((v) => v.path)
 }
 
@@ -357,6 +364,7 @@ export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolum
         throw poolFailure(ctx, e, snaps.map((s) => s.vid))
       }
     })
-  }
-  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop({ signal: b.signal }), b.signal)
+  } else throwIfAborted(b.signal)
+  // Past the commit point: the other kinds stop (commit) whatever the signal.
+  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop())
 }
