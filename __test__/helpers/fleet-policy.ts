@@ -285,4 +285,73 @@ export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
       }
     }
   })
+
+  // ---- CLI: clone names, exit codes (the filesystem does not matter: XFS only) -------------
+  const cliTest = kind === 'xfs' ? test : (..._args: unknown[]) => {}
+
+  cliTest(`${kind}: CLI clone: {n} makes the same names whatever -n is, {n:3} pads; --skip-existing reports made and skipped`, async (t) => {
+    const pool = await open()
+    await template(pool)
+    const cli = (...args: string[]) => runCli(['--pool', pool.dirPath, ...args])
+    const first = await runJson(['--pool', pool.dirPath, 'clone', 'vm-templates/t/root', 'appvms/ci-{n}/root', '-n', '9'])
+    t.is(first.result.status, 0, first.result.stderr)
+    const again = await runJson(['--pool', pool.dirPath, 'clone', 'vm-templates/t/root', 'appvms/ci-{n}/root', '-n', '12', '--skip-existing'])
+    t.is(again.result.status, 0, again.result.stderr)
+    t.deepEqual(again.json.counts, { made: 3, skipped: 9 })
+    t.deepEqual(again.json.made, ['appvms/ci-10/root', 'appvms/ci-11/root', 'appvms/ci-12/root'])
+    const human = await cli('clone', 'vm-templates/t/root', 'appvms/ci-{n}/root', '-n', '13', '--skip-existing')
+    t.is(human.status, 0, human.stderr)
+    t.regex(human.stdout, /^cloned: +1 × /m)
+    t.regex(human.stdout, /^skipped: +12 that existed already$/m)
+    const vids = (await (await open(pool.dirPath)).listVolumes()).map((v) => v.vid).filter((v) => v.startsWith('appvms/ci-'))
+    t.is(vids.length, 13, `13 volumes, not 9 + 12 + 13: ${vids.join(' ')}`)
+    const padded = await runJson(['--pool', pool.dirPath, 'clone', 'vm-templates/t/root', 'appvms/w-{n:3}/root', '-n', '2'])
+    t.deepEqual(padded.json.made, ['appvms/w-001/root', 'appvms/w-002/root'])
+    // No advice that cannot help: {n} without -n is a usage error that names --count, not --skip-existing.
+    const noCount = await cli('clone', 'vm-templates/t/root', 'appvms/z-{n}/root')
+    t.is(noCount.status, 2, noCount.stderr)
+    t.regex(noCount.stderr, /--count/)
+    t.notRegex(noCount.stderr, /skip-existing/)
+  })
+
+  cliTest(`${kind}: CLI exit status: 2 for every usage error (option, size, vid, revision, pattern), 1 for a refusal or failure`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    // The volumes and their records (a CLI's open writes the records cache: not a change of the pool).
+    const state = () => Object.fromEntries(Object.entries(snapshotTree(pool.dirPath)).filter(([k]) => !k.startsWith('.reflink-pool/') || k.startsWith('.reflink-pool/volumes/')))
+    const before = state()
+    const usage: string[][] = [
+      ['volume', 'create', 'appvms/a/root', '--bogus'],
+      ['volume', 'create', 'appvms/a/root', '--size', '10gb'],
+      ['volume', 'create', 'appvms/a/root/', '--size', '1M'],
+      ['volume', 'create', 'appvms/a/root', '--kind', 'snapshot', '--source', 'vm-templates/t/x/'],
+      ['volume', 'info', 'appvms/a/root/'],
+      ['volume', 'start', '../etc/passwd'],
+      ['volume', 'revert', tpl.vid, 'abc'],
+      ['volume', 'revert', tpl.vid, '0'],
+      ['clone', tpl.vid, 'appvms/c-{m}/root', '-n', '2'],
+      ['clone', tpl.vid, 'appvms/c-{n}/root'],
+      ['clone', tpl.vid, 'appvms/c-{n}/root', '-n', '0'],
+      ['clone', tpl.vid, 'appvms/ok/root', 'appvms/bad/root/'],
+      ['volume', 'frobnicate'],
+    ]
+    for (const args of usage) {
+      const r = await runCli(['--pool', pool.dirPath, ...args])
+      t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+      t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`)
+    }
+    t.deepEqual(state(), before, 'no usage error changed anything')
+    await runCli(['--pool', pool.dirPath, 'clone', tpl.vid, 'appvms/e/root'])
+    const failures: Array<[string[], string]> = [
+      [['volume', 'info', 'appvms/nope/root'], 'ERR_UNKNOWN_VOLUME'],
+      [['volume', 'revert', tpl.vid, '7'], 'ERR_REVISION_NOT_FOUND'],
+      [['volume', 'create', tpl.vid], 'ERR_VOLUME_EXISTS'],
+      [['clone', tpl.vid, 'appvms/e/root'], 'ERR_VOLUME_EXISTS'],
+    ]
+    for (const [args, code] of failures) {
+      const r = await runCli(['--pool', pool.dirPath, ...args])
+      t.is(r.status, 1, `${args.join(' ')}: ${r.stderr}`)
+      t.regex(r.stderr, new RegExp(`\\(${code}\\)`))
+    }
+  })
 }

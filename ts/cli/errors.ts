@@ -1,5 +1,12 @@
 // How the CLI fails: one line on stderr, a stack only with --debug, and an exit
 // status that tells scripts whether they called us wrong or the operation failed.
+//
+// The exit-status rule, here and only here (exitStatusOf): 2 when the command
+// line itself is wrong, whatever the pool holds: an unknown option or command,
+// a missing argument, a malformed size, count, revision number, vid or target
+// pattern (UsageError, or the library's ERR_INVALID_VID: every vid the CLI
+// hands over comes from its command line); 1 when a well-formed command was
+// refused or failed (no such volume or revision, volume running, I/O error...).
 
 /** Exit statuses. Usage errors and operation failures differ so scripts can tell them apart. */
 export const EXIT = {
@@ -25,14 +32,16 @@ export const CLI_CODES = {
   notBuilt: 'ERR_NOT_BUILT',
 } as const
 
-/** A wrong command line: printed like any error but exits with EXIT.usage. */
+/** A wrong command line: printed like any error but exits with EXIT.usage; `code` names what was wrong (default ERR_USAGE). */
 export class UsageError extends Error {
-  readonly code = CLI_CODES.usage
-  constructor(message: string) {
+  constructor(message: string, readonly code: string = CLI_CODES.usage) {
     super(message)
     this.name = 'UsageError'
   }
 }
+
+/** Library codes that can only mean a malformed command line (see the rule above). */
+const USAGE_CODES: ReadonlySet<string> = new Set(['ERR_INVALID_VID'])
 
 /** An operation failure raised by the CLI itself, with a stable code. */
 export class CliError extends Error {
@@ -43,7 +52,7 @@ export class CliError extends Error {
 }
 
 export function exitStatusOf(err: unknown): number {
-  return err instanceof UsageError ? EXIT.usage : EXIT.failure
+  return err instanceof UsageError || USAGE_CODES.has(codeOf(err)) ? EXIT.usage : EXIT.failure
 }
 
 function codeOf(err: unknown): string {

@@ -1,7 +1,7 @@
 // Volume commands: `reflink-pool volume <create|adopt|config|list|info|start|
 // stop|revert|revisions|resize|import|export|remove|verify|send|receive>`.
 import { Command, Option } from 'commander'
-import { examples, intArg, sizeArg, sizeHelp } from '../args'
+import { examples, intArg, revisionArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
@@ -219,13 +219,15 @@ export function registerVolumeCommands(program: Command): void {
     )
 
   volume
-    .command('revert <vid> [revision]')
+    .command('revert')
+    .argument('<vid>', 'volume id')
+    .argument('[revision]', 'revision number (default: the newest)', revisionArg)
     .description('put a revision back as the clean image (default: the newest); the current one becomes a revision')
     .addHelpText('after', examples('reflink-pool volume revert appvms/web/private', 'reflink-pool volume revert appvms/web/private 3'))
-    .action((vid: string, rev: string | undefined, _o: unknown, cmd: Command) =>
+    .action((vid: string, rev: number | undefined, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         // Name the revision that was used: the newest one when none is given.
-        const chosen = rev ?? Object.keys(await v.revisions()).pop()
+        const chosen = rev !== undefined ? String(rev) : Object.keys(await v.revisions()).pop()
         await v.revert(rev, { signal: interrupt.signal })
         const data = { ...(await volumeJson(v)), revertedTo: chosen ?? null, revisions: await v.revisions() }
         new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${chosen}; the previous image is kept as a new revision.`)
