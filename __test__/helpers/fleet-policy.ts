@@ -4,6 +4,8 @@
 // at any moment (all or nothing), a closed pool, exit codes, adoption that
 // never stops part-way, and vids quoted safely in every message.
 import type { TestFn } from 'ava'
+import { execFileSync } from 'node:child_process'
+import { linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
@@ -353,5 +355,109 @@ export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
       t.is(r.status, 1, `${args.join(' ')}: ${r.stderr}`)
       t.regex(r.stderr, new RegExp(`\\(${code}\\)`))
     }
+  })
+
+  // ---- adoption never stops part-way ------------------------------------------------------
+
+  /**
+   * A directory with the upstream Qubes file-reflink names: good image sets between odd
+   * entries that sort first and last (symlinks, FIFOs, a device, a directory named as an
+   * image, a hardlinked clean image, a partial set, a VM name with ESC in it).
+   */
+  function oddQubesLayout(dir: string, outside: string, good = true): { good: string[]; odd: Record<string, RegExp> } {
+    const file = (rel: string, text = rel) => {
+      mkdirSync(join(dir, rel, '..'), { recursive: true })
+      writeFileSync(join(dir, rel), Buffer.concat([Buffer.from(text), Buffer.alloc(64 * 1024)]), { mode: 0o600 })
+    }
+    const at = (rel: string) => {
+      mkdirSync(join(dir, rel, '..'), { recursive: true })
+      return join(dir, rel)
+    }
+    writeFileSync(outside, 'outside: never adopted, never changed')
+    const odd: Record<string, RegExp> = {
+      'appvms/0-sym/private': /private\.img is a symlink/,
+      'appvms/0-dir/root': /root\.img is a directory/,
+      'appvms/b-fifo/private': /private\.img is a FIFO/,
+      'appvms/c-dev/private': /private\.img is a FIFO, socket or device/,
+      'appvms/e-hard/root': /hardlinked/,
+      'appvms/f-partial/private': /no clean image/,
+      'appvms/x\x1b[31m/private': /not a valid volume id/,
+      'appvms/zz-fifo/volatile': /FIFO/,
+      'appvms/zz-sym/private': /symlink/,
+      'appvms/zzz-link': /a symlink, not a VM directory/,
+      'vm-templates/0-dir/root': /directory/,
+    }
+    symlinkSync(outside, at('appvms/0-sym/private.img'))
+    mkdirSync(at('appvms/0-dir/root.img'))
+    execFileSync('mkfifo', [at('appvms/b-fifo/private.img')])
+    execFileSync('mknod', [at('appvms/c-dev/private.img'), 'c', '1', '3'])
+    file('appvms/f-partial/private-dirty.img')
+    file('appvms/x\x1b[31m/private.img')
+    execFileSync('mkfifo', [at('appvms/zz-fifo/volatile.img')])
+    symlinkSync(outside, at('appvms/zz-sym/private.img'))
+    symlinkSync(join(outside, '..'), at('appvms/zzz-link'))
+    mkdirSync(at('vm-templates/0-dir/root.img'))
+    file('vm-templates/debian/root.img', 'template')
+    file('vm-templates/debian/root-precache.img', 'template')
+    linkSync(join(dir, 'vm-templates/debian/root.img'), at('appvms/e-hard/root.img'))
+    if (!good) {
+      rmSync(join(dir, 'vm-templates/debian'), { recursive: true })
+      rmSync(join(dir, 'appvms/e-hard'), { recursive: true })
+      delete odd['appvms/e-hard/root']
+      return { good: [], odd }
+    }
+    for (const vm of ['a-good', 'g-good']) {
+      file(`appvms/${vm}/private.img`)
+      file(`appvms/${vm}/private.img.1@2024-03-01T10:00:00Z`)
+      file(`appvms/${vm}/private-precache.img`, `appvms/${vm}/private.img`)
+    }
+    return { good: ['appvms/a-good/private', 'appvms/g-good/private', 'vm-templates/debian/root'], odd }
+  }
+  /** What adoption may not change: everything but the pool's metadata. */
+  const images = (dir: string) => Object.fromEntries(Object.entries(snapshotTree(dir)).filter(([k]) => !k.startsWith('.reflink-pool')))
+
+  test(`${kind}: adoptAll never stops part-way: odd entries sorted first and last are skipped with their reason, the rest adopted`, async (t) => {
+    const dir = poolDir()
+    const outside = join(fs().dir, `outside-${seq}`)
+    const { good, odd } = oddQubesLayout(dir, outside)
+    const before = images(dir)
+    const pool = await open(dir)
+    const report = await pool.adoptAll()
+    t.deepEqual(report.adopted, good)
+    t.deepEqual(report.skipped.map((s) => s.path.slice(dir.length + 1)).sort(), Object.keys(odd).sort())
+    for (const s of report.skipped) {
+      const rel = s.path.slice(dir.length + 1)
+      t.regex(s.reason, odd[rel], `${rel}: ${s.reason}`)
+    }
+    t.deepEqual(images(dir), before, 'no image, link or special file changed')
+    t.is(readFileSync(outside, 'utf8'), 'outside: never adopted, never changed')
+    // The adopted volumes work; adopting again adopts nothing and skips the same.
+    const v = pool.getVolume('appvms/g-good/private')
+    t.is(v.kind, 'origin')
+    t.is(readAt(await v.start(), 0, 6), 'appvms')
+    await v.stop()
+    const again = await pool.adoptAll()
+    t.deepEqual(again.adopted, [])
+    t.is(again.skipped.length, report.skipped.length)
+  })
+
+  test(`${kind}: CLI init --adopt prints what was adopted and skipped; exit 0 when anything was adopted, 1 when nothing was`, async (t) => {
+    const setup = expected.reflink ? [] : ['--no-setup-check']
+    const dir = poolDir()
+    const { good, odd } = oddQubesLayout(dir, join(fs().dir, `outside-${seq}`))
+    const r = await runCli(['--pool', dir, 'init', '--adopt', ...setup])
+    t.is(r.status, 0, r.stderr)
+    t.regex(r.stdout, new RegExp(`Adopted ${good.length} volumes:`))
+    t.regex(r.stdout, new RegExp(`Skipped ${Object.keys(odd).length}:`))
+    for (const vid of good) t.true(r.stdout.includes(`  ${vid}\n`), vid)
+    t.false(r.stdout.includes('\x1b'), 'a name with ESC is printed escaped')
+    t.true(r.stdout.includes('x\\u001b[31m'), r.stdout)
+    const none = poolDir()
+    const bad = oddQubesLayout(none, join(fs().dir, `outside-${seq}`), false)
+    const j = await runJson(['--pool', none, 'init', '--adopt', ...setup])
+    t.is(j.result.status, 1, j.result.stderr)
+    t.regex(j.result.stderr, /nothing was adopted.*\(ERR_NOTHING_ADOPTED\)/)
+    t.deepEqual(j.json.adoption.adopted, [])
+    t.is(j.json.adoption.skipped.length, Object.keys(bad.odd).length)
   })
 }

@@ -28,6 +28,8 @@ export const CLI_CODES = {
   benchUnavailable: 'ERR_BENCH_UNAVAILABLE',
   /** A loop device still uses the volume's dirty image (stop without --force). */
   volumeInUse: 'ERR_VOLUME_IN_USE',
+  /** init --adopt found nothing it could adopt (exit 1; the report lists what was skipped). */
+  nothingAdopted: 'ERR_NOTHING_ADOPTED',
   /** Raised by bin/reflink-pool.js when dist/ was never built. */
   notBuilt: 'ERR_NOT_BUILT',
 } as const

@@ -18,9 +18,10 @@ import { Locks } from './lock'
 import { SELF_OWNER } from './owner'
 import { recover, undoUnfinishedCreate, type RecoveryReport } from './recovery'
 import { ReflinkVolume } from './volume'
-import { isValidVid, parseVid, VID_PREFIXES } from './vid'
-import { lockFileName, parseImageName, sessionFileName, volumePaths } from './names'
+import { parseVid, VID_PREFIXES } from './vid'
+import { lockFileName, sessionFileName, volumePaths } from './names'
 import { volumeFiles } from './images'
+import { adoptAll } from './adopt-all'
 import { poolError, hasCode } from './fail'
 import { asyncDispose } from '../dispose'
 import {
@@ -340,59 +341,16 @@ export class ReflinkPool {
 
   /**
    * Adopt every image set of the pool directory that has a clean image
-   * (`appvms|vm-templates/<vm>/<name>.img`) and no record, as a save-on-stop
-   * volume (adoptVolume). Sets without a clean image (only a dirty image: a
-   * running or volatile volume; only revisions) and names that are not valid
-   * vids are skipped with the reason. Changes no image; run it with the VMs
-   * stopped.
+   * (`appvms|vm-templates/<vm>/<name>.img`) and no record, as an origin
+   * (adoptVolume). It never stops part-way: whatever it cannot adopt (an
+   * invalid name, a set without a clean image, a symlink, FIFO, device or
+   * directory named as an image, a hardlinked clean image without precache, a
+   * directory it cannot read) is reported in `skipped` with the reason.
+   * Changes no image; run it with the VMs stopped.
    */
   async adoptAll(): Promise<AdoptReport> {
-    const report: AdoptReport = { adopted: [], skipped: [] }
     await this.refresh()
-    for (const prefix of VID_PREFIXES) {
-      const prefixDir = resolve(this.dirPath, prefix)
-      if (!(await this.files.checkDir(prefixDir))) continue
-      for (const vm of await this.files.list(prefixDir)) {
-        const vmDir = join(prefixDir, vm.name)
-        if (!vm.isDirectory()) {
-          report.skipped.push({ path: vmDir, reason: vm.kind === 'symlink' ? 'a symlink, not a VM directory' : 'not a VM directory' })
-          continue
-        }
-        const sets = new Map<string, Set<string>>()
-        for (const ent of await this.files.list(vmDir)) {
-          const parsed = parseImageName(ent.name)
-          if (!parsed || parsed.temp) continue
-          if (!sets.has(parsed.base)) sets.set(parsed.base, new Set())
-          sets.get(parsed.base)!.add(parsed.kind)
-        }
-        for (const [base, kinds] of [...sets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-          const vid = `${prefix}/${vm.name}/${base}`
-          const path = join(vmDir, base)
-          if (!isValidVid(vid)) {
-            report.skipped.push({ path, reason: 'its name is not a valid volume id' })
-          } else if (this.volumes.has(vid)) {
-            continue // already a volume of the pool
-          } else if (!kinds.has('clean')) {
-            report.skipped.push({ path, reason: `no clean image (${[...kinds].join(', ')} only): adopt it explicitly with its kind` })
-          } else if (!kinds.has('precache') && ((await this.files.image(`${path}.img`))?.nlink ?? 1) > 1) {
-            // While its VM runs, the driver hardlinks a snapshot's clean image to its source's; an
-            // origin always has a precache beside its clean image (unless snapshots are disabled).
-            report.skipped.push({ path, reason: 'its clean image is hardlinked and has no precache (a snapshot of another volume while its VM runs): adopt it explicitly with its kind, or stop the VM first' })
-          } else {
-            try {
-              await this.adoptVolume({ vid })
-              report.adopted.push(vid)
-            } catch (e) {
-              if (!hasCode(e, 'ERR_VOLUME_EXISTS', 'ERR_UNSAFE_PATH', 'ERR_MISSING_IMAGE')) throw e
-              report.skipped.push({ path, reason: `${(e as { code: string }).code}: ${(e as Error).message}` })
-            }
-          }
-        }
-      }
-    }
-    report.adopted.sort()
-    report.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-    return report
+    return adoptAll(this.ctx)
   }
 
   /** Under the vid's lock: no record exists (an unfinished create's is undone first), and the source does. */

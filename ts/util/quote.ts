@@ -8,3 +8,8 @@
 export function quote(text: string, max = 120): string {
   return text.length > max ? JSON.stringify(text.slice(0, max - 3)) + '...' : JSON.stringify(text)
 }
+
+/** `text` as it is when it holds no control character, else quote(text): for names listed one per line. */
+export function printable(text: string): string {
+  return [...text].some((c) => c < ' ' || c === '\x7f') ? quote(text, Infinity) : text
+}
