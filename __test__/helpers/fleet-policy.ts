@@ -336,11 +336,15 @@ export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
       ['clone', tpl.vid, 'appvms/c-{n}/root', '-n', '0'],
       ['clone', tpl.vid, 'appvms/ok/root', 'appvms/bad/root/'],
       ['volume', 'frobnicate'],
+      ['\x1b[2Jboom'],
+      ['volume', 'info', 'appvms/\x1b]0;pwned\x07/root'],
+      ['clone', tpl.vid, 'appvms/\x1b[31m-{n}/root', '-n', '2'],
     ]
     for (const args of usage) {
       const r = await runCli(['--pool', pool.dirPath, ...args])
       t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
       t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`)
+      t.false(r.stderr.includes('\x1b') || r.stderr.includes('\x07'), `no raw control character: ${JSON.stringify(r.stderr)}`)
     }
     t.deepEqual(state(), before, 'no usage error changed anything')
     await runCli(['--pool', pool.dirPath, 'clone', tpl.vid, 'appvms/e/root'])

@@ -8,6 +8,8 @@
 // hands over comes from its command line); 1 when a well-formed command was
 // refused or failed (no such volume or revision, volume running, I/O error...).
 
+import { escapeControls } from '../util/quote'
+
 /** Exit statuses. Usage errors and operation failures differ so scripts can tell them apart. */
 export const EXIT = {
   ok: 0,
@@ -71,7 +73,8 @@ export function errorLine(err: unknown): string {
   // Node-style messages often start with the code already ("ENOENT: no such file..."): say it once.
   if (message.startsWith(`${code}: `)) message = message.slice(code.length + 2)
   message = message.split('\n')[0].trim() || 'unknown error'
-  return `reflink-pool: ${message} (${code})`
+  // Text from the command line (an unknown command, a path) may hold control characters: never print them raw.
+  return `reflink-pool: ${escapeControls(message)} (${escapeControls(code)})`
 }
 
 /** The JSON shape of an error for --json callers (printed on stderr too, stdout stays for data). */
