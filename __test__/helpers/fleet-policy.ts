@@ -5,7 +5,7 @@
 // never stops part-way, and vids quoted safely in every message.
 import type { TestFn } from 'ava'
 import { execFileSync } from 'node:child_process'
-import { linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
@@ -252,14 +252,25 @@ export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
   test(`${kind}: startVolumes and stopVolumes aborted at 0 ms or at a random point start (stop) nothing or every volume`, async (t) => {
     const pool = await open()
     const tpl = await template(pool)
+    writeAt(await tpl.start(), MiB, Buffer.alloc(MiB, 1)) // data each snapshot's start copies where nothing reflinks
+    await tpl.stop()
     const snaps = (await pool.cloneVolumes(tpl, Array.from({ length: 30 }, (_, i) => `appvms/s${i}/root`), { mode: 'snapshot' })).volumes
-    const origins = (await pool.cloneVolumes(tpl, Array.from({ length: 30 }, (_, i) => `appvms/o${i}/root`))).volumes
+    const origins = (await pool.cloneVolumes(tpl, Array.from({ length: 30 }, (_, i) => `appvms/t${i}/root`))).volumes
     const others = (await pool.createVolumes([
       ...Array.from({ length: 6 }, (_, i) => ({ vid: `appvms/v${i}/volatile`, kind: 'volatile' as const, size: SIZE })),
       ...Array.from({ length: 4 }, (_, i) => ({ vid: `appvms/sd${i}/private`, size: SIZE, revisionsToKeep: -1 })),
     ])).volumes
     const all = [...snaps, ...origins, ...others]
     const running = async () => (await Promise.all(all.map((v) => v.isRunning()))).filter(Boolean).length
+    const ownImages = () => snaps.filter((v) => existsSync(join(pool.dirPath, `${v.vid}.img`))).map((v) => v.vid)
+    // Aborted from its progress (the snapshots sort first, so some are linked by then):
+    // nothing is left of the start. Progress is throttled: on a fast reflink the first
+    // report may be the last, and the start then completes (all or nothing either way).
+    const ac = new AbortController()
+    const mid = await pool.startVolumes(all, { signal: ac.signal, onProgress: (done, total) => done < total && ac.abort() }).then(() => ({ ok: true }), () => ({ ok: false }))
+    if (mid.ok) await pool.stopVolumes(all)
+    else t.deepEqual([await running(), ownImages()], [0, []], 'an aborted start leaves no dirty image and no linked clean image')
+    t.log(`${kind}: mid-batch abort ${mid.ok ? 'came too late (one progress report)' : 'landed'}`)
     let t0 = performance.now()
     await pool.startVolumes(all)
     const startMs = performance.now() - t0
@@ -274,6 +285,7 @@ export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
       else {
         t.is((r.error as { code?: string }).code, 'ABORT_ERR')
         t.is(n, 0, `startVolumes aborted at ${when}: rejected, so none runs`)
+        t.deepEqual(ownImages(), [], 'and no snapshot keeps a linked clean image')
       }
       if (!r.ok) await pool.startVolumes(all)
       const s = await abortAt(when === 'sync' ? 'sync' : Math.round(Math.random() * stopMs * 1.2), (signal) => pool.stopVolumes(all, { signal }))
