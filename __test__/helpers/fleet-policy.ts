@@ -476,4 +476,15 @@ export function fleetPolicy(avaTest: TestFn, kind: FsKind): void {
     t.deepEqual(j.json.adoption.adopted, [])
     t.is(j.json.adoption.skipped.length, Object.keys(bad.odd).length)
   })
+
+  test(`${kind}: exportToFile to a path ending in '/' is refused, never written as a file without the slash`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    const dir = join(fs().dir, `no-such-dir-${seq}`)
+    await t.throwsAsync(tpl.exportToFile(`${dir}/`), { code: 'ERR_INVALID_ARG_VALUE', message: /names a directory/ })
+    t.false(existsSync(dir), 'nothing was written')
+    const cli = await runCli(['--pool', pool.dirPath, 'volume', 'export', tpl.vid, `${dir}/`])
+    t.is(cli.status, 1, cli.stderr)
+    t.false(existsSync(dir))
+  })
 }
