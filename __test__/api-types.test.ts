@@ -23,7 +23,7 @@ test('the package root exports the public API only (no internal, no test hooks)'
   t.false(names.includes('internal'))
   t.deepEqual(names.filter((n) => n.startsWith('_')), [])
   t.deepEqual(names, [
-    'AbortError', 'COPY_METHODS', 'DRIVER', 'ERROR_CODES', 'ReflinkPool', 'ReflinkPoolError', 'ReflinkVolume', 'VID_PREFIXES',
+    'AbortError', 'COPY_METHODS', 'DRIVER', 'ERROR_CODES', 'ReflinkPool', 'ReflinkPoolError', 'ReflinkVolume', 'VID_PREFIXES', 'VOLUME_KINDS',
     'copyFile', 'createSparseFile', 'fileUsage', 'isReflinkPoolError', 'isReflinkSupported', 'parseVid',
     'resizeFile', 'setCopyConcurrency', 'updateLoopDevSizes',
   ])
@@ -80,7 +80,7 @@ test('await using closes the pool at the end of the scope', async (t) => {
   {
     await using pool = await ReflinkPool.open({ dirPath: dir, setupCheck: false })
     kept = pool
-    await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: 4096 })
+    await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', kind: 'volatile', size: 4096 })
   }
   const err = (await t.throwsAsync(kept.createVolume({ vid: 'appvms/b/volatile', name: 'volatile' }))) as ReflinkPoolError
   t.is(err.code, 'ERR_POOL_CLOSED')

@@ -66,7 +66,7 @@ async function pool(base: string, args: string[] = []): Promise<{ dir: string; e
 anyTest('a closed stdout pipe ends every command quietly (exit 0 or 141, no stack trace)', async (t) => {
   const dir = join(mkdtempSync(join(tmpdir(), 'rp-pipe-')), 'pool')
   const lib = await ReflinkPool.open({ dirPath: dir, setupCheck: false })
-  for (let i = 0; i < 330; i++) await lib.createVolume({ vid: `appvms/vm-${i}/volatile`, name: 'volatile', size: GiB })
+  for (let i = 0; i < 330; i++) await lib.createVolume({ vid: `appvms/vm-${i}/volatile`, name: 'volatile', kind: 'volatile', size: GiB })
   await lib.close()
   const head = pipeline(`${CLI} --pool ${dir} volume list --json | head -3`)
   t.true([0, 141].includes(head.status), `volume list --json | head -3: status ${head.status}: ${head.stderr}`)

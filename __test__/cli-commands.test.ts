@@ -264,14 +264,14 @@ test('clone: N volumes in batches, --json summary with time and shared/exclusive
   t.is(r.result.status, 0, r.result.stderr)
   t.like(r.json, { template: tpl, mode: 'copy', count: 12, batches: 3 })
   t.deepEqual(r.json.methods, { reflink: 12 }, 'the library reports reflink for every clone on XFS')
-  t.is(r.json.vids[0], 'appvms/c-01/root')
+  t.is(r.json.vids[0], 'appvms/c-1/root', '{n} is not padded')
   t.is(r.json.vids[11], 'appvms/c-12/root')
   t.true(r.json.totalMs > 0 && r.json.perCloneMs > 0)
   t.deepEqual(r.json.made, r.json.vids)
   // Strategy reflink on XFS: the clones' data is shared, nothing exclusive.
   t.true(r.json.space.shared > 0, `shared ${r.json.space.shared}`)
   t.is(r.json.space.exclusive, 0, 'reflinked clones own no exclusive bytes')
-  const exported = await runCli(['volume', 'export', 'appvms/c-07/root', '-'], { env })
+  const exported = await runCli(['volume', 'export', 'appvms/c-7/root', '-'], { env })
   t.is(sha(exported.stdoutBytes), sha(sampleImage()), 'a clone holds the template data')
 
   const human = await runCli(['clone', tpl, 'appvms/d/root', 'appvms/e/root', '--snapshot'], { env })
@@ -289,14 +289,17 @@ test('clone: N volumes in batches, --json summary with time and shared/exclusive
 
 // --- error details -------------------------------------------------------------------------
 
-test('library errors: code in the line, exit 1, stack only with --debug', async (t) => {
+test('library errors: code in the line, exit 1 (2 for a malformed vid), stack only with --debug', async (t) => {
   const { env } = await freshPool(t)
   const bad = await runCli(['volume', 'create', 'appvms/../etc/x'], { env })
-  t.is(bad.status, 1)
+  t.is(bad.status, 2, 'a malformed vid is a usage error')
   t.is(errorLineOf(bad.stderr)?.[2], 'ERR_INVALID_VID')
   t.is(bad.stderr.trim().split('\n').length, 1)
+  const unknown = await runCli(['volume', 'info', 'appvms/nope/root'], { env })
+  t.is(unknown.status, 1, 'an unknown volume is a failure of the operation')
+  t.is(errorLineOf(unknown.stderr)?.[2], 'ERR_UNKNOWN_VOLUME')
   const debug = await runCli(['volume', 'create', 'appvms/../etc/x', '--debug'], { env })
-  t.is(debug.status, 1)
+  t.is(debug.status, 2)
   t.regex(debug.stderr, /^reflink-pool: .+ \(ERR_INVALID_VID\)\n/)
   t.regex(debug.stderr, /\n\s+at /, 'a stack trace follows with --debug')
 })

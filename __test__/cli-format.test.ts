@@ -5,7 +5,7 @@ import { Writable } from 'node:stream'
 import { humanSize, humanDuration, parseSize, table, wrap } from '../ts/cli/format'
 import { createProgress } from '../ts/cli/progress'
 import { errorLine, exitStatusOf, UsageError, EXIT } from '../ts/cli/errors'
-import { expandTargets } from '../ts/cli/clone-runner'
+import { CloneIncompleteError, expandTargets } from '../ts/cli/clone-runner'
 
 test('human sizes and durations', (t) => {
   t.is(humanSize(0), '0 B')
@@ -59,10 +59,32 @@ test('error line and exit status: usage errors differ from failures', (t) => {
   t.is(errorLine(new Error('first\nsecond')), 'reflink-pool: first (ERR_INTERNAL)')
 })
 
-test('clone targets: {n} patterns expand with zero padding; --count needs a pattern', (t) => {
-  t.deepEqual(expandTargets(['appvms/vm-{n}/root'], 10).slice(0, 2), ['appvms/vm-01/root', 'appvms/vm-02/root'])
+test('clone targets: {n} expands without padding, {n:W} to width W, whatever the count; --count needs a pattern', (t) => {
+  t.deepEqual(expandTargets(['appvms/vm-{n}/root'], 10).slice(0, 2), ['appvms/vm-1/root', 'appvms/vm-2/root'])
+  t.deepEqual(expandTargets(['appvms/vm-{n}/root'], 9), expandTargets(['appvms/vm-{n}/root'], 12).slice(0, 9), 'the names never depend on the count')
+  t.deepEqual(expandTargets(['appvms/vm-{n:3}/root'], 1000).slice(0, 2), ['appvms/vm-001/root', 'appvms/vm-002/root'])
+  t.is(expandTargets(['appvms/vm-{n:3}/root'], 1000)[999], 'appvms/vm-1000/root')
+  t.deepEqual(expandTargets(['appvms/{n}-{n:2}/root'], 1), ['appvms/1-01/root'])
+  for (const bad of ['appvms/vm-{m}/root', 'appvms/vm-{n:0}/root', 'appvms/vm-{n:x}/root', 'appvms/vm-{n/root', 'appvms/vm-{n}}/root']) {
+    t.throws(() => expandTargets([bad], 3), { instanceOf: UsageError }, bad)
+  }
+  t.throws(() => expandTargets(['appvms/vm-{n}/root'], undefined), { instanceOf: UsageError, message: /--count/ }, '{n} without --count')
+  t.throws(() => expandTargets(['appvms/ok/root', 'appvms/bad/root/'], undefined), { instanceOf: UsageError, code: 'ERR_INVALID_VID' }, 'every target is a vid, checked first')
   t.deepEqual(expandTargets(['appvms/a/root', 'appvms/b/root'], undefined), ['appvms/a/root', 'appvms/b/root'])
   t.throws(() => expandTargets(['appvms/a/root'], 3), { instanceOf: UsageError })
+})
+
+test('a clone run that stopped advises --skip-existing only when it made volumes (and to free space first on ENOSPC)', (t) => {
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+  const none = new CloneIncompleteError(enospc, [], ['appvms/a/root'], [])
+  t.notRegex(none.message, /skip-existing/)
+  t.regex(none.message, /nothing was cloned: free space/)
+  t.is(none.code, 'ENOSPC')
+  const some = new CloneIncompleteError(enospc, ['appvms/a/root'], ['appvms/b/root'], [])
+  t.regex(some.message, /made 1 of 2 volumes.*free space on the pool's filesystem, then re-run with --skip-existing/)
+  const interrupted = new CloneIncompleteError(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }), [], ['appvms/a/root'], [])
+  t.notRegex(interrupted.message, /skip-existing/)
+  t.is(interrupted.name, 'AbortError')
 })
 
 function sink(isTTY: boolean): { stream: NodeJS.WriteStream; text: () => string } {

@@ -36,7 +36,7 @@ test.serial('under umask 0 the pool root, appvms, VM folders and .reflink-pool d
     const pool = await ReflinkPool.open({ dirPath: dir, setupCheck: false, revisionsToKeep: 2 })
     const v = await pool.createVolume({ vid: 'appvms/vm/private', name: 'private', size: 64 * KiB, saveOnStop: true, rw: true })
     const snap = await pool.createVolume({ vid: 'appvms/vm/root', name: 'root', snapOnStart: true, source: v.vid, rw: true })
-    const vol = await pool.createVolume({ vid: 'appvms/other/volatile', name: 'volatile', size: 64 * KiB, rw: true })
+    const vol = await pool.createVolume({ vid: 'appvms/other/volatile', name: 'volatile', kind: 'volatile', size: 64 * KiB, rw: true })
     await v.start()
     await snap.start()
     await vol.start()

@@ -35,7 +35,7 @@ for (const kind of ['xfs', 'btrfs', 'ext4'] as FsKind[]) {
     const pool = await ReflinkPool.open({ dirPath: dir, setupCheck: kind !== 'ext4', revisionsToKeep: 2 })
     const vols: ReflinkVolume[] = []
     for (const name of ['private', 'data']) vols.push(await pool.createVolume({ vid: `appvms/vm/${name}`, name, size: 64 * KiB, saveOnStop: true, rw: true }))
-    vols.push(await pool.createVolume({ vid: 'appvms/vm/volatile', name: 'volatile', size: 64 * KiB, rw: true }))
+    vols.push(await pool.createVolume({ vid: 'appvms/vm/volatile', name: 'volatile', kind: 'volatile', size: 64 * KiB, rw: true }))
     const vmDir = join(dir, 'appvms', 'vm')
     const bait = join(dir, 'appvms', 'bait')
     symlinkSync(outside, bait)

@@ -19,7 +19,7 @@ fsTest('a child process reopening the pool sees the same config, volumes, revisi
   await tpl.stop()
   await pool.createVolume({ vid: 'appvms/a/root', name: 'root', size: 4 * MiB, snapOnStart: true, source: tpl.vid })
   const priv = await pool.createVolume({ vid: 'appvms/a/private', name: 'private', size: 2 * MiB, saveOnStop: true, revisionsToKeep: 0 })
-  await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: MiB })
+  await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', kind: 'volatile', size: MiB })
   await priv.start()
   // A temp file of an operation this (live) process might be running: another process's open leaves it alone.
   const liveTemp = join(dir, 'appvms/a/private.img~inflight')
@@ -116,7 +116,7 @@ fsTest('open recovers what a killed process left: temp files and the half-writte
 fsTest('open reads the records cache only while the record directory is unchanged, and rebuilds it otherwise', async (t) => {
   const dir = newDir()
   const pool = await ReflinkPool.open({ dirPath: dir })
-  for (const n of ['a', 'b', 'c']) await pool.createVolume({ vid: `appvms/${n}/volatile`, name: 'volatile', size: MiB })
+  for (const n of ['a', 'b', 'c']) await pool.createVolume({ vid: `appvms/${n}/volatile`, name: 'volatile', kind: 'volatile', size: MiB })
   await pool.close()
   const volumesDir = join(dir, '.reflink-pool', 'volumes')
   const cacheFile = join(dir, '.reflink-pool', 'volumes.cache.json')

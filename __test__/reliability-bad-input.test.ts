@@ -62,7 +62,7 @@ async function makeFixture(root: string): Promise<Fixture> {
     await v.stop()
   }
   const snap = await pool.createVolume({ vid: 'appvms/vm1/root', name: 'root', snapOnStart: true, source: 'vm-templates/tpl/root', rw: true })
-  const volatile = await pool.createVolume({ vid: 'appvms/vm1/volatile', name: 'volatile', size: 64 * KiB, rw: true })
+  const volatile = await pool.createVolume({ vid: 'appvms/vm1/volatile', name: 'volatile', kind: 'volatile', size: 64 * KiB, rw: true })
   const ro = await s('appvms/ro/private', { rw: false })
   const running = await s('appvms/run/private')
   await running.start()

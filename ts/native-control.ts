@@ -15,6 +15,9 @@ export async function runControlled<T extends { lastProgress?: { done: number; t
   onProgress: Report | undefined,
   call: (token: CancelToken, progress: Report | undefined) => Promise<Outcome<T>>,
 ): Promise<T> {
+  // An abort before this call (while its caller awaited a lock, a stat, a copy slot)
+  // fires no event any more: it is seen here, and the task never starts.
+  if (signal?.aborted) throw abortError(signal)
   const token = new native.CancelToken()
   const onAbort = () => token.cancel()
   signal?.addEventListener('abort', onAbort, { once: true })

@@ -4,13 +4,14 @@
 // unacceptable value, unknown option key) and touches nothing on disk.
 // Messages follow Node's ("The "x" argument must be ... Received ...").
 import { libraryError } from './errors'
+import { quote } from './util/quote'
 
 function describe(value: unknown): string {
   if (value === null) return 'null'
   if (value === undefined) return 'undefined'
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
   if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
-  const shown = typeof value === 'string' ? `'${value.length > 28 ? value.slice(0, 25) + '...' : value}'` : String(value)
+  const shown = typeof value === 'string' ? quote(value, 28) : String(value)
   return `type ${typeof value} (${shown})`
 }
 
@@ -19,7 +20,7 @@ function typeError(name: string, expected: string, value: unknown): Error {
 }
 
 function valueError(name: string, expected: string, value: unknown): Error {
-  const shown = typeof value === 'string' ? `'${value.length > 80 ? value.slice(0, 77) + '...' : value}'` : String(value)
+  const shown = typeof value === 'string' ? quote(value, 80) : String(value)
   return libraryError('ERR_INVALID_ARG_VALUE', `The argument '${name}' ${expected}. Received ${shown}`)
 }
 

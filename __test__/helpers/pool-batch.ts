@@ -120,7 +120,7 @@ export function poolBatch(avaTest: TestFn, kind: FsKind): void {
     const want = hashFile(join(pool.dirPath, 'vm-templates/t/root.img'))
     const made = await pool.createVolumes([
       { vid: 'appvms/o/private', name: 'private', size: SIZE, saveOnStop: true },
-      { vid: 'appvms/o/volatile', name: 'volatile', size: SIZE },
+      { vid: 'appvms/o/volatile', name: 'volatile', kind: 'volatile', size: SIZE },
       ...vids('sn', 20).map((vid) => ({ vid, name: 'root', snapOnStart: true, source: tpl.vid })),
     ])
     t.is(made.volumes.length, 22)

@@ -118,7 +118,7 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     const pool = await open()
     const tpl = await origin(pool)
     const snap = await pool.createVolume({ vid: 'appvms/a/root', name: 'root', snapOnStart: true, source: tpl.vid, size: SIZE })
-    await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: SIZE })
+    await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', kind: 'volatile', size: SIZE })
     await pool.createVolume({ vid: 'appvms/a/os', name: 'os', snapOnStart: true, saveOnStop: true, source: tpl, size: SIZE })
     t.deepEqual(ls(img(pool, 'appvms/a')), [])
     // Leftovers of appvms/a/root, and a neighbour (root2) that must survive.
@@ -168,7 +168,7 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     const pool = await open()
     const tpl = await origin(pool)
     const snap = await pool.createVolume({ vid: 'appvms/a/root', name: 'root', snapOnStart: true, source: tpl.vid, size: SIZE })
-    const vol = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: SIZE })
+    const vol = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', kind: 'volatile', size: SIZE })
     t.true(await snap.verify())
     t.true(await vol.verify())
     const { unlinkSync } = await import('node:fs')
@@ -347,7 +347,7 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
 
   test(`${kind}: volatile start makes a sparse dirty image of size; stop removes it and keeps a size changed while running`, async (t) => {
     const pool = await open()
-    const v = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: SIZE })
+    const v = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', kind: 'volatile', size: SIZE })
     const dirty = await v.start()
     const st = statSync(dirty)
     t.is(st.size, SIZE)
@@ -501,7 +501,7 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     t.is(statSync(dirty).size, 3 * SIZE)
     await v.stop()
     t.is(statSync(img(pool, 'vm-templates/t-root/root.img')).size, 3 * SIZE)
-    const vol = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: SIZE })
+    const vol = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', kind: 'volatile', size: SIZE })
     await vol.resize(2 * SIZE)
     t.deepEqual(ls(img(pool, 'appvms/a')), [])
     t.is(await vol.size(), 2 * SIZE)
@@ -527,7 +527,7 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
   test(`${kind}: export/import need saveOnStop (ERR_NOT_SAVE_ON_STOP); importVolume is a no-op on other kinds`, async (t) => {
     const pool = await open()
     const tpl = await origin(pool)
-    const vol = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', size: SIZE })
+    const vol = await pool.createVolume({ vid: 'appvms/a/volatile', name: 'volatile', kind: 'volatile', size: SIZE })
     await refusedUnchanged(t, pool, 'ERR_NOT_SAVE_ON_STOP', () => vol.export())
     await refusedUnchanged(t, pool, 'ERR_NOT_SAVE_ON_STOP', () => vol.importData(SIZE))
     await refusedUnchanged(t, pool, 'ERR_NOT_SAVE_ON_STOP', () => vol.importDataEnd(true))
@@ -666,7 +666,7 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     chmodSync(join(outside, 'victim'), 0o644)
     const outsideBefore = snapshotTree(outside)
     // A VM directory that is a symlink.
-    const vol = await pool.createVolume({ vid: 'appvms/evil/volatile', name: 'volatile', size: SIZE })
+    const vol = await pool.createVolume({ vid: 'appvms/evil/volatile', name: 'volatile', kind: 'volatile', size: SIZE })
     symlinkSync(outside, img(pool, 'appvms/evil'))
     await t.throwsAsync(pool.createVolume({ vid: 'appvms/evil/secret', name: 'secret', saveOnStop: true, size: SIZE }), { code: 'ERR_UNSAFE_PATH' })
     await t.throwsAsync(pool.createVolume({ vid: 'appvms/evil/other', name: 'other', size: SIZE }), { code: 'ERR_UNSAFE_PATH' })

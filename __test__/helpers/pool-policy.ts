@@ -69,7 +69,7 @@ export function poolPolicy(avaTest: TestFn, kind: FsKind): void {
       'data.img.99999999999999999999@2020-01-01T00:00:00Z']
     for (const f of others) {
       writeFileSync(join(dir, f), 'PRECIOUS')
-      for (const extra of [{ saveOnStop: true }, {}]) {
+      for (const extra of [{ saveOnStop: true }, { saveOnStop: false }]) {
         const e = await refusedUnchanged(t, pool.dirPath, 'ERR_VOLUME_EXISTS', () => pool.createVolume({ vid: 'appvms/old/data', name: 'data', size: SIZE, ...extra }), f)
         t.true(e.message.includes(f), `names ${f}`)
       }

@@ -22,7 +22,7 @@ export const CRASH_VOLUMES: ReadonlyArray<VolumeConfig & { vid: string }> = [
   { vid: 'appvms/a/private', name: 'private', size: 256 * KiB, saveOnStop: true, rw: true, revisionsToKeep: 0 },
   { vid: 'appvms/b/private', name: 'private', size: 256 * KiB, saveOnStop: true, rw: true, revisionsToKeep: 3 },
   { vid: 'appvms/c/root', name: 'root', snapOnStart: true, source: 'vm-templates/tpl/root', rw: true },
-  { vid: 'appvms/c/volatile', name: 'volatile', size: 128 * KiB, rw: true },
+  { vid: 'appvms/c/volatile', name: 'volatile', kind: 'volatile', size: 128 * KiB, rw: true },
 ]
 
 export const POOL_REVISIONS = 2

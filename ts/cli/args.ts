@@ -27,6 +27,9 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   }
 }
 
+/** A revision number (`volume revert V 3`): a whole number from 1; anything else is a usage error, never "no such revision". */
+export const revisionArg = intArg(1)
+
 /** Text for a command's --help: a list of example invocations. */
 export function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`

@@ -2,6 +2,8 @@
 // §7), in batches that are each all or nothing. Used by `reflink-pool clone`
 // and by the demo, so both measure clones the same way.
 import { CliError, UsageError } from './errors'
+import { parseVid } from '../pool/vid'
+import { quote } from '../util/quote'
 import type { Pool, Volume } from './pool-access'
 
 export type CloneMode = 'copy' | 'snapshot'
@@ -36,29 +38,55 @@ export interface CloneResult {
 /**
  * A run that stopped part-way (an error, or Ctrl-C): the batch in progress made
  * nothing (all or nothing), earlier batches stand. Keeps the original error's
- * code and name (an interrupt stays an AbortError) and says which volumes exist.
+ * code and name (an interrupt stays an AbortError), says which volumes exist,
+ * and advises --skip-existing only when it can help: when this run made some.
  */
 export class CloneIncompleteError extends Error {
   readonly code: string
   constructor(readonly cause: unknown, readonly made: string[], readonly missing: string[], readonly skipped: string[]) {
     const first = cause instanceof Error ? cause.message.split('\n')[0] : String(cause)
-    super(
-      `${first}; made ${made.length} of ${made.length + missing.length} volumes (each one complete), ` +
-        `${missing.length} not made: re-run with --skip-existing to finish`,
-    )
-    this.code = (cause as { code?: string } | null)?.code ?? 'ERR_INTERNAL'
+    const code = (cause as { code?: string } | null)?.code ?? 'ERR_INTERNAL'
+    const full = code === 'ENOSPC' || code === 'EDQUOT'
+    const next = made.length === 0
+      ? `nothing was cloned${full ? ': free space on the pool\'s filesystem first' : ''}`
+      : `made ${made.length} of ${made.length + missing.length} volumes (each one complete), ${missing.length} not made: ` +
+        `${full ? 'free space on the pool\'s filesystem, then ' : ''}re-run with --skip-existing to make the missing ones`
+    super(`${first}; ${next}`)
+    this.code = code
     this.name = (cause as Error | null)?.name === 'AbortError' ? 'AbortError' : 'CloneIncompleteError'
   }
 }
 
-/** Expand a target pattern: 'appvms/web-{n}/root' with count 3 -> web-1, web-2, web-3. */
+/** `{n}` (no padding) or `{n:W}` (zero-padded to width W) in a target pattern. */
+const COUNTER = /\{n(?::([1-9][0-9]?))?\}/g
+
+/**
+ * Expand target patterns: 'appvms/web-{n}/root' with count 3 -> web-1, web-2,
+ * web-3; '{n:3}' pads to 3 digits (web-001). A name never depends on the
+ * count, so a later run with a larger count makes the same names. Every
+ * target is checked as a vid before anything is cloned (a usage error).
+ */
 export function expandTargets(targets: string[], count: number | undefined): string[] {
-  if (count === undefined) return targets
   const out: string[] = []
   for (const t of targets) {
-    if (!t.includes('{n}')) throw new UsageError(`--count needs a target with {n} in it, got "${t}"`)
-    const width = String(count).length
-    for (let i = 1; i <= count; i++) out.push(t.replaceAll('{n}', String(i).padStart(width, '0')))
+    const counters = t.match(COUNTER)?.length ?? 0
+    if (/[{}]/.test(t.replace(COUNTER, ''))) {
+      throw new UsageError(`bad target pattern ${quote(t)}: the counter is written {n}, or {n:WIDTH} for zero-padded numbers (e.g. {n:3} -> 001)`)
+    }
+    if (count === undefined) {
+      if (counters) throw new UsageError(`target ${quote(t)} has a counter {n}: give --count N to make N volumes from it`)
+      out.push(t)
+      continue
+    }
+    if (!counters) throw new UsageError(`--count needs a target with {n} in it, got ${quote(t)}`)
+    for (let i = 1; i <= count; i++) out.push(t.replace(COUNTER, (_m, width?: string) => String(i).padStart(Number(width ?? 0), '0')))
+  }
+  for (const vid of out) {
+    try {
+      parseVid(vid)
+    } catch (e) {
+      throw new UsageError((e as Error).message, 'ERR_INVALID_VID')
+    }
   }
   return out
 }

@@ -1,5 +1,14 @@
 // How the CLI fails: one line on stderr, a stack only with --debug, and an exit
 // status that tells scripts whether they called us wrong or the operation failed.
+//
+// The exit-status rule, here and only here (exitStatusOf): 2 when the command
+// line itself is wrong, whatever the pool holds: an unknown option or command,
+// a missing argument, a malformed size, count, revision number, vid or target
+// pattern (UsageError, or the library's ERR_INVALID_VID: every vid the CLI
+// hands over comes from its command line); 1 when a well-formed command was
+// refused or failed (no such volume or revision, volume running, I/O error...).
+
+import { escapeControls } from '../util/quote'
 
 /** Exit statuses. Usage errors and operation failures differ so scripts can tell them apart. */
 export const EXIT = {
@@ -21,18 +30,22 @@ export const CLI_CODES = {
   benchUnavailable: 'ERR_BENCH_UNAVAILABLE',
   /** A loop device still uses the volume's dirty image (stop without --force). */
   volumeInUse: 'ERR_VOLUME_IN_USE',
+  /** init --adopt found nothing it could adopt (exit 1; the report lists what was skipped). */
+  nothingAdopted: 'ERR_NOTHING_ADOPTED',
   /** Raised by bin/reflink-pool.js when dist/ was never built. */
   notBuilt: 'ERR_NOT_BUILT',
 } as const
 
-/** A wrong command line: printed like any error but exits with EXIT.usage. */
+/** A wrong command line: printed like any error but exits with EXIT.usage; `code` names what was wrong (default ERR_USAGE). */
 export class UsageError extends Error {
-  readonly code = CLI_CODES.usage
-  constructor(message: string) {
+  constructor(message: string, readonly code: string = CLI_CODES.usage) {
     super(message)
     this.name = 'UsageError'
   }
 }
+
+/** Library codes that can only mean a malformed command line (see the rule above). */
+const USAGE_CODES: ReadonlySet<string> = new Set(['ERR_INVALID_VID'])
 
 /** An operation failure raised by the CLI itself, with a stable code. */
 export class CliError extends Error {
@@ -43,7 +56,7 @@ export class CliError extends Error {
 }
 
 export function exitStatusOf(err: unknown): number {
-  return err instanceof UsageError ? EXIT.usage : EXIT.failure
+  return err instanceof UsageError || USAGE_CODES.has(codeOf(err)) ? EXIT.usage : EXIT.failure
 }
 
 function codeOf(err: unknown): string {
@@ -60,7 +73,8 @@ export function errorLine(err: unknown): string {
   // Node-style messages often start with the code already ("ENOENT: no such file..."): say it once.
   if (message.startsWith(`${code}: `)) message = message.slice(code.length + 2)
   message = message.split('\n')[0].trim() || 'unknown error'
-  return `reflink-pool: ${message} (${code})`
+  // Text from the command line (an unknown command, a path) may hold control characters: never print them raw.
+  return `reflink-pool: ${escapeControls(message)} (${escapeControls(code)})`
 }
 
 /** The JSON shape of an error for --json callers (printed on stderr too, stdout stays for data). */

@@ -2,7 +2,7 @@
 // `usage` and `clone`, so every command describes a volume the same way.
 import { humanSize, type Column } from './format'
 import type { Volume } from './pool-access'
-import type { FilesUsage, FootprintKind, VolumeFootprint } from '../pool'
+import type { FilesUsage, FootprintKind, VolumeFootprint, VolumeKind } from '../pool'
 import { addUsage, emptyUsage } from '../pool/footprint'
 import { mapBounded } from '../bounded'
 
@@ -12,16 +12,11 @@ import { mapBounded } from '../bounded'
  */
 const VIEW_IN_FLIGHT = 16
 
-/** The names of the four kinds (docs/design.md §3). */
-export function volumeKind(v: { saveOnStop: boolean; snapOnStart: boolean }): string {
-  if (v.saveOnStop) return v.snapOnStart ? 'origin-snapshot' : 'origin'
-  return v.snapOnStart ? 'snapshot' : 'volatile'
-}
-
 export interface VolumeJson {
   vid: string
   name: string
-  kind: string
+  /** The volume's kind, or 'broken' when its record is unusable. */
+  kind: VolumeKind | 'broken'
   rw: boolean
   saveOnStop: boolean
   snapOnStart: boolean
@@ -60,7 +55,7 @@ export async function volumeJson(v: Volume): Promise<VolumeJson> {
   return {
     vid: v.vid,
     name: v.name,
-    kind: volumeKind(v),
+    kind: v.kind,
     rw: v.rw,
     saveOnStop: v.saveOnStop,
     snapOnStart: v.snapOnStart,

@@ -6,7 +6,13 @@
 // volumes cost a few log forces instead of thousands.
 //
 // All-or-nothing per call: an error or an abort before the renames leaves
-// nothing (the temp files are unlinked); after them the batch finishes. A crash
+// nothing (the temp files are unlinked); after them the batch finishes. The
+// signal is honoured from the call until that commit point, whenever it fires
+// (an abort while the call awaited a lock or a stat included: runControlled).
+// start and stop of many volumes commit with their native batch, or, when it
+// has nothing to do, before their first per-volume call; the per-volume calls
+// that follow run to the end without the signal, so an abort never leaves a
+// batch half started or half stopped. A crash
 // at any moment leaves each volume either fully made (its record is renamed in
 // only once its images are durable) or absent (recovery.ts removes the images
 // of a dead batch's vids that have no record).
@@ -17,7 +23,7 @@
 import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { native } from '../binding'
-import { abortError } from '../errors'
+import { abortError, throwIfAborted } from '../errors'
 import { runControlled } from '../native-control'
 import { forEachBounded } from '../bounded'
 import { copySlots } from '../limiter'
@@ -28,6 +34,7 @@ import { poolError, hasCode } from './fail'
 import { optional, validateBoolean, validateFunction, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
 import { ReflinkVolume } from './volume'
 import { volumeRecord } from './volume-options'
+import { startWay, volumeKind } from './kind'
 import type { PoolContext } from './context'
 import type { VolumeOptions, VolumeRecord } from './types'
 
@@ -223,11 +230,9 @@ export async function cloneVolumes(
   const records = targets.map((vid) =>
     volumeRecord(ctx.pool, {
       vid,
-      name: typeof vid === 'string' ? vid.slice(vid.lastIndexOf('/') + 1) : '',
       size,
       rw,
-      saveOnStop: mode === 'copy',
-      snapOnStart: mode === 'snapshot',
+      kind: mode === 'copy' ? 'origin' : 'snapshot',
       ...(mode === 'snapshot' && { source: tpl.vid }),
       ...(revisionsToKeep !== null && { revisionsToKeep }),
     }),
@@ -265,7 +270,7 @@ export async function createVolumes(ctx: PoolContext, configs: readonly unknown[
   return make(
     ctx,
     records,
-    (rec) => (rec.saveOnStop && !rec.snapOnStart ? [{ name: layout(rec.vid).base + IMAGE_SUFFIX.clean, size: rec.size }] : []),
+    (rec) => (volumeKind(rec) === 'origin' ? [{ name: layout(rec.vid).base + IMAGE_SUFFIX.clean, size: rec.size }] : []),
     [],
     b,
   )
@@ -282,18 +287,23 @@ function volumesOf(ctx: PoolContext, list: readonly (ReflinkVolume | string)[]):
   return out
 }
 
-/** Snapshot volumes (snap-on-start, not save-on-stop) take the batch path; the rest their own calls. */
-const isSnapshot = (v: ReflinkVolume) => v.snapOnStart && !v.saveOnStop
+/** Snapshot volumes take the batch path of stop; the other kinds their own calls. */
+const isSnapshot = (v: ReflinkVolume) => v.kind === 'snapshot'
+
+/**
+ * The start batch covers snapshots (clone the source's clean image) and
+ * origins that clone their own (not snapshots disabled: that start is a
+ * rename; not origin-snapshots: a dirty image left by a crash is theirs to keep).
+ */
+const batchStarts = (v: ReflinkVolume) => isSnapshot(v) || startWay(v) === 'precache'
 
 /** Per-volume calls for the kinds the batch does not cover, a few at a time, stopping at the first failure. */
-async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promise<unknown>, signal?: AbortSignal): Promise<void> {
-  await forEachBounded(vols, PER_VOLUME_IN_FLIGHT, fn, { signal })
+async function eachVolume(vols: ReflinkVolume[], fn: (v: ReflinkVolume) => Promise<unknown>): Promise<void> {
+  await forEachBounded(vols, PER_VOLUME_IN_FLIGHT, fn)
 }
 
 const PER_VOLUME_IN_FLIGHT = 8
 
-/** Save-on-stop volumes whose start is a clone of their own clean image (snapshots enabled, no source). */
-const isOrigin = (v: ReflinkVolume) => v.saveOnStop && !v.snapOnStart && v.revisionsToKeep !== -1
 
 /**
  * Start many volumes; resolves with their dirty image paths (in order).
@@ -305,7 +315,7 @@ const isOrigin = (v: ReflinkVolume) => v.saveOnStop && !v.snapOnStart && v.revis
 export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
   const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const vols = volumesOf(ctx, list)
-  const batched = vols.filter((v) => isSnapshot(v) || isOrigin(v)).sort((a, c) => (a.vid < c.vid ? -1 : 1))
+  const batched = vols.filter(batchStarts).sort((a, c) => (a.vid < c.vid ? -1 : 1))
   const dirs = metaDirs(ctx)
   if (batched.length) {
     const items = batched.map((v) => {
@@ -328,8 +338,9 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
         throw poolFailure(ctx, e, batched.map((s) => s.vid))
       }
     })
-  }
-  await eachVolume(vols.filter((v) => !isSnapshot(v) && !isOrigin(v)), (v) => v.start({ signal: b.signal }), b.signal)
+  } else throwIfAborted(b.signal)
+  // Past the commit point: the other kinds start whatever the signal.
+  await eachVolume(vols.filter((v) => !batchStarts(v)), (v) => v.start())
   return vols.map((v) => v.path)
 }
 
@@ -353,6 +364,7 @@ export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolum
         throw poolFailure(ctx, e, snaps.map((s) => s.vid))
       }
     })
-  }
-  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop({ signal: b.signal }), b.signal)
+  } else throwIfAborted(b.signal)
+  // Past the commit point: the other kinds stop (commit) whatever the signal.
+  await eachVolume(vols.filter((v) => !isSnapshot(v)), (v) => v.stop())
 }

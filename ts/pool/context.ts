@@ -19,6 +19,8 @@ export interface PoolContext {
   cached(vid: string): boolean
   /** Add the record of a volume made by a batch to the pool's cache; returns its volume. */
   remember(rec: import('./types').VolumeRecord): import('./volume').ReflinkVolume
+  /** The pool's name once it is closed (every call is then refused, open-guard.ts), else null. */
+  closedName(): string | null
   /** Mark a file of the sessions directory as belonging to a live operation of this process; returns the unmark. */
   markLive(fileName: string): () => void
 }

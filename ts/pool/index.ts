@@ -1,6 +1,7 @@
 // Public surface of the pool layer (re-exported by the package root).
 export { ReflinkPool } from './pool'
 export { ReflinkVolume } from './volume'
+export { VOLUME_KINDS, type VolumeKind } from './kind'
 export { parseVid, VID_PREFIXES, type ParsedVid, type VidPrefix } from './vid'
 export type { RecoveryReport } from './recovery'
 export type { FilesUsage, FootprintKind, VolumeFootprint } from './footprint'

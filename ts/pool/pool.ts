@@ -18,9 +18,10 @@ import { Locks } from './lock'
 import { SELF_OWNER } from './owner'
 import { recover, undoUnfinishedCreate, type RecoveryReport } from './recovery'
 import { ReflinkVolume } from './volume'
-import { isValidVid, parseVid, VID_PREFIXES } from './vid'
-import { lockFileName, parseImageName, sessionFileName, volumePaths } from './names'
+import { parseVid, VID_PREFIXES } from './vid'
+import { lockFileName, sessionFileName, volumePaths } from './names'
 import { volumeFiles } from './images'
+import { adoptAll } from './adopt-all'
 import { poolError, hasCode } from './fail'
 import { asyncDispose } from '../dispose'
 import {
@@ -28,6 +29,8 @@ import {
 } from '../validate'
 import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
+import { volumeKind } from './kind'
+import { guardWhileOpen, poolClosedError, type Unguarded } from './open-guard'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
 import {
   DRIVER, type AdoptOptions, type AdoptReport, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
@@ -55,6 +58,12 @@ async function missingDirs(dirPath: string): Promise<string[]> {
 
 /** Session file names of the pools open in this process. */
 const OPEN_SESSIONS = new Set<string>()
+
+/** Every public method but close (and the disposer): refused once the pool is closed (open-guard.ts). */
+const POOL_CALLS = [
+  'createVolume', 'adoptVolume', 'adoptAll', 'cloneVolumes', 'createVolumes', 'startVolumes', 'stopVolumes',
+  'getVolume', 'loadVolume', 'listVolumes', 'usageDetails', 'size', 'usage', 'includedIn',
+] as const
 
 /**
  * A pool of volumes in one directory (driver `file-reflink`): open it with
@@ -96,6 +105,7 @@ export class ReflinkPool {
       forget: (vid) => this.forget(vid),
       remember: (rec) => this.remember(rec)!,
       cached: (vid) => this.volumes.has(vid),
+      closedName: () => (this.closed ? this.name : null),
       markLive: (fileName) => {
         OPEN_SESSIONS.add(fileName)
         return () => OPEN_SESSIONS.delete(fileName)
@@ -271,7 +281,7 @@ export class ReflinkPool {
    * between it and its files leaves something recovery can undo.
    */
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
-    const record = volumeRecord(this, options, { call: 'createVolume' })
+    const record = volumeRecord(this, options, 'createVolume')
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       await this.checkNew(record)
@@ -285,7 +295,7 @@ export class ReflinkPool {
         )
       }
       // Only an origin makes files at create; the other kinds need no intent record (one durable write).
-      if (record.saveOnStop && !record.snapOnStart) {
+      if (volumeKind(record) === 'origin') {
         await this.store.writeVolume({ ...record, creating: true })
         try {
           await new ReflinkVolume(this.ctx, record).createFiles()
@@ -308,12 +318,12 @@ export class ReflinkPool {
    * file-reflink driver names them are used as they are.
    */
   async adoptVolume(options: AdoptOptions): Promise<ReflinkVolume> {
-    const record = volumeRecord(this, options, { call: 'adoptVolume', adopt: true })
+    const record = volumeRecord(this, options, 'adoptVolume')
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
     return this.run(lockFileName(record.vid), async () => {
       await this.checkNew(record)
       const p = volumePaths(this.dirPath, record.vid)
-      if (record.saveOnStop && !record.snapOnStart) {
+      if (volumeKind(record) === 'origin') {
         const [clean, dirty] = (await this.files.checkDir(p.dir)) ? await this.files.images([p.clean, p.dirty]) : [null, null]
         const image = dirty ?? clean
         if (!image) {
@@ -331,59 +341,16 @@ export class ReflinkPool {
 
   /**
    * Adopt every image set of the pool directory that has a clean image
-   * (`appvms|vm-templates/<vm>/<name>.img`) and no record, as a save-on-stop
-   * volume (adoptVolume). Sets without a clean image (only a dirty image: a
-   * running or volatile volume; only revisions) and names that are not valid
-   * vids are skipped with the reason. Changes no image; run it with the VMs
-   * stopped.
+   * (`appvms|vm-templates/<vm>/<name>.img`) and no record, as an origin
+   * (adoptVolume). It never stops part-way: whatever it cannot adopt (an
+   * invalid name, a set without a clean image, a symlink, FIFO, device or
+   * directory named as an image, a hardlinked clean image without precache, a
+   * directory it cannot read) is reported in `skipped` with the reason.
+   * Changes no image; run it with the VMs stopped.
    */
   async adoptAll(): Promise<AdoptReport> {
-    const report: AdoptReport = { adopted: [], skipped: [] }
     await this.refresh()
-    for (const prefix of VID_PREFIXES) {
-      const prefixDir = resolve(this.dirPath, prefix)
-      if (!(await this.files.checkDir(prefixDir))) continue
-      for (const vm of await this.files.list(prefixDir)) {
-        const vmDir = join(prefixDir, vm.name)
-        if (!vm.isDirectory()) {
-          report.skipped.push({ path: vmDir, reason: vm.kind === 'symlink' ? 'a symlink, not a VM directory' : 'not a VM directory' })
-          continue
-        }
-        const sets = new Map<string, Set<string>>()
-        for (const ent of await this.files.list(vmDir)) {
-          const parsed = parseImageName(ent.name)
-          if (!parsed || parsed.temp) continue
-          if (!sets.has(parsed.base)) sets.set(parsed.base, new Set())
-          sets.get(parsed.base)!.add(parsed.kind)
-        }
-        for (const [base, kinds] of [...sets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-          const vid = `${prefix}/${vm.name}/${base}`
-          const path = join(vmDir, base)
-          if (!isValidVid(vid)) {
-            report.skipped.push({ path, reason: 'its name is not a valid volume id' })
-          } else if (this.volumes.has(vid)) {
-            continue // already a volume of the pool
-          } else if (!kinds.has('clean')) {
-            report.skipped.push({ path, reason: `no clean image (${[...kinds].join(', ')} only): adopt it explicitly with its kind` })
-          } else if (!kinds.has('precache') && ((await this.files.image(`${path}.img`))?.nlink ?? 1) > 1) {
-            // While its VM runs, the driver hardlinks a snapshot's clean image to its source's; an
-            // origin always has a precache beside its clean image (unless snapshots are disabled).
-            report.skipped.push({ path, reason: 'its clean image is hardlinked and has no precache (a snapshot of another volume while its VM runs): adopt it explicitly with its kind, or stop the VM first' })
-          } else {
-            try {
-              await this.adoptVolume({ vid, name: base })
-              report.adopted.push(vid)
-            } catch (e) {
-              if (!hasCode(e, 'ERR_VOLUME_EXISTS', 'ERR_UNSAFE_PATH', 'ERR_MISSING_IMAGE')) throw e
-              report.skipped.push({ path, reason: `${(e as { code: string }).code}: ${(e as Error).message}` })
-            }
-          }
-        }
-      }
-    }
-    report.adopted.sort()
-    report.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-    return report
+    return adoptAll(this.ctx)
   }
 
   /** Under the vid's lock: no record exists (an unfinished create's is undone first), and the source does. */
@@ -409,22 +376,22 @@ export class ReflinkPool {
    * no volume. `{ start: true }` also makes each clone's dirty image (the
    * volumes come back running).
    */
-  cloneVolumes(template: ReflinkVolume | string, targets: readonly string[], options?: CloneVolumesOptions): Promise<BatchReport> {
+  async cloneVolumes(template: ReflinkVolume | string, targets: readonly string[], options?: CloneVolumesOptions): Promise<BatchReport> {
     return cloneVolumes(this.ctx, template, targets, options)
   }
 
   /** createVolume for many volumes in one batch (all or nothing; see cloneVolumes). */
-  createVolumes(configs: readonly VolumeOptions[], options?: BatchOptions): Promise<BatchReport> {
+  async createVolumes(configs: readonly VolumeOptions[], options?: BatchOptions): Promise<BatchReport> {
     return createVolumes(this.ctx, configs, options)
   }
 
   /** start() many volumes: snapshot and save-on-stop volumes in one batch, other kinds a few at a time. Resolves the dirty image paths. */
-  startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
+  async startVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
     return startVolumes(this.ctx, volumes, options)
   }
 
   /** stop() many volumes: snapshot volumes in one batch, other kinds a few at a time. */
-  stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
+  async stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
     return stopVolumes(this.ctx, volumes, options)
   }
 
@@ -557,11 +524,16 @@ export class ReflinkPool {
 
   /** Start `op` unless the pool is closed, tracked so close() can wait for it. */
   private track<T>(op: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(poolError('ERR_POOL_CLOSED', `Pool ${this.name} is closed`))
+    if (this.closed) return Promise.reject(poolClosedError(this.name))
     const p = op()
     this.inflight.add(p)
     const done = () => this.inflight.delete(p)
     p.then(done, done)
     return p
   }
+
+  static {
+    guardWhileOpen(ReflinkPool, POOL_CALLS, (pool) => (pool.closed ? pool.name : null))
+  }
 }
+const _allPoolCallsGuarded: Unguarded<ReflinkPool, typeof POOL_CALLS, 'close'> extends never ? true : never = true

@@ -1,5 +1,6 @@
 // Public types of the pool and volume API (docs/design.md §3).
 import type { CopyMethod } from '../copy'
+import type { VolumeKind } from './kind'
 
 /** The driver name of every pool (that of the Qubes OS storage driver it follows). */
 export const DRIVER = 'file-reflink' as const
@@ -55,15 +56,25 @@ export interface VolumeOptions {
     /** 'appvms' or 'vm-templates'. */
     dirPathPrefix: string
   }
-  /** The volume's name (the vid's last component, e.g. 'root', 'private'). */
-  name: string
+  /**
+   * The volume's name (the vid's last component, e.g. 'root', 'private'):
+   * needed with `vm`; with `vid` it is derived, and a different one is refused.
+   */
+  name?: string
+  /**
+   * What the volume is (docs/design.md §3). Default: from saveOnStop and
+   * snapOnStart when either is given (a missing one is false, as in Qubes),
+   * else 'origin' (its data is kept at stop). A flag given beside `kind` must
+   * agree with it.
+   */
+  kind?: VolumeKind
   /** Bytes; a safe non-negative integer (default 0). */
   size?: number
   /** Default true. */
   rw?: boolean
-  /** Commit the running image on stop (origin kinds). Default false. */
+  /** Commit the running image on stop (origin kinds); see `kind` for the default. */
   saveOnStop?: boolean
-  /** Start from a fresh reflink of `source` (snapshot kinds). Default false. */
+  /** Start from a fresh reflink of `source` (snapshot kinds); see `kind` for the default. */
   snapOnStart?: boolean
   /** The source volume (or its vid) of a snapOnStart volume; same pool. */
   source?:
@@ -77,8 +88,8 @@ export interface VolumeOptions {
 }
 
 /**
- * Options of `pool.adoptVolume`: those of createVolume, with saveOnStop
- * defaulting to true. The size of a save-on-stop volume comes from its image.
+ * Options of `pool.adoptVolume`: those of createVolume (the same default kind,
+ * origin). The size of an origin comes from its image.
  */
 export type AdoptOptions = VolumeOptions
 

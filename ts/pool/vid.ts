@@ -5,6 +5,7 @@
 // before anything touches the disk.
 import { RESERVED_ENDINGS, NAME_MAX, derivedNames } from './names'
 import { poolError } from './fail'
+import { quote } from '../util/quote'
 
 /** The first component of every vid: VM volumes and template volumes. */
 export const VID_PREFIXES = ['appvms', 'vm-templates'] as const
@@ -17,13 +18,13 @@ const COMPONENT_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 /** Why `component` is not a valid vm or volume name, or null when it is. */
 export function componentProblem(component: string): string | null {
   if (component === '') return 'empty component'
-  const shown = component.length > 40 ? component.slice(0, 37) + '...' : component
-  if (component === '.' || component === '..') return `'${component}' component`
+  const shown = quote(component, 40)
+  if (component === '.' || component === '..') return `${shown} component`
   if (!COMPONENT_RE.test(component)) {
-    return `component '${shown}' may contain only letters, digits, '_', '.', '-' and may not start with '.' or '-'`
+    return `component ${shown} may contain only letters, digits, '_', '.', '-' and may not start with '.' or '-'`
   }
   const ending = RESERVED_ENDINGS.find((e) => component.endsWith(e))
-  if (ending) return `component '${shown}' ends in '${ending}', which the image file names use`
+  if (ending) return `component ${shown} ends in '${ending}', which the image file names use`
   return null
 }
 
@@ -41,8 +42,7 @@ export interface ParsedVid {
 export function parseVid(vid: unknown): ParsedVid {
   const bad = (why: string): never => {
     if (typeof vid !== 'string') throw poolError('ERR_INVALID_VID', `Invalid volume id of type ${vid === null ? 'null' : typeof vid}: ${why}`)
-    const shown = vid.length > 120 ? JSON.stringify(vid.slice(0, 117)) + '...' : JSON.stringify(vid)
-    throw poolError('ERR_INVALID_VID', `Invalid volume id ${shown}: ${why}`, { vid })
+    throw poolError('ERR_INVALID_VID', `Invalid volume id ${quote(vid)}: ${why}`, { vid })
   }
   if (typeof vid !== 'string') return bad('not a string')
   const parts = vid.split('/')

@@ -6,6 +6,7 @@ import type { FileInfo } from './files'
 import type { VolumePaths } from './names'
 import type { VolumeStates } from './states'
 import type { VolumeRecord } from './types'
+import type { VolumeKind } from './kind'
 
 /** What guard() found of a volume's four single-file images (null: missing). */
 export interface VolumeImages {
@@ -20,6 +21,8 @@ export interface VolumeAccess {
   readonly vid: string
   /** The record as last read (re-read by `locked`). */
   readonly record: VolumeRecord
+  /** The record's kind (kind.ts). */
+  readonly kind: VolumeKind
   readonly paths: VolumePaths
   /** Snapshots disabled: the clean image is renamed to dirty and back, no revisions, no precache. */
   readonly snapshotsDisabled: boolean

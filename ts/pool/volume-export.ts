@@ -8,6 +8,7 @@ import { optional, progressOptions, validateOptions, validatePath, validateSigna
 import { exportStream as readCommitted } from './stream'
 import { isInside, outsideStat } from './files'
 import { entryKind } from '../util/entry-kind'
+import { quote } from '../util/quote'
 import type { CopyReport, ExportFileOptions, ExportStreamOptions } from './types'
 import type { VolumeAccess } from './volume-access'
 
@@ -51,6 +52,10 @@ export async function exportToFile(v: VolumeAccess, path: string, options?: Expo
   validatePath('path', path)
   const opts = progressOptions(options)
   throwIfAborted(opts.signal)
+  // resolve() drops a trailing slash: 'backups/' must not become a file named 'backups'.
+  if (path.endsWith('/')) {
+    throw poolError('ERR_INVALID_ARG_VALUE', `Cannot export ${v.vid} to ${quote(path)}: it names a directory (ends in '/'); give the name of the file to write`, { vid: v.vid, path })
+  }
   const dest = resolve(path)
   const existing = await outsideStat(dest, false)
   if (existing && !existing.isFile()) {

@@ -1,14 +1,14 @@
 // The lifecycle of a volume (docs/design.md §3): create, start, stop (and the
 // commit it makes), resize and remove, each by kind.
 //
-// Kinds: S = saveOnStop, SoS = snapOnStart. volatile = !S & !SoS,
-// snapshot = SoS & !S, origin = S & !SoS, origin-snapshot = S & SoS,
-// snapshots disabled (SD) = revisionsToKeep == -1 & S & !SoS.
+// Each step switches on the volume's kind and the way it starts (kind.ts);
+// snapshots disabled (SD) is an origin with revisionsToKeep -1.
 import { poolError, hasCode } from './fail'
 import { throwIfAborted } from '../errors'
 import { flagOptions, optional, validateOptions, validateSignal, validateSize } from '../validate'
 import { addRevision, pruneRevisions } from './revisions'
 import { refreshPrecache, replaceClean, startFromPrecache } from './precache'
+import { startWay } from './kind'
 import type { StateChange } from './states'
 import type { AbortOptions, ResizeOptions, StopOptions } from './types'
 import type { VolumeAccess } from './volume-access'
@@ -18,7 +18,7 @@ export async function createFiles(v: VolumeAccess): Promise<void> {
   const p = v.paths
   await v.guard()
   await v.removeImages('all')
-  if (v.record.saveOnStop && !v.record.snapOnStart) {
+  if (v.kind === 'origin') {
     await v.ctx.files.ensureDir(p.dir)
     await v.ctx.files.createSparse(p.clean, v.record.size)
     if (v.usesPrecache) await refreshPrecache(v)
@@ -29,15 +29,13 @@ export async function createFiles(v: VolumeAccess): Promise<void> {
 export async function verify(v: VolumeAccess): Promise<true> {
   v.usable()
   const p = v.paths
-  let needed: string | null = null
-  if (v.record.snapOnStart) needed = v.sourcePaths().clean
-  else if (v.record.saveOnStop) needed = p.clean
-  if (needed === null) return true
-  const dir = needed === p.clean ? p.dir : v.sourcePaths().dir
-  if ((await v.ctx.files.checkDir(dir)) && (await v.ctx.files.image(needed))) return true
+  const way = startWay(v.record)
+  if (way === 'sparse') return true
+  const at = way === 'source' ? v.sourcePaths() : p
+  if ((await v.ctx.files.checkDir(at.dir)) && (await v.ctx.files.image(at.clean))) return true
   // Snapshots disabled and running (or crashed while running): the clean image lives on as dirty.
-  if (needed === p.clean && v.snapshotsDisabled && (await v.ctx.files.image(p.dirty))) return true
-  throw v.missing(needed)
+  if (way === 'rename' && (await v.ctx.files.image(p.dirty))) return true
+  throw v.missing(at.clean)
 }
 
 /** Prepare the dirty image and return its path. */
@@ -55,33 +53,39 @@ export async function start(v: VolumeAccess, options?: AbortOptions): Promise<st
       await v.removeImages('incomplete')
       return p.dirty
     }
-    if (v.record.snapOnStart) {
-      const src = v.sourcePaths()
-      if (!(await files.checkDir(src.dir)) || !(await files.image(src.clean))) throw v.missing(src.clean)
-      await v.removeImages('incomplete')
-      await files.ensureDir(p.dir)
-      await files.remove(p.clean)
-      await linkSourceImage(v, src.clean, p.clean)
-      try {
-        await files.copy(p.clean, p.dirty, { signal })
-      } catch (e) {
-        await files.remove(p.clean) // a stopped snapshot has no image of its own
-        throw e
+    switch (startWay(v.record)) {
+      case 'source': {
+        const src = v.sourcePaths()
+        if (!(await files.checkDir(src.dir)) || !(await files.image(src.clean))) throw v.missing(src.clean)
+        await v.removeImages('incomplete')
+        await files.ensureDir(p.dir)
+        await files.remove(p.clean)
+        await linkSourceImage(v, src.clean, p.clean)
+        try {
+          await files.copy(p.clean, p.dirty, { signal })
+        } catch (e) {
+          await files.remove(p.clean) // a stopped snapshot has no image of its own
+          throw e
+        }
+        break
       }
-    } else if (v.record.saveOnStop) {
-      if (!clean) throw v.missing(p.clean)
-      await v.removeImages('incomplete')
-      if (v.snapshotsDisabled) {
+      case 'rename':
+        if (!clean) throw v.missing(p.clean)
+        await v.removeImages('incomplete')
         await pruneRevisions(v, 0)
         await files.remove(p.precache)
         await files.rename(p.clean, p.dirty)
-      } else {
+        break
+      case 'precache':
+        if (!clean) throw v.missing(p.clean)
+        await v.removeImages('incomplete')
         await startFromPrecache(v, clean, signal)
-      }
-    } else {
-      await v.removeImages('incomplete')
-      await files.ensureDir(p.dir)
-      await files.createSparse(p.dirty, v.record.size)
+        break
+      case 'sparse':
+        await v.removeImages('incomplete')
+        await files.ensureDir(p.dir)
+        await files.createSparse(p.dirty, v.record.size)
+        break
     }
     return p.dirty
   })
@@ -130,7 +134,7 @@ export async function stop(v: VolumeAccess, options?: StopOptions): Promise<void
       await commit(v, p.dirty, { signal })
       return
     }
-    if (!v.record.snapOnStart && dirty && dirty.size !== v.record.size) {
+    if (v.kind === 'volatile' && dirty && dirty.size !== v.record.size) {
       // A volatile volume resized while running keeps its new size.
       await v.persist({ ...v.record, size: dirty.size })
     }
@@ -194,7 +198,7 @@ export async function resize(v: VolumeAccess, size: number, options?: ResizeOpti
     if (dirty) {
       await files.resize(p.dirty, size)
       await files.updateLoopDevSizes(p.dirty)
-    } else if (v.record.saveOnStop && !v.record.snapOnStart) {
+    } else if (v.kind === 'origin') {
       if (!clean) throw v.missing(p.clean)
       // Never truncate the committed inode in place: a reader of the exported path keeps the old data.
       try {

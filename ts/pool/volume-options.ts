@@ -1,36 +1,69 @@
 // createVolume options checked into a volume record, before any I/O (shared
-// by createVolume, adoptVolume and the batch calls, docs/design.md §3, §7).
+// by createVolume, adoptVolume and the batch calls, docs/design.md §3, §7):
+// one rule for the vid, the name and the kind, whichever call is made.
 import { ReflinkVolume } from './volume'
 import { parseVid } from './vid'
 import { poolError } from './fail'
-import { optional, validateBoolean, validateObject, validateOptions, validateRevisionsToKeep, validateSize, validateString } from '../validate'
+import { optional, validateBoolean, validateObject, validateOneOf, validateOptions, validateRevisionsToKeep, validateSize, validateString } from '../validate'
+import { VOLUME_KINDS, kindFlags, volumeKind, type VolumeKind } from './kind'
+import { quote } from '../util/quote'
 import type { ReflinkPool } from './pool'
 import type { VolumeOptions, VolumeRecord } from './types'
 
-const VOLUME_OPTION_KEYS = ['vid', 'vm', 'name', 'size', 'rw', 'saveOnStop', 'snapOnStart', 'source', 'revisionsToKeep'] as const
+const VOLUME_OPTION_KEYS = ['vid', 'vm', 'name', 'kind', 'size', 'rw', 'saveOnStop', 'snapOnStart', 'source', 'revisionsToKeep'] as const
+
+/** The vid of the options: `vid`, else `<vm.dirPathPrefix>/<vm.name>/<name>`; checked (ERR_INVALID_VID). */
+function optionsVid(o: Partial<VolumeOptions>, call: string): string {
+  if (o.vid !== undefined) {
+    parseVid(o.vid)
+    return o.vid
+  }
+  if (o.vm === undefined) throw poolError('ERR_INVALID_ARG_VALUE', `${call}: give either vid or vm { name, dirPathPrefix } and name`)
+  const vm = validateOptions('options.vm', o.vm, ['name', 'dirPathPrefix'])
+  validateString('options.vm.name', vm.name)
+  validateString('options.vm.dirPathPrefix', vm.dirPathPrefix)
+  validateString('options.name', o.name)
+  const vid = `${vm.dirPathPrefix}/${vm.name}/${o.name}`
+  parseVid(vid)
+  return vid
+}
 
 /**
- * Validate createVolume options into a record (no I/O). revisionsToKeep
- * defaults to the pool's (copied, then the volume's own); `adopt` makes
- * saveOnStop default to true (adoptVolume).
+ * The kind of the options (docs/design.md §3): `kind` when given (a flag given
+ * beside it must agree); else the flags as Qubes reads them, a missing one
+ * false; with neither, an origin (its data is kept at stop, as the CLI does).
  */
-export function volumeRecord(pool: ReflinkPool, options: VolumeOptions, how: { call?: string; adopt?: boolean } = {}): VolumeRecord {
-  const call = how.call ?? 'createVolume'
+function optionsKind(o: Partial<VolumeOptions>, vid: string): VolumeKind {
+  const saveOnStop = optional<boolean>('options.saveOnStop', o.saveOnStop, validateBoolean)
+  const snapOnStart = optional<boolean>('options.snapOnStart', o.snapOnStart, validateBoolean)
+  if (o.kind === undefined) {
+    if (saveOnStop === undefined && snapOnStart === undefined) return 'origin'
+    return volumeKind({ saveOnStop: saveOnStop ?? false, snapOnStart: snapOnStart ?? false })
+  }
+  validateOneOf('options.kind', o.kind, VOLUME_KINDS)
+  const flags = kindFlags(o.kind)
+  for (const [key, given] of [['saveOnStop', saveOnStop], ['snapOnStart', snapOnStart]] as const) {
+    if (given !== undefined && given !== flags[key]) {
+      throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: kind '${o.kind}' has ${key} ${flags[key]}, but ${key} ${given} was given`, { vid })
+    }
+  }
+  return o.kind
+}
+
+/**
+ * Validate createVolume options into a record (no I/O). The name is the
+ * vid's last component (a different one is refused); revisionsToKeep
+ * defaults to the pool's (copied, then the volume's own).
+ */
+export function volumeRecord(pool: ReflinkPool, options: VolumeOptions, call = 'createVolume'): VolumeRecord {
   if (options === undefined) validateObject('options', options)
   const o = validateOptions('options', options, VOLUME_OPTION_KEYS)
-  validateString('options.name', o.name)
-  const name = o.name
-  let vid = o.vid
-  if (vid === undefined) {
-    if (o.vm === undefined) throw poolError('ERR_INVALID_ARG_VALUE', `${call}: give either vid or vm { name, dirPathPrefix } for volume ${name}`)
-    const vm = validateOptions('options.vm', o.vm, ['name', 'dirPathPrefix'])
-    validateString('options.vm.name', vm.name)
-    validateString('options.vm.dirPathPrefix', vm.dirPathPrefix)
-    vid = `${vm.dirPathPrefix}/${vm.name}/${name}`
+  const vid = optionsVid(o, call)
+  const { name } = parseVid(vid)
+  if (o.name !== undefined && o.name !== name) {
+    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: options.name ${typeof o.name === 'string' ? quote(o.name) : String(o.name)} differs from the vid's last component '${name}' (leave it out)`, { vid })
   }
-  parseVid(vid)
-  const saveOnStop = optional<boolean>('options.saveOnStop', o.saveOnStop, validateBoolean) ?? how.adopt === true
-  const snapOnStart = optional<boolean>('options.snapOnStart', o.snapOnStart, validateBoolean) ?? false
+  const { saveOnStop, snapOnStart } = kindFlags(optionsKind(o, vid))
   const rw = optional<boolean>('options.rw', o.rw, validateBoolean) ?? true
   const size = optional<number>('options.size', o.size, validateSize) ?? 0
   const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep) ?? pool.revisionsToKeep
@@ -43,10 +76,10 @@ export function volumeRecord(pool: ReflinkPool, options: VolumeOptions, how: { c
     parseVid(source)
   }
   if (snapOnStart && source === null) {
-    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: snapOnStart needs a source volume`, { vid })
+    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: a ${volumeKind({ saveOnStop, snapOnStart })} needs a source volume`, { vid })
   }
   if (!snapOnStart && source !== null) {
-    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source is only valid with snapOnStart`, { vid })
+    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source is only valid with snapOnStart (kind snapshot or origin-snapshot)`, { vid })
   }
   if (source === vid) throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid} cannot be its own source`, { vid })
   return { vid, name, rw, saveOnStop, snapOnStart, source, size, revisionsToKeep }

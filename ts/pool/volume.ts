@@ -20,6 +20,8 @@ import { VolumeStates } from './states'
 import { volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
+import { startWay, volumeKind, type VolumeKind } from './kind'
+import { guardWhileOpen, type Unguarded } from './open-guard'
 import * as lifecycle from './volume-lifecycle'
 import * as revisions from './revisions'
 import * as dataIn from './volume-import'
@@ -41,6 +43,16 @@ import type {
   VolumeConfigOptions,
 } from './types'
 import type { ReflinkPool } from './pool'
+
+/**
+ * Every public method but the internal ones and exportEnd (a release, always
+ * allowed): refused once the pool is closed (open-guard.ts).
+ */
+const VOLUME_CALLS = [
+  'create', 'verify', 'start', 'stop', 'strayRevisions', 'revert', 'resize', 'export', 'exportStream', 'exportToFile',
+  'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive',
+  'isDirty', 'isRunning', 'isOutdated', 'revisions', 'size', 'usage', 'setConfig', 'footprint', 'remove',
+] as const
 
 /**
  * One volume of a pool (docs/design.md §3): its images, lifecycle (start,
@@ -101,6 +113,10 @@ export class ReflinkVolume {
   get rw(): boolean {
     return this.record.rw
   }
+  /** What the volume is (docs/design.md §3), from its two flags below. */
+  get kind(): VolumeKind {
+    return volumeKind(this.record)
+  }
   /** Commit the running image on stop (origin kinds). */
   get saveOnStop(): boolean {
     return this.record.saveOnStop
@@ -119,7 +135,7 @@ export class ReflinkVolume {
   }
   /** Whether a volatile volume's contents should be treated as ephemeral (pool's ephemeralVolatile). */
   get ephemeral(): boolean {
-    return !this.saveOnStop && !this.snapOnStart && this.ctx.pool.ephemeralVolatile
+    return this.kind === 'volatile' && this.ctx.pool.ephemeralVolatile
   }
   /** The dirty image: what a running VM uses. */
   get path(): string {
@@ -135,10 +151,10 @@ export class ReflinkVolume {
   }
   /** Snapshots disabled: the clean image is renamed to dirty and back, no revisions, no precache. */
   private get snapshotsDisabled(): boolean {
-    return this.revisionsToKeep === -1 && this.saveOnStop && !this.snapOnStart
+    return startWay(this.record) === 'rename'
   }
   private get usesPrecache(): boolean {
-    return this.saveOnStop && !this.snapOnStart && !this.snapshotsDisabled
+    return startWay(this.record) === 'precache'
   }
 
   // ---- lifecycle (volume-lifecycle.ts, revisions.ts) -----------------------
@@ -369,7 +385,7 @@ export class ReflinkVolume {
     await this.locked(async () => {
       const { dirty } = await this.guard()
       const toggles = revisionsToKeep !== undefined && (revisionsToKeep === -1) !== (this.record.revisionsToKeep === -1)
-      if (toggles && dirty && this.saveOnStop && !this.snapOnStart) {
+      if (toggles && dirty && this.kind === 'origin') {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot ${revisionsToKeep === -1 ? 'disable' : 'enable'} snapshots of ${this.vid} while it runs; stop it first`, {
           vid: this.vid,
           path: this.paths.dirty,
@@ -402,6 +418,7 @@ export class ReflinkVolume {
       ctx: this.ctx,
       get vid() { return self.vid },
       get record() { return self.record },
+      get kind() { return self.kind },
       get paths() { return self.paths },
       get snapshotsDisabled() { return self.snapshotsDisabled },
       get usesPrecache() { return self.usesPrecache },
@@ -497,4 +514,9 @@ export class ReflinkVolume {
       return fn()
     })
   }
+
+  static {
+    guardWhileOpen(ReflinkVolume, VOLUME_CALLS, (volume) => volume.ctx.closedName())
+  }
 }
+const _allVolumeCallsGuarded: Unguarded<ReflinkVolume, typeof VOLUME_CALLS, 'reload' | 'createFiles' | 'exportEnd'> extends never ? true : never = true

@@ -681,17 +681,24 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
     let Begun(mut report, mut t, mut dirs, _held) = spec.begin(ctl)?;
     let total = spec.items.len() as u64;
     let mut temps: Vec<Temp> = Vec::with_capacity(spec.items.len());
+    // A snapshot's own clean image is linked before its dirty image exists: until that
+    // dirty image is renamed in, a failed or cancelled batch unlinks the link again
+    // (a stopped snapshot owns no image). One per temp, in the same order.
+    let mut links: Vec<Unlinker> = Vec::with_capacity(spec.items.len());
     for (n, item) in spec.items.iter().enumerate() {
         ctl.check()?;
         let dir = dirs.dir(&item.dir, true)?;
-        match &item.source {
-            Some(source) => link_source(&mut dirs, &dir, item, source)?,
+        let link = match &item.source {
+            Some(source) => {
+                link_source(&mut dirs, &dir, item, source)?;
+                Unlinker(Some(Arc::clone(&dir)), vec![item.clean.clone()])
+            }
             None if dirs.exists(&item.dir, &item.dirty)? => {
                 ctl.report(n as u64 + 1, total);
                 continue;
             }
-            None => {}
-        }
+            None => Unlinker::default(),
+        };
         let (src, size, _) = open_source(&mut dirs, &item.dir.join(&item.clean))?;
         let temp = Temp::create(&mut dirs, &item.dir, &item.dirty)?;
         let out = fill(
@@ -712,6 +719,7 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
             out.method
         });
         temps.push(temp);
+        links.push(link);
         ctl.report(n as u64 + 1, total);
     }
     report.phase("fill", &mut t);
@@ -719,8 +727,9 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
     barrier(&mut dirs, spec.barrier, &all, &[])?;
     report.phase("barrier", &mut t);
     ctl.check()?;
-    for temp in &mut temps {
+    for (temp, link) in temps.iter_mut().zip(links.iter_mut()) {
         temp.rename(&dirs, false)?;
+        link.1.clear(); // started: its clean image stays with its dirty image
     }
     report.phase("rename", &mut t);
     let touched: Vec<PathBuf> = spec.items.iter().map(|i| i.dir.clone()).collect();

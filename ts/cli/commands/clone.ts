@@ -31,7 +31,7 @@ export function registerCloneCommand(program: Command): void {
         'The clones are made in batches (--batch volumes each): reflinks, one flush to disk, renames, records. A batch is all or nothing: a volume is listed only once it holds its data. If the run fails or is interrupted, it says which volumes exist; run it again with --skip-existing to finish.',
       ].join('\n\n'),
     )
-    .option('-n, --count <n>', 'make N volumes from each target pattern ({n} = 1..N)', intArg(1, 100000))
+    .option('-n, --count <n>', 'make N volumes from each target pattern: {n} = 1..N, {n:3} = 001..N (the names never depend on N)', intArg(1, 100000))
     .option('--batch <n>', 'volumes per batch (each one all or nothing)', intArg(1, 100000), DEFAULT_BATCH)
     .option('--skip-existing', 'skip targets that are volumes already (finish an interrupted run)')
     .option('--snapshot', 'create snap-on-start volumes instead of copies')
@@ -63,7 +63,7 @@ export function registerCloneCommand(program: Command): void {
           })
         } catch (e) {
           bar.done()
-          if (e instanceof CloneIncompleteError && !g.json) {
+          if (e instanceof CloneIncompleteError && e.made.length && !g.json) {
             process.stderr.write(`volumes made by this run (${e.made.length}): ${vidList(e.made)}\n`)
             process.stderr.write(`not made (${e.missing.length}): ${vidList(e.missing)}\n`)
           }
@@ -83,6 +83,7 @@ export function registerCloneCommand(program: Command): void {
           vids,
           made: result.made,
           skipped: result.skipped,
+          counts: { made: count, skipped: result.skipped.length },
           batches: result.batches,
           methods: result.methods,
           totalMs: result.totalMs,
@@ -96,7 +97,7 @@ export function registerCloneCommand(program: Command): void {
         out.result(data, () =>
           keyValues([
             ['cloned', `${count} × ${template.vid} (${mode}, ${result.batches} batch${result.batches === 1 ? '' : 'es'})`],
-            ...(result.skipped.length ? [['skipped', `${result.skipped.length} that existed already`] as [string, string]] : []),
+            ...(o.skipExisting ? [['skipped', `${result.skipped.length} that existed already`] as [string, string]] : []),
             ['copy method', Object.entries(result.methods).map(([m, n]) => `${m} ×${n}`).join(', ') || 'none yet (snapshots are cloned at start)'],
             ['time', `${humanDuration(result.totalMs)} total, ${humanDuration(data.perCloneMs)} per clone`],
             [sample.length === 1 ? 'data in the clone' : `data in ${sample.length} clones (first, last)`, `${humanSize(space.allocated)} allocated: ${humanSize(space.shared)} shared (${percent(space.shared, space.allocated)}), ${humanSize(space.exclusive)} exclusive`],

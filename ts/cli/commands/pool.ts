@@ -5,6 +5,8 @@ import { humanSize, keyValues, percent, table, terminalWidth, wrap } from '../fo
 import { globalOptions, Output } from '../output'
 import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
 import { reword } from '../messages'
+import { CLI_CODES, CliError, EXIT, errorLine } from '../errors'
+import { printable } from '../../util/quote'
 import { footprintColumns, sumFootprint, volumeFootprintRows } from '../volume-view'
 
 export function registerPoolCommands(program: Command): void {
@@ -59,11 +61,16 @@ export function registerPoolCommands(program: Command): void {
                   '',
                   `Adopted ${adoption.adopted.length} volume${adoption.adopted.length === 1 ? '' : 's'}${adoption.adopted.length ? ':' : '.'}`,
                   ...adoption.adopted.map((vid) => `  ${vid}`),
-                  ...(adoption.skipped.length ? ['Skipped:', ...adoption.skipped.map((s) => `  ${s.path}: ${s.reason}`)] : []),
+                  ...(adoption.skipped.length ? [`Skipped ${adoption.skipped.length}:`, ...adoption.skipped.map((s) => `  ${printable(s.path)}: ${s.reason}`)] : []),
                 ]
               : []),
           ].join('\n'),
         )
+        if (adoption && adoption.adopted.length === 0) {
+          // The report is the output either way; the status tells scripts that nothing was adopted.
+          process.stderr.write(errorLine(new CliError(`nothing was adopted (${adoption.skipped.length} skipped, listed above)`, CLI_CODES.nothingAdopted)) + '\n')
+          process.exitCode = EXIT.failure
+        }
       } finally {
         await pool.close()
       }

@@ -1,20 +1,19 @@
 // Volume commands: `reflink-pool volume <create|adopt|config|list|info|start|
 // stop|revert|revisions|resize|import|export|remove|verify|send|receive>`.
 import { Command, Option } from 'commander'
-import { examples, intArg, sizeArg, sizeHelp } from '../args'
+import { examples, intArg, revisionArg, sizeArg, sizeHelp } from '../args'
 import { humanSize, keyValues, table, terminalWidth } from '../format'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeJsonRows, volumeKind, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeJsonRows, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
 import type { VolumeFootprint } from '../../pool'
+import { VOLUME_KINDS, kindFlags, type VolumeKind } from '../../pool/kind'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { registerSendCommands } from './send'
 import { CLI_CODES, CliError, UsageError } from '../errors'
 import { interrupt } from '../interrupt'
 import { refuse, reword, type FailureContext } from '../messages'
 
-const KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
-type Kind = (typeof KINDS)[number]
 
 /**
  * Run `fn` on one volume of the pool given on the command line. A library
@@ -30,7 +29,7 @@ function onVolume<T>(
   const context: FailureContext = { command: cmd.name(), vid }
   return withPool(g, async (pool) => {
     const v = await pool.loadVolume(vid)
-    context.kind = volumeKind(v)
+    context.kind = v.kind
     return fn(v, pool, g, context)
   }).catch((err: unknown) => {
     throw reword(err, context)
@@ -38,20 +37,18 @@ function onVolume<T>(
 }
 
 interface KindOptions {
-  kind: Kind
+  kind: VolumeKind
   source?: string
   readOnly?: boolean
   revisionsToKeep?: number
 }
 
-/** The library's volume options from `volume create`/`adopt` options (the name is the vid's last component). */
+/** The library's volume options from `volume create`/`adopt` options. */
 function volumeOptions(vid: string, o: KindOptions) {
   return {
     vid,
-    name: vid.split('/').pop() ?? vid,
     rw: o.readOnly !== true,
-    saveOnStop: o.kind === 'origin' || o.kind === 'origin-snapshot',
-    snapOnStart: o.kind === 'snapshot' || o.kind === 'origin-snapshot',
+    kind: o.kind,
     ...(o.source !== undefined ? { source: o.source } : {}),
     ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
   }
@@ -94,7 +91,7 @@ export function registerVolumeCommands(program: Command): void {
   volume
     .command('create <vid>')
     .description('create a volume (vid: appvms/<vm>/<name> or vm-templates/<vm>/<name>)')
-    .addOption(new Option('--kind <kind>', 'origin (save on stop), snapshot (of --source, discarded on stop), volatile, origin-snapshot').choices(KINDS).default('origin'))
+    .addOption(new Option('--kind <kind>', 'origin (save on stop), snapshot (of --source, discarded on stop), volatile, origin-snapshot').choices(VOLUME_KINDS).default('origin'))
     .option('--size <size>', 'nominal size, e.g. 10G (10 GiB) or 10GB (10^9 bytes)', sizeArg, 0)
     .addHelpText('after', sizeHelp())
     .option('--source <vid>', 'source volume of a snapshot kind')
@@ -110,7 +107,7 @@ export function registerVolumeCommands(program: Command): void {
     )
     .action(async (vid: string, o: KindOptions & { size: number }, cmd: Command) => {
       const g = globalOptions(cmd)
-      const snapshotKind = o.kind === 'snapshot' || o.kind === 'origin-snapshot'
+      const snapshotKind = kindFlags(o.kind).snapOnStart
       if (snapshotKind && o.source === undefined) throw new UsageError(`--kind ${o.kind} needs --source <vid>: the volume it starts from`)
       if (!snapshotKind && o.source !== undefined) throw new UsageError(`--source goes with --kind snapshot or origin-snapshot, not ${o.kind}`)
       await withPool(g, async (pool) => {
@@ -122,7 +119,7 @@ export function registerVolumeCommands(program: Command): void {
   volume
     .command('adopt <vid>')
     .description('register existing images of a volume (e.g. of a Qubes file-reflink pool) without changing them')
-    .addOption(new Option('--kind <kind>', 'origin needs <vid>.img (or its dirty image); the other kinds own no image while stopped').choices(KINDS).default('origin'))
+    .addOption(new Option('--kind <kind>', 'origin needs <vid>.img (or its dirty image); the other kinds own no image while stopped').choices(VOLUME_KINDS).default('origin'))
     .option('--source <vid>', 'source volume of a snapshot kind')
     .option('--read-only', 'the VM sees the volume read-only')
     .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
@@ -222,13 +219,15 @@ export function registerVolumeCommands(program: Command): void {
     )
 
   volume
-    .command('revert <vid> [revision]')
+    .command('revert')
+    .argument('<vid>', 'volume id')
+    .argument('[revision]', 'revision number (default: the newest)', revisionArg)
     .description('put a revision back as the clean image (default: the newest); the current one becomes a revision')
     .addHelpText('after', examples('reflink-pool volume revert appvms/web/private', 'reflink-pool volume revert appvms/web/private 3'))
-    .action((vid: string, rev: string | undefined, _o: unknown, cmd: Command) =>
+    .action((vid: string, rev: number | undefined, _o: unknown, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         // Name the revision that was used: the newest one when none is given.
-        const chosen = rev ?? Object.keys(await v.revisions()).pop()
+        const chosen = rev !== undefined ? String(rev) : Object.keys(await v.revisions()).pop()
         await v.revert(rev, { signal: interrupt.signal })
         const data = { ...(await volumeJson(v)), revertedTo: chosen ?? null, revisions: await v.revisions() }
         new Output(g.json).result(data, () => `Reverted ${v.vid} to revision ${chosen}; the previous image is kept as a new revision.`)
@@ -337,7 +336,7 @@ export function registerVolumeCommands(program: Command): void {
             'ERR_VOLUME_DIRTY',
           )
         }
-        const kind = volumeKind(v)
+        const kind = v.kind
         await v.remove()
         new Output(g.json).result({ vid, removed: true }, () => `Removed ${kind} volume ${vid}.`)
       }),
