@@ -161,9 +161,33 @@ export interface AttachedImage {
 /** Images this process attached and has not detached yet (detachAttached releases them all). */
 const ATTACHED = new Set<AttachedImage>()
 
-/** Make a filesystem of `kind` in the image file `image` (its whole size; no loop device needed). */
-export function mkfsImage(kind: FsKind, image: string): void {
-  run(MKFS[kind].bin, [...MKFS[kind].args, image])
+/** Make a filesystem of `kind` in the image file `image` (its whole size; no loop device needed); `args` adds mkfs options. */
+export function mkfsImage(kind: FsKind, image: string, args: string[] = []): void {
+  run(MKFS[kind].bin, [...MKFS[kind].args, ...args, image])
+}
+
+/** Why images cannot be attached and mounted here (attachImage, ext4FileRuns), or null when they can. */
+export function clientUnavailableReason(): string | null {
+  return unavailableReason('ext4') ?? (which('debugfs') ? null : 'debugfs not installed (apt-get install e2fsprogs)')
+}
+
+/**
+ * Where the data of the file `path` lives inside the ext4 image `image` (not
+ * mounted): byte ranges of the image, in the file's logical order, read with
+ * debugfs (no loop device). Writing there changes the file's contents in place,
+ * as a VM rewriting the file would, and leaves the filesystem consistent.
+ */
+export function ext4FileRuns(image: string, path: string): Array<{ offset: number; length: number }> {
+  const blockSize = Number(/Block size:\s+(\d+)/.exec(run('debugfs', ['-R', 'stats', image]))?.[1])
+  const blocks = run('debugfs', ['-R', `blocks ${path}`, image]).split(/\s+/).filter(Boolean).map(Number)
+  if (!(blockSize > 0) || blocks.length === 0 || blocks.some((b) => !Number.isSafeInteger(b))) throw new Error(`debugfs could not map ${path} in ${image}`)
+  const runs: Array<{ offset: number; length: number }> = []
+  for (const b of blocks) {
+    const last = runs[runs.length - 1]
+    if (last && last.offset + last.length === b * blockSize) last.length += blockSize
+    else runs.push({ offset: b * blockSize, length: blockSize })
+  }
+  return runs
 }
 
 /**
