@@ -7,7 +7,7 @@
 import type { ExecutionContext, TestFn } from 'ava'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
@@ -65,7 +65,7 @@ export function poolSpace(avaTest: TestFn, kind: FsKind): void {
     t.is(again.minFree, '10%', 'kept across opens')
     t.deepEqual((await again.setConfig({ minFree: 5 * MiB })).minFree, 5 * MiB)
     for (const bad of [-1, 1.5, '10', '101%', 'x%', null]) {
-      await t.throwsAsync(() => again.setConfig({ minFree: bad as never }), { code: 'ERR_INVALID_ARG_VALUE' }, String(bad))
+      await t.throwsAsync(async () => again.setConfig({ minFree: bad as never }), { code: 'ERR_INVALID_ARG_VALUE' }, String(bad))
       await t.throwsAsync(() => ReflinkPool.open({ dirPath: dir, minFree: bad as never }), { code: 'ERR_INVALID_ARG_VALUE' }, String(bad))
     }
     t.is(again.minFree, 5 * MiB, 'a refused value changes nothing')
@@ -171,6 +171,14 @@ export function poolSpace(avaTest: TestFn, kind: FsKind): void {
         t.true(Math.abs(got - bytes) <= tol(bytes), `${vids.join(' + ')}: ${got} bytes, expected about ${bytes}`)
       }
     }
+    // Planted entries are never followed or opened: a symlink named as a revision of c1 pointing at the
+    // template's image, a FIFO named as an image of another VM (opening it would block).
+    const plain = await est([c1.vid])
+    const planted = [join(pool.dirPath, 'appvms/c1/root.img.99@2020-01-01T00:00:00Z'), join(pool.dirPath, 'appvms/c2/fifo.img')]
+    symlinkSync(join(pool.dirPath, 'vm-templates/base/root.img'), planted[0])
+    execFileSync('mkfifo', [planted[1]])
+    t.is(await est([c1.vid]), plain, 'a planted symlink and FIFO change nothing')
+    for (const p of planted) rmSync(p)
     const report = await pool.usageIfRemoved([c2.vid, c1.vid])
     t.deepEqual(report.vids, [c1.vid, c2.vid])
     t.true(report.files >= 4, 'clean and revision images of both')
