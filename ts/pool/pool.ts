@@ -547,8 +547,11 @@ export class ReflinkPool {
   async usageIfRemoved(vids: readonly string[]): Promise<IfRemovedReport> {
     if (!Array.isArray(vids)) throw poolError('ERR_INVALID_ARG_TYPE', 'vids must be an array of volume ids')
     for (const vid of vids) parseVid(vid)
-    for (const vid of vids) this.getVolume(vid)
-    return this.track(() => ifRemoved(this.ctx, vids))
+    return this.track(async () => {
+      await this.refresh() // volumes another process made since open count too
+      for (const vid of vids) this.getVolume(vid)
+      return ifRemoved(this.ctx, vids)
+    })
   }
 
   /** Size of the pool's filesystem in bytes; null when the directory is missing. */
