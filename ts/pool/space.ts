@@ -60,7 +60,8 @@ export async function guardSpace(ctx: PoolContext, what: string, need: number | 
     'ERR_LOW_SPACE',
     `Cannot ${what} in pool ${ctx.pool.name}: ${humanSize(st.available)} is free and this could write ${humanSize(need)}, ` +
       `which would leave less than the pool's floor of ${humanSize(floor)} (minFree ${typeof minFree === 'number' ? humanSize(minFree) : minFree}). ` +
-      'Nothing was changed. Free space first (remove volumes: `usage --if-removed VID...` tells what that gives back), or lower minFree',
+      'Nothing was changed. Free space first (remove volumes: usageIfRemoved, CLI `usage --if-removed VID...`, tells what that gives back), ' +
+      "or lower the pool's minFree (setConfig, CLI `config --min-free`)",
     { path: ctx.dirPath },
   )
   for (const [k, v] of Object.entries(figures)) Object.defineProperty(err, k, { value: v, enumerable: true })
