@@ -151,9 +151,11 @@ export function poolSpace(avaTest: TestFn, kind: FsKind): void {
       await refusedUnchanged(t, pool, () => spare.start(), 'start')
       await refusedUnchanged(t, pool, () => pool.startVolumes([spare.vid, 'appvms/small/root']), 'startVolumes')
       await refusedUnchanged(t, pool, () => spare.importFile(data), 'importFile')
-      const cli = await runCli(['--pool', pool.dirPath, 'volume', 'start', spare.vid])
+      const cli = await runCli(['--pool', pool.dirPath, '--json', 'volume', 'start', spare.vid])
       t.is(cli.status, 1, 'the CLI refusal exits 1')
-      t.regex(cli.stderr, /ERR_LOW_SPACE|floor/, cli.stderr)
+      const { error } = JSON.parse(cli.stdout) as { error: { code: string; free: number; need: number; floor: number } }
+      t.is(error.code, 'ERR_LOW_SPACE', cli.stderr)
+      t.true(error.free - error.need < error.floor && error.floor === floor, '--json carries the figures')
       // What frees space always runs.
       await running.stop()
       t.false(await running.isRunning(), 'stop committed below the floor')
