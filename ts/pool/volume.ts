@@ -162,6 +162,7 @@ export class ReflinkVolume {
 
   /** Prepare the dirty image and return its path (docs/design.md §3, start). ERR_LOW_SPACE below the pool's minFree (§7). */
   async start(options?: AbortOptions): Promise<string> {
+    validateOptions('options', options, ['signal']) // a usage error comes before a space refusal
     await guardSpace(this.ctx, `start ${this.vid}`, () => lifecycle.startCost(this.access))
     return lifecycle.start(this.access, options)
   }
