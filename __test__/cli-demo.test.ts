@@ -59,6 +59,8 @@ anyTest('demo on the current filesystem (or its XFS fallback): reflink strategy,
     t.is(json.template.dataBytes, 8 * 1024 * 1024)
     t.true(json.template.allocated < json.template.size, 'the template import left holes')
     t.true(json.revert.restored, 'the reverted VM has the template data again')
+    // The real client: a file written through the first VM's mounted ext4 survives stop/start, vanishes at revert, and no other volume sees it.
+    t.deepEqual(json.client, { vid: 'appvms/demo-vm-001/root', file: 'hello-from-the-vm.txt', survivedRestart: true, goneAfterRevert: true, otherSaw: false, templateSaw: false })
     t.deepEqual(json.methods, { reflink: 6 })
     // While running: the clones share the template's extents; only each VM's 1 MiB write is exclusive.
     t.true(json.space.running.shared >= 6 * 8 * 1024 * 1024 - 6 * 1024 * 1024, `shared ${json.space.running.shared}`)
@@ -80,7 +82,10 @@ test('demo on a reflink filesystem uses it directly and prints what happened', a
   t.regex(r.stdout, /^clones +5 save-on-stop volumes .* in one batch .*: [\d.]+ (µs|ms) per clone$/m)
   t.regex(r.stdout, /^revert +appvms\/demo-vm-001\/root .*the data equals the template again$/m)
   t.regex(r.stdout, /^space +while running, 5 VMs saw [\d.]+ MiB of data \(full copies would take 25\.0 MiB\): [\d.]+ MiB in shared extents \([\d.]+%\), 5\.\d+ MiB exclusive \(their own writes\)$/m)
-  t.regex(r.stdout, /^strategy +reflink \(FICLONE\): .* \[reflink ×5; FIEMAP of the first clone: 4\.00 MiB shared, 0 B exclusive\]$/m)
+  // The template's data file plus what mkfs.ext4 wrote (superblock, group descriptors, root directory).
+  t.regex(r.stdout, /^strategy +reflink \(FICLONE\): .* \[reflink ×5; FIEMAP of the first clone: 4\.\d+ MiB shared, 0 B exclusive\]$/m)
+  t.regex(r.stdout, /^template +vm-templates\/demo-template\/root: 16\.0 MiB image holding an ext4 filesystem/m)
+  t.regex(r.stdout, /^vm file +appvms\/demo-vm-001\/root: attached to a loop device and mounted, .* there again after the next start; gone after revert; never seen by the other VMs or the template$/m)
   t.regex(r.stdout, /^cleanup +removed the temporary pool$/m)
   t.deepEqual(readdirSync(cwd), [], 'nothing left in the working directory')
 })

@@ -203,6 +203,13 @@ export type FileUsageOutcome =
   | { status: 'ok'; value: NativeFileUsage }
   | { status: 'error'; error: NativeError }
 
+/** What removing `removed` would free while `others` stay (paths relative to the pool root). */
+export declare function freedBytesAt(dir: PoolDir, removed: Array<string>, others: Array<string>): Promise<FreedOutcome>
+
+export type FreedOutcome =
+  | { status: 'ok'; value: NativeFreed }
+  | { status: 'error'; error: NativeError }
+
 export declare function fsStats(dir: string): Promise<FsStatsOutcome>
 
 export type FsStatsOutcome =
@@ -404,11 +411,20 @@ export interface NativeFileUsage {
   extents: number
 }
 
+export interface NativeFreed {
+  /** Bytes of data extents that no file outside the set maps. */
+  bytes: number
+  /** Files of the set that exist. */
+  files: number
+}
+
 export interface NativeFsStats {
   /** Total bytes of the filesystem. */
   size: number
   /** Used bytes. */
   used: number
+  /** Bytes still available to unprivileged writers (f_bavail). */
+  available: number
 }
 
 /** Where the writer stands after a step. */

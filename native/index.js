@@ -855,6 +855,7 @@ module.exports.dataRuns = nativeBinding.dataRuns
 module.exports.dataRunsAt = nativeBinding.dataRunsAt
 module.exports.fileUsage = nativeBinding.fileUsage
 module.exports.fileUsageAt = nativeBinding.fileUsageAt
+module.exports.freedBytesAt = nativeBinding.freedBytesAt
 module.exports.fsStats = nativeBinding.fsStats
 module.exports.fsyncDir = nativeBinding.fsyncDir
 module.exports.fsyncDirAt = nativeBinding.fsyncDirAt

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   ERR_STREAM_VERSION: 'A send stream has a format version this build cannot read; nothing was changed.',
   ERR_BASE_NOT_FOUND: 'The volume does not hold the base state an incremental send stream needs; nothing was changed.',
   ERR_BASE_MISMATCH: 'The volume holds the base state of an incremental stream, but its size or image checksum differs from the sender\'s; nothing was changed.',
+  ERR_LOW_SPACE: 'The operation could take the pool\'s filesystem below its minFree floor (the message names the free space, what the operation could write and the floor; the error carries free, need and floor in bytes); nothing was changed. Stop and remove always run.',
   ERR_OUT_OF_RANGE: 'A native value does not fit a JavaScript number exactly (above 2^53 - 1).',
   ERR_INTERNAL: 'A bug: an unexpected internal failure (e.g. a caught Rust panic).',
   ABORT_ERR: 'The operation was aborted through its AbortSignal; nothing was changed.',

@@ -8,7 +8,7 @@
 //   writeFile(path, data, mode = 0o600)
 //                           temp file beside path + fsync + rename + dir fsync (for small files: configs).
 //   fsyncFile(path), fsyncDir(path)
-//   fsStats(dir)            { size, used } bytes of the filesystem (statvfs).
+//   fsStats(dir)            { size, used, available } bytes of the filesystem (statvfs).
 //   dataRuns(path, { start, limit })
 //                           { size, runs: [{ offset, length }], next }: at most `limit`
 //                           (default 4096) data runs of a sparse file from offset `start`
@@ -47,6 +47,8 @@ export interface FsStats {
   size: number
   /** Used bytes. */
   used: number
+  /** Bytes unprivileged writers can still allocate (statvfs f_bavail), as `df` shows. */
+  available: number
 }
 
 export interface DataRun {

@@ -56,7 +56,7 @@ export function poolConformance(avaTest: TestFn, kind: FsKind): void {
     const dir = join(poolDir(), 'nested')
     const pool = await ReflinkPool.open({ dirPath: dir, name: 'p1', revisionsToKeep: 3, setupCheck: expected.reflink, ephemeralVolatile: true })
     t.deepEqual(ls(dir), ['.reflink-pool', 'appvms', 'vm-templates'])
-    t.deepEqual(pool.config, { name: 'p1', dirPath: dir, driver: 'file-reflink', revisionsToKeep: 3, ephemeralVolatile: true })
+    t.deepEqual(pool.config, { name: 'p1', dirPath: dir, driver: 'file-reflink', revisionsToKeep: 3, ephemeralVolatile: true, minFree: 0 })
     await pool.close()
     await t.throwsAsync(pool.createVolume({ vid: 'appvms/x/y', name: 'y' }), { code: 'ERR_POOL_CLOSED' })
     const again = await ReflinkPool.open({ dirPath: dir })

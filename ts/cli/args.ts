@@ -11,6 +11,15 @@ export function sizeArg(text: string): number {
   return bytes
 }
 
+/** A pool's minFree: a size as sizeArg, or a percentage of the filesystem ("10%"). */
+export function minFreeArg(text: string): number | `${number}%` {
+  const t = text.trim()
+  if (!t.endsWith('%')) return sizeArg(t)
+  const n = Number(t.slice(0, -1))
+  if (!/^\d+(\.\d+)?%$/.test(t) || n > 100) throw new InvalidArgumentError(`not a percentage from 0% to 100%: "${text}"`)
+  return `${n}%`
+}
+
 /** The size rule for a command's --help. */
 export function sizeHelp(): string {
   return `\n${SIZE_SYNTAX}.\n`

@@ -81,7 +81,8 @@ export function errorLine(err: unknown): string {
 export function errorJson(err: unknown): Record<string, unknown> {
   const e = (err ?? {}) as Record<string, unknown>
   const out: Record<string, unknown> = { code: codeOf(err), message: err instanceof Error ? err.message : String(err) }
-  for (const key of ['errno', 'syscall', 'path', 'dest']) if (e[key] !== undefined) out[key] = e[key]
+  // ERR_LOW_SPACE's figures (bytes) too, so a service can act on them.
+  for (const key of ['errno', 'syscall', 'path', 'dest', 'free', 'need', 'floor']) if (e[key] !== undefined) out[key] = e[key]
   // A run that stopped part-way (clone) says which volumes exist.
   const volumes: Record<string, unknown> = {}
   for (const key of ['made', 'missing', 'skipped']) if (Array.isArray(e[key])) volumes[key] = e[key]

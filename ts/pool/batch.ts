@@ -35,6 +35,7 @@ import { optional, validateBoolean, validateFunction, validateOptions, validateR
 import { ReflinkVolume } from './volume'
 import { volumeRecord } from './volume-options'
 import { startWay, volumeKind } from './kind'
+import { copyCost, guardSpace, METADATA_BYTES } from './space'
 import type { PoolContext } from './context'
 import type { VolumeOptions, VolumeRecord } from './types'
 
@@ -237,9 +238,16 @@ export async function cloneVolumes(
       ...(revisionsToKeep !== null && { revisionsToKeep }),
     }),
   )
-  if (mode === 'snapshot') return make(ctx, records, () => [], [], b)
+  const plural = `${records.length} volume${records.length === 1 ? '' : 's'}`
+  if (mode === 'snapshot') {
+    await guardSpace(ctx, `clone ${plural} of ${tpl.vid}`, records.length * METADATA_BYTES)
+    return make(ctx, records, () => [], [], b)
+  }
   const src = await tpl.export()
   try {
+    // Each clone's images are reflinks (metadata) or, without reflink, copies of the template's data.
+    const images = records.length * (start || precache ? 2 : 1)
+    await guardSpace(ctx, `clone ${plural} of ${tpl.vid}`, async () => images * (await copyCost(ctx, async () => (await ctx.files.usage(src)).allocated)))
     return await make(
       ctx,
       records,
@@ -267,6 +275,7 @@ export async function cloneVolumes(
 export async function createVolumes(ctx: PoolContext, configs: readonly unknown[], options?: BatchOptions): Promise<BatchReport> {
   const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const records = checkList(configs, 'configs').map((c) => volumeRecord(ctx.pool, c as VolumeOptions))
+  await guardSpace(ctx, `create ${records.length} volume${records.length === 1 ? '' : 's'}`, records.length * METADATA_BYTES)
   return make(
     ctx,
     records,
@@ -315,6 +324,7 @@ const PER_VOLUME_IN_FLIGHT = 8
 export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
   const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const vols = volumesOf(ctx, list)
+  await guardSpace(ctx, `start ${vols.length} volume${vols.length === 1 ? '' : 's'}`, () => startCost(vols))
   const batched = vols.filter(batchStarts).sort((a, c) => (a.vid < c.vid ? -1 : 1))
   const dirs = metaDirs(ctx)
   if (batched.length) {
@@ -339,9 +349,16 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
       }
     })
   } else throwIfAborted(b.signal)
-  // Past the commit point: the other kinds start whatever the signal.
-  await eachVolume(vols.filter((v) => !batchStarts(v)), (v) => v.start())
+  // Past the commit point: the other kinds start whatever the signal (the space was checked above).
+  await eachVolume(vols.filter((v) => !batchStarts(v)), (v) => v.startChecked())
   return vols.map((v) => v.path)
+}
+
+/** What starting `vols` could write, summed (one space check per batch). */
+async function startCost(vols: ReflinkVolume[]): Promise<number> {
+  let sum = 0
+  for (const v of vols) sum += await v.startCost()
+  return sum
 }
 
 /** Stop many volumes: snapshot volumes in one batch (unlink dirty and clean, one barrier), others through stop(). */

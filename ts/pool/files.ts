@@ -313,6 +313,17 @@ export class PoolFiles {
     return unwrap(native.isReflinkSupportedAt(this.dir, ''))
   }
 
+  /** Whether copies in the pool are reflinks: what the last copy showed, else probed once (a failed probe, e.g. ENOSPC, says no). */
+  async reflinkCapable(): Promise<boolean> {
+    this.reflinks ??= await this.isReflinkSupported().catch(() => false)
+    return this.reflinks
+  }
+
+  /** What removing the files `removed` would give back while the files `others` stay (docs/design.md §7). */
+  async freedBytes(removed: string[], others: string[]): Promise<{ bytes: number; files: number }> {
+    return unwrap(native.freedBytesAt(this.dir, removed.map((p) => this.rel(p)), others.map((p) => this.rel(p))))
+  }
+
   /** A writer into the existing import file `path` (a regular file with one link). */
   openImportWriter(path: string): Promise<ImportWriter> {
     return ImportWriter.open(this.dir, this.rel(path))

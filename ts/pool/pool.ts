@@ -31,12 +31,20 @@ import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
 import { volumeKind } from './kind'
 import { guardWhileOpen, poolClosedError, type Unguarded } from './open-guard'
+import { guardSpace, METADATA_BYTES, validateMinFree, type MinFree } from './space'
+import { ifRemoved } from './if-removed'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
 import {
-  DRIVER, type AdoptOptions, type AdoptReport, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
+  DRIVER, type AdoptOptions, type AdoptReport, type IfRemovedReport, type PoolConfig, type PoolConfigOptions, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
 } from './types'
 
-const POOL_OPTION_KEYS = ['dirPath', 'name', 'revisionsToKeep', 'setupCheck', 'ephemeralVolatile'] as const
+/** `stored` with the floor `minFree` (0 drops the field: pool.json stays as older versions wrote it). */
+function withMinFree(stored: StoredPoolConfig, minFree: MinFree): StoredPoolConfig {
+  const { minFree: _old, ...rest } = stored
+  return minFree === 0 || minFree === '0%' ? rest : { ...rest, minFree }
+}
+
+const POOL_OPTION_KEYS = ['dirPath', 'name', 'revisionsToKeep', 'setupCheck', 'ephemeralVolatile', 'minFree'] as const
 
 const rmdirCb = promisify(fs.rmdir)
 const lstatCb = promisify(fs.lstat)
@@ -130,11 +138,12 @@ export class ReflinkPool {
     const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep)
     const setupCheck = optional<boolean>('options.setupCheck', o.setupCheck, validateBoolean) ?? true
     const ephemeralVolatile = optional<boolean>('options.ephemeralVolatile', o.ephemeralVolatile, validateBoolean)
+    const minFree = optional<MinFree>('options.minFree', o.minFree, (n, v) => validateMinFree(n, v))
 
     const created = await missingDirs(dirPath)
     const files = await PoolFiles.open(dirPath, true)
     try {
-      return await ReflinkPool.load(files, dirPath, created, { name, revisionsToKeep, setupCheck, ephemeralVolatile })
+      return await ReflinkPool.load(files, dirPath, created, { name, revisionsToKeep, setupCheck, ephemeralVolatile, minFree })
     } catch (e) {
       files.close() // now, not at garbage collection: the filesystem can be unmounted right away
       throw e
@@ -146,9 +155,9 @@ export class ReflinkPool {
     files: PoolFiles,
     dirPath: string,
     created: string[],
-    options: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean },
+    options: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean; minFree?: MinFree },
   ): Promise<ReflinkPool> {
-    const { name, revisionsToKeep, setupCheck, ephemeralVolatile } = options
+    const { name, revisionsToKeep, setupCheck, ephemeralVolatile, minFree } = options
     const store = new Store(files, dirPath)
     const existing = (await files.checkDir(store.paths.meta)) ? await store.readPool() : null
     let stored: StoredPoolConfig
@@ -159,6 +168,7 @@ export class ReflinkPool {
         ...(revisionsToKeep !== undefined && { revisionsToKeep }),
         ...(ephemeralVolatile !== undefined && { ephemeralVolatile }),
       }
+      if (minFree !== undefined) stored = withMinFree(stored, minFree)
       // Records from before volumes kept their own revisionsToKeep get the
       // default they followed until now, not the one given to this open.
       store.legacyRevisionsToKeep = existing.revisionsToKeep
@@ -171,6 +181,7 @@ export class ReflinkPool {
         revisionsToKeep: revisionsToKeep ?? 1,
         ephemeralVolatile: ephemeralVolatile ?? false,
       }
+      if (minFree !== undefined) stored = withMinFree(stored, minFree)
       store.legacyRevisionsToKeep = stored.revisionsToKeep
       await ReflinkPool.setup(files, store, dirPath, setupCheck, created)
       await store.writePool(stored)
@@ -260,6 +271,10 @@ export class ReflinkPool {
   get ephemeralVolatile(): boolean {
     return this.stored.ephemeralVolatile
   }
+  /** The space guard's floor (0: off); see PoolOptions.minFree. */
+  get minFree(): MinFree {
+    return this.stored.minFree ?? 0
+  }
   /** The persisted configuration (a copy). */
   get config(): PoolConfig {
     return {
@@ -268,7 +283,21 @@ export class ReflinkPool {
       driver: DRIVER,
       revisionsToKeep: this.revisionsToKeep,
       ephemeralVolatile: this.ephemeralVolatile,
+      minFree: this.minFree,
     }
+  }
+
+  /** Change pool settings (persisted; what is not given is kept). Existing volumes are not touched. */
+  async setConfig(options: PoolConfigOptions): Promise<PoolConfig> {
+    if (options === undefined) validateObject('options', options)
+    const o = validateOptions('options', options, ['minFree'])
+    const minFree = optional<MinFree>('options.minFree', o.minFree, (n, v) => validateMinFree(n, v))
+    return this.track(async () => {
+      const next = minFree === undefined ? this.stored : withMinFree(this.stored, minFree)
+      if (JSON.stringify(next) !== JSON.stringify(this.stored)) await this.store.writePool(next)
+      this.stored = next
+      return this.config
+    })
   }
 
   /**
@@ -283,6 +312,7 @@ export class ReflinkPool {
   async createVolume(options: VolumeOptions): Promise<ReflinkVolume> {
     const record = volumeRecord(this, options, 'createVolume')
     if (this.volumes.has(record.vid)) throw this.exists(record.vid)
+    await guardSpace(this.ctx, `create ${record.vid}`, METADATA_BYTES) // a sparse image: metadata only
     return this.run(lockFileName(record.vid), async () => {
       await this.checkNew(record)
       const found = await volumeFiles(this.ctx, record.vid)
@@ -472,6 +502,23 @@ export class ReflinkPool {
       if (hasCode(e, 'ENOENT')) return {}
       throw e
     }
+  }
+
+  /**
+   * The bytes removing the volumes `vids` (together) would give back: the data
+   * extents of all their files (images, precache, revisions, temp files) that no
+   * other file of the pool maps (FIEMAP). Extents they share only with each other
+   * count once; extents a volume outside the set still maps count not at all. An
+   * estimate (docs/design.md §7): reflinks made outside the pool are not seen.
+   */
+  async usageIfRemoved(vids: readonly string[]): Promise<IfRemovedReport> {
+    if (!Array.isArray(vids)) throw poolError('ERR_INVALID_ARG_TYPE', 'vids must be an array of volume ids')
+    for (const vid of vids) parseVid(vid)
+    return this.track(async () => {
+      await this.refresh() // volumes another process made since open count too
+      for (const vid of vids) this.getVolume(vid)
+      return ifRemoved(this.ctx, vids)
+    })
   }
 
   /** Size of the pool's filesystem in bytes; null when the directory is missing. */

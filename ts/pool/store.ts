@@ -28,7 +28,8 @@ import { ReflinkPoolError } from '../errors'
 /** How recent a directory change must be for its mtime to be distrusted (file times are tick-granular). */
 const RACY_NS = 2_000_000_000n
 
-export type StoredPoolConfig = Omit<PoolConfig, 'dirPath'>
+/** pool.json: the configuration without the directory; minFree only when set (older versions wrote none). */
+export type StoredPoolConfig = Omit<PoolConfig, 'dirPath' | 'minFree'> & Partial<Pick<PoolConfig, 'minFree'>>
 
 const FORMAT = 1
 
@@ -117,15 +118,22 @@ const POOL_SCHEMA = schema({
   driver: (v) => (v === DRIVER ? null : `is not '${DRIVER}'`),
   revisionsToKeep: revisions,
   ephemeralVolatile: boolean,
+  minFree: (v) => (isSafeInt(v) && v >= 0) || (typeof v === 'string' && /^\d{1,3}(\.\d{1,6})?%$/.test(v) && Number(v.slice(0, -1)) <= 100) ? null : "is not a byte count or a percentage such as '10%'",
 })
 
 /** Validate the text of pool.json; throws ERR_POOL_BROKEN naming the rule it broke. */
 function parsePool(text: string, path: string): StoredPoolConfig {
   const json = parseJson(text)
-  const problem = 'problem' in json ? json.problem : schemaProblem(json.value, POOL_SCHEMA, [])
+  const problem = 'problem' in json ? json.problem : schemaProblem(json.value, POOL_SCHEMA, ['minFree'])
   if (problem !== null) throw poolBroken(path, problem)
   const raw = (json as { value: StoredPoolConfig }).value
-  return { name: raw.name, driver: DRIVER, revisionsToKeep: raw.revisionsToKeep, ephemeralVolatile: raw.ephemeralVolatile }
+  return {
+    name: raw.name,
+    driver: DRIVER,
+    revisionsToKeep: raw.revisionsToKeep,
+    ephemeralVolatile: raw.ephemeralVolatile,
+    ...(raw.minFree !== undefined && raw.minFree !== 0 && { minFree: raw.minFree }),
+  }
 }
 
 function poolBroken(path: string, problem: string): Error {

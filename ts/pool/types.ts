@@ -1,6 +1,9 @@
 // Public types of the pool and volume API (docs/design.md §3).
 import type { CopyMethod } from '../copy'
 import type { VolumeKind } from './kind'
+import type { MinFree } from './space'
+
+export type { MinFree }
 
 /** The driver name of every pool (that of the Qubes OS storage driver it follows). */
 export const DRIVER = 'file-reflink' as const
@@ -21,6 +24,13 @@ export interface PoolOptions {
   setupCheck?: boolean
   /** Volatile volumes hold data the VM layer encrypts with a throw-away key (default false). */
   ephemeralVolatile?: boolean
+  /**
+   * The space guard's floor (default 0: off): bytes, or a percentage of the
+   * filesystem ('10%'). Clone, create, start, import and receive refuse with
+   * ERR_LOW_SPACE when what they write could leave less free; stop and remove
+   * always run (docs/design.md §7). Persisted like the other options.
+   */
+  minFree?: MinFree
 }
 
 /** A pool's configuration as persisted (`pool.config`). */
@@ -35,6 +45,24 @@ export interface PoolConfig {
   revisionsToKeep: number
   /** See PoolOptions.ephemeralVolatile. */
   ephemeralVolatile: boolean
+  /** See PoolOptions.minFree (0 when not set). */
+  minFree: MinFree
+}
+
+/** The pool settings `pool.setConfig` changes. */
+export interface PoolConfigOptions {
+  /** See PoolOptions.minFree; 0 turns the guard off. */
+  minFree?: MinFree
+}
+
+/** What `pool.usageIfRemoved` reports. */
+export interface IfRemovedReport {
+  /** The volumes counted, sorted. */
+  vids: string[]
+  /** Bytes removing them would give back: their data extents that no other file of the pool maps (revisions, precache and temp files included). */
+  freed: number
+  /** Their files that exist. */
+  files: number
 }
 
 /** statvfs figures of the pool's filesystem; both absent when the directory is missing. */

@@ -15,6 +15,7 @@ import { pumpImport, writeImport } from './stream'
 import { outsideStat } from './files'
 import { entryKind } from '../util/entry-kind'
 import { commit } from './volume-lifecycle'
+import { copyCost, guardSpace, METADATA_BYTES } from './space'
 import { exportEnd, exportPath } from './volume-export'
 import type { StateChange } from './states'
 import type { CopyReport, ImportFileOptions, ImportStreamOptions } from './types'
@@ -102,6 +103,7 @@ export async function importData(v: VolumeAccess, size: number): Promise<string>
   v.usable()
   v.requireSaveOnStop('importData')
   validateSize('size', size)
+  await guardSpace(v.ctx, `import ${size} bytes into ${v.vid}`, size) // the caller may write all of it
   return v.locked(async () => {
     refuseWhileDirty(v, 'import into', await v.guard())
     await beginImport(v, size)
@@ -147,6 +149,8 @@ export async function importFile(v: VolumeAccess, path: string, options?: Import
       path: src,
     })
   }
+  // Its data (allocated) bytes: a reflink from the same filesystem would cost less, a copy that much.
+  await guardSpace(v.ctx, `import ${src} into ${v.vid}`, METADATA_BYTES + (st ? st.blocks * 512 : 0))
   return withImport(v, null, () => v.ctx.files.copyIn(src, v.paths.import, opts))
 }
 
@@ -160,6 +164,7 @@ export async function importPipe(v: VolumeAccess, source: string, size: number, 
   throwIfAborted(opts.signal)
   const st = await outsideStat(resolve(source), true)
   if (st?.isDirectory()) throw poolError('ERR_INVALID_ARG_VALUE', `Cannot import ${source} into ${v.vid}: it is a directory`, { vid: v.vid, path: source })
+  await guardSpace(v.ctx, `import ${size} bytes into ${v.vid}`, size) // zero blocks stay holes, but which ones is not known yet
   await withImport(v, size, () => pumpImport(v.ctx.files, v.paths.import, source, size, opts))
 }
 
@@ -173,6 +178,7 @@ export async function importStream(v: VolumeAccess, readable: AsyncIterable<Arra
   validateSize('size', size)
   const opts = progressOptions(options)
   throwIfAborted(opts.signal)
+  await guardSpace(v.ctx, `import ${size} bytes into ${v.vid}`, size)
   await withImport(v, size, () => writeImport(v.ctx.files, v.paths.import, readable, size, opts))
 }
 
@@ -193,7 +199,14 @@ export function importVolume(v: VolumeAccess, src: VolumeAccess, signal?: AbortS
     async (images) => {
       refuseWhileDirty(v, 'import into', images)
       throwIfAborted(signal)
-      return exportPath(src) // before anything changes: the source must have committed data
+      const srcPath = await exportPath(src) // before anything changes: the source must have committed data
+      try {
+        await guardSpace(v.ctx, `import ${src.vid} into ${v.vid}`, () => copyCost(v.ctx, async () => (await src.ctx.files.usage(srcPath)).allocated))
+      } catch (e) {
+        exportEnd(src, srcPath)
+        throw e
+      }
+      return srcPath
     },
   )
 }

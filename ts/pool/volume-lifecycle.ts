@@ -10,6 +10,7 @@ import { addRevision, pruneRevisions } from './revisions'
 import { refreshPrecache, replaceClean, startFromPrecache } from './precache'
 import { startWay } from './kind'
 import type { StateChange } from './states'
+import { copyCost, METADATA_BYTES } from './space'
 import type { AbortOptions, ResizeOptions, StopOptions } from './types'
 import type { VolumeAccess } from './volume-access'
 
@@ -36,6 +37,20 @@ export async function verify(v: VolumeAccess): Promise<true> {
   // Snapshots disabled and running (or crashed while running): the clean image lives on as dirty.
   if (way === 'rename' && (await v.ctx.files.image(p.dirty))) return true
   throw v.missing(at.clean)
+}
+
+/**
+ * What a start could write (docs/design.md §7, space guard): origins and
+ * snapshots clone an image (metadata with reflinks, its data without); a
+ * volume with snapshots disabled renames; a volatile one makes a sparse image.
+ */
+export async function startCost(v: VolumeAccess): Promise<number> {
+  v.usable()
+  if (v.snapshotsDisabled) return 0
+  if (!v.record.saveOnStop && !v.record.snapOnStart) return METADATA_BYTES
+  const image = v.record.snapOnStart ? v.sourcePaths().clean : v.paths.clean
+  // A missing image costs nothing here: start itself refuses it (ERR_MISSING_IMAGE).
+  return copyCost(v.ctx, async () => ((await v.ctx.files.image(image)) ? (await v.ctx.files.usage(image)).allocated : 0))
 }
 
 /** Prepare the dirty image and return its path. */

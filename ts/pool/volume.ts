@@ -23,6 +23,7 @@ import { volumeFootprint, type VolumeFootprint } from './footprint'
 import { startWay, volumeKind, type VolumeKind } from './kind'
 import { guardWhileOpen, type Unguarded } from './open-guard'
 import * as lifecycle from './volume-lifecycle'
+import { guardSpace } from './space'
 import * as revisions from './revisions'
 import * as dataIn from './volume-import'
 import * as dataOut from './volume-export'
@@ -175,8 +176,20 @@ export class ReflinkVolume {
     return lifecycle.verify(this.access)
   }
 
-  /** Prepare the dirty image and return its path (docs/design.md §3, start). */
+  /** Prepare the dirty image and return its path (docs/design.md §3, start). ERR_LOW_SPACE below the pool's minFree (§7). */
   async start(options?: AbortOptions): Promise<string> {
+    validateOptions('options', options, ['signal']) // a usage error comes before a space refusal
+    await guardSpace(this.ctx, `start ${this.vid}`, () => lifecycle.startCost(this.access))
+    return lifecycle.start(this.access, options)
+  }
+
+  /** @internal What start() could write (the batch sums it for its one space check). */
+  startCost(): Promise<number> {
+    return lifecycle.startCost(this.access)
+  }
+
+  /** @internal start() without its space check (a batch checked once for all). */
+  startChecked(options?: AbortOptions): Promise<string> {
     return lifecycle.start(this.access, options)
   }
 

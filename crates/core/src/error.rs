@@ -43,6 +43,9 @@ pub mod codes {
         ERR_NOT_REGULAR_FILE,
         /// A value the binding cannot represent exactly in JS (a number above 2^53).
         ERR_OUT_OF_RANGE,
+        /// An operation that allocates was refused: it could take the pool's filesystem
+        /// below its `minFree` floor (raised by the TS pool layer; listed here for parity).
+        ERR_LOW_SPACE,
     }
 }
 

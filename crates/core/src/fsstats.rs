@@ -1,6 +1,6 @@
 //! Size and use of the filesystem holding a directory (statvfs).
 //!
-//! Why: pool usage reports (`usageDetails`). Strategy: one fstatvfs of the directory
+//! Why: pool usage reports (`usageDetails`) and the space guard (`minFree`). Strategy: one fstatvfs of the directory
 //! handle (`fs_stats` opens it by path); sizes in units of `f_frsize` (the fragment size
 //! statvfs counts blocks in). No cancellation.
 
@@ -17,6 +17,8 @@ pub struct FsStats {
     pub size: u64,
     /// Used bytes ((f_blocks - f_bfree) * f_frsize).
     pub used: u64,
+    /// Bytes an unprivileged writer can still allocate (f_bavail * f_frsize), as `df` shows.
+    pub available: u64,
 }
 
 pub fn fs_stats(dir: &Path) -> Result<FsStats> {
@@ -29,8 +31,10 @@ pub fn fs_stats_of(dir: &Dir) -> Result<FsStats> {
     let frsize = st.fragment_size() as u64;
     let blocks = st.blocks() as u64;
     let free = st.blocks_free() as u64;
+    let available = st.blocks_available() as u64;
     Ok(FsStats {
         size: blocks * frsize,
         used: blocks.saturating_sub(free) * frsize,
+        available: available * frsize,
     })
 }

@@ -17,6 +17,7 @@
 //! - `usage`: apparent/allocated size and the FIEMAP shared/exclusive split.
 //! - `durable`: hardlink/rename/remove/rmdir, each followed by directory fsync.
 //! - `tempname`: temp files beside their target, committed by rename (and `write_file`).
+//! - `freed`: what removing a set of files would give back (extents no other file maps).
 //! - `fsstats`: statvfs of a directory.
 //! - `extents`: the data runs of a sparse file (SEEK_DATA/SEEK_HOLE).
 //! - `sparse_reader`: a sparse file read as a stream, holes reported, not read (stream export).
@@ -36,6 +37,7 @@ pub mod dir;
 pub mod durable;
 pub mod error;
 pub mod extents;
+pub mod freed;
 pub mod fsstats;
 pub mod imagehash;
 pub mod lock;

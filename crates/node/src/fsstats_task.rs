@@ -1,4 +1,4 @@
-//! `fsStats`: statvfs size/used of the filesystem holding a directory.
+//! `fsStats`: statvfs size/used/available of the filesystem holding a directory.
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -15,6 +15,8 @@ pub struct NativeFsStats {
     pub size: f64,
     /// Used bytes.
     pub used: f64,
+    /// Bytes still available to unprivileged writers (f_bavail).
+    pub available: f64,
 }
 
 outcome!(FsStatsOutcome, NativeFsStats);
@@ -29,6 +31,7 @@ impl FsStatsTask {
         Ok(NativeFsStats {
             size: to_js("size", s.size)?,
             used: to_js("used", s.used)?,
+            available: to_js("available", s.available)?,
         })
     }
 }

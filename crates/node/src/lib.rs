@@ -21,6 +21,7 @@ mod durable_task;
 mod entry_task;
 mod export_reader;
 mod file_size_task;
+mod freed_task;
 mod fsstats_task;
 mod import_writer;
 mod lock;

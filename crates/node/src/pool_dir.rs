@@ -105,6 +105,11 @@ impl PoolDir {
     pub fn at(&self, rel: String) -> TargetResult {
         Ok(Target::At(self.slot.clone(), PathBuf::from(rel)))
     }
+
+    /// The shared handle, for a task over many files of the pool.
+    pub fn slot(&self) -> Slot {
+        self.slot.clone()
+    }
 }
 
 /// A task's target; an `Err` is reported by the task (errors as data).

@@ -1,6 +1,6 @@
-// Pool commands: init, info, usage.
+// Pool commands: init, config, info, usage.
 import type { Command } from 'commander'
-import { examples, intArg } from '../args'
+import { examples, intArg, minFreeArg } from '../args'
 import { humanSize, keyValues, percent, table, terminalWidth, wrap } from '../format'
 import { globalOptions, Output } from '../output'
 import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
@@ -18,6 +18,7 @@ export function registerPoolCommands(program: Command): void {
     .option('--no-setup-check', 'accept a filesystem without reflinks (slow full copies)')
     .option('--ephemeral-volatile', 'volatile volumes are ephemeral (encrypted by the VM layer)')
     .option('--adopt', 'register the images already in the directory (a Qubes file-reflink pool) as volumes, without changing them')
+    .option('--min-free <size|N%>', 'keep this much of the filesystem free: clone, create, start and import refuse (ERR_LOW_SPACE) when they could take it below; 0 turns it off', minFreeArg)
     .addHelpText(
       'after',
       '\nOn an existing pool, init changes only the settings given and keeps the others; --revisions-to-keep sets the default of new volumes (existing ones keep theirs: see volume config).\n',
@@ -29,9 +30,10 @@ export function registerPoolCommands(program: Command): void {
         'reflink-pool --pool /mnt/ext4/vms init --no-setup-check',
         'reflink-pool --pool /var/lib/vms init --revisions-to-keep 3 --json',
         'reflink-pool --pool /var/lib/qubes init --adopt',
+        'reflink-pool --pool /var/lib/vms init --min-free 10%',
       ),
     )
-    .action(async (o: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean; adopt?: boolean }, cmd: Command) => {
+    .action(async (o: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean; adopt?: boolean; minFree?: number | `${number}%` }, cmd: Command) => {
       const g = globalOptions(cmd)
       const out = new Output(g.json)
       const dirPath = poolDir(g)
@@ -43,6 +45,7 @@ export function registerPoolCommands(program: Command): void {
           ...(o.name !== undefined ? { name: o.name } : {}),
           ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
           ...(o.ephemeralVolatile !== undefined ? { ephemeralVolatile: true } : {}),
+          ...(o.minFree !== undefined ? { minFree: o.minFree } : {}),
           setupCheck: o.setupCheck,
         })
         .catch((err: unknown) => {
@@ -77,6 +80,19 @@ export function registerPoolCommands(program: Command): void {
     })
 
   program
+    .command('config')
+    .description("change the pool's settings (only those given; none: print them), like volume config for a volume")
+    .option('--min-free <size|N%>', 'keep this much of the filesystem free (see init --min-free); 0 turns the guard off', minFreeArg)
+    .addHelpText('after', examples('reflink-pool config --min-free 10%', 'reflink-pool config --min-free 20G', 'reflink-pool config --json'))
+    .action(async (o: { minFree?: number | `${number}%` }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      await withPool(g, async (pool) => {
+        const config = o.minFree === undefined ? pool.config : await pool.setConfig({ minFree: o.minFree })
+        new Output(g.json).result({ config }, () => configLines(pool))
+      })
+    })
+
+  program
     .command('info')
     .description('show the pool configuration, its filesystem usage and volume count')
     .addHelpText('after', examples('reflink-pool --pool /var/lib/vms info', 'REFLINK_POOL_DIR=/var/lib/vms reflink-pool info --json'))
@@ -100,10 +116,12 @@ export function registerPoolCommands(program: Command): void {
   program
     .command('usage')
     .description('space used by every file of each volume (clean, precache, revisions, dirty, import), shared with other files (reflinks) or exclusive')
-    .addHelpText('after', examples('reflink-pool usage', 'reflink-pool usage --json | jq .total'))
-    .action(async (_o: unknown, cmd: Command) => {
+    .option('--if-removed <vid...>', 'instead: the bytes removing these volumes (together) would give back, revisions included')
+    .addHelpText('after', examples('reflink-pool usage', 'reflink-pool usage --json | jq .total', 'reflink-pool usage --if-removed appvms/ci-1/root appvms/ci-2/root'))
+    .action(async (o: { ifRemoved?: string[] }, cmd: Command) => {
       const g = globalOptions(cmd)
       await withPool(g, async (pool) => {
+        if (o.ifRemoved) return ifRemovedReport(pool, o.ifRemoved, g.json)
         const rows = await volumeFootprintRows(await pool.listVolumes())
         const data = { ...(await poolSpace(pool)), volumes: rows, total: sumFootprint(rows) }
         new Output(g.json).result(data, () =>
@@ -120,6 +138,21 @@ export function registerPoolCommands(program: Command): void {
         )
       })
     })
+}
+
+/** `usage --if-removed`: what removing the volumes would give back, and the free space it would make. */
+async function ifRemovedReport(pool: Pool, vids: string[], json: boolean): Promise<void> {
+  const report = await pool.usageIfRemoved(vids)
+  const data = { ...report, ...(await poolSpace(pool)) }
+  const n = report.vids.length
+  new Output(json).result(data, () =>
+    wrap(
+      `Removing ${n} volume${n === 1 ? '' : 's'} (${report.files} file${report.files === 1 ? '' : 's'}) would give back ${humanSize(report.freed)}: ` +
+        'their data that no other volume shares (reflinks to other volumes stay). ' +
+        (data.dataSize === null ? '' : `The filesystem has ${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)}.`),
+      terminalWidth(),
+    ),
+  )
 }
 
 /** statvfs of the pool directory; nulls when it is missing (a removable disk), as the pool reports it. */
@@ -160,5 +193,6 @@ function configPairs(pool: Pool): Array<[string, string]> {
     ['driver', c.driver],
     ['revisions to keep', c.revisionsToKeep === -1 ? '-1 (snapshots disabled)' : String(c.revisionsToKeep)],
     ['ephemeral volatile', String(c.ephemeralVolatile)],
+    ['min free', c.minFree === 0 ? '0 (no space guard)' : typeof c.minFree === 'number' ? humanSize(c.minFree) : `${c.minFree} of the filesystem`],
   ]
 }

@@ -1,11 +1,12 @@
 // Where the demo runs: a temporary pool on the current directory's filesystem
 // if it can reflink; else, as root with mkfs.xfs, on a temporary loop-mounted
 // XFS image; else in copy mode (setupCheck: false). `cleanup()` removes exactly
-// what was made here: the temp directory, or the mount and loop device we attached.
+// what was made here: the temp directory, or the mount and loop device we attached
+// (and any VM image the demo still has attached).
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { mountScratch, unavailableReason } from '../../util/loopfs'
+import { detachAttached, mountScratch, unavailableReason } from '../../util/loopfs'
 import { loadPoolModule, type Pool } from '../pool-access'
 
 export type PlaceKind = 'reflink-here' | 'xfs-loop' | 'copy'
@@ -88,11 +89,13 @@ export async function prepareDemoPlace(opts: { cwd?: string; xfsImage?: boolean 
   }
 }
 
+/** `fn` once; first the VM images the demo attached (still mounted after a failure or Ctrl-C), which keep the pool busy. */
 function once(fn: () => void): () => void {
   let done = false
   return () => {
     if (done) return
     done = true
+    detachAttached()
     fn()
   }
 }
