@@ -344,6 +344,28 @@ export interface NativeDirEntries {
   kinds: string
 }
 
+export interface NativeDropItem {
+  /** VM directory relative to the root (removed when empty). */
+  dir: string
+  /** Every file of the volume, relative to the root. */
+  files: Array<string>
+  /** A name in `dir` whose existence refuses the batch (EBUSY): the dirty image unless forced. */
+  busy?: string
+  record: string
+  lock: string
+}
+
+export interface NativeDropSpec {
+  root: string
+  records: string
+  locks: string
+  items: Array<NativeDropItem>
+  /** Intent file, relative to the root, and its contents. */
+  intent: string
+  intentData: string
+  barrier: 'syncfs' | 'fsync'
+}
+
 /** What `statAt` reports (from lstat: a symlink is reported as one, never followed). */
 export interface NativeEntryStat {
   kind: 'file' | 'directory' | 'symlink' | 'other'
@@ -560,6 +582,12 @@ export declare function removeEmptyDirAt(dir: PoolDir, rel: string): Promise<Boo
 
 /** Unlink many volumes' files (missing ones are fine), then one barrier. */
 export declare function removeVolumeFiles(spec: NativeRemoveSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+
+/**
+ * Remove many whole volumes: locks, the running check, a durable intent (the
+ * commit point), record and file unlinks, one barrier.
+ */
+export declare function removeVolumes(spec: NativeDropSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** rename(2) `src` over `dst`, then fsync both directories. */
 export declare function rename(src: string, dst: string): Promise<VoidOutcome>

@@ -876,6 +876,7 @@ module.exports.remove = nativeBinding.remove
 module.exports.removeAt = nativeBinding.removeAt
 module.exports.removeEmptyDirAt = nativeBinding.removeEmptyDirAt
 module.exports.removeVolumeFiles = nativeBinding.removeVolumeFiles
+module.exports.removeVolumes = nativeBinding.removeVolumes
 module.exports.rename = nativeBinding.rename
 module.exports.renameAt = nativeBinding.renameAt
 module.exports.resizeFile = nativeBinding.resizeFile

@@ -24,6 +24,7 @@ import * as lifecycle from './volume-lifecycle'
 import * as revisions from './revisions'
 import * as dataIn from './volume-import'
 import * as dataOut from './volume-export'
+import type { RemoveVolumesOptions } from './remove'
 import type { PoolContext } from './context'
 import type { FileInfo } from './files'
 import type { VolumeAccess, VolumeImages } from './volume-access'
@@ -387,9 +388,13 @@ export class ReflinkVolume {
     return volumeFootprint(this.ctx.files, this.paths, { sourceOwnsClean: this.snapOnStart })
   }
 
-  /** Delete every file of the volume, its VM directory when empty, and its record. */
-  async remove(): Promise<void> {
-    await lifecycle.remove(this.access)
+  /**
+   * Delete every file of the volume, its VM directory when empty, and its
+   * record: `pool.removeVolumes([this], options)`. A running volume needs
+   * `force`; a source that other volumes start from needs `recursive`.
+   */
+  async remove(options?: RemoveVolumesOptions): Promise<void> {
+    await this.ctx.pool.removeVolumes([this], options)
   }
 
   // ---- helpers -------------------------------------------------------------
