@@ -178,6 +178,10 @@ export type DataRunsOutcome =
   | { status: 'ok'; value: NativeDataRuns }
   | { status: 'error'; error: NativeError }
 
+export type DirEntriesListOutcome =
+  | { status: 'ok'; value: Array<NativeDirEntries | undefined | null> }
+  | { status: 'error'; error: NativeError }
+
 export type DirEntriesOutcome =
   | { status: 'ok'; value?: NativeDirEntries }
   | { status: 'error'; error: NativeError }
@@ -556,6 +560,12 @@ export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
  * (never followed), sorted by name as `fs.readdir` returns them; `null` when it is missing.
  */
 export declare function readDirAt(dir: PoolDir, rel: string): Promise<DirEntriesOutcome>
+
+/**
+ * `read_dir_at` of many directories in one task (a batch lists the VM directories
+ * of a thousand volumes in one threadpool round trip, not a thousand).
+ */
+export declare function readDirsAt(dir: PoolDir, rels: Array<string>): Promise<DirEntriesListOutcome>
 
 /**
  * The text (UTF-8) of the small regular file `rel` of the pool, at most `maxBytes`

@@ -871,6 +871,7 @@ module.exports.mkdir = nativeBinding.mkdir
 module.exports.mkdirAt = nativeBinding.mkdirAt
 module.exports.parseSendHeader = nativeBinding.parseSendHeader
 module.exports.readDirAt = nativeBinding.readDirAt
+module.exports.readDirsAt = nativeBinding.readDirsAt
 module.exports.readFileAt = nativeBinding.readFileAt
 module.exports.remove = nativeBinding.remove
 module.exports.removeAt = nativeBinding.removeAt

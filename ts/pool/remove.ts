@@ -17,7 +17,7 @@ import { abortError } from '../errors'
 import { runControlled } from '../native-control'
 import { optional, validateBoolean, validateOptions } from '../validate'
 import { IMAGE_SUFFIX, lockFileName, metaPaths, removalFileName, statesFileName, volumePaths } from './names'
-import { volumeFiles } from './images'
+import { volumeFilesOfMany, type VolumeFile } from './images'
 import { SELF_OWNER } from './owner'
 import { poolError, hasCode } from './fail'
 import { dependentsIndex, outsideDependents, withDependents } from './dependents'
@@ -43,9 +43,6 @@ export interface RemoveReport {
 
 const REMOVE_KEYS = [...BATCH_KEYS, 'force', 'recursive'] as const
 
-/** Files listed a few VM directories at a time: enough to overlap the readdirs without flooding the threadpool. */
-const LISTING_IN_FLIGHT = 16
-
 /** How many vids a refusal names before it says "and N more". */
 const NAMED = 10
 
@@ -68,23 +65,14 @@ function dependentsError(outside: Map<string, string[]>): Error {
 }
 
 /** Every file of `vid` relative to the pool directory: its images (revisions in range, temps), its state book and import marker. */
-async function filesOf(ctx: PoolContext, vid: string): Promise<string[]> {
+function filesOf(ctx: PoolContext, vid: string, images: VolumeFile[]): string[] {
   const out: string[] = []
-  for (const { path, parsed } of await volumeFiles(ctx, vid)) {
+  for (const { path, parsed } of images) {
     if (parsed.outOfRange && !parsed.temp) continue // not ours (see names.ts MAX_REVISION)
     out.push(relative(ctx.dirPath, path))
   }
   out.push(relative(ctx.dirPath, join(metaPaths(ctx.dirPath).states, statesFileName(vid))))
   out.push(relative(ctx.dirPath, ctx.store.importMarkPath(vid)))
-  return out
-}
-
-async function mapBounded<T, R>(list: readonly T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(list.length)
-  for (let i = 0; i < list.length; i += n) {
-    const part = await Promise.all(list.slice(i, i + n).map(fn))
-    for (let j = 0; j < part.length; j++) out[i + j] = part[j]
-  }
   return out
 }
 
@@ -123,10 +111,10 @@ export async function removeVolumes(ctx: PoolContext, list: readonly (ReflinkVol
   const dirs = metaDirs(ctx)
   const intent = removalFileName(`${process.pid}-${randomBytes(6).toString('hex')}`)
   return ctx.runBatch(order.map(lockFileName), async () => {
-    const files = await mapBounded(order, LISTING_IN_FLIGHT, (vid) => filesOf(ctx, vid))
+    const images = await volumeFilesOfMany(ctx, order)
     const items = order.map((vid, i) => {
       const l = layout(vid)
-      return { dir: l.dir, files: files[i], busy: force ? undefined : l.base + IMAGE_SUFFIX.dirty, record: l.record, lock: l.lock }
+      return { dir: l.dir, files: filesOf(ctx, vid, images[i]), busy: force ? undefined : l.base + IMAGE_SUFFIX.dirty, record: l.record, lock: l.lock }
     })
     // Queued behind other calls on these volumes: an abort meanwhile still counts.
     if (b.signal?.aborted) throw abortError(b.signal)
