@@ -72,7 +72,7 @@ export function poolRemove(avaTest: TestFn, kind: FsKind): void {
     t.is((err as { vid?: string }).vid, volumes[3].vid)
     t.regex(err!.message, /force/)
     t.deepEqual(snapshotTree(pool.dirPath), before, 'nothing removed')
-    await t.throwsAsync(volumes[3].remove(), { code: 'ERR_VOLUME_DIRTY' })
+    await t.throwsAsync(pool.removeVolumes([volumes[3]]), { code: 'ERR_VOLUME_DIRTY' })
     await pool.removeVolumes(volumes, { force: true })
     t.deepEqual(await listed(pool), ['vm-templates/t/root'])
     await pool.close()

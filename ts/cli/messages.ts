@@ -37,7 +37,7 @@ const REWORD: Record<string, Rewording> = {
   ERR_VOLUME_DIRTY: (c, e) =>
     c.vid
       ? `cannot ${c.command} ${c.vid} while it is running: stop it first (reflink-pool volume stop ${c.vid})` +
-        (c.command === 'remove' ? ', or add --force to remove it with what the VM wrote; nothing was removed' : '')
+        (c.command === 'remove' ? ' or add --force to remove it with what the VM wrote; nothing was removed' : '')
       : e.message,
   ERR_HAS_DEPENDENTS: (c, e) => {
     const deps = (e as { dependents?: string[] }).dependents

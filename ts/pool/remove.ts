@@ -101,6 +101,8 @@ export async function removeVolumes(ctx: PoolContext, list: readonly (ReflinkVol
     return vid
   })
   if (new Set(given).size !== given.length) throw poolError('ERR_INVALID_ARG_VALUE', 'a volume is given twice')
+  // A broken record refuses every call on its volume (ERR_VOLUME_BROKEN, thrown by its own check).
+  for (const vid of given) if (byVid.get(vid)!.broken !== null) await byVid.get(vid)!.isRunning()
   const index = dependentsIndex(all)
   const vids = recursive ? withDependents(index, given) : new Set(given)
   const outside = outsideDependents(index, vids)

@@ -390,11 +390,14 @@ export class ReflinkVolume {
 
   /**
    * Delete every file of the volume, its VM directory when empty, and its
-   * record: `pool.removeVolumes([this], options)`. A running volume needs
-   * `force`; a source that other volumes start from needs `recursive`.
+   * record: `pool.removeVolumes([this], options)`, with `force` true by
+   * default (a running volume is removed, as the Qubes driver does); a source
+   * that other volumes start from needs `recursive`.
    */
   async remove(options?: RemoveVolumesOptions): Promise<void> {
-    await this.ctx.pool.removeVolumes([this], options)
+    this.usable()
+    // A running volume is removed as it always was here (the Qubes driver's remove); the batch call refuses it without force.
+    await this.ctx.pool.removeVolumes([this], { force: true, ...options })
   }
 
   // ---- helpers -------------------------------------------------------------

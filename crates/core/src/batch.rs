@@ -853,6 +853,32 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     let total = vs.items.len() as u64;
     for item in &vs.items {
         ctl.check()?;
+        // A planted symlink (the VM directory, or an image) refuses the batch: never unlinked
+        // as if it were ours. A missing VM directory is fine (a snapshot volume never started).
+        let dir = match dirs.dir(&item.dir, false) {
+            Ok(d) => d,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        for file in item
+            .files
+            .iter()
+            .filter(|f| f.parent() == Some(item.dir.as_path()))
+        {
+            let name = file.file_name().unwrap_or_default();
+            match fstatat(dir.fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
+                Ok(_) => {
+                    return Err(unsafe_path(
+                        &dirs.path(file),
+                        "remove",
+                        "not a regular file (never removed as an image)",
+                    ))
+                }
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(Error::os(e, "lstat").with_path(dirs.path(file))),
+            }
+        }
         if let Some(busy) = &item.busy {
             if dirs.exists(&item.dir, busy)? {
                 return Err(
