@@ -28,6 +28,8 @@ const TS_ONLY = [
   'ERR_POOL_CLOSED',
   'ERR_BASE_NOT_FOUND',
   'ERR_BASE_MISMATCH',
+  // Decided from the records by the pool layer (ts/pool/remove.ts); the core never sees a dependent.
+  'ERR_HAS_DEPENDENTS',
 ]
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort()

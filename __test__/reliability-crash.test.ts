@@ -14,7 +14,7 @@ crashSuite(test, 'powercut', {
 })
 
 batchCrashSuite(test, 'powercut', {
-  title: 'batch clone/create/start/stop, power cut at random moments: each volume fully made (listed, holds the template data) or absent',
+  title: 'batch clone/create/start/stop/remove, power cut at random moments: each volume fully made (listed, holds the template data) or absent, each finished batch whole or removed whole',
   label: 'batch: power cut (XFS shutdown)',
   countVar: 'RELIABILITY_BATCH_POWERCUT_TRIALS',
   baseSeed: 0xba7c4,

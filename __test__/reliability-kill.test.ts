@@ -12,7 +12,7 @@ crashSuite(test, 'sigkill', {
 })
 
 batchCrashSuite(test, 'sigkill', {
-  title: 'batch clone/create/start/stop, SIGKILL at random moments: each volume fully made (listed, holds the template data) or absent',
+  title: 'batch clone/create/start/stop/remove, SIGKILL at random moments: each volume fully made (listed, holds the template data) or absent, each finished batch whole or removed whole',
   label: 'batch: SIGKILL',
   countVar: 'RELIABILITY_BATCH_SIGKILL_TRIALS',
   baseSeed: 0xba7c5,

@@ -178,6 +178,10 @@ export type DataRunsOutcome =
   | { status: 'ok'; value: NativeDataRuns }
   | { status: 'error'; error: NativeError }
 
+export type DirEntriesListOutcome =
+  | { status: 'ok'; value: Array<NativeDirEntries | undefined | null> }
+  | { status: 'error'; error: NativeError }
+
 export type DirEntriesOutcome =
   | { status: 'ok'; value?: NativeDirEntries }
   | { status: 'error'; error: NativeError }
@@ -349,6 +353,28 @@ export interface NativeDirEntries {
   names: Array<string>
   /** One letter per name: `f` file, `d` directory, `l` symlink, `o` other. */
   kinds: string
+}
+
+export interface NativeDropItem {
+  /** VM directory relative to the root (removed when empty). */
+  dir: string
+  /** Every file of the volume, relative to the root. */
+  files: Array<string>
+  /** A name in `dir` whose existence refuses the batch (EBUSY): the dirty image unless forced. */
+  busy?: string
+  record: string
+  lock: string
+}
+
+export interface NativeDropSpec {
+  root: string
+  records: string
+  locks: string
+  items: Array<NativeDropItem>
+  /** Intent file, relative to the root, and its contents. */
+  intent: string
+  intentData: string
+  barrier: 'syncfs' | 'fsync'
 }
 
 /** What `statAt` reports (from lstat: a symlink is reported as one, never followed). */
@@ -552,6 +578,12 @@ export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
 export declare function readDirAt(dir: PoolDir, rel: string): Promise<DirEntriesOutcome>
 
 /**
+ * `read_dir_at` of many directories in one task (a batch lists the VM directories
+ * of a thousand volumes in one threadpool round trip, not a thousand).
+ */
+export declare function readDirsAt(dir: PoolDir, rels: Array<string>): Promise<DirEntriesListOutcome>
+
+/**
  * The text (UTF-8) of the small regular file `rel` of the pool, at most `maxBytes`
  * (a larger file is `ERR_INVALID_ARG_VALUE`); `null` when missing. Never follows a
  * symlink, never opens a FIFO or device.
@@ -576,6 +608,12 @@ export declare function removeEmptyDirAt(dir: PoolDir, rel: string): Promise<Boo
 
 /** Unlink many volumes' files (missing ones are fine), then one barrier. */
 export declare function removeVolumeFiles(spec: NativeRemoveSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+
+/**
+ * Remove many whole volumes: locks, the running check, a durable intent (the
+ * commit point), record and file unlinks, one barrier.
+ */
+export declare function removeVolumes(spec: NativeDropSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** rename(2) `src` over `dst`, then fsync both directories. */
 export declare function rename(src: string, dst: string): Promise<VoidOutcome>

@@ -17,6 +17,7 @@ import { checkPeers, Floor, REPO_ROOT } from './peers'
 import { loadProduct, Skip } from './product'
 import { SCHEMA, tally, type BenchReport, type ScenarioResult } from './results'
 import { batchScenario } from './scenarios/batch'
+import { fleetScenario } from './scenarios/fleet'
 import { cloneScenario } from './scenarios/clone'
 import { dataPathScenario } from './scenarios/data-path'
 import { fragmentedScenario } from './scenarios/fragmented'
@@ -30,7 +31,7 @@ import { dropCaches, fsType, hasCommand, machine, run, settle } from './system'
 import { painter } from '../util/style'
 
 export const SCENARIOS: readonly Scenario[] = [
-  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, sendScenario, dataPathScenario,
+  cloneScenario, massStartScenario, sparseCopyScenario, memoryScenario, eventLoopScenario, scaleScenario, batchScenario, fleetScenario, sendScenario, dataPathScenario,
   fragmentedScenario,
 ]
 /** Scenarios that measure in child processes (rss-child). */

@@ -95,9 +95,10 @@ export class Floor {
    * pool's batch clone, syncfs barrier; `batchfsync`: fsync barrier); `fanout`: `n`
    * FICLONEs from one thread per source of the comma-separated `src` list; `clones`:
    * `n` FICLONEs of `src` into fresh files of `dir` back to back (`clonesync`: then
-   * one syncfs), the files left in `dir`.
+   * one syncfs), the files left in `dir`; `remove`: the remove batch of the `n` volumes
+   * a `batch` made in `dir` (`src` unused).
    */
-  batch(mode: 'batch' | 'batchfsync' | 'fanout' | 'clones' | 'clonesync', src: string, dir: string, n: number): Promise<{ ms: number; bytes: number }> {
+  batch(mode: 'batch' | 'batchfsync' | 'fanout' | 'clones' | 'clonesync' | 'remove', src: string, dir: string, n: number): Promise<{ ms: number; bytes: number }> {
     return this.request(`${mode} ${src} ${dir} ${n}`)
   }
 

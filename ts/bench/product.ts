@@ -28,6 +28,7 @@ export interface PoolApi {
   cloneVolumes?(template: VolumeApi | string, targets: string[], opts?: Record<string, unknown>): Promise<{ volumes: VolumeApi[]; methods: Record<string, number> }>
   startVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<string[]>
   stopVolumes?(volumes: VolumeApi[], opts?: Record<string, unknown>): Promise<void>
+  removeVolumes?(volumes: (VolumeApi | string)[], opts?: Record<string, unknown>): Promise<unknown>
   listVolumes(): unknown
   close(): Promise<void> | void
 }

@@ -35,7 +35,17 @@ const REWORD: Record<string, Rewording> = {
     `cannot ${c.command} ${c.vid}: it is ${c.kind ? `a ${c.kind}` : 'not a save-on-stop'} volume, which keeps no committed data; ` +
     'only origin and origin-snapshot volumes can be imported into or exported',
   ERR_VOLUME_DIRTY: (c, e) =>
-    c.vid ? `cannot ${c.command} ${c.vid} while it is running: stop it first (reflink-pool volume stop ${c.vid})` : e.message,
+    c.vid
+      ? `cannot ${c.command} ${c.vid} while it is running: stop it first (reflink-pool volume stop ${c.vid})` +
+        (c.command === 'remove' ? ' or add --force to remove it with what the VM wrote; nothing was removed' : '')
+      : e.message,
+  ERR_HAS_DEPENDENTS: (c, e) => {
+    const deps = (e as { dependents?: string[] }).dependents
+    return deps && c.vid
+      ? `cannot remove ${c.vid}: ${deps.join(', ')} ${deps.length === 1 ? 'starts' : 'start'} from it and would break; ` +
+          'remove them first, or together with --recursive; nothing was removed'
+      : null
+  },
   ERR_UNKNOWN_VOLUME: (c, e) => (c.vid && e.message.includes(c.vid) ? `no volume ${c.vid} in this pool (see: reflink-pool volume list)` : e.message),
 }
 

@@ -80,10 +80,10 @@ export interface BatchReport {
   phases: Record<string, number>
 }
 
-const BATCH_KEYS = ['signal', 'onProgress', 'barrier'] as const
+export const BATCH_KEYS = ['signal', 'onProgress', 'barrier'] as const
 const CLONE_KEYS = [...BATCH_KEYS, 'mode', 'start', 'precache', 'revisionsToKeep', 'rw'] as const
 
-function batchOptions(o: Partial<BatchOptions>): Required<Pick<BatchOptions, 'barrier'>> & BatchOptions {
+export function batchOptions(o: Partial<BatchOptions>): Required<Pick<BatchOptions, 'barrier'>> & BatchOptions {
   const barrier = o.barrier ?? 'syncfs'
   if (barrier !== 'syncfs' && barrier !== 'fsync') throw poolError('ERR_INVALID_ARG_VALUE', `barrier must be 'syncfs' or 'fsync', got ${String(barrier)}`)
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
@@ -93,13 +93,13 @@ function batchOptions(o: Partial<BatchOptions>): Required<Pick<BatchOptions, 'ba
 }
 
 /** A list argument: an array (an empty one makes an empty batch). */
-function checkList<T>(value: readonly T[], what: string): readonly T[] {
+export function checkList<T>(value: readonly T[], what: string): readonly T[] {
   if (!Array.isArray(value)) throw poolError('ERR_INVALID_ARG_TYPE', `${what} must be an array`)
   return value
 }
 
 /** Names the native batch needs, relative to the pool directory (a valid vid is `prefix/vm/name`: plain string work). */
-function layout(vid: string) {
+export function layout(vid: string) {
   const slash = vid.lastIndexOf('/')
   return {
     dir: vid.slice(0, slash),
@@ -109,7 +109,7 @@ function layout(vid: string) {
   }
 }
 
-function metaDirs(ctx: PoolContext) {
+export function metaDirs(ctx: PoolContext) {
   const { volumes, locks, sessions } = ctx.store.paths
   return { records: relative(ctx.dirPath, volumes), locks: relative(ctx.dirPath, locks), sessions: relative(ctx.dirPath, sessions) }
 }
@@ -120,12 +120,12 @@ function methodCounts(list: { method: string; count: number }[]): Record<string,
   return out
 }
 
-function phaseTimes(list: { name: string; ms: number }[]): Record<string, number> {
+export function phaseTimes(list: { name: string; ms: number }[]): Record<string, number> {
   return Object.fromEntries(list.map((p) => [p.name, p.ms]))
 }
 
 /** The native EEXIST / ENOENT of a batch, as the pool's typed errors (the vid is found from the path). */
-function poolFailure(ctx: PoolContext, e: unknown, records: VolumeRecord[] | string[]): unknown {
+export function poolFailure(ctx: PoolContext, e: unknown, records: VolumeRecord[] | string[]): unknown {
   const path = (e as { path?: string }).path ?? ''
   const vids = records.map((r) => (typeof r === 'string' ? r : r.vid))
   const vid = vids.find((v) => {
@@ -286,7 +286,7 @@ export async function createVolumes(ctx: PoolContext, configs: readonly unknown[
 }
 
 /** Volumes (or vids) of this pool, each once. */
-function volumesOf(ctx: PoolContext, list: readonly (ReflinkVolume | string)[]): ReflinkVolume[] {
+export function volumesOf(ctx: PoolContext, list: readonly (ReflinkVolume | string)[]): ReflinkVolume[] {
   const out = checkList(list, 'volumes').map((v) => {
     const vol = typeof v === 'string' ? ctx.pool.getVolume(v) : v
     if (!(vol instanceof ReflinkVolume) || vol.pool !== ctx.pool) throw poolError('ERR_INVALID_ARG_VALUE', 'expected volumes of this pool (or their vids)')

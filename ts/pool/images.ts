@@ -21,10 +21,24 @@ export function volumeFiles(ctx: PoolContext, vid: string): Promise<VolumeFile[]
 /** The files named by `p` (its directory and base name); see volumeFiles. */
 export async function filesAt(files: PoolFiles, p: VolumePaths): Promise<VolumeFile[]> {
   if (!(await files.checkDir(p.dir))) return []
+  return pick(p, (await files.list(p.dir)).map((e) => e.name))
+}
+
+/** volumeFiles of many vids, their VM directories listed in one native task (a batch). */
+export async function volumeFilesOfMany(ctx: PoolContext, vids: readonly string[]): Promise<VolumeFile[][]> {
+  const paths = vids.map((vid) => volumePaths(ctx.dirPath, vid))
+  const dirs = [...new Set(paths.map((p) => p.dir))]
+  const lists = await ctx.files.namesOfMany(dirs)
+  const byDir = new Map(dirs.map((d, i) => [d, lists[i]]))
+  return paths.map((p) => pick(p, byDir.get(p.dir)!))
+}
+
+/** The entries of `names` (in `p.dir`) that are files of `p`'s volume, sorted by path. */
+function pick(p: VolumePaths, names: readonly string[]): VolumeFile[] {
   const out: VolumeFile[] = []
-  for (const ent of await files.list(p.dir)) {
-    const parsed = parseImageName(ent.name)
-    if (parsed && parsed.base === p.base) out.push({ path: join(p.dir, ent.name), parsed })
+  for (const name of names) {
+    const parsed = parseImageName(name)
+    if (parsed && parsed.base === p.base) out.push({ path: join(p.dir, name), parsed })
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
 }

@@ -148,6 +148,12 @@ const BATCH_EXT = '.batch'
 export const batchFileName = (id: string) => id + BATCH_EXT
 export const isBatchName = (fileName: string) => fileName.endsWith(BATCH_EXT) && !fileName.includes(TEMP_MARK)
 
+const REMOVAL_EXT = '.remove'
+
+/** File name of a remove batch's intent (the vids it removes: recovery finishes them), in the sessions directory. */
+export const removalFileName = (id: string) => id + REMOVAL_EXT
+export const isRemovalName = (fileName: string) => fileName.endsWith(REMOVAL_EXT) && !fileName.includes(TEMP_MARK)
+
 const RECORD_EXT = '.json'
 const LOCK_EXT = '.lock'
 const IMPORT_MARK_EXT = '.import'

@@ -34,6 +34,8 @@ import { guardWhileOpen, poolClosedError, type Unguarded } from './open-guard'
 import { guardSpace, METADATA_BYTES, validateMinFree, type MinFree } from './space'
 import { ifRemoved } from './if-removed'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
+import { removeVolumes, type RemoveReport, type RemoveVolumesOptions } from './remove'
+import { dependentsIndex } from './dependents'
 import {
   DRIVER, type AdoptOptions, type AdoptReport, type IfRemovedReport, type PoolConfig, type PoolConfigOptions, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
 } from './types'
@@ -423,6 +425,23 @@ export class ReflinkPool {
   /** stop() many volumes: snapshot volumes in one batch, other kinds a few at a time. */
   async stopVolumes(volumes: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
     return stopVolumes(this.ctx, volumes, options)
+  }
+
+  /**
+   * Remove many volumes (or vids) in one batch: their records, every file, the
+   * empty VM directories, one barrier. All or nothing: a running volume without
+   * `force` (ERR_VOLUME_DIRTY), a volume that others start from without
+   * `recursive` (ERR_HAS_DEPENDENTS, naming them) or an abort before the commit
+   * point removes nothing; after a crash each volume is whole or gone.
+   */
+  removeVolumes(volumes: readonly (ReflinkVolume | string)[], options?: RemoveVolumesOptions): Promise<RemoveReport> {
+    return removeVolumes(this.ctx, volumes, options)
+  }
+
+  /** The vids of the volumes that start from `vid` (snapshot volumes whose source it is), sorted; from the records on disk now. */
+  async dependents(vid: string): Promise<string[]> {
+    parseVid(vid)
+    return dependentsIndex(await this.listVolumes()).get(vid) ?? []
   }
 
   private exists(vid: string): Error {

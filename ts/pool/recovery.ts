@@ -15,6 +15,9 @@
 //   sessions directory naming the vids it makes; one whose owner is dead is
 //   read: every vid of it that has no record lost its batch, so its images
 //   (made by that batch, which refused existing ones) are removed.
+// - A remove batch leaves an intent file `<id>.remove` naming the vids it
+//   removes, made durable at its commit point: every vid of a dead one is
+//   removed whole (record, files, empty VM directory), finishing the batch.
 // Each volume is cleaned under its own lock, so the temp files of a live
 // process's operation are never touched (we wait for it to finish), and an
 // import whose importData session is still alive (its marker's owner lives)
@@ -33,6 +36,8 @@ import {
   recordFileName,
   isSessionName,
   isBatchName,
+  isRemovalName,
+  statesFileName,
   TEMP_MARK,
 } from './names'
 import { lockAbandoned } from './lock'
@@ -85,9 +90,12 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   const candidates = new Set<string>(unfinishedCreates)
   /** Vids of dead batches: without a record, every image of theirs goes. */
   const unfinished = new Set<string>()
+  /** Vids of dead remove batches past their commit point: removed whole. */
+  const removing = new Set<string>()
   const deadBatches: string[] = []
   for (const ent of await ctx.files.list(sessions)) {
-    if (!isBatchName(ent.name) || isOpenSession(ent.name)) continue
+    const into = isBatchName(ent.name) ? unfinished : isRemovalName(ent.name) ? removing : null
+    if (!into || isOpenSession(ent.name)) continue
     const path = join(sessions, ent.name)
     const held = await ctx.files.readOwner(path)
     if (!held) continue
@@ -95,7 +103,7 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
     if (owner.trim() !== SELF_OWNER && ownerAlive(owner, held.mtimeMs)) continue
     for (const vid of vids) {
       if (!isValidVid(vid)) continue
-      unfinished.add(vid)
+      into.add(vid)
       candidates.add(vid)
     }
     deadBatches.push(path)
@@ -123,7 +131,8 @@ export async function recover(ctx: PoolContext, isOpenSession: (fileName: string
   for (const vid of candidates) {
     try {
       await ctx.run(lockFileName(vid), async () => {
-        report.removed.push(...(await cleanVolume(ctx, vid, recordTemps, unfinished.has(vid))))
+        const removed = removing.has(vid) ? await finishRemoval(ctx, vid) : []
+        report.removed.push(...removed, ...(await cleanVolume(ctx, vid, recordTemps, unfinished.has(vid))))
       })
     } catch (e) {
       // A planted symlink in that volume's path: leave it to the volume's own calls, which refuse it.
@@ -168,6 +177,21 @@ async function scanLeftovers(ctx: PoolContext): Promise<string[]> {
     }
   }
   return [...found]
+}
+
+/** Finish a remove batch's removal of `vid` (under its lock): its record first, then every file of it, then its VM directory when empty. */
+export async function finishRemoval(ctx: PoolContext, vid: string): Promise<string[]> {
+  const removed: string[] = []
+  const rm = async (path: string) => {
+    if (await ctx.files.remove(path)) removed.push(path)
+  }
+  await rm(ctx.store.recordPath(vid))
+  for (const f of await volumeFiles(ctx, vid)) if (f.parsed.temp || !f.parsed.outOfRange) await rm(f.path)
+  await rm(join(ctx.store.paths.states, statesFileName(vid)))
+  await rm(ctx.store.importMarkPath(vid))
+  await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
+  ctx.forget(vid)
+  return removed
 }
 
 async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[], unfinishedBatch: boolean): Promise<string[]> {

@@ -227,15 +227,3 @@ export async function resize(v: VolumeAccess, size: number, options?: ResizeOpti
     if (v.record.size !== size) await v.persist({ ...v.record, size })
   })
 }
-
-/** Delete every file of the volume, its identities, its VM directory when empty, and its record. */
-export async function remove(v: VolumeAccess): Promise<void> {
-  await v.locked(async () => {
-    await v.guard()
-    await v.removeImages('all')
-    await v.states.removeAll()
-    await v.ctx.files.removeEmptyDir(v.paths.dir)
-    await v.ctx.store.removeVolume(v.vid)
-    v.ctx.forget(v.vid)
-  })
-}

@@ -27,6 +27,7 @@ import { guardSpace } from './space'
 import * as revisions from './revisions'
 import * as dataIn from './volume-import'
 import * as dataOut from './volume-export'
+import type { RemoveVolumesOptions } from './remove'
 import type { PoolContext } from './context'
 import type { FileInfo } from './files'
 import type { VolumeAccess, VolumeImages } from './volume-access'
@@ -416,9 +417,16 @@ export class ReflinkVolume {
     return volumeFootprint(this.ctx.files, this.paths, { sourceOwnsClean: this.snapOnStart })
   }
 
-  /** Delete every file of the volume, its VM directory when empty, and its record. */
-  async remove(): Promise<void> {
-    await lifecycle.remove(this.access)
+  /**
+   * Delete every file of the volume, its VM directory when empty, and its
+   * record: `pool.removeVolumes([this], options)`, with `force` true by
+   * default (a running volume is removed, as the Qubes driver does); a source
+   * that other volumes start from needs `recursive`.
+   */
+  async remove(options?: RemoveVolumesOptions): Promise<void> {
+    this.usable()
+    // A running volume is removed as it always was here (the Qubes driver's remove); the batch call refuses it without force.
+    await this.ctx.pool.removeVolumes([this], { force: true, ...options })
   }
 
   // ---- helpers -------------------------------------------------------------

@@ -262,13 +262,10 @@ fn noreplace(from: &Path, to: &Path) -> nix::Result<()> {
     )
 }
 
-/// The group commit of `n` clones of `src` under `root` (module docs).
-fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64), StepError> {
-    for d in ["appvms", "locks", "records", "sessions"] {
-        step("mkdir", fs::create_dir_all(root.join(d)))?;
-    }
-    let t0 = Instant::now();
-    let rootfd = step("open(root)", File::open(root))?;
+/// The flocks of volumes `appvms/c-<i>/root`, i < n, as the pool takes them (open, fstat, flock, lstat).
+type Locks = Vec<(PathBuf, nix::fcntl::Flock<File>)>;
+
+fn take_locks(root: &Path, n: usize) -> Result<Locks, StepError> {
     let mut locks = Vec::with_capacity(n);
     for i in 0..n {
         let lock = root
@@ -292,6 +289,74 @@ fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64),
             .map_err(|(_, e)| StepError("flock", e.into()))?;
         step("lstat", fs::symlink_metadata(&lock))?;
         locks.push((lock, f));
+    }
+    Ok(locks)
+}
+
+fn release_locks(locks: Locks) -> Result<(), StepError> {
+    for (path, f) in locks {
+        step("unlink", fs::remove_file(&path))?;
+        drop(f);
+    }
+    Ok(())
+}
+
+/// The syscalls of the pool's remove batch over the `n` volumes a `batch` made in
+/// `root`: locks, the record and running checks, a durable intent, the record and
+/// image unlinks, rmdir of the VM directories, one syncfs, the intent's unlink and
+/// its directory's fsync, the locks' release.
+fn remove(root: &Path, n: usize) -> Result<(u128, u64), StepError> {
+    let t0 = Instant::now();
+    let rootfd = step("open(root)", File::open(root))?;
+    let locks = take_locks(root, n)?;
+    let record = |i: usize| {
+        root.join("records")
+            .join(format!("appvms%2Fc-{i}%2Froot.json"))
+    };
+    let vm = |i: usize| root.join("appvms").join(format!("c-{i}"));
+    for i in 0..n {
+        step("lstat", fs::symlink_metadata(record(i)))?;
+        if fs::symlink_metadata(vm(i).join("root-dirty.img")).is_ok() {
+            return Err(StepError("busy", io::Error::from_raw_os_error(libc::EBUSY)));
+        }
+    }
+    let sessions = root.join("sessions");
+    let intent = sessions.join("floor.remove");
+    let it = sessions.join("floor.remove~floor");
+    let f = step("open(O_EXCL)", create_excl(&it))?;
+    step("write", (&f).write_all(b"owner\n"))?;
+    step("fsync", f.sync_all())?;
+    step("rename", fs::rename(&it, &intent))?;
+    let fsync_sessions = || {
+        step(
+            "fsync(dir)",
+            File::open(&sessions).and_then(|f| f.sync_all()),
+        )
+    };
+    fsync_sessions()?;
+    for i in 0..n {
+        step("unlink", fs::remove_file(record(i)))?;
+    }
+    for i in 0..n {
+        step("unlink", fs::remove_file(vm(i).join("root.img")))?;
+        step("rmdir", fs::remove_dir(vm(i)))?;
+    }
+    io_step("syncfs", nix::unistd::syncfs(&rootfd))?;
+    step("unlink", fs::remove_file(&intent))?;
+    fsync_sessions()?;
+    release_locks(locks)?;
+    Ok((t0.elapsed().as_nanos(), 0))
+}
+
+/// The group commit of `n` clones of `src` under `root` (module docs).
+fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64), StepError> {
+    for d in ["appvms", "locks", "records", "sessions"] {
+        step("mkdir", fs::create_dir_all(root.join(d)))?;
+    }
+    let t0 = Instant::now();
+    let rootfd = step("open(root)", File::open(root))?;
+    let locks = take_locks(root, n)?;
+    for i in 0..n {
         for p in [
             root.join("records")
                 .join(format!("appvms%2Fc-{i}%2Froot.json")),
@@ -371,10 +436,7 @@ fn batch(src: &Path, root: &Path, n: usize, syncfs: bool) -> Result<(u128, u64),
         File::open(root.join("records")).and_then(|f| f.sync_all()),
     )?;
     step("unlink", fs::remove_file(&intent))?;
-    for (path, f) in locks {
-        step("unlink", fs::remove_file(&path))?;
-        drop(f);
-    }
+    release_locks(locks)?;
     Ok((t0.elapsed().as_nanos(), 0))
 }
 
@@ -461,7 +523,7 @@ fn main() -> io::Result<()> {
                 None,
             ) => (m, s, d, 0),
             (
-                Some(m @ ("batch" | "batchfsync" | "fanout" | "clones" | "clonesync")),
+                Some(m @ ("batch" | "batchfsync" | "fanout" | "clones" | "clonesync" | "remove")),
                 Some(s),
                 Some(d),
                 Some(n),
@@ -469,7 +531,7 @@ fn main() -> io::Result<()> {
             _ => {
                 writeln!(
                     out,
-                    "err 22 request: expected `clone|sparse|readwrite|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout|clones|clonesync <src> <dir> <n>`"
+                    "err 22 request: expected `clone|sparse|readwrite|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout|clones|clonesync|remove <src> <dir> <n>`"
                 )?;
                 out.flush()?;
                 continue;
@@ -483,6 +545,7 @@ fn main() -> io::Result<()> {
             "batch" | "batchfsync" => batch(Path::new(src), Path::new(dst), count, mode == "batch"),
             "ficlone" => ficlone_only(Path::new(src), Path::new(dst)),
             "fanout" => fanout(src, Path::new(dst), count),
+            "remove" => remove(Path::new(dst), count),
             "clones" | "clonesync" => {
                 clones(Path::new(src), Path::new(dst), count, mode == "clonesync")
             }

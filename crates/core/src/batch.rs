@@ -32,6 +32,13 @@
 //! snapshot volumes: link + clone to temps, one barrier, renames, one barrier;
 //! unlinks, one barrier.
 //!
+//! `remove_volumes` deletes whole volumes: locks, the running check, then the
+//! commit point (a durable intent naming the vids), the record unlinks, every
+//! file's unlink, the empty VM directories, one barrier, and the intent's
+//! removal. Before the intent nothing has changed (a refusal or an abort leaves
+//! every volume whole); after it recovery finishes the removal of every vid it
+//! names, so a crash leaves each volume whole or gone (docs/design.md §4, §7).
+//!
 //! All directory opening is in `Beneath`: every component below the root is
 //! opened with O_NOFOLLOW|O_DIRECTORY (a planted symlink is refused, never
 //! followed), and every file is created, renamed and unlinked relative to a
@@ -804,6 +811,154 @@ pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
     barrier(&mut dirs, spec.barrier, &[], &touched)?;
     report.phase("barrier", &mut t);
     drop(_held);
+    report.phase("release", &mut t);
+    Ok(report)
+}
+
+/// One volume of a `remove_volumes` batch: all its files, under its lock.
+#[derive(Debug, Clone)]
+pub struct DropItem {
+    /// The VM directory, relative to the root (removed when it ends up empty).
+    pub dir: PathBuf,
+    /// Every file of the volume, relative to the root (its images, its metadata
+    /// beside the record); missing ones are fine.
+    pub files: Vec<PathBuf>,
+    /// A name in `dir` that refuses the whole batch (EBUSY naming it) when it exists:
+    /// the dirty image of a running volume, unless the caller forces.
+    pub busy: Option<OsString>,
+    pub record: OsString,
+    pub lock: OsString,
+}
+
+volume_item!(DropItem);
+
+/// A `remove_volumes` batch: its volumes and its intent file (relative to the root) and bytes.
+#[derive(Debug, Clone)]
+pub struct DropSpec {
+    pub volumes: VolumesSpec<DropItem>,
+    pub intent: (PathBuf, Vec<u8>),
+}
+
+fn unlink_missing_ok(
+    dirs: &Beneath,
+    dir: &Dir,
+    rel: &Path,
+    name: &OsStr,
+    flag: UnlinkatFlags,
+) -> Result<()> {
+    match unlinkat(dir.fd(), name, flag) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::os(e, "unlink").with_path(dirs.path(&rel.join(name)))),
+    }
+}
+
+/// Remove many whole volumes in one group commit (module docs). All or nothing up
+/// to the commit point (the intent made durable): a busy item or a cancellation
+/// before it changes nothing. An error after it leaves the intent in place, so
+/// that recovery finishes the removal. Progress counts items.
+pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
+    let vs = &spec.volumes;
+    let Begun(mut report, mut t, mut dirs, held) = vs.begin(ctl)?;
+    let total = vs.items.len() as u64;
+    for item in &vs.items {
+        ctl.check()?;
+        // A planted symlink (the VM directory, or an image) refuses the batch: never unlinked
+        // as if it were ours. A missing VM directory is fine (a snapshot volume never started).
+        let dir = match dirs.dir(&item.dir, false) {
+            Ok(d) => d,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        for file in item
+            .files
+            .iter()
+            .filter(|f| f.parent() == Some(item.dir.as_path()))
+        {
+            let name = file.file_name().unwrap_or_default();
+            match fstatat(dir.fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
+                Ok(_) => {
+                    return Err(unsafe_path(
+                        &dirs.path(file),
+                        "remove",
+                        "not a regular file (never removed as an image)",
+                    ))
+                }
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(Error::os(e, "lstat").with_path(dirs.path(file))),
+            }
+        }
+        if let Some(busy) = &item.busy {
+            if dirs.exists(&item.dir, busy)? {
+                return Err(
+                    Error::os(Errno::EBUSY, "remove").with_path(dirs.path(&item.dir.join(busy)))
+                );
+            }
+        }
+    }
+    report.phase("check", &mut t);
+    // The commit point: after the intent is durable the batch finishes (or recovery does).
+    ctl.check()?;
+    let (intent_dir, intent_name) = split(&spec.intent.0);
+    let mut intent = Temp::create(&mut dirs, &intent_dir, &intent_name)?;
+    sys::pwrite_all(intent.file.as_fd(), &spec.intent.1, 0)
+        .map_err(|e| Error::os(e, "write").with_path(intent.path(&dirs)))?;
+    intent
+        .file
+        .sync_all()
+        .map_err(|e| Error::io(e, "fsync").with_path(intent.path(&dirs)))?;
+    intent.rename(&dirs, false)?;
+    let sessions = Arc::clone(&intent.dir_fd);
+    sessions.fsync()?;
+    report.phase("intent", &mut t);
+
+    // Records first: a volume stops being listed before any of its files goes.
+    let records = dirs.dir(&vs.records, false)?;
+    for item in &vs.items {
+        unlink_missing_ok(
+            &dirs,
+            &records,
+            &vs.records,
+            &item.record,
+            UnlinkatFlags::NoRemoveDir,
+        )?;
+    }
+    let mut touched: Vec<PathBuf> = vec![vs.records.clone()];
+    for (n, item) in vs.items.iter().enumerate() {
+        for file in &item.files {
+            let (parent, name) = split(file);
+            let dir = match dirs.dir(&parent, false) {
+                Ok(d) => d,
+                Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+                Err(e) => return Err(e),
+            };
+            unlink_missing_ok(&dirs, &dir, &parent, &name, UnlinkatFlags::NoRemoveDir)?;
+            touched.push(parent);
+        }
+        // rmdir takes only an empty directory: another volume of the VM keeps it.
+        let (parent, name) = split(&item.dir);
+        if let Ok(up) = dirs.dir(&parent, false) {
+            match unlinkat(up.fd(), name.as_os_str(), UnlinkatFlags::RemoveDir) {
+                Ok(()) => touched.push(parent),
+                Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST) => {}
+                Err(e) => return Err(Error::os(e, "rmdir").with_path(dirs.path(&item.dir))),
+            }
+        }
+        ctl.report(n as u64 + 1, total);
+    }
+    report.phase("unlink", &mut t);
+    barrier(&mut dirs, vs.barrier, &[], &touched)?;
+    report.phase("barrier", &mut t);
+    // Durably gone before the locks go: a stale intent must never name a vid made again later.
+    unlink_missing_ok(
+        &dirs,
+        &sessions,
+        &intent_dir,
+        &intent_name,
+        UnlinkatFlags::NoRemoveDir,
+    )?;
+    sessions.fsync()?;
+    drop(held);
     report.phase("release", &mut t);
     Ok(report)
 }

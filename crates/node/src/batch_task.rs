@@ -1,7 +1,8 @@
 //! Batch tasks: many volumes' files in ONE threadpool task each (group commit,
 //! `core::batch`, docs/design.md §7). `makeVolumes` clones or creates many
 //! volumes, `startSnapshots` starts many snapshot volumes, `removeVolumeFiles`
-//! unlinks many volumes' files; each holds the volumes' flock locks for the
+//! unlinks many volumes' files, `removeVolumes` removes whole volumes (commit
+//! point: a durable intent); each holds the volumes' flock locks for the
 //! whole task (the caller holds the in-process queues first, so the blocking
 //! waits here only ever wait for other processes). Progress counts items.
 
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::batch::{
-    self, Barrier, BatchReport, Fill, Item, MakeSpec, NewImage, RemoveItem, RemoveSpec, StartItem,
-    StartSpec,
+    self, Barrier, BatchReport, DropItem, DropSpec, Fill, Item, MakeSpec, NewImage, RemoveItem,
+    RemoveSpec, StartItem, StartSpec, VolumesSpec,
 };
 use reflink_pool_core::error::{codes, Error, Result};
 
@@ -101,6 +102,31 @@ pub struct NativeRemoveSpec {
 }
 
 #[napi(object)]
+pub struct NativeDropItem {
+    /// VM directory relative to the root (removed when empty).
+    pub dir: String,
+    /// Every file of the volume, relative to the root.
+    pub files: Vec<String>,
+    /// A name in `dir` whose existence refuses the batch (EBUSY): the dirty image unless forced.
+    pub busy: Option<String>,
+    pub record: String,
+    pub lock: String,
+}
+
+#[napi(object)]
+pub struct NativeDropSpec {
+    pub root: String,
+    pub records: String,
+    pub locks: String,
+    pub items: Vec<NativeDropItem>,
+    /// Intent file, relative to the root, and its contents.
+    pub intent: String,
+    pub intent_data: String,
+    #[napi(ts_type = "'syncfs' | 'fsync'")]
+    pub barrier: String,
+}
+
+#[napi(object)]
 #[derive(Debug, Clone)]
 pub struct NativeBatchPhase {
     pub name: String,
@@ -146,6 +172,7 @@ pub enum BatchOp {
     Make(NativeMakeSpec),
     Start(NativeStartSpec),
     Remove(NativeRemoveSpec),
+    Drop(NativeDropSpec),
 }
 
 pub struct BatchTask {
@@ -247,6 +274,29 @@ impl BatchTask {
         })
     }
 
+    fn drop_spec(s: &NativeDropSpec) -> Result<DropSpec> {
+        Ok(DropSpec {
+            volumes: VolumesSpec {
+                root: PathBuf::from(&s.root),
+                records: PathBuf::from(&s.records),
+                locks: PathBuf::from(&s.locks),
+                items: s
+                    .items
+                    .iter()
+                    .map(|i| DropItem {
+                        dir: PathBuf::from(&i.dir),
+                        files: i.files.iter().map(PathBuf::from).collect(),
+                        busy: i.busy.as_ref().map(Into::into),
+                        record: i.record.clone().into(),
+                        lock: i.lock.clone().into(),
+                    })
+                    .collect(),
+                barrier: barrier_kind(&s.barrier)?,
+            },
+            intent: (PathBuf::from(&s.intent), s.intent_data.clone().into_bytes()),
+        })
+    }
+
     fn run(&self) -> Result<NativeBatchResult> {
         let out: BatchReport = with_control(
             self.cancel.as_deref(),
@@ -255,6 +305,7 @@ impl BatchTask {
                 BatchOp::Make(s) => batch::make(&Self::make_spec(s)?, ctl),
                 BatchOp::Start(s) => batch::start_snapshots(&Self::start_spec(s)?, ctl),
                 BatchOp::Remove(s) => batch::remove_files(&Self::remove_spec(s)?, ctl),
+                BatchOp::Drop(s) => batch::remove_volumes(&Self::drop_spec(s)?, ctl),
             },
         )?;
         let last_progress = last_progress(self.progress.as_ref())?;
@@ -328,4 +379,17 @@ pub fn remove_volume_files(
     >,
 ) -> AsyncTask<BatchTask> {
     spawn(BatchOp::Remove(spec), cancel, on_progress)
+}
+
+/// Remove many whole volumes: locks, the running check, a durable intent (the
+/// commit point), record and file unlinks, one barrier.
+#[napi]
+pub fn remove_volumes(
+    spec: NativeDropSpec,
+    cancel: Option<&CancelToken>,
+    #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
+        ProgressFn,
+    >,
+) -> AsyncTask<BatchTask> {
+    spawn(BatchOp::Drop(spec), cancel, on_progress)
 }

@@ -84,27 +84,32 @@ pub struct ReadDirTask {
     target: TargetResult,
 }
 
+/// The entries of one directory with their kinds; `None` when it is missing.
+fn list_dir(target_result: &TargetResult) -> Result<Option<NativeDirEntries>> {
+    let t = target(target_result)?;
+    let Some(dir) = or_missing(t.dir())? else {
+        return Ok(None);
+    };
+    let list = dir.list()?;
+    let mut out = NativeDirEntries {
+        names: Vec::with_capacity(list.len()),
+        kinds: String::with_capacity(list.len()),
+    };
+    for (name, kind) in list {
+        out.names.push(name.to_string_lossy().into_owned());
+        out.kinds.push(match kind {
+            Kind::File => 'f',
+            Kind::Dir => 'd',
+            Kind::Symlink => 'l',
+            Kind::Other => 'o',
+        });
+    }
+    Ok(Some(out))
+}
+
 impl ReadDirTask {
     fn run(&self) -> Result<Option<NativeDirEntries>> {
-        let t = target(&self.target)?;
-        let Some(dir) = or_missing(t.dir())? else {
-            return Ok(None);
-        };
-        let list = dir.list()?;
-        let mut out = NativeDirEntries {
-            names: Vec::with_capacity(list.len()),
-            kinds: String::with_capacity(list.len()),
-        };
-        for (name, kind) in list {
-            out.names.push(name.to_string_lossy().into_owned());
-            out.kinds.push(match kind {
-                Kind::File => 'f',
-                Kind::Dir => 'd',
-                Kind::Symlink => 'l',
-                Kind::Other => 'o',
-            });
-        }
-        Ok(Some(out))
+        list_dir(&self.target)
     }
 }
 
@@ -116,6 +121,29 @@ task!(ReadDirTask, DirEntriesOutcome, "readDir");
 pub fn read_dir_at(dir: &PoolDir, rel: String) -> AsyncTask<ReadDirTask> {
     AsyncTask::new(ReadDirTask {
         target: dir.at(rel),
+    })
+}
+
+outcome!(DirEntriesListOutcome, Vec<Option<NativeDirEntries>>);
+
+pub struct ReadDirsTask {
+    targets: Vec<TargetResult>,
+}
+
+impl ReadDirsTask {
+    fn run(&self) -> Result<Vec<Option<NativeDirEntries>>> {
+        self.targets.iter().map(list_dir).collect()
+    }
+}
+
+task!(ReadDirsTask, DirEntriesListOutcome, "readDirs");
+
+/// `read_dir_at` of many directories in one task (a batch lists the VM directories
+/// of a thousand volumes in one threadpool round trip, not a thousand).
+#[napi]
+pub fn read_dirs_at(dir: &PoolDir, rels: Vec<String>) -> AsyncTask<ReadDirsTask> {
+    AsyncTask::new(ReadDirsTask {
+        targets: rels.into_iter().map(|rel| dir.at(rel)).collect(),
     })
 }
 

@@ -13,6 +13,7 @@ import { registerSendCommands } from './send'
 import { CLI_CODES, CliError, UsageError } from '../errors'
 import { interrupt } from '../interrupt'
 import { refuse, reword, type FailureContext } from '../messages'
+import { selectVids, singleVolume, someVids, volumesProgress, withMatch } from '../fleet'
 
 
 /**
@@ -34,6 +35,41 @@ function onVolume<T>(
   }).catch((err: unknown) => {
     throw reword(err, context)
   })
+}
+
+interface MatchOptions {
+  match: string[]
+}
+
+/**
+ * Run `fn` on the volumes the command line selects (vids and `--match`), in one
+ * process; a library error is re-worded for the command line with the vid it names.
+ */
+function onVolumes(
+  cmd: Command,
+  vids: string[],
+  o: MatchOptions,
+  fn: (list: string[], pool: Pool, out: Output) => Promise<void>,
+): Promise<void> {
+  const g = globalOptions(cmd)
+  return withPool(g, async (pool) => fn(await selectVids(pool, vids, o.match), pool, new Output(g.json))).catch((err: unknown) => {
+    const vid = (err as { vid?: unknown } | null)?.vid
+    throw reword(err, { command: cmd.name(), vid: typeof vid === 'string' ? vid : vids.length === 1 ? vids[0] : undefined })
+  })
+}
+
+/** Refuse to stop a volume whose dirty image a loop device still uses (a VM may be writing). */
+async function refuseInUse(v: Volume, discard: boolean): Promise<void> {
+  // Loaded here, not at the top: --help must not load the native binding.
+  const { loopDevicesBackedBy } = require('../../loopdev') as typeof import('../../loopdev')
+  const devices = await loopDevicesBackedBy(v.path)
+  if (devices.length) {
+    throw new CliError(
+      `refusing to stop ${v.vid}: its dirty image still backs ${devices.join(', ')}, so a VM may still be writing to it ` +
+        `(the ${discard ? 'discard' : 'commit'} would lose those writes); detach it first (losetup -d ${devices[0]}) or add --force`,
+      CLI_CODES.volumeInUse,
+    )
+  }
 }
 
 interface KindOptions {
@@ -168,13 +204,15 @@ export function registerVolumeCommands(program: Command): void {
     .description('show one volume: kind, size, state, revisions and space used')
     .addHelpText('after', examples('reflink-pool volume info appvms/web/private', 'reflink-pool volume info appvms/web/private --json'))
     .action((vid: string, _o: unknown, cmd: Command) =>
-      onVolume(cmd, vid, async (v, _pool, g) => {
+      onVolume(cmd, vid, async (v, pool, g) => {
         const revisions = await v.revisions()
         const footprint = await v.footprint()
-        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v), footprint }
+        const dependents = await pool.dependents(v.vid)
+        const data = { ...(await volumeJson(v)), revisions, usage: await volumeUsage(v), footprint, dependents }
         new Output(g.json).result(data, () =>
           volumeLines(data, [
             ['revisions', Object.keys(revisions).length ? Object.entries(revisions).map(([r, t]) => `${r}@${t}`).join(', ') : 'none'],
+            ['dependents', dependents.length ? `${dependents.length} (start from it: ${someVids(dependents, 10)})` : 'none'],
             ['allocated', `${humanSize(data.usage.allocated)} (shared ${humanSize(data.usage.shared)}, exclusive ${humanSize(data.usage.exclusive)}, ${data.usage.extents} extents)`],
             ['all its files', footprintLine(footprint)],
           ]),
@@ -182,41 +220,64 @@ export function registerVolumeCommands(program: Command): void {
       }),
     )
 
-  volume
-    .command('start <vid>')
-    .description('start a volume: prepare its dirty image (a reflink of the clean one) and print its path')
-    .addHelpText('after', examples('reflink-pool volume start appvms/web/root', 'losetup --find --show "$(reflink-pool volume start appvms/web/root)"'))
-    .action((vid: string, _o: unknown, cmd: Command) =>
-      onVolume(cmd, vid, async (v, _pool, g) => {
-        const path = await v.start({ signal: interrupt.signal })
-        new Output(g.json).result({ vid: v.vid, path }, () => path)
-      }),
-    )
+  withMatch(
+    volume
+      .command('start [vids...]')
+      .description('start volumes: prepare each dirty image (a reflink of the clean one) and print its path; many in one batch'),
+  )
+    .addHelpText('after', examples('reflink-pool volume start appvms/web/root', 'losetup --find --show "$(reflink-pool volume start appvms/web/root)"', "reflink-pool volume start --match 'appvms/ci-*/root'"))
+    .action((vids: string[], o: MatchOptions, cmd: Command) => {
+      if (singleVolume(vids, o.match)) {
+        return onVolume(cmd, vids[0], async (v, _pool, g) => {
+          const path = await v.start({ signal: interrupt.signal })
+          new Output(g.json).result({ vid: v.vid, path }, () => path)
+        })
+      }
+      return onVolumes(cmd, vids, o, async (list, pool, out) => {
+        const { bar, onProgress } = volumesProgress(out, 'start', list.length)
+        const paths = await pool.startVolumes(list, { signal: interrupt.signal, onProgress }).finally(() => bar.done())
+        const rows = list.map((vid, i) => ({ vid, path: paths[i] }))
+        out.result(rows, () => rows.map((r) => `${r.vid}\t${r.path}`).join('\n'))
+      })
+    })
 
-  volume
-    .command('stop <vid>')
-    .description('stop a volume: commit its dirty image (save-on-stop) or drop it')
-    .option('--discard', 'drop the dirty image of a save-on-stop volume without committing')
-    .option('--force', 'stop even though a loop device still uses the dirty image')
-    .addHelpText('after', examples('reflink-pool volume stop appvms/web/private', 'reflink-pool volume stop appvms/web/private --discard'))
-    .action((vid: string, o: { discard?: boolean; force?: boolean }, cmd: Command) =>
-      onVolume(cmd, vid, async (v, _pool, g) => {
-        if (o.force !== true) {
-          // Loaded here, not at the top: --help must not load the native binding.
-          const { loopDevicesBackedBy } = require('../../loopdev') as typeof import('../../loopdev')
-          const devices = await loopDevicesBackedBy(v.path)
-          if (devices.length) {
-            throw new CliError(
-              `refusing to stop ${vid}: its dirty image still backs ${devices.join(', ')}, so a VM may still be writing to it ` +
-                `(the ${o.discard === true ? 'discard' : 'commit'} would lose those writes); detach it first (losetup -d ${devices[0]}) or add --force`,
-              CLI_CODES.volumeInUse,
-            )
+  withMatch(
+    volume
+      .command('stop [vids...]')
+      .description('stop volumes: commit each dirty image (save-on-stop) or drop it; many in one batch')
+      .option('--discard', 'drop the dirty image of a save-on-stop volume without committing')
+      .option('--force', 'stop even though a loop device still uses the dirty image'),
+  )
+    .addHelpText('after', examples('reflink-pool volume stop appvms/web/private', 'reflink-pool volume stop appvms/web/private --discard', "reflink-pool volume stop --match 'appvms/ci-*/root'"))
+    .action((vids: string[], o: MatchOptions & { discard?: boolean; force?: boolean }, cmd: Command) => {
+      if (singleVolume(vids, o.match)) {
+        return onVolume(cmd, vids[0], async (v, _pool, g) => {
+          if (o.force !== true) await refuseInUse(v, o.discard === true)
+          await v.stop({ discard: o.discard === true, signal: interrupt.signal })
+          show(g, await volumeJson(v))
+        })
+      }
+      return onVolumes(cmd, vids, o, async (list, pool, out) => {
+        const vols = list.map((vid) => pool.getVolume(vid))
+        if (o.force !== true) for (const v of vols) await refuseInUse(v, o.discard === true)
+        const { bar, onProgress } = volumesProgress(out, 'stop', list.length)
+        try {
+          if (o.discard === true) {
+            // No batch form of a discard: one by one, each as `volume stop --discard` would.
+            for (const [i, v] of vols.entries()) {
+              await v.stop({ discard: true, signal: interrupt.signal })
+              onProgress(i + 1, vols.length)
+            }
+          } else {
+            await pool.stopVolumes(vols, { signal: interrupt.signal, onProgress })
           }
+        } finally {
+          bar.done()
         }
-        await v.stop({ discard: o.discard === true, signal: interrupt.signal })
-        show(g, await volumeJson(v))
-      }),
-    )
+        const rows = await volumeJsonRows(vols)
+        out.result(rows, () => `Stopped ${rows.length} volumes: ${someVids(list)}.`)
+      })
+    })
 
   volume
     .command('revert')
@@ -321,24 +382,31 @@ export function registerVolumeCommands(program: Command): void {
       }),
     )
 
-  volume
-    .command('remove <vid>')
-    .alias('rm')
-    .description('delete a volume and all its images and revisions')
-    .option('--force', 'remove it even while it is running (what the VM wrote since it started is lost)')
-    .addHelpText('after', examples('reflink-pool volume remove appvms/web/private'))
-    .action((vid: string, o: { force?: boolean }, cmd: Command) =>
-      onVolume(cmd, vid, async (v, _pool, g) => {
-        if (o.force !== true && (await v.isRunning())) {
-          throw new CliError(
-            `refusing to remove ${vid} while it is running: its dirty image (${v.path}) holds what the VM wrote since it started; ` +
-              `stop it first (reflink-pool volume stop ${vid}) or add --force`,
-            'ERR_VOLUME_DIRTY',
-          )
+  withMatch(
+    volume
+      .command('remove [vids...]')
+      .alias('rm')
+      .description('delete volumes with all their images and revisions, in one batch: all of them or, on any refusal, none')
+      .option('--force', 'remove running volumes too (what the VM wrote since it started is lost)')
+      .option('--recursive', 'also remove the volumes that start from these (the snapshot volumes of a template)'),
+  )
+    .addHelpText(
+      'after',
+      examples('reflink-pool volume remove appvms/web/private', "reflink-pool volume remove --match 'appvms/ci-*/**'", 'reflink-pool volume remove --recursive vm-templates/debian/root'),
+    )
+    .action((vids: string[], o: MatchOptions & { force?: boolean; recursive?: boolean }, cmd: Command) =>
+      onVolumes(cmd, vids, o, async (list, pool, out) => {
+        const kinds = new Map((await pool.listVolumes()).map((v) => [v.vid, v.kind]))
+        const { bar, onProgress } = volumesProgress(out, 'remove', list.length)
+        const r = await pool
+          .removeVolumes(list, { force: o.force === true, recursive: o.recursive === true, signal: interrupt.signal, onProgress })
+          .finally(() => bar.done())
+        if (singleVolume(vids, o.match) && r.removed.length === 1) {
+          out.result({ vid: list[0], removed: true }, () => `Removed ${kinds.get(list[0])} volume ${list[0]}.`)
+          return
         }
-        const kind = v.kind
-        await v.remove()
-        new Output(g.json).result({ vid, removed: true }, () => `Removed ${kind} volume ${vid}.`)
+        const rows = r.removed.map((vid) => ({ vid, removed: true, kind: kinds.get(vid) }))
+        out.result(rows, () => `Removed ${rows.length} volumes: ${someVids(r.removed)}.`)
       }),
     )
 

@@ -1,0 +1,72 @@
+// `volume remove|start|stop VID... --match GLOB` and dependents through the real
+// binary on XFS, btrfs and ext4 (docs/design.md §3, §7): many volumes in one
+// process and one batch, --json per vid, usage errors (exit 2) for a pattern that
+// matches nothing, and a template with snapshot volumes never removed silently.
+import anyTest, { type TestFn } from 'ava'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { join } from 'node:path'
+import { fsSuite, type FsKind } from './helpers/scratch-fs'
+import { runCli, runJson, sampleImage } from './helpers/cli-run'
+
+const TPL = 'vm-templates/debian/root'
+const SNAP = 'appvms/snap/root'
+
+for (const kind of ['xfs', 'btrfs', 'ext4'] as FsKind[]) {
+  const { test, fs } = fsSuite(anyTest as TestFn, kind)
+
+  test(`${kind}: a template with snapshot volumes is refused naming them; --recursive removes them; many vids and --match in one batch`, async (t) => {
+    const dir = join(mkdtempSync(join(fs().dir, 'fleet-')), 'pool')
+    const env = { REFLINK_POOL_DIR: dir }
+    const ok = async (args: string[]) => {
+      const r = await runCli(args, { env })
+      t.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`)
+      return r
+    }
+    await ok(['init', ...(kind === 'ext4' ? ['--no-setup-check'] : [])])
+    await ok(['volume', 'create', TPL, '--size', '8M'])
+    const imp = await runCli(['volume', 'import', TPL, '-'], { env, input: sampleImage() })
+    t.is(imp.status, 0, imp.stderr)
+    await ok(['volume', 'create', SNAP, '--kind', 'snapshot', '--source', TPL])
+
+    // The issue's report: `volume rm` of the template exited 0 and broke the snapshot.
+    const rm = await runCli(['volume', 'rm', TPL], { env })
+    t.is(rm.status, 1, rm.stderr)
+    t.regex(rm.stderr, /appvms\/snap\/root/)
+    t.regex(rm.stderr, /--recursive/)
+    t.true(existsSync(join(dir, `${TPL}.img`)))
+    const info = await runJson(['volume', 'info', TPL], { env })
+    t.deepEqual(info.json.dependents, [SNAP])
+    t.regex((await ok(['volume', 'info', TPL])).stdout, /dependents:\s+1 \(start from it: appvms\/snap\/root\)/)
+    await ok(['volume', 'start', SNAP])
+    await ok(['volume', 'stop', SNAP])
+
+    await ok(['clone', TPL, 'appvms/ci-{n}/root', '-n', '9'])
+    const started = await runJson(['volume', 'start', '--match', 'appvms/ci-*/root'], { env })
+    t.is(started.result.status, 0, started.result.stderr)
+    t.is(started.json.length, 9)
+    for (const row of started.json as { vid: string; path: string }[]) t.true(existsSync(row.path), row.vid)
+    // Running volumes: refused without --force, all of them kept.
+    const refused = await runCli(['volume', 'remove', 'appvms/ci-1/root', 'appvms/ci-2/root'], { env })
+    t.is(refused.status, 1)
+    t.regex(refused.stderr, /--force/)
+    const stopped = await runJson(['volume', 'stop', '--match', 'appvms/ci-[1-4]/root', '--match', 'appvms/ci-?/root'], { env })
+    t.is(stopped.result.status, 0, stopped.result.stderr)
+    t.is(stopped.json.length, 9, 'each volume once')
+    t.false((stopped.json as { running: boolean }[]).some((v) => v.running))
+
+    // Usage errors: exit 2, nothing removed.
+    for (const args of [['volume', 'remove'], ['volume', 'remove', '--match', 'appvms/nope-*/root'], ['volume', 'remove', '--match', 'appvms/ci-[9-1]/root'], ['volume', 'stop', '--match', 'appvms/ci-*']]) {
+      const r = await runCli(args, { env })
+      t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+    }
+    t.is((await runJson(['volume', 'list'], { env })).json.length, 11)
+
+    const removed = await runJson(['volume', 'remove', 'appvms/ci-1/root', '--match', 'appvms/ci-*/root'], { env })
+    t.is(removed.result.status, 0, removed.result.stderr)
+    t.is(removed.json.length, 9)
+    t.deepEqual(removed.json[0], { vid: 'appvms/ci-1/root', removed: true, kind: 'origin' })
+    const all = await runJson(['volume', 'remove', '--recursive', TPL], { env })
+    t.deepEqual((all.json as { vid: string }[]).map((r) => r.vid), [SNAP, TPL])
+    t.deepEqual((await runJson(['volume', 'list'], { env })).json, [])
+  })
+}

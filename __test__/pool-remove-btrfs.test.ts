@@ -1,0 +1,5 @@
+// pool.removeVolumes and dependents (docs/design.md §3, §7) on btrfs: see helpers/pool-remove.ts.
+import test from 'ava'
+import { poolRemove } from './helpers/pool-remove'
+
+poolRemove(test, 'btrfs')
