@@ -9,15 +9,18 @@
 // hash is recorded, so the next incremental from it does not have to read it.
 //
 // receive: read and check the header first (a corrupt or unknown header changes
-// nothing); under the lock refuse a dirty volume, find the base by identity among the
-// committed images and check its size and image hash; then build the new image in the
-// import file (a clone of the base resized to the target size, or a sparse file), let
-// the native ReceiveStream apply and verify every record and the image hash, and commit
-// it like an import (a revision is added; the commit fsyncs the file). The sender's
-// identity for the new image is written with the revision's carried one, in one write of
-// the state book before the rename. No import marker: the import lives only under the
-// volume's lock, and recovery removes an import that has none. Any failure deletes the
-// import file: nothing committed changes (docs/design.md §8.5).
+// nothing); under the lock refuse a dirty volume or one with an import in progress
+// (ERR_VOLUME_BUSY: the import file is its caller's), find the base by identity among
+// the committed images and check its size and image hash; then the native ReceiveStream
+// builds the new image in a file of its own (`<import>~<random>`, O_EXCL: a clone of the
+// base resized to the target size, or a sparse file), applies and verifies every record
+// and the image hash, and the file is committed like an import (a revision is added; the
+// commit fsyncs the file). The sender's identity for the new image is written with the
+// revision's carried one, in one write of the state book before the rename. The file
+// lives only under the volume's lock; recovery removes it by its temp name. Any failure
+// or abort deletes it: nothing committed changes (docs/design.md §8.5). Waiting for the
+// stream races the abort signal, so a silent sender cannot hold an abort up.
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { native } from '../binding'
 import { unwrap } from '../outcome'
@@ -25,6 +28,7 @@ import { abortError } from '../errors'
 import { poolError } from './fail'
 import { chunkBytes, optional, validateFunction, validateOptions, validateSignal } from '../validate'
 import { VolumeStates, type StateChange } from './states'
+import { raceAbort } from './stream'
 import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
 import type { CopyReport } from './types'
@@ -75,8 +79,8 @@ export interface SendAccess {
     size: number | null,
     body: (checked: C) => Promise<T>,
     check: (images: { dirty: { size: number } | null }) => Promise<C>,
-    /** A receive's import: no marker; `received`, once `body` succeeded, is recorded by the commit. */
-    frame?: { marker?: boolean; received?: () => StateChange['record'] },
+    /** A receive's import: its own file (`own`); `received`, once `body` succeeded, is recorded by the commit. */
+    frame?: { own?: () => string | null; received?: () => StateChange['record'] },
   ): Promise<T>
   states: VolumeStates
 }
@@ -177,8 +181,7 @@ async function readAtLeast(it: AsyncIterator<ArrayBufferView>, n: number, signal
   const parts: Buffer[] = []
   let have = 0
   while (have < n) {
-    if (signal?.aborted) throw abortError(signal)
-    const next = await it.next()
+    const next = await raceAbort(it.next(), signal)
     if (next.done) break
     const chunk = toBuffer(next.value)
     parts.push(chunk)
@@ -230,15 +233,15 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
       return basePath
     }
     let received: StateChange['record'] = null
+    let own: string | null = null
     const report = await v.withImport(null, async (basePath: string | null) => {
       let ok = false
-      let method: ReceiveReport['method'] = 'sparse'
-      const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
+      const r = v.ctx.files.receiveStream(v.paths.import, basePath, first.subarray(0, headLen), token)
       try {
-        // A scratch clone: the commit fsyncs the import before its rename, and recovery removes any import.
-        if (basePath) method = (await v.ctx.files.copy(basePath, v.paths.import, { size: header.size, signal, scratch: true })).method
-        else await v.ctx.files.createSparse(v.paths.import, header.size)
-        await unwrap(r.open())
+        // Its own file (a clone of the base, or sparse), never the import name another call holds.
+        const opened = await unwrap(r.open())
+        own = join(v.paths.dir, opened.name!)
+        const method: ReceiveReport['method'] = opened.method ?? 'sparse'
         let pending: Buffer | null = first.subarray(headLen)
         for (;;) {
           if (signal?.aborted) throw abortError(signal)
@@ -247,7 +250,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
             chunk = pending
             pending = null
           } else {
-            const next = await it.next()
+            const next = await raceAbort(it.next(), signal)
             if (next.done) break
             chunk = toBuffer(next.value)
           }
@@ -255,24 +258,36 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           const { position } = await unwrap(r.write(chunk))
           onProgress?.(position, header.size)
         }
+        // Aborted while the sender closed: the abort is the cause, not a short stream.
+        if (signal?.aborted) throw abortError(signal)
         const { imageHash: hash } = await unwrap(r.finish())
         if (signal?.aborted) throw abortError(signal)
-        received = { path: v.paths.import, id: header.targetId, hash: hash ?? null }
+        received = { path: own, id: header.targetId, hash: hash ?? null }
         ok = true
+        return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
       } finally {
-        if (!ok) {
-          await unwrap(r.close()).catch(() => {})
-        }
+        // Unlinks the file unless finish() handed it to the commit.
+        if (!ok) await unwrap(r.close()).catch(() => {})
       }
-      return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
-    }, check, { marker: false, received: () => received })
+    }, check, { own: () => own, received: () => received })
     onProgress?.(header.size, header.size)
     return report
   } catch (e) {
-    if ((e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
+    // Aborted: that is the cause, even when the sender closed meanwhile (Ctrl-C reaches both ends of a pipe).
+    if (signal?.aborted || (e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
     throw e
   } finally {
     detach()
-    await it.return?.().catch(() => {})
+    stopSource(source, it)
   }
+}
+
+/**
+ * Stop the producer without waiting for it: a Node stream is destroyed (closing a pipe
+ * whose sender is silent), any other iterator told to return. Awaiting return() would
+ * wait behind a pending next(), i.e. for the silent sender.
+ */
+function stopSource(source: unknown, it: AsyncIterator<unknown>): void {
+  if (source instanceof Readable) source.destroy()
+  else void Promise.resolve(it.return?.()).catch(() => {})
 }
