@@ -28,6 +28,7 @@ import { abortError } from '../errors'
 import { poolError } from './fail'
 import { chunkBytes, optional, validateFunction, validateOptions, validateSignal } from '../validate'
 import { VolumeStates, type StateChange } from './states'
+import { keptBaseFileName } from './names'
 import { raceAbort } from './stream'
 import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
@@ -37,6 +38,8 @@ import type { CopyReport } from './types'
 export interface SendOptions {
   /** The revision to send the difference from (the receiver must hold it); default: a full stream. */
   base?: number | string
+  /** The state (its id, as `volume.state()` or a receive reports it) to send the difference from; not with `base`. */
+  since?: string
   /** Abort the send: the stream ends with an AbortError. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
@@ -49,6 +52,16 @@ export interface ReceiveOptions {
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void
+}
+
+/** The committed state of a volume (`volume.state()`). */
+export interface VolumeState {
+  /** Its identity: 32 hex digits, the same on every pool that received it. */
+  id: string
+  /** When it was committed here (the clean image's mtime), ISO 8601 UTC. */
+  time: string
+  /** Size of its image in bytes. */
+  size: number
 }
 
 /** What `volume.receive` committed. */
@@ -71,9 +84,11 @@ export interface SendAccess {
   /** Run under the volume's lock (after re-reading its record). */
   locked<T>(fn: () => Promise<T>): Promise<T>
   /** The planted-symlink check; stats of [clean, dirty, precache, import]. */
-  guard(): Promise<{ clean: { size: number } | null; dirty: { size: number } | null }>
+  guard(): Promise<{ clean: { size: number; mtimeMs: number } | null; dirty: { size: number } | null }>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
+  /** The volume's kept bases (docs/design.md §8.6), by name. */
+  keptBases(): Promise<{ id: string; path: string }[]>
   /** The import frame of volume-import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
   withImport<T, C>(
     size: number | null,
@@ -88,9 +103,50 @@ export interface SendAccess {
 /** Bytes asked of the native sender per step. */
 const BATCH = 2 << 20
 
-/** The committed images of a volume: the clean image, then its revisions. */
+/** The committed images of a volume: the clean image, its revisions, then its kept bases. */
 async function committed(v: SendAccess): Promise<string[]> {
-  return [v.paths.clean, ...(await v.revisions()).map((r) => r.path)]
+  return [v.paths.clean, ...(await v.revisions()).map((r) => r.path), ...(await v.keptBases()).map((b) => b.path)]
+}
+
+/**
+ * Keep the state `id` that was just sent whole as a base (docs/design.md §8.6): a clone of
+ * the committed image that holds it (a copy where the filesystem cannot clone) named
+ * `V.img.base@<id>`, with its identity carried over; then drop the bases of states sent
+ * before it. Under the lock. A state no longer held (pruned while it was being sent) is
+ * not kept: the next send from it is a full one.
+ */
+async function keepSentState(v: SendAccess, id: string): Promise<void> {
+  const bases = await v.keptBases()
+  const path = join(v.paths.dir, keptBaseFileName(v.paths.base, id))
+  if (!bases.some((b) => b.path === path)) {
+    const found = await v.states.find(await committed(v), id)
+    if (!found) return
+    await v.ctx.files.copy(found.path, path)
+    await v.states.update({ carry: { from: found.path, to: path } })
+  }
+  for (const b of bases) if (b.path !== path) await v.ctx.files.remove(b.path)
+}
+
+/** The kept bases of the volume, oldest first, as states (docs/design.md §8.6). */
+export function keptBases(v: SendAccess): Promise<VolumeState[]> {
+  return v.locked(async () => {
+    const out: VolumeState[] = []
+    for (const b of await v.keptBases()) {
+      const st = await v.ctx.files.image(b.path)
+      if (st) out.push({ id: b.id, time: new Date(st.mtimeMs).toISOString(), size: st.size })
+    }
+    return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0))
+  })
+}
+
+/** Drop the kept base of state `id`; ERR_BASE_NOT_FOUND when the volume keeps none for it. */
+export function forgetBase(v: SendAccess, id: string): Promise<void> {
+  const want = validateStateId('id', id, v.vid)
+  return v.locked(async () => {
+    const base = (await v.keptBases()).find((b) => b.id === want)
+    if (!base) throw poolError('ERR_BASE_NOT_FOUND', `Volume ${v.vid} keeps no base for the state ${want} (see volume.bases())`, { vid: v.vid })
+    await v.ctx.files.remove(base.path)
+  })
 }
 
 /** The recorded image hash of a state, else compute it (reading its data runs once) and record it. */
@@ -110,12 +166,16 @@ function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof na
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
-  const o = validateOptions('options', options, ['base', 'signal', 'onProgress'])
+  const o = validateOptions('options', options, ['base', 'since', 'signal', 'onProgress'])
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
   const onProgress = optional<NonNullable<SendOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const base = o.base
   if (base !== undefined && !(typeof base === 'string' || (typeof base === 'number' && Number.isSafeInteger(base)))) {
     throw poolError('ERR_INVALID_ARG_TYPE', `base must be a revision number, got ${typeof base}`, { vid: v.vid })
+  }
+  const since = o.since === undefined ? undefined : validateStateId('options.since', o.since, v.vid)
+  if (base !== undefined && since !== undefined) {
+    throw poolError('ERR_INVALID_ARG_VALUE', 'base (a revision) and since (a state id) name the same thing: give one', { vid: v.vid })
   }
 
   async function* generate(): AsyncGenerator<Buffer> {
@@ -125,16 +185,18 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
     let stream: InstanceType<typeof native.SendStream> | undefined
     try {
       const opened = await v.locked(async () => {
-        const { clean, dirty } = await v.guard()
-        if (!clean) {
-          if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot send ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
-          throw poolError('ERR_MISSING_IMAGE', `Missing image file ${v.paths.clean} for volume ${v.vid}`, { vid: v.vid, path: v.paths.clean })
-        }
+        await cleanImage(v)
         let basePath: string | null = null
         if (base !== undefined) {
           const rev = (await v.revisions()).find((r) => String(r.rev) === String(base))
           if (!rev) throw poolError('ERR_REVISION_NOT_FOUND', `Volume ${v.vid} has no revision ${JSON.stringify(base)}`, { vid: v.vid })
           basePath = rev.path
+        } else if (since !== undefined) {
+          const found = await v.states.find(await committed(v), since)
+          if (!found) {
+            throw poolError('ERR_BASE_NOT_FOUND', `Volume ${v.vid} no longer holds the state ${since} (pruned, and not kept as a base); send a full stream`, { vid: v.vid })
+          }
+          basePath = found.path
         }
         const [target, baseState] = await v.states.identify(basePath ? [v.paths.clean, basePath] : [v.paths.clean])
         if (!target || (basePath && !baseState)) throw poolError('ERR_SOURCE_CHANGED', `An image of ${v.vid} vanished while the send was prepared`, { vid: v.vid })
@@ -158,13 +220,15 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
         yield data
       }
       const stats = stream.stats()
-      if (stats && !opened.target.hash) {
-        // The next incremental from this state need not read it: remember its hash.
-        await v.locked(async () => {
-          const found = await v.states.find([v.paths.clean, ...(await v.revisions()).map((r) => r.path)], opened.target.id)
+      await v.locked(async () => {
+        if (stats && !opened.target.hash) {
+          // The next incremental from this state need not read it: remember its hash.
+          const found = await v.states.find(await committed(v), opened.target.id)
           if (found) await v.states.record(found.path, opened.target.id, stats.imageHash)
-        })
-      }
+        }
+        // Sent whole: the receiver's next incremental starts from it, whatever pruning does.
+        await keepSentState(v, opened.target.id)
+      })
     } catch (e) {
       if ((e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
       throw e
@@ -174,6 +238,31 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
     }
   }
   return Readable.from(generate(), { objectMode: false })
+}
+
+/** A state id as the CLI and the API take it: 32 hex digits (any case). */
+function validateStateId(name: string, id: unknown, vid: string): string {
+  if (typeof id !== 'string') throw poolError('ERR_INVALID_ARG_TYPE', `${name} must be a state id (a string), got ${typeof id}`, { vid })
+  if (!/^[0-9a-fA-F]{32}$/.test(id)) throw poolError('ERR_INVALID_ARG_VALUE', `${name} must be a state id of 32 hex digits, got ${JSON.stringify(id.slice(0, 40))}`, { vid })
+  return id.toLowerCase()
+}
+
+/** The committed state of the volume: its identity (given now if it has none yet), time and size. */
+export function volumeState(v: SendAccess): Promise<VolumeState> {
+  return v.locked(async () => {
+    const clean = await cleanImage(v)
+    const [state] = await v.states.identify([v.paths.clean])
+    if (!state) throw poolError('ERR_SOURCE_CHANGED', `The clean image of ${v.vid} vanished while its state was read`, { vid: v.vid })
+    return { id: state.id, time: new Date(clean.mtimeMs).toISOString(), size: state.size }
+  })
+}
+
+/** The clean image (under the lock), or the error that says why there is none to read. */
+async function cleanImage(v: SendAccess): Promise<{ size: number; mtimeMs: number }> {
+  const { clean, dirty } = await v.guard()
+  if (clean) return clean
+  if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot send ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
+  throw poolError('ERR_MISSING_IMAGE', `Missing image file ${v.paths.clean} for volume ${v.vid}`, { vid: v.vid, path: v.paths.clean })
 }
 
 /** Pull bytes from `it` until `buf` holds at least `n`; returns what was read (possibly fewer at the end). */
