@@ -28,6 +28,7 @@ import {
 } from '../validate'
 import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
+import { receiveCreating, type ReceiveOptions, type ReceiveVolumeReport } from './send'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
 import {
   DRIVER, type AdoptOptions, type AdoptReport, type PoolConfig, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
@@ -442,6 +443,22 @@ export class ReflinkPool {
     const volume = this.volumes.get(vid)
     if (!volume) throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} in pool ${this.name}`, { vid })
     return volume
+  }
+
+  /**
+   * Apply a send stream to the volume `vid`, creating it when the pool lacks it: a full
+   * stream's header gives its size and kind (docs/design.md §8.5). A receive that fails
+   * removes the volume it created. `created` says whether it did.
+   */
+  receiveVolume(vid: string, stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveVolumeReport> {
+    const { name } = parseVid(vid)
+    return receiveCreating(vid, {
+      load: () => this.loadVolume(vid).catch((e: unknown) => {
+        if (hasCode(e, 'ERR_UNKNOWN_VOLUME')) return null
+        throw e
+      }),
+      create: ({ size, rw }) => this.createVolume({ vid, name, size, rw, saveOnStop: true }),
+    }, stream, options)
   }
 
   /**

@@ -22,7 +22,7 @@
 // stream races the abort signal, so a silent sender cannot hold an abort up.
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { native } from '../binding'
+import { native, type NativeSendHeader } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from './fail'
@@ -263,6 +263,83 @@ async function cleanImage(v: SendAccess): Promise<{ size: number; mtimeMs: numbe
   if (clean) return clean
   if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot send ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
   throw poolError('ERR_MISSING_IMAGE', `Missing image file ${v.paths.clean} for volume ${v.vid}`, { vid: v.vid, path: v.paths.clean })
+}
+
+/** What `pool.receiveVolume` committed. */
+export interface ReceiveVolumeReport extends ReceiveReport {
+  /** Whether the pool lacked the volume and this receive created it. */
+  created: boolean
+}
+
+/** What a pool needs to receive into a volume it may lack (receiveCreating). */
+export interface ReceiveTarget<V extends { receive: ReceiverFn; remove(): Promise<void> }> {
+  /** The volume as on disk now, or null when the pool has none of that vid. */
+  load(): Promise<V | null>
+  /** Create it (an origin volume) with these settings. */
+  create(settings: { size: number; rw: boolean }): Promise<V>
+}
+type ReceiverFn = (source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions) => Promise<ReceiveReport>
+
+/**
+ * Receive into the volume `vid`, creating it when the pool lacks it (docs/design.md §8.5):
+ * the header is read first, a full stream's size and kind make the volume (an origin: a
+ * receiving pool holds no source for an origin-snapshot; a v1 header has no kind, so
+ * origin, read-write), and a receive that then fails removes the volume it made, so a
+ * refused stream changes nothing. An incremental stream cannot create: its base is missing.
+ */
+export async function receiveCreating<V extends { receive: ReceiverFn; remove(): Promise<void> }>(
+  vid: string,
+  target: ReceiveTarget<V>,
+  source: AsyncIterable<ArrayBufferView>,
+  options?: ReceiveOptions,
+): Promise<ReceiveVolumeReport> {
+  const existing = await target.load()
+  if (existing) return { ...(await existing.receive(source, options)), created: false }
+  if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
+    throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid })
+  }
+  const signal = (options as ReceiveOptions | undefined)?.signal
+  const it = source[Symbol.asyncIterator]()
+  let first: Buffer
+  let header: NativeSendHeader & { rw?: boolean }
+  try {
+    first = await readAtLeast(it, native.sendHeaderLength(), signal)
+    header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()))))
+    if (header.baseId) {
+      throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} to apply this incremental stream to (it needs the base state ${header.baseId}); a full stream creates the volume`, { vid })
+    }
+  } catch (e) {
+    stopSource(source, it)
+    throw e
+  }
+  const made = await target.create({ size: header.size, rw: header.rw ?? true }).catch((e: unknown) => {
+    stopSource(source, it)
+    throw e
+  })
+  try {
+    return { ...(await made.receive(resumed(first, it, source), options)), created: true }
+  } catch (e) {
+    await made.remove().catch(() => {})
+    throw e
+  }
+}
+
+/** The stream again from its start: the bytes already read, then the rest of `it`; return() stops the source at once. */
+function resumed(first: Buffer, it: AsyncIterator<ArrayBufferView>, source: unknown): AsyncIterable<ArrayBufferView> {
+  let replayed = false
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        if (replayed) return it.next()
+        replayed = true
+        return { value: first, done: false }
+      },
+      return: async () => {
+        stopSource(source, it)
+        return { value: undefined, done: true }
+      },
+    }),
+  }
 }
 
 /** Pull bytes from `it` until `buf` holds at least `n`; returns what was read (possibly fewer at the end). */

@@ -425,8 +425,9 @@ impl ReceiveTask {
             ReceiveOp::Finish => {
                 let mut r = receiver.take().ok_or_else(not_open)?;
                 let h = r.finish(&ctl).map_err(|e| e.with_path(shown(&s.target)))?;
-                // Verified: the name is the pool's commit's now (it renames or removes it).
-                if let Some(kept) = lock(&s.staged).as_mut() {
+                // Verified: the name is the pool's commit's now (it renames or removes it);
+                // the directory handle closes here, not when JS collects this object.
+                if let Some(mut kept) = lock(&s.staged).take() {
                     kept.keep();
                 }
                 step(s.header.size, Some(to_hex(h)))

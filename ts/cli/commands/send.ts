@@ -107,7 +107,7 @@ export function registerSendCommands(volume: Command): void {
 
   volume
     .command('receive <vid>')
-    .description('apply a send stream from stdin to a stopped save-on-stop volume and commit it as a new revision')
+    .description('apply a send stream from stdin to a stopped save-on-stop volume and commit it as a new revision; a full stream creates the volume when the pool lacks it (size and kind from the stream)')
     .addHelpText('after', examples('ssh host reflink-pool volume send vm-templates/debian/root --base 3 | reflink-pool volume receive vm-templates/debian/root'))
     .action(async (vid: string, _o: unknown, cmd: Command) => {
       const g = globalOptions(cmd)
@@ -116,13 +116,12 @@ export function registerSendCommands(volume: Command): void {
       if (fstatSync(0).isDirectory()) throw new UsageError('stdin is a directory: redirect a send stream file into it or pipe one')
       const out = new Output(g.json)
       await withPool(g, async (pool) => {
-        const v = await pool.getVolume(vid)
         let total = 0
         const bar = out.progress({ label: `receive ${vid}`, unit: 'bytes' })
         const started = performance.now()
         let report
         try {
-          report = await v.receive(process.stdin, {
+          report = await pool.receiveVolume(vid, process.stdin, {
             signal: interrupt.signal,
             onProgress: (done, size) => {
               total = size
@@ -134,7 +133,7 @@ export function registerSendCommands(volume: Command): void {
         }
         const seconds = (performance.now() - started) / 1000
         out.result({ vid, ...report, seconds }, () =>
-          `Received state ${report.id} into ${vid}${report.baseId ? ` (changes since ${report.baseId})` : ' (full)'}: ${humanSize(report.size)} image in ${seconds.toFixed(2)} s.`,
+          `Received state ${report.id} into ${report.created ? 'the new volume ' : ''}${vid}${report.baseId ? ` (changes since ${report.baseId})` : ' (full)'}: ${humanSize(report.size)} image in ${seconds.toFixed(2)} s.`,
         )
       })
     })
