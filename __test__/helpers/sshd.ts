@@ -25,6 +25,8 @@ export interface Sshd {
   ssh: string[]
   /** The same as one shell word list, for `sh -c` pipelines. */
   sshCommand: string
+  /** A directory holding the `reflink-pool` wrapper (on the sessions' PATH; put it on a local one too). */
+  bin: string
   stop(): Promise<void>
 }
 
@@ -103,6 +105,7 @@ export async function startSshd(): Promise<Sshd> {
       key,
       ssh,
       sshCommand: ssh.map(quote).join(' '),
+      bin,
       async stop() {
         if (child.exitCode === null && child.signalCode === null) {
           const exited = new Promise((r) => child.once('exit', r))
