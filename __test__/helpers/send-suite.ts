@@ -7,7 +7,7 @@
 import type { ExecutionContext, TestFn } from 'ava'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs'
+import { readFileSync, writeFileSync, readdirSync, appendFileSync, symlinkSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import fc from 'fast-check'
@@ -315,6 +315,18 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     await t.throwsAsync(a.forgetBase(now.id), { code: 'ERR_BASE_NOT_FOUND' })
     // Still the clean image: an (empty) incremental from it.
     t.is(records(await collect(a.send({ since: now.id }))).length, 1, 'only the END record')
+    // A symlink planted under a kept base's name: the send and forgetBase refuse before anything, the link stays.
+    const planted = join(a.pool.dirPath, 'vm-templates/v', `root.img.base@${'a'.repeat(32)}`)
+    symlinkSync(join(a.pool.dirPath, '..'), planted)
+    const before = snapshotTree(a.pool.dirPath)
+    const got: Buffer[] = []
+    await t.throwsAsync(async () => {
+      for await (const c of a.send()) got.push(c as Buffer)
+    }, { code: 'ERR_UNSAFE_PATH' })
+    t.is(got.length, 0, 'refused before any byte')
+    await t.throwsAsync(a.forgetBase('a'.repeat(32)), { code: 'ERR_UNSAFE_PATH' })
+    t.deepEqual(snapshotTree(a.pool.dirPath), before)
+    unlinkSync(planted)
     await a.remove()
     t.deepEqual(readdirSync(join(a.pool.dirPath, 'vm-templates')), [], 'remove takes the kept base too')
     await a.pool.close()

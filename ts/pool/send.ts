@@ -145,6 +145,7 @@ export function forgetBase(v: SendAccess, id: string): Promise<void> {
   return v.locked(async () => {
     const base = (await v.keptBases()).find((b) => b.id === want)
     if (!base) throw poolError('ERR_BASE_NOT_FOUND', `Volume ${v.vid} keeps no base for the state ${want} (see volume.bases())`, { vid: v.vid })
+    await v.ctx.files.image(base.path) // ERR_UNSAFE_PATH for a planted symlink, FIFO or directory: never removed
     await v.ctx.files.remove(base.path)
   })
 }
@@ -186,6 +187,8 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
     try {
       const opened = await v.locked(async () => {
         await cleanImage(v)
+        // A planted entry under a kept base's name refuses the send now, not after its last byte.
+        await v.ctx.files.images((await v.keptBases()).map((b) => b.path))
         let basePath: string | null = null
         if (base !== undefined) {
           const rev = (await v.revisions()).find((r) => String(r.rev) === String(base))
