@@ -6,7 +6,7 @@
 // waits on a silent sender within 1 s, exit 130, nothing left, the stream not blamed.
 import test from 'ava'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { ReflinkPool, type ReflinkVolume } from '../ts/index'
@@ -143,14 +143,16 @@ fsTest.serial('xfs: an abort interrupts a receive that waits on a silent sender;
   await b.pool.close()
 })
 
-for (const what of ['receive', 'import -'] as const) {
+for (const what of ['receive', 'receive (creating the volume)', 'import -'] as const) {
   fsTest.serial(`xfs: Ctrl-C interrupts CLI volume ${what} waiting on a silent sender: exit 130 within 1 s, nothing left, the stream not blamed`, async (t) => {
     const { a, b, full } = await pair()
     const bDir = b.pool.dirPath
+    // A pool without the volume: the receive creates it, and the interrupted one removes it again.
+    if (what === 'receive (creating the volume)') await b.remove()
     await a.pool.close()
     await b.pool.close()
     const before = snapshotTree(bDir)
-    const args = what === 'receive' ? ['volume', 'receive', VID] : ['volume', 'import', VID, '-']
+    const args = what === 'import -' ? ['volume', 'import', VID, '-'] : ['volume', 'receive', VID]
     const cli = spawnCli(['--pool', bDir, ...args])
     let stderr = ''
     cli.stderr.on('data', (d: Buffer) => (stderr += d))
@@ -159,7 +161,7 @@ for (const what of ['receive', 'import -'] as const) {
     cli.stdin.write(full.subarray(0, MiB))
     // Wait until it writes its file: it is past the header and waits for more.
     const vmDir = join(bDir, 'vm-templates/v')
-    const writing = () => readdirSync(vmDir).some((n) => n.startsWith('root-import.img'))
+    const writing = () => existsSync(vmDir) && readdirSync(vmDir).some((n) => n.startsWith('root-import.img'))
     for (let i = 0; i < 500 && !writing(); i++) await sleep(20)
     t.true(writing(), `the ${what} started writing`)
     await sleep(200)
