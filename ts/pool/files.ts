@@ -324,13 +324,13 @@ export class PoolFiles {
   }
 
   /** A sender of the committed image `target` (against `base`), not opened yet (docs/design.md §8). */
-  sendStream(target: string, base: string | null, header: NativeSendHeader, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
-    return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, cancel)
+  sendStream(target: string, base: string | null, header: NativeSendHeader, key: Buffer | null, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
+    return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, key, cancel)
   }
 
-  /** A receiver that applies a stream with `header` to the existing import file `path`, not opened yet. */
-  receiveStream(path: string, header: Buffer, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
-    return new native.ReceiveStream(this.dir, this.rel(path), header, cancel)
+  /** A receiver that applies a stream with `header` (checked under `key`, a key file's contents) to the existing import file `path`, not opened yet. */
+  receiveStream(path: string, header: Buffer, key: Buffer | null, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
+    return new native.ReceiveStream(this.dir, this.rel(path), header, key, cancel)
   }
 
   /** The flock(2) lock file `path` (native `VolumeLock`; not yet taken). */

@@ -23,8 +23,9 @@ import { native } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from './fail'
-import { chunkBytes, optional, validateFunction, validateOptions, validateSignal } from '../validate'
+import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal } from '../validate'
 import { VolumeStates, type StateChange } from './states'
+import { readKeyFile } from './stream-key'
 import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
 import type { CopyReport } from './types'
@@ -33,6 +34,10 @@ import type { CopyReport } from './types'
 export interface SendOptions {
   /** The revision to send the difference from (the receiver must hold it); default: a full stream. */
   base?: number | string
+  /** Compress each DATA record with zstd (level 3); the receiver detects it. Default false. */
+  compress?: boolean
+  /** Authenticate the stream under the key in this file (docs/design.md §8.6): the receiver needs the same key file. */
+  keyFile?: string
   /** Abort the send: the stream ends with an AbortError. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
@@ -41,6 +46,8 @@ export interface SendOptions {
 
 /** Options of `volume.receive`. */
 export interface ReceiveOptions {
+  /** Accept only a stream authenticated under the key in this file (docs/design.md §8.6); without it, a keyed stream is refused. */
+  keyFile?: string
   /** Abort the receive: nothing is committed. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
@@ -55,6 +62,10 @@ export interface ReceiveReport {
   baseId: string | null
   /** Size of the committed image in bytes. */
   size: number
+  /** Whether the stream's DATA records were zstd-compressed. */
+  compressed: boolean
+  /** Whether the stream was authenticated under a key (docs/design.md §8.6). */
+  keyed: boolean
   /** How the starting image was made: a clone or copy of the base, or a sparse file. */
   method: CopyReport['method'] | 'sparse'
 }
@@ -64,6 +75,8 @@ export interface SendAccess {
   vid: string
   ctx: PoolContext
   paths: VolumePaths
+  /** The volume's kind, written into the stream header (a receiver can create the volume from it). */
+  kind: { saveOnStop: boolean; snapOnStart: boolean; rw: boolean }
   /** Run under the volume's lock (after re-reading its record). */
   locked<T>(fn: () => Promise<T>): Promise<T>
   /** The planted-symlink check; stats of [clean, dirty, precache, import]. */
@@ -106,8 +119,10 @@ function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof na
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
-  const o = validateOptions('options', options, ['base', 'signal', 'onProgress'])
+  const o = validateOptions('options', options, ['base', 'compress', 'keyFile', 'signal', 'onProgress'])
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const compress = optional<boolean>('options.compress', o.compress, validateBoolean) ?? false
+  const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   const onProgress = optional<NonNullable<SendOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const base = o.base
   if (base !== undefined && !(typeof base === 'string' || (typeof base === 'number' && Number.isSafeInteger(base)))) {
@@ -120,6 +135,7 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
     const detach = cancelOn(signal, token)
     let stream: InstanceType<typeof native.SendStream> | undefined
     try {
+      const key = keyFile === undefined ? null : await readKeyFile(keyFile)
       const opened = await v.locked(async () => {
         const { clean, dirty } = await v.guard()
         if (!clean) {
@@ -137,11 +153,14 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
         const header = {
           size: target.size,
           targetId: target.id,
+          ...v.kind,
+          compressed: compress,
+          keyed: key !== null,
           ...(basePath && baseState
             ? { baseId: baseState.id, baseSize: baseState.size, baseHash: await imageHash(v, basePath, baseState, token) }
             : {}),
         }
-        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, token)
+        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, key, token)
         await unwrap(s.open())
         return { stream: s, target }
       })
@@ -198,18 +217,21 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid: v.vid })
   }
-  const o = validateOptions('options', options, ['signal', 'onProgress'])
+  const o = validateOptions('options', options, ['keyFile', 'signal', 'onProgress'])
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
   const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
+  const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   if (signal?.aborted) throw abortError(signal)
+  const key = keyFile === undefined ? null : await readKeyFile(keyFile)
 
   const it = source[Symbol.asyncIterator]()
   const token = new native.CancelToken()
   const detach = cancelOn(signal, token)
   try {
-    const headLen = native.sendHeaderLength()
-    const first = await readAtLeast(it, headLen, signal)
-    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, headLen))))
+    const first = await readAtLeast(it, native.sendHeaderLength(), signal)
+    // Checks (and under a key, authenticates) the header: refused before anything is locked or written.
+    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    const headLen = header.headerLength ?? first.length
     // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
     const check = async ({ dirty }: { dirty: unknown }): Promise<string | null> => {
       if (dirty) {
@@ -233,7 +255,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     const report = await v.withImport(null, async (basePath: string | null) => {
       let ok = false
       let method: ReceiveReport['method'] = 'sparse'
-      const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
+      const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), key, token)
       try {
         // A scratch clone: the commit fsyncs the import before its rename, and recovery removes any import.
         if (basePath) method = (await v.ctx.files.copy(basePath, v.paths.import, { size: header.size, signal, scratch: true })).method
@@ -264,7 +286,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           await unwrap(r.close()).catch(() => {})
         }
       }
-      return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
+      return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, method }
     }, check, { marker: false, received: () => received })
     onProgress?.(header.size, header.size)
     return report

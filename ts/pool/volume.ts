@@ -299,6 +299,7 @@ export class ReflinkVolume {
       vid: this.vid,
       ctx: this.ctx,
       paths: this.paths,
+      kind: { saveOnStop: this.saveOnStop, snapOnStart: this.snapOnStart, rw: this.rw },
       states: this.states,
       locked: (fn) => this.locked(fn),
       guard: () => this.guard(),

@@ -17,14 +17,17 @@ export function registerSendCommands(volume: Command): void {
     .command('send <vid>')
     .description('write the committed state of a save-on-stop volume as a send stream to stdout (only the changes since --base)')
     .option('--base <rev>', 'a revision the receiver holds: send only what changed since it')
+    .option('--compress', 'compress the data records with zstd (the receiver detects it)')
+    .option('--key-file <file>', 'authenticate the stream with the key in this file (32 raw bytes or 64 hex digits, mode 600); the receiver needs the same file')
     .addHelpText(
       'after',
       examples(
         'reflink-pool volume send vm-templates/debian/root > full.stream',
         'reflink-pool volume send vm-templates/debian/root --base 3 | ssh host reflink-pool volume receive vm-templates/debian/root',
+        'reflink-pool volume send vm-templates/debian/root --compress --key-file ~/.config/reflink-pool/stream.key | ssh host reflink-pool volume receive vm-templates/debian/root --key-file stream.key',
       ),
     )
-    .action(async (vid: string, o: { base?: string }, cmd: Command) => {
+    .action(async (vid: string, o: { base?: string; compress?: boolean; keyFile?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdout.isTTY) throw new UsageError('refusing to write a send stream to a terminal: redirect stdout or pipe it')
       // stdout carries the stream: the result line goes to stderr.
@@ -46,7 +49,13 @@ export function registerSendCommands(volume: Command): void {
         })
         const started = performance.now()
         try {
-          const stream = v.send({ ...(o.base !== undefined ? { base: o.base } : {}), signal: interrupt.signal, onProgress: (done) => bar.update(done, total) })
+          const stream = v.send({
+            ...(o.base !== undefined ? { base: o.base } : {}),
+            ...(o.keyFile !== undefined ? { keyFile: o.keyFile } : {}),
+            compress: o.compress === true,
+            signal: interrupt.signal,
+            onProgress: (done) => bar.update(done, total),
+          })
           await pipeline(stream, counter, process.stdout, { signal: interrupt.signal, end: false })
         } finally {
           bar.done()
@@ -59,8 +68,9 @@ export function registerSendCommands(volume: Command): void {
   volume
     .command('receive <vid>')
     .description('apply a send stream from stdin to a stopped save-on-stop volume and commit it as a new revision')
+    .option('--key-file <file>', 'accept only a stream authenticated with the key in this file (mode 600); a keyed stream needs it')
     .addHelpText('after', examples('ssh host reflink-pool volume send vm-templates/debian/root --base 3 | reflink-pool volume receive vm-templates/debian/root'))
-    .action(async (vid: string, _o: unknown, cmd: Command) => {
+    .action(async (vid: string, o: { keyFile?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdin.isTTY) throw new UsageError('refusing to read a send stream from a terminal: pipe one into stdin')
       // Node reads a directory on stdin as an empty stream: say what it is.
@@ -74,6 +84,7 @@ export function registerSendCommands(volume: Command): void {
         let report
         try {
           report = await v.receive(process.stdin, {
+            ...(o.keyFile !== undefined ? { keyFile: o.keyFile } : {}),
             signal: interrupt.signal,
             onProgress: (done, size) => {
               total = size
