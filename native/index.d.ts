@@ -75,9 +75,10 @@ export declare class ReceiveStream {
    * The image `rel` of the pool must exist at the stream's size (a clone of the base,
    * or sparse); `header` is the stream's header (`headerLength` bytes, as
    * `parseSendHeader` checked it), `key` the key file's contents it was checked
-   * under. No I/O here.
+   * under. `overExisting`: the file holds a similar image that a full stream is
+   * applied over, writing only the blocks that differ (`receive --like`). No I/O here.
    */
-  constructor(dir: PoolDir, rel: string, header: Buffer, key?: Buffer | undefined | null, cancel?: CancelToken | undefined | null)
+  constructor(dir: PoolDir, rel: string, header: Buffer, key?: Buffer | undefined | null, overExisting?: boolean | undefined | null, cancel?: CancelToken | undefined | null)
   open(): Promise<ReceiveStepOutcome>
   /**
    * Apply the next piece of the stream (after its header); the buffer must not

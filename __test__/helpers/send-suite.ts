@@ -320,6 +320,37 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     const inc = await b.receive(Readable.from(chunks(await collect(a.send({ base: await newest(a), compress: true, keyFile })))), { keyFile })
     t.is(inc.baseId, full.id)
     t.is(sha256(clean(b)), sha256(clean(a)), 'a compressed, keyed incremental applies byte for byte')
+    await a.pool.close()
+    await b.pool.close()
+  })
+
+  test(`${kind}: receive --like: a full stream applied over a clone of an older version writes only the blocks that differ`, async (t) => {
+    const a = await volume(await open())
+    const pb = await open(1)
+    const old = await volume(pb, 'old')
+    await step(a, [{ kind: 'write', offset: 0, length: 4 * MiB, seed: 13 }, { kind: 'write', offset: 8 * MiB, length: 2 * MiB, seed: 14 }])
+    await old.receive(Readable.from([await collect(a.send())]))
+    // 64 KiB rewritten, a block of zeros written over data, 1 MiB discarded.
+    await step(a, [
+      { kind: 'write', offset: MiB, length: 64 * 1024, seed: 15 },
+      { kind: 'zero', offset: 9 * MiB, length: 4096, seed: 0 },
+      { kind: 'punch', offset: 2 * MiB, length: MiB, seed: 0 },
+    ])
+    const fresh = await volume(pb, 'fresh')
+    const report = await fresh.receive(Readable.from(chunks(await collect(a.send({ compress: true })))), { like: old.vid })
+    t.is(sha256(clean(fresh)), sha256(clean(a)), 'byte for byte the sender\'s image')
+    t.like(report, { like: old.vid, baseId: null, method: reflink ? 'reflink' : 'copy-range' })
+    const usage = await fresh.usage()
+    t.log(`${kind}: strategy ${report.method}; the received image: ${usage.shared} bytes shared, ${usage.exclusive} exclusive (5 MiB of data, 68 KiB changed)`)
+    if (reflink) {
+      t.true(usage.exclusive <= 128 * 1024, `only the changed blocks are new: ${usage.exclusive} exclusive bytes`)
+      t.true(usage.shared >= 4 * MiB, `the rest is shared with ${old.vid}: ${usage.shared} bytes`)
+    } else {
+      t.is(usage.shared, 0, 'ext4 shares nothing: the clone is a sparse copy')
+    }
+    await t.throwsAsync(fresh.receive(Readable.from([await collect(a.send())]), { like: 'vm-templates/nope/root' }), { code: 'ERR_UNKNOWN_VOLUME' })
+    await a.pool.close()
+    await pb.close()
   })
 
   test(`${kind}: send and receive options are checked before anything runs`, async (t) => {

@@ -328,9 +328,9 @@ export class PoolFiles {
     return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, key, cancel)
   }
 
-  /** A receiver that applies a stream with `header` (checked under `key`, a key file's contents) to the existing import file `path`, not opened yet. */
-  receiveStream(path: string, header: Buffer, key: Buffer | null, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
-    return new native.ReceiveStream(this.dir, this.rel(path), header, key, cancel)
+  /** A receiver that applies a stream with `header` (checked under `key`, a key file's contents) to the existing import file `path`, not opened yet; `overExisting`: a full stream writes only the blocks that differ from what the file holds. */
+  receiveStream(path: string, header: Buffer, key: Buffer | null, overExisting: boolean, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
+    return new native.ReceiveStream(this.dir, this.rel(path), header, key, overExisting, cancel)
   }
 
   /** The flock(2) lock file `path` (native `VolumeLock`; not yet taken). */

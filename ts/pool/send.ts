@@ -23,7 +23,7 @@ import { native } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from './fail'
-import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal } from '../validate'
+import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal, validateString } from '../validate'
 import { VolumeStates, type StateChange } from './states'
 import { readKeyFile } from './stream-key'
 import type { PoolContext } from './context'
@@ -46,6 +46,13 @@ export interface SendOptions {
 
 /** Options of `volume.receive`. */
 export interface ReceiveOptions {
+  /**
+   * A volume of this pool (its vid) that holds a similar image, e.g. an older version of
+   * the template: a full stream is applied to a clone of its committed image, writing
+   * only the blocks that differ, so the result shares every unchanged extent with it
+   * (docs/design.md §8.8). Ignored for an incremental stream, which starts from its base.
+   */
+  like?: string
   /** Accept only a stream authenticated under the key in this file (docs/design.md §8.6); without it, a keyed stream is refused. */
   keyFile?: string
   /** Abort the receive: nothing is committed. */
@@ -66,7 +73,9 @@ export interface ReceiveReport {
   compressed: boolean
   /** Whether the stream was authenticated under a key (docs/design.md §8.6). */
   keyed: boolean
-  /** How the starting image was made: a clone or copy of the base, or a sparse file. */
+  /** The volume (options.like) whose image a full stream was applied over, else null. */
+  like: string | null
+  /** How the starting image was made: a clone or copy of the base (or of the `like` volume's image), or a sparse file. */
   method: CopyReport['method'] | 'sparse'
 }
 
@@ -81,6 +90,8 @@ export interface SendAccess {
   locked<T>(fn: () => Promise<T>): Promise<T>
   /** The planted-symlink check; stats of [clean, dirty, precache, import]. */
   guard(): Promise<{ clean: { size: number } | null; dirty: { size: number } | null }>
+  /** The committed (clean) image of volume `vid` of the same pool, null if it has none; ERR_UNKNOWN_VOLUME for an unknown vid. */
+  committedImageOf(vid: string): Promise<string | null>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
   /** The import frame of volume-import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
@@ -217,7 +228,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid: v.vid })
   }
-  const o = validateOptions('options', options, ['keyFile', 'signal', 'onProgress'])
+  const o = validateOptions('options', options, ['like', 'keyFile', 'signal', 'onProgress'])
+  const like = optional<string>('options.like', o.like, validateString)
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
   const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
@@ -233,7 +245,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
     const headLen = header.headerLength ?? first.length
     // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
-    const check = async ({ dirty }: { dirty: unknown }): Promise<string | null> => {
+    // What the new image starts from: the base (incremental), a clone of the --like volume (full), or nothing.
+    const check = async ({ dirty }: { dirty: unknown }): Promise<{ from: string | null; over: boolean }> => {
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }
@@ -248,17 +261,21 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           throw poolError('ERR_BASE_MISMATCH', `The base state ${header.baseId} of ${v.vid} differs from the sender's (size or image checksum); send a full stream`, { vid: v.vid, path: found.path })
         }
         basePath = found.path
+      } else if (like !== undefined) {
+        const image = await v.committedImageOf(like)
+        if (!image) throw poolError('ERR_MISSING_IMAGE', `Volume ${like} (--like) has no committed image to start from`, { vid: v.vid })
+        return { from: image, over: true }
       }
-      return basePath
+      return { from: basePath, over: false }
     }
     let received: StateChange['record'] = null
-    const report = await v.withImport(null, async (basePath: string | null) => {
+    const report = await v.withImport(null, async ({ from, over }: { from: string | null; over: boolean }) => {
       let ok = false
       let method: ReceiveReport['method'] = 'sparse'
-      const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), key, token)
+      const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), key, over, token)
       try {
         // A scratch clone: the commit fsyncs the import before its rename, and recovery removes any import.
-        if (basePath) method = (await v.ctx.files.copy(basePath, v.paths.import, { size: header.size, signal, scratch: true })).method
+        if (from) method = (await v.ctx.files.copy(from, v.paths.import, { size: header.size, signal, scratch: true })).method
         else await v.ctx.files.createSparse(v.paths.import, header.size)
         await unwrap(r.open())
         let pending: Buffer | null = first.subarray(headLen)
@@ -286,7 +303,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           await unwrap(r.close()).catch(() => {})
         }
       }
-      return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, method }
+      return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over ? like ?? null : null, method }
     }, check, { marker: false, received: () => received })
     onProgress?.(header.size, header.size)
     return report

@@ -21,6 +21,7 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags};
@@ -57,6 +58,9 @@ pub struct Receiver {
     codec: Codec,
     /// A compressed record's image bytes.
     unpacked: Vec<u8>,
+    /// A full stream applied over another image (`receive --like`): only the blocks
+    /// that differ are written, and what no record covers is punched.
+    over: bool,
 }
 
 impl Receiver {
@@ -78,7 +82,17 @@ impl Receiver {
             seal,
             codec: Codec::new(),
             unpacked: Vec::new(),
+            over: false,
         }
+    }
+
+    /// Apply a full stream over the image already in the file (a clone of a similar
+    /// volume, docs/design.md §8.8) rather than over zeros: every block that already
+    /// holds the right bytes is left alone, so it stays shared with that volume. No
+    /// effect on an incremental stream (it starts from its base anyway).
+    pub fn over_existing(mut self) -> Receiver {
+        self.over = self.header.base.is_none();
+        self
     }
 
     /// Records applied so far (a resume token counts them).
@@ -191,6 +205,10 @@ impl Receiver {
         let updates = self.header.updates_hash();
         let incremental = self.header.base.is_some();
         let end = h.offset + h.length;
+        if self.over && h.offset > self.pos {
+            // A full stream skips what reads as zeros: here that range may hold data.
+            self.punch(self.pos, h.offset - self.pos)?;
+        }
         if h.kind == KIND_END {
             let mut a = [0u8; 16];
             a.copy_from_slice(payload);
@@ -210,6 +228,8 @@ impl Receiver {
             if incremental {
                 sys::pwrite_all(self.file.as_fd(), payload, h.offset)
                     .map_err(|e| Error::os(e, "write"))?;
+            } else if self.over {
+                self.write_changed_blocks(h.offset, payload)?;
             } else {
                 zeroskip::write_skipping_zeros(self.file.as_fd(), h.offset, payload, self.block)?;
             }
@@ -219,6 +239,57 @@ impl Receiver {
         self.pos = end;
         ctl.report(end, self.header.size);
         Ok(())
+    }
+
+    /// Write the blocks of `payload` (at the block-aligned `offset`) that differ from the
+    /// file's: runs of changed blocks with one pwrite each, changed blocks that are now
+    /// all zeros punched. Unchanged blocks are not written, so they keep their extents.
+    fn write_changed_blocks(&mut self, offset: u64, payload: &[u8]) -> Result<()> {
+        let mut old = std::mem::take(&mut self.scratch);
+        old.resize(payload.len(), 0);
+        self.file
+            .read_exact_at(&mut old, offset)
+            .map_err(|e| Error::io(e, "pread"))?;
+        let b = BLOCK as usize;
+        // A run of changed blocks being gathered: its start in `payload`, and whether zeros.
+        let mut run: Option<(usize, bool)> = None;
+        let mut at = 0usize;
+        let r = loop {
+            let block = (at < payload.len()).then(|| {
+                let end = (at + b).min(payload.len());
+                let new = &payload[at..end];
+                (new != &old[at..end], zeroskip::is_zero(new))
+            });
+            let flush = match (run, block) {
+                (Some((_, zeros)), Some((true, z))) => zeros != z,
+                (Some(_), _) => true,
+                (None, _) => false,
+            };
+            if flush {
+                let (start, zeros) = run.take().expect("flush needs a run");
+                let res = if zeros {
+                    self.punch(offset + start as u64, (at - start) as u64)
+                } else {
+                    sys::pwrite_all(
+                        self.file.as_fd(),
+                        &payload[start..at],
+                        offset + start as u64,
+                    )
+                    .map_err(|e| Error::os(e, "write"))
+                };
+                if let Err(e) = res {
+                    break Err(e);
+                }
+            }
+            match block {
+                None => break Ok(()),
+                Some((true, zeros)) if run.is_none() => run = Some((at, zeros)),
+                _ => {}
+            }
+            at += b;
+        };
+        self.scratch = old;
+        r
     }
 
     /// fallocate(PUNCH_HOLE | KEEP_SIZE); where the filesystem cannot punch, write zeros.

@@ -357,3 +357,24 @@ fn a_resumed_stream_completes_a_cut_receive() {
         assert_eq!(bytes(&r, size), bytes(&base, size), "{mode:?}");
     }
 }
+
+#[test]
+fn a_full_stream_over_a_similar_image_ends_as_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, target, size) = pair(dir.path());
+    // The target also zeroes a block inside data and drops the base's last data run.
+    target.write_all_at(&[0u8; 4096], 8192).unwrap();
+    target.set_len(5 * MIB).unwrap();
+    target.set_len(size).unwrap();
+    target.sync_all().unwrap();
+    for mode in [MODES[0], MODES[3]] {
+        let full = stream_as(Header::new(size, [9; 16], None), &target, None, mode);
+        let r = make(&dir.path().join("r"), size, &[]);
+        r.write_all_at(&bytes(&base, size), 0).unwrap();
+        let (header, seal) = Header::decode(&full[..MAX_HEADER_LEN], mode.key.as_ref()).unwrap();
+        let mut rx = Receiver::new(header, seal, r.try_clone().unwrap(), 4096).over_existing();
+        rx.feed(&full[header.wire_len()..], &Control::NONE).unwrap();
+        rx.finish(&Control::NONE).unwrap();
+        assert_eq!(bytes(&r, size), bytes(&target, size), "{mode:?}");
+    }
+}

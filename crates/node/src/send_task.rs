@@ -394,6 +394,7 @@ pub struct ReceiveShared {
     target: TargetResult,
     header: Header,
     seal: Seal,
+    over_existing: bool,
     cancel: Option<Arc<AtomicBool>>,
     receiver: Mutex<Option<Receiver>>,
 }
@@ -446,7 +447,12 @@ impl ReceiveTask {
                     .metadata()
                     .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096);
-                *receiver = Some(Receiver::new(s.header, s.seal.clone(), file, block));
+                let r = Receiver::new(s.header, s.seal.clone(), file, block);
+                *receiver = Some(if s.over_existing {
+                    r.over_existing()
+                } else {
+                    r
+                });
                 step(0, None)
             }
             ReceiveOp::Write { data } => {
@@ -475,13 +481,15 @@ impl ReceiveStream {
     /// The image `rel` of the pool must exist at the stream's size (a clone of the base,
     /// or sparse); `header` is the stream's header (`headerLength` bytes, as
     /// `parseSendHeader` checked it), `key` the key file's contents it was checked
-    /// under. No I/O here.
+    /// under. `overExisting`: the file holds a similar image that a full stream is
+    /// applied over, writing only the blocks that differ (`receive --like`). No I/O here.
     #[napi(constructor)]
     pub fn new(
         dir: &PoolDir,
         rel: String,
         header: Buffer,
         key: Option<Buffer>,
+        over_existing: Option<bool>,
         cancel: Option<&CancelToken>,
     ) -> napi::Result<Self> {
         let (header, seal) = key_of(key.as_ref())
@@ -492,6 +500,7 @@ impl ReceiveStream {
                 target: dir.at(rel),
                 header,
                 seal,
+                over_existing: over_existing.unwrap_or(false),
                 cancel: cancel.map(CancelToken::flag),
                 receiver: Mutex::new(None),
             }),

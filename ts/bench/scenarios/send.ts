@@ -7,7 +7,8 @@
 // our incremental send against `btrfs send -p` (time and bytes, ≤ 1.2) and our receive
 // of the incremental (into a pool holding the base) against `btrfs receive` of its
 // stream followed by `btrfs filesystem sync` (our receive fsyncs its image), ≤ 1.2.
-// Every stream goes to /dev/null (send) or is read from a file (receive).
+// Every stream goes to /dev/null (send) or is read from a file (receive). On XFS also the
+// rows of send-stream.ts (compression, keys).
 import { createReadStream, createWriteStream, mkdirSync, openSync, closeSync, writeSync, statSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -18,6 +19,7 @@ import { need, Skip } from '../product'
 import { prng } from '../random'
 import { absoluteCheck, measurement, ratioCheck, type ScenarioResult } from '../results'
 import { hasCommand, run, syncFs } from '../system'
+import { streamRows } from './send-stream'
 
 const MiB = 1024 * 1024
 const SIZE = 4096 * MiB
@@ -146,6 +148,12 @@ async function sendOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): P
   }
   await receiver?.pool.close()
   await pool.close()
+  if (fs.kind === 'xfs') {
+    await streamRows(ctx, fs, dir, result).catch((e) => {
+      if (!(e instanceof Skip)) throw e
+      result.skipped = [...(result.skipped ?? []), e.message]
+    })
+  }
   await clear(dir)
 }
 

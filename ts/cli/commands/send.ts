@@ -69,8 +69,9 @@ export function registerSendCommands(volume: Command): void {
     .command('receive <vid>')
     .description('apply a send stream from stdin to a stopped save-on-stop volume and commit it as a new revision')
     .option('--key-file <file>', 'accept only a stream authenticated with the key in this file (mode 600); a keyed stream needs it')
+    .option('--like <vid>', 'apply a full stream over a clone of this volume (e.g. an older version of the template): only the blocks that differ are written and the rest stays shared')
     .addHelpText('after', examples('ssh host reflink-pool volume send vm-templates/debian/root --base 3 | reflink-pool volume receive vm-templates/debian/root'))
-    .action(async (vid: string, o: { keyFile?: string }, cmd: Command) => {
+    .action(async (vid: string, o: { keyFile?: string; like?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdin.isTTY) throw new UsageError('refusing to read a send stream from a terminal: pipe one into stdin')
       // Node reads a directory on stdin as an empty stream: say what it is.
@@ -85,6 +86,7 @@ export function registerSendCommands(volume: Command): void {
         try {
           report = await v.receive(process.stdin, {
             ...(o.keyFile !== undefined ? { keyFile: o.keyFile } : {}),
+            ...(o.like !== undefined ? { like: o.like } : {}),
             signal: interrupt.signal,
             onProgress: (done, size) => {
               total = size
@@ -96,7 +98,7 @@ export function registerSendCommands(volume: Command): void {
         }
         const seconds = (performance.now() - started) / 1000
         out.result({ vid, ...report, seconds }, () =>
-          `Received state ${report.id} into ${vid}${report.baseId ? ` (changes since ${report.baseId})` : ' (full)'}: ${humanSize(report.size)} image in ${seconds.toFixed(2)} s.`,
+          `Received state ${report.id} into ${vid}${report.baseId ? ` (changes since ${report.baseId})` : report.like ? ` (full, over ${report.like})` : ' (full)'}: ${humanSize(report.size)} image in ${seconds.toFixed(2)} s.`,
         )
       })
     })
