@@ -72,13 +72,16 @@ export declare class PoolDir {
 
 export declare class ReceiveStream {
   /**
-   * The image `rel` of the pool must exist at the stream's size (a clone of the base,
-   * or sparse); `header` is the stream's header (`headerLength` bytes, as
-   * `parseSendHeader` checked it), `key` the key file's contents it was checked
-   * under. `overExisting`: the file holds a similar image that a full stream is
-   * applied over, writing only the blocks that differ (`receive --like`). No I/O here.
+   * `open()` makes the receive's own file beside the import name `rel` of the pool:
+   * a clone of the committed image `base` (the base of an incremental, or the
+   * `receive --like` volume's image) or a sparse file, at the stream's size;
+   * `header` is the stream's header (`headerLength` bytes, as `parseSendHeader`
+   * checked it), `key` the key file's contents it was checked under.
+   * `overExisting`: a full stream is applied over the image cloned from `base`,
+   * writing only the blocks that differ (`receive --like`). No I/O here.
    */
-  constructor(dir: PoolDir, rel: string, header: Buffer, key?: Buffer | undefined | null, overExisting?: boolean | undefined | null, cancel?: CancelToken | undefined | null)
+  constructor(dir: PoolDir, rel: string, base: string | undefined | null, header: Buffer, key?: Buffer | undefined | null, overExisting?: boolean | undefined | null, cancel?: CancelToken | undefined | null)
+  /** Make the receive's own file (see the constructor); answers its name and copy method. */
   open(): Promise<ReceiveStepOutcome>
   /**
    * Apply the next piece of the stream (after its header); the buffer must not
@@ -304,11 +307,6 @@ export interface NativeCopyOptions {
   copyMtime: boolean
   /** 'always': all-zero blocks of the data become holes too (never a clone). */
   sparse?: 'auto' | 'always'
-  /**
-   * true: a scratch result that the caller fsyncs before renaming it into place
-   * (no fsync of it or of its directory here; still temp + rename).
-   */
-  scratch?: boolean
 }
 
 export interface NativeCopyResult {
@@ -463,10 +461,17 @@ export interface NativeProgress {
   total: number
 }
 
-/** What a receive step answers: the image offset reached, or the image hash at the end. */
+/**
+ * What a receive step answers: the image offset reached, or the image hash at the end;
+ * `open` also names the receive's own file and how the base was copied into it.
+ */
 export interface NativeReceiveStep {
   position: number
   imageHash?: string
+  /** (open) The file's name in the import's directory. */
+  name?: string
+  /** (open) The copy method of the base; absent for a full stream (a sparse file). */
+  method?: 'reflink' | 'copy-range' | 'read-write' | 'empty'
 }
 
 export interface NativeRemoveItem {

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   ERR_VOLUME_BROKEN: 'The record of this volume is unreadable or invalid (a symlink, truncated, or failing its schema); the volume is listed but every call on it is refused.',
   ERR_POOL_BROKEN: 'The pool configuration file (.reflink-pool/pool.json) is unreadable or invalid; the pool cannot be opened.',
   ERR_VOLUME_DIRTY: 'The volume is running (has a dirty image); stop it first.',
+  ERR_VOLUME_BUSY: 'Another call is using the volume in a way this one must not take over (an import in progress: importData until its importDataEnd); nothing was changed.',
   ERR_REVISION_NOT_FOUND: 'The requested revision does not exist.',
   ERR_VOLUME_READ_ONLY: 'The volume is read-only.',
   ERR_NOT_SAVE_ON_STOP: 'The operation needs a save-on-stop volume.',

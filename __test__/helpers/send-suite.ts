@@ -353,11 +353,57 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     await pb.close()
   })
 
+  test(`${kind}: send --since the receiver's state after 3 commits with revisionsToKeep 1: the kept base makes it an incremental; bases are listed, counted, replaced, forgotten and removed with the volume`, async (t) => {
+    const a = await volume(await open(1))
+    const b = await volume(await open(1))
+    await step(a, [{ kind: 'write', offset: 0, length: 4 * MiB, seed: 11 }])
+    const full = await b.receive(Readable.from([await collect(a.send())]))
+    const sent = await a.state()
+    t.is((await b.state()).id, sent.id, 'both ends name the state alike')
+    t.deepEqual((await a.bases()).map((x) => x.id), [sent.id], 'the state sent whole is kept')
+    const writes: Op[][] = [
+      [{ kind: 'write', offset: MiB, length: 64 * 1024, seed: 12 }],
+      [{ kind: 'write', offset: 9 * MiB, length: 128 * 1024, seed: 13 }],
+      [{ kind: 'write', offset: 13 * MiB, length: 4096, seed: 14 }],
+    ]
+    for (const ops of writes) await step(a, ops)
+    t.is(Object.keys(await a.revisions()).length, 1, 'revisionsToKeep 1 pruned the sent state as a revision')
+    t.is((await a.footprint()).byKind.bases.files, 1, 'the kept base is counted in the footprint')
+    const since = (await b.state()).id
+    const inc = await collect(a.send({ since }))
+    const report = await b.receive(Readable.from(chunks(inc)))
+    t.is(report.baseId, full.id, 'an incremental from the kept base, not a full resend')
+    t.is(sha256(clean(b)), sha256(clean(a)))
+    const changed = 64 * 1024 + 128 * 1024 + 4096
+    const data = records(inc).filter((r) => r.kind === 1).reduce((n, r) => n + r.length, 0)
+    t.log(`${kind}: send --since after 3 commits: ${inc.length} stream bytes, ${data} data bytes for ${changed} bytes changed`)
+    if (reflink) t.true(inc.length <= 1.05 * changed, `${inc.length} bytes on the wire for ${changed} changed`)
+    // The newer state was sent: it replaces the older base.
+    const now = await a.state()
+    t.deepEqual((await a.bases()).map((x) => x.id), [now.id])
+    const baseFile = `${clean(a)}.base@${now.id}`
+    t.is(readdirSync(join(a.pool.dirPath, 'vm-templates/v')).filter((n) => n.includes('.base@')).join(), `root.img.base@${now.id}`, `named ${baseFile}`)
+    await t.throwsAsync(collect(a.send({ since: full.id })), { code: 'ERR_BASE_NOT_FOUND' }, 'an older state, pruned and no longer kept')
+    await a.forgetBase(now.id)
+    t.deepEqual(await a.bases(), [])
+    await t.throwsAsync(a.forgetBase(now.id), { code: 'ERR_BASE_NOT_FOUND' })
+    // Still the clean image: an (empty) incremental from it.
+    t.is(records(await collect(a.send({ since: now.id }))).length, 1, 'only the END record')
+    await a.remove()
+    t.deepEqual(readdirSync(join(a.pool.dirPath, 'vm-templates')), [], 'remove takes the kept base too')
+    await a.pool.close()
+    await b.pool.close()
+  })
+
   test(`${kind}: send and receive options are checked before anything runs`, async (t) => {
     const a = await volume(await open())
     t.throws(() => a.send({ bogus: 1 } as never), { code: 'ERR_INVALID_ARG_VALUE' })
     await t.throwsAsync(collect(a.send({ base: 99 })), { code: 'ERR_REVISION_NOT_FOUND' })
     await t.throwsAsync(a.receive(42 as never), { code: 'ERR_INVALID_ARG_TYPE' })
+    t.throws(() => a.send({ since: 'nope' }), { code: 'ERR_INVALID_ARG_VALUE' })
+    t.throws(() => a.send({ since: 'f'.repeat(32), base: 1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+    await t.throwsAsync(collect(a.send({ since: 'f'.repeat(32) })), { code: 'ERR_BASE_NOT_FOUND' })
+    await t.throwsAsync(a.forgetBase('x'), { code: 'ERR_INVALID_ARG_VALUE' })
     const ac = new AbortController()
     ac.abort()
     await t.throwsAsync(collect(a.send({ signal: ac.signal })), { name: 'AbortError' })

@@ -1,4 +1,4 @@
-// The key file of a keyed send stream (docs/design.md §8.6): read once, before anything
+// The key file of a keyed send stream (docs/design.md §8.8): read once, before anything
 // is sent or received, and only if nobody but its owner could have read or replaced it,
 // as ssh treats a private key. The file is outside any pool, so it is opened by path
 // here, without following a symlink in its last component and without blocking on a

@@ -49,6 +49,9 @@ pub mod codes {
         ERR_NOT_REGULAR_FILE,
         /// A value the binding cannot represent exactly in JS (a number above 2^53).
         ERR_OUT_OF_RANGE,
+        /// The volume is in use by another call that must not be taken over (an import in
+        /// progress: a receive refuses rather than write where its caller writes).
+        ERR_VOLUME_BUSY,
     }
 }
 

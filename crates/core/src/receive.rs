@@ -18,6 +18,12 @@
 //! the file, and its commit fsyncs it before the rename (one fsync per image, docs/design.md §8.5).
 //! The caller deletes the file on any error, so a refused stream changes nothing.
 //! Cancellation: `Control::check` before every record and every `imagehash::CHUNK` hashed.
+//!
+//! The file a receive writes is its own (`stage`): `<import>~<random>` created with
+//! O_EXCL beside the import name, never the import name itself, which `importData` hands
+//! to other processes to write into. Nobody else is ever given its name, and the
+//! receiver writes through the handle made at its creation, so what the pool commits
+//! under the sender's identity is what this stream wrote (docs/design.md §8.5).
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -27,13 +33,56 @@ use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags};
 
 use crate::control::Control;
+use crate::copy::{self, CopyMethod, ReflinkMode};
 use crate::diff::BLOCK;
+use crate::dir::Entry;
 use crate::error::{codes, Error, Result};
 use crate::imagehash::{image_hash, sum_blocks, sum_range};
 use crate::send_format::{
     Codec, Header, RecordHead, Seal, KIND_DATA, KIND_END, KIND_HOLE, KIND_ZDATA, MAX_DATA, SUM_LEN,
 };
+use crate::tempname::{KeptTemp, TempFile};
 use crate::{sys, zeroskip};
+
+/// The receive's own file beside `import` (its name is never `import` itself), opened for
+/// reading and writing at `size` bytes: a clone (else a sparse copy) of `base`, cut or
+/// zero-extended to `size`, or a sparse file. Returns the file, the owner of its name
+/// (unlinked on drop until kept) and how the base was copied (`None`: sparse).
+pub fn stage(
+    import: &Entry,
+    base: Option<&File>,
+    size: u64,
+    ctl: &Control,
+) -> Result<(File, KeptTemp, Option<CopyMethod>)> {
+    let tmp = TempFile::create(import, 0o600)?;
+    let shown = tmp.tmp.shown();
+    let method = match base {
+        Some(b) => {
+            let base_size = b
+                .metadata()
+                .map_err(|e| Error::io(e, "fstat").with_path(&shown))?
+                .len();
+            let how = copy::fill(
+                b.as_fd(),
+                &tmp.file,
+                base_size,
+                size,
+                ReflinkMode::Auto,
+                ctl,
+            )
+            .map_err(|e| e.with_path(&shown))?;
+            Some(how.method)
+        }
+        None => {
+            tmp.file
+                .set_len(size)
+                .map_err(|e| Error::io(e, "ftruncate").with_path(&shown))?;
+            None
+        }
+    };
+    let (file, kept) = tmp.detach()?;
+    Ok((file, kept, method))
+}
 
 fn corrupt(detail: impl Into<String>) -> Error {
     Error::lib(codes::ERR_STREAM_CORRUPT, "receive", detail)
@@ -87,7 +136,7 @@ impl Receiver {
     }
 
     /// Apply a full stream over the image already in the file (a clone of a similar
-    /// volume, docs/design.md §8.8) rather than over zeros: every block that already
+    /// volume, docs/design.md §8.10) rather than over zeros: every block that already
     /// holds the right bytes is left alone, so it stays shared with that volume. No
     /// effect on an incremental stream (it starts from its base anyway).
     pub fn over_existing(mut self) -> Receiver {

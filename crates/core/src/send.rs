@@ -9,7 +9,7 @@
 //! A compressed stream packs each DATA record into one zstd frame (sent plain when it
 //! does not shrink); the hash and the seal are over what the record holds on the wire
 //! and the image bytes respectively, so compression changes neither check. A resumed
-//! stream skips the changes below its resume offset (docs/design.md §8.7). Memory: one record plus
+//! stream skips the changes below its resume offset (docs/design.md §8.9). Memory: one record plus
 //! one FIEMAP batch per file. Cancellation: `Control::check` before every record and
 //! every `imagehash::CHUNK` hashed.
 

@@ -58,7 +58,7 @@ pub const KIND_ZDATA: u8 = 4;
 
 /// An identity of a committed state: 16 random bytes.
 pub type StateId = [u8; 16];
-/// A stream key (docs/design.md §8.6).
+/// A stream key (docs/design.md §8.8).
 pub type StreamKey = [u8; KEY_LEN];
 
 /// The volume a stream comes from, so a receiver can create it (docs/design.md §8.3).
@@ -602,7 +602,7 @@ impl Default for Codec {
 }
 
 /// Parse a stream key file's contents: exactly 32 bytes, or 64 hex digits with an
-/// optional trailing newline (docs/design.md §8.6).
+/// optional trailing newline (docs/design.md §8.8).
 pub fn parse_key(bytes: &[u8]) -> Result<StreamKey> {
     let bad = || {
         Error::lib(

@@ -20,11 +20,12 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::imagehash::{from_hex, image_hash, to_hex};
-use reflink_pool_core::receive::Receiver;
+use reflink_pool_core::receive::{stage, Receiver};
 use reflink_pool_core::send::Sender;
 use reflink_pool_core::send_format::{
     parse_key, BaseRef, Header, Seal, StateId, StreamKey, VolumeKind, MAX_HEADER_LEN, VERSION,
 };
+use reflink_pool_core::tempname::KeptTemp;
 use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
@@ -391,12 +392,17 @@ impl SendStream {
 // ---- ReceiveStream -------------------------------------------------------
 
 pub struct ReceiveShared {
+    /// The import name: the receive's own file is made beside it (`receive::stage`).
     target: TargetResult,
+    /// The committed image the stream applies to (incremental streams).
+    base: Option<TargetResult>,
     header: Header,
     seal: Seal,
     over_existing: bool,
     cancel: Option<Arc<AtomicBool>>,
     receiver: Mutex<Option<Receiver>>,
+    /// The name of the receive's own file: unlinked when dropped before `finish`.
+    staged: Mutex<Option<KeptTemp>>,
 }
 
 #[napi]
@@ -413,11 +419,17 @@ pub enum ReceiveOp {
 
 pub type ReceiveTask = Step<ReceiveShared, ReceiveOp>;
 
-/// What a receive step answers: the image offset reached, or the image hash at the end.
+/// What a receive step answers: the image offset reached, or the image hash at the end;
+/// `open` also names the receive's own file and how the base was copied into it.
 #[napi(object)]
 pub struct NativeReceiveStep {
     pub position: f64,
     pub image_hash: Option<String>,
+    /// (open) The file's name in the import's directory.
+    pub name: Option<String>,
+    /// (open) The copy method of the base; absent for a full stream (a sparse file).
+    #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
+    pub method: Option<String>,
 }
 
 outcome!(ReceiveStepOutcome, NativeReceiveStep);
@@ -435,25 +447,44 @@ impl ReceiveTask {
             Ok(NativeReceiveStep {
                 position: to_js("position", position)?,
                 image_hash,
+                name: None,
+                method: None,
             })
         };
         match &self.op {
             ReceiveOp::Open => {
-                // The import file: a writable image (regular, one link), read back and written.
-                let entry = target(&s.target)?.entry()?;
-                let file = entry.open_writable_image()?;
-                check_size(&file, &entry.shown(), s.header.size)?;
+                // The receive's own file (O_EXCL beside the import name), written through
+                // this handle only: never a file another call was handed.
+                let entry = target(&s.target)?.entry_creating()?;
+                let base = match &s.base {
+                    Some(b) => {
+                        let (f, p) = open_read(b)?;
+                        // A --like image may have any size; a base the header's.
+                        if let Some(hb) = s.header.base {
+                            check_size(&f, &p, hb.size)?;
+                        }
+                        Some(f)
+                    }
+                    None => None,
+                };
+                let (file, kept, method) = stage(&entry, base.as_ref(), s.header.size, &ctl)?;
                 let meta = file
                     .metadata()
-                    .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
+                    .map_err(|e| Error::io(e, "fstat").with_path(kept.tmp.shown()))?;
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096);
+                let name = kept.tmp.name.to_string_lossy().into_owned();
                 let r = Receiver::new(s.header, s.seal.clone(), file, block);
                 *receiver = Some(if s.over_existing {
                     r.over_existing()
                 } else {
                     r
                 });
-                step(0, None)
+                *lock(&s.staged) = Some(kept);
+                Ok(NativeReceiveStep {
+                    name: Some(name),
+                    method: method.map(|m| m.as_str().to_string()),
+                    ..step(0, None)?
+                })
             }
             ReceiveOp::Write { data } => {
                 let r = receiver.as_mut().ok_or_else(not_open)?;
@@ -464,10 +495,16 @@ impl ReceiveTask {
             ReceiveOp::Finish => {
                 let mut r = receiver.take().ok_or_else(not_open)?;
                 let h = r.finish(&ctl).map_err(|e| e.with_path(shown(&s.target)))?;
+                // Verified: the name is the pool's commit's now (it renames or removes it).
+                if let Some(kept) = lock(&s.staged).as_mut() {
+                    kept.keep();
+                }
                 step(s.header.size, Some(to_hex(h)))
             }
             ReceiveOp::Close => {
                 receiver.take();
+                // Unlinks the file unless `finish` handed it over.
+                lock(&s.staged).take();
                 step(0, None)
             }
         }
@@ -478,15 +515,18 @@ task!(ReceiveTask, ReceiveStepOutcome, "receive");
 
 #[napi]
 impl ReceiveStream {
-    /// The image `rel` of the pool must exist at the stream's size (a clone of the base,
-    /// or sparse); `header` is the stream's header (`headerLength` bytes, as
-    /// `parseSendHeader` checked it), `key` the key file's contents it was checked
-    /// under. `overExisting`: the file holds a similar image that a full stream is
-    /// applied over, writing only the blocks that differ (`receive --like`). No I/O here.
+    /// `open()` makes the receive's own file beside the import name `rel` of the pool:
+    /// a clone of the committed image `base` (the base of an incremental, or the
+    /// `receive --like` volume's image) or a sparse file, at the stream's size;
+    /// `header` is the stream's header (`headerLength` bytes, as `parseSendHeader`
+    /// checked it), `key` the key file's contents it was checked under.
+    /// `overExisting`: a full stream is applied over the image cloned from `base`,
+    /// writing only the blocks that differ (`receive --like`). No I/O here.
     #[napi(constructor)]
     pub fn new(
         dir: &PoolDir,
         rel: String,
+        base: Option<String>,
         header: Buffer,
         key: Option<Buffer>,
         over_existing: Option<bool>,
@@ -498,15 +538,18 @@ impl ReceiveStream {
         Ok(ReceiveStream {
             shared: Arc::new(ReceiveShared {
                 target: dir.at(rel),
+                base: base.map(|b| dir.at(b)),
                 header,
                 seal,
                 over_existing: over_existing.unwrap_or(false),
                 cancel: cancel.map(CancelToken::flag),
                 receiver: Mutex::new(None),
+                staged: Mutex::new(None),
             }),
         })
     }
 
+    /// Make the receive's own file (see the constructor); answers its name and copy method.
     #[napi]
     pub fn open(&self) -> AsyncTask<ReceiveTask> {
         step(&self.shared, ReceiveOp::Open)

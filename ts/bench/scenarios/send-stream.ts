@@ -1,4 +1,4 @@
-// Rows of the send scenario about the stream itself (docs/design.md §8.3, §8.6), on the
+// Rows of the send scenario about the stream itself (docs/design.md §8.3, §8.8), on the
 // first reflink filesystem only (they measure CPU work on the stream, not the
 // filesystem): a 1 GiB volume holding a real ext4 filesystem filled from /usr/bin and
 // /usr/include.
