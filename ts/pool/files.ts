@@ -322,13 +322,13 @@ export class PoolFiles {
   }
 
   /** A sender of the committed image `target` (against `base`), not opened yet (docs/design.md §8). */
-  sendStream(target: string, base: string | null, header: NativeSendHeader, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
-    return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, cancel)
+  sendStream(target: string, base: string | null, header: NativeSendHeader, key: Buffer | null, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
+    return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, key, cancel)
   }
 
-  /** A receiver of a stream with `header` into a file of its own beside the import name `path`, made from `base` (or sparse) by open(); not opened yet. */
-  receiveStream(path: string, base: string | null, header: Buffer, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
-    return new native.ReceiveStream(this.dir, this.rel(path), base === null ? null : this.rel(base), header, cancel)
+  /** A receiver of a stream with `header` (checked under `key`, a key file's contents) into a file of its own beside the import name `path`, made from `base` (or sparse) by open(); not opened yet. `overExisting`: a full stream over a clone of `base` writes only the blocks that differ (receive --like). */
+  receiveStream(path: string, base: string | null, header: Buffer, key: Buffer | null, overExisting: boolean, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
+    return new native.ReceiveStream(this.dir, this.rel(path), base === null ? null : this.rel(base), header, key, overExisting, cancel)
   }
 
   /** The flock(2) lock file `path` (native `VolumeLock`; not yet taken). */

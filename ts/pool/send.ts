@@ -26,8 +26,9 @@ import { native, type NativeSendHeader } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from './fail'
-import { chunkBytes, optional, validateFunction, validateOptions, validateSignal } from '../validate'
+import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal, validateString } from '../validate'
 import { VolumeStates, type StateChange } from './states'
+import { readKeyFile } from './stream-key'
 import { keptBaseFileName } from './names'
 import { raceAbort } from './stream'
 import type { PoolContext } from './context'
@@ -40,6 +41,10 @@ export interface SendOptions {
   base?: number | string
   /** The state (its id, as `volume.state()` or a receive reports it) to send the difference from; not with `base`. */
   since?: string
+  /** Compress each DATA record with zstd (level 3); the receiver detects it. Default false. */
+  compress?: boolean
+  /** Authenticate the stream under the key in this file (docs/design.md §8.8): the receiver needs the same key file. */
+  keyFile?: string
   /** Abort the send: the stream ends with an AbortError. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
@@ -48,6 +53,15 @@ export interface SendOptions {
 
 /** Options of `volume.receive`. */
 export interface ReceiveOptions {
+  /**
+   * A volume of this pool (its vid) that holds a similar image, e.g. an older version of
+   * the template: a full stream is applied to a clone of its committed image, writing
+   * only the blocks that differ, so the result shares every unchanged extent with it
+   * (docs/design.md §8.10). Ignored for an incremental stream, which starts from its base.
+   */
+  like?: string
+  /** Accept only a stream authenticated under the key in this file (docs/design.md §8.8); without it, a keyed stream is refused. */
+  keyFile?: string
   /** Abort the receive: nothing is committed. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
@@ -72,7 +86,13 @@ export interface ReceiveReport {
   baseId: string | null
   /** Size of the committed image in bytes. */
   size: number
-  /** How the starting image was made: a clone or copy of the base, or a sparse file. */
+  /** Whether the stream's DATA records were zstd-compressed. */
+  compressed: boolean
+  /** Whether the stream was authenticated under a key (docs/design.md §8.8). */
+  keyed: boolean
+  /** The volume (options.like) whose image a full stream was applied over, else null. */
+  like: string | null
+  /** How the starting image was made: a clone or copy of the base (or of the `like` volume's image), or a sparse file. */
   method: CopyReport['method'] | 'sparse'
 }
 
@@ -81,10 +101,14 @@ export interface SendAccess {
   vid: string
   ctx: PoolContext
   paths: VolumePaths
+  /** The volume's kind, written into the stream header (a receiver can create the volume from it). */
+  kind: { saveOnStop: boolean; snapOnStart: boolean; rw: boolean }
   /** Run under the volume's lock (after re-reading its record). */
   locked<T>(fn: () => Promise<T>): Promise<T>
   /** The planted-symlink check; stats of [clean, dirty, precache, import]. */
   guard(): Promise<{ clean: { size: number; mtimeMs: number } | null; dirty: { size: number } | null }>
+  /** The committed (clean) image of volume `vid` of the same pool, null if it has none; ERR_UNKNOWN_VOLUME for an unknown vid. */
+  committedImageOf(vid: string): Promise<string | null>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
   /** The volume's kept bases (docs/design.md §8.6), by name. */
@@ -167,8 +191,10 @@ function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof na
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
-  const o = validateOptions('options', options, ['base', 'since', 'signal', 'onProgress'])
+  const o = validateOptions('options', options, ['base', 'since', 'compress', 'keyFile', 'signal', 'onProgress'])
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const compress = optional<boolean>('options.compress', o.compress, validateBoolean) ?? false
+  const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   const onProgress = optional<NonNullable<SendOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const base = o.base
   if (base !== undefined && !(typeof base === 'string' || (typeof base === 'number' && Number.isSafeInteger(base)))) {
@@ -185,6 +211,7 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
     const detach = cancelOn(signal, token)
     let stream: InstanceType<typeof native.SendStream> | undefined
     try {
+      const key = keyFile === undefined ? null : await readKeyFile(keyFile)
       const opened = await v.locked(async () => {
         await cleanImage(v)
         // A planted entry under a kept base's name refuses the send now, not after its last byte.
@@ -206,11 +233,14 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
         const header = {
           size: target.size,
           targetId: target.id,
+          ...v.kind,
+          compressed: compress,
+          keyed: key !== null,
           ...(basePath && baseState
             ? { baseId: baseState.id, baseSize: baseState.size, baseHash: await imageHash(v, basePath, baseState, token) }
             : {}),
         }
-        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, token)
+        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, key, token)
         await unwrap(s.open())
         return { stream: s, target }
       })
@@ -289,6 +319,7 @@ type ReceiverFn = (source: AsyncIterable<ArrayBufferView>, options?: ReceiveOpti
  * receiving pool holds no source for an origin-snapshot; a v1 header has no kind, so
  * origin, read-write), and a receive that then fails removes the volume it made, so a
  * refused stream changes nothing. An incremental stream cannot create: its base is missing.
+ * Options are checked by the receive itself; here only the key is read, to parse the header.
  */
 export async function receiveCreating<V extends { receive: ReceiverFn; remove(): Promise<void> }>(
   vid: string,
@@ -301,13 +332,15 @@ export async function receiveCreating<V extends { receive: ReceiverFn; remove():
   if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid })
   }
-  const signal = (options as ReceiveOptions | undefined)?.signal
+  const signal = options?.signal
   const it = source[Symbol.asyncIterator]()
   let first: Buffer
-  let header: NativeSendHeader & { rw?: boolean }
+  let header: NativeSendHeader
   try {
+    // A keyed header authenticates only under its key: a stream that is refused creates nothing.
+    const key = typeof options?.keyFile === 'string' ? await readKeyFile(options.keyFile) : null
     first = await readAtLeast(it, native.sendHeaderLength(), signal)
-    header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()))))
+    header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
     if (header.baseId) {
       throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} to apply this incremental stream to (it needs the base state ${header.baseId}); a full stream creates the volume`, { vid })
     }
@@ -370,20 +403,25 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid: v.vid })
   }
-  const o = validateOptions('options', options, ['signal', 'onProgress'])
+  const o = validateOptions('options', options, ['like', 'keyFile', 'signal', 'onProgress'])
+  const like = optional<string>('options.like', o.like, validateString)
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
   const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
+  const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   if (signal?.aborted) throw abortError(signal)
+  const key = keyFile === undefined ? null : await readKeyFile(keyFile)
 
   const it = source[Symbol.asyncIterator]()
   const token = new native.CancelToken()
   const detach = cancelOn(signal, token)
   try {
-    const headLen = native.sendHeaderLength()
-    const first = await readAtLeast(it, headLen, signal)
-    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, headLen))))
+    const first = await readAtLeast(it, native.sendHeaderLength(), signal)
+    // Checks (and under a key, authenticates) the header: refused before anything is locked or written.
+    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    const headLen = header.headerLength ?? first.length
     // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
-    const check = async ({ dirty }: { dirty: unknown }): Promise<string | null> => {
+    // What the new image starts from: the base (incremental), a clone of the --like volume (full), or nothing.
+    const check = async ({ dirty }: { dirty: unknown }): Promise<{ from: string | null; over: boolean }> => {
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }
@@ -398,16 +436,20 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           throw poolError('ERR_BASE_MISMATCH', `The base state ${header.baseId} of ${v.vid} differs from the sender's (size or image checksum); send a full stream`, { vid: v.vid, path: found.path })
         }
         basePath = found.path
+      } else if (like !== undefined) {
+        const image = await v.committedImageOf(like)
+        if (!image) throw poolError('ERR_MISSING_IMAGE', `Volume ${like} (--like) has no committed image to start from`, { vid: v.vid })
+        return { from: image, over: true }
       }
-      return basePath
+      return { from: basePath, over: false }
     }
     let received: StateChange['record'] = null
     let own: string | null = null
-    const report = await v.withImport(null, async (basePath: string | null) => {
+    const report = await v.withImport(null, async ({ from, over }: { from: string | null; over: boolean }) => {
       let ok = false
-      const r = v.ctx.files.receiveStream(v.paths.import, basePath, first.subarray(0, headLen), token)
+      const r = v.ctx.files.receiveStream(v.paths.import, from, first.subarray(0, headLen), key, over, token)
       try {
-        // Its own file (a clone of the base, or sparse), never the import name another call holds.
+        // Its own file (a clone of the base or of the --like image, or sparse), never the import name another call holds.
         const opened = await unwrap(r.open())
         own = join(v.paths.dir, opened.name!)
         const method: ReceiveReport['method'] = opened.method ?? 'sparse'
@@ -433,7 +475,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         if (signal?.aborted) throw abortError(signal)
         received = { path: own, id: header.targetId, hash: hash ?? null }
         ok = true
-        return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
+        return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over ? like ?? null : null, method }
       } finally {
         // Unlinks the file unless finish() handed it to the commit.
         if (!ok) await unwrap(r.close()).catch(() => {})

@@ -324,6 +324,11 @@ export class ReflinkVolume {
       vid: this.vid,
       ctx: this.ctx,
       paths: this.paths,
+      kind: { saveOnStop: this.saveOnStop, snapOnStart: this.snapOnStart, rw: this.rw },
+      committedImageOf: async (vid) => {
+        const other = volumePaths(this.ctx.dirPath, this.ctx.pool.getVolume(vid).vid).clean
+        return (await this.ctx.files.image(other)) ? other : null
+      },
       states: this.states,
       locked: (fn) => this.locked(fn),
       guard: () => this.guard(),

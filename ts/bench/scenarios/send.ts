@@ -10,7 +10,8 @@
 // Then kept bases (§8.6): with revisionsToKeep 1, three more commits of 1% each prune the
 // state last sent as a revision; `send --since` that state (what the receiver holds) must
 // still be an incremental: bytes on the wire / bytes changed ≤ 1.05, no full resend.
-// Every stream goes to /dev/null (send) or is read from a file (receive).
+// Every stream goes to /dev/null (send) or is read from a file (receive). On XFS also the
+// rows of send-stream.ts (compression, keys).
 import { createReadStream, createWriteStream, mkdirSync, openSync, closeSync, writeSync, statSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -21,6 +22,7 @@ import { need, Skip } from '../product'
 import { prng } from '../random'
 import { absoluteCheck, measurement, ratioCheck, type ScenarioResult } from '../results'
 import { hasCommand, run, syncFs } from '../system'
+import { streamRows } from './send-stream'
 
 const MiB = 1024 * 1024
 const SIZE = 4096 * MiB
@@ -152,6 +154,12 @@ async function sendOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): P
   await keptBaseRow(v, offsets, fs, result)
   await receiver?.pool.close()
   await pool.close()
+  if (fs.kind === 'xfs') {
+    await streamRows(ctx, fs, dir, result).catch((e) => {
+      if (!(e instanceof Skip)) throw e
+      result.skipped = [...(result.skipped ?? []), e.message]
+    })
+  }
   await clear(dir)
 }
 

@@ -18,15 +18,18 @@ export function registerSendCommands(volume: Command): void {
     .description('write the committed state of a save-on-stop volume as a send stream to stdout (only the changes since --since or --base)')
     .option('--since <state>', 'the state the receiver holds (its `volume state` id): send only what changed since it')
     .option('--base <rev>', 'a revision of this volume the receiver holds: send only what changed since it')
+    .option('--compress', 'compress the data records with zstd (the receiver detects it)')
+    .option('--key-file <file>', 'authenticate the stream with the key in this file (32 raw bytes or 64 hex digits, mode 600); the receiver needs the same file')
     .addHelpText(
       'after',
       examples(
         'reflink-pool volume send vm-templates/debian/root > full.stream',
         'reflink-pool volume send vm-templates/debian/root --since "$(ssh host reflink-pool volume state vm-templates/debian/root)" | ssh host reflink-pool volume receive vm-templates/debian/root',
         'reflink-pool volume send vm-templates/debian/root --base 3 | ssh host reflink-pool volume receive vm-templates/debian/root',
+        'reflink-pool volume send vm-templates/debian/root --compress --key-file ~/.config/reflink-pool/stream.key | ssh host reflink-pool volume receive vm-templates/debian/root --key-file stream.key',
       ),
     )
-    .action(async (vid: string, o: { base?: string; since?: string }, cmd: Command) => {
+    .action(async (vid: string, o: { base?: string; since?: string; compress?: boolean; keyFile?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdout.isTTY) throw new UsageError('refusing to write a send stream to a terminal: redirect stdout or pipe it')
       // stdout carries the stream: the result line goes to stderr.
@@ -49,7 +52,13 @@ export function registerSendCommands(volume: Command): void {
         const started = performance.now()
         try {
           const from = { ...(o.base !== undefined && { base: o.base }), ...(o.since !== undefined && { since: o.since }) }
-          const stream = v.send({ ...from, signal: interrupt.signal, onProgress: (done) => bar.update(done, total) })
+          const stream = v.send({
+            ...from,
+            ...(o.keyFile !== undefined && { keyFile: o.keyFile }),
+            compress: o.compress === true,
+            signal: interrupt.signal,
+            onProgress: (done) => bar.update(done, total),
+          })
           await pipeline(stream, counter, process.stdout, { signal: interrupt.signal, end: false })
         } finally {
           bar.done()
@@ -108,8 +117,10 @@ export function registerSendCommands(volume: Command): void {
   volume
     .command('receive <vid>')
     .description('apply a send stream from stdin to a stopped save-on-stop volume and commit it as a new revision; a full stream creates the volume when the pool lacks it (size and kind from the stream)')
+    .option('--key-file <file>', 'accept only a stream authenticated with the key in this file (mode 600); a keyed stream needs it')
+    .option('--like <vid>', 'apply a full stream over a clone of this volume (e.g. an older version of the template): only the blocks that differ are written and the rest stays shared')
     .addHelpText('after', examples('ssh host reflink-pool volume send vm-templates/debian/root --base 3 | reflink-pool volume receive vm-templates/debian/root'))
-    .action(async (vid: string, _o: unknown, cmd: Command) => {
+    .action(async (vid: string, o: { keyFile?: string; like?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdin.isTTY) throw new UsageError('refusing to read a send stream from a terminal: pipe one into stdin')
       // Node reads a directory on stdin as an empty stream: say what it is.
@@ -122,6 +133,8 @@ export function registerSendCommands(volume: Command): void {
         let report
         try {
           report = await pool.receiveVolume(vid, process.stdin, {
+            ...(o.keyFile !== undefined ? { keyFile: o.keyFile } : {}),
+            ...(o.like !== undefined ? { like: o.like } : {}),
             signal: interrupt.signal,
             onProgress: (done, size) => {
               total = size
@@ -133,7 +146,7 @@ export function registerSendCommands(volume: Command): void {
         }
         const seconds = (performance.now() - started) / 1000
         out.result({ vid, ...report, seconds }, () =>
-          `Received state ${report.id} into ${report.created ? 'the new volume ' : ''}${vid}${report.baseId ? ` (changes since ${report.baseId})` : ' (full)'}: ${humanSize(report.size)} image in ${seconds.toFixed(2)} s.`,
+          `Received state ${report.id} into ${report.created ? 'the new volume ' : ''}${vid}${report.baseId ? ` (changes since ${report.baseId})` : report.like ? ` (full, over ${report.like})` : ' (full)'}: ${humanSize(report.size)} image in ${seconds.toFixed(2)} s.`,
         )
       })
     })
