@@ -429,8 +429,14 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     const again = await pool.receiveVolume(a.vid, Readable.from([inc]))
     t.false(again.created)
     t.is(sha256(clean(b)), sha256(clean(a)))
+    // The kind travels in the (v2) header: a read-only volume is created read-only.
+    await a.setConfig({ rw: false })
+    const other = await open()
+    t.true((await other.receiveVolume(a.vid, Readable.from([await collect(a.send())]))).created)
+    t.false(other.getVolume(a.vid).rw)
     await a.pool.close()
     await pool.close()
+    await other.close()
   })
 
   test(`${kind}: send and receive options are checked before anything runs`, async (t) => {
