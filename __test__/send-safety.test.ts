@@ -179,3 +179,27 @@ for (const what of ['receive', 'receive (creating the volume)', 'import -'] as c
     t.deepEqual(snapshotTree(bDir), before, 'nothing left behind')
   })
 }
+
+fsTest.serial('xfs: recovery removes the temp file of a kept base that a crashed send was making, and keeps the bases', async (t) => {
+  const { a, b, full } = await pair()
+  await b.receive(Readable.from([full]))
+  const vmDir = join(a.pool.dirPath, 'vm-templates/v')
+  const [kept] = await a.bases()
+  const temp = join(vmDir, `root.img.base@${'b'.repeat(32)}~0011223344556677`)
+  const dir = a.pool.dirPath
+  await a.pool.close()
+  const died = child('die-keeping', dir, VID, temp)
+  t.is(await new Promise<NodeJS.Signals | null>((r) => died.on('exit', (_c, sig) => r(sig))), 'SIGKILL')
+  t.true(existsSync(temp))
+  const pool = await ReflinkPool.open({ dirPath: dir })
+  const v = pool.getVolume(VID)
+  t.false(existsSync(temp), 'the half-made base is gone after open')
+  t.deepEqual((await v.bases()).map((x) => x.id), [kept.id], 'the kept base stays')
+  apply(await v.start(), [{ kind: 'write', offset: 0, length: 4096, seed: 3 }])
+  await v.stop()
+  const report = await b.receive(Readable.from([await collect(v.send({ since: (await b.state()).id }))]))
+  t.is(report.baseId, kept.id)
+  t.is(sha256(clean(b.pool.dirPath)), sha256(clean(dir)))
+  await pool.close()
+  await b.pool.close()
+})

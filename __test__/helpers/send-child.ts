@@ -6,7 +6,9 @@
 //                                4 KiB of 0x41 at offset 0 into that path (by name, as a
 //                                caller of importData does) every 2 ms; on "end" on stdin
 //                                commit it (importDataEnd(true)) and print "committed"
-import { createReadStream, openSync, writeSync, closeSync } from 'node:fs'
+//   die-keeping DIR VID FILE     open the pool, write FILE (the temp file of a kept base that
+//                                a send was making) and die by SIGKILL, as a crash mid-send
+import { createReadStream, openSync, writeSync, closeSync, writeFileSync } from 'node:fs'
 import { ReflinkPool } from '../../ts/index'
 
 const [cmd, dir, vid, arg] = process.argv.slice(2)
@@ -62,7 +64,13 @@ async function importWriter(): Promise<void> {
   process.stdin.destroy()
 }
 
-const commands: Record<string, () => Promise<void>> = { receive, 'import-writer': importWriter }
+async function dieKeeping(): Promise<void> {
+  await ReflinkPool.open({ dirPath: dir })
+  writeFileSync(arg, 'half-made kept base')
+  process.kill(process.pid, 'SIGKILL')
+}
+
+const commands: Record<string, () => Promise<void>> = { receive, 'import-writer': importWriter, 'die-keeping': dieKeeping }
 
 ;(commands[cmd] ?? (() => Promise.reject(new Error(`unknown command ${cmd}`))))().catch((e) => {
   process.stderr.write(`${(e as Error).stack}\n`)
