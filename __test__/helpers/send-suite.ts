@@ -401,6 +401,20 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     await t.throwsAsync(a.forgetBase('a'.repeat(32)), { code: 'ERR_UNSAFE_PATH' })
     t.deepEqual(snapshotTree(a.pool.dirPath), before)
     unlinkSync(planted)
+    // Planted while a send runs: keeping the state fails, and the END record is withheld, so the receiver commits nothing.
+    await step(a, [{ kind: 'write', offset: 0, length: MiB, seed: 17 }])
+    const partial: Buffer[] = []
+    await t.throwsAsync(async () => {
+      for await (const c of a.send()) {
+        if (!partial.length) symlinkSync(join(a.pool.dirPath, '..'), planted)
+        partial.push(c as Buffer)
+      }
+    }, { code: 'ERR_UNSAFE_PATH' })
+    t.false(records(Buffer.concat(partial)).some((r) => r.kind === 3), 'no END record left')
+    const held = snapshotTree(b.pool.dirPath)
+    await t.throwsAsync(b.receive(Readable.from(partial)), { code: 'ERR_STREAM_CORRUPT', message: /before its END/ })
+    t.deepEqual(snapshotTree(b.pool.dirPath), held)
+    unlinkSync(planted)
     await a.remove()
     t.deepEqual(readdirSync(join(a.pool.dirPath, 'vm-templates')), [], 'remove takes the kept base too')
     await a.pool.close()

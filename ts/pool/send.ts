@@ -141,6 +141,7 @@ async function committed(v: SendAccess): Promise<string[]> {
  */
 async function keepSentState(v: SendAccess, id: string): Promise<void> {
   const bases = await v.keptBases()
+  await v.ctx.files.images(bases.map((b) => b.path)) // ERR_UNSAFE_PATH for an entry planted meanwhile
   const path = join(v.paths.dir, keptBaseFileName(v.paths.base, id))
   if (!bases.some((b) => b.path === path)) {
     const found = await v.states.find(await committed(v), id)
@@ -245,12 +246,19 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
         return { stream: s, target }
       })
       stream = opened.stream
+      // One batch is held back: the last one carries the END record, which leaves only once
+      // the state is kept as a base. If keeping it fails (a full disk), the stream ends
+      // without its END and the receiver commits nothing: no end trusts a state the other lacks.
+      let held: { data: Buffer; position: number } | null = null
       for (;;) {
         if (signal?.aborted) throw abortError(signal)
         const { data, position } = await unwrap(stream.next(BATCH))
         if (!data) break
-        onProgress?.(position, opened.target.size)
-        yield data
+        if (held) {
+          onProgress?.(held.position, opened.target.size)
+          yield held.data
+        }
+        held = { data, position }
       }
       const stats = stream.stats()
       await v.locked(async () => {
@@ -262,6 +270,11 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
         // Sent whole: the receiver's next incremental starts from it, whatever pruning does.
         await keepSentState(v, opened.target.id)
       })
+      if (signal?.aborted) throw abortError(signal)
+      if (held) {
+        onProgress?.(held.position, opened.target.size)
+        yield held.data
+      }
     } catch (e) {
       if ((e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
       throw e
@@ -283,18 +296,18 @@ function validateStateId(name: string, id: unknown, vid: string): string {
 /** The committed state of the volume: its identity (given now if it has none yet), time and size. */
 export function volumeState(v: SendAccess): Promise<VolumeState> {
   return v.locked(async () => {
-    const clean = await cleanImage(v)
+    const clean = await cleanImage(v, 'read the state of')
     const [state] = await v.states.identify([v.paths.clean])
     if (!state) throw poolError('ERR_SOURCE_CHANGED', `The clean image of ${v.vid} vanished while its state was read`, { vid: v.vid })
     return { id: state.id, time: new Date(clean.mtimeMs).toISOString(), size: state.size }
   })
 }
 
-/** The clean image (under the lock), or the error that says why there is none to read. */
-async function cleanImage(v: SendAccess): Promise<{ size: number; mtimeMs: number }> {
+/** The clean image (under the lock), or the error that says why there is none to `what`. */
+async function cleanImage(v: SendAccess, what = 'send'): Promise<{ size: number; mtimeMs: number }> {
   const { clean, dirty } = await v.guard()
   if (clean) return clean
-  if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot send ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
+  if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot ${what} ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
   throw poolError('ERR_MISSING_IMAGE', `Missing image file ${v.paths.clean} for volume ${v.vid}`, { vid: v.vid, path: v.paths.clean })
 }
 
