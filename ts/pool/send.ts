@@ -318,11 +318,17 @@ export interface ReceiveVolumeReport extends ReceiveReport {
 }
 
 /** What a pool needs to receive into a volume it may lack (receiveCreating). */
-export interface ReceiveTarget<V extends { receive: ReceiverFn; remove(): Promise<void> }> {
+export interface ReceiveTarget<V extends ReceivingVolume> {
   /** The volume as on disk now, or null when the pool has none of that vid. */
   load(): Promise<V | null>
   /** Create it (an origin volume) with these settings. */
   create(settings: { size: number; rw: boolean }): Promise<V>
+}
+/** What receiveCreating uses of a volume. */
+interface ReceivingVolume {
+  receive: ReceiverFn
+  cleanIno(): Promise<number | null>
+  discardIfUntouched(ino: number): Promise<boolean>
 }
 type ReceiverFn = (source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions) => Promise<ReceiveReport>
 
@@ -330,11 +336,11 @@ type ReceiverFn = (source: AsyncIterable<ArrayBufferView>, options?: ReceiveOpti
  * Receive into the volume `vid`, creating it when the pool lacks it (docs/design.md §8.5):
  * the header is read first, a full stream's size and kind make the volume (an origin: a
  * receiving pool holds no source for an origin-snapshot; a v1 header has no kind, so
- * origin, read-write), and a receive that then fails removes the volume it made, so a
- * refused stream changes nothing. An incremental stream cannot create: its base is missing.
+ * origin, read-write), and a receive that then fails removes the volume it made (unless
+ * another call committed into it meanwhile), so a refused stream changes nothing. An incremental stream cannot create: its base is missing.
  * Options are checked by the receive itself; here only the key is read, to parse the header.
  */
-export async function receiveCreating<V extends { receive: ReceiverFn; remove(): Promise<void> }>(
+export async function receiveCreating<V extends ReceivingVolume>(
   vid: string,
   target: ReceiveTarget<V>,
   source: AsyncIterable<ArrayBufferView>,
@@ -365,10 +371,12 @@ export async function receiveCreating<V extends { receive: ReceiverFn; remove():
     stopSource(source, it)
     throw e
   })
+  const ino = await made.cleanIno()
   try {
     return { ...(await made.receive(resumed(first, it, source), options)), created: true }
   } catch (e) {
-    await made.remove().catch(() => {})
+    // Unless another call committed into it meanwhile: that state is not ours to drop.
+    if (ino !== null) await made.discardIfUntouched(ino).catch(() => {})
     throw e
   }
 }

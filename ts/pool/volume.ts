@@ -423,6 +423,16 @@ export class ReflinkVolume {
     await lifecycle.remove(this.access)
   }
 
+  /** @internal the inode of the clean image now (null: none), for discardIfUntouched. */
+  async cleanIno(): Promise<number | null> {
+    return (await this.ctx.files.image(this.paths.clean))?.ino ?? null
+  }
+
+  /** @internal remove the volume unless something was committed into it since its clean image was `ino`. */
+  discardIfUntouched(ino: number): Promise<boolean> {
+    return lifecycle.removeIfUntouched(this.access, ino)
+  }
+
   // ---- helpers -------------------------------------------------------------
 
   /** The record and private steps as the volume modules see them (getters: always the record as last read). */
