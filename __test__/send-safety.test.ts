@@ -13,7 +13,7 @@ import { ReflinkPool, type ReflinkVolume } from '../ts/index'
 import { fsSuite } from './helpers/scratch-fs'
 import { apply, chunks, collect, sha256 } from './helpers/send-suite'
 import { MiB, snapshotTree } from './helpers/pool-fixture'
-import { spawnCli } from './helpers/cli-run'
+import { runCli, runJson, spawnCli } from './helpers/cli-run'
 import { within } from './helpers/within'
 
 const { test: fsTest, fs } = fsSuite(test, 'xfs')
@@ -202,4 +202,37 @@ fsTest.serial('xfs: recovery removes the temp file of a kept base that a crashed
   t.is(sha256(clean(b.pool.dirPath)), sha256(clean(dir)))
   await pool.close()
   await b.pool.close()
+})
+
+fsTest.serial('xfs: CLI volume state, bases and forget-base', async (t) => {
+  const { a, b } = await pair()
+  const dir = a.pool.dirPath
+  await a.pool.close()
+  await b.pool.close()
+  const cli = (args: string[]) => runCli(['--pool', dir, ...args])
+  const state = await runJson(['--pool', dir, 'volume', 'state', VID])
+  t.regex(state.json.id, /^[0-9a-f]{32}$/)
+  t.is(state.json.size, SIZE)
+  t.false(Number.isNaN(Date.parse(state.json.time)))
+  t.is((await cli(['volume', 'state', VID])).stdout, `${state.json.id}\n`, 'the plain form is the id alone')
+  // pair() sent the state whole: it is kept. Forgotten, then kept again by the next send.
+  t.regex((await cli(['volume', 'bases', VID])).stdout, new RegExp(`^STATE +SENT \\(UTC\\) +SIZE\\n${state.json.id} `))
+  t.is((await cli(['volume', 'forget-base', VID, state.json.id])).status, 0)
+  t.is((await cli(['volume', 'bases', VID])).stdout.trim(), `No kept bases of ${VID}.`)
+  const sent = await runCli(['--pool', dir, 'volume', 'send', VID])
+  t.is(sent.status, 0, sent.stderr)
+  const bases = await runJson(['--pool', dir, 'volume', 'bases', VID])
+  t.deepEqual(bases.json.bases.map((x: { id: string }) => x.id), [state.json.id])
+  t.regex((await cli(['usage'])).stdout, /^VID +SIZE +CLEAN +PRECACHE +REVISIONS +BASES /m)
+  const since = await runCli(['--pool', dir, 'volume', 'send', VID, '--since', state.json.id.toUpperCase()])
+  t.is(since.status, 0, since.stderr)
+  t.regex(since.stderr, /changes since state/)
+  const bad = await cli(['volume', 'send', VID, '--since', 'nope'])
+  t.is(bad.status, 1)
+  t.regex(bad.stderr, /32 hex digits/)
+  t.is((await cli(['volume', 'forget-base', VID, state.json.id])).status, 0)
+  const again = await cli(['volume', 'forget-base', VID, state.json.id])
+  t.is(again.status, 1)
+  t.regex(again.stderr, /ERR_BASE_NOT_FOUND/)
+  t.deepEqual((await runJson(['--pool', dir, 'volume', 'bases', VID])).json.bases, [])
 })
