@@ -1,7 +1,7 @@
 // A real OpenSSH server for the tests that run replication over a link (docs/design.md §8):
 // `sshd -D` with its own configuration on 127.0.0.1 and a free port, throw-away host and
 // user keys, and `reflink-pool` on the session's PATH (a wrapper that runs this checkout's
-// CLI), so a test can run `reflink-pool volume send ... | ssh ... reflink-pool volume
+// CLI as the other CLI tests do: compiled when dist/ is fresh, else through tsx), so a test can run `reflink-pool volume send ... | ssh ... reflink-pool volume
 // receive ...` as an admin would.
 //
 // Why the directory is under /run and not /tmp: sshd's StrictModes refuses an
@@ -13,7 +13,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
-import { BIN } from './cli-run'
+import { cliNodeArgs } from './cli-run'
 
 const SSHD = '/usr/sbin/sshd'
 
@@ -69,7 +69,7 @@ export async function startSshd(): Promise<Sshd> {
     writeFileSync(authorized, readFileSync(`${key}.pub`), { mode: 0o600 })
     const bin = join(dir, 'bin')
     mkdirSync(bin, { mode: 0o700 })
-    writeFileSync(join(bin, 'reflink-pool'), `#!/bin/sh\nexec ${quote(process.execPath)} ${quote(BIN)} "$@"\n`, { mode: 0o700 })
+    writeFileSync(join(bin, 'reflink-pool'), `#!/bin/sh\nexec ${[process.execPath, ...cliNodeArgs()].map(quote).join(' ')} "$@"\n`, { mode: 0o700 })
     const port = await freePort()
     const config = join(dir, 'sshd_config')
     writeFileSync(
