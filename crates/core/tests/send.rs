@@ -378,3 +378,41 @@ fn a_full_stream_over_a_similar_image_ends_as_the_target() {
         assert_eq!(bytes(&r, size), bytes(&target, size), "{mode:?}");
     }
 }
+
+#[test]
+fn a_receive_stages_into_a_file_of_its_own_beside_the_import_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let import = dir.path().join("root-import.img");
+    // Another caller's import file (importData hands this name out): never touched.
+    std::fs::write(&import, b"theirs").unwrap();
+    let base = make(&dir.path().join("root.img"), MIB, &[(0, 7, 4096)]);
+    let entry = reflink_pool_core::Entry::of_path(&import).unwrap();
+    let ctl = Control::default();
+
+    let (file, mut kept, method) =
+        reflink_pool_core::receive::stage(&entry, Some(&base), 2 * MIB, &ctl).unwrap();
+    let name = kept.tmp.name.to_string_lossy().into_owned();
+    assert!(name.starts_with("root-import.img~") && name.len() == "root-import.img~".len() + 16);
+    assert!(method.is_some(), "the base was cloned or copied into it");
+    assert_eq!(
+        file.metadata().unwrap().len(),
+        2 * MIB,
+        "cut or extended to the target size"
+    );
+    assert_eq!(bytes(&file, 4096), vec![7u8; 4096], "it starts as the base");
+    assert_eq!(std::fs::read(&import).unwrap(), b"theirs");
+    let staged = dir.path().join(&name);
+    kept.keep();
+    drop(kept);
+    assert!(staged.exists(), "kept: the commit's to rename");
+
+    // Dropped before `keep` (a failed or aborted receive): unlinked.
+    let (_file, kept, method) = reflink_pool_core::receive::stage(&entry, None, MIB, &ctl).unwrap();
+    assert!(method.is_none(), "a full stream's file is sparse");
+    let second = dir.path().join(&kept.tmp.name);
+    assert_ne!(second, staged, "every receive gets a new name (O_EXCL)");
+    assert!(second.exists());
+    drop(kept);
+    assert!(!second.exists());
+    assert_eq!(std::fs::read(&import).unwrap(), b"theirs");
+}
