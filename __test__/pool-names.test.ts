@@ -49,6 +49,12 @@ test('parseImageName: every kind, temps, and names that are none of ours', (t) =
   t.is(parseImageName('notes.txt'), null)
   // a neighbour whose name extends ours is a different base
   t.is(parseImageName('root2.img')?.base, 'root2')
+  // kept bases (docs/design.md §8.6): by identity, never a revision, temps included
+  const id = '0123456789abcdef'.repeat(2)
+  t.deepEqual(parseImageName(`root.img.base@${id}`), { base: 'root', kind: 'base', id, temp: false })
+  t.deepEqual(parseImageName(`root.img.base@${id}~0011223344556677`), { base: 'root', kind: 'base', id, temp: true })
+  t.is(parseImageName(`root.img.base@${id.toUpperCase()}`), null, 'ids are written in lowercase')
+  t.is(parseImageName(`root.img.base@${id.slice(1)}`), null, '32 digits')
 })
 
 test('metadata names round-trip a vid and ignore temps', (t) => {
@@ -120,6 +126,8 @@ test('a vid is accepted exactly when every name derived from it fits NAME_MAX (2
   const vid = `vm-templates/${'v'.repeat(100)}/${'n'.repeat(100)}`
   t.notThrows(() => parseVid(vid))
   for (const { name } of derivedNames(vid)) t.true(Buffer.byteLength(name) <= NAME_MAX)
+  // A kept base's temp file is exactly as long as the longest revision's: the same 196-byte limit covers it.
+  t.is('.img.base@ffffffffffffffffffffffffffffffff~ffffffffffffffff'.length, '.img.9007199254740990@0000-00-00T00:00:00Z~ffffffffffffffff'.length)
   // The message of a refused long vid is bounded (no 64 KiB error strings).
   const err = t.throws(() => parseVid(`appvms/vm/${'n'.repeat(65536)}`), { code: 'ERR_INVALID_VID' })
   t.true(err!.message.length < 400)

@@ -72,10 +72,16 @@ export declare class PoolDir {
 
 export declare class ReceiveStream {
   /**
-   * The image `rel` of the pool must exist at the stream's size (a clone of the base,
-   * or sparse); `header` is the stream's first 104 bytes. No I/O here.
+   * `open()` makes the receive's own file beside the import name `rel` of the pool:
+   * a clone of the committed image `base` (the base of an incremental, or the
+   * `receive --like` volume's image) or a sparse file, at the stream's size;
+   * `header` is the stream's header (`headerLength` bytes, as `parseSendHeader`
+   * checked it), `key` the key file's contents it was checked under.
+   * `overExisting`: a full stream is applied over the image cloned from `base`,
+   * writing only the blocks that differ (`receive --like`). No I/O here.
    */
-  constructor(dir: PoolDir, rel: string, header: Buffer, cancel?: CancelToken | undefined | null)
+  constructor(dir: PoolDir, rel: string, base: string | undefined | null, header: Buffer, key?: Buffer | undefined | null, overExisting?: boolean | undefined | null, cancel?: CancelToken | undefined | null)
+  /** Make the receive's own file (see the constructor); answers its name and copy method. */
   open(): Promise<ReceiveStepOutcome>
   /**
    * Apply the next piece of the stream (after its header); the buffer must not
@@ -91,8 +97,11 @@ export declare class ReceiveStream {
 }
 
 export declare class SendStream {
-  /** No I/O here: `open()` opens `target` (and `base`, for an incremental header). */
-  constructor(dir: PoolDir, target: string, base: string | undefined | null, header: NativeSendHeader, cancel?: CancelToken | undefined | null)
+  /**
+   * No I/O here: `open()` opens `target` (and `base`, for an incremental header).
+   * `key`: a key file's contents, exactly when `header.keyed`.
+   */
+  constructor(dir: PoolDir, target: string, base: string | undefined | null, header: NativeSendHeader, key?: Buffer | undefined | null, cancel?: CancelToken | undefined | null)
   open(): Promise<SendBatchOutcome>
   /**
    * Whole records totalling at least `want` bytes (fewer at the end); `data` is
@@ -309,11 +318,6 @@ export interface NativeCopyOptions {
   copyMtime: boolean
   /** 'always': all-zero blocks of the data become holes too (never a clone). */
   sparse?: 'auto' | 'always'
-  /**
-   * true: a scratch result that the caller fsyncs before renaming it into place
-   * (no fsync of it or of its directory here; still temp + rename).
-   */
-  scratch?: boolean
 }
 
 export interface NativeCopyResult {
@@ -499,10 +503,17 @@ export interface NativeProgress {
   total: number
 }
 
-/** What a receive step answers: the image offset reached, or the image hash at the end. */
+/**
+ * What a receive step answers: the image offset reached, or the image hash at the end;
+ * `open` also names the receive's own file and how the base was copied into it.
+ */
 export interface NativeReceiveStep {
   position: number
   imageHash?: string
+  /** (open) The file's name in the import's directory. */
+  name?: string
+  /** (open) The copy method of the base; absent for a full stream (a sparse file). */
+  method?: 'reflink' | 'copy-range' | 'read-write' | 'empty'
 }
 
 export interface NativeRemoveItem {
@@ -536,6 +547,19 @@ export interface NativeSendHeader {
   baseId?: string
   baseSize?: number
   baseHash?: string
+  /** The volume's kind (docs/design.md §8.3; absent from version 1 streams). */
+  saveOnStop?: boolean
+  snapOnStart?: boolean
+  rw?: boolean
+  /** DATA records may be zstd-compressed. */
+  compressed?: boolean
+  /** A MAC chain under a key seals the records. */
+  keyed?: boolean
+  /** A resumed stream: the image offset its records start at. */
+  resumeFrom?: number
+  /** Set by `parseSendHeader`: the format version and the header's bytes. */
+  version?: number
+  headerLength?: number
 }
 
 export interface NativeSendStats {
@@ -568,8 +592,12 @@ export interface NativeStartSpec {
   barrier: 'syncfs' | 'fsync'
 }
 
-/** Decode and check the first 104 bytes of a stream (synchronous: no I/O). */
-export declare function parseSendHeader(data: Buffer): SendHeaderOutcome
+/**
+ * Decode and check a stream's header from its first bytes (at least
+ * `sendHeaderLength()`, or the whole stream if shorter), authenticating it under
+ * `key` (a key file's contents) when given (synchronous: no I/O).
+ */
+export declare function parseSendHeader(data: Buffer, key?: Buffer | undefined | null): SendHeaderOutcome
 
 /**
  * The entries of the directory `rel` of the pool (`''`: the root) with their kinds
@@ -630,7 +658,13 @@ export type SendBatchOutcome =
   | { status: 'ok'; value: NativeSendBatch }
   | { status: 'error'; error: NativeError }
 
-/** The stream header's length in bytes. */
+/** The send stream format version this build writes. */
+export declare function sendFormatVersion(): number
+
+/**
+ * Bytes to read before `parseSendHeader`: the longest header. Every valid stream is
+ * longer (its header and at least an END record).
+ */
 export declare function sendHeaderLength(): number
 
 export type SendHeaderOutcome =

@@ -883,6 +883,7 @@ module.exports.rename = nativeBinding.rename
 module.exports.renameAt = nativeBinding.renameAt
 module.exports.resizeFile = nativeBinding.resizeFile
 module.exports.resizeFileAt = nativeBinding.resizeFileAt
+module.exports.sendFormatVersion = nativeBinding.sendFormatVersion
 module.exports.sendHeaderLength = nativeBinding.sendHeaderLength
 module.exports.startSnapshots = nativeBinding.startSnapshots
 module.exports.statAt = nativeBinding.statAt

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
   need=()
-  for pkg in xfsprogs btrfs-progs e2fsprogs util-linux qemu-utils; do
+  for pkg in xfsprogs btrfs-progs e2fsprogs util-linux qemu-utils openssh-server zstd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if ((${#need[@]})); then

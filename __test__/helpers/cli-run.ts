@@ -50,9 +50,14 @@ function distIsFresh(): boolean {
 /** Decided once per test process. */
 export const USE_COMPILED = distIsFresh()
 
+/** node's arguments that run the CLI (before its own): the compiled bin or the TS entry (see USE_COMPILED). */
+export function cliNodeArgs(compiled = USE_COMPILED): string[] {
+  return compiled ? [BIN] : [`--import=${TSX_LOADER}`, CLI_ENTRY]
+}
+
 /** Start the CLI without waiting (for tests that signal it). */
 export function spawnCli(args: string[], opts: CliRunOptions = {}): ChildProcessWithoutNullStreams {
-  const argv = opts.compiled ?? USE_COMPILED ? [BIN, ...args] : [`--import=${TSX_LOADER}`, CLI_ENTRY, ...args]
+  const argv = [...cliNodeArgs(opts.compiled), ...args]
   const env: Record<string, string | undefined> = { ...process.env, REFLINK_POOL_DIR: undefined, FORCE_COLOR: '0', ...opts.env }
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
   return spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })

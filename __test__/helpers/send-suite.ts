@@ -7,7 +7,7 @@
 import type { ExecutionContext, TestFn } from 'ava'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs'
+import { readFileSync, writeFileSync, readdirSync, appendFileSync, chmodSync, symlinkSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import fc from 'fast-check'
@@ -19,8 +19,9 @@ import { spawnCli } from './cli-run'
 
 const SIZE = 16 * MiB
 const BLOCK = 4096
-const HEADER = 104
-const HEAD = 24
+/** Format version 2, unkeyed (docs/design.md §8.3): header, record head, record checksum. */
+const HEADER = 128
+const HEAD = 32
 const SUM = 16
 
 export interface Op {
@@ -73,7 +74,7 @@ export function records(stream: Buffer): { kind: number; seq: number; offset: nu
   for (let at = HEADER; at < stream.length; ) {
     const kind = stream[at]
     const length = Number(stream.readBigUInt64LE(at + 16))
-    const payload = kind === 1 ? length : kind === 3 ? SUM : 0
+    const payload = stream.readUInt32LE(at + 24)
     const end = at + HEAD + payload + SUM
     out.push({ kind, seq: stream.readUInt32LE(at + 4), offset: Number(stream.readBigUInt64LE(at + 8)), length, at, end })
     at = end
@@ -277,6 +278,179 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     const inc = await pipe(['--base', base])
     t.is(inc.baseId, full.id)
     t.is(sha256(clean(b)), sha256(clean(va)))
+    t.false(inc.compressed)
+  })
+
+  test(`${kind}: --compress and --key-file: compressed, keyed streams apply; another key, no key, a keyless stream and unsafe key files are refused with nothing changed`, async (t) => {
+    const a = await volume(await open())
+    const b = await volume(await open(1))
+    // Text compresses; a pattern of one seed repeats every 4 KiB.
+    await step(a, [{ kind: 'write', offset: 0, length: 4 * MiB, seed: 11 }])
+    const keyFile = join(fs().dir, `key-${seq++}`)
+    writeFileSync(keyFile, `${'3f'.repeat(32)}\n`, { mode: 0o600 })
+    const otherKey = join(fs().dir, `key-${seq++}`)
+    writeFileSync(otherKey, Buffer.alloc(32, 7), { mode: 0o600 })
+    const plain = await collect(a.send())
+    const packed = await collect(a.send({ compress: true, keyFile }))
+    t.true(packed.length < plain.length / 4, `compressed ${packed.length} of ${plain.length} bytes`)
+    t.true(records(plain).some((r) => r.kind === 1))
+
+    const refusals: [string, Buffer, string | undefined, string][] = [
+      ['another key', packed, otherKey, 'ERR_STREAM_AUTH'],
+      ['no key for a keyed stream', packed, undefined, 'ERR_STREAM_AUTH'],
+      ['a keyless stream where a key is required', plain, keyFile, 'ERR_STREAM_AUTH'],
+    ]
+    const loose = join(fs().dir, `key-${seq++}`)
+    writeFileSync(loose, readFileSync(keyFile), { mode: 0o640 })
+    const link = join(fs().dir, `key-${seq++}`)
+    symlinkSync(keyFile, link)
+    refusals.push(['a key file group can read', packed, loose, 'ERR_KEY_FILE_UNSAFE'], ['a symlinked key file', packed, link, 'ERR_KEY_FILE_UNSAFE'], ['a directory as key file', packed, fs().dir, 'ERR_KEY_FILE_UNSAFE'])
+    for (const [what, stream, key, code] of refusals) {
+      const before = snapshotTree(b.pool.dirPath)
+      await t.throwsAsync(b.receive(Readable.from(chunks(stream)), key === undefined ? {} : { keyFile: key }), { code }, what)
+      t.deepEqual(snapshotTree(b.pool.dirPath), before, `${what}: nothing on disk changed`)
+    }
+    chmodSync(loose, 0o604)
+    await t.throwsAsync(collect(a.send({ keyFile: loose })), { code: 'ERR_KEY_FILE_UNSAFE' }, 'the sender checks its key file too')
+
+    const full = await b.receive(Readable.from(chunks(packed)), { keyFile })
+    t.like(full, { compressed: true, keyed: true, baseId: null })
+    t.is(sha256(clean(b)), sha256(clean(a)))
+    await step(a, [{ kind: 'write', offset: 6 * MiB, length: MiB, seed: 12 }, { kind: 'punch', offset: MiB, length: MiB, seed: 0 }])
+    const inc = await b.receive(Readable.from(chunks(await collect(a.send({ base: await newest(a), compress: true, keyFile })))), { keyFile })
+    t.is(inc.baseId, full.id)
+    t.is(sha256(clean(b)), sha256(clean(a)), 'a compressed, keyed incremental applies byte for byte')
+    await a.pool.close()
+    await b.pool.close()
+  })
+
+  test(`${kind}: receive --like: a full stream applied over a clone of an older version writes only the blocks that differ`, async (t) => {
+    const a = await volume(await open())
+    const pb = await open(1)
+    const old = await volume(pb, 'old')
+    await step(a, [{ kind: 'write', offset: 0, length: 4 * MiB, seed: 13 }, { kind: 'write', offset: 8 * MiB, length: 2 * MiB, seed: 14 }])
+    await old.receive(Readable.from([await collect(a.send())]))
+    // 64 KiB rewritten, a block of zeros written over data, 1 MiB discarded.
+    await step(a, [
+      { kind: 'write', offset: MiB, length: 64 * 1024, seed: 15 },
+      { kind: 'zero', offset: 9 * MiB, length: 4096, seed: 0 },
+      { kind: 'punch', offset: 2 * MiB, length: MiB, seed: 0 },
+    ])
+    const fresh = await volume(pb, 'fresh')
+    const report = await fresh.receive(Readable.from(chunks(await collect(a.send({ compress: true })))), { like: old.vid })
+    t.is(sha256(clean(fresh)), sha256(clean(a)), 'byte for byte the sender\'s image')
+    t.like(report, { like: old.vid, baseId: null, method: reflink ? 'reflink' : 'copy-range' })
+    const usage = await fresh.usage()
+    t.log(`${kind}: strategy ${report.method}; the received image: ${usage.shared} bytes shared, ${usage.exclusive} exclusive (5 MiB of data, 68 KiB changed)`)
+    if (reflink) {
+      t.true(usage.exclusive <= 128 * 1024, `only the changed blocks are new: ${usage.exclusive} exclusive bytes`)
+      t.true(usage.shared >= 4 * MiB, `the rest is shared with ${old.vid}: ${usage.shared} bytes`)
+    } else {
+      t.is(usage.shared, 0, 'ext4 shares nothing: the clone is a sparse copy')
+    }
+    await t.throwsAsync(fresh.receive(Readable.from([await collect(a.send())]), { like: 'vm-templates/nope/root' }), { code: 'ERR_UNKNOWN_VOLUME' })
+    await a.pool.close()
+    await pb.close()
+  })
+
+  test(`${kind}: send --since the receiver's state after 3 commits with revisionsToKeep 1: the kept base makes it an incremental; bases are listed, counted, replaced, forgotten and removed with the volume`, async (t) => {
+    const a = await volume(await open(1))
+    const b = await volume(await open(1))
+    await step(a, [{ kind: 'write', offset: 0, length: 4 * MiB, seed: 11 }])
+    const full = await b.receive(Readable.from([await collect(a.send())]))
+    const sent = await a.state()
+    t.is((await b.state()).id, sent.id, 'both ends name the state alike')
+    t.deepEqual((await a.bases()).map((x) => x.id), [sent.id], 'the state sent whole is kept')
+    const writes: Op[][] = [
+      [{ kind: 'write', offset: MiB, length: 64 * 1024, seed: 12 }],
+      [{ kind: 'write', offset: 9 * MiB, length: 128 * 1024, seed: 13 }],
+      [{ kind: 'write', offset: 13 * MiB, length: 4096, seed: 14 }],
+    ]
+    for (const ops of writes) await step(a, ops)
+    t.is(Object.keys(await a.revisions()).length, 1, 'revisionsToKeep 1 pruned the sent state as a revision')
+    t.is((await a.footprint()).byKind.bases.files, 1, 'the kept base is counted in the footprint')
+    const since = (await b.state()).id
+    const inc = await collect(a.send({ since }))
+    const report = await b.receive(Readable.from(chunks(inc)))
+    t.is(report.baseId, full.id, 'an incremental from the kept base, not a full resend')
+    t.is(sha256(clean(b)), sha256(clean(a)))
+    const changed = 64 * 1024 + 128 * 1024 + 4096
+    const data = records(inc).filter((r) => r.kind === 1).reduce((n, r) => n + r.length, 0)
+    t.log(`${kind}: send --since after 3 commits: ${inc.length} stream bytes, ${data} data bytes for ${changed} bytes changed`)
+    if (reflink) t.true(inc.length <= 1.05 * changed, `${inc.length} bytes on the wire for ${changed} changed`)
+    // The newer state was sent: it replaces the older base.
+    const now = await a.state()
+    t.deepEqual((await a.bases()).map((x) => x.id), [now.id])
+    const baseFile = `${clean(a)}.base@${now.id}`
+    t.is(readdirSync(join(a.pool.dirPath, 'vm-templates/v')).filter((n) => n.includes('.base@')).join(), `root.img.base@${now.id}`, `named ${baseFile}`)
+    await t.throwsAsync(collect(a.send({ since: full.id })), { code: 'ERR_BASE_NOT_FOUND' }, 'an older state, pruned and no longer kept')
+    await a.forgetBase(now.id)
+    t.deepEqual(await a.bases(), [])
+    await t.throwsAsync(a.forgetBase(now.id), { code: 'ERR_BASE_NOT_FOUND' })
+    // Still the clean image: an (empty) incremental from it.
+    t.is(records(await collect(a.send({ since: now.id }))).length, 1, 'only the END record')
+    // A symlink planted under a kept base's name: the send and forgetBase refuse before anything, the link stays.
+    const planted = join(a.pool.dirPath, 'vm-templates/v', `root.img.base@${'a'.repeat(32)}`)
+    symlinkSync(join(a.pool.dirPath, '..'), planted)
+    const before = snapshotTree(a.pool.dirPath)
+    const got: Buffer[] = []
+    await t.throwsAsync(async () => {
+      for await (const c of a.send()) got.push(c as Buffer)
+    }, { code: 'ERR_UNSAFE_PATH' })
+    t.is(got.length, 0, 'refused before any byte')
+    await t.throwsAsync(a.forgetBase('a'.repeat(32)), { code: 'ERR_UNSAFE_PATH' })
+    t.deepEqual(snapshotTree(a.pool.dirPath), before)
+    unlinkSync(planted)
+    // Planted while a send runs: keeping the state fails, and the END record is withheld, so the receiver commits nothing.
+    await step(a, [{ kind: 'write', offset: 0, length: MiB, seed: 17 }])
+    const partial: Buffer[] = []
+    await t.throwsAsync(async () => {
+      for await (const c of a.send()) {
+        if (!partial.length) symlinkSync(join(a.pool.dirPath, '..'), planted)
+        partial.push(c as Buffer)
+      }
+    }, { code: 'ERR_UNSAFE_PATH' })
+    t.false(records(Buffer.concat(partial)).some((r) => r.kind === 3), 'no END record left')
+    const held = snapshotTree(b.pool.dirPath)
+    await t.throwsAsync(b.receive(Readable.from(partial)), { code: 'ERR_STREAM_CORRUPT', message: /before its END/ })
+    t.deepEqual(snapshotTree(b.pool.dirPath), held)
+    unlinkSync(planted)
+    await a.remove()
+    t.deepEqual(readdirSync(join(a.pool.dirPath, 'vm-templates')), [], 'remove takes the kept base too')
+    await a.pool.close()
+    await b.pool.close()
+  })
+
+  test(`${kind}: a receive into a pool that lacks the volume creates it from a full stream; an incremental or a refused stream creates nothing`, async (t) => {
+    const a = await volume(await open())
+    await step(a, [{ kind: 'write', offset: 2 * MiB, length: MiB, seed: 15 }])
+    const full = await collect(a.send())
+    await step(a, [{ kind: 'write', offset: 0, length: 4096, seed: 16 }])
+    const inc = await collect(a.send({ base: await newest(a) }))
+    const pool = await open()
+    const before = snapshotTree(pool.dirPath)
+    await t.throwsAsync(pool.receiveVolume(a.vid, Readable.from([inc])), { code: 'ERR_UNKNOWN_VOLUME', message: /full stream creates/ })
+    const cut = full.subarray(0, full.length - 1)
+    await t.throwsAsync(pool.receiveVolume(a.vid, Readable.from(chunks(cut))), { code: 'ERR_STREAM_CORRUPT' })
+    t.deepEqual(snapshotTree(pool.dirPath), before, 'nothing made by the refused streams')
+    t.deepEqual(await pool.listVolumes(), [])
+    const report = await pool.receiveVolume(a.vid, Readable.from(chunks(full)))
+    t.true(report.created)
+    const b = pool.getVolume(a.vid)
+    t.true(b.saveOnStop && !b.snapOnStart && b.rw, 'an origin volume')
+    t.is(await b.size(), SIZE)
+    t.is((await b.state()).id, report.id)
+    const again = await pool.receiveVolume(a.vid, Readable.from([inc]))
+    t.false(again.created)
+    t.is(sha256(clean(b)), sha256(clean(a)))
+    // The kind travels in the (v2) header: a read-only volume is created read-only.
+    await a.setConfig({ rw: false })
+    const other = await open()
+    t.true((await other.receiveVolume(a.vid, Readable.from([await collect(a.send())]))).created)
+    t.false(other.getVolume(a.vid).rw)
+    await a.pool.close()
+    await pool.close()
+    await other.close()
   })
 
   test(`${kind}: send and receive options are checked before anything runs`, async (t) => {
@@ -284,6 +458,10 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     t.throws(() => a.send({ bogus: 1 } as never), { code: 'ERR_INVALID_ARG_VALUE' })
     await t.throwsAsync(collect(a.send({ base: 99 })), { code: 'ERR_REVISION_NOT_FOUND' })
     await t.throwsAsync(a.receive(42 as never), { code: 'ERR_INVALID_ARG_TYPE' })
+    t.throws(() => a.send({ since: 'nope' }), { code: 'ERR_INVALID_ARG_VALUE' })
+    t.throws(() => a.send({ since: 'f'.repeat(32), base: 1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+    await t.throwsAsync(collect(a.send({ since: 'f'.repeat(32) })), { code: 'ERR_BASE_NOT_FOUND' })
+    await t.throwsAsync(a.forgetBase('x'), { code: 'ERR_INVALID_ARG_VALUE' })
     const ac = new AbortController()
     ac.abort()
     await t.throwsAsync(collect(a.send({ signal: ac.signal })), { name: 'AbortError' })

@@ -17,6 +17,7 @@ import { examples } from './args'
 import { interrupt } from './interrupt'
 import { exitQuietlyOnClosedPipe } from './pipe'
 import { painter } from '../util/style'
+import { abortError } from '../errors'
 
 function packageVersion(): string {
   // Same relative path from ts/cli (tsx) and dist/cli (compiled).
@@ -76,8 +77,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // commander says "error: unknown option '--x'\n(Did you mean --y?)": one line, our way, hint kept.
       return report(new UsageError(err.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')), { json, debug })
     }
-    if (interrupt.aborted && (err as Error)?.name === 'AbortError') {
-      if (json) process.stdout.write(toJson(errorJson(err)) + '\n')
+    // Interrupted: that is the cause of whatever failed since, e.g. a sender that Ctrl-C closed
+    // (it reaches both ends of a pipe) before the abort was seen: never blame the stream.
+    if (interrupt.aborted) {
+      if (json) process.stdout.write(toJson(errorJson((err as Error)?.name === 'AbortError' ? err : abortError(interrupt.signal))) + '\n')
       process.stderr.write('reflink-pool: interrupted (ABORT_ERR)\n')
       return EXIT.interrupted
     }

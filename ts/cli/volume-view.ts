@@ -131,7 +131,7 @@ export interface FootprintRow {
 }
 
 /** The kinds in the order `usage` shows them. */
-export const FOOTPRINT_KINDS: readonly FootprintKind[] = ['clean', 'precache', 'revisions', 'dirty', 'import']
+export const FOOTPRINT_KINDS: readonly FootprintKind[] = ['clean', 'precache', 'revisions', 'bases', 'dirty', 'import']
 
 export async function volumeFootprintRows(volumes: Volume[]): Promise<FootprintRow[]> {
   const usable = volumes.filter((v) => v.broken === null) // no usable record (volume list shows it as broken)

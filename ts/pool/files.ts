@@ -34,8 +34,6 @@ export interface CopyOptions {
   copyMtime?: boolean
   sparse?: 'auto' | 'always'
   reflink?: 'auto' | 'always'
-  /** A scratch result that the caller fsyncs before renaming it into place: no fsyncs here (still temp + rename). */
-  scratch?: boolean
   signal?: AbortSignal
   onProgress?: (done: number, total: number) => void
 }
@@ -184,8 +182,8 @@ export class PoolFiles {
   /** Durable copy of `src` (a file of the pool `srcFiles`, default this one) to `dst` in this pool. */
   async copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
     const [from, to] = [srcFiles.rel(src), this.rel(dst)]
-    const { size, copyMtime = false, sparse, reflink = 'auto', scratch, signal, onProgress } = opts
-    const result = await runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink, size, copyMtime, sparse, scratch }, token, progress), signal, onProgress)
+    const { size, copyMtime = false, sparse, reflink = 'auto', signal, onProgress } = opts
+    const result = await runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress)
     if (srcFiles === this && reflink === 'auto' && sparse !== 'always') this.reflinks = result.method === 'reflink'
     return result
   }
@@ -341,13 +339,13 @@ export class PoolFiles {
   }
 
   /** A sender of the committed image `target` (against `base`), not opened yet (docs/design.md §8). */
-  sendStream(target: string, base: string | null, header: NativeSendHeader, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
-    return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, cancel)
+  sendStream(target: string, base: string | null, header: NativeSendHeader, key: Buffer | null, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
+    return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, key, cancel)
   }
 
-  /** A receiver that applies a stream with `header` to the existing import file `path`, not opened yet. */
-  receiveStream(path: string, header: Buffer, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
-    return new native.ReceiveStream(this.dir, this.rel(path), header, cancel)
+  /** A receiver of a stream with `header` (checked under `key`, a key file's contents) into a file of its own beside the import name `path`, made from `base` (or sparse) by open(); not opened yet. `overExisting`: a full stream over a clone of `base` writes only the blocks that differ (receive --like). */
+  receiveStream(path: string, base: string | null, header: Buffer, key: Buffer | null, overExisting: boolean, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
+    return new native.ReceiveStream(this.dir, this.rel(path), base === null ? null : this.rel(base), header, key, overExisting, cancel)
   }
 
   /** The flock(2) lock file `path` (native `VolumeLock`; not yet taken). */

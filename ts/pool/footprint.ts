@@ -1,5 +1,5 @@
 // The footprint of one volume: every file it has in the pool (clean, dirty,
-// precache, import, revisions, and temp files counted with the image they
+// precache, import, revisions, kept bases, and temp files counted with the image they
 // stand in for), by kind, with allocated bytes and the FIEMAP shared/exclusive
 // split. Without reflink a running volume holds its data twice (clean and
 // dirty, docs/design.md §3: no precache is kept there); this is where that shows.
@@ -23,7 +23,7 @@ export interface FilesUsage {
 }
 
 /** The kinds of file a volume has; temp files count as the image they stand in for. */
-export type FootprintKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revisions'
+export type FootprintKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revisions' | 'bases'
 
 /** Per-kind usage of every file of a volume, and their sum. */
 export interface VolumeFootprint {
@@ -39,6 +39,7 @@ const KIND_OF: Record<ImageKind, FootprintKind> = {
   precache: 'precache',
   import: 'import',
   revision: 'revisions',
+  base: 'bases',
 }
 
 export function emptyUsage(): FilesUsage {

@@ -1,6 +1,6 @@
 // The files of one volume in its VM directory: every name that parses as one
 // of the vid's image names (clean, dirty, precache, import, revisions, in or
-// out of range, and their temp files). Used to refuse a create over files the
+// out of range, kept bases, and their temp files). Used to refuse a create over files the
 // pool did not make, to undo an unfinished create, to remove a volume, and to
 // measure its footprint.
 import { join } from 'node:path'
@@ -16,6 +16,11 @@ export interface VolumeFile {
 /** The files of `vid`, by name (a VM directory that is a planted symlink is ERR_UNSAFE_PATH). */
 export function volumeFiles(ctx: PoolContext, vid: string): Promise<VolumeFile[]> {
   return filesAt(ctx.files, volumePaths(ctx.dirPath, vid))
+}
+
+/** The kept bases of the volume at `p` (docs/design.md §8.6): their state ids and paths (temp files excluded). */
+export async function keptBaseFiles(files: PoolFiles, p: VolumePaths): Promise<{ id: string; path: string }[]> {
+  return (await filesAt(files, p)).filter((f) => f.parsed.kind === 'base' && !f.parsed.temp).map((f) => ({ id: f.parsed.id!, path: f.path }))
 }
 
 /** The files named by `p` (its directory and base name); see volumeFiles. */

@@ -5,6 +5,7 @@
 //   V-precache.img                a ready clone of V.img, so start is a rename
 //   V-import.img                  staging for imports
 //   V.img.<N>@<YYYY-MM-DDTHH:MM:SS>Z   revision N, stamped with the old clean mtime (UTC)
+//   V.img.base@<32 hex digits>    kept base: a sent state, by its identity (docs/design.md §8.6)
 //   <any of the above>~<16 hex digits>  temporary files
 // Pool metadata lives in `.reflink-pool/` (a name no vid can produce, since a
 // vid must start with `appvms/` or `vm-templates/`). These are the names of
@@ -12,7 +13,7 @@
 // as it is (docs/design.md §2).
 import { join } from 'node:path'
 
-export type ImageKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revision'
+export type ImageKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revision' | 'base'
 
 /** Suffixes appended to the vid for each single-file image kind. */
 export const IMAGE_SUFFIX = {
@@ -81,6 +82,15 @@ export function revisionFileName(base: string, rev: number, timestamp: string): 
   return `${base}${IMAGE_SUFFIX.clean}.${rev}@${timestamp}Z`
 }
 
+/**
+ * File name (not path) of the kept base of state `id` (32 hex digits) of the volume whose
+ * last vid component is `base`. `.img.` then a letter: never a revision (digits) and never
+ * another volume's image (`@` is not allowed in a vid); as long as the longest revision name.
+ */
+export function keptBaseFileName(base: string, id: string): string {
+  return `${base}${IMAGE_SUFFIX.clean}.base@${id}`
+}
+
 export interface ParsedImageName {
   /** The vid's last component this file belongs to. */
   base: string
@@ -91,11 +101,14 @@ export interface ParsedImageName {
   outOfRange?: true
   /** `YYYY-MM-DDTHH:MM:SS` (kind `revision` only). */
   timestamp?: string
+  /** The state's identity (kind `base` only). */
+  id?: string
   /** True for `<image>~<random>` temporary files. */
   temp: boolean
 }
 
 const REVISION_RE = /^(.+)\.img\.([1-9][0-9]*)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/
+const KEPT_BASE_RE = /^(.+)\.img\.base@([0-9a-f]{32})$/
 
 /** Parse a file name found in a VM directory; null when it is none of ours. */
 export function parseImageName(fileName: string): ParsedImageName | null {
@@ -109,6 +122,8 @@ export function parseImageName(fileName: string): ParsedImageName | null {
     if (n <= MAX_REVISION) return { base: rev[1], kind: 'revision', rev: n, timestamp: rev[3], temp }
     return { base: rev[1], kind: 'revision', outOfRange: true, timestamp: rev[3], temp }
   }
+  const kept = KEPT_BASE_RE.exec(name)
+  if (kept) return { base: kept[1], kind: 'base', id: kept[2], temp }
   // Longest suffix first: `-dirty.img` also ends in `.img`.
   for (const kind of ['dirty', 'precache', 'import', 'clean'] as const) {
     const suffix = IMAGE_SUFFIX[kind]
@@ -179,9 +194,10 @@ export const statesFileName = (vid: string) => vidKey(vid) + RECORD_EXT
 
 /**
  * The longest file name of each family derived from `vid` (without checking
- * the vid): its VM directory, its longest image name (the temp file of a
- * revision with the largest number), and its longest metadata name (the temp
- * file of its import marker). A vid is usable only when all fit NAME_MAX.
+ * the vid): its VM directory, its longest image names (the temp file of a
+ * revision with the largest number, and of a kept base: the same length), and
+ * its longest metadata name (the temp file of its import marker). A vid is
+ * usable only when all fit NAME_MAX.
  */
 export function derivedNames(vid: string): Array<{ what: string; name: string }> {
   const parts = vid.split('/')
@@ -190,6 +206,7 @@ export function derivedNames(vid: string): Array<{ what: string; name: string }>
   return [
     { what: 'VM directory', name: parts.slice(1, -1).join('/') },
     { what: 'revision temp file', name: revisionFileName(base, MAX_REVISION, '0000-00-00T00:00:00') + TEMP_TAIL },
+    { what: 'kept base temp file', name: keptBaseFileName(base, 'f'.repeat(32)) + TEMP_TAIL },
     { what: 'metadata temp file', name: vidKey(vid) + longestMeta + TEMP_TAIL },
   ]
 }

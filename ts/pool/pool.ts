@@ -33,6 +33,7 @@ import { volumeKind } from './kind'
 import { guardWhileOpen, poolClosedError, type Unguarded } from './open-guard'
 import { guardSpace, METADATA_BYTES, validateMinFree, type MinFree } from './space'
 import { ifRemoved } from './if-removed'
+import { receiveCreating, type ReceiveOptions, type ReceiveVolumeReport } from './send'
 import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
 import { removeVolumes, type RemoveReport, type RemoveVolumesOptions } from './remove'
 import { dependentsIndex } from './dependents'
@@ -73,6 +74,7 @@ const OPEN_SESSIONS = new Set<string>()
 const POOL_CALLS = [
   'createVolume', 'adoptVolume', 'adoptAll', 'cloneVolumes', 'createVolumes', 'startVolumes', 'stopVolumes',
   'getVolume', 'loadVolume', 'listVolumes', 'usageDetails', 'size', 'usage', 'includedIn',
+  'setConfig', 'removeVolumes', 'dependents', 'receiveVolume', 'usageIfRemoved',
 ] as const
 
 /**
@@ -458,6 +460,22 @@ export class ReflinkPool {
     const volume = this.volumes.get(vid)
     if (!volume) throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} in pool ${this.name}`, { vid })
     return volume
+  }
+
+  /**
+   * Apply a send stream to the volume `vid`, creating it when the pool lacks it: a full
+   * stream's header gives its size and kind (docs/design.md §8.5). A receive that fails
+   * removes the volume it created. `created` says whether it did.
+   */
+  receiveVolume(vid: string, stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveVolumeReport> {
+    const { name } = parseVid(vid)
+    return receiveCreating(vid, {
+      load: () => this.loadVolume(vid).catch((e: unknown) => {
+        if (hasCode(e, 'ERR_UNKNOWN_VOLUME')) return null
+        throw e
+      }),
+      create: ({ size, rw }) => this.createVolume({ vid, name, size, rw, saveOnStop: true }),
+    }, stream, options)
   }
 
   /**

@@ -204,8 +204,8 @@ async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[],
   // A dead batch's vid with no record: the batch made its images (it refuses existing ones).
   const orphan = unfinishedBatch && (await ctx.store.readVolume(vid)) === null
   for (const f of await volumeFiles(ctx, vid)) {
-    // A batch makes no revisions: a revision of an orphan vid was there before it, and stays.
-    const batchMade = orphan && f.parsed.kind !== 'revision'
+    // A batch makes no revisions or kept bases: one of an orphan vid was there before it, and stays.
+    const batchMade = orphan && f.parsed.kind !== 'revision' && f.parsed.kind !== 'base'
     if (batchMade || f.parsed.temp || (f.parsed.kind === 'import' && importAbandoned)) await rm(f.path)
   }
   if (orphan) await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)

@@ -9,22 +9,28 @@
 // hash is recorded, so the next incremental from it does not have to read it.
 //
 // receive: read and check the header first (a corrupt or unknown header changes
-// nothing); under the lock refuse a dirty volume, find the base by identity among the
-// committed images and check its size and image hash; then build the new image in the
-// import file (a clone of the base resized to the target size, or a sparse file), let
-// the native ReceiveStream apply and verify every record and the image hash, and commit
-// it like an import (a revision is added; the commit fsyncs the file). The sender's
-// identity for the new image is written with the revision's carried one, in one write of
-// the state book before the rename. No import marker: the import lives only under the
-// volume's lock, and recovery removes an import that has none. Any failure deletes the
-// import file: nothing committed changes (docs/design.md §8.5).
+// nothing); under the lock refuse a dirty volume or one with an import in progress
+// (ERR_VOLUME_BUSY: the import file is its caller's), find the base by identity among
+// the committed images and check its size and image hash; then the native ReceiveStream
+// builds the new image in a file of its own (`<import>~<random>`, O_EXCL: a clone of the
+// base resized to the target size, or a sparse file), applies and verifies every record
+// and the image hash, and the file is committed like an import (a revision is added; the
+// commit fsyncs the file). The sender's identity for the new image is written with the
+// revision's carried one, in one write of the state book before the rename. The file
+// lives only under the volume's lock; recovery removes it by its temp name. Any failure
+// or abort deletes it: nothing committed changes (docs/design.md §8.5). Waiting for the
+// stream races the abort signal, so a silent sender cannot hold an abort up.
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { native } from '../binding'
+import { native, type NativeSendHeader } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from './fail'
-import { chunkBytes, optional, validateFunction, validateOptions, validateSignal } from '../validate'
+import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal, validateString } from '../validate'
 import { VolumeStates, type StateChange } from './states'
+import { readKeyFile } from './stream-key'
+import { keptBaseFileName } from './names'
+import { raceAbort } from './stream'
 import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
 import type { CopyReport } from './types'
@@ -33,6 +39,12 @@ import type { CopyReport } from './types'
 export interface SendOptions {
   /** The revision to send the difference from (the receiver must hold it); default: a full stream. */
   base?: number | string
+  /** The state (its id, as `volume.state()` or a receive reports it) to send the difference from; not with `base`. */
+  since?: string
+  /** Compress each DATA record with zstd (level 3); the receiver detects it. Default false. */
+  compress?: boolean
+  /** Authenticate the stream under the key in this file (docs/design.md §8.8): the receiver needs the same key file. */
+  keyFile?: string
   /** Abort the send: the stream ends with an AbortError. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
@@ -41,10 +53,29 @@ export interface SendOptions {
 
 /** Options of `volume.receive`. */
 export interface ReceiveOptions {
+  /**
+   * A volume of this pool (its vid) that holds a similar image, e.g. an older version of
+   * the template: a full stream is applied to a clone of its committed image, writing
+   * only the blocks that differ, so the result shares every unchanged extent with it
+   * (docs/design.md §8.10). Ignored for an incremental stream, which starts from its base.
+   */
+  like?: string
+  /** Accept only a stream authenticated under the key in this file (docs/design.md §8.8); without it, a keyed stream is refused. */
+  keyFile?: string
   /** Abort the receive: nothing is committed. */
   signal?: AbortSignal
   /** Image bytes covered so far, and the image size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void
+}
+
+/** The committed state of a volume (`volume.state()`). */
+export interface VolumeState {
+  /** Its identity: 32 hex digits, the same on every pool that received it. */
+  id: string
+  /** When it was committed here (the clean image's mtime), ISO 8601 UTC. */
+  time: string
+  /** Size of its image in bytes. */
+  size: number
 }
 
 /** What `volume.receive` committed. */
@@ -55,7 +86,13 @@ export interface ReceiveReport {
   baseId: string | null
   /** Size of the committed image in bytes. */
   size: number
-  /** How the starting image was made: a clone or copy of the base, or a sparse file. */
+  /** Whether the stream's DATA records were zstd-compressed. */
+  compressed: boolean
+  /** Whether the stream was authenticated under a key (docs/design.md §8.8). */
+  keyed: boolean
+  /** The volume (options.like) whose image a full stream was applied over, else null. */
+  like: string | null
+  /** How the starting image was made: a clone or copy of the base (or of the `like` volume's image), or a sparse file. */
   method: CopyReport['method'] | 'sparse'
 }
 
@@ -64,19 +101,25 @@ export interface SendAccess {
   vid: string
   ctx: PoolContext
   paths: VolumePaths
+  /** The volume's kind, written into the stream header (a receiver can create the volume from it). */
+  kind: { saveOnStop: boolean; snapOnStart: boolean; rw: boolean }
   /** Run under the volume's lock (after re-reading its record). */
   locked<T>(fn: () => Promise<T>): Promise<T>
   /** The planted-symlink check; stats of [clean, dirty, precache, import]. */
-  guard(): Promise<{ clean: { size: number } | null; dirty: { size: number } | null }>
+  guard(): Promise<{ clean: { size: number; mtimeMs: number } | null; dirty: { size: number } | null }>
+  /** The committed (clean) image of volume `vid` of the same pool, null if it has none; ERR_UNKNOWN_VOLUME for an unknown vid. */
+  committedImageOf(vid: string): Promise<string | null>
   /** The volume's revisions, oldest first. */
   revisions(): Promise<{ rev: number; path: string }[]>
+  /** The volume's kept bases (docs/design.md §8.6), by name. */
+  keptBases(): Promise<{ id: string; path: string }[]>
   /** The import frame of volume-import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
   withImport<T, C>(
     size: number | null,
     body: (checked: C) => Promise<T>,
     check: (images: { dirty: { size: number } | null }) => Promise<C>,
-    /** A receive's import: no marker; `received`, once `body` succeeded, is recorded by the commit. */
-    frame?: { marker?: boolean; received?: () => StateChange['record'] },
+    /** A receive's import: its own file (`own`); `received`, once `body` succeeded, is recorded by the commit. */
+    frame?: { own?: () => string | null; received?: () => StateChange['record'] },
   ): Promise<T>
   states: VolumeStates
 }
@@ -84,9 +127,52 @@ export interface SendAccess {
 /** Bytes asked of the native sender per step. */
 const BATCH = 2 << 20
 
-/** The committed images of a volume: the clean image, then its revisions. */
+/** The committed images of a volume: the clean image, its revisions, then its kept bases. */
 async function committed(v: SendAccess): Promise<string[]> {
-  return [v.paths.clean, ...(await v.revisions()).map((r) => r.path)]
+  return [v.paths.clean, ...(await v.revisions()).map((r) => r.path), ...(await v.keptBases()).map((b) => b.path)]
+}
+
+/**
+ * Keep the state `id` that was just sent whole as a base (docs/design.md §8.6): a clone of
+ * the committed image that holds it (a copy where the filesystem cannot clone) named
+ * `V.img.base@<id>`, with its identity carried over; then drop the bases of states sent
+ * before it. Under the lock. A state no longer held (pruned while it was being sent) is
+ * not kept: the next send from it is a full one.
+ */
+async function keepSentState(v: SendAccess, id: string): Promise<void> {
+  const bases = await v.keptBases()
+  await v.ctx.files.images(bases.map((b) => b.path)) // ERR_UNSAFE_PATH for an entry planted meanwhile
+  const path = join(v.paths.dir, keptBaseFileName(v.paths.base, id))
+  if (!bases.some((b) => b.path === path)) {
+    const found = await v.states.find(await committed(v), id)
+    if (!found) return
+    await v.ctx.files.copy(found.path, path)
+    await v.states.update({ carry: { from: found.path, to: path } })
+  }
+  for (const b of bases) if (b.path !== path) await v.ctx.files.remove(b.path)
+}
+
+/** The kept bases of the volume, oldest first, as states (docs/design.md §8.6). */
+export function keptBases(v: SendAccess): Promise<VolumeState[]> {
+  return v.locked(async () => {
+    const out: VolumeState[] = []
+    for (const b of await v.keptBases()) {
+      const st = await v.ctx.files.image(b.path)
+      if (st) out.push({ id: b.id, time: new Date(st.mtimeMs).toISOString(), size: st.size })
+    }
+    return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0))
+  })
+}
+
+/** Drop the kept base of state `id`; ERR_BASE_NOT_FOUND when the volume keeps none for it. */
+export function forgetBase(v: SendAccess, id: string): Promise<void> {
+  const want = validateStateId('id', id, v.vid)
+  return v.locked(async () => {
+    const base = (await v.keptBases()).find((b) => b.id === want)
+    if (!base) throw poolError('ERR_BASE_NOT_FOUND', `Volume ${v.vid} keeps no base for the state ${want} (see volume.bases())`, { vid: v.vid })
+    await v.ctx.files.image(base.path) // ERR_UNSAFE_PATH for a planted symlink, FIFO or directory: never removed
+    await v.ctx.files.remove(base.path)
+  })
 }
 
 /** The recorded image hash of a state, else compute it (reading its data runs once) and record it. */
@@ -106,12 +192,18 @@ function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof na
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
-  const o = validateOptions('options', options, ['base', 'signal', 'onProgress'])
+  const o = validateOptions('options', options, ['base', 'since', 'compress', 'keyFile', 'signal', 'onProgress'])
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
+  const compress = optional<boolean>('options.compress', o.compress, validateBoolean) ?? false
+  const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   const onProgress = optional<NonNullable<SendOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const base = o.base
   if (base !== undefined && !(typeof base === 'string' || (typeof base === 'number' && Number.isSafeInteger(base)))) {
     throw poolError('ERR_INVALID_ARG_TYPE', `base must be a revision number, got ${typeof base}`, { vid: v.vid })
+  }
+  const since = o.since === undefined ? undefined : validateStateId('options.since', o.since, v.vid)
+  if (base !== undefined && since !== undefined) {
+    throw poolError('ERR_INVALID_ARG_VALUE', 'base (a revision) and since (a state id) name the same thing: give one', { vid: v.vid })
   }
 
   async function* generate(): AsyncGenerator<Buffer> {
@@ -120,46 +212,68 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
     const detach = cancelOn(signal, token)
     let stream: InstanceType<typeof native.SendStream> | undefined
     try {
+      const key = keyFile === undefined ? null : await readKeyFile(keyFile)
       const opened = await v.locked(async () => {
-        const { clean, dirty } = await v.guard()
-        if (!clean) {
-          if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot send ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
-          throw poolError('ERR_MISSING_IMAGE', `Missing image file ${v.paths.clean} for volume ${v.vid}`, { vid: v.vid, path: v.paths.clean })
-        }
+        await cleanImage(v)
+        // A planted entry under a kept base's name refuses the send now, not after its last byte.
+        await v.ctx.files.images((await v.keptBases()).map((b) => b.path))
         let basePath: string | null = null
         if (base !== undefined) {
           const rev = (await v.revisions()).find((r) => String(r.rev) === String(base))
           if (!rev) throw poolError('ERR_REVISION_NOT_FOUND', `Volume ${v.vid} has no revision ${JSON.stringify(base)}`, { vid: v.vid })
           basePath = rev.path
+        } else if (since !== undefined) {
+          const found = await v.states.find(await committed(v), since)
+          if (!found) {
+            throw poolError('ERR_BASE_NOT_FOUND', `Volume ${v.vid} no longer holds the state ${since} (pruned, and not kept as a base); send a full stream`, { vid: v.vid })
+          }
+          basePath = found.path
         }
         const [target, baseState] = await v.states.identify(basePath ? [v.paths.clean, basePath] : [v.paths.clean])
         if (!target || (basePath && !baseState)) throw poolError('ERR_SOURCE_CHANGED', `An image of ${v.vid} vanished while the send was prepared`, { vid: v.vid })
         const header = {
           size: target.size,
           targetId: target.id,
+          ...v.kind,
+          compressed: compress,
+          keyed: key !== null,
           ...(basePath && baseState
             ? { baseId: baseState.id, baseSize: baseState.size, baseHash: await imageHash(v, basePath, baseState, token) }
             : {}),
         }
-        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, token)
+        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, key, token)
         await unwrap(s.open())
         return { stream: s, target }
       })
       stream = opened.stream
+      // One batch is held back: the last one carries the END record, which leaves only once
+      // the state is kept as a base. If keeping it fails (a full disk), the stream ends
+      // without its END and the receiver commits nothing: no end trusts a state the other lacks.
+      let held: { data: Buffer; position: number } | null = null
       for (;;) {
         if (signal?.aborted) throw abortError(signal)
         const { data, position } = await unwrap(stream.next(BATCH))
         if (!data) break
-        onProgress?.(position, opened.target.size)
-        yield data
+        if (held) {
+          onProgress?.(held.position, opened.target.size)
+          yield held.data
+        }
+        held = { data, position }
       }
       const stats = stream.stats()
-      if (stats && !opened.target.hash) {
-        // The next incremental from this state need not read it: remember its hash.
-        await v.locked(async () => {
-          const found = await v.states.find([v.paths.clean, ...(await v.revisions()).map((r) => r.path)], opened.target.id)
+      await v.locked(async () => {
+        if (stats && !opened.target.hash) {
+          // The next incremental from this state need not read it: remember its hash.
+          const found = await v.states.find(await committed(v), opened.target.id)
           if (found) await v.states.record(found.path, opened.target.id, stats.imageHash)
-        })
+        }
+        // Sent whole: the receiver's next incremental starts from it, whatever pruning does.
+        await keepSentState(v, opened.target.id)
+      })
+      if (signal?.aborted) throw abortError(signal)
+      if (held) {
+        onProgress?.(held.position, opened.target.size)
+        yield held.data
       }
     } catch (e) {
       if ((e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
@@ -172,13 +286,125 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
   return Readable.from(generate(), { objectMode: false })
 }
 
+/** A state id as the CLI and the API take it: 32 hex digits (any case). */
+function validateStateId(name: string, id: unknown, vid: string): string {
+  if (typeof id !== 'string') throw poolError('ERR_INVALID_ARG_TYPE', `${name} must be a state id (a string), got ${typeof id}`, { vid })
+  if (!/^[0-9a-fA-F]{32}$/.test(id)) throw poolError('ERR_INVALID_ARG_VALUE', `${name} must be a state id of 32 hex digits, got ${JSON.stringify(id.slice(0, 40))}`, { vid })
+  return id.toLowerCase()
+}
+
+/** The committed state of the volume: its identity (given now if it has none yet), time and size. */
+export function volumeState(v: SendAccess): Promise<VolumeState> {
+  return v.locked(async () => {
+    const clean = await cleanImage(v, 'read the state of')
+    const [state] = await v.states.identify([v.paths.clean])
+    if (!state) throw poolError('ERR_SOURCE_CHANGED', `The clean image of ${v.vid} vanished while its state was read`, { vid: v.vid })
+    return { id: state.id, time: new Date(clean.mtimeMs).toISOString(), size: state.size }
+  })
+}
+
+/** The clean image (under the lock), or the error that says why there is none to `what`. */
+async function cleanImage(v: SendAccess, what = 'send'): Promise<{ size: number; mtimeMs: number }> {
+  const { clean, dirty } = await v.guard()
+  if (clean) return clean
+  if (dirty) throw poolError('ERR_VOLUME_DIRTY', `Cannot ${what} ${v.vid} while it runs: snapshots are disabled, so its only image is in use`, { vid: v.vid })
+  throw poolError('ERR_MISSING_IMAGE', `Missing image file ${v.paths.clean} for volume ${v.vid}`, { vid: v.vid, path: v.paths.clean })
+}
+
+/** What `pool.receiveVolume` committed. */
+export interface ReceiveVolumeReport extends ReceiveReport {
+  /** Whether the pool lacked the volume and this receive created it. */
+  created: boolean
+}
+
+/** What a pool needs to receive into a volume it may lack (receiveCreating). */
+export interface ReceiveTarget<V extends ReceivingVolume> {
+  /** The volume as on disk now, or null when the pool has none of that vid. */
+  load(): Promise<V | null>
+  /** Create it (an origin volume) with these settings. */
+  create(settings: { size: number; rw: boolean }): Promise<V>
+}
+/** What receiveCreating uses of a volume. */
+interface ReceivingVolume {
+  receive: ReceiverFn
+  cleanIno(): Promise<number | null>
+  discardIfUntouched(ino: number): Promise<boolean>
+}
+type ReceiverFn = (source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions) => Promise<ReceiveReport>
+
+/**
+ * Receive into the volume `vid`, creating it when the pool lacks it (docs/design.md §8.5):
+ * the header is read first, a full stream's size and kind make the volume (an origin: a
+ * receiving pool holds no source for an origin-snapshot; a v1 header has no kind, so
+ * origin, read-write), and a receive that then fails removes the volume it made (unless
+ * another call committed into it meanwhile), so a refused stream changes nothing. An incremental stream cannot create: its base is missing.
+ * Options are checked by the receive itself; here only the key is read, to parse the header.
+ */
+export async function receiveCreating<V extends ReceivingVolume>(
+  vid: string,
+  target: ReceiveTarget<V>,
+  source: AsyncIterable<ArrayBufferView>,
+  options?: ReceiveOptions,
+): Promise<ReceiveVolumeReport> {
+  const existing = await target.load()
+  if (existing) return { ...(await existing.receive(source, options)), created: false }
+  if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
+    throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid })
+  }
+  const signal = options?.signal
+  const it = source[Symbol.asyncIterator]()
+  let first: Buffer
+  let header: NativeSendHeader
+  try {
+    // A keyed header authenticates only under its key: a stream that is refused creates nothing.
+    const key = typeof options?.keyFile === 'string' ? await readKeyFile(options.keyFile) : null
+    first = await readAtLeast(it, native.sendHeaderLength(), signal)
+    header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    if (header.baseId) {
+      throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} to apply this incremental stream to (it needs the base state ${header.baseId}); a full stream creates the volume`, { vid })
+    }
+  } catch (e) {
+    stopSource(source, it)
+    throw e
+  }
+  const made = await target.create({ size: header.size, rw: header.rw ?? true }).catch((e: unknown) => {
+    stopSource(source, it)
+    throw e
+  })
+  const ino = await made.cleanIno()
+  try {
+    return { ...(await made.receive(resumed(first, it, source), options)), created: true }
+  } catch (e) {
+    // Unless another call committed into it meanwhile: that state is not ours to drop.
+    if (ino !== null) await made.discardIfUntouched(ino).catch(() => {})
+    throw e
+  }
+}
+
+/** The stream again from its start: the bytes already read, then the rest of `it`; return() stops the source at once. */
+function resumed(first: Buffer, it: AsyncIterator<ArrayBufferView>, source: unknown): AsyncIterable<ArrayBufferView> {
+  let replayed = false
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        if (replayed) return it.next()
+        replayed = true
+        return { value: first, done: false }
+      },
+      return: async () => {
+        stopSource(source, it)
+        return { value: undefined, done: true }
+      },
+    }),
+  }
+}
+
 /** Pull bytes from `it` until `buf` holds at least `n`; returns what was read (possibly fewer at the end). */
 async function readAtLeast(it: AsyncIterator<ArrayBufferView>, n: number, signal?: AbortSignal): Promise<Buffer> {
   const parts: Buffer[] = []
   let have = 0
   while (have < n) {
-    if (signal?.aborted) throw abortError(signal)
-    const next = await it.next()
+    const next = await raceAbort(it.next(), signal)
     if (next.done) break
     const chunk = toBuffer(next.value)
     parts.push(chunk)
@@ -198,20 +424,25 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid: v.vid })
   }
-  const o = validateOptions('options', options, ['signal', 'onProgress'])
+  const o = validateOptions('options', options, ['like', 'keyFile', 'signal', 'onProgress'])
+  const like = optional<string>('options.like', o.like, validateString)
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
   const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
+  const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   if (signal?.aborted) throw abortError(signal)
+  const key = keyFile === undefined ? null : await readKeyFile(keyFile)
 
   const it = source[Symbol.asyncIterator]()
   const token = new native.CancelToken()
   const detach = cancelOn(signal, token)
   try {
-    const headLen = native.sendHeaderLength()
-    const first = await readAtLeast(it, headLen, signal)
-    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, headLen))))
+    const first = await readAtLeast(it, native.sendHeaderLength(), signal)
+    // Checks (and under a key, authenticates) the header: refused before anything is locked or written.
+    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    const headLen = header.headerLength ?? first.length
     // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
-    const check = async ({ dirty }: { dirty: unknown }): Promise<string | null> => {
+    // What the new image starts from: the base (incremental), a clone of the --like volume (full), or nothing.
+    const check = async ({ dirty }: { dirty: unknown }): Promise<{ from: string | null; over: boolean }> => {
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }
@@ -226,19 +457,23 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           throw poolError('ERR_BASE_MISMATCH', `The base state ${header.baseId} of ${v.vid} differs from the sender's (size or image checksum); send a full stream`, { vid: v.vid, path: found.path })
         }
         basePath = found.path
+      } else if (like !== undefined) {
+        const image = await v.committedImageOf(like)
+        if (!image) throw poolError('ERR_MISSING_IMAGE', `Volume ${like} (--like) has no committed image to start from`, { vid: v.vid })
+        return { from: image, over: true }
       }
-      return basePath
+      return { from: basePath, over: false }
     }
     let received: StateChange['record'] = null
-    const report = await v.withImport(null, async (basePath: string | null) => {
+    let own: string | null = null
+    const report = await v.withImport(null, async ({ from, over }: { from: string | null; over: boolean }) => {
       let ok = false
-      let method: ReceiveReport['method'] = 'sparse'
-      const r = v.ctx.files.receiveStream(v.paths.import, first.subarray(0, headLen), token)
+      const r = v.ctx.files.receiveStream(v.paths.import, from, first.subarray(0, headLen), key, over, token)
       try {
-        // A scratch clone: the commit fsyncs the import before its rename, and recovery removes any import.
-        if (basePath) method = (await v.ctx.files.copy(basePath, v.paths.import, { size: header.size, signal, scratch: true })).method
-        else await v.ctx.files.createSparse(v.paths.import, header.size)
-        await unwrap(r.open())
+        // Its own file (a clone of the base or of the --like image, or sparse), never the import name another call holds.
+        const opened = await unwrap(r.open())
+        own = join(v.paths.dir, opened.name!)
+        const method: ReceiveReport['method'] = opened.method ?? 'sparse'
         let pending: Buffer | null = first.subarray(headLen)
         for (;;) {
           if (signal?.aborted) throw abortError(signal)
@@ -247,7 +482,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
             chunk = pending
             pending = null
           } else {
-            const next = await it.next()
+            const next = await raceAbort(it.next(), signal)
             if (next.done) break
             chunk = toBuffer(next.value)
           }
@@ -255,24 +490,36 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           const { position } = await unwrap(r.write(chunk))
           onProgress?.(position, header.size)
         }
+        // Aborted while the sender closed: the abort is the cause, not a short stream.
+        if (signal?.aborted) throw abortError(signal)
         const { imageHash: hash } = await unwrap(r.finish())
         if (signal?.aborted) throw abortError(signal)
-        received = { path: v.paths.import, id: header.targetId, hash: hash ?? null }
+        received = { path: own, id: header.targetId, hash: hash ?? null }
         ok = true
+        return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over ? like ?? null : null, method }
       } finally {
-        if (!ok) {
-          await unwrap(r.close()).catch(() => {})
-        }
+        // Unlinks the file unless finish() handed it to the commit.
+        if (!ok) await unwrap(r.close()).catch(() => {})
       }
-      return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, method }
-    }, check, { marker: false, received: () => received })
+    }, check, { own: () => own, received: () => received })
     onProgress?.(header.size, header.size)
     return report
   } catch (e) {
-    if ((e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
+    // Aborted: that is the cause, even when the sender closed meanwhile (Ctrl-C reaches both ends of a pipe).
+    if (signal?.aborted || (e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
     throw e
   } finally {
     detach()
-    await it.return?.().catch(() => {})
+    stopSource(source, it)
   }
+}
+
+/**
+ * Stop the producer without waiting for it: a Node stream is destroyed (closing a pipe
+ * whose sender is silent), any other iterator told to return. Awaiting return() would
+ * wait behind a pending next(), i.e. for the silent sender.
+ */
+function stopSource(source: unknown, it: AsyncIterator<unknown>): void {
+  if (source instanceof Readable) source.destroy()
+  else void Promise.resolve(it.return?.()).catch(() => {})
 }

@@ -148,7 +148,7 @@ export function exportStream(files: PoolFiles, exportPath: () => Promise<string>
 }
 
 /** Settle with `p`, or reject with an AbortError as soon as `signal` aborts. */
-function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+export function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return p
   if (signal.aborted) return Promise.reject(abortError(signal))
   return new Promise<T>((resolve, reject) => {
@@ -231,6 +231,8 @@ export async function writeImport(
     await send()
     await settle()
     if (received !== size) {
+      // Ctrl-C reaches both ends of a pipe: a sender that closed after an abort is not the cause.
+      if (signal?.aborted) throw abortError(signal)
       throw poolError('ERR_INVALID_ARG_VALUE', `Import stream ended after ${received} of ${size} bytes`, { path })
     }
     if (signal?.aborted) throw abortError(signal)
@@ -258,6 +260,7 @@ export async function pumpImport(files: PoolFiles, path: string, source: string,
   let finished = false
   try {
     const { position } = await writer.pump(source, opts)
+    if (position !== size && opts.signal?.aborted) throw abortError(opts.signal) // the abort is the cause, as in writeImport
     if (position !== size) throw poolError('ERR_INVALID_ARG_VALUE', `Import stream ended after ${position} of ${size} bytes`, { path })
     await writer.finish()
     opts.onProgress?.(size, size)

@@ -4,12 +4,14 @@
 // does (a revision of the old image is added, the size follows the file) but
 // makes no precache (volume-lifecycle.ts, CommitOptions); a failure deletes it,
 // so nothing committed changes. withImport is that frame.
-// A receive (docs/design.md §8.5) writes no marker (recovery removes an import
-// without one) and has its state's identity recorded by the commit.
+// A receive (docs/design.md §8.5) writes into a file of its own, never into the
+// import name that importData hands out: it touches no marker, is refused with
+// ERR_VOLUME_BUSY while another call's import is in progress, and has its state's
+// identity recorded by the commit.
 import { resolve } from 'node:path'
 import { poolError } from './fail'
 import { throwIfAborted } from '../errors'
-import { writeOwnerMarker } from './owner'
+import { ownerAlive, writeOwnerMarker } from './owner'
 import { optional, progressOptions, validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize } from '../validate'
 import { pumpImport, writeImport } from './stream'
 import { outsideStat } from './files'
@@ -26,10 +28,11 @@ type ProgressFn = (doneBytes: number, totalBytes: number) => void
 /** How a receive's import differs from the others (docs/design.md §8.5). */
 export interface ImportFrame {
   /**
-   * false: write no import marker, remove a stale one. For an import that lives only under
-   * this call's lock: recovery removes an import without a marker as abandoned.
+   * A receive's own file, once `body` made it (null before): committed instead of the
+   * import name. It lives only under this call's lock (recovery removes it by its temp
+   * name), so no marker is written or removed; a live import of another call refuses it.
    */
-  marker?: boolean
+  own?: () => string | null
   /** Once `body` succeeded: the state the import is, recorded by the commit before its rename. */
   received?: () => StateChange['record']
 }
@@ -52,40 +55,64 @@ export function withImport<T, C = void>(
     let checked: C | undefined
     if (check) checked = await check(images)
     else refuseWhileDirty(v, 'import into', images)
-    await beginImport(v, size, frame.marker)
+    const own = frame.own
+    if (own) await refuseWhileImporting(v)
+    else await beginImport(v, size)
     let result: T
     try {
       result = await body(checked as C)
     } catch (e) {
-      await endImport(v, false)
+      await endImport(v, false, own && { file: own() })
       throw e
     }
-    await endImport(v, true, frame.received?.())
+    await endImport(v, true, own && { file: own() }, frame.received?.())
     return result
   })
 }
 
-/** Mark an import as in progress (for recovery; `marker` false: see ImportFrame) and create its sparse file (size null: the copy creates it). */
-async function beginImport(v: VolumeAccess, size: number | null, marker = true): Promise<void> {
-  const p = v.paths
-  const mark = v.ctx.store.importMarkPath(v.vid)
-  await v.ctx.files.ensureDir(p.dir)
-  if (marker) await writeOwnerMarker(v.ctx.files, mark)
-  else await v.ctx.files.remove(mark)
-  if (size !== null) await v.ctx.files.createSparse(p.import, size)
+/** Mark an import as in progress (for recovery) and create its sparse file (size null: the copy creates it). */
+async function beginImport(v: VolumeAccess, size: number | null): Promise<void> {
+  await v.ctx.files.ensureDir(v.paths.dir)
+  await writeOwnerMarker(v.ctx.files, v.ctx.store.importMarkPath(v.vid))
+  if (size !== null) await v.ctx.files.createSparse(v.paths.import, size)
 }
 
-/** Commit the import file (its size becomes the volume's; `received`: its state, see ImportFrame) or delete it; then drop the import marker. */
-async function endImport(v: VolumeAccess, success: boolean, received?: StateChange['record']): Promise<void> {
-  const p = v.paths
-  if (success) {
-    const imp = await v.ctx.files.writableImage(p.import) // never commit a hardlinked import
-    await commit(v, p.import, { received, precache: false })
-    if (imp && imp.size !== v.record.size) await v.persist({ ...v.record, size: imp.size })
-  } else {
-    await v.ctx.files.remove(p.import)
+/**
+ * A receive never takes over an import in progress: the import file is the caller's of
+ * importData (in this process or another live one) until its importDataEnd. A marker
+ * whose owner died marks an abandoned import, which recovery removes: no refusal.
+ */
+async function refuseWhileImporting(v: VolumeAccess): Promise<void> {
+  const held = await v.ctx.files.readOwner(v.ctx.store.importMarkPath(v.vid))
+  if (held && ownerAlive(held.owner, held.mtimeMs)) {
+    throw poolError('ERR_VOLUME_BUSY', `Cannot receive into ${v.vid}: an import into it is in progress (${v.paths.import}); it must end (importDataEnd) first`, {
+      vid: v.vid,
+      path: v.paths.import,
+    })
   }
-  await v.ctx.files.remove(v.ctx.store.importMarkPath(v.vid))
+}
+
+/**
+ * Commit the import (its size becomes the volume's; `received`: its state, see ImportFrame)
+ * or delete it. `own`: a receive's, whose file (null: none made yet) is the one committed
+ * or deleted and which has no marker; else the import file, whose marker is dropped after.
+ */
+async function endImport(v: VolumeAccess, success: boolean, own?: { file: string | null }, received?: StateChange['record']): Promise<void> {
+  const file = own ? own.file : v.paths.import
+  if (success && file) {
+    try {
+      const imp = await v.ctx.files.writableImage(file) // never commit a hardlinked import
+      await commit(v, file, { received, precache: false })
+      if (imp && imp.size !== v.record.size) await v.persist({ ...v.record, size: imp.size })
+    } catch (e) {
+      // A receive's file is nobody else's: a failed commit leaves no temp behind (a crash does, for recovery).
+      if (own) await v.ctx.files.remove(file).catch(() => {})
+      throw e
+    }
+  } else if (file) {
+    await v.ctx.files.remove(file)
+  }
+  if (!own) await v.ctx.files.remove(v.ctx.store.importMarkPath(v.vid))
 }
 
 /** Imports are refused while a dirty image exists: the stop would rename it over the imported data. */

@@ -6,7 +6,7 @@
 import { poolError, hasCode } from './fail'
 import { throwIfAborted } from '../errors'
 import { flagOptions, optional, validateOptions, validateSignal, validateSize } from '../validate'
-import { addRevision, pruneRevisions } from './revisions'
+import { addRevision, pruneRevisions, revisionList } from './revisions'
 import { refreshPrecache, replaceClean, startFromPrecache } from './precache'
 import { startWay } from './kind'
 import type { StateChange } from './states'
@@ -226,4 +226,27 @@ export async function resize(v: VolumeAccess, size: number, options?: ResizeOpti
     }
     if (v.record.size !== size) await v.persist({ ...v.record, size })
   })
+}
+
+/**
+ * `remove`, only while nothing was committed into the volume since its clean image was
+ * the inode `ino`: its clean image is still that inode and it has no revision. For a
+ * receive that created the volume and failed (docs/design.md §8.5): another call may
+ * have received into it meanwhile, and what it committed stays.
+ */
+export async function removeIfUntouched(v: VolumeAccess, ino: number): Promise<boolean> {
+  return v.locked(async () => {
+    const { clean, dirty } = await v.guard()
+    if (clean?.ino !== ino || dirty || (await revisionList(v)).length) return false
+    await removeLocked(v)
+    return true
+  })
+}
+
+async function removeLocked(v: VolumeAccess): Promise<void> {
+  await v.removeImages('all')
+  await v.states.removeAll()
+  await v.ctx.files.removeEmptyDir(v.paths.dir)
+  await v.ctx.store.removeVolume(v.vid)
+  v.ctx.forget(v.vid)
 }

@@ -15,9 +15,9 @@ import { volumePaths, lockFileName, type VolumePaths } from './names'
 import { poolError } from './fail'
 import { throwIfAborted } from '../errors'
 import { optional, validateBoolean, validateObject, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
-import { sendVolume, receiveVolume, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess } from './send'
+import { sendVolume, receiveVolume, volumeState, keptBases, forgetBase, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess, type VolumeState } from './send'
 import { VolumeStates } from './states'
-import { volumeFiles } from './images'
+import { keptBaseFiles, volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
 import { startWay, volumeKind, type VolumeKind } from './kind'
@@ -54,6 +54,7 @@ const VOLUME_CALLS = [
   'create', 'verify', 'start', 'stop', 'strayRevisions', 'revert', 'resize', 'export', 'exportStream', 'exportToFile',
   'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive',
   'isDirty', 'isRunning', 'isOutdated', 'revisions', 'size', 'usage', 'setConfig', 'footprint', 'remove',
+  'startCost', 'startChecked', 'state', 'bases', 'forgetBase', 'cleanIno', 'discardIfUntouched',
 ] as const
 
 /**
@@ -312,6 +313,27 @@ export class ReflinkVolume {
     return sendVolume(this.sendAccess(), options)
   }
 
+  /** The committed state: its identity (what `send({ since })` on the other side takes), time and size (docs/design.md §8.1). */
+  async state(): Promise<VolumeState> {
+    this.usable()
+    this.requireSaveOnStop('state')
+    return volumeState(this.sendAccess())
+  }
+
+  /** The kept bases: states sent whole, kept whatever pruning does until a newer state is sent (docs/design.md §8.6). */
+  async bases(): Promise<VolumeState[]> {
+    this.usable()
+    this.requireSaveOnStop('bases')
+    return keptBases(this.sendAccess())
+  }
+
+  /** Drop the kept base of state `id` (a send from it is then a full one unless a revision still holds it). */
+  async forgetBase(id: string): Promise<void> {
+    this.usable()
+    this.requireSaveOnStop('forgetBase')
+    await forgetBase(this.sendAccess(), id)
+  }
+
   /** Apply a send stream and commit its state as a new revision; refused while dirty (docs/design.md §8). */
   async receive(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
     this.usable()
@@ -320,8 +342,12 @@ export class ReflinkVolume {
   }
 
   private get states(): VolumeStates {
-    // The import file too: a received state is recorded before its commit renames it into place.
-    return new VolumeStates(this.ctx.files, this.ctx.dirPath, this.vid, async () => [this.paths.clean, this.paths.import, ...(await revisions.revisionList(this.access)).map((r) => r.path)])
+    // A received state is recorded before its commit renames it into place: `update` keeps it as an extra.
+    return new VolumeStates(this.ctx.files, this.ctx.dirPath, this.vid, async () => [
+      this.paths.clean,
+      ...(await revisions.revisionList(this.access)).map((r) => r.path),
+      ...(await keptBaseFiles(this.ctx.files, this.paths)).map((b) => b.path),
+    ])
   }
 
   private sendAccess(): SendAccess {
@@ -329,10 +355,16 @@ export class ReflinkVolume {
       vid: this.vid,
       ctx: this.ctx,
       paths: this.paths,
+      kind: { saveOnStop: this.saveOnStop, snapOnStart: this.snapOnStart, rw: this.rw },
+      committedImageOf: async (vid) => {
+        const other = volumePaths(this.ctx.dirPath, this.ctx.pool.getVolume(vid).vid).clean
+        return (await this.ctx.files.image(other)) ? other : null
+      },
       states: this.states,
       locked: (fn) => this.locked(fn),
       guard: () => this.guard(),
       revisions: () => revisions.revisionList(this.access),
+      keptBases: () => keptBaseFiles(this.ctx.files, this.paths),
       withImport: (size, body, check, frame) => dataIn.withImport(this.access, size, body, check, frame),
     }
   }
@@ -427,6 +459,16 @@ export class ReflinkVolume {
     this.usable()
     // A running volume is removed as it always was here (the Qubes driver's remove); the batch call refuses it without force.
     await this.ctx.pool.removeVolumes([this], { force: true, ...options })
+  }
+
+  /** @internal the inode of the clean image now (null: none), for discardIfUntouched. */
+  async cleanIno(): Promise<number | null> {
+    return (await this.ctx.files.image(this.paths.clean))?.ino ?? null
+  }
+
+  /** @internal remove the volume unless something was committed into it since its clean image was `ino`. */
+  discardIfUntouched(ino: number): Promise<boolean> {
+    return lifecycle.removeIfUntouched(this.access, ino)
   }
 
   // ---- helpers -------------------------------------------------------------

@@ -124,10 +124,6 @@ pub struct CopyOptions {
     /// Give the result the source's mtime (ns precision).
     pub copy_mtime: bool,
     pub sparse: SparseMode,
-    /// The result is a scratch file that the caller fsyncs before it renames it into
-    /// place (a receive's import, docs/design.md §8.5): still atomic (temp + rename),
-    /// but neither it nor its directory is fsynced here.
-    pub scratch: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,11 +184,7 @@ pub fn copy_entry(
     }
     // Last chance to cancel before `dst` changes.
     ctl.check().map_err(ctx)?;
-    if opts.scratch {
-        tmp.place()?;
-    } else {
-        tmp.commit()?;
-    }
+    tmp.commit()?;
     Ok(outcome)
 }
 

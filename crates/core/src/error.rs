@@ -34,6 +34,12 @@ pub mod codes {
         ERR_STREAM_CORRUPT,
         /// A send stream of a format version this build does not read.
         ERR_STREAM_VERSION,
+        /// A keyed send stream does not authenticate under the given key (another key,
+        /// altered, spliced), or a key was given and the stream is unkeyed, or the other way.
+        ERR_STREAM_AUTH,
+        /// A stream key file that others could read or replace (group/other permission
+        /// bits, not a regular file, a symlink, another owner): refused, as ssh does.
+        ERR_KEY_FILE_UNSAFE,
         /// A path inside a pool is a symlink, leads out of the pool, or is not a regular
         /// file (or a writable image with more than one link): never followed or opened.
         ERR_UNSAFE_PATH,
@@ -46,6 +52,9 @@ pub mod codes {
         /// An operation that allocates was refused: it could take the pool's filesystem
         /// below its `minFree` floor (raised by the TS pool layer; listed here for parity).
         ERR_LOW_SPACE,
+        /// The volume is in use by another call that must not be taken over (an import in
+        /// progress: a receive refuses rather than write where its caller writes).
+        ERR_VOLUME_BUSY,
     }
 }
 

@@ -24,7 +24,8 @@
 //! - `zeroskip`: writes that leave all-zero blocks as holes (stream import, `sparse: always`).
 //! - `diff`: the changed ranges of an image against a base, from both extent maps.
 //! - `imagehash`: the updatable whole-image checksum of the send stream.
-//! - `send` / `receive`: the send stream format, its sender and its receiver.
+//! - `send_format`: the send stream's wire format (header, record heads, seals, codec).
+//! - `send` / `receive`: the sender and the receiver of the send stream.
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
 //! - `batch`: many volumes' files in one group commit (temps, one barrier, renames, records).
@@ -46,6 +47,7 @@ pub mod probe;
 pub mod receive;
 pub mod resize;
 pub mod send;
+pub mod send_format;
 pub mod sparse;
 pub mod sparse_reader;
 mod sys;

@@ -7,7 +7,9 @@
 //! size. Each record head is checked before its payload is waited for (kind, sequence
 //! number, offsets increasing and inside the image, block alignment, DATA at most
 //! `MAX_DATA`), so a corrupt length cannot make the receiver buffer without bound; the
-//! whole record is checked against its checksum before it touches the file. DATA is
+//! whole record is checked against its seal (checksum, or MAC chain under a key) before
+//! it touches the file, and before a compressed payload is decompressed (into exactly
+//! the announced length, never more). DATA is
 //! written with pwrite (zero blocks left as holes in a full stream), HOLE is punched
 //! with fallocate(PUNCH_HOLE). The image hash is updated as the sender's was (the blocks
 //! as they were in the base are read back before being overwritten), or computed over
@@ -16,21 +18,71 @@
 //! the file, and its commit fsyncs it before the rename (one fsync per image, docs/design.md §8.5).
 //! The caller deletes the file on any error, so a refused stream changes nothing.
 //! Cancellation: `Control::check` before every record and every `imagehash::CHUNK` hashed.
+//!
+//! The file a receive writes is its own (`stage`): `<import>~<random>` created with
+//! O_EXCL beside the import name, never the import name itself, which `importData` hands
+//! to other processes to write into. Nobody else is ever given its name, and the
+//! receiver writes through the handle made at its creation, so what the pool commits
+//! under the sender's identity is what this stream wrote (docs/design.md §8.5).
 
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags};
 
 use crate::control::Control;
+use crate::copy::{self, CopyMethod, ReflinkMode};
 use crate::diff::BLOCK;
+use crate::dir::Entry;
 use crate::error::{codes, Error, Result};
 use crate::imagehash::{image_hash, sum_blocks, sum_range};
-use crate::send::{
-    record_sum, Header, RecordHead, KIND_DATA, KIND_END, KIND_HOLE, MAX_DATA, RECORD_HEAD, SUM_LEN,
+use crate::send_format::{
+    Codec, Header, RecordHead, Seal, KIND_DATA, KIND_END, KIND_HOLE, KIND_ZDATA, MAX_DATA, SUM_LEN,
 };
+use crate::tempname::{KeptTemp, TempFile};
 use crate::{sys, zeroskip};
+
+/// The receive's own file beside `import` (its name is never `import` itself), opened for
+/// reading and writing at `size` bytes: a clone (else a sparse copy) of `base`, cut or
+/// zero-extended to `size`, or a sparse file. Returns the file, the owner of its name
+/// (unlinked on drop until kept) and how the base was copied (`None`: sparse).
+pub fn stage(
+    import: &Entry,
+    base: Option<&File>,
+    size: u64,
+    ctl: &Control,
+) -> Result<(File, KeptTemp, Option<CopyMethod>)> {
+    let tmp = TempFile::create(import, 0o600)?;
+    let shown = tmp.tmp.shown();
+    let method = match base {
+        Some(b) => {
+            let base_size = b
+                .metadata()
+                .map_err(|e| Error::io(e, "fstat").with_path(&shown))?
+                .len();
+            let how = copy::fill(
+                b.as_fd(),
+                &tmp.file,
+                base_size,
+                size,
+                ReflinkMode::Auto,
+                ctl,
+            )
+            .map_err(|e| e.with_path(&shown))?;
+            Some(how.method)
+        }
+        None => {
+            tmp.file
+                .set_len(size)
+                .map_err(|e| Error::io(e, "ftruncate").with_path(&shown))?;
+            None
+        }
+    };
+    let (file, kept) = tmp.detach()?;
+    Ok((file, kept, method))
+}
 
 fn corrupt(detail: impl Into<String>) -> Error {
     Error::lib(codes::ERR_STREAM_CORRUPT, "receive", detail)
@@ -51,23 +103,50 @@ pub struct Receiver {
     /// The image hash the END record announced, once seen.
     announced: Option<u128>,
     scratch: Vec<u8>,
+    seal: Seal,
+    codec: Codec,
+    /// A compressed record's image bytes.
+    unpacked: Vec<u8>,
+    /// A full stream applied over another image (`receive --like`): only the blocks
+    /// that differ are written, and what no record covers is punched.
+    over: bool,
 }
 
 impl Receiver {
     /// `file` is open for reading and writing and already holds the base (or nothing) at
-    /// the target size; `block` is its filesystem's block size.
-    pub fn new(header: Header, file: File, block: usize) -> Receiver {
+    /// the target size (and, for a resumed stream, what was received below its resume
+    /// offset); `block` is its filesystem's block size; `seal` is what
+    /// `Header::decode` gave with the header.
+    pub fn new(header: Header, seal: Seal, file: File, block: usize) -> Receiver {
         Receiver {
             hash: header.start_hash(),
+            pos: header.resume_from.unwrap_or(0),
             header,
             file,
             block: block.max(512),
             seq: 0,
-            pos: 0,
             pending: Vec::new(),
             announced: None,
             scratch: Vec::new(),
+            seal,
+            codec: Codec::new(),
+            unpacked: Vec::new(),
+            over: false,
         }
+    }
+
+    /// Apply a full stream over the image already in the file (a clone of a similar
+    /// volume, docs/design.md §8.10) rather than over zeros: every block that already
+    /// holds the right bytes is left alone, so it stays shared with that volume. No
+    /// effect on an incremental stream (it starts from its base anyway).
+    pub fn over_existing(mut self) -> Receiver {
+        self.over = self.header.base.is_none();
+        self
+    }
+
+    /// Records applied so far (a resume token counts them).
+    pub fn records(&self) -> u32 {
+        self.seq
     }
 
     /// Bytes of the image covered so far (for progress).
@@ -92,33 +171,38 @@ impl Receiver {
 
     /// Apply the complete records at the start of `buf`; returns the bytes used.
     fn apply_records(&mut self, buf: &[u8], ctl: &Control) -> Result<usize> {
+        let head_len = self.header.head_len();
+        let seal_len = self.header.seal_len();
         let mut at = 0usize;
-        while buf.len() - at >= RECORD_HEAD {
+        while buf.len() - at >= head_len {
             if self.announced.is_some() {
                 return Err(corrupt("bytes after the END record"));
             }
-            let head = RecordHead::decode(&buf[at..at + RECORD_HEAD])?;
+            let head = RecordHead::decode(&self.header, &buf[at..at + head_len])?;
             self.check_head(&head)?;
-            let total = RECORD_HEAD + head.payload_len() as usize + SUM_LEN;
+            let total = head_len + head.stored as usize + seal_len;
             if buf.len() - at < total {
                 break;
             }
             ctl.check()?;
-            let body = &buf[at..at + total - SUM_LEN];
-            let mut sum = [0u8; SUM_LEN];
-            sum.copy_from_slice(&buf[at + total - SUM_LEN..at + total]);
-            let want = record_sum(
-                self.header.seed(),
-                &body[..RECORD_HEAD],
-                &body[RECORD_HEAD..],
-            );
-            if u128::from_le_bytes(sum) != want {
-                return Err(corrupt(format!(
-                    "checksum mismatch in record {} at offset {}",
-                    head.seq, head.offset
-                )));
+            let body = &buf[at..at + total - seal_len];
+            self.seal.check(
+                &head,
+                body,
+                head_len,
+                &buf[at + total - seal_len..at + total],
+            )?;
+            let payload = &body[head_len..];
+            if head.kind == KIND_ZDATA {
+                let mut unpacked = std::mem::take(&mut self.unpacked);
+                unpacked.resize(head.length as usize, 0);
+                self.codec.decompress(payload, &mut unpacked)?;
+                let r = self.apply(&head, &unpacked, ctl);
+                self.unpacked = unpacked;
+                r?;
+            } else {
+                self.apply(&head, payload, ctl)?;
             }
-            self.apply(&head, &body[RECORD_HEAD..], ctl)?;
             self.seq = self.seq.wrapping_add(1);
             at += total;
         }
@@ -144,7 +228,7 @@ impl Receiver {
             return Ok(());
         }
         let ok_len = match h.kind {
-            KIND_DATA => h.length > 0 && h.length <= MAX_DATA,
+            KIND_DATA | KIND_ZDATA => h.length > 0 && h.length <= MAX_DATA,
             KIND_HOLE => h.length > 0,
             other => return Err(corrupt(format!("unknown record kind {other}"))),
         };
@@ -170,6 +254,10 @@ impl Receiver {
         let updates = self.header.updates_hash();
         let incremental = self.header.base.is_some();
         let end = h.offset + h.length;
+        if self.over && h.offset > self.pos {
+            // A full stream skips what reads as zeros: here that range may hold data.
+            self.punch(self.pos, h.offset - self.pos)?;
+        }
         if h.kind == KIND_END {
             let mut a = [0u8; 16];
             a.copy_from_slice(payload);
@@ -182,13 +270,15 @@ impl Receiver {
             let old = sum_range(&self.file, h.offset, end, &mut self.scratch, ctl)?;
             self.hash = self.hash.wrapping_sub(old);
         }
-        if h.kind == KIND_DATA {
+        if h.kind == KIND_DATA || h.kind == KIND_ZDATA {
             if updates {
                 self.hash = self.hash.wrapping_add(sum_blocks(payload, h.offset));
             }
             if incremental {
                 sys::pwrite_all(self.file.as_fd(), payload, h.offset)
                     .map_err(|e| Error::os(e, "write"))?;
+            } else if self.over {
+                self.write_changed_blocks(h.offset, payload)?;
             } else {
                 zeroskip::write_skipping_zeros(self.file.as_fd(), h.offset, payload, self.block)?;
             }
@@ -198,6 +288,57 @@ impl Receiver {
         self.pos = end;
         ctl.report(end, self.header.size);
         Ok(())
+    }
+
+    /// Write the blocks of `payload` (at the block-aligned `offset`) that differ from the
+    /// file's: runs of changed blocks with one pwrite each, changed blocks that are now
+    /// all zeros punched. Unchanged blocks are not written, so they keep their extents.
+    fn write_changed_blocks(&mut self, offset: u64, payload: &[u8]) -> Result<()> {
+        let mut old = std::mem::take(&mut self.scratch);
+        old.resize(payload.len(), 0);
+        self.file
+            .read_exact_at(&mut old, offset)
+            .map_err(|e| Error::io(e, "pread"))?;
+        let b = BLOCK as usize;
+        // A run of changed blocks being gathered: its start in `payload`, and whether zeros.
+        let mut run: Option<(usize, bool)> = None;
+        let mut at = 0usize;
+        let r = loop {
+            let block = (at < payload.len()).then(|| {
+                let end = (at + b).min(payload.len());
+                let new = &payload[at..end];
+                (new != &old[at..end], zeroskip::is_zero(new))
+            });
+            let flush = match (run, block) {
+                (Some((_, zeros)), Some((true, z))) => zeros != z,
+                (Some(_), _) => true,
+                (None, _) => false,
+            };
+            if flush {
+                let (start, zeros) = run.take().expect("flush needs a run");
+                let res = if zeros {
+                    self.punch(offset + start as u64, (at - start) as u64)
+                } else {
+                    sys::pwrite_all(
+                        self.file.as_fd(),
+                        &payload[start..at],
+                        offset + start as u64,
+                    )
+                    .map_err(|e| Error::os(e, "write"))
+                };
+                if let Err(e) = res {
+                    break Err(e);
+                }
+            }
+            match block {
+                None => break Ok(()),
+                Some((true, zeros)) if run.is_none() => run = Some((at, zeros)),
+                _ => {}
+            }
+            at += b;
+        };
+        self.scratch = old;
+        r
     }
 
     /// fallocate(PUNCH_HOLE | KEEP_SIZE); where the filesystem cannot punch, write zeros.

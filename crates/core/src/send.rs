@@ -1,224 +1,29 @@
-//! The send stream (docs/design.md §8): its byte format and the sender.
+//! The sender of the send stream (docs/design.md §8; the format is `send_format`).
 //!
 //! Why: a committed state travels to another pool as one self-checking byte stream
-//! over any pipe. Format (all integers little-endian): a 104-byte header (magic,
-//! version, sizes, the target's identity, the base's identity and image hash), then
-//! records in increasing, non-overlapping offset order, each a 24-byte head (kind,
-//! sequence number, offset, length), its payload (DATA: the bytes; HOLE: none; END:
-//! the image hash) and an XXH3-128 of head and payload seeded from the target identity.
-//! Strategy: the changes come from `diff` (extent maps, no data read); each DATA change
+//! over any pipe: a header, then records in increasing, non-overlapping offset order,
+//! each sealed (a checksum, or a MAC chain under a key). Strategy: the changes come from `diff` (extent maps, no data read); each DATA change
 //! is cut into records of at most `MAX_DATA` bytes read with pread; the image hash
 //! (`imagehash`) is updated from the base's hash with the changed blocks only, or, when
-//! the sizes differ, computed over the whole target at the end. Memory: one record plus
+//! the sizes differ or the stream is resumed, computed over the whole target at the end.
+//! A compressed stream packs each DATA record into one zstd frame (sent plain when it
+//! does not shrink); the hash and the seal are over what the record holds on the wire
+//! and the image bytes respectively, so compression changes neither check. A resumed
+//! stream skips the changes below its resume offset (docs/design.md §8.9). Memory: one record plus
 //! one FIEMAP batch per file. Cancellation: `Control::check` before every record and
 //! every `imagehash::CHUNK` hashed.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use xxhash_rust::xxh3::{xxh3_128, Xxh3};
-
 use crate::control::Control;
-use crate::diff::{Change, ChangeKind, Diff, BLOCK};
+use crate::diff::{Change, ChangeKind, Diff};
 use crate::error::{codes, Error, Result};
 use crate::imagehash::{image_hash, sum_blocks, sum_range};
-
-/// First bytes of every stream.
-pub const MAGIC: [u8; 8] = *b"RFPSEND\n";
-/// The format version this code writes and reads.
-pub const VERSION: u32 = 1;
-/// Bytes of the header (its checksum included).
-pub const HEADER_LEN: usize = 104;
-/// Bytes of a record head (kind, reserved, seq, offset, length).
-pub const RECORD_HEAD: usize = 24;
-/// Bytes of a checksum (XXH3-128, little-endian).
-pub const SUM_LEN: usize = 16;
-/// Largest DATA payload: bounds what a receiver buffers.
-pub const MAX_DATA: u64 = 1 << 20;
-
-const FLAG_INCREMENTAL: u32 = 1;
-
-/// Record kinds.
-pub const KIND_DATA: u8 = 1;
-pub const KIND_HOLE: u8 = 2;
-pub const KIND_END: u8 = 3;
-
-/// An identity of a committed state: 16 random bytes.
-pub type StateId = [u8; 16];
-
-/// The state a stream was computed against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BaseRef {
-    pub id: StateId,
-    pub size: u64,
-    /// The base's image hash (`imagehash`).
-    pub hash: u128,
-}
-
-/// The stream header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    /// Size of the target image in bytes.
-    pub size: u64,
-    pub target_id: StateId,
-    pub base: Option<BaseRef>,
-}
-
-fn corrupt(detail: impl Into<String>) -> Error {
-    Error::lib(codes::ERR_STREAM_CORRUPT, "receive", detail)
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-fn u128_at(b: &[u8], at: usize) -> u128 {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&b[at..at + 16]);
-    u128::from_le_bytes(a)
-}
-
-impl Header {
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut h = [0u8; HEADER_LEN];
-        h[0..8].copy_from_slice(&MAGIC);
-        h[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        let flags = if self.base.is_some() {
-            FLAG_INCREMENTAL
-        } else {
-            0
-        };
-        h[12..16].copy_from_slice(&flags.to_le_bytes());
-        h[16..24].copy_from_slice(&self.size.to_le_bytes());
-        h[32..36].copy_from_slice(&(BLOCK as u32).to_le_bytes());
-        h[40..56].copy_from_slice(&self.target_id);
-        if let Some(b) = &self.base {
-            h[24..32].copy_from_slice(&b.size.to_le_bytes());
-            h[56..72].copy_from_slice(&b.id);
-            h[72..88].copy_from_slice(&b.hash.to_le_bytes());
-        }
-        let sum = xxh3_128(&h[..88]);
-        h[88..104].copy_from_slice(&sum.to_le_bytes());
-        h
-    }
-
-    /// Parse and check a header: `ERR_STREAM_CORRUPT` for anything but our header,
-    /// `ERR_STREAM_VERSION` for a version this code does not read.
-    pub fn decode(h: &[u8]) -> Result<Header> {
-        if h.len() < HEADER_LEN {
-            return Err(corrupt(format!(
-                "the stream ended inside its header ({} of {HEADER_LEN} bytes)",
-                h.len()
-            )));
-        }
-        if h[0..8] != MAGIC {
-            return Err(corrupt("not a reflink-pool send stream (bad magic)"));
-        }
-        let version = u32_at(h, 8);
-        if version != VERSION {
-            return Err(Error::lib(
-                codes::ERR_STREAM_VERSION,
-                "receive",
-                format!("stream format version {version} is not supported (this build reads version {VERSION})"),
-            ));
-        }
-        if u128_at(h, 88) != xxh3_128(&h[..88]) {
-            return Err(corrupt("header checksum mismatch"));
-        }
-        let flags = u32_at(h, 12);
-        if flags & !FLAG_INCREMENTAL != 0 || u32_at(h, 32) != BLOCK as u32 || u32_at(h, 36) != 0 {
-            return Err(corrupt("header has unknown flags or block size"));
-        }
-        let id = |at: usize| {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&h[at..at + 16]);
-            a
-        };
-        let base = (flags & FLAG_INCREMENTAL != 0).then(|| BaseRef {
-            id: id(56),
-            size: u64_at(h, 24),
-            hash: u128_at(h, 72),
-        });
-        Ok(Header {
-            size: u64_at(h, 16),
-            target_id: id(40),
-            base,
-        })
-    }
-
-    /// Seed of the record checksums: binds every record to this stream's target.
-    pub fn seed(&self) -> u64 {
-        u64_at(&self.target_id, 0)
-    }
-
-    /// Whether the image hash can be updated from the base's (same size), rather than
-    /// computed over the whole target.
-    pub fn updates_hash(&self) -> bool {
-        self.base.map_or(true, |b| b.size == self.size)
-    }
-
-    /// The image hash a receiver starts from.
-    pub fn start_hash(&self) -> u128 {
-        self.base.map_or(0, |b| b.hash)
-    }
-}
-
-/// A record head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordHead {
-    pub kind: u8,
-    pub seq: u32,
-    pub offset: u64,
-    pub length: u64,
-}
-
-impl RecordHead {
-    pub fn encode(&self) -> [u8; RECORD_HEAD] {
-        let mut h = [0u8; RECORD_HEAD];
-        h[0] = self.kind;
-        h[4..8].copy_from_slice(&self.seq.to_le_bytes());
-        h[8..16].copy_from_slice(&self.offset.to_le_bytes());
-        h[16..24].copy_from_slice(&self.length.to_le_bytes());
-        h
-    }
-
-    pub fn decode(h: &[u8]) -> Result<RecordHead> {
-        if h[1..4] != [0, 0, 0] {
-            return Err(corrupt("record head has non-zero reserved bytes"));
-        }
-        Ok(RecordHead {
-            kind: h[0],
-            seq: u32_at(h, 4),
-            offset: u64_at(h, 8),
-            length: u64_at(h, 16),
-        })
-    }
-
-    /// Bytes of payload that follow the head.
-    pub fn payload_len(&self) -> u64 {
-        match self.kind {
-            KIND_DATA => self.length,
-            KIND_END => SUM_LEN as u64,
-            _ => 0,
-        }
-    }
-}
-
-/// XXH3-128 of a record's head and payload, seeded with `seed`.
-pub fn record_sum(seed: u64, head: &[u8], payload: &[u8]) -> u128 {
-    let mut h = Xxh3::with_seed(seed);
-    h.update(head);
-    h.update(payload);
-    h.digest128()
-}
+use crate::send_format::{
+    Codec, Header, RecordHead, Seal, StreamKey, KIND_DATA, KIND_END, KIND_HOLE, KIND_ZDATA,
+    MAX_DATA, SUM_LEN,
+};
 
 /// What a finished send sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -253,6 +58,11 @@ pub struct Sender {
     hash: u128,
     phase: Phase,
     scratch: Vec<u8>,
+    /// The image bytes of a DATA record being compressed.
+    raw: Vec<u8>,
+    codec: Codec,
+    seal: Option<Seal>,
+    key: Option<StreamKey>,
     stats: SendStats,
     /// End of the last record (for progress).
     position: u64,
@@ -260,8 +70,14 @@ pub struct Sender {
 
 impl Sender {
     /// A sender of `target` (its first `header.size` bytes) against `base` (which must
-    /// match `header.base`). Maps nothing yet beyond the first FIEMAP batch.
-    pub fn new(header: Header, target: File, base: Option<File>) -> Result<Sender> {
+    /// match `header.base`), under `key` when `header.keyed`. Maps nothing yet beyond
+    /// the first FIEMAP batch.
+    pub fn new(
+        header: Header,
+        target: File,
+        base: Option<File>,
+        key: Option<StreamKey>,
+    ) -> Result<Sender> {
         let base_fd = match (&base, &header.base) {
             (Some(f), Some(b)) => Some((f, b.size)),
             (None, None) => None,
@@ -273,6 +89,13 @@ impl Sender {
                 ))
             }
         };
+        if header.keyed != key.is_some() {
+            return Err(Error::lib(
+                codes::ERR_INVALID_ARG_VALUE,
+                "send",
+                "a keyed header needs a key and the other way round",
+            ));
+        }
         let diff = Diff::new(&target, header.size, base_fd)?;
         Ok(Sender {
             hash: header.start_hash(),
@@ -284,8 +107,12 @@ impl Sender {
             seq: 0,
             phase: Phase::Header,
             scratch: Vec::new(),
+            raw: Vec::new(),
+            codec: Codec::new(),
+            seal: None,
+            key,
             stats: SendStats::default(),
-            position: 0,
+            position: header.resume_from.unwrap_or(0),
         })
     }
 
@@ -305,8 +132,10 @@ impl Sender {
             match self.phase {
                 Phase::Done => return Ok(false),
                 Phase::Header => {
-                    out.extend_from_slice(&self.header.encode());
-                    self.stats.stream_bytes += HEADER_LEN as u64;
+                    let (bytes, seal) = self.header.encode(self.key.as_ref())?;
+                    out.extend_from_slice(&bytes);
+                    self.stats.stream_bytes += bytes.len() as u64;
+                    self.seal = Some(seal);
                     self.phase = Phase::Records;
                 }
                 Phase::Records => {
@@ -316,7 +145,7 @@ impl Sender {
                     ctl.check()?;
                     let change = match self.current.take() {
                         Some(c) => Some(c),
-                        None => self.diff.next_change()?,
+                        None => self.next_change()?,
                     };
                     match change {
                         Some(c) => self.put_change(c, out, ctl)?,
@@ -339,18 +168,36 @@ impl Sender {
                     self.current = Some(Change { start: end, ..c });
                 }
                 let len = end - c.start;
-                let at = out.len() + RECORD_HEAD;
-                out.resize(at + len as usize, 0);
+                let mut raw = std::mem::take(&mut self.raw);
+                raw.resize(len as usize, 0);
                 self.target
-                    .read_exact_at(&mut out[at..], c.start)
+                    .read_exact_at(&mut raw, c.start)
                     .map_err(|e| Error::io(e, "pread"))?;
                 if updates {
-                    let new = sum_blocks(&out[at..], c.start);
+                    let new = sum_blocks(&raw, c.start);
                     let old = self.base_sum(c.start, end, ctl)?;
                     self.hash = self.hash.wrapping_sub(old).wrapping_add(new);
                 }
+                let head_at = out.len();
+                out.resize(head_at + self.header.head_len(), 0);
+                let frame = if self.header.compressed {
+                    self.codec.compress(&raw, out)?
+                } else {
+                    None
+                };
+                let head = match frame {
+                    Some(n) => RecordHead {
+                        stored: n as u64,
+                        ..RecordHead::plain(KIND_ZDATA, self.seq, c.start, len)
+                    },
+                    None => {
+                        out.extend_from_slice(&raw);
+                        RecordHead::plain(KIND_DATA, self.seq, c.start, len)
+                    }
+                };
+                self.raw = raw;
                 self.stats.data_bytes += len;
-                self.put_record(KIND_DATA, c.start, len, at - RECORD_HEAD, out);
+                self.put_record(head, head_at, out);
                 self.position = end;
                 ctl.report(end, self.header.size);
             }
@@ -361,8 +208,9 @@ impl Sender {
                 }
                 self.stats.hole_bytes += c.end - c.start;
                 let at = out.len();
-                out.resize(at + RECORD_HEAD, 0);
-                self.put_record(KIND_HOLE, c.start, c.end - c.start, at, out);
+                out.resize(at + self.header.head_len(), 0);
+                let head = RecordHead::plain(KIND_HOLE, self.seq, c.start, c.end - c.start);
+                self.put_record(head, at, out);
                 self.position = c.end;
                 ctl.report(c.end, self.header.size);
             }
@@ -378,29 +226,31 @@ impl Sender {
         }
     }
 
-    /// Fill in the head at `head_at` (payload already after it) and append the checksum.
-    fn put_record(
-        &mut self,
-        kind: u8,
-        offset: u64,
-        length: u64,
-        head_at: usize,
-        out: &mut Vec<u8>,
-    ) {
-        let head = RecordHead {
-            kind,
-            seq: self.seq,
-            offset,
-            length,
+    /// The next change of the diff at or above the resume offset (a change that
+    /// straddles it is cut there: the offset is a record boundary, so block-aligned).
+    fn next_change(&mut self) -> Result<Option<Change>> {
+        let from = self.header.resume_from.unwrap_or(0);
+        while let Some(c) = self.diff.next_change()? {
+            if c.end > from {
+                return Ok(Some(Change {
+                    start: c.start.max(from),
+                    ..c
+                }));
+            }
         }
-        .encode();
-        out[head_at..head_at + RECORD_HEAD].copy_from_slice(&head);
-        let sum = record_sum(
-            self.header.seed(),
-            &out[head_at..head_at + RECORD_HEAD],
-            &out[head_at + RECORD_HEAD..],
-        );
-        out.extend_from_slice(&sum.to_le_bytes());
+        Ok(None)
+    }
+
+    /// Fill in the head at `head_at` (payload already after it) and append the seal.
+    fn put_record(&mut self, head: RecordHead, head_at: usize, out: &mut Vec<u8>) {
+        let len = self.header.head_len();
+        out[head_at..head_at + len].copy_from_slice(&head.encode()[..len]);
+        let seal = self
+            .seal
+            .as_mut()
+            .expect("the header is written before any record")
+            .next(&out[head_at..head_at + len], &out[head_at + len..]);
+        out.extend_from_slice(&seal);
         self.stats.stream_bytes += (out.len() - head_at) as u64;
         self.stats.records += 1;
         self.seq = self.seq.wrapping_add(1);
@@ -411,9 +261,10 @@ impl Sender {
             self.hash = image_hash(&self.target, self.header.size, ctl)?;
         }
         let at = out.len();
-        out.resize(at + RECORD_HEAD, 0);
+        out.resize(at + self.header.head_len(), 0);
         out.extend_from_slice(&self.hash.to_le_bytes());
-        self.put_record(KIND_END, self.header.size, SUM_LEN as u64, at, out);
+        let head = RecordHead::plain(KIND_END, self.seq, self.header.size, SUM_LEN as u64);
+        self.put_record(head, at, out);
         self.stats.image_hash = self.hash;
         self.phase = Phase::Done;
         self.position = self.header.size;

@@ -95,21 +95,55 @@ impl<'a> TempFile<'a> {
     }
 
     /// fsync the file, rename it over the target, fsync the directory.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         self.file
             .sync_all()
             .map_err(|e| Error::io(e, "fsync").with_path(self.tmp.shown()))?;
-        let target = self.target;
-        self.place()?;
-        target.dir.fsync()
-    }
-
-    /// Rename it over the target, without fsyncs: for a scratch file that its caller
-    /// makes durable itself before anything depends on it.
-    pub fn place(mut self) -> Result<()> {
         self.tmp.rename_to(self.target)?;
         self.armed = false;
-        Ok(())
+        self.target.dir.fsync()
+    }
+}
+
+/// A temp file kept past the call that made it: a receive's own import (docs/design.md
+/// §8.5), written over many calls and then renamed into place by the pool's commit, by
+/// its name. Unlinked on drop until `keep` hands the name over to that commit.
+#[derive(Debug)]
+pub struct KeptTemp {
+    pub tmp: Entry,
+    armed: bool,
+}
+
+impl KeptTemp {
+    /// The name is the caller's now (it renames or removes it): no unlink on drop.
+    pub fn keep(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for KeptTemp {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort, as for TempFile: recovery removes `~` files it finds later.
+            let _ = self.tmp.unlink();
+        }
+    }
+}
+
+impl TempFile<'_> {
+    /// Keep the file beyond the target's borrow: an open handle on it and the `KeptTemp`
+    /// that owns its name. On failure the temp file is unlinked as on any drop.
+    pub fn detach(mut self) -> Result<(File, KeptTemp)> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::io(e, "dup").with_path(self.tmp.shown()))?;
+        let tmp = Entry {
+            dir: self.tmp.dir.try_clone()?,
+            name: self.tmp.name.clone(),
+        };
+        self.armed = false;
+        Ok((file, KeptTemp { tmp, armed: true }))
     }
 }
 

@@ -24,9 +24,6 @@ pub struct NativeCopyOptions {
     /// 'always': all-zero blocks of the data become holes too (never a clone).
     #[napi(ts_type = "'auto' | 'always'")]
     pub sparse: Option<String>,
-    /// true: a scratch result that the caller fsyncs before renaming it into place
-    /// (no fsync of it or of its directory here; still temp + rename).
-    pub scratch: Option<bool>,
 }
 
 #[napi(object)]
@@ -103,7 +100,6 @@ impl CopyTask {
             size: self.options.size.map(|s| to_u64("size", s)).transpose()?,
             copy_mtime: self.options.copy_mtime,
             sparse: sparse_mode(self.options.sparse.as_deref())?,
-            scratch: self.options.scratch.unwrap_or(false),
         };
         let out = with_control(
             self.cancel.as_deref(),

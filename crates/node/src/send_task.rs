@@ -5,8 +5,10 @@
 //! the threadpool, so the JS side pulls or pushes at its own pace and memory stays at
 //! one batch. Steps return the image offset reached, which TS turns into progress.
 //! A `CancelToken` stops a long step (hashing a large range) between chunks.
-//! `parseSendHeader` is synchronous: it only decodes 104 bytes. Identities and image
-//! hashes cross as 32 hex digits (neither fits a JS number).
+//! `parseSendHeader` is synchronous: it only decodes (and, under a key, authenticates)
+//! at most `MAX_HEADER_LEN` bytes. Identities and image hashes cross as 32 hex digits
+//! (neither fits a JS number); a stream key crosses as its key file's contents, parsed
+//! here (`send_format::parse_key`).
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -18,8 +20,12 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::imagehash::{from_hex, image_hash, to_hex};
-use reflink_pool_core::receive::Receiver;
-use reflink_pool_core::send::{BaseRef, Header, Sender, StateId, HEADER_LEN};
+use reflink_pool_core::receive::{stage, Receiver};
+use reflink_pool_core::send::Sender;
+use reflink_pool_core::send_format::{
+    parse_key, BaseRef, Header, Seal, StateId, StreamKey, VolumeKind, MAX_HEADER_LEN, VERSION,
+};
+use reflink_pool_core::tempname::KeptTemp;
 use reflink_pool_core::Control;
 
 use crate::cancel::CancelToken;
@@ -39,6 +45,19 @@ pub struct NativeSendHeader {
     pub base_id: Option<String>,
     pub base_size: Option<f64>,
     pub base_hash: Option<String>,
+    /// The volume's kind (docs/design.md §8.3; absent from version 1 streams).
+    pub save_on_stop: Option<bool>,
+    pub snap_on_start: Option<bool>,
+    pub rw: Option<bool>,
+    /// DATA records may be zstd-compressed.
+    pub compressed: Option<bool>,
+    /// A MAC chain under a key seals the records.
+    pub keyed: Option<bool>,
+    /// A resumed stream: the image offset its records start at.
+    pub resume_from: Option<f64>,
+    /// Set by `parseSendHeader`: the format version and the header's bytes.
+    pub version: Option<u32>,
+    pub header_length: Option<u32>,
 }
 
 #[napi(object)]
@@ -92,9 +111,22 @@ impl NativeSendHeader {
             _ => return Err(bad("baseId, baseSize and baseHash go together".to_string())),
         };
         Ok(Header {
-            size: to_u64("size", self.size)?,
-            target_id: state_id("targetId", &self.target_id)?,
-            base,
+            volume: VolumeKind {
+                save_on_stop: self.save_on_stop.unwrap_or(false),
+                snap_on_start: self.snap_on_start.unwrap_or(false),
+                rw: self.rw.unwrap_or(false),
+            },
+            compressed: self.compressed.unwrap_or(false),
+            keyed: self.keyed.unwrap_or(false),
+            resume_from: self
+                .resume_from
+                .map(|v| to_u64("resumeFrom", v))
+                .transpose()?,
+            ..Header::new(
+                to_u64("size", self.size)?,
+                state_id("targetId", &self.target_id)?,
+                base,
+            )
         })
     }
 
@@ -105,22 +137,45 @@ impl NativeSendHeader {
             base_id: h.base.map(|b| id_hex(&b.id)),
             base_size: h.base.map(|b| to_js("baseSize", b.size)).transpose()?,
             base_hash: h.base.map(|b| to_hex(b.hash)),
+            save_on_stop: (h.version >= 2).then_some(h.volume.save_on_stop),
+            snap_on_start: (h.version >= 2).then_some(h.volume.snap_on_start),
+            rw: (h.version >= 2).then_some(h.volume.rw),
+            compressed: Some(h.compressed),
+            keyed: Some(h.keyed),
+            resume_from: h.resume_from.map(|v| to_js("resumeFrom", v)).transpose()?,
+            version: Some(h.version),
+            header_length: Some(h.wire_len() as u32),
         })
     }
 }
 
-/// Decode and check the first 104 bytes of a stream (synchronous: no I/O).
+/// A stream key from its key file's contents (absent: an unkeyed stream).
+fn key_of(contents: Option<&Buffer>) -> Result<Option<StreamKey>> {
+    contents.map(|c| parse_key(c)).transpose()
+}
+
+/// Decode and check a stream's header from its first bytes (at least
+/// `sendHeaderLength()`, or the whole stream if shorter), authenticating it under
+/// `key` (a key file's contents) when given (synchronous: no I/O).
 #[napi]
-pub fn parse_send_header(data: Buffer) -> SendHeaderOutcome {
-    Header::decode(&data)
-        .and_then(|h| NativeSendHeader::from_core(&h))
+pub fn parse_send_header(data: Buffer, key: Option<Buffer>) -> SendHeaderOutcome {
+    key_of(key.as_ref())
+        .and_then(|k| Header::decode(&data, k.as_ref()))
+        .and_then(|(h, _)| NativeSendHeader::from_core(&h))
         .into()
 }
 
-/// The stream header's length in bytes.
+/// Bytes to read before `parseSendHeader`: the longest header. Every valid stream is
+/// longer (its header and at least an END record).
 #[napi]
 pub fn send_header_length() -> u32 {
-    HEADER_LEN as u32
+    MAX_HEADER_LEN as u32
+}
+
+/// The send stream format version this build writes.
+#[napi]
+pub fn send_format_version() -> u32 {
+    VERSION
 }
 
 /// The one place these tasks open a committed image: `rel` of the pool, read-only, a
@@ -198,6 +253,7 @@ pub struct SendShared {
     target: TargetResult,
     base: Option<TargetResult>,
     header: NativeSendHeader,
+    key: Option<Buffer>,
     cancel: Option<Arc<AtomicBool>>,
     sender: Mutex<Option<Sender>>,
 }
@@ -236,7 +292,9 @@ impl SendTask {
                     }
                     _ => None,
                 };
-                *sender = Some(Sender::new(header, target, base).map_err(|e| e.with_path(&path))?);
+                let key = key_of(s.key.as_ref())?;
+                *sender =
+                    Some(Sender::new(header, target, base, key).map_err(|e| e.with_path(&path))?);
                 Ok(NativeSendBatch {
                     data: None,
                     position: 0.0,
@@ -277,12 +335,14 @@ task!(SendTask, SendBatchOutcome, "send");
 #[napi]
 impl SendStream {
     /// No I/O here: `open()` opens `target` (and `base`, for an incremental header).
+    /// `key`: a key file's contents, exactly when `header.keyed`.
     #[napi(constructor)]
     pub fn new(
         dir: &PoolDir,
         target: String,
         base: Option<String>,
         header: NativeSendHeader,
+        key: Option<Buffer>,
         cancel: Option<&CancelToken>,
     ) -> Self {
         SendStream {
@@ -290,6 +350,7 @@ impl SendStream {
                 target: dir.at(target),
                 base: base.map(|b| dir.at(b)),
                 header,
+                key,
                 cancel: cancel.map(CancelToken::flag),
                 sender: Mutex::new(None),
             }),
@@ -331,10 +392,17 @@ impl SendStream {
 // ---- ReceiveStream -------------------------------------------------------
 
 pub struct ReceiveShared {
+    /// The import name: the receive's own file is made beside it (`receive::stage`).
     target: TargetResult,
+    /// The committed image the stream applies to (incremental streams).
+    base: Option<TargetResult>,
     header: Header,
+    seal: Seal,
+    over_existing: bool,
     cancel: Option<Arc<AtomicBool>>,
     receiver: Mutex<Option<Receiver>>,
+    /// The name of the receive's own file: unlinked when dropped before `finish`.
+    staged: Mutex<Option<KeptTemp>>,
 }
 
 #[napi]
@@ -351,11 +419,17 @@ pub enum ReceiveOp {
 
 pub type ReceiveTask = Step<ReceiveShared, ReceiveOp>;
 
-/// What a receive step answers: the image offset reached, or the image hash at the end.
+/// What a receive step answers: the image offset reached, or the image hash at the end;
+/// `open` also names the receive's own file and how the base was copied into it.
 #[napi(object)]
 pub struct NativeReceiveStep {
     pub position: f64,
     pub image_hash: Option<String>,
+    /// (open) The file's name in the import's directory.
+    pub name: Option<String>,
+    /// (open) The copy method of the base; absent for a full stream (a sparse file).
+    #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
+    pub method: Option<String>,
 }
 
 outcome!(ReceiveStepOutcome, NativeReceiveStep);
@@ -373,20 +447,44 @@ impl ReceiveTask {
             Ok(NativeReceiveStep {
                 position: to_js("position", position)?,
                 image_hash,
+                name: None,
+                method: None,
             })
         };
         match &self.op {
             ReceiveOp::Open => {
-                // The import file: a writable image (regular, one link), read back and written.
-                let entry = target(&s.target)?.entry()?;
-                let file = entry.open_writable_image()?;
-                check_size(&file, &entry.shown(), s.header.size)?;
+                // The receive's own file (O_EXCL beside the import name), written through
+                // this handle only: never a file another call was handed.
+                let entry = target(&s.target)?.entry_creating()?;
+                let base = match &s.base {
+                    Some(b) => {
+                        let (f, p) = open_read(b)?;
+                        // A --like image may have any size; a base the header's.
+                        if let Some(hb) = s.header.base {
+                            check_size(&f, &p, hb.size)?;
+                        }
+                        Some(f)
+                    }
+                    None => None,
+                };
+                let (file, kept, method) = stage(&entry, base.as_ref(), s.header.size, &ctl)?;
                 let meta = file
                     .metadata()
-                    .map_err(|e| Error::io(e, "fstat").with_path(entry.shown()))?;
+                    .map_err(|e| Error::io(e, "fstat").with_path(kept.tmp.shown()))?;
                 let block = usize::try_from(meta.blksize()).unwrap_or(4096);
-                *receiver = Some(Receiver::new(s.header, file, block));
-                step(0, None)
+                let name = kept.tmp.name.to_string_lossy().into_owned();
+                let r = Receiver::new(s.header, s.seal.clone(), file, block);
+                *receiver = Some(if s.over_existing {
+                    r.over_existing()
+                } else {
+                    r
+                });
+                *lock(&s.staged) = Some(kept);
+                Ok(NativeReceiveStep {
+                    name: Some(name),
+                    method: method.map(|m| m.as_str().to_string()),
+                    ..step(0, None)?
+                })
             }
             ReceiveOp::Write { data } => {
                 let r = receiver.as_mut().ok_or_else(not_open)?;
@@ -397,10 +495,17 @@ impl ReceiveTask {
             ReceiveOp::Finish => {
                 let mut r = receiver.take().ok_or_else(not_open)?;
                 let h = r.finish(&ctl).map_err(|e| e.with_path(shown(&s.target)))?;
+                // Verified: the name is the pool's commit's now (it renames or removes it);
+                // the directory handle closes here, not when JS collects this object.
+                if let Some(mut kept) = lock(&s.staged).take() {
+                    kept.keep();
+                }
                 step(s.header.size, Some(to_hex(h)))
             }
             ReceiveOp::Close => {
                 receiver.take();
+                // Unlinks the file unless `finish` handed it over.
+                lock(&s.staged).take();
                 step(0, None)
             }
         }
@@ -411,27 +516,41 @@ task!(ReceiveTask, ReceiveStepOutcome, "receive");
 
 #[napi]
 impl ReceiveStream {
-    /// The image `rel` of the pool must exist at the stream's size (a clone of the base,
-    /// or sparse); `header` is the stream's first 104 bytes. No I/O here.
+    /// `open()` makes the receive's own file beside the import name `rel` of the pool:
+    /// a clone of the committed image `base` (the base of an incremental, or the
+    /// `receive --like` volume's image) or a sparse file, at the stream's size;
+    /// `header` is the stream's header (`headerLength` bytes, as `parseSendHeader`
+    /// checked it), `key` the key file's contents it was checked under.
+    /// `overExisting`: a full stream is applied over the image cloned from `base`,
+    /// writing only the blocks that differ (`receive --like`). No I/O here.
     #[napi(constructor)]
     pub fn new(
         dir: &PoolDir,
         rel: String,
+        base: Option<String>,
         header: Buffer,
+        key: Option<Buffer>,
+        over_existing: Option<bool>,
         cancel: Option<&CancelToken>,
     ) -> napi::Result<Self> {
-        let header = Header::decode(&header)
+        let (header, seal) = key_of(key.as_ref())
+            .and_then(|k| Header::decode(&header, k.as_ref()))
             .map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.to_string()))?;
         Ok(ReceiveStream {
             shared: Arc::new(ReceiveShared {
                 target: dir.at(rel),
+                base: base.map(|b| dir.at(b)),
                 header,
+                seal,
+                over_existing: over_existing.unwrap_or(false),
                 cancel: cancel.map(CancelToken::flag),
                 receiver: Mutex::new(None),
+                staged: Mutex::new(None),
             }),
         })
     }
 
+    /// Make the receive's own file (see the constructor); answers its name and copy method.
     #[napi]
     pub fn open(&self) -> AsyncTask<ReceiveTask> {
         step(&self.shared, ReceiveOp::Open)

@@ -7,7 +7,11 @@
 // our incremental send against `btrfs send -p` (time and bytes, ≤ 1.2) and our receive
 // of the incremental (into a pool holding the base) against `btrfs receive` of its
 // stream followed by `btrfs filesystem sync` (our receive fsyncs its image), ≤ 1.2.
-// Every stream goes to /dev/null (send) or is read from a file (receive).
+// Then kept bases (§8.6): with revisionsToKeep 1, three more commits of 1% each prune the
+// state last sent as a revision; `send --since` that state (what the receiver holds) must
+// still be an incremental: bytes on the wire / bytes changed ≤ 1.05, no full resend.
+// Every stream goes to /dev/null (send) or is read from a file (receive). On XFS also the
+// rows of send-stream.ts (compression, keys).
 import { createReadStream, createWriteStream, mkdirSync, openSync, closeSync, writeSync, statSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -18,6 +22,7 @@ import { need, Skip } from '../product'
 import { prng } from '../random'
 import { absoluteCheck, measurement, ratioCheck, type ScenarioResult } from '../results'
 import { hasCommand, run, syncFs } from '../system'
+import { streamRows } from './send-stream'
 
 const MiB = 1024 * 1024
 const SIZE = 4096 * MiB
@@ -34,8 +39,10 @@ interface SendVolume {
   start(): Promise<string>
   stop(): Promise<unknown>
   revisions(): Promise<Record<string, string>>
-  send(opts?: { base?: string }): Readable
+  send(opts?: { base?: string; since?: string }): Readable
   receive(stream: AsyncIterable<Uint8Array>): Promise<unknown>
+  state?(): Promise<{ id: string }>
+  setConfig(config: { revisionsToKeep: number }): Promise<unknown>
 }
 
 /** Deterministic, incompressible-enough bytes for run `i`. */
@@ -68,10 +75,10 @@ function rewriteOffsets(): number[] {
   return [...picked].sort((a, b) => a - b)
 }
 
-function rewrite(path: string, offsets: number[]): void {
+function rewrite(path: string, offsets: number[], seed = 5000): void {
   const fd = openSync(path, 'r+')
   try {
-    offsets.forEach((off, i) => writeSync(fd, fill(5000 + i, BLOCK), 0, BLOCK, off))
+    offsets.forEach((off, i) => writeSync(fd, fill(seed + i, BLOCK), 0, BLOCK, off))
   } finally {
     closeSync(fd)
   }
@@ -144,9 +151,44 @@ async function sendOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): P
     )
     await receiveRows(ctx, dir, receiver!.volume, incFile, btrfs, setting, result)
   }
+  await keptBaseRow(v, offsets, fs, result)
   await receiver?.pool.close()
   await pool.close()
+  if (fs.kind === 'xfs') {
+    await streamRows(ctx, fs, dir, result).catch((e) => {
+      if (!(e instanceof Skip)) throw e
+      result.skipped = [...(result.skipped ?? []), e.message]
+    })
+  }
   await clear(dir)
+}
+
+/**
+ * The state the rows above sent is what a receiver holds. With revisionsToKeep 1, three
+ * commits (a third of the 1% each, new bytes) prune it as a revision; only its kept base
+ * (docs/design.md §8.6) can still make `send --since` it an incremental.
+ */
+async function keptBaseRow(v: SendVolume, offsets: number[], fs: BenchFs, result: ScenarioResult): Promise<void> {
+  if (typeof v.state !== 'function') {
+    result.skipped = [...(result.skipped ?? []), 'volume.state is not available: no send --since row']
+    return
+  }
+  const since = (await v.state()).id
+  await v.setConfig({ revisionsToKeep: 1 })
+  for (let c = 0; c < 3; c++) {
+    rewrite(await v.start(), offsets.filter((_, i) => i % 3 === c), 9000 + 100 * c)
+    await v.stop()
+  }
+  const changed = offsets.length * BLOCK
+  const wire = await toNull(v.send({ since }))
+  result.checks.push(
+    absoluteCheck(
+      { id: `send/${fs.kind}/since-kept-base`, scenario: 'Send', setting: `${fsName(fs)}, 4 GiB volume, revisionsToKeep 1, 3 commits of 1/3 % each`, what: `send --since the receiver's state after 3 commits: bytes on the wire / bytes changed (${wire} / ${changed})` },
+      [wire / changed],
+      'ratio',
+      { comparison: '<=', limit: 1.05 },
+    ),
+  )
 }
 
 /** The same data in a btrfs subvolume, read-only snapshots before and after the same rewrite, and the peers. */

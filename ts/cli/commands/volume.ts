@@ -112,7 +112,7 @@ function volumeLines(v: VolumeJson, extra: Array<[string, string]> = []): string
 function footprintLine(f: VolumeFootprint): string {
   const parts = FOOTPRINT_KINDS.filter((k) => f.byKind[k].files > 0).map((k) => {
     const u = f.byKind[k]
-    const name = k === 'revisions' ? `${u.files} revision${u.files === 1 ? '' : 's'}` : k
+    const name = k === 'revisions' || k === 'bases' ? `${u.files} ${k === 'bases' ? 'kept base' : 'revision'}${u.files === 1 ? '' : 's'}` : k
     return `${name} ${humanSize(u.allocated)}`
   })
   return `${parts.join(', ') || 'none'}: ${humanSize(f.total.allocated)} allocated (${humanSize(f.total.shared)} shared, ${humanSize(f.total.exclusive)} exclusive)`
