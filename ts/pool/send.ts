@@ -432,6 +432,9 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         const { imageHash: hash } = await unwrap(r.finish())
         if (signal?.aborted) throw abortError(signal)
         received = { path: own, id: header.targetId, hash: hash ?? null }
+        // Verified whole, still under the lock: a partial receive has nothing left to resume
+        // (dropped here, not after the commit: the lock may pass to a waiting import first).
+        await v.partial.drop()
         ok = true
         return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over && !resumed ? like ?? null : null, resumedFrom: header.resumeFrom ?? null, method }
       } catch (e) {
@@ -452,8 +455,6 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         if (!ok) await unwrap(r.close()).catch(() => {})
       }
     }, check, { own: () => own, received: () => received })
-    // Committed: a partial receive of this volume has nothing left to resume.
-    await v.locked(() => v.partial.drop())
     onProgress?.(header.size, header.size)
     return report
   } catch (e) {
