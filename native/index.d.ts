@@ -93,6 +93,13 @@ export declare class ReceiveStream {
    * pool's commit fsyncs the file before renaming it into place.
    */
   finish(): Promise<ReceiveStepOutcome>
+  /**
+   * After a failure that cut the stream (it ended early, the source failed, or an
+   * abort): fsync the file and hand over its name (`name`, with `position` and
+   * `records`) so the pool keeps it for a resume; nothing (`name` absent) when no
+   * record was applied or the stream was complete.
+   */
+  suspend(): Promise<ReceiveStepOutcome>
   close(): Promise<ReceiveStepOutcome>
 }
 
@@ -514,6 +521,8 @@ export interface NativeReceiveStep {
   name?: string
   /** (open) The copy method of the base; absent for a full stream (a sparse file). */
   method?: 'reflink' | 'copy-range' | 'read-write' | 'empty'
+  /** (suspend) Records verified and applied; absent when there is nothing to keep. */
+  records?: number
 }
 
 export interface NativeRemoveItem {

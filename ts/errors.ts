@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   ERR_STREAM_VERSION: 'A send stream has a format version this build cannot read; nothing was changed.',
   ERR_STREAM_AUTH: 'A keyed send stream does not authenticate under the given key (made under another key, or altered), or a keyed stream met a receive without a key, or the other way round; nothing was changed.',
   ERR_KEY_FILE_UNSAFE: 'A stream key file is readable or writable by group or others, is not a regular file, is a symlink, or belongs to another user: refused (chmod 600 it), as ssh does.',
+  ERR_RESUME_MISMATCH: 'A resumed send stream does not continue the partial receive this volume holds (another state, base or offset), or it holds none; nothing was changed. Ask for a new token (volume resume-token) or send a full stream.',
   ERR_BASE_NOT_FOUND: 'The volume does not hold the base state an incremental send stream needs; nothing was changed.',
   ERR_BASE_MISMATCH: 'The volume holds the base state of an incremental stream, but its size or image checksum differs from the sender\'s; nothing was changed.',
   ERR_LOW_SPACE: 'The operation could take the pool\'s filesystem below its minFree floor (the message names the free space, what the operation could write and the floor; the error carries free, need and floor in bytes); nothing was changed. Stop and remove always run.',

@@ -192,11 +192,15 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     await step(other, [{ kind: 'write', offset: 4096, length: 4096, seed: 5 }])
     cases.push(['a base this volume does not hold', await collect(other.send({ base: await newest(other) })), 'ERR_BASE_NOT_FOUND'])
 
+    // A cut stream keeps its verified records for a resume (docs/design.md §8.9); --abort drops them.
+    const withoutPartials = (tree: ReturnType<typeof snapshotTree>) => Object.fromEntries(Object.entries(tree).filter(([p]) => !p.includes('partial')))
     for (const [what, stream, code] of cases) {
-      const before = snapshotTree(b.pool.dirPath)
+      const before = withoutPartials(snapshotTree(b.pool.dirPath))
       const err = await t.throwsAsync(b.receive(Readable.from(chunks(stream))), { code }, what)
       t.regex(err?.message ?? '', /./)
-      t.deepEqual(snapshotTree(b.pool.dirPath), before, `${what}: nothing on disk changed`)
+      if (what === 'cut after the first record') t.regex(await b.resumeToken(), /^rfp-resume-1\./, 'the verified record is kept for a resume')
+      await b.abortReceive()
+      t.deepEqual(withoutPartials(snapshotTree(b.pool.dirPath)), before, `${what}: nothing on disk changed`)
     }
 
     // The receiver holds the base's identity but its recorded image checksum differs.
@@ -451,6 +455,56 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     await a.pool.close()
     await pool.close()
     await other.close()
+  })
+
+  test(`${kind}: resume: a receive cut at 60 % keeps what it verified; send --resume sends only the rest; the image is byte-identical; --abort drops it`, async (t) => {
+    const a = await volume(await open())
+    const b = await volume(await open(1))
+    await step(a, [{ kind: 'write', offset: 0, length: 6 * MiB, seed: 16 }, { kind: 'write', offset: 9 * MiB, length: 4 * MiB, seed: 17 }])
+    const cleanBefore = sha256(clean(b))
+    const full = await collect(a.send())
+    const cut = full.subarray(0, Math.floor(full.length * 0.6))
+    await t.throwsAsync(b.receive(Readable.from(chunks(cut))), { code: 'ERR_STREAM_CORRUPT' })
+    t.is(sha256(clean(b)), cleanBefore, 'the partial is never the volume\'s data')
+    t.deepEqual(Object.keys(await b.revisions()), [], 'no revision from a cut receive')
+    const partials = () => readdirSync(join(b.pool.dirPath, 'vm-templates', 'v')).filter((n) => n.includes('.partial@'))
+    t.is(partials().length, 1)
+    // Recovery on reopen keeps a partial that its record names.
+    await b.pool.close()
+    const pb = await ReflinkPool.open({ dirPath: b.pool.dirPath })
+    const vb = pb.getVolume(b.vid)
+    const token = await vb.resumeToken()
+    t.is(partials().length, 1, 'recovery kept the partial')
+    const corrupted = token.slice(0, -1) + (token.endsWith('0') ? '1' : '0')
+    const [prefix, payload, sum] = token.split('.')
+    const fields = JSON.parse(Buffer.from(payload, 'base64url').toString())
+    fields[3] += 4096
+    const forged = [prefix, Buffer.from(JSON.stringify(fields)).toString('base64url'), sum].join('.')
+    for (const bad of [corrupted, forged, 'hello']) t.throws(() => a.send({ resume: bad }), { code: 'ERR_INVALID_ARG_VALUE' })
+    const rest = await collect(a.send({ resume: token, compress: true }))
+    const restPlain = await collect(a.send({ resume: token }))
+    t.log(`${kind}: full stream ${full.length} bytes, cut at ${cut.length}; resumed stream ${restPlain.length} bytes (${(restPlain.length / full.length).toFixed(3)}x), compressed ${rest.length}`)
+    // Only whole records count as verified: at most one record (1 MiB) more than what the cut lost.
+    t.true(restPlain.length <= full.length - cut.length + MiB + 4096, `resumed ${restPlain.length} of ${full.length} bytes`)
+    const report = await vb.receive(Readable.from(chunks(rest)))
+    t.true((report.resumedFrom ?? 0) > 0)
+    t.is(sha256(clean(b)), sha256(clean(a)), 'byte for byte the sender\'s image')
+    t.is(partials().length, 0, 'the commit dropped the partial')
+    await t.throwsAsync(vb.resumeToken(), { code: 'ERR_RESUME_MISMATCH' })
+
+    // Cut again, then --abort: the partial goes, and a stale resumed stream is refused with nothing changed.
+    await step(a, [{ kind: 'write', offset: 0, length: 2 * MiB, seed: 18 }])
+    const second = await collect(a.send())
+    await t.throwsAsync(vb.receive(Readable.from([second.subarray(0, second.length >> 1)])), { code: 'ERR_STREAM_CORRUPT' })
+    const t2 = await vb.resumeToken()
+    t.true(await vb.abortReceive())
+    t.is(partials().length, 0)
+    const stale = await collect(a.send({ resume: t2 }))
+    const before = snapshotTree(pb.dirPath)
+    await t.throwsAsync(vb.receive(Readable.from([stale])), { code: 'ERR_RESUME_MISMATCH' })
+    t.deepEqual(snapshotTree(pb.dirPath), before, 'a resumed stream without its partial changes nothing')
+    await a.pool.close()
+    await pb.close()
   })
 
   test(`${kind}: send and receive options are checked before anything runs`, async (t) => {

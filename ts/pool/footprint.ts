@@ -40,6 +40,8 @@ const KIND_OF: Record<ImageKind, FootprintKind> = {
   import: 'import',
   revision: 'revisions',
   base: 'bases',
+  // A cut receive kept for a resume: received data that is not yet the volume's.
+  partial: 'import',
 }
 
 export function emptyUsage(): FilesUsage {

@@ -6,6 +6,7 @@
 //   V-import.img                  staging for imports
 //   V.img.<N>@<YYYY-MM-DDTHH:MM:SS>Z   revision N, stamped with the old clean mtime (UTC)
 //   V.img.base@<32 hex digits>    kept base: a sent state, by its identity (docs/design.md §8.6)
+//   V.img.partial@<32 hex digits>  a cut receive of that state, kept for a resume (docs/design.md §8.9)
 //   <any of the above>~<16 hex digits>  temporary files
 // Pool metadata lives in `.reflink-pool/` (a name no vid can produce, since a
 // vid must start with `appvms/` or `vm-templates/`). These are the names of
@@ -13,7 +14,7 @@
 // as it is (docs/design.md §2).
 import { join } from 'node:path'
 
-export type ImageKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revision' | 'base'
+export type ImageKind = 'clean' | 'dirty' | 'precache' | 'import' | 'revision' | 'base' | 'partial'
 
 /** Suffixes appended to the vid for each single-file image kind. */
 export const IMAGE_SUFFIX = {
@@ -91,6 +92,11 @@ export function keptBaseFileName(base: string, id: string): string {
   return `${base}${IMAGE_SUFFIX.clean}.base@${id}`
 }
 
+/** File name of the partial receive of state `id` (docs/design.md §8.9); shaped like a kept base's. */
+export function partialFileName(base: string, id: string): string {
+  return `${base}${IMAGE_SUFFIX.clean}.partial@${id}`
+}
+
 export interface ParsedImageName {
   /** The vid's last component this file belongs to. */
   base: string
@@ -101,14 +107,14 @@ export interface ParsedImageName {
   outOfRange?: true
   /** `YYYY-MM-DDTHH:MM:SS` (kind `revision` only). */
   timestamp?: string
-  /** The state's identity (kind `base` only). */
+  /** The state's identity (kinds `base` and `partial`). */
   id?: string
   /** True for `<image>~<random>` temporary files. */
   temp: boolean
 }
 
 const REVISION_RE = /^(.+)\.img\.([1-9][0-9]*)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z$/
-const KEPT_BASE_RE = /^(.+)\.img\.base@([0-9a-f]{32})$/
+const KEPT_BASE_RE = /^(.+)\.img\.(base|partial)@([0-9a-f]{32})$/
 
 /** Parse a file name found in a VM directory; null when it is none of ours. */
 export function parseImageName(fileName: string): ParsedImageName | null {
@@ -123,7 +129,7 @@ export function parseImageName(fileName: string): ParsedImageName | null {
     return { base: rev[1], kind: 'revision', outOfRange: true, timestamp: rev[3], temp }
   }
   const kept = KEPT_BASE_RE.exec(name)
-  if (kept) return { base: kept[1], kind: 'base', id: kept[2], temp }
+  if (kept) return { base: kept[1], kind: kept[2] as 'base' | 'partial', id: kept[3], temp }
   // Longest suffix first: `-dirty.img` also ends in `.img`.
   for (const kind of ['dirty', 'precache', 'import', 'clean'] as const) {
     const suffix = IMAGE_SUFFIX[kind]
@@ -148,6 +154,8 @@ export function metaPaths(dirPath: string) {
     recordsCache: join(meta, 'volumes.cache.json'),
     /** Identities of committed states, one file per volume (docs/design.md §8). */
     states: join(meta, 'states'),
+    /** The partial receive of a volume kept for a resume, one file per volume (docs/design.md §8.9). */
+    partials: join(meta, 'partials'),
   }
 }
 

@@ -46,6 +46,7 @@ import { hasCode } from './fail'
 import { isValidVid, VID_PREFIXES } from './vid'
 import { isBroken } from './store'
 import { volumeFiles } from './images'
+import { VolumePartial } from './resume'
 import type { PoolContext } from './context'
 
 /** What recovery did when a pool was opened (`pool.recovery`). */
@@ -168,7 +169,7 @@ async function scanLeftovers(ctx: PoolContext): Promise<string[]> {
         vms.slice(i, i + 16).map(async (vm) => {
           for (const ent of await ctx.files.list(join(prefixDir, vm.name))) {
             const parsed = parseImageName(ent.name)
-            if (!parsed || !(parsed.temp || parsed.kind === 'import')) continue
+            if (!parsed || !(parsed.temp || parsed.kind === 'import' || parsed.kind === 'partial')) continue
             const vid = `${prefix}/${vm.name}/${parsed.base}`
             if (isValidVid(vid)) found.add(vid)
           }
@@ -203,10 +204,13 @@ async function cleanVolume(ctx: PoolContext, vid: string, recordTemps: string[],
   const importAbandoned = (await ctx.files.readText(marker)) === null || (await markerStale(ctx.files, marker))
   // A dead batch's vid with no record: the batch made its images (it refuses existing ones).
   const orphan = unfinishedBatch && (await ctx.store.readVolume(vid)) === null
+  // A partial receive stays while its record names it (docs/design.md §8.9); a dropped one goes.
+  const partial = await new VolumePartial(ctx.files, ctx.dirPath, vid, volumePaths(ctx.dirPath, vid)).read()
   for (const f of await volumeFiles(ctx, vid)) {
     // A batch makes no revisions or kept bases: one of an orphan vid was there before it, and stays.
-    const batchMade = orphan && f.parsed.kind !== 'revision' && f.parsed.kind !== 'base'
-    if (batchMade || f.parsed.temp || (f.parsed.kind === 'import' && importAbandoned)) await rm(f.path)
+    const batchMade = orphan && f.parsed.kind !== 'revision' && f.parsed.kind !== 'base' && f.parsed.kind !== 'partial'
+    const dropped = f.parsed.kind === 'partial' && !f.parsed.temp && f.path !== partial?.path
+    if (batchMade || dropped || f.parsed.temp || (f.parsed.kind === 'import' && importAbandoned)) await rm(f.path)
   }
   if (orphan) await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
   if (importAbandoned) await rm(marker)

@@ -29,6 +29,7 @@ import { poolError } from './fail'
 import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal, validateString } from '../validate'
 import { VolumeStates, type StateChange } from './states'
 import { readKeyFile } from './stream-key'
+import { decodeToken, type PartialRecord, type VolumePartial } from './resume'
 import { keptBaseFileName } from './names'
 import { raceAbort } from './stream'
 import type { PoolContext } from './context'
@@ -41,6 +42,8 @@ export interface SendOptions {
   base?: number | string
   /** The state (its id, as `volume.state()` or a receive reports it) to send the difference from; not with `base`. */
   since?: string
+  /** A resume token from the receiver (`volume.resumeToken()` there): send only the rest of the cut stream (docs/design.md §8.9); not with base or since. */
+  resume?: string
   /** Compress each DATA record with zstd (level 3); the receiver detects it. Default false. */
   compress?: boolean
   /** Authenticate the stream under the key in this file (docs/design.md §8.8): the receiver needs the same key file. */
@@ -90,6 +93,8 @@ export interface ReceiveReport {
   compressed: boolean
   /** Whether the stream was authenticated under a key (docs/design.md §8.8). */
   keyed: boolean
+  /** The image offset a resumed stream continued from (docs/design.md §8.9), else null. */
+  resumedFrom: number | null
   /** The volume (options.like) whose image a full stream was applied over, else null. */
   like: string | null
   /** How the starting image was made: a clone or copy of the base (or of the `like` volume's image), or a sparse file. */
@@ -107,6 +112,8 @@ export interface SendAccess {
   locked<T>(fn: () => Promise<T>): Promise<T>
   /** The planted-symlink check; stats of [clean, dirty, precache, import]. */
   guard(): Promise<{ clean: { size: number; mtimeMs: number } | null; dirty: { size: number } | null }>
+  /** The volume's partial receive, kept for a resume (docs/design.md §8.9). */
+  partial: VolumePartial
   /** The committed (clean) image of volume `vid` of the same pool, null if it has none; ERR_UNKNOWN_VOLUME for an unknown vid. */
   committedImageOf(vid: string): Promise<string | null>
   /** The volume's revisions, oldest first. */
@@ -192,7 +199,7 @@ function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof na
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
-  const o = validateOptions('options', options, ['base', 'since', 'compress', 'keyFile', 'signal', 'onProgress'])
+  const o = validateOptions('options', options, ['base', 'since', 'resume', 'compress', 'keyFile', 'signal', 'onProgress'])
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
   const compress = optional<boolean>('options.compress', o.compress, validateBoolean) ?? false
   const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
@@ -204,6 +211,10 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
   const since = o.since === undefined ? undefined : validateStateId('options.since', o.since, v.vid)
   if (base !== undefined && since !== undefined) {
     throw poolError('ERR_INVALID_ARG_VALUE', 'base (a revision) and since (a state id) name the same thing: give one', { vid: v.vid })
+  }
+  const resume = o.resume === undefined ? undefined : decodeToken(o.resume)
+  if (resume && (base !== undefined || since !== undefined)) {
+    throw poolError('ERR_INVALID_ARG_VALUE', 'a resume token names its own state and base: give it without base or since', { vid: v.vid })
   }
 
   async function* generate(): AsyncGenerator<Buffer> {
@@ -218,7 +229,18 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
         // A planted entry under a kept base's name refuses the send now, not after its last byte.
         await v.ctx.files.images((await v.keptBases()).map((b) => b.path))
         let basePath: string | null = null
-        if (base !== undefined) {
+        let targetPath = v.paths.clean
+        if (resume) {
+          // The state and base the cut stream was of, wherever they are now (clean, a revision, a kept base).
+          const images = await committed(v)
+          const found = await v.states.find(images, resume.targetId)
+          const foundBase = resume.baseId ? await v.states.find(images, resume.baseId) : null
+          if (!found || (resume.baseId && !foundBase)) {
+            throw poolError('ERR_RESUME_MISMATCH', `Volume ${v.vid} no longer holds the ${found ? 'base' : 'state'} the resume token continues (${found ? resume.baseId : resume.targetId}); send a full stream`, { vid: v.vid })
+          }
+          targetPath = found.path
+          basePath = foundBase?.path ?? null
+        } else if (base !== undefined) {
           const rev = (await v.revisions()).find((r) => String(r.rev) === String(base))
           if (!rev) throw poolError('ERR_REVISION_NOT_FOUND', `Volume ${v.vid} has no revision ${JSON.stringify(base)}`, { vid: v.vid })
           basePath = rev.path
@@ -229,19 +251,23 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
           }
           basePath = found.path
         }
-        const [target, baseState] = await v.states.identify(basePath ? [v.paths.clean, basePath] : [v.paths.clean])
+        const [target, baseState] = await v.states.identify(basePath ? [targetPath, basePath] : [targetPath])
         if (!target || (basePath && !baseState)) throw poolError('ERR_SOURCE_CHANGED', `An image of ${v.vid} vanished while the send was prepared`, { vid: v.vid })
+        if (resume && resume.offset > target.size) {
+          throw poolError('ERR_RESUME_MISMATCH', `The resume token's offset ${resume.offset} lies beyond the state's ${target.size} bytes`, { vid: v.vid })
+        }
         const header = {
           size: target.size,
           targetId: target.id,
           ...v.kind,
           compressed: compress,
           keyed: key !== null,
+          ...(resume ? { resumeFrom: resume.offset } : {}),
           ...(basePath && baseState
             ? { baseId: baseState.id, baseSize: baseState.size, baseHash: await imageHash(v, basePath, baseState, token) }
             : {}),
         }
-        const s = v.ctx.files.sendStream(v.paths.clean, basePath, header, key, token)
+        const s = v.ctx.files.sendStream(targetPath, basePath, header, key, token)
         await unwrap(s.open())
         return { stream: s, target }
       })
@@ -442,11 +468,22 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     const headLen = header.headerLength ?? first.length
     // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
     // What the new image starts from: the base (incremental), a clone of the --like volume (full), or nothing.
+    // A resumed stream: the partial receive it continues, checked against our own record (docs/design.md §8.9).
+    let resumed: PartialRecord | null = null
     const check = async ({ dirty }: { dirty: unknown }): Promise<{ from: string | null; over: boolean }> => {
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }
       let basePath: string | null = null
+      if (header.resumeFrom != null) {
+        const p = await v.partial.read()
+        if (!p || p.targetId !== header.targetId || p.baseId !== (header.baseId ?? null) || p.size !== header.size || p.offset !== header.resumeFrom) {
+          const held = p ? `a partial receive of state ${p.targetId} up to byte ${p.offset}` : 'no partial receive'
+          throw poolError('ERR_RESUME_MISMATCH', `This resumed stream continues state ${header.targetId} from byte ${header.resumeFrom}, but ${v.vid} holds ${held}; ask for a new token (volume resume-token) or send a full stream`, { vid: v.vid })
+        }
+        resumed = p
+        return { from: p.path, over: p.over }
+      }
       if (header.baseId) {
         const found = await v.states.find(await committed(v), header.baseId)
         if (!found) {
@@ -468,6 +505,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     let own: string | null = null
     const report = await v.withImport(null, async ({ from, over }: { from: string | null; over: boolean }) => {
       let ok = false
+      // A cut (the source failed or ended early, or an abort) keeps what was verified; a refused record does not.
+      let refused = false
       const r = v.ctx.files.receiveStream(v.paths.import, from, first.subarray(0, headLen), key, over, token)
       try {
         // Its own file (a clone of the base or of the --like image, or sparse), never the import name another call holds.
@@ -487,7 +526,9 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
             chunk = toBuffer(next.value)
           }
           if (chunk.length === 0) continue
+          refused = true
           const { position } = await unwrap(r.write(chunk))
+          refused = false
           onProgress?.(position, header.size)
         }
         // Aborted while the sender closed: the abort is the cause, not a short stream.
@@ -495,10 +536,26 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         const { imageHash: hash } = await unwrap(r.finish())
         if (signal?.aborted) throw abortError(signal)
         received = { path: own, id: header.targetId, hash: hash ?? null }
+        // Verified whole, still under the lock: a partial receive has nothing left to resume
+        // (dropped here, not after the commit: the lock may pass to a waiting import first).
+        await v.partial.drop()
         ok = true
-        return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over ? like ?? null : null, method }
+        return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over && !resumed ? like ?? null : null, resumedFrom: header.resumeFrom ?? null, method }
+      } catch (e) {
+        if (!refused || signal?.aborted) {
+          // The native side says whether anything was verified and the END not seen.
+          const cut = await unwrap(r.suspend()).catch(() => null)
+          if (cut?.name) {
+            await v.partial.keep(cut.name, {
+              format: 1, targetId: header.targetId, baseId: header.baseId ?? null, size: header.size,
+              offset: cut.position, records: (resumed?.records ?? 0) + (cut.records ?? 0), over,
+            })
+            own = null
+          }
+        }
+        throw e
       } finally {
-        // Unlinks the file unless finish() handed it to the commit.
+        // Unlinks the file unless finish() or suspend() handed it over.
         if (!ok) await unwrap(r.close()).catch(() => {})
       }
     }, check, { own: () => own, received: () => received })

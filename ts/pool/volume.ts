@@ -17,6 +17,7 @@ import { throwIfAborted } from '../errors'
 import { optional, validateBoolean, validateObject, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
 import { sendVolume, receiveVolume, volumeState, keptBases, forgetBase, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess, type VolumeState } from './send'
 import { VolumeStates } from './states'
+import { VolumePartial } from './resume'
 import { keptBaseFiles, volumeFiles } from './images'
 import { isBroken, type LoadedRecord } from './store'
 import { volumeFootprint, type VolumeFootprint } from './footprint'
@@ -334,6 +335,22 @@ export class ReflinkVolume {
     await forgetBase(this.sendAccess(), id)
   }
 
+  /** The token for `send({ resume })` on the sending host: it continues the receive that was cut here (docs/design.md §8.9); ERR_RESUME_MISMATCH when there is none. */
+  async resumeToken(): Promise<string> {
+    this.usable()
+    this.requireSaveOnStop('resumeToken')
+    const access = this.sendAccess()
+    return this.locked(() => access.partial.token())
+  }
+
+  /** Drop the partial receive kept for a resume (`receive --abort`); false when there was none. */
+  async abortReceive(): Promise<boolean> {
+    this.usable()
+    this.requireSaveOnStop('abortReceive')
+    const access = this.sendAccess()
+    return this.locked(() => access.partial.drop())
+  }
+
   /** Apply a send stream and commit its state as a new revision; refused while dirty (docs/design.md §8). */
   async receive(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
     this.usable()
@@ -356,6 +373,7 @@ export class ReflinkVolume {
       ctx: this.ctx,
       paths: this.paths,
       kind: { saveOnStop: this.saveOnStop, snapOnStart: this.snapOnStart, rw: this.rw },
+      partial: new VolumePartial(this.ctx.files, this.ctx.dirPath, this.vid, this.paths),
       committedImageOf: async (vid) => {
         const other = volumePaths(this.ctx.dirPath, this.ctx.pool.getVolume(vid).vid).clean
         return (await this.ctx.files.image(other)) ? other : null

@@ -40,6 +40,9 @@ pub mod codes {
         /// A stream key file that others could read or replace (group/other permission
         /// bits, not a regular file, a symlink, another owner): refused, as ssh does.
         ERR_KEY_FILE_UNSAFE,
+        /// A resumed send stream does not continue the partial receive the volume holds
+        /// (another state, base or offset), or the volume holds none.
+        ERR_RESUME_MISMATCH,
         /// A path inside a pool is a symlink, leads out of the pool, or is not a regular
         /// file (or a writable image with more than one link): never followed or opened.
         ERR_UNSAFE_PATH,

@@ -149,6 +149,17 @@ impl Receiver {
         self.seq
     }
 
+    /// Whether a cut receive has something to keep for a resume: records applied since
+    /// it started, and no END seen (a complete stream that failed its checks is not cut).
+    pub fn suspendable(&self) -> bool {
+        self.announced.is_none() && self.seq > 0
+    }
+
+    /// fsync what was applied (before the pool keeps the file for a resume).
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_all().map_err(|e| Error::io(e, "fsync"))
+    }
+
     /// Bytes of the image covered so far (for progress).
     pub fn position(&self) -> u64 {
         self.pos

@@ -414,6 +414,7 @@ pub enum ReceiveOp {
     Open,
     Write { data: Buffer },
     Finish,
+    Suspend,
     Close,
 }
 
@@ -430,6 +431,8 @@ pub struct NativeReceiveStep {
     /// (open) The copy method of the base; absent for a full stream (a sparse file).
     #[napi(ts_type = "'reflink' | 'copy-range' | 'read-write' | 'empty'")]
     pub method: Option<String>,
+    /// (suspend) Records verified and applied; absent when there is nothing to keep.
+    pub records: Option<f64>,
 }
 
 outcome!(ReceiveStepOutcome, NativeReceiveStep);
@@ -449,6 +452,7 @@ impl ReceiveTask {
                 image_hash,
                 name: None,
                 method: None,
+                records: None,
             })
         };
         match &self.op {
@@ -459,8 +463,9 @@ impl ReceiveTask {
                 let base = match &s.base {
                     Some(b) => {
                         let (f, p) = open_read(b)?;
-                        // A --like image may have any size; a base the header's.
-                        if let Some(hb) = s.header.base {
+                        // A --like image may have any size, a partial receive the
+                        // stream's; a base has the header's.
+                        if let (Some(hb), None) = (s.header.base, s.header.resume_from) {
                             check_size(&f, &p, hb.size)?;
                         }
                         Some(f)
@@ -493,14 +498,35 @@ impl ReceiveTask {
                 step(r.position(), None)
             }
             ReceiveOp::Finish => {
-                let mut r = receiver.take().ok_or_else(not_open)?;
+                // Kept on failure: a stream cut before its END can still be suspended.
+                let r = receiver.as_mut().ok_or_else(not_open)?;
                 let h = r.finish(&ctl).map_err(|e| e.with_path(shown(&s.target)))?;
+                receiver.take();
                 // Verified: the name is the pool's commit's now (it renames or removes it);
                 // the directory handle closes here, not when JS collects this object.
                 if let Some(mut kept) = lock(&s.staged).take() {
                     kept.keep();
                 }
                 step(s.header.size, Some(to_hex(h)))
+            }
+            ReceiveOp::Suspend => {
+                // A cut stream: keep what was verified for a resume (docs/design.md §8.9).
+                // The file is fsynced and its name handed to the pool, which renames it.
+                let r = match receiver.take() {
+                    Some(r) if r.suspendable() => r,
+                    _ => return step(0, None),
+                };
+                r.sync().map_err(|e| e.with_path(shown(&s.target)))?;
+                let mut staged = lock(&s.staged);
+                let Some(kept) = staged.as_mut() else {
+                    return step(0, None);
+                };
+                kept.keep();
+                Ok(NativeReceiveStep {
+                    name: Some(kept.tmp.name.to_string_lossy().into_owned()),
+                    records: Some(f64::from(r.records())),
+                    ..step(r.position(), None)?
+                })
             }
             ReceiveOp::Close => {
                 receiver.take();
@@ -568,6 +594,15 @@ impl ReceiveStream {
     #[napi]
     pub fn finish(&self) -> AsyncTask<ReceiveTask> {
         step(&self.shared, ReceiveOp::Finish)
+    }
+
+    /// After a failure that cut the stream (it ended early, the source failed, or an
+    /// abort): fsync the file and hand over its name (`name`, with `position` and
+    /// `records`) so the pool keeps it for a resume; nothing (`name` absent) when no
+    /// record was applied or the stream was complete.
+    #[napi]
+    pub fn suspend(&self) -> AsyncTask<ReceiveTask> {
+        step(&self.shared, ReceiveOp::Suspend)
     }
 
     #[napi]

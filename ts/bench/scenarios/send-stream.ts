@@ -7,8 +7,15 @@
 //   time ≤ 1.2x.
 // - `send --key-file` against an unkeyed send, and a receive of the keyed full stream
 //   against a receive of the unkeyed one (both from a file, into a second pool): ≤ 1.15x.
-import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+// - Resume: a receive of the full stream cut at 60 %, then `send --resume`: the resumed
+//   stream's bytes against the full stream's, ≤ 0.42x.
+// - `receive --like`: 1 % of the data rewritten (64 KiB blocks), the new state's full
+//   stream received into a new volume like the one holding the previous state: bytes
+//   the new image does not share (FIEMAP, `usage().exclusive`) against the bytes
+//   changed, ≤ 1.1x (a plain full receive shares nothing).
+import { randomBytes } from 'node:crypto'
+import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { fsName, type BenchContext, type BenchFs } from '../context'
@@ -24,10 +31,13 @@ const SOURCES = ['/usr/bin', '/usr/include']
 
 /** The part of a volume these rows use (the package's ReflinkVolume). */
 interface StreamVolume {
+  vid: string
   start(): Promise<string>
   stop(): Promise<unknown>
-  send(opts?: { compress?: boolean; keyFile?: string }): Readable
-  receive(stream: AsyncIterable<Uint8Array>, opts?: { keyFile?: string }): Promise<unknown>
+  send(opts?: { compress?: boolean; keyFile?: string; resume?: string }): Readable
+  receive(stream: AsyncIterable<Uint8Array>, opts?: { keyFile?: string; like?: string }): Promise<unknown>
+  resumeToken(): Promise<string>
+  usage(): Promise<{ exclusive: number; shared: number }>
 }
 
 async function toFile(stream: Readable, file: string): Promise<number> {
@@ -95,6 +105,8 @@ export async function streamRows(ctx: BenchContext, fs: BenchFs, dir: string, re
     ]
     const rs = await timeInterleaved(recvPeers, { rounds, between: () => syncFs(root), onSample: (id, i, ms) => ctx.log(`  stream round ${i + 1}: ${id} ${ms.toFixed(0)} ms`) })
     for (const [id, samples] of [...s, ...rs]) result.measurements.push(measurement(`send/stream/${id}`, id, 'ms', samples))
+    result.checks.push(await resumeRow(v, r, plain, plainBytes, setting))
+    result.checks.push(await likeRow(v, rpool, r, setting))
     result.checks.push(
       absoluteCheck({ id: 'send/compress-bytes', scenario: 'Send', setting, what: `send --compress bytes / zstd -3 -T1 bytes (${packedBytes} / ${zstdBytes}; uncompressed ${plainBytes})` }, [packedBytes / zstdBytes], 'ratio', { comparison: '<=', limit: 1.1 }),
       ratioCheck({ id: 'send/compress-time', scenario: 'Send', setting, what: 'send --compress time / zstd -3 -T1 time' }, s.get('send-compress')!, s.get('zstd-3-T1')!, { comparison: '<=', limit: 1.2 }),
@@ -106,4 +118,35 @@ export async function streamRows(ctx: BenchContext, fs: BenchFs, dir: string, re
     await pool.close()
     rmSync(root, { recursive: true, force: true })
   }
+}
+
+/** A receive of `plain` cut at 60 %, then the resumed stream: its bytes against the full stream's. */
+async function resumeRow(v: StreamVolume, r: StreamVolume, plain: string, plainBytes: number, setting: string) {
+  const cutAt = Math.floor(plainBytes * 0.6)
+  await r.receive(createReadStream(plain, { end: cutAt - 1, highWaterMark: MiB })).then(
+    () => { throw new Error('a stream cut at 60 % was committed') },
+    (e: { code?: string }) => { if (e.code !== 'ERR_STREAM_CORRUPT') throw e },
+  )
+  const rest = join(dirname(plain), 'resumed.stream')
+  const restBytes = await toFile(v.send({ resume: await r.resumeToken() }), rest)
+  await r.receive(createReadStream(rest, { highWaterMark: MiB }))
+  return absoluteCheck({ id: 'send/resume-bytes', scenario: 'Send', setting, what: `resumed stream bytes / full stream bytes after a cut at 60 % (${restBytes} / ${plainBytes})` }, [restBytes / plainBytes], 'ratio', { comparison: '<=', limit: 0.42 })
+}
+
+/** 1 % of the data rewritten; the full stream of the new state received --like the volume holding the old one. */
+async function likeRow(v: StreamVolume, rpool: { createVolume(o: object): Promise<unknown> }, old: StreamVolume, setting: string) {
+  const img = await v.start()
+  const fd = openSync(img, 'r+')
+  const blocks = 64
+  try {
+    for (let i = 0; i < blocks; i++) writeSync(fd, randomBytes(64 * 1024), 0, 64 * 1024, (i * 97 + 13) * 6 * MiB % (400 * MiB))
+  } finally {
+    closeSync(fd)
+  }
+  await v.stop()
+  const changed = blocks * 64 * 1024
+  const fresh = (await rpool.createVolume({ vid: 'vm-templates/fsimg2/root', name: 'root', size: SIZE, saveOnStop: true, revisionsToKeep: 1 })) as StreamVolume
+  await fresh.receive(v.send(), { like: old.vid })
+  const { exclusive, shared } = await fresh.usage()
+  return absoluteCheck({ id: 'send/like-allocated', scenario: 'Send', setting, what: `receive --like: bytes not shared with the old version / bytes changed (${exclusive} / ${changed}; shared ${shared})` }, [exclusive / changed], 'ratio', { comparison: '<=', limit: 1.1 })
 }

@@ -18,6 +18,7 @@ export function registerSendCommands(volume: Command): void {
     .description('write the committed state of a save-on-stop volume as a send stream to stdout (only the changes since --since or --base)')
     .option('--since <state>', 'the state the receiver holds (its `volume state` id): send only what changed since it')
     .option('--base <rev>', 'a revision of this volume the receiver holds: send only what changed since it')
+    .option('--resume <token>', 'continue a cut receive: send only the rest (the token comes from `volume resume-token VID` on the receiving host)')
     .option('--compress', 'compress the data records with zstd (the receiver detects it)')
     .option('--key-file <file>', 'authenticate the stream with the key in this file (32 raw bytes or 64 hex digits, mode 600); the receiver needs the same file')
     .addHelpText(
@@ -29,7 +30,7 @@ export function registerSendCommands(volume: Command): void {
         'reflink-pool volume send vm-templates/debian/root --compress --key-file ~/.config/reflink-pool/stream.key | ssh host reflink-pool volume receive vm-templates/debian/root --key-file stream.key',
       ),
     )
-    .action(async (vid: string, o: { base?: string; since?: string; compress?: boolean; keyFile?: string }, cmd: Command) => {
+    .action(async (vid: string, o: { base?: string; since?: string; resume?: string; compress?: boolean; keyFile?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdout.isTTY) throw new UsageError('refusing to write a send stream to a terminal: redirect stdout or pipe it')
       // stdout carries the stream: the result line goes to stderr.
@@ -54,6 +55,7 @@ export function registerSendCommands(volume: Command): void {
           const from = { ...(o.base !== undefined && { base: o.base }), ...(o.since !== undefined && { since: o.since }) }
           const stream = v.send({
             ...from,
+            ...(o.resume !== undefined && { resume: o.resume }),
             ...(o.keyFile !== undefined && { keyFile: o.keyFile }),
             compress: o.compress === true,
             signal: interrupt.signal,
@@ -115,13 +117,40 @@ export function registerSendCommands(volume: Command): void {
     })
 
   volume
+    .command('resume-token <vid>')
+    .description('print the token that resumes the receive cut off into this volume (give it to `volume send --resume` on the sending host)')
+    .action(async (vid: string, _o: unknown, cmd: Command) => {
+      const g = globalOptions(cmd)
+      const out = new Output(g.json)
+      await withPool(g, async (pool) => {
+        const token = await pool.getVolume(vid).resumeToken()
+        out.result({ vid, token }, () => token)
+      })
+    })
+
+  volume
     .command('receive <vid>')
     .description('apply a send stream from stdin to a stopped save-on-stop volume and commit it as a new revision; a full stream creates the volume when the pool lacks it (size and kind from the stream)')
     .option('--key-file <file>', 'accept only a stream authenticated with the key in this file (mode 600); a keyed stream needs it')
     .option('--like <vid>', 'apply a full stream over a clone of this volume (e.g. an older version of the template): only the blocks that differ are written and the rest stays shared')
-    .addHelpText('after', examples('ssh host reflink-pool volume send vm-templates/debian/root --base 3 | reflink-pool volume receive vm-templates/debian/root'))
-    .action(async (vid: string, o: { keyFile?: string; like?: string }, cmd: Command) => {
+    .option('--abort', 'drop the partial receive kept for a resume (reads no stream)')
+    .addHelpText(
+      'after',
+      examples(
+        'ssh host reflink-pool volume send vm-templates/debian/root --base 3 | reflink-pool volume receive vm-templates/debian/root',
+        'ssh host reflink-pool volume send vm-templates/debian/root --resume "$(reflink-pool volume resume-token vm-templates/debian/root)" | reflink-pool volume receive vm-templates/debian/root',
+      ),
+    )
+    .action(async (vid: string, o: { keyFile?: string; like?: string; abort?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd)
+      if (o.abort) {
+        const out = new Output(g.json)
+        await withPool(g, async (pool) => {
+          const dropped = await pool.getVolume(vid).abortReceive()
+          out.result({ vid, dropped }, () => (dropped ? `Dropped the partial receive of ${vid}.` : `${vid} holds no partial receive.`))
+        })
+        return
+      }
       if (process.stdin.isTTY) throw new UsageError('refusing to read a send stream from a terminal: pipe one into stdin')
       // Node reads a directory on stdin as an empty stream: say what it is.
       if (fstatSync(0).isDirectory()) throw new UsageError('stdin is a directory: redirect a send stream file into it or pipe one')
