@@ -76,6 +76,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // commander says "error: unknown option '--x'\n(Did you mean --y?)": one line, our way, hint kept.
       return report(new UsageError(err.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')), { json, debug })
     }
+    // The reader of a native export (stdout, a FIFO) went away: quiet, as pipe.ts does for Node's writes.
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return EXIT.closedPipe
     if (interrupt.aborted && (err as Error)?.name === 'AbortError') {
       if (json) process.stdout.write(toJson(errorJson(err)) + '\n')
       process.stderr.write('reflink-pool: interrupted (ABORT_ERR)\n')

@@ -196,6 +196,12 @@ export interface ExportStreamOptions {
   signal?: AbortSignal
 }
 
+/** Options of `volume.exportPipe`. */
+export interface ExportPipeOptions extends ExportStreamOptions {
+  /** Called with the bytes written so far and the total. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void
+}
+
 /** How `volume.importVolume` copied the data. */
 export interface CopyReport {
   /** The strategy that ran. */

@@ -37,6 +37,7 @@ import type {
   ImportFileOptions,
   ExportFileOptions,
   ExportStreamOptions,
+  ExportPipeOptions,
   CopyReport,
   VolumeConfigOptions,
 } from './types'
@@ -212,6 +213,18 @@ export class ReflinkVolume {
    */
   exportStream(options?: ExportStreamOptions): Readable {
     return dataOut.exportStream(this.access, options)
+  }
+
+  /**
+   * Write the committed image (or bytes `start` to `end`, inclusive) into the open file
+   * descriptor `fd` (a pipe, FIFO, socket or file, e.g. 1 for stdout), like exportStream
+   * piped into it, but the native core reads the image and writes `fd` in one task (no
+   * byte passes through JavaScript); holes are written as zeros without being read.
+   * Resolves to the bytes written; keep `fd` open until then. A reader that went away
+   * rejects with EPIPE; `signal` aborts within 100 ms even while the reader is stalled.
+   */
+  async exportPipe(fd: number, options?: ExportPipeOptions): Promise<number> {
+    return dataOut.exportPipe(this.access, fd, options)
   }
 
   /**
