@@ -3,8 +3,6 @@
 // prints its result (aligned tables or --json) and maps errors to one stderr
 // line and an exit status (errors.ts). The library is loaded lazily so that
 // --help and --version work even before the native binding is built.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Command, CommanderError } from 'commander'
 import { EXIT, UsageError, errorJson, errorLine, exitStatusOf } from './errors'
 import { toJson } from './output'
@@ -19,9 +17,8 @@ import { exitQuietlyOnClosedPipe } from './pipe'
 import { painter } from '../util/style'
 
 function packageVersion(): string {
-  // Same relative path from ts/cli (tsx) and dist/cli (compiled).
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
-  return pkg.version
+  // Same relative path from ts/cli (tsx) and dist/cli (compiled); the bundle has it inlined.
+  return (require('../../package.json') as { version: string }).version
 }
 
 export function buildProgram(): Command {

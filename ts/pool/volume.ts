@@ -251,9 +251,9 @@ export class ReflinkVolume {
   /**
    * Import the raw image file `path` (its size becomes the volume's) and commit it: the
    * durable copy reflinks it when it is on the pool's filesystem, else copies its data
-   * runs (copy_file_range, else pread/pwrite), never reading its holes. `sparse: 'always'`
-   * also turns all-zero blocks into holes (for fully allocated files; reads all data,
-   * never reflinks); `size` cuts or zero-extends the image. Resolves how it was copied.
+   * runs, never reading its holes and leaving its all-zero blocks as holes (as Qubes'
+   * `cp --sparse=always`). `sparse: 'always'` does that even where it could reflink (for
+   * fully allocated files); `size` cuts or zero-extends the image. Resolves how it was copied.
    * Abort or failure commits nothing.
    */
   async importFile(path: string, options?: ImportFileOptions): Promise<CopyReport> {

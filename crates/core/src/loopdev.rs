@@ -132,7 +132,10 @@ mod tests {
             lenient_realpath(&missing).unwrap(),
             real.join("no/such/file.img")
         );
-        assert_eq!(update_loop_dev_sizes(&missing).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            update_loop_dev_sizes(&missing).unwrap(),
+            Vec::<String>::new()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -137,7 +137,10 @@ impl ExportPumpTask {
         let mut state = lock(&self.state);
         let reader = state.as_mut().ok_or_else(|| not_open(&self.target))?;
         if self.fd < 0 {
-            return Err(Error::io(std::io::Error::from_raw_os_error(libc::EBADF), "write"));
+            return Err(Error::io(
+                std::io::Error::from_raw_os_error(libc::EBADF),
+                "write",
+            ));
         }
         // SAFETY: the caller keeps `fd` open until this task settles (`pump`'s contract);
         // it is only written to, never closed here.
