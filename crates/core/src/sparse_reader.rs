@@ -17,11 +17,14 @@
 //! `write_to` drives the reader itself into a pipe, FIFO or other descriptor (the CLI's
 //! stdout) with write(2), holes from one zero buffer: the whole export is one task, and no
 //! byte crosses into JavaScript. It checks its `Control` before every write and at least
-//! every `POLL_MS` while the consumer does not read, so an abort ends a stalled export.
+//! every `POLL_MS` while the consumer does not read, so an abort ends a stalled export (a
+//! pipe is written through a non-blocking description of its own; a blocking socket is
+//! the one descriptor a stalled reader can still hold until it reads or goes away).
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg};
@@ -172,6 +175,8 @@ impl SparseReader {
     /// written. Progress: bytes written, of the range's length. A consumer that went
     /// away is the `EPIPE` of write (Node ignores SIGPIPE, so it is an error, not a signal).
     pub fn write_to(&mut self, out: BorrowedFd, ctl: &Control) -> Result<u64> {
+        let own = nonblocking_pipe(out);
+        let out = own.as_ref().map_or(out, |f| f.as_fd());
         // Fewer, larger writes into a pipe; anything else (a file, a socket): nothing to do.
         let _ = fcntl(out, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
         let total = self.end - self.pos;
@@ -215,6 +220,23 @@ impl SparseReader {
             }
         }
     }
+}
+
+/// A pipe or FIFO `out` opened again, non-blocking, through /proc/self/fd: a new open
+/// file description of the same pipe, so a blocking write into a full pipe cannot hold
+/// the task past an abort, and the caller's description (perhaps its shell's stdout) keeps
+/// its flags. None for anything else (a file must keep its shared offset; a socket cannot
+/// be opened this way) or when /proc is missing: then `out` is written as it is.
+fn nonblocking_pipe(out: BorrowedFd) -> Option<File> {
+    let st = nix::sys::stat::fstat(out).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", out.as_raw_fd()))
+        .ok()
 }
 
 /// Write all of `buf` to `out` at its current offset. A non-blocking descriptor (Node
