@@ -111,3 +111,12 @@ test('loading the CLI loads no native code (--help and --version work before the
   const out = execFileSync(process.execPath, ['--import=tsx', '-e', script], { cwd: REPO, encoding: 'utf8' })
   t.deepEqual(JSON.parse(out.trim()), [])
 })
+
+test('the CLI bundle that bin/reflink-pool.js loads keeps the native binding outside it and loads it only for a pool', (t) => {
+  // Built by npm run build (scripts/bundle-cli.mjs), as the CLI tests need dist/.
+  const bundle = join(REPO, 'dist', 'cli', 'main.bundle.js')
+  const script = `const m = require(${JSON.stringify(bundle)}); m.buildProgram(); console.log(JSON.stringify(Object.keys(require.cache).map((k) => require('path').relative(${JSON.stringify(REPO)}, k))))`
+  const loaded = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: REPO, encoding: 'utf8' }).trim()) as string[]
+  t.deepEqual(loaded, ['dist/cli/main.bundle.js'], 'one file, no native code')
+  t.regex(readFileSync(bundle, 'utf8'), /require\("\.\/\.\.\/\.\.\/native\/index\.js"\)/, 'the binding is required from native/, not inlined')
+})

@@ -29,6 +29,12 @@ export declare class ExportReader {
    * `{ data: 0, hole: 0 }` is the end.
    */
   read(buf: Buffer): Promise<ExportReadOutcome>
+  /**
+   * Write the rest of the range into the open descriptor `fd` (a pipe, FIFO, socket or
+   * file; written at its offset, holes as zeros); resolves to the bytes written. `fd`
+   * must stay open until the promise settles.
+   */
+  pump(fd: number, cancel?: CancelToken | undefined | null, onProgress?: (doneBytes: number, totalBytes: number) => void): Promise<ExportPumpOutcome>
   /** Close the file (a read in flight finishes first: it holds the lock). Idempotent. */
   close(): void
 }
@@ -208,6 +214,10 @@ export type EntryStatOutcome =
 
 export type ExportOpenOutcome =
   | { status: 'ok'; value: NativeExportOpen }
+  | { status: 'error'; error: NativeError }
+
+export type ExportPumpOutcome =
+  | { status: 'ok'; value: number }
   | { status: 'error'; error: NativeError }
 
 export type ExportReadOutcome =

@@ -32,10 +32,11 @@ export interface CopyFileOptions {
   /** Give the result the source's mtime (ns precision). Default false: the result's mtime is the copy time. */
   copyMtime?: boolean
   /**
-   * 'auto' (default): holes of the source stay holes, its data is copied as it is.
-   * 'always' (like `cp --sparse=always`, `qemu-img convert -S`): all-zero blocks of the
-   * data become holes too, for fully allocated raw files; reads every data byte, never
-   * clones (method `read-write`), and cannot be combined with reflink: 'always'.
+   * 'auto' (default): a clone where the filesystem can; any copy that is not a clone
+   * keeps the source's holes and turns its all-zero blocks into holes too (as
+   * `cp --sparse=always`). 'always' (like `qemu-img convert -S`): the same without ever
+   * cloning, for fully allocated raw files on a filesystem that could clone them (method
+   * `read-write`); cannot be combined with reflink: 'always'.
    */
   sparse?: SparseMode
   /** Abort between chunks: the promise rejects with an AbortError and `dst` is untouched (no temp file left). */

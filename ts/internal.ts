@@ -31,6 +31,8 @@
 //                           fills buf with the next bytes of [start, end) and resolves
 //                           { data, hole }: `data` bytes in buf (short holes as zeros), then
 //                           `hole` bytes of zeros that were not read; 0 + 0 is the end.
+//                           pump(fd, { signal, onProgress }) writes the rest into an open
+//                           descriptor natively instead (one task; holes as zeros).
 //                           close() releases the file. Reads run one at a time.
 //   __testPanic(message)    a native task that panics: rejects with ERR_INTERNAL (tests only).
 //
@@ -38,7 +40,7 @@
 // ReflinkPoolError carrying code/errno/syscall/path/dest.
 import { basename, dirname } from 'node:path'
 import { native } from './binding'
-import { abortError, isReflinkPoolError } from './errors'
+import { abortError, isReflinkPoolError, libraryError } from './errors'
 import { unwrap, type Outcome } from './outcome'
 import { validateBuffer, validateMode, validatePath, validateSize } from './validate'
 
@@ -98,24 +100,9 @@ export class ImportWriter {
    * its end and append it; refused (ERR_INVALID_ARG_VALUE) past the size. The signal
    * is seen within 100 ms even while the source is idle.
    */
-  async pump(source: string, opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<ImportPosition> {
+  pump(source: string, opts: PumpOptions = {}): Promise<ImportPosition> {
     validatePath('source', source)
-    const { signal, onProgress } = opts
-    if (signal?.aborted) throw abortError(signal)
-    const token = new native.CancelToken()
-    const onAbort = () => token.cancel()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    // Reports still queued when the pump settles are dropped: none after the promise.
-    let settled = false
-    try {
-      return await unwrap(this.writer.pump(source, token, onProgress && ((done: number, total: number) => void (settled || onProgress(done, total)))))
-    } catch (e) {
-      if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
-      throw e
-    } finally {
-      settled = true
-      signal?.removeEventListener('abort', onAbort)
-    }
+    return cancellable(opts, (token, progress) => this.writer.pump(source, token, progress))
   }
 
   /** Write the last partial block, fsync and close. */
@@ -132,6 +119,34 @@ export class ImportWriter {
     } finally {
       this.ownDir?.close()
     }
+  }
+}
+
+export interface PumpOptions {
+  signal?: AbortSignal
+  onProgress?: (done: number, total: number) => void
+}
+
+/** Run a native pump with a cancel token wired to `signal` and progress that stops once it settled. */
+async function cancellable<T>(
+  opts: PumpOptions,
+  call: (token: InstanceType<typeof native.CancelToken>, progress: ((done: number, total: number) => void) | undefined) => Promise<Outcome<T>>,
+): Promise<T> {
+  const { signal, onProgress } = opts
+  if (signal?.aborted) throw abortError(signal)
+  const token = new native.CancelToken()
+  const onAbort = () => token.cancel()
+  signal?.addEventListener('abort', onAbort, { once: true })
+  // Reports still queued when the pump settles are dropped: none after the promise.
+  let settled = false
+  try {
+    return await unwrap(call(token, onProgress && ((done: number, total: number) => void (settled || onProgress(done, total)))))
+  } catch (e) {
+    if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
+    throw e
+  } finally {
+    settled = true
+    signal?.removeEventListener('abort', onAbort)
   }
 }
 
@@ -168,6 +183,17 @@ export class ExportReader {
   read(buf: Buffer): Promise<ExportSegment> {
     validateBuffer('buf', buf)
     return unwrap(this.reader.read(buf))
+  }
+
+  /**
+   * Write the rest of the range into the open descriptor `fd` (a pipe, FIFO, socket or
+   * file, at its offset; holes as zeros) natively, in one task; resolves to the bytes
+   * written. Keep `fd` open until it settles. The signal is seen within 100 ms even
+   * while the consumer does not read; a consumer that went away rejects with EPIPE.
+   */
+  pump(fd: number, opts: PumpOptions = {}): Promise<number> {
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw libraryError('ERR_INVALID_ARG_VALUE', `fd must be an open file descriptor (a non-negative integer), got ${String(fd)}`)
+    return cancellable(opts, (token, progress) => this.reader.pump(fd, token, progress))
   }
 
   /** Release the file (after the last read settled). Idempotent. */

@@ -7,7 +7,8 @@ import { validatePath } from './validate'
 /**
  * Issue LOOP_SET_CAPACITY on every loop device whose backing file is the same
  * file as `path` (compared by resolved real path, so a symlink matches).
- * Resolves with the devices updated, e.g. ['/dev/loop3'].
+ * Resolves with the devices updated, e.g. ['/dev/loop3']; [] when `path` does not
+ * exist (resolved leniently, as Qubes' os.path.realpath, so no device matches).
  */
 export async function updateLoopDevSizes(path: string): Promise<string[]> {
   validatePath('path', path)

@@ -4,8 +4,6 @@
 // ships one per target as an optional dependency, and npm skips it under
 // --omit=optional or with a lockfile made on another platform) and how to build
 // the addon from source instead.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 
 export interface PackageManifest {
   name: string
@@ -20,9 +18,9 @@ export interface Host {
   libc: 'gnu' | 'musl'
 }
 
-/** The package's own package.json: one directory up from both ts/ and dist/. */
+/** The package's own package.json: one directory up from both ts/ and dist/ (inlined in the CLI bundle). */
 export function readOwnManifest(): PackageManifest {
-  return JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as PackageManifest
+  return require('../package.json') as PackageManifest
 }
 
 /** glibc or musl, decided like the generated loader: a glibc runtime shows in the process report. */

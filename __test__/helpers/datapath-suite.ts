@@ -8,7 +8,7 @@ import type { TestFn } from 'ava'
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -111,7 +111,7 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
     t.true(allocated(clean(pool, v)) <= src.data * 1.02 + 64 * 1024)
   })
 
-  test(`${kind}: importFile { sparse: 'always' } turns the zero blocks of a fully allocated file into holes`, async (t) => {
+  test(`${kind}: importFile turns zero blocks into holes unless it clones; { sparse: 'always' } also instead of a clone`, async (t) => {
     const pool = await open(t)
     const v = await origin(pool)
     const path = join(scratch(fs().dir, 'raw'), 'full.raw')
@@ -121,6 +121,16 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
     t.true(allocated(path) >= 16 * MiB, 'the source is fully allocated')
     const plain = await v.importFile(path)
     t.is(plain.method, sameFsMethod)
+    t.true(readFileSync(clean(pool, v)).equals(content))
+    if (expected.reflink) t.true(allocated(clean(pool, v)) >= 16 * MiB, `${sameFsMethod}: a clone shares the zero blocks as they are`)
+    // Every copy that is not a clone leaves zero blocks as holes, as Qubes' cp --sparse=always.
+    else t.true(allocated(clean(pool, v)) <= 128 * 1024 + 64 * 1024, `${sameFsMethod} (default): zero blocks became holes, allocated ${allocated(clean(pool, v))}`)
+    const across = join(scratch(otherDir(), 'raw'), 'full.raw')
+    writeFileSync(across, content)
+    const fromOther = await v.importFile(across)
+    t.is(fromOther.method, 'read-write')
+    t.true(readFileSync(clean(pool, v)).equals(content))
+    t.true(allocated(clean(pool, v)) <= 128 * 1024 + 64 * 1024, `read-write from ${otherKind} (default): zero blocks became holes, allocated ${allocated(clean(pool, v))}`)
     const r = await v.importFile(path, { sparse: 'always' })
     t.is(r.method, 'read-write')
     t.true(readFileSync(clean(pool, v)).equals(content))
@@ -291,6 +301,47 @@ export function datapathSuite(avaTest: TestFn, kind: FsKind): void {
     t.is(got.hash, want)
     t.true(read < 16 * MiB, `read ${read} bytes for 1 MiB of data`)
     t.is(fdsOn(clean(pool, v)), 0, 'the image is closed at the end')
+  })
+
+  test(`${kind}: exportPipe writes the image into a descriptor natively; a reader that leaves is EPIPE, an abort ends a stalled one`, async (t) => {
+    const pool = await open(t)
+    const v = await origin(pool)
+    const d = scratch(fs().dir, 'pipe-out')
+    const src = await image(d)
+    await v.importFile(src.path)
+    const fifo = join(d, 'fifo')
+    execFileSync('mkfifo', [fifo])
+    /** Start `script` reading the FIFO, then open its write end (which waits for that reader). */
+    const withReader = (script: string) => {
+      const child = spawn('sh', ['-c', script])
+      const closed = once(child, 'close')
+      return { fd: openSync(fifo, 'w'), closed, child }
+    }
+    const out = join(d, 'out.raw')
+    const whole = withReader(`cat "${fifo}" > "${out}"`)
+    const progress: number[] = []
+    t.is(await v.exportPipe(whole.fd, { onProgress: (done) => progress.push(done) }), 64 * MiB)
+    closeSync(whole.fd)
+    await whole.closed
+    t.is(await sha256File(out), await sha256File(src.path))
+    t.is(progress.at(-1), 64 * MiB)
+    // A reader that stops after 1000 bytes: EPIPE (Node ignores SIGPIPE), the image released.
+    const early = withReader(`head -c 1000 "${fifo}" > /dev/null`)
+    await t.throwsAsync(v.exportPipe(early.fd), { code: 'EPIPE' })
+    closeSync(early.fd)
+    await early.closed
+    // A reader that never reads: the pipe fills, and the abort still ends the export.
+    const stalled = withReader(`exec tail -f /dev/null < "${fifo}"`)
+    const ac = new AbortController()
+    setTimeout(() => ac.abort(), 300)
+    const started = Date.now()
+    await t.throwsAsync(v.exportPipe(stalled.fd, { signal: ac.signal }), { name: 'AbortError' })
+    t.true(Date.now() - started < 5000, 'the abort is seen while the reader stalls')
+    closeSync(stalled.fd)
+    stalled.child.kill()
+    await stalled.closed
+    await t.throwsAsync(v.exportPipe(-1), { code: 'ERR_INVALID_ARG_VALUE' })
+    t.is(fdsOn(clean(pool, v)), 0, 'no descriptor left on the image')
   })
 
   test(`${kind}: exportStream start/end are inclusive like fs.createReadStream; bad ranges are typed errors`, async (t) => {

@@ -12,8 +12,8 @@ export const EXTENT_BYTES = 16 * 1024
 /** A one-extent template is one contiguous run of this many bytes. */
 export const SINGLE_EXTENT_BYTES = 16 * 1024 * 1024
 
-/** Writes `runs` (offset, length) of random data into a new file of `size` bytes, then fsyncs it. */
-function writeRuns(path: string, size: number, runs: Iterable<[number, number]>): number {
+/** Writes `runs` (offset, length) of random data (or zeros) into a new file of `size` bytes, then fsyncs it. */
+function writeRuns(path: string, size: number, runs: Iterable<[number, number]>, zeros: Iterable<[number, number]> = []): number {
   const fd = openSync(path, 'w', 0o600)
   let written = 0
   try {
@@ -27,6 +27,10 @@ function writeRuns(path: string, size: number, runs: Iterable<[number, number]>)
         done += n
       }
       written += length
+    }
+    const zero = Buffer.alloc(1024 * 1024)
+    for (const [offset, length] of zeros) {
+      for (let done = 0; done < length; done += zero.length) writeSync(fd, zero, 0, Math.min(zero.length, length - done), offset + done)
     }
     fsyncSync(fd)
   } finally {
@@ -63,4 +67,19 @@ export function sparseImage(dir: string, size: number, fraction: number): string
   const path = join(dir, `sparse-${size / 1024 ** 3}GiB-${Math.round(fraction * 100)}pct.img`)
   if (!existsSync(path)) writeSparseImage(path, size, fraction)
   return path
+}
+
+/**
+ * An image of `size` bytes with `runs` runs of 1 MiB of random data and as many runs of
+ * 1 MiB of written zeros (allocated, as a VM leaves a zeroed disk), interleaved through it,
+ * made once per run in `dir`. Returns its path and its data bytes (zeros excluded).
+ */
+export function zeroedImage(dir: string, size: number, runs: number): { path: string; data: number } {
+  const MiB = 1024 * 1024
+  const path = join(dir, `zeroed-${size / MiB}MiB-${runs}.img`)
+  const step = Math.floor(size / runs / MiB) * MiB
+  const at = (i: number, shift: number): [number, number] => [i * step + shift, MiB]
+  const data = Array.from({ length: runs }, (_, i) => at(i, 0))
+  if (!existsSync(path)) writeRuns(path, size, data, Array.from({ length: runs }, (_, i) => at(i, step / 2)))
+  return { path, data: runs * MiB }
 }

@@ -123,6 +123,8 @@ function childRunner(notes: string[]): ChildRunner {
   try {
     log('compiling ts/ to dist/ (tsc) so child processes run plain JS')
     execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'pipe' })
+    // The CLI rows run bin/reflink-pool.js, which loads the bundle of these files when it is fresh.
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle-cli.mjs')], { stdio: 'pipe' })
   } catch (e) {
     const out = String((e as { stdout?: Buffer }).stdout ?? '').split('\n')[0]
     notes.push(`tsc reported errors (${out}); child processes use the emitted dist/ files anyway.`)

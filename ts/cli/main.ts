@@ -3,8 +3,6 @@
 // prints its result (aligned tables or --json) and maps errors to one stderr
 // line and an exit status (errors.ts). The library is loaded lazily so that
 // --help and --version work even before the native binding is built.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Command, CommanderError } from 'commander'
 import { EXIT, UsageError, errorJson, errorLine, exitStatusOf } from './errors'
 import { toJson } from './output'
@@ -20,9 +18,8 @@ import { painter } from '../util/style'
 import { abortError } from '../errors'
 
 function packageVersion(): string {
-  // Same relative path from ts/cli (tsx) and dist/cli (compiled).
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
-  return pkg.version
+  // Same relative path from ts/cli (tsx) and dist/cli (compiled); the bundle has it inlined.
+  return (require('../../package.json') as { version: string }).version
 }
 
 export function buildProgram(): Command {
@@ -77,6 +74,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // commander says "error: unknown option '--x'\n(Did you mean --y?)": one line, our way, hint kept.
       return report(new UsageError(err.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')), { json, debug })
     }
+    // The reader of a native export (stdout, a FIFO) went away: quiet, as pipe.ts does for Node's writes.
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return EXIT.closedPipe
     // Interrupted: that is the cause of whatever failed since, e.g. a sender that Ctrl-C closed
     // (it reaches both ends of a pipe) before the abort was seen: never blame the stream.
     if (interrupt.aborted) {

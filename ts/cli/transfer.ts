@@ -2,21 +2,17 @@
 // pipe) and a volume, with a progress bar (docs/design.md §6). Regular files go
 // through the library's durable copy (importFile / exportToFile: reflink, else
 // sparse copy; holes never read); only `-` and FIFOs stream (importPipe, which
-// reads the stream natively / exportStream), and the stream paths leave zero
-// blocks as holes / never read holes.
-import { createWriteStream, fstatSync, lstatSync, readFileSync, statSync, type Stats } from 'node:fs'
+// reads the stream natively / exportPipe, which writes stdout or the FIFO natively),
+// and the stream paths leave zero blocks as holes / never read holes.
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { isatty } from 'node:tty'
-import { Transform, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ReflinkPoolError, type ErrorCode } from '../errors'
 import { UsageError } from './errors'
 import { interrupt } from './interrupt'
 import type { Output } from './output'
 import type { Volume } from './pool-access'
 import { entryKind } from '../util/entry-kind'
-
-/** Write size for FIFOs. */
-const WRITE_CHUNK = 1 << 20
 
 export interface TransferResult {
   /** Bytes of the image. */
@@ -134,34 +130,40 @@ export async function exportVolume(v: Volume, file: string, opts: { output: Outp
       bar.done()
     }
   }
-  const total = await v.size()
-  const bar = opts.output.progress({ label, unit: 'bytes', total })
-  let bytes = 0
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length
-      bar.update(bytes, total)
-      cb(null, chunk)
-    },
-  })
+  // `-` or a FIFO: the core reads the image and writes the descriptor itself, in one task.
+  const fd = file === '-' ? 1 : await openFifo(file)
+  const bar = opts.output.progress({ label, unit: 'bytes' })
   try {
-    const source = v.exportStream({ signal: interrupt.signal })
-    await pipeline(source, counter, file === '-' ? stdoutSink() : createWriteStream(file, { highWaterMark: WRITE_CHUNK }))
+    const bytes = await v.exportPipe(fd, { signal: interrupt.signal, onProgress: (done: number, total: number) => bar.update(done, total) })
+    return { bytes, seconds: (performance.now() - started) / 1000, method: 'stream' }
   } finally {
     bar.done()
+    if (fd !== 1) closeSync(fd)
   }
-  return { bytes, seconds: (performance.now() - started) / 1000, method: 'stream' }
 }
 
-/** stdout without closing it; a reader that goes away early (`| head`) is not our failure. */
-function stdoutSink(): Writable {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0)
-  })
-  return new Writable({
-    highWaterMark: WRITE_CHUNK,
-    write(chunk, _enc, cb) {
-      process.stdout.write(chunk, cb)
-    },
-  })
+/** How often a FIFO export looks for a reader again. */
+const FIFO_RETRY_MS = 100
+
+/**
+ * Open the FIFO `file` for writing without blocking a thread on it: O_NONBLOCK fails
+ * (ENXIO) until a reader opens it, so wait for one in steps, and Ctrl-C is seen between
+ * them. Never follows a symlink, and refuses whatever is not (or no longer) a FIFO.
+ */
+async function openFifo(file: string): Promise<number> {
+  const { O_WRONLY, O_NONBLOCK, O_NOFOLLOW } = fsConstants
+  for (;;) {
+    interrupt.signal.throwIfAborted()
+    let fd: number
+    try {
+      fd = openSync(file, O_WRONLY | O_NONBLOCK | O_NOFOLLOW)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err
+      await sleep(FIFO_RETRY_MS, undefined, { signal: interrupt.signal })
+      continue
+    }
+    if (fstatSync(fd).isFIFO()) return fd
+    closeSync(fd)
+    throw new ReflinkPoolError('ERR_SOURCE_CHANGED', `${file} stopped being a FIFO before the export opened it`, { path: file })
+  }
 }

@@ -28,7 +28,7 @@ export async function startFromPrecache(v: PrecacheAccess, clean: FileInfo, sign
   const p = v.paths
   const files = v.ctx.files
   const pre = await files.image(p.precache)
-  if (pre && pre.nlink === 1 && pre.size === clean.size && pre.mtimeMs === clean.mtimeMs) {
+  if (pre && pre.nlink === 1 && pre.size === clean.size && pre.mtimeNs === clean.mtimeNs) {
     try {
       await files.rename(p.precache, p.dirty)
       return

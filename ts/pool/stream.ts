@@ -147,6 +147,22 @@ export function exportStream(files: PoolFiles, exportPath: () => Promise<string>
   return new ExportStream(() => openStable(files, exportPath, r), range.signal)
 }
 
+/**
+ * Write `[start, end]` of the committed image that `exportPath` names into the open
+ * descriptor `fd` natively, in one task (no byte passes through JavaScript); resolves
+ * to the bytes written.
+ */
+export async function pumpExport(files: PoolFiles, exportPath: () => Promise<string>, fd: number, range: ExportRange, onProgress?: (done: number, total: number) => void): Promise<number> {
+  const reader = await openStable(files, exportPath, nativeRange(range))
+  try {
+    const written = await reader.pump(fd, { signal: range.signal, onProgress })
+    onProgress?.(written, written)
+    return written
+  } finally {
+    reader.close()
+  }
+}
+
 /** Settle with `p`, or reject with an AbortError as soon as `signal` aborts. */
 export function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return p

@@ -211,7 +211,7 @@ export interface ImportFileOptions {
   signal?: AbortSignal
   /** Bytes of data copied so far, of the file's data (0 of 0 for a reflink). */
   onProgress?: (doneBytes: number, totalBytes: number) => void
-  /** 'always': all-zero blocks of the file's data become holes too (reads every data byte, never reflinks). Default 'auto'. */
+  /** 'auto' (default): a reflink where possible, else a copy whose all-zero blocks become holes. 'always': that copy even where a reflink was possible (reads every data byte). */
   sparse?: 'auto' | 'always'
   /** The image's size (default: the file's): cut, or zero-extended with a hole. */
   size?: number
@@ -233,6 +233,12 @@ export interface ExportStreamOptions {
   end?: number
   /** Abort the stream: it is destroyed with an AbortError. */
   signal?: AbortSignal
+}
+
+/** Options of `volume.exportPipe`. */
+export interface ExportPipeOptions extends ExportStreamOptions {
+  /** Called with the bytes written so far and the total. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void
 }
 
 /** How `volume.importVolume` copied the data. */

@@ -5,11 +5,11 @@ import type { Readable } from 'node:stream'
 import { poolError } from './fail'
 import { throwIfAborted } from '../errors'
 import { optional, progressOptions, validateOptions, validatePath, validateSignal } from '../validate'
-import { exportStream as readCommitted } from './stream'
+import { exportStream as readCommitted, pumpExport } from './stream'
 import { isInside, outsideStat } from './files'
 import { entryKind } from '../util/entry-kind'
 import { quote } from '../util/quote'
-import type { CopyReport, ExportFileOptions, ExportStreamOptions } from './types'
+import type { CopyReport, ExportFileOptions, ExportPipeOptions, ExportStreamOptions } from './types'
 import type { VolumeAccess } from './volume-access'
 
 /** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
@@ -43,6 +43,16 @@ export function exportStream(v: VolumeAccess, options?: ExportStreamOptions): Re
   const signal = optional<AbortSignal>('options.signal', o.signal, validateSignal)
   throwIfAborted(signal)
   return readCommitted(v.ctx.files, () => exportPath(v), { start: o.start, end: o.end, signal })
+}
+
+/** Write the committed image (or bytes `start` to `end`, inclusive) into the open descriptor `fd`, natively. */
+export async function exportPipe(v: VolumeAccess, fd: number, options?: ExportPipeOptions): Promise<number> {
+  v.usable()
+  v.requireSaveOnStop('exportPipe')
+  const o = validateOptions('options', options, ['start', 'end', 'signal', 'onProgress'])
+  const { signal, onProgress } = progressOptions({ signal: o.signal, onProgress: o.onProgress })
+  throwIfAborted(signal)
+  return pumpExport(v.ctx.files, () => exportPath(v), fd, { start: o.start, end: o.end, signal }, onProgress)
 }
 
 /** Copy the committed image to the regular file `path` (outside the pool) with the durable copy. */

@@ -42,6 +42,7 @@ import type {
   ImportFileOptions,
   ExportFileOptions,
   ExportStreamOptions,
+  ExportPipeOptions,
   CopyReport,
   VolumeConfigOptions,
 } from './types'
@@ -247,6 +248,18 @@ export class ReflinkVolume {
   }
 
   /**
+   * Write the committed image (or bytes `start` to `end`, inclusive) into the open file
+   * descriptor `fd` (a pipe, FIFO, socket or file, e.g. 1 for stdout), like exportStream
+   * piped into it, but the native core reads the image and writes `fd` in one task (no
+   * byte passes through JavaScript); holes are written as zeros without being read.
+   * Resolves to the bytes written; keep `fd` open until then. A reader that went away
+   * rejects with EPIPE; `signal` aborts within 100 ms even while the reader is stalled.
+   */
+  async exportPipe(fd: number, options?: ExportPipeOptions): Promise<number> {
+    return dataOut.exportPipe(this.access, fd, options)
+  }
+
+  /**
    * Copy the committed image to the file `path` (outside the pool) with the durable copy:
    * a reflink when `path` is on the pool's filesystem, else a sparse copy (holes kept),
    * into a temp file beside `path`, fsynced and renamed over it. An existing `path` must be
@@ -270,9 +283,9 @@ export class ReflinkVolume {
   /**
    * Import the raw image file `path` (its size becomes the volume's) and commit it: the
    * durable copy reflinks it when it is on the pool's filesystem, else copies its data
-   * runs (copy_file_range, else pread/pwrite), never reading its holes. `sparse: 'always'`
-   * also turns all-zero blocks into holes (for fully allocated files; reads all data,
-   * never reflinks); `size` cuts or zero-extends the image. Resolves how it was copied.
+   * runs, never reading its holes and leaving its all-zero blocks as holes (as Qubes'
+   * `cp --sparse=always`). `sparse: 'always'` does that even where it could reflink (for
+   * fully allocated files); `size` cuts or zero-extends the image. Resolves how it was copied.
    * Abort or failure commits nothing.
    */
   async importFile(path: string, options?: ImportFileOptions): Promise<CopyReport> {

@@ -3,18 +3,21 @@
 //!
 //! Strategy order (as Rust std's `kernel_copy` and GNU cp):
 //! 1. ioctl(FICLONE): O(metadata), shares extents (XFS with reflink, btrfs).
-//! 2. Sparse copy: map the data runs with SEEK_DATA/SEEK_HOLE, move each run with
-//!    copy_file_range (in-kernel, may itself share or offload), looping on short returns.
-//! 3. pread/pwrite of the data runs only, through one reused 1 MiB buffer.
+//! 2. Sparse copy: map the data runs with SEEK_DATA/SEEK_HOLE and read each through one
+//!    reused 1 MiB buffer; its all-zero blocks (the destination's st_blksize) are not
+//!    written and stay holes, as Qubes' `cp --sparse=always` leaves them (`zeroskip`), and
+//!    the rest is written with copy_file_range (from the page cache the read just filled;
+//!    the kernel may offload it) ...
+//! 3. ... or, where the kernel refuses that pair of files (EXDEV across filesystems), pwrite.
 //!
-//! `reflink: never` goes straight to 3: the kernel implements copy_file_range with a
-//! remap (a reflink) wherever the filesystem can clone, which `never` rules out.
-//! `sparse: always` (like `cp --sparse=always`, `qemu-img convert -S`) also goes straight
-//! to 3 and leaves every all-zero block of the data runs as a hole (`zeroskip`): for
-//! fully allocated raw files, at the cost of looking at every byte.
+//! `reflink: never` skips 1 and copy_file_range: the kernel implements copy_file_range with
+//! a remap (a reflink) wherever the filesystem can clone, which `never` rules out.
+//! `sparse: always` (like `qemu-img convert -S`) does the same, for fully allocated raw
+//! files on a filesystem that could clone them: a clone would keep their zeros allocated.
 //!
 //! The temp file is `ftruncate`d to the final size first, so holes stay holes in 2 and 3.
-//! Costs: 1 is a few syscalls; 2 and 3 are proportional to the data, not the file size.
+//! Costs: 1 is a few syscalls; 2 and 3 read every data byte once (never a hole) and write
+//! only the non-zero blocks.
 //! In 2 and 3 the kernel is asked (POSIX_FADV_WILLNEED) to read the next 16 runs ahead:
 //! readahead restarts at every hole, so scattered runs would each start with a blocking read.
 //! The data runs are walked lazily (`extents::data_runs`) twice: once to total them for
@@ -22,8 +25,8 @@
 //! however fragmented the source is.
 //! Every file is opened through a directory handle (`dir::Entry`): the source must be a
 //! regular file (a FIFO or device is refused before it is opened, so nothing blocks).
-//! Cancellation: `Control::check` runs before every chunk (at most `CHUNK` bytes of
-//! copy_file_range, or one buffer of pread/pwrite, after an abort); an aborted or failed
+//! Cancellation: `Control::check` runs before every buffer (at most one buffer is copied
+//! after an abort); an aborted or failed
 //! copy drops its `TempFile`, which unlinks it, so `dst` is never touched.
 //! A source that shrinks mid-copy ends with `ERR_SOURCE_CHANGED` instead of spinning.
 
@@ -47,9 +50,7 @@ use crate::sys;
 use crate::tempname::TempFile;
 use crate::zeroskip;
 
-/// Most bytes asked of one copy_file_range call: bounds the work done after an abort.
-const CHUNK: u64 = 16 << 20;
-/// The pread/pwrite buffer.
+/// The read buffer: the most copied between two abort checks.
 const BUF: usize = 1 << 20;
 /// How many data runs ahead of the copy the kernel is asked to read (`read_ahead`).
 const READAHEAD_RUNS: usize = 16;
@@ -74,10 +75,12 @@ pub enum ReflinkMode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SparseMode {
-    /// Holes of the source stay holes; its data is copied as it is (zeros included).
+    /// A clone when the filesystem can; else holes stay holes and all-zero blocks of the
+    /// data become holes too.
     #[default]
     Auto,
-    /// Holes stay holes and all-zero blocks of the data become holes too (never a clone).
+    /// Never a clone: holes and all-zero blocks of the data become holes (for fully
+    /// allocated files on a filesystem that could clone them).
     Always,
 }
 
@@ -189,7 +192,7 @@ pub fn copy_entry(
 }
 
 /// Fill the temp file `out` (empty) with the first `size` bytes of the source (`src_size`
-/// long), zero-extended past its end; holes stay holes, the data is copied as it is.
+/// long), zero-extended past its end; holes and all-zero blocks stay holes.
 pub(crate) fn fill(
     input: BorrowedFd,
     out: &File,
@@ -201,7 +204,7 @@ pub(crate) fn fill(
     fill_sparse(input, out, src_size, size, mode, SparseMode::Auto, ctl)
 }
 
-/// `fill`, with `sparse: Always` also leaving the all-zero blocks of the data unwritten.
+/// `fill`, with `sparse: Always` never cloning.
 fn fill_sparse(
     input: BorrowedFd,
     out: &File,
@@ -212,15 +215,15 @@ fn fill_sparse(
     ctl: &Control,
 ) -> Result<CopyOutcome> {
     let len = src_size.min(size);
-    let zero_skip = sparse == SparseMode::Always;
-    if zero_skip && mode == ReflinkMode::Always {
+    let no_clone = sparse == SparseMode::Always;
+    if no_clone && mode == ReflinkMode::Always {
         return Err(Error::lib(
             codes::ERR_INVALID_ARG_VALUE,
             "copy",
             "sparse: 'always' reads the data to find zeros, which a reflink: 'always' clone never does",
         ));
     }
-    if mode != ReflinkMode::Never && !zero_skip {
+    if mode != ReflinkMode::Never && !no_clone {
         match sys::ficlone(out.as_fd(), input) {
             Ok(()) => {
                 // Clone everything, then cut or extend: the tail beyond the source is a hole.
@@ -262,13 +265,10 @@ fn fill_sparse(
         total,
         buf: Vec::new(),
         range: mode != ReflinkMode::Never
-            && !zero_skip
+            && !no_clone
             && HAS_COPY_FILE_RANGE.load(Ordering::Relaxed),
-        zero_block: if zero_skip {
-            Some(block_size(out)?)
-        } else {
-            None
-        },
+        range_copied: false,
+        zero_block: block_size(out)?,
         unflushed_from: 0,
         unflushed_bytes: 0,
     };
@@ -323,10 +323,12 @@ struct RunCopier<'a> {
     done: u64,
     total: u64,
     buf: Vec<u8>,
-    /// Still using copy_file_range (false once it fell back to pread/pwrite).
+    /// Still writing with copy_file_range (false once it fell back to pwrite).
     range: bool,
-    /// `sparse: always`: the block size whose all-zero blocks are not written.
-    zero_block: Option<usize>,
+    /// copy_file_range has moved bytes (its refusal after that is an error, not a fallback).
+    range_copied: bool,
+    /// The block size whose all-zero blocks are not written.
+    zero_block: usize,
     /// pread/pwrite: where the range not yet handed to writeback starts (runs are
     /// copied in offset order), and how many bytes were written in it.
     unflushed_from: u64,
@@ -339,16 +341,7 @@ impl RunCopier<'_> {
         let mut off = run.offset;
         while off < end {
             self.ctl.check()?;
-            let want = (end - off).min(CHUNK);
-            let n = if self.range {
-                self.copy_range(off, want)?
-            } else {
-                None
-            };
-            let n = match n {
-                Some(n) => n,
-                None => self.read_write(off, want.min(BUF as u64) as usize)?,
-            };
+            let n = self.copy_chunk(off, (end - off).min(BUF as u64) as usize)?;
             off += n;
             self.done += n;
             self.ctl.report(self.done, self.total);
@@ -356,60 +349,69 @@ impl RunCopier<'_> {
         Ok(())
     }
 
-    /// One copy_file_range call; `None` when it is unsupported here (switch to pread/pwrite).
-    fn copy_range(&mut self, off: u64, want: u64) -> Result<Option<u64>> {
-        let start = i64::try_from(off).map_err(|_| Error::os(Errno::EFBIG, "copy_file_range"))?;
-        let want = usize::try_from(want).unwrap_or(usize::MAX);
-        let (mut off_in, mut off_out) = (start, start);
-        let r = loop {
-            match nix::fcntl::copy_file_range(
-                self.input,
-                Some(&mut off_in),
-                self.out,
-                Some(&mut off_out),
-                want,
-            ) {
-                Err(Errno::EINTR) => {}
-                r => break r,
-            }
-        };
-        match r {
-            Ok(0) => Err(source_changed()),
-            Ok(n) => Ok(Some(n as u64)),
-            Err(e) if self.done == 0 && copy_range_unsupported(e) => {
-                if e == Errno::ENOSYS {
-                    HAS_COPY_FILE_RANGE.store(false, Ordering::Relaxed);
-                }
-                self.range = false;
-                Ok(None)
-            }
-            Err(e) => Err(Error::os(e, "copy_file_range")),
-        }
-    }
-
-    /// pread up to `want` bytes at `off` and pwrite them at the same offset.
-    fn read_write(&mut self, off: u64, want: usize) -> Result<u64> {
-        if self.buf.len() < BUF {
-            self.buf = vec![0; BUF];
-        }
-        let buf = &mut self.buf[..want];
+    /// pread up to `want` bytes at `off` and write what is not all-zero blocks at the same
+    /// offset (the zero blocks stay holes): with copy_file_range while the kernel takes it
+    /// (the bytes were just read, so it copies from the page cache, without a second pass
+    /// through user memory), else pwrite from the buffer.
+    fn copy_chunk(&mut self, off: u64, want: usize) -> Result<u64> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(BUF, 0);
         let at = libc::off_t::try_from(off).map_err(|_| Error::os(Errno::EFBIG, "read"))?;
         let n = loop {
-            match nix::sys::uio::pread(self.input, buf, at) {
+            match nix::sys::uio::pread(self.input, &mut buf[..want], at) {
                 Ok(0) => return Err(source_changed()),
                 Ok(n) => break n,
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(Error::os(e, "read")),
             }
         };
-        match self.zero_block {
-            Some(block) => {
-                zeroskip::write_skipping_zeros(self.out, off, &buf[..n], block)?;
+        let written = zeroskip::for_each_nonzero_run(off, &buf[..n], self.zero_block, |i, run| {
+            let start = off + i as u64;
+            if self.range && self.copy_range(start, run.len() as u64)? {
+                return Ok(());
             }
-            None => sys::pwrite_all(self.out, &buf[..n], off).map_err(|e| Error::os(e, "write"))?,
+            sys::pwrite_all(self.out, run, start).map_err(|e| Error::os(e, "write"))
+        });
+        self.buf = buf;
+        written?;
+        if !self.range {
+            self.start_writeback(off + n as u64, n as u64);
         }
-        self.start_writeback(off + n as u64, n as u64);
         Ok(n as u64)
+    }
+
+    /// copy_file_range of `len` bytes at `off` (looping on short copies); false when the
+    /// kernel refuses this pair of files before anything was copied (then pread/pwrite).
+    fn copy_range(&mut self, off: u64, len: u64) -> Result<bool> {
+        let start = i64::try_from(off).map_err(|_| Error::os(Errno::EFBIG, "copy_file_range"))?;
+        let (mut off_in, mut off_out) = (start, start);
+        let mut left = usize::try_from(len).unwrap_or(usize::MAX);
+        while left > 0 {
+            match nix::fcntl::copy_file_range(
+                self.input,
+                Some(&mut off_in),
+                self.out,
+                Some(&mut off_out),
+                left,
+            ) {
+                Err(Errno::EINTR) => {}
+                Ok(0) => return Err(source_changed()),
+                Ok(n) => {
+                    left -= n;
+                    self.range_copied = true;
+                }
+                // Only before its first success: the kernel refuses a pair of files at once.
+                Err(e) if !self.range_copied && copy_range_unsupported(e) => {
+                    if e == Errno::ENOSYS {
+                        HAS_COPY_FILE_RANGE.store(false, Ordering::Relaxed);
+                    }
+                    self.range = false;
+                    return Ok(false);
+                }
+                Err(e) => return Err(Error::os(e, "copy_file_range")),
+            }
+        }
+        Ok(true)
     }
 
     /// Count `written` bytes ending at `end`; once WRITEBACK_EVERY have gathered,

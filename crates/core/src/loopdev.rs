@@ -23,10 +23,28 @@ use crate::sys;
 const SYS_BLOCK: &str = "/sys/block";
 
 /// LOOP_SET_CAPACITY on every loop device whose backing file resolves to the same
-/// real path as `path`. Returns the device paths updated (`/dev/loopN`).
+/// real path as `path`. Returns the device paths updated (`/dev/loopN`). `path` is
+/// resolved leniently, as Qubes' `os.path.realpath`: a path that does not exist (yet,
+/// or any more) is no error, and only a loop device attached under that name matches.
 pub fn update_loop_dev_sizes(path: &Path) -> Result<Vec<String>> {
-    let real = std::fs::canonicalize(path).map_err(|e| Error::io(e, "realpath").with_path(path))?;
+    let real = lenient_realpath(path).map_err(|e| Error::io(e, "realpath").with_path(path))?;
     update_backed_by(&real)
+}
+
+/// `realpath` of the longest existing leading part of `path`, with the rest appended
+/// as it is (Python's non-strict `os.path.realpath`).
+fn lenient_realpath(path: &Path) -> std::io::Result<PathBuf> {
+    match std::fs::canonicalize(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let absolute = std::path::absolute(path)?;
+            match (absolute.parent(), absolute.file_name()) {
+                (Some(parent), Some(name)) => Ok(lenient_realpath(parent)?.join(name)),
+                // `/` or a path ending in `..` that does not exist: nothing left to resolve.
+                _ => Ok(absolute),
+            }
+        }
+        r => r,
+    }
 }
 
 /// `update_loop_dev_sizes` of a file named through a directory handle: its real path is
@@ -103,6 +121,23 @@ fn same_file(backing: &Path, real: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolves_a_missing_path_leniently() {
+        let dir = std::env::temp_dir().join(format!("loopdev-lenient-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = std::fs::canonicalize(&dir).unwrap();
+        let missing = dir.join("no/such/file.img");
+        assert_eq!(
+            lenient_realpath(&missing).unwrap(),
+            real.join("no/such/file.img")
+        );
+        assert_eq!(
+            update_loop_dev_sizes(&missing).unwrap(),
+            Vec::<String>::new()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_sysfs_backing_file() {

@@ -14,12 +14,23 @@
 //! piece; memory is the caller's buffer plus `AHEAD_RUNS` runs (16 KiB), whatever the
 //! file's size or layout.
 //! Cancellation: between `read` calls (the caller's); one call reads at most one buffer.
+//! `write_to` drives the reader itself into a pipe, FIFO or other descriptor (the CLI's
+//! stdout) with write(2), holes from one zero buffer: the whole export is one task, and no
+//! byte crosses into JavaScript. It checks its `Control` before every write and at least
+//! every `POLL_MS` while the consumer does not read, so an abort ends a stalled export (a
+//! pipe is written through a non-blocking description of its own; a blocking socket is
+//! the one descriptor a stalled reader can still hold until it reads or goes away).
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::control::Control;
 
 use crate::copy::read_ahead;
 use crate::error::{codes, Error, Result};
@@ -31,6 +42,12 @@ pub const HOLE_MIN: u64 = 64 << 10;
 const AHEAD_BYTES: u64 = 16 << 20;
 /// ...in at most this many runs.
 const AHEAD_RUNS: usize = 1024;
+/// `write_to`: the buffer one `read` fills (and the longest single write of zeros).
+const WRITE_BUF: usize = 2 << 20;
+/// `write_to`: the pipe buffer asked for (the unprivileged maximum, as the stream import's pump).
+const PIPE_SIZE: i32 = 1 << 20;
+/// `write_to`: how long it waits for the consumer before checking cancellation again.
+const POLL_MS: u16 = 100;
 
 /// What one `read` produced: `data` bytes at the start of the buffer (holes shorter than
 /// `HOLE_MIN` included as zeros), then `hole` bytes of zeros not in the buffer.
@@ -154,6 +171,38 @@ impl SparseReader {
         Segment { data: *n, hole: 0 }
     }
 
+    /// Write the rest of the range into `out` (see the module note); returns the bytes
+    /// written. Progress: bytes written, of the range's length. A consumer that went
+    /// away is the `EPIPE` of write (Node ignores SIGPIPE, so it is an error, not a signal).
+    pub fn write_to(&mut self, out: BorrowedFd, ctl: &Control) -> Result<u64> {
+        let own = nonblocking_pipe(out);
+        let out = own.as_ref().map_or(out, |f| f.as_fd());
+        // Fewer, larger writes into a pipe; anything else (a file, a socket): nothing to do.
+        let _ = fcntl(out, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+        let total = self.end - self.pos;
+        let mut buf = vec![0u8; WRITE_BUF];
+        let zeros = vec![0u8; WRITE_BUF];
+        let mut done = 0u64;
+        ctl.report(0, total);
+        loop {
+            ctl.check()?;
+            let seg = self.read(&mut buf)?;
+            if seg.data == 0 && seg.hole == 0 {
+                return Ok(done);
+            }
+            write_all(out, &buf[..seg.data], ctl)?;
+            done += seg.data as u64;
+            let mut hole = seg.hole;
+            while hole > 0 {
+                let n = hole.min(WRITE_BUF as u64) as usize;
+                write_all(out, &zeros[..n], ctl)?;
+                hole -= n as u64;
+                done += n as u64;
+            }
+            ctl.report(done, total);
+        }
+    }
+
     /// One pread at `pos` (retried on EINTR); 0 bytes is a source that shrank.
     fn pread(&self, buf: &mut [u8]) -> Result<usize> {
         loop {
@@ -171,4 +220,45 @@ impl SparseReader {
             }
         }
     }
+}
+
+/// A pipe or FIFO `out` opened again, non-blocking, through /proc/self/fd: a new open
+/// file description of the same pipe, so a blocking write into a full pipe cannot hold
+/// the task past an abort, and the caller's description (perhaps its shell's stdout) keeps
+/// its flags. None for anything else (a file must keep its shared offset; a socket cannot
+/// be opened this way) or when /proc is missing: then `out` is written as it is.
+fn nonblocking_pipe(out: BorrowedFd) -> Option<File> {
+    let st = nix::sys::stat::fstat(out).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", out.as_raw_fd()))
+        .ok()
+}
+
+/// Write all of `buf` to `out` at its current offset. A non-blocking descriptor (Node
+/// makes its stdout pipe one) that is full is waited for with poll, at most `POLL_MS`
+/// between checks of `ctl`.
+fn write_all(out: BorrowedFd, mut buf: &[u8], ctl: &Control) -> Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(out, buf) {
+            // write(2) of a non-empty buffer returns 0 only for a broken descriptor: don't spin.
+            Ok(0) => return Err(Error::os(Errno::EIO, "write")),
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                ctl.check()?;
+                let mut fds = [PollFd::new(out, PollFlags::POLLOUT)];
+                match poll(&mut fds, PollTimeout::from(POLL_MS)) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(Error::os(e, "poll")),
+                }
+            }
+            Err(e) => return Err(Error::os(e, "write")),
+        }
+    }
+    Ok(())
 }

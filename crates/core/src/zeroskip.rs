@@ -54,8 +54,25 @@ fn check_block(block: usize) -> Result<()> {
 /// Write `buf` at `offset`, skipping every aligned `block`-sized all-zero block (which stay
 /// holes in a file created sparse). Returns the bytes actually written.
 pub fn write_skipping_zeros(fd: BorrowedFd, offset: u64, buf: &[u8], block: usize) -> Result<u64> {
-    check_block(block)?;
     let mut written = 0u64;
+    for_each_nonzero_run(offset, buf, block, |at, run| {
+        sys::pwrite_all(fd, run, offset + at as u64).map_err(|e| Error::os(e, "write"))?;
+        written += run.len() as u64;
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+/// Call `f(at, run)` for each maximal run of `buf` (which sits at file offset `offset`)
+/// that is not made of aligned all-zero `block`s, in order; `at` is the run's index in `buf`.
+/// The partial blocks at the buffer's edges are always part of a run.
+pub fn for_each_nonzero_run(
+    offset: u64,
+    buf: &[u8],
+    block: usize,
+    mut f: impl FnMut(usize, &[u8]) -> Result<()>,
+) -> Result<()> {
+    check_block(block)?;
     // Start of the pending (to be written) run within `buf`.
     let mut run_start = 0usize;
     let mut pos = 0usize;
@@ -65,21 +82,17 @@ pub fn write_skipping_zeros(fd: BorrowedFd, offset: u64, buf: &[u8], block: usiz
         let end = (pos + to_boundary).min(buf.len());
         let piece = &buf[pos..end];
         if piece.len() == block && is_zero(piece) {
-            written += flush(fd, offset, &buf[run_start..pos], run_start)?;
+            if run_start < pos {
+                f(run_start, &buf[run_start..pos])?;
+            }
             run_start = end;
         }
         pos = end;
     }
-    written += flush(fd, offset, &buf[run_start..], run_start)?;
-    Ok(written)
-}
-
-fn flush(fd: BorrowedFd, offset: u64, run: &[u8], at: usize) -> Result<u64> {
-    if run.is_empty() {
-        return Ok(0);
+    if run_start < buf.len() {
+        f(run_start, &buf[run_start..])?;
     }
-    sys::pwrite_all(fd, run, offset + at as u64).map_err(|e| Error::os(e, "write"))?;
-    Ok(run.len() as u64)
+    Ok(())
 }
 
 /// Sequential writer of a byte stream into a file created sparse, from offset 0: all-zero

@@ -4,9 +4,13 @@
 //! Each `read` is one task on the threadpool that fills the caller's buffer with the next
 //! data (short holes inside it as zeros) and reports the long hole after it, which JS
 //! produces from one shared zero buffer; nothing here holds the file's run map.
+//! `pump` instead writes the whole rest of the range into a descriptor the caller holds
+//! (the CLI's stdout, a FIFO it opened) in one task (`SparseReader::write_to`).
 
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -14,8 +18,10 @@ use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::sparse_reader::SparseReader;
 
+use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js, to_u64};
 use crate::pool_dir::{target, PoolDir, Target};
+use crate::progress::{with_control, ProgressFn, Throttled};
 
 type Shared = Arc<Mutex<Option<SparseReader>>>;
 
@@ -53,6 +59,7 @@ pub struct NativeExportSegment {
 
 outcome!(ExportOpenOutcome, NativeExportOpen);
 outcome!(ExportReadOutcome, NativeExportSegment);
+outcome!(ExportPumpOutcome, f64);
 
 fn lock(state: &Shared) -> MutexGuard<'_, Option<SparseReader>> {
     state
@@ -104,14 +111,7 @@ pub struct ExportReadTask {
 impl ExportReadTask {
     fn run(&mut self) -> Result<NativeExportSegment> {
         let mut state = lock(&self.state);
-        let reader = state.as_mut().ok_or_else(|| {
-            Error::lib(
-                codes::ERR_INVALID_ARG_VALUE,
-                "read",
-                "the export reader is not open",
-            )
-            .with_path(shown(&self.target))
-        })?;
+        let reader = state.as_mut().ok_or_else(|| not_open(&self.target))?;
         let seg = reader
             .read(&mut self.buf)
             .map_err(|e| e.with_path(shown(&self.target)))?;
@@ -123,6 +123,46 @@ impl ExportReadTask {
 }
 
 task!(ExportReadTask, ExportReadOutcome, "exportReader.read");
+
+pub struct ExportPumpTask {
+    target: Arc<Result<Target>>,
+    state: Shared,
+    fd: i32,
+    cancel: Option<Arc<AtomicBool>>,
+    progress: Option<Throttled>,
+}
+
+impl ExportPumpTask {
+    fn run(&mut self) -> Result<f64> {
+        let mut state = lock(&self.state);
+        let reader = state.as_mut().ok_or_else(|| not_open(&self.target))?;
+        if self.fd < 0 {
+            return Err(Error::io(
+                std::io::Error::from_raw_os_error(libc::EBADF),
+                "write",
+            ));
+        }
+        // SAFETY: the caller keeps `fd` open until this task settles (`pump`'s contract);
+        // it is only written to, never closed here.
+        let out = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let written = with_control(self.cancel.as_deref(), self.progress.as_ref(), |ctl| {
+            reader.write_to(out, ctl)
+        })
+        .map_err(|e| e.with_path(shown(&self.target)))?;
+        to_js("written", written)
+    }
+}
+
+task!(ExportPumpTask, ExportPumpOutcome, "exportReader.pump");
+
+fn not_open(target: &Result<Target>) -> Error {
+    Error::lib(
+        codes::ERR_INVALID_ARG_VALUE,
+        "read",
+        "the export reader is not open",
+    )
+    .with_path(shown(target))
+}
 
 #[napi]
 impl ExportReader {
@@ -155,6 +195,26 @@ impl ExportReader {
             target: Arc::clone(&self.target),
             state: Arc::clone(&self.state),
             buf,
+        })
+    }
+
+    /// Write the rest of the range into the open descriptor `fd` (a pipe, FIFO, socket or
+    /// file; written at its offset, holes as zeros); resolves to the bytes written. `fd`
+    /// must stay open until the promise settles.
+    #[napi]
+    pub fn pump(
+        &self,
+        fd: i32,
+        cancel: Option<&CancelToken>,
+        #[napi(ts_arg_type = "(doneBytes: number, totalBytes: number) => void")]
+        on_progress: Option<ProgressFn>,
+    ) -> AsyncTask<ExportPumpTask> {
+        AsyncTask::new(ExportPumpTask {
+            target: Arc::clone(&self.target),
+            state: Arc::clone(&self.state),
+            fd,
+            cancel: cancel.map(CancelToken::flag),
+            progress: on_progress.map(Throttled::new),
         })
     }
 

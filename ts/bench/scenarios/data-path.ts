@@ -6,10 +6,13 @@
 // followed by `sync FILE` where the peer does not make its result durable:
 // - import of a file on the pool's filesystem (XFS, btrfs) vs cp --reflink=always (<= 1.2);
 // - import of a file on ext4 and from another filesystem vs qemu-img convert -O raw (<= 1.0);
+// - import of a 1 GiB file with 100 MiB data and 100 MiB written zeros on ext4 vs
+//   cp --sparse=always (<= 1.1), allocated bytes vs the data (<= 1.02);
 // - export to a file on ext4 vs qemu-img convert -O raw (<= 1.0);
 // - export to a pipe (`| cat > /dev/null`) vs `cat image` into the same pipe (<= 1.0);
 // - import from a pipe vs cp --sparse=always /dev/stdin (<= 1.0), both on XFS;
-// and, for each CLI row, the CLI's fixed cost (start-up floor: `volume info`);
+// and, for each CLI row, the CLI's fixed cost (start-up floor: `volume info`), itself
+// against `node -e 0` (<= 1.5);
 // plus allocated bytes after each import vs the source's (<= 1.02) and the peak
 // RSS of each library call (child process) and CLI command (GNU time) (<= 100 MiB).
 import { execFile, spawn } from 'node:child_process'
@@ -17,7 +20,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fsName, type BenchContext, type BenchFs, type Scenario } from '../context'
-import { sparseImage } from '../fixtures'
+import { sparseImage, zeroedImage } from '../fixtures'
 import { timeInterleaved, type TimedPeer } from '../interleave'
 import { FLOOR_SYSCALLS, REPO_ROOT, copyPeer, qemuImgConvert, type FloorCopyMode, type Peer } from '../peers'
 import { need, type PoolApi, type VolumeApi } from '../product'
@@ -223,6 +226,42 @@ export const dataPathScenario: Scenario = {
           result.checks.at(-1 - extra.length - 1)!.note = `method: ${[...methods].join('+')}`
         }
 
+        // Import of an image with written zeros on ext4 (no clone): zero blocks become holes,
+        // as upstream's cp --sparse=always makes them; 1 GiB, 100 MiB data + 100 MiB zeros.
+        {
+          const zeroed = zeroedImage(join(ext4.dir, 'bench-sparse'), 1024 * MiB, 100)
+          const { pool, v } = await ps.on(ext4)
+          const ratios: number[] = []
+          const setting = 'ext4, 1 GiB, 100 MiB data + 100 MiB zeros'
+          allocated.push({ what: 'allocated after importFile / data (zeros as holes)', setting, ratios })
+          const methods = new Set<string>()
+          const cpSparse: Peer = {
+            id: 'cp-sparse',
+            label: 'cp --sparse=always + sync',
+            durable: true,
+            copy: async (s, d) => {
+              await run('cp', ['--sparse=always', s, d])
+              await run('sync', [d])
+            },
+          }
+          await timeRow(ctx, result, {
+            id: 'data-path/import-zeros/ext4',
+            scenario: 'Import a file with zeros, no reflink',
+            setting,
+            peer: { ...copyPeer(cpSparse, zeroed.path, out(ext4)), label: cpSparse.label },
+            limit: 1.1,
+            subjects: [
+              {
+                id: 'importFile',
+                label: 'importFile',
+                run: async () => void methods.add((await v.importFile(zeroed.path)).method),
+                cleanup: () => void ratios.push(allocatedBytes(join(pool.dirPath, `${VID}.img`)) / zeroed.data),
+              },
+            ],
+          })
+          result.checks.at(-1)!.note = `method: ${[...methods].join('+')}`
+        }
+
         // Export to a file on ext4.
         const src = source(ext4)
         const { pool, v } = await ps.on(ext4)
@@ -266,6 +305,15 @@ export const dataPathScenario: Scenario = {
         const image = join(pool.dirPath, `${VID}.img`)
         const env = { REFLINK_POOL_DIR: pool.dirPath }
         const setting = `${fsName(pipeFs)}, ${desc}`
+        // The fixed cost itself, against the least any Node program pays.
+        await timeRow(ctx, result, {
+          id: 'data-path/cli-start',
+          scenario: 'CLI start-up',
+          setting: fsName(pipeFs),
+          peer: { id: 'node', label: 'node -e 0', run: async () => void (await execFileP(process.execPath, ['-e', '0'])) },
+          limit: 1.5,
+          subjects: [cliStart(pool.dirPath)],
+        })
         await timeRow(ctx, result, {
           id: 'data-path/export-pipe',
           scenario: 'Export to a pipe',

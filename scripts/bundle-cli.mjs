@@ -1,0 +1,33 @@
+// Bundles the compiled CLI (dist/cli/main.js and everything it requires, commander
+// included) into one file, dist/cli/main.bundle.js, which bin/reflink-pool.js loads:
+// Node then resolves, reads and compiles one file instead of ~70 at every start
+// (docs/design.md §9, CLI start-up). The native binding and the benchmark harness
+// stay outside it, required lazily as before, at their paths relative to the bundle.
+import { build } from 'esbuild'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const outfile = join(root, 'dist', 'cli', 'main.bundle.js')
+
+/** Requires that stay requires: the generated binding (native code) and the harness. */
+const lazyOutside = {
+  name: 'lazy-outside',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)native\/index\.js$|(^|\/)bench\/main$/ }, (args) => {
+      const target = resolve(args.resolveDir, args.path)
+      return { path: './' + relative(dirname(outfile), target), external: true }
+    })
+  },
+}
+
+await build({
+  entryPoints: [join(root, 'dist', 'cli', 'main.js')],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  plugins: [lazyOutside],
+  logLevel: 'warning',
+})
