@@ -21,6 +21,8 @@ export const CLI_CODES = {
   benchUnavailable: 'ERR_BENCH_UNAVAILABLE',
   /** A loop device still uses the volume's dirty image (stop without --force). */
   volumeInUse: 'ERR_VOLUME_IN_USE',
+  /** An import file is a qcow2, vmdk, vhdx or vdi container, not a raw image (import without --format raw). */
+  notRaw: 'ERR_NOT_RAW_IMAGE',
   /** Raised by bin/reflink-pool.js when dist/ was never built. */
   notBuilt: 'ERR_NOT_BUILT',
 } as const
