@@ -93,7 +93,7 @@ export function hasState(v: VolumeJson, state: (typeof STATE_FILTERS)[number]): 
 // The vid is never cut: it is what a user copies into the next command.
 export const volumeColumns: Column<VolumeJson>[] = [
   { header: 'VID', value: (v) => v.vid },
-  { header: 'KIND', value: (v) => v.kind },
+  { header: 'KIND', value: (v) => v.kind, drop: 2 },
   { header: 'RW', value: (v) => (v.rw ? 'rw' : 'ro'), drop: 1 },
   { header: 'SIZE', value: (v) => humanSize(v.size), align: 'right' },
   { header: 'STATE', value: volumeState },
