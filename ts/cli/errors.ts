@@ -14,6 +14,11 @@ export const EXIT = {
   closedPipe: 141,
 } as const
 
+/** What each exit status means, for --help and the man page. */
+export const EXIT_STATUS_TEXT =
+  `${EXIT.ok} success, ${EXIT.failure} the operation was refused or failed, ${EXIT.usage} usage error (bad option, size, vid, revision or pattern), ` +
+  `${EXIT.interrupted} interrupted, ${EXIT.closedPipe} output pipe closed.`
+
 /** Codes the CLI itself raises (the library's ERR_* table lives in ts/errors.ts). */
 export const CLI_CODES = {
   usage: 'ERR_USAGE',
