@@ -46,6 +46,8 @@ test('bash completion: commands, options, choices and the vids of the pool', asy
   t.deepEqual(await reply(['volume', 'list', '--state', '']), ['running', 'stopped', 'outdated', 'broken'])
   t.true((await reply(['volume', 'create', 'x', '--'])).includes('--read-only'), 'own options')
   t.true((await reply(['volume', 'create', 'x', '--'])).includes('--pool'), 'and the global ones')
+  // A planted record name with an escape sequence is never offered (it would reach the terminal).
+  writeFileSync(join(pool, '.reflink-pool', 'volumes', encodeURIComponent('appvms/x\x1b[2J/root') + '.json'), '{}')
   t.deepEqual(await reply(['volume', 'start', 'appvms/'], { REFLINK_POOL_DIR: pool }), ['appvms/web-1/root', 'appvms/web-2/root'])
   t.deepEqual(await reply(['--pool', pool, 'volume', 'info', 'vm']), ['vm-templates/debian/root'], '--pool on the line names the pool')
   t.false((await reply(['volume', 'start', ''])).some((c) => c.startsWith('appvms/')), 'no pool: no vids (and no error)')

@@ -62,10 +62,12 @@ function optionsOf(tree: CommandNode, node: CommandNode): OptionNode[] {
 export function poolVids(dir: string | undefined): string[] {
   if (!dir) return []
   const { parseMetaName } = require('../pool/names') as typeof import('../pool/names')
+  const { isValidVid } = require('../pool/vid') as typeof import('../pool/vid')
   try {
+    // Only valid vids: a planted record name with control characters must not reach the terminal.
     return readdirSync(join(resolve(dir), '.reflink-pool', 'volumes'))
       .map((name) => parseMetaName(name))
-      .flatMap((m) => (m?.kind === 'record' ? [m.vid] : []))
+      .flatMap((m) => (m?.kind === 'record' && isValidVid(m.vid) ? [m.vid] : []))
       .sort()
   } catch {
     return []
