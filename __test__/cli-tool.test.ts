@@ -32,6 +32,10 @@ test('volume list: natural order, --match, --kind, --state, -H and -o', async (t
   const made = await run(['clone', 'vm-templates/t/root', ...Array.from({ length: 11 }, (_, i) => `appvms/ci-${11 - i}/root`)])
   t.is(made.status, 0, made.stderr)
   t.is((await run(['volume', 'create', 'appvms/snap/root', '--kind', 'snapshot', '--source', 'vm-templates/t/root'])).status, 0)
+  // JSON numbers are rounded in one place: ms to integers, per-item ms and seconds to 3 decimals.
+  const timed = await runJson(['clone', 'vm-templates/t/root', 'appvms/timed/root'], { env })
+  t.true(Number.isInteger(timed.json.totalMs), String(timed.json.totalMs))
+  t.regex(timed.result.stdout, /"perCloneMs": \d+(\.\d{1,3})?,\n/)
   t.is((await run(['volume', 'start', 'appvms/ci-2/root'])).status, 0)
 
   const vids = (await runJson(['volume', 'list'], { env })).json.map((v: { vid: string }) => v.vid)
