@@ -58,7 +58,8 @@ export function cliNodeArgs(compiled = USE_COMPILED): string[] {
 /** Start the CLI without waiting (for tests that signal it). */
 export function spawnCli(args: string[], opts: CliRunOptions = {}): ChildProcessWithoutNullStreams {
   const argv = [...cliNodeArgs(opts.compiled), ...args]
-  const env: Record<string, string | undefined> = { ...process.env, REFLINK_POOL_DIR: undefined, FORCE_COLOR: '0', ...opts.env }
+  // COLUMNS: tables fit it when set (as ls); a test that wants a width sets it.
+  const env: Record<string, string | undefined> = { ...process.env, REFLINK_POOL_DIR: undefined, COLUMNS: undefined, FORCE_COLOR: '0', ...opts.env }
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
   return spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
 }

@@ -23,6 +23,11 @@ export const EXIT = {
   closedPipe: 141,
 } as const
 
+/** What each exit status means, for --help and the man page. */
+export const EXIT_STATUS_TEXT =
+  `${EXIT.ok} success, ${EXIT.failure} the operation was refused or failed, ${EXIT.usage} usage error (bad option, size, vid, revision or pattern), ` +
+  `${EXIT.interrupted} interrupted, ${EXIT.closedPipe} output pipe closed.`
+
 /** Codes the CLI itself raises (the library's ERR_* table lives in ts/errors.ts). */
 export const CLI_CODES = {
   usage: 'ERR_USAGE',
@@ -32,6 +37,8 @@ export const CLI_CODES = {
   volumeInUse: 'ERR_VOLUME_IN_USE',
   /** init --adopt found nothing it could adopt (exit 1; the report lists what was skipped). */
   nothingAdopted: 'ERR_NOTHING_ADOPTED',
+  /** An import file is a qcow2, vmdk, vhdx or vdi container, not a raw image (import without --format raw). */
+  notRaw: 'ERR_NOT_RAW_IMAGE',
   /** Raised by bin/reflink-pool.js when dist/ was never built. */
   notBuilt: 'ERR_NOT_BUILT',
 } as const

@@ -3,8 +3,12 @@
 // prints its result (aligned tables or --json) and maps errors to one stderr
 // line and an exit status (errors.ts). The library is loaded lazily so that
 // --help and --version work even before the native binding is built.
-import { Command, CommanderError } from 'commander'
-import { EXIT, UsageError, errorJson, errorLine, exitStatusOf } from './errors'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Argument, Command, CommanderError } from 'commander'
+import { commandTree } from './command-tree'
+import { complete, completionScript, SHELLS, type Shell } from './completion'
+import { EXIT, EXIT_STATUS_TEXT, UsageError, errorJson, errorLine, exitStatusOf } from './errors'
 import { toJson } from './output'
 import { registerPoolCommands } from './commands/pool'
 import { registerVolumeCommands } from './commands/volume'
@@ -45,14 +49,44 @@ export function buildProgram(): Command {
         "reflink-pool clone vm-templates/debian/root 'appvms/web-{n}/root' --count 20",
         'reflink-pool volume list --json',
       ) +
-        `\nExit status: ${EXIT.ok} success, ${EXIT.failure} operation failed, ${EXIT.usage} usage error, ${EXIT.interrupted} interrupted, ${EXIT.closedPipe} output pipe closed.\n`,
+        `\nExit status: ${EXIT_STATUS_TEXT}\n`,
     )
   registerPoolCommands(program)
   registerVolumeCommands(program)
   registerCloneCommand(program)
   registerDemoCommand(program)
   registerBenchCommand(program)
+  registerCompletionCommands(program)
   return program
+}
+
+/** `completion SHELL` and the hidden `__complete WORD...` its scripts call (completion.ts). */
+function registerCompletionCommands(program: Command): void {
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, and the vids of the pool)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .addHelpText(
+      'after',
+      examples(
+        'reflink-pool completion bash > /etc/bash_completion.d/reflink-pool',
+        'reflink-pool completion zsh > "${fpath[1]}/_reflink-pool"',
+        'reflink-pool completion fish > ~/.config/fish/completions/reflink-pool.fish',
+      ),
+    )
+    .action((shell: Shell) => {
+      process.stdout.write(completionScript(shell, program.name()))
+    })
+  program
+    .command('__complete', { hidden: true })
+    .description('the candidates for the last word (used by the completion scripts)')
+    .argument('[words...]')
+    .allowUnknownOption()
+    .helpOption(false)
+    .action((words: string[]) => {
+      const found = complete(commandTree(program), words.length ? words : [''])
+      if (found.length) process.stdout.write(found.join('\n') + '\n')
+    })
 }
 
 /** Run the CLI with `argv` (as process.argv); resolves to the exit status. */

@@ -15,9 +15,21 @@ export function globalOptions(cmd: Command): GlobalOptions {
   return { pool: o.pool, json: o.json === true, debug: o.debug === true }
 }
 
-/** JSON.stringify that writes bigints as numbers (sizes stay below 2^53 in practice). */
+/**
+ * JSON.stringify with the CLI's number rules, in this one place: bigints as
+ * numbers (sizes stay below 2^53 in practice); durations rounded to what a
+ * clock on a shared machine can tell: `seconds` (and `*Seconds`) to 3
+ * decimals, `*Ms` to whole milliseconds, a per-item `per*Ms` to 3 decimals
+ * (a clone takes well under 1 ms).
+ */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? Number(v) : v), 2)
+  return JSON.stringify(value, (key, v) => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? roundDuration(key, v) : v), 2)
+}
+
+function roundDuration(key: string, v: number): number {
+  if (key === 'seconds' || key.endsWith('Seconds') || /^per[A-Z].*Ms$/.test(key)) return Math.round(v * 1000) / 1000
+  if (key === 'ms' || key.endsWith('Ms')) return Math.round(v)
+  return v
 }
 
 export class Output {

@@ -7,8 +7,14 @@
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { isatty } from 'node:tty'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createWriteStream } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { humanSize } from './format'
+import { Transform, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { ReflinkPoolError, type ErrorCode } from '../errors'
-import { UsageError } from './errors'
+import { CLI_CODES, CliError, UsageError } from './errors'
+import { fileContainerFormat } from './image-format'
 import { interrupt } from './interrupt'
 import type { Output } from './output'
 import type { Volume } from './pool-access'
@@ -44,7 +50,12 @@ function statOrThrow(file: string, what: string, follow: boolean): Stats | null 
   }
 }
 
-export function openImportSource(file: string, size: number | undefined): ImportSource {
+/**
+ * The file to import, checked before the pool is opened: a bad file changes
+ * nothing. A regular file whose header is a qcow2, vmdk, vhdx or vdi container
+ * is refused unless `format` is 'raw' (the header bytes would become the disk).
+ */
+export function openImportSource(file: string, size: number | undefined, format?: 'raw'): ImportSource {
   if (file === '-') {
     // isatty(0), not process.stdin: creating that stream would start Node reading the pipe.
     if (isatty(0)) throw new UsageError('refusing to import from a terminal: pipe an image into stdin or give a file')
@@ -62,7 +73,27 @@ export function openImportSource(file: string, size: number | undefined): Import
   if (!st.isFile()) {
     throw new ReflinkPoolError('ERR_INVALID_ARG_VALUE', `cannot import ${file}: it is ${entryKind(st)}; give a raw image file, a block device, a FIFO or - (stdin)`, { path: file })
   }
+  const container = format === 'raw' ? null : fileContainerFormat(file)
+  if (container !== null) {
+    throw new CliError(
+      `refusing to import ${file}: it is a ${container} image, not a raw one; convert it first ` +
+        `(qemu-img convert -f ${container} -O raw ${shellQuote(file)} ${shellQuote(rawName(file))}), ` +
+        'or add --format raw to import its bytes as they are',
+      CLI_CODES.notRaw,
+    )
+  }
   return { kind: 'file', path: file, size: size ?? st.size, close() {} }
+}
+
+/** Where a converted copy of `file` could go: its name with a .raw extension, never `file` itself. */
+function rawName(file: string): string {
+  const raw = file.replace(/(\.[^./]*)?$/, '.raw')
+  return raw === file ? file.replace(/\.raw$/, '.converted.raw') : raw
+}
+
+/** `text` as one shell word, for the commands that messages suggest. */
+function shellQuote(text: string): string {
+  return /^[\w./@%+=:,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
 }
 
 /** A block device's size in bytes, from sysfs (its st_size is 0). */
@@ -112,13 +143,23 @@ export async function importVolume(
   return { bytes: size, seconds: (performance.now() - started) / 1000, method: 'stream' }
 }
 
-export async function exportVolume(v: Volume, file: string, opts: { output: Output }): Promise<TransferResult> {
+export async function exportVolume(v: Volume, file: string, opts: { output: Output; force?: boolean }): Promise<TransferResult> {
   if (file === '-' && process.stdout.isTTY) throw new UsageError('refusing to write an image to a terminal: redirect stdout or give a file')
   const started = performance.now()
   const label = `export ${v.vid}`
   const existing = file === '-' ? null : statOrThrow(file, 'export', false)
   if (existing && !existing.isFile() && !existing.isFIFO()) {
     throw new ReflinkPoolError('ERR_INVALID_ARG_VALUE', `cannot export ${v.vid} to ${file}: it is ${entryKind(existing)}; give a new or regular file, a FIFO, or - and redirect stdout`, { path: file })
+  }
+  if (existing?.isFile() && opts.force !== true) {
+    throw new CliError(`refusing to overwrite ${file}: it exists (${humanSize(existing.size)}); add --force to replace it`, 'EEXIST')
+  }
+  if (existing === null) {
+    // The durable copy would make missing directories; a typo in the path must not.
+    const parent = dirname(resolve(file))
+    if (statOrThrow(parent, 'export', true) === null) {
+      throw new ReflinkPoolError('ENOENT', `cannot export ${v.vid} to ${file}: the directory ${parent} does not exist (it is not created)`, { path: parent })
+    }
   }
   if (file !== '-' && !existing?.isFIFO()) {
     // A regular file (or none yet): the durable copy.

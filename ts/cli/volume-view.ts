@@ -75,13 +75,24 @@ export function volumeState(v: VolumeJson): string {
   return v.running ? (v.outdated ? 'running (outdated)' : 'running') : 'stopped'
 }
 
+/** The states `volume list --state` selects by: outdated is a running volume whose source changed since. */
+export const STATE_FILTERS = ['running', 'stopped', 'outdated', 'broken'] as const
+
+export function hasState(v: VolumeJson, state: (typeof STATE_FILTERS)[number]): boolean {
+  if (state === 'broken') return v.broken !== null
+  if (v.broken !== null) return false
+  if (state === 'outdated') return v.running && v.outdated
+  return v.running === (state === 'running')
+}
+
+// The vid is never cut: it is what a user copies into the next command.
 export const volumeColumns: Column<VolumeJson>[] = [
-  { header: 'VID', value: (v) => v.vid, shrink: true },
-  { header: 'KIND', value: (v) => v.kind },
-  { header: 'RW', value: (v) => (v.rw ? 'rw' : 'ro') },
+  { header: 'VID', value: (v) => v.vid },
+  { header: 'KIND', value: (v) => v.kind, drop: 2 },
+  { header: 'RW', value: (v) => (v.rw ? 'rw' : 'ro'), drop: 1 },
   { header: 'SIZE', value: (v) => humanSize(v.size), align: 'right' },
   { header: 'STATE', value: volumeState },
-  { header: 'SOURCE', value: (v) => v.source ?? '-', shrink: true },
+  { header: 'SOURCE', value: (v) => v.source ?? '-', shrink: true, drop: 0 },
 ]
 
 /** FIEMAP figures of a volume's current image: what a VM sees (demo, clone and `volume info`). */
@@ -159,11 +170,19 @@ export function sumFootprint(rows: FootprintRow[]): Omit<FootprintRow, 'vid'> {
 /** A kind's allocated bytes, "-" when the volume has no such file. */
 const kindCell = (u: FilesUsage) => (u.files === 0 ? '-' : humanSize(u.allocated))
 
+/**
+ * Which kinds of file `usage` leaves out first when the table is wider than the
+ * terminal: the rare ones (an import in progress, the precache a start will
+ * consume) before the ones that hold data (revisions, the running image, the
+ * committed image). The vid and the totals stay.
+ */
+const KIND_DROP: Record<FootprintKind, number> = { import: 0, precache: 1, bases: 2, dirty: 3, revisions: 4, clean: 5 }
+
 export const footprintColumns: Column<FootprintRow>[] = [
-  { header: 'VID', value: (r) => r.vid, shrink: true },
-  { header: 'SIZE', value: (r) => humanSize(r.size), align: 'right' },
-  ...FOOTPRINT_KINDS.map((k): Column<FootprintRow> => ({ header: k.toUpperCase(), value: (r) => kindCell(r.files[k]), align: 'right' })),
+  { header: 'VID', value: (r) => r.vid },
+  { header: 'SIZE', value: (r) => humanSize(r.size), align: 'right', drop: 6 },
+  ...FOOTPRINT_KINDS.map((k): Column<FootprintRow> => ({ header: k.toUpperCase(), value: (r) => kindCell(r.files[k]), align: 'right', drop: KIND_DROP[k] })),
   { header: 'ALLOCATED', value: (r) => humanSize(r.total.allocated), align: 'right' },
-  { header: 'SHARED', value: (r) => humanSize(r.total.shared), align: 'right' },
+  { header: 'SHARED', value: (r) => humanSize(r.total.shared), align: 'right', drop: 2 },
   { header: 'EXCLUSIVE', value: (r) => humanSize(r.total.exclusive), align: 'right' },
 ]

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { promisify } from 'node:util'
+import { inspect, promisify, type InspectOptions } from 'node:util'
 import { PoolFiles } from './files'
 import { Store, isBroken, type LoadedRecord, type StoredPoolConfig } from './store'
 import { Locks } from './lock'
@@ -279,6 +279,12 @@ export class ReflinkPool {
   get minFree(): MinFree {
     return this.stored.minFree ?? 0
   }
+
+  /** A short summary for `console.log(pool)` (`util.inspect`): its name, directory and state, not its caches and locks. */
+  [inspect.custom](_depth: number, options: InspectOptions): string {
+    return `ReflinkPool ${inspect({ name: this.name, dirPath: this.dirPath, revisionsToKeep: this.revisionsToKeep, closed: this.closed }, { ...options, depth: 0, breakLength: Infinity })}`
+  }
+
   /** The persisted configuration (a copy). */
   get config(): PoolConfig {
     return {

@@ -10,6 +10,7 @@
 // before the first change, so a refused call changes nothing on disk. A volume
 // whose record is broken (store.ts) refuses every call with ERR_VOLUME_BROKEN.
 import { basename } from 'node:path'
+import { inspect, type InspectOptions } from 'node:util'
 import type { Readable } from 'node:stream'
 import { volumePaths, lockFileName, type VolumePaths } from './names'
 import { poolError } from './fail'
@@ -56,7 +57,7 @@ const VOLUME_CALLS = [
   'create', 'verify', 'start', 'stop', 'strayRevisions', 'revert', 'resize', 'export', 'exportStream', 'exportToFile',
   'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive',
   'isDirty', 'isRunning', 'isOutdated', 'revisions', 'size', 'usage', 'setConfig', 'footprint', 'remove',
-  'startCost', 'startChecked', 'state', 'bases', 'forgetBase', 'cleanIno', 'discardIfUntouched',
+  'startCost', 'startChecked', 'state', 'bases', 'forgetBase', 'cleanIno', 'discardIfUntouched', 'exportPipe', 'resumeToken', 'abortReceive',
 ] as const
 
 /**
@@ -145,6 +146,12 @@ export class ReflinkVolume {
   /** The dirty image: what a running VM uses. */
   get path(): string {
     return this.paths.dirty
+  }
+  /** A short summary for `console.log(volume)` (`util.inspect`): the volume's settings, never the pool's internals. */
+  [inspect.custom](_depth: number, options: InspectOptions): string {
+    const { vid, rw, saveOnStop, snapOnStart, source, revisionsToKeep } = this.record
+    const summary = this.brokenReason === null ? { vid, rw, saveOnStop, snapOnStart, source, revisionsToKeep } : { vid, broken: this.brokenReason }
+    return `ReflinkVolume ${inspect(summary, { ...options, depth: 0, breakLength: Infinity })}`
   }
   /** The persisted configuration of this volume (a copy). */
   get config(): VolumeRecord {

@@ -1,7 +1,7 @@
 // Pool commands: init, config, info, usage.
 import type { Command } from 'commander'
 import { examples, intArg, minFreeArg } from '../args'
-import { humanSize, keyValues, percent, table, terminalWidth, wrap } from '../format'
+import { fittedTable, humanSize, keyValues, percent, table, terminalWidth, wrap } from '../format'
 import { globalOptions, Output } from '../output'
 import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
 import { reword } from '../messages'
@@ -124,18 +124,21 @@ export function registerPoolCommands(program: Command): void {
         if (o.ifRemoved) return ifRemovedReport(pool, o.ifRemoved, g.json)
         const rows = await volumeFootprintRows(await pool.listVolumes())
         const data = { ...(await poolSpace(pool)), volumes: rows, total: sumFootprint(rows) }
-        new Output(g.json).result(data, () =>
-          [
-            table([...rows, { vid: 'total', ...data.total }], footprintColumns, { width: terminalWidth() }),
+        new Output(g.json).result(data, () => {
+          const width = terminalWidth()
+          const fitted = fittedTable([...rows, { vid: 'total', ...data.total }], footprintColumns, { width })
+          const left = fitted.dropped.length ? ` Left out to fit ${width} columns: ${fitted.dropped.join(', ')} (see --json).` : ''
+          return [
+            fitted.text,
             '',
             wrap(
               `Filesystem: ${humanSize(data.dataUsage)} used of ${humanSize(data.dataSize)}. ` +
                 'Columns are allocated bytes per kind of file ("-": none). Shared bytes (reflinks) are counted in every file ' +
-                'that shares them, so ALLOCATED can exceed what the volume costs; exclusive bytes are in one file only.',
-              terminalWidth(),
+                `that shares them, so ALLOCATED can exceed what the volume costs; exclusive bytes are in one file only.${left}`,
+              width,
             ),
-          ].join('\n'),
-        )
+          ].join('\n')
+        })
       })
     })
 }

@@ -2,16 +2,19 @@
 // stop|revert|revisions|resize|import|export|remove|verify|send|receive>`.
 import { Command, Option } from 'commander'
 import { examples, intArg, revisionArg, sizeArg, sizeHelp } from '../args'
-import { humanSize, keyValues, table, terminalWidth } from '../format'
+import { humanSize, keyValues, pickColumns, scriptedRows, table, terminalWidth } from '../format'
+import { naturalCompare } from '../../util/natural-order'
+import { globMatcher, GlobSyntaxError } from '../../util/glob'
 import { globalOptions, Output, type GlobalOptions } from '../output'
 import { withPool, type Pool, type Volume } from '../pool-access'
-import { FOOTPRINT_KINDS, volumeColumns, volumeJson, volumeJsonRows, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
+import { FOOTPRINT_KINDS, hasState, STATE_FILTERS, volumeColumns, volumeJson, volumeJsonRows, volumeState, volumeUsage, type VolumeJson } from '../volume-view'
 import type { VolumeFootprint } from '../../pool'
 import { VOLUME_KINDS, kindFlags, type VolumeKind } from '../../pool/kind'
 import { exportVolume, importVolume, openImportSource } from '../transfer'
 import { registerSendCommands } from './send'
 import { CLI_CODES, CliError, UsageError } from '../errors'
 import { interrupt } from '../interrupt'
+import { beforeStop, stopLine, stopOutcome } from '../stop-report'
 import { refuse, reword, type FailureContext } from '../messages'
 import { selectVids, singleVolume, someVids, volumesProgress, withMatch } from '../fleet'
 
@@ -69,6 +72,16 @@ async function refuseInUse(v: Volume, discard: boolean): Promise<void> {
         `(the ${discard ? 'discard' : 'commit'} would lose those writes); detach it first (losetup -d ${devices[0]}) or add --force`,
       CLI_CODES.volumeInUse,
     )
+  }
+}
+
+/** A --match pattern as a predicate over vids; a malformed one is a usage error. */
+function vidMatcher(pattern: string): (vid: string) => boolean {
+  try {
+    return globMatcher(pattern)
+  } catch (err) {
+    if (err instanceof GlobSyntaxError) throw new UsageError(`--match: ${err.message}`)
+    throw err
   }
 }
 
@@ -131,7 +144,7 @@ export function registerVolumeCommands(program: Command): void {
     .option('--size <size>', 'nominal size, e.g. 10G (10 GiB) or 10GB (10^9 bytes)', sizeArg, 0)
     .addHelpText('after', sizeHelp())
     .option('--source <vid>', 'source volume of a snapshot kind')
-    .option('--read-only', 'the VM sees the volume read-only')
+    .option('--ro, --read-only', 'the VM sees the volume read-only')
     .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
     .addHelpText(
       'after',
@@ -157,7 +170,7 @@ export function registerVolumeCommands(program: Command): void {
     .description('register existing images of a volume (e.g. of a Qubes file-reflink pool) without changing them')
     .addOption(new Option('--kind <kind>', 'origin needs <vid>.img (or its dirty image); the other kinds own no image while stopped').choices(VOLUME_KINDS).default('origin'))
     .option('--source <vid>', 'source volume of a snapshot kind')
-    .option('--read-only', 'the VM sees the volume read-only')
+    .option('--ro, --read-only', 'the VM sees the volume read-only')
     .option('--revisions-to-keep <n>', 'revisions kept (default: the pool setting)', intArg(-1))
     .addHelpText('after', examples('reflink-pool volume adopt appvms/work/private', 'reflink-pool --pool /var/lib/qubes init --adopt   # every image set at once'))
     .action(async (vid: string, o: KindOptions, cmd: Command) => {
@@ -172,14 +185,14 @@ export function registerVolumeCommands(program: Command): void {
     .command('config <vid>')
     .description("change a volume's own settings: revisions kept, read-write or read-only (like qvm-volume config)")
     .option('--revisions-to-keep <n>', 'revisions kept from the next commit on; -1 disables snapshots', intArg(-1))
-    .addOption(new Option('--rw', 'the VM sees the volume read-write').conflicts('ro'))
-    .addOption(new Option('--ro', 'the VM sees the volume read-only').conflicts('rw'))
+    .addOption(new Option('--rw, --read-write', 'the VM sees the volume read-write').conflicts('readOnly'))
+    .addOption(new Option('--ro, --read-only', 'the VM sees the volume read-only').conflicts('readWrite'))
     .addHelpText('after', examples('reflink-pool volume config appvms/web/private --revisions-to-keep 3', 'reflink-pool volume config appvms/web/private --ro'))
-    .action((vid: string, o: { revisionsToKeep?: number; rw?: boolean; ro?: boolean }, cmd: Command) =>
+    .action((vid: string, o: { revisionsToKeep?: number; readWrite?: boolean; readOnly?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         await v.setConfig({
           ...(o.revisionsToKeep !== undefined ? { revisionsToKeep: o.revisionsToKeep } : {}),
-          ...(o.rw || o.ro ? { rw: o.rw === true } : {}),
+          ...(o.readWrite || o.readOnly ? { rw: o.readWrite === true } : {}),
         })
         show(g, await volumeJson(v))
       }),
@@ -188,14 +201,33 @@ export function registerVolumeCommands(program: Command): void {
   volume
     .command('list')
     .alias('ls')
-    .description('list the volumes of the pool')
-    .addHelpText('after', examples('reflink-pool volume list', 'reflink-pool volume list --json | jq -r ".[].vid"'))
-    .action(async (_o: unknown, cmd: Command) => {
+    .description('list the volumes of the pool, in natural order (ci-2 before ci-10)')
+    .option('--match <glob>', 'only vids matching a shell pattern (* and ? within a component, ** across /)')
+    .addOption(new Option('--kind <kind>', 'only volumes of this kind').choices([...VOLUME_KINDS, 'broken']))
+    .addOption(new Option('--state <state>', 'only volumes in this state (outdated: running, its source changed since)').choices(STATE_FILTERS))
+    .option('-H', 'for scripts: no header, fields separated by one tab, nothing cut (as zfs list -H)')
+    .option('-o <columns>', `columns to show, comma-separated: ${volumeColumns.map((c) => c.header.toLowerCase()).join(',')}`)
+    .addHelpText(
+      'after',
+      examples(
+        'reflink-pool volume list',
+        "reflink-pool volume list --match 'appvms/ci-*/root' --state running",
+        'reflink-pool volume list -H -o vid,size | while IFS=$\'\\t\' read -r vid size; do ...; done',
+        'reflink-pool volume list --json | jq -r ".[].vid"',
+      ),
+    )
+    .action(async (o: { match?: string; kind?: string; state?: (typeof STATE_FILTERS)[number]; H?: boolean; o?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
+      const columns = o.o === undefined ? volumeColumns : pickColumns(volumeColumns, o.o)
+      const matches = o.match === undefined ? () => true : vidMatcher(o.match)
       await withPool(g, async (pool) => {
-        const rows = await volumeJsonRows(await pool.listVolumes())
-        rows.sort((a, b) => a.vid.localeCompare(b.vid))
-        new Output(g.json).result(rows, () => (rows.length ? table(rows, volumeColumns, { width: terminalWidth() }) : 'No volumes.'))
+        const volumes = (await pool.listVolumes()).filter((v) => matches(v.vid))
+        const rows = (await volumeJsonRows(volumes)).filter((v) => (o.kind === undefined || v.kind === o.kind) && (o.state === undefined || hasState(v, o.state)))
+        rows.sort((a, b) => naturalCompare(a.vid, b.vid))
+        new Output(g.json).result(rows, () => {
+          if (o.H) return scriptedRows(rows, columns)
+          return rows.length ? table(rows, columns, { width: terminalWidth() }) : 'No volumes.'
+        })
       })
     })
 
@@ -253,8 +285,11 @@ export function registerVolumeCommands(program: Command): void {
       if (singleVolume(vids, o.match)) {
         return onVolume(cmd, vids[0], async (v, _pool, g) => {
           if (o.force !== true) await refuseInUse(v, o.discard === true)
+          const before = await beforeStop(v)
           await v.stop({ discard: o.discard === true, signal: interrupt.signal })
-          show(g, await volumeJson(v))
+          const outcome = await stopOutcome(v, before, o.discard === true)
+          const data = { ...(await volumeJson(v)), ...outcome }
+          new Output(g.json).result(data, () => stopLine(v.vid, outcome, data.kind))
         })
       }
       return onVolumes(cmd, vids, o, async (list, pool, out) => {
@@ -345,6 +380,7 @@ export function registerVolumeCommands(program: Command): void {
     .option('--size <size>', 'image size (default: the file size; for stdin, the volume size)', sizeArg)
     .option('--allow-shrink', 'allow an image smaller than the volume (the volume shrinks to it)')
     .option('--sparse', 'also turn all-zero blocks of a file into holes (for fully allocated raw files; reads all its data, never reflinks)')
+    .addOption(new Option('--format <format>', 'import a file as raw even though its header says qcow2, vmdk, vhdx or vdi').choices(['raw']))
     .addHelpText('after', sizeHelp())
     .addHelpText(
       'after',
@@ -353,8 +389,8 @@ export function registerVolumeCommands(program: Command): void {
         'xzcat debian.raw.xz | reflink-pool volume import vm-templates/debian/root - --size 10G',
       ),
     )
-    .action((vid: string, file: string, o: { size?: number; allowShrink?: boolean; sparse?: boolean }, cmd: Command) => {
-      const source = openImportSource(file, o.size)
+    .action((vid: string, file: string, o: { size?: number; allowShrink?: boolean; sparse?: boolean; format?: 'raw' }, cmd: Command) => {
+      const source = openImportSource(file, o.size, o.format)
       return onVolume(cmd, vid, async (v, _pool, g, context) => {
         const current = await v.size()
         if (source.size !== undefined && source.size < current && o.allowShrink !== true) {
@@ -372,12 +408,13 @@ export function registerVolumeCommands(program: Command): void {
       'write the committed data of a save-on-stop volume to a file (reflinked when on the pool\'s filesystem, else its data copied, holes kept; durable) ' +
         'or stream it to - (stdout) or a FIFO (holes never read)',
     )
+    .option('--force', 'replace FILE when it exists')
     .addHelpText('after', examples('reflink-pool volume export appvms/web/private backup.raw', 'reflink-pool volume export appvms/web/private - | zstd > backup.raw.zst'))
-    .action((vid: string, file: string, _o: unknown, cmd: Command) =>
+    .action((vid: string, file: string, o: { force?: boolean }, cmd: Command) =>
       onVolume(cmd, vid, async (v, _pool, g) => {
         // Exporting to stdout: stdout carries the data, so the result line goes to stderr.
         const out = new Output(g.json, file === '-' ? process.stderr : process.stdout)
-        const result = await exportVolume(v, file, { output: out })
+        const result = await exportVolume(v, file, { output: out, force: o.force === true })
         out.result({ vid: v.vid, ...result }, () => (file === '-' ? '' : `Exported ${humanSize(result.bytes)} of ${v.vid} to ${file} in ${result.seconds.toFixed(2)} s (${result.method}).`))
       }),
     )
