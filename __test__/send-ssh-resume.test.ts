@@ -99,7 +99,7 @@ xfs.test('ssh: a full send cut part-way resumes byte for byte; three incremental
     const pool = await ReflinkPool.open({ dirPath, setupCheck: i < 2 })
     vols.push(await pool.createVolume({ vid: VID, name: 'root', size: SIZE, saveOnStop: true, revisionsToKeep: 1 }))
   }
-  const [a, b, c] = vols
+  const [a] = vols
   const clean = (i: number) => join(pools[i], `${VID}.img`)
   const img = await a.start()
   writeAt(img, 0, randomBytes(40 * MiB))

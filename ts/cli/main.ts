@@ -3,8 +3,6 @@
 // prints its result (aligned tables or --json) and maps errors to one stderr
 // line and an exit status (errors.ts). The library is loaded lazily so that
 // --help and --version work even before the native binding is built.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Argument, Command, CommanderError } from 'commander'
 import { commandTree } from './command-tree'
 import { complete, completionScript, SHELLS, type Shell } from './completion'

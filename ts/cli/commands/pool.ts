@@ -1,7 +1,7 @@
 // Pool commands: init, config, info, usage.
 import type { Command } from 'commander'
 import { examples, intArg, minFreeArg } from '../args'
-import { fittedTable, humanSize, keyValues, percent, table, terminalWidth, wrap } from '../format'
+import { fittedTable, humanSize, keyValues, percent, terminalWidth, wrap } from '../format'
 import { globalOptions, Output } from '../output'
 import { isPoolDir, loadPoolModule, poolDir, withPool, type Pool } from '../pool-access'
 import { reword } from '../messages'
