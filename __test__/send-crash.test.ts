@@ -19,9 +19,9 @@ const CHILD = join(__dirname, 'helpers', 'send-child.ts')
 for (const mode of ['sigkill', 'powercut'] as const) {
   fsTest.serial(`xfs: a receive cut by ${mode} leaves the old or the new state; the stream applies afterwards`, async (t) => {
     const dir = fs().dir
-    const a = await (await ReflinkPool.open({ dirPath: join(dir, `a-${mode}`), revisionsToKeep: 2 })).createVolume({ vid: 'vm-templates/v/root', name: 'v', size: SIZE, saveOnStop: true })
+    const a = await (await ReflinkPool.open({ dirPath: join(dir, `a-${mode}`), revisionsToKeep: 2 })).createVolume({ vid: 'vm-templates/v/root', size: SIZE, saveOnStop: true })
     const bDir = join(dir, `b-${mode}`)
-    const b = await (await ReflinkPool.open({ dirPath: bDir })).createVolume({ vid: 'vm-templates/v/root', name: 'v', size: SIZE, saveOnStop: true })
+    const b = await (await ReflinkPool.open({ dirPath: bDir })).createVolume({ vid: 'vm-templates/v/root', size: SIZE, saveOnStop: true })
     const clean = (p: string) => join(p, 'vm-templates/v/root.img')
     apply(await a.start(), [{ kind: 'write', offset: 0, length: 16 * MiB, seed: 1 }])
     await a.stop()

@@ -27,8 +27,8 @@ let seq = 0
 /** A sender volume with data, its full stream, and an empty receiver volume in another pool. */
 async function pair(): Promise<{ a: ReflinkVolume; b: ReflinkVolume; full: Buffer }> {
   const n = seq++
-  const a = await (await ReflinkPool.open({ dirPath: join(fs().dir, `a${n}`), revisionsToKeep: 3 })).createVolume({ vid: VID, name: 'v', size: SIZE, saveOnStop: true })
-  const b = await (await ReflinkPool.open({ dirPath: join(fs().dir, `b${n}`), revisionsToKeep: 3 })).createVolume({ vid: VID, name: 'v', size: SIZE, saveOnStop: true })
+  const a = await (await ReflinkPool.open({ dirPath: join(fs().dir, `a${n}`), revisionsToKeep: 3 })).createVolume({ vid: VID, size: SIZE, saveOnStop: true })
+  const b = await (await ReflinkPool.open({ dirPath: join(fs().dir, `b${n}`), revisionsToKeep: 3 })).createVolume({ vid: VID, size: SIZE, saveOnStop: true })
   apply(await a.start(), [{ kind: 'write', offset: 0, length: 5 * MiB, seed: 1 }])
   await a.stop()
   return { a, b, full: await collect(a.send()) }

@@ -95,7 +95,7 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
   const reflink = FS_MATRIX.find((m) => m.kind === kind)!.reflink
   let seq = 0
   const open = (revisionsToKeep = 2) => ReflinkPool.open({ dirPath: join(fs().dir, `pool-${seq++}`), setupCheck: reflink, revisionsToKeep })
-  const volume = (pool: ReflinkPool, name = 'v') => pool.createVolume({ vid: `vm-templates/${name}/root`, name, size: SIZE, saveOnStop: true })
+  const volume = (pool: ReflinkPool, name = 'v') => pool.createVolume({ vid: `vm-templates/${name}/root`, size: SIZE, saveOnStop: true })
   const clean = (v: ReflinkVolume) => join(v.pool.dirPath, `${v.vid}.img`)
   const newest = async (v: ReflinkVolume) => Object.keys(await v.revisions()).at(-1)!
 
@@ -417,6 +417,9 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     t.false(records(Buffer.concat(partial)).some((r) => r.kind === 3), 'no END record left')
     const held = snapshotTree(b.pool.dirPath)
     await t.throwsAsync(b.receive(Readable.from(partial)), { code: 'ERR_STREAM_CORRUPT', message: /before its END/ })
+    // What it verified is kept for a resume, never as the volume's data; --abort drops it.
+    t.regex(await b.resumeToken(), /^rfp-resume-1\./)
+    t.true(await b.abortReceive())
     t.deepEqual(snapshotTree(b.pool.dirPath), held)
     unlinkSync(planted)
     await a.remove()

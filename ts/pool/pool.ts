@@ -261,6 +261,9 @@ export class ReflinkPool {
     await files.ensureDir(store.paths.volumes)
     await files.ensureDir(store.paths.locks)
     await files.ensureDir(store.paths.sessions)
+    // Made here, not by the first commit or cut receive: a refused call leaves no directory behind.
+    await files.ensureDir(store.paths.states)
+    await files.ensureDir(store.paths.partials)
   }
 
   /** The pool's name. */

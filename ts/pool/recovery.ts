@@ -37,7 +37,6 @@ import {
   isSessionName,
   isBatchName,
   isRemovalName,
-  statesFileName,
   TEMP_MARK,
 } from './names'
 import { lockAbandoned } from './lock'
@@ -188,8 +187,7 @@ export async function finishRemoval(ctx: PoolContext, vid: string): Promise<stri
   }
   await rm(ctx.store.recordPath(vid))
   for (const f of await volumeFiles(ctx, vid)) if (f.parsed.temp || !f.parsed.outOfRange) await rm(f.path)
-  await rm(join(ctx.store.paths.states, statesFileName(vid)))
-  await rm(ctx.store.importMarkPath(vid))
+  for (const path of ctx.store.sideFiles(vid)) await rm(path)
   await ctx.files.removeEmptyDir(volumePaths(ctx.dirPath, vid).dir)
   ctx.forget(vid)
   return removed

@@ -10,13 +10,13 @@
 // empty VM directories, one barrier. A crash after the commit point leaves the
 // intent, and recovery (recovery.ts) finishes the removal of each vid it names,
 // so each volume is whole or gone.
-import { join, relative } from 'node:path'
+import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { native } from '../binding'
 import { abortError } from '../errors'
 import { runControlled } from '../native-control'
 import { optional, validateBoolean, validateOptions } from '../validate'
-import { IMAGE_SUFFIX, lockFileName, metaPaths, removalFileName, statesFileName, volumePaths } from './names'
+import { IMAGE_SUFFIX, lockFileName, removalFileName, volumePaths } from './names'
 import { volumeFilesOfMany, type VolumeFile } from './images'
 import { SELF_OWNER } from './owner'
 import { poolError, hasCode } from './fail'
@@ -64,15 +64,14 @@ function dependentsError(outside: Map<string, string[]>): Error {
   return err
 }
 
-/** Every file of `vid` relative to the pool directory: its images (revisions in range, temps), its state book and import marker. */
+/** Every file of `vid` relative to the pool directory: its images (revisions in range, temps) and its side files (store.sideFiles). */
 function filesOf(ctx: PoolContext, vid: string, images: VolumeFile[]): string[] {
   const out: string[] = []
   for (const { path, parsed } of images) {
     if (parsed.outOfRange && !parsed.temp) continue // not ours (see names.ts MAX_REVISION)
     out.push(relative(ctx.dirPath, path))
   }
-  out.push(relative(ctx.dirPath, join(metaPaths(ctx.dirPath).states, statesFileName(vid))))
-  out.push(relative(ctx.dirPath, ctx.store.importMarkPath(vid)))
+  for (const path of ctx.store.sideFiles(vid)) out.push(relative(ctx.dirPath, path))
   return out
 }
 

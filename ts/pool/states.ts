@@ -173,9 +173,4 @@ export class VolumeStates {
     }
     if (extra.length) await this.write(entries, extra)
   }
-
-  /** Forget every identity of the volume (it is being removed). */
-  async removeAll(): Promise<void> {
-    if (await this.files.checkDir(this.dir)) await this.files.remove(this.path)
-  }
 }

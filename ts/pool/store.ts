@@ -19,7 +19,7 @@
 // ERR_VOLUME_BROKEN); messages say which rule failed, never what the file holds.
 import { join } from 'node:path'
 import { DRIVER, type PoolConfig, type VolumeRecord } from './types'
-import { metaPaths, recordFileName, importMarkFileName, parseMetaName } from './names'
+import { metaPaths, recordFileName, importMarkFileName, parseMetaName, statesFileName } from './names'
 import type { PoolFiles } from './files'
 import { hasCode, poolError } from './fail'
 import { isValidVid } from './vid'
@@ -177,6 +177,14 @@ export class Store {
   /** The marker of an import in progress into `vid` (kept beside the lock files, read by recovery). */
   importMarkPath(vid: string): string {
     return join(this.paths.locks, importMarkFileName(vid))
+  }
+
+  /**
+   * The metadata files of `vid` beside its record, which go when the volume goes: its
+   * state identities, its partial receive's record and its import marker.
+   */
+  sideFiles(vid: string): string[] {
+    return [join(this.paths.states, statesFileName(vid)), join(this.paths.partials, statesFileName(vid)), this.importMarkPath(vid)]
   }
 
   /** The record of `vid` (or why it is broken); null when there is none. */

@@ -245,7 +245,7 @@ export async function removeIfUntouched(v: VolumeAccess, ino: number): Promise<b
 
 async function removeLocked(v: VolumeAccess): Promise<void> {
   await v.removeImages('all')
-  await v.states.removeAll()
+  for (const path of v.ctx.store.sideFiles(v.vid)) await v.ctx.files.remove(path)
   await v.ctx.files.removeEmptyDir(v.paths.dir)
   await v.ctx.store.removeVolume(v.vid)
   v.ctx.forget(v.vid)
