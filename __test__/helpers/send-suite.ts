@@ -15,7 +15,7 @@ import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
 import { internal } from '../../ts/internal'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
 import { MiB, snapshotTree, writeAt } from './pool-fixture'
-import { spawnCli } from './cli-run'
+import { runCli, spawnCli } from './cli-run'
 
 const SIZE = 16 * MiB
 const BLOCK = 4096
@@ -283,6 +283,13 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     t.is(inc.baseId, full.id)
     t.is(sha256(clean(b)), sha256(clean(va)))
     t.false(inc.compressed)
+    // A --base that is not a revision number is a usage mistake (exit 2), never "no such revision".
+    for (const bad of ['abc', '0', '1.5']) {
+      const r = await runCli(['--pool', a.pool.dirPath, 'volume', 'send', a.vid, '--base', bad])
+      t.is(r.status, 2, `--base ${bad}: ${r.stderr}`)
+      t.regex(r.stderr, /ERR_USAGE/)
+      t.is(r.stdout.length, 0, 'no stream bytes')
+    }
   })
 
   test(`${kind}: --compress and --key-file: compressed, keyed streams apply; another key, no key, a keyless stream and unsafe key files are refused with nothing changed`, async (t) => {

@@ -5,7 +5,7 @@ import { fstatSync } from 'node:fs'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Command } from 'commander'
-import { examples } from '../args'
+import { examples, revisionArg } from '../args'
 import { humanSize, table } from '../format'
 import { globalOptions, Output } from '../output'
 import { withPool } from '../pool-access'
@@ -17,7 +17,7 @@ export function registerSendCommands(volume: Command): void {
     .command('send <vid>')
     .description('write the committed state of a save-on-stop volume as a send stream to stdout (only the changes since --since or --base)')
     .option('--since <state>', 'the state the receiver holds (its `volume state` id): send only what changed since it')
-    .option('--base <rev>', 'a revision of this volume the receiver holds: send only what changed since it')
+    .option('--base <rev>', 'a revision of this volume the receiver holds: send only what changed since it', revisionArg)
     .option('--resume <token>', 'continue a cut receive: send only the rest (the token comes from `volume resume-token VID` on the receiving host)')
     .option('--compress', 'compress the data records with zstd (the receiver detects it)')
     .option('--key-file <file>', 'authenticate the stream with the key in this file (32 raw bytes or 64 hex digits, mode 600); the receiver needs the same file')
@@ -30,7 +30,7 @@ export function registerSendCommands(volume: Command): void {
         'reflink-pool volume send vm-templates/debian/root --compress --key-file ~/.config/reflink-pool/stream.key | ssh host reflink-pool volume receive vm-templates/debian/root --key-file stream.key',
       ),
     )
-    .action(async (vid: string, o: { base?: string; since?: string; resume?: string; compress?: boolean; keyFile?: string }, cmd: Command) => {
+    .action(async (vid: string, o: { base?: number; since?: string; resume?: string; compress?: boolean; keyFile?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       if (process.stdout.isTTY) throw new UsageError('refusing to write a send stream to a terminal: redirect stdout or pipe it')
       // stdout carries the stream: the result line goes to stderr.
