@@ -14,6 +14,7 @@ import { ReflinkPool, type ReflinkVolume } from '../../ts/index'
 import { FS_MATRIX, fsSuite, type FsKind } from './scratch-fs'
 import { MiB, writeAt } from './pool-fixture'
 import { runCli } from './cli-run'
+import { collect } from './send-suite'
 
 type Ctx = ExecutionContext<unknown>
 
@@ -108,6 +109,7 @@ export function poolSpace(avaTest: TestFn, kind: FsKind): void {
     const spare = await origin(pool, 'appvms/spare/root', 1)
     const data = join(fs().dir, `import-${seq}.raw`)
     writeFileSync(data, randomBytes(6 * MiB))
+    const full = await collect(tpl.send())
     // Fill the filesystem until 12 MiB above a floor of 20%.
     const { dataSize } = await pool.usageDetails()
     const floor = Math.ceil(dataSize! * 0.2)
@@ -141,6 +143,9 @@ export function poolSpace(avaTest: TestFn, kind: FsKind): void {
       await fill(4 * MiB)
       await refusedUnchanged(t, pool, () => spare.importFile(data), 'importFile of 6 MiB of data')
       await refusedUnchanged(t, pool, () => spare.importStream(Readable.from([Buffer.alloc(0)]), 6 * MiB), 'importStream of 6 MiB')
+      // A full stream of the 16 MiB template may write all of it: refused into a volume and when it would create one.
+      await refusedUnchanged(t, pool, () => spare.receive(Readable.from([full])), 'receive of a full stream')
+      await refusedUnchanged(t, pool, () => pool.receiveVolume('appvms/received/root', Readable.from([full])), 'receiveVolume creating the volume')
       await t.notThrowsAsync(() => pool.createVolume({ vid: 'appvms/small/root', name: 'root', size: 16 * MiB, saveOnStop: true }), 'a sparse create fits')
       // Below the floor: every operation that allocates refuses, once per batch.
       await fill(-MiB)

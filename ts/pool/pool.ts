@@ -483,7 +483,11 @@ export class ReflinkPool {
         if (hasCode(e, 'ERR_UNKNOWN_VOLUME')) return null
         throw e
       }),
-      create: ({ size, rw }) => this.createVolume({ vid, name, size, rw, saveOnStop: true }),
+      create: async ({ size, rw }) => {
+        // Before the volume is made: a full stream may write every byte of it (the receive checks again under its lock).
+        await guardSpace(this.ctx, `receive into ${vid}`, METADATA_BYTES + size)
+        return this.createVolume({ vid, name, size, rw, saveOnStop: true })
+      },
     }, stream, options)
   }
 

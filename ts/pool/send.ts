@@ -32,6 +32,7 @@ import { readKeyFile } from './stream-key'
 import { decodeToken, type PartialRecord, type VolumePartial } from './resume'
 import { keptBaseFileName } from './names'
 import { raceAbort } from './stream'
+import { copyCost, guardSpace, METADATA_BYTES } from './space'
 import type { PoolContext } from './context'
 import type { VolumePaths } from './names'
 import type { CopyReport } from './types'
@@ -446,6 +447,18 @@ function toBuffer(chunk: unknown): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
+/**
+ * What a receive could write, from its header alone (the space guard's `need`): a full
+ * stream every byte it has not yet sent; an incremental, a --like or a resumed receive
+ * also starts from a clone of an image of the stream's size, a copy without reflinks.
+ * An incremental or --like writes only what differs, which is not known before the data.
+ */
+async function receiveCost(ctx: PoolContext, header: NativeSendHeader, like: boolean): Promise<number> {
+  const data = header.baseId || like ? 0 : header.size - (header.resumeFrom ?? 0)
+  const cloned = header.baseId || like || header.resumeFrom != null
+  return data + (cloned ? await copyCost(ctx, async () => header.size) : METADATA_BYTES)
+}
+
 export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
   if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid: v.vid })
@@ -470,6 +483,8 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     // What the new image starts from: the base (incremental), a clone of the --like volume (full), or nothing.
     // A resumed stream: the partial receive it continues, checked against our own record (docs/design.md §8.9).
     let resumed: PartialRecord | null = null
+    // Before the lock and the import marker: a refusal leaves even the lock directory as it was.
+    await guardSpace(v.ctx, `receive into ${v.vid}`, () => receiveCost(v.ctx, header, like !== undefined))
     const check = async ({ dirty }: { dirty: unknown }): Promise<{ from: string | null; over: boolean }> => {
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
