@@ -30,6 +30,7 @@ anyTest('the README shows every example script as it is in examples/', (t) => {
   }
   t.regex(readFileSync(join(EXAMPLES, '1-template-and-clones.mjs'), 'utf8'), /pool\.cloneVolumes\(/)
   t.regex(readFileSync(join(EXAMPLES, '2-run-and-commit.mjs'), 'utf8'), /pool\.startVolumes\([\s\S]*pool\.stopVolumes\(/)
+  t.regex(readFileSync(join(EXAMPLES, '5-tear-down.mjs'), 'utf8'), /pool\.removeVolumes\(/)
 })
 
 test('the examples run as written, with plain node, and do what they say', async (t) => {
