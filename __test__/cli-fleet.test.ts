@@ -59,6 +59,9 @@ for (const kind of ['xfs', 'btrfs', 'ext4'] as FsKind[]) {
       const r = await runCli(args, { env })
       t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
     }
+    // A pattern that stops short of whole vids names the one that reaches them.
+    const short = await runCli(['volume', 'stop', '--match', 'appvms/ci-*'], { env })
+    t.regex(short.stderr, /"appvms\/ci-\*\/\*\*" matches \d+ volumes/)
     t.is((await runJson(['volume', 'list'], { env })).json.length, 11)
 
     const removed = await runJson(['volume', 'remove', 'appvms/ci-1/root', '--match', 'appvms/ci-*/root'], { env })

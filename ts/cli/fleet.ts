@@ -37,11 +37,19 @@ export async function selectVids(pool: Pool, given: readonly string[], patterns:
         throw e
       }
       const hits = all.filter(test)
-      if (hits.length === 0) throw new UsageError(`--match ${JSON.stringify(pattern)} matches no volume of the pool (see: reflink-pool volume list)`)
+      if (hits.length === 0) throw new UsageError(`--match ${JSON.stringify(pattern)} matches no volume of the pool${deeperHint(pattern, all)}`)
       out.push(...hits)
     }
   }
   return [...new Set(out)]
+}
+
+/** For a pattern that stops short of whole vids (`appvms/ci-*`): the one that reaches them, when it matches; else where to look. */
+function deeperHint(pattern: string, all: readonly string[]): string {
+  const deeper = `${pattern.replace(/\/+$/, '')}/**`
+  const n = all.filter(globMatcher(deeper)).length
+  if (n === 0) return ' (see: reflink-pool volume list)'
+  return ` (* and ? stay inside one part of a vid: ${JSON.stringify(deeper)} matches ${n} volume${n === 1 ? '' : 's'})`
 }
 
 /** Whether the command runs on one volume named once: its output keeps the single-volume form. */
