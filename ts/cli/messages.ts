@@ -46,6 +46,14 @@ const REWORD: Record<string, Rewording> = {
           'remove them first, or together with --recursive; nothing was removed'
       : null
   },
+  ERR_STREAM_CORRUPT: (c, e) => {
+    // A cut receive that kept what it verified: say how to go on from there.
+    const kept = (e as { resumableFrom?: number }).resumableFrom
+    if (kept === undefined || !c.vid) return null
+    const cause = e.message.split('; the first ')[0]
+    return `${cause}; the first ${humanSize(kept)}, verified, are kept: resume with ` +
+      `reflink-pool volume send ${c.vid} --resume TOKEN on the sending host, TOKEN from reflink-pool volume resume-token ${c.vid} here (or drop them: volume receive --abort ${c.vid})`
+  },
   ERR_UNKNOWN_VOLUME: (c, e) => (c.vid && e.message.includes(c.vid) ? `no volume ${c.vid} in this pool (see: reflink-pool volume list)` : e.message),
 }
 

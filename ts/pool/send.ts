@@ -354,6 +354,7 @@ export interface ReceiveTarget<V extends ReceivingVolume> {
 /** What receiveCreating uses of a volume. */
 interface ReceivingVolume {
   receive: ReceiverFn
+  resumeToken(): Promise<string>
   cleanIno(): Promise<number | null>
   discardIfUntouched(ino: number): Promise<boolean>
 }
@@ -364,7 +365,9 @@ type ReceiverFn = (source: AsyncIterable<ArrayBufferView>, options?: ReceiveOpti
  * the header is read first, a full stream's size and kind make the volume (an origin: a
  * receiving pool holds no source for an origin-snapshot; a v1 header has no kind, so
  * origin, read-write), and a receive that then fails removes the volume it made (unless
- * another call committed into it meanwhile), so a refused stream changes nothing. An incremental stream cannot create: its base is missing.
+ * another call committed into it meanwhile), so a refused stream changes nothing; a cut
+ * one that kept what it verified keeps the volume, empty, for its resume. An incremental
+ * stream cannot create: its base is missing.
  * Options are checked by the receive itself; here only the key is read, to parse the header.
  */
 export async function receiveCreating<V extends ReceivingVolume>(
@@ -402,8 +405,10 @@ export async function receiveCreating<V extends ReceivingVolume>(
   try {
     return { ...(await made.receive(resumed(first, it, source), options)), created: true }
   } catch (e) {
-    // Unless another call committed into it meanwhile: that state is not ours to drop.
-    if (ino !== null) await made.discardIfUntouched(ino).catch(() => {})
+    // A cut that kept what it verified leaves the volume for a resume (docs/design.md §8.9): a
+    // first transfer is the longest. Else the volume goes, unless another call committed into it.
+    const resumable = await made.resumeToken().then(() => true, () => false)
+    if (!resumable && ino !== null) await made.discardIfUntouched(ino).catch(() => {})
     throw e
   }
 }
@@ -566,6 +571,10 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
               offset: cut.position, records: (resumed?.records ?? 0) + (cut.records ?? 0), over,
             })
             own = null
+            if (e instanceof Error) {
+              e.message += `; the first ${cut.position} bytes, verified, are kept: resumeToken() gives the sender where to resume`
+              Object.defineProperty(e, 'resumableFrom', { value: cut.position, enumerable: true })
+            }
           }
         }
         throw e

@@ -11,6 +11,7 @@ import { globalOptions, Output } from '../output'
 import { withPool } from '../pool-access'
 import { interrupt } from '../interrupt'
 import { UsageError } from '../errors'
+import { reword } from '../messages'
 
 export function registerSendCommands(volume: Command): void {
   volume
@@ -170,6 +171,8 @@ export function registerSendCommands(volume: Command): void {
               bar.update(done, total)
             },
           })
+        } catch (err) {
+          throw reword(err, { command: 'receive', vid })
         } finally {
           bar.done()
         }
