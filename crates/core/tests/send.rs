@@ -346,13 +346,15 @@ fn a_resumed_stream_completes_a_cut_receive() {
         let mut h = Header::new(size, [1; 16], None);
         h.resume_from = Some(at);
         let rest = stream_as(h, &base, None, mode);
-        // Only what lies above the verified records is sent again.
-        assert!(
-            rest.len() < full.len() - at as usize / 2,
-            "{} of {}",
-            rest.len(),
+        // Only what lies above the verified records is sent again. Compressed
+        // records carry far fewer bytes than the image range they cover, so the
+        // bound by image offset holds only for plain streams.
+        let bound = if mode.compress {
             full.len()
-        );
+        } else {
+            full.len() - at as usize / 2
+        };
+        assert!(rest.len() < bound, "{} of {} ({mode:?})", rest.len(), full.len());
         receive_as(&rest, r.try_clone().unwrap(), 7000, mode.key.as_ref()).unwrap();
         assert_eq!(bytes(&r, size), bytes(&base, size), "{mode:?}");
     }
