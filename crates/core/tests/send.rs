@@ -354,7 +354,12 @@ fn a_resumed_stream_completes_a_cut_receive() {
         } else {
             full.len() - at as usize / 2
         };
-        assert!(rest.len() < bound, "{} of {} ({mode:?})", rest.len(), full.len());
+        assert!(
+            rest.len() < bound,
+            "{} of {} ({mode:?})",
+            rest.len(),
+            full.len()
+        );
         receive_as(&rest, r.try_clone().unwrap(), 7000, mode.key.as_ref()).unwrap();
         assert_eq!(bytes(&r, size), bytes(&base, size), "{mode:?}");
     }
