@@ -12,7 +12,7 @@ import { Readable } from 'node:stream'
 import { ReflinkPool, type ReflinkVolume } from '../ts/index'
 import { fsSuite } from './helpers/scratch-fs'
 import { apply, chunks, collect, sha256 } from './helpers/send-suite'
-import { MiB, snapshotTree } from './helpers/pool-fixture'
+import { MiB, snapshotState, snapshotTree } from './helpers/pool-fixture'
 import { runCli, runJson, spawnCli } from './helpers/cli-run'
 import { within } from './helpers/within'
 
@@ -151,7 +151,7 @@ for (const what of ['receive', 'receive (creating the volume)', 'import -'] as c
     if (what === 'receive (creating the volume)') await b.remove()
     await a.pool.close()
     await b.pool.close()
-    const before = snapshotTree(bDir)
+    const before = snapshotState(bDir)
     const args = what === 'import -' ? ['volume', 'import', VID, '-'] : ['volume', 'receive', VID]
     const cli = spawnCli(['--pool', bDir, ...args])
     let stderr = ''
@@ -176,7 +176,7 @@ for (const what of ['receive', 'receive (creating the volume)', 'import -'] as c
     t.true(ms < 1000, `exited ${ms.toFixed(0)} ms after SIGINT`)
     t.regex(stderr, /interrupted/)
     t.notRegex(stderr, /STREAM_CORRUPT|ended (after|before|inside)/)
-    t.deepEqual(snapshotTree(bDir), before, 'nothing left behind')
+    t.deepEqual(snapshotState(bDir), before, 'nothing left behind')
   })
 }
 

@@ -19,6 +19,17 @@ export interface Entry {
 }
 
 /** Every entry below `root` (not following symlinks) with inode, size, mtime, mode and a content hash. */
+/**
+ * A snapshot without the derived record cache, which any open writes once the record
+ * directory has been still for 2 s (docs/design.md §2, the records cache): on a loaded
+ * machine a command may be the first open after that, whatever else it does.
+ */
+export function snapshotState(root: string): Record<string, Entry> {
+  const tree = snapshotTree(root)
+  delete tree['.reflink-pool/volumes.cache.json']
+  return tree
+}
+
 export function snapshotTree(root: string): Record<string, Entry> {
   const out: Record<string, Entry> = {}
   const walk = (dir: string) => {
