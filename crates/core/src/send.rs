@@ -9,12 +9,17 @@
 //! A compressed stream packs each DATA record into one zstd frame (sent plain when it
 //! does not shrink); the hash and the seal are over what the record holds on the wire
 //! and the image bytes respectively, so compression changes neither check. A resumed
-//! stream skips the changes below its resume offset (docs/design.md §8.9). Memory: one record plus
+//! stream skips the changes below its resume offset (docs/design.md §8.9). zstd runs
+//! far below pread from the page cache, so a compressed stream reads and packs the next
+//! few records of a change on every core (rayon), then seals them in order: the bytes
+//! are those of one record at a time. Memory: one record (one per core compressing) plus
 //! one FIEMAP batch per file. Cancellation: `Control::check` before every record and
 //! every `imagehash::CHUNK` hashed.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+
+use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::diff::{Change, ChangeKind, Diff};
@@ -58,9 +63,8 @@ pub struct Sender {
     hash: u128,
     phase: Phase,
     scratch: Vec<u8>,
-    /// The image bytes of a DATA record being compressed.
-    raw: Vec<u8>,
-    codec: Codec,
+    /// The DATA records being read (and packed): one, or one per core compressing.
+    lanes: Vec<Lane>,
     seal: Option<Seal>,
     key: Option<StreamKey>,
     stats: SendStats,
@@ -107,8 +111,13 @@ impl Sender {
             seq: 0,
             phase: Phase::Header,
             scratch: Vec::new(),
-            raw: Vec::new(),
-            codec: Codec::new(),
+            lanes: (0..if header.compressed {
+                rayon::current_num_threads().clamp(1, MAX_LANES)
+            } else {
+                1
+            })
+                .map(|_| Lane::default())
+                .collect(),
             seal: None,
             key,
             stats: SendStats::default(),
@@ -163,43 +172,30 @@ impl Sender {
         let updates = self.header.updates_hash();
         match c.kind {
             ChangeKind::Data => {
-                let end = c.end.min(c.start + MAX_DATA);
-                if end < c.end {
-                    self.current = Some(Change { start: end, ..c });
-                }
-                let len = end - c.start;
-                let mut raw = std::mem::take(&mut self.raw);
-                raw.resize(len as usize, 0);
-                self.target
-                    .read_exact_at(&mut raw, c.start)
-                    .map_err(|e| Error::io(e, "pread"))?;
-                if updates {
-                    let new = sum_blocks(&raw, c.start);
-                    let old = self.base_sum(c.start, end, ctl)?;
-                    self.hash = self.hash.wrapping_sub(old).wrapping_add(new);
-                }
-                let head_at = out.len();
-                out.resize(head_at + self.header.head_len(), 0);
-                let frame = if self.header.compressed {
-                    self.codec.compress(&raw, out)?
-                } else {
-                    None
-                };
-                let head = match frame {
-                    Some(n) => RecordHead {
-                        stored: n as u64,
-                        ..RecordHead::plain(KIND_ZDATA, self.seq, c.start, len)
-                    },
-                    None => {
-                        out.extend_from_slice(&raw);
-                        RecordHead::plain(KIND_DATA, self.seq, c.start, len)
+                // The next records of the change, one per lane.
+                let mut lanes = std::mem::take(&mut self.lanes);
+                let mut at = c.start;
+                let mut used = 0;
+                for lane in lanes.iter_mut() {
+                    if at == c.end {
+                        break;
                     }
-                };
-                self.raw = raw;
-                self.stats.data_bytes += len;
-                self.put_record(head, head_at, out);
-                self.position = end;
-                ctl.report(end, self.header.size);
+                    (lane.start, lane.end) = (at, c.end.min(at + MAX_DATA));
+                    at = lane.end;
+                    used += 1;
+                }
+                if at < c.end {
+                    self.current = Some(Change { start: at, ..c });
+                }
+                let packed =
+                    Lane::fill_all(&mut lanes[..used], &self.target, self.header.compressed);
+                let r = packed.and_then(|()| {
+                    lanes[..used]
+                        .iter()
+                        .try_for_each(|lane| self.put_data(lane, out, ctl))
+                });
+                self.lanes = lanes;
+                r?;
             }
             ChangeKind::Hole => {
                 if updates {
@@ -215,6 +211,36 @@ impl Sender {
                 ctl.report(c.end, self.header.size);
             }
         }
+        Ok(())
+    }
+
+    /// Append the DATA record of a filled lane.
+    fn put_data(&mut self, lane: &Lane, out: &mut Vec<u8>, ctl: &Control) -> Result<()> {
+        if self.header.updates_hash() {
+            let new = sum_blocks(&lane.raw, lane.start);
+            let old = self.base_sum(lane.start, lane.end, ctl)?;
+            self.hash = self.hash.wrapping_sub(old).wrapping_add(new);
+        }
+        let len = lane.end - lane.start;
+        let head_at = out.len();
+        out.resize(head_at + self.header.head_len(), 0);
+        let head = match lane.packed {
+            Some(n) => {
+                out.extend_from_slice(&lane.frame[..n]);
+                RecordHead {
+                    stored: n as u64,
+                    ..RecordHead::plain(KIND_ZDATA, self.seq, lane.start, len)
+                }
+            }
+            None => {
+                out.extend_from_slice(&lane.raw);
+                RecordHead::plain(KIND_DATA, self.seq, lane.start, len)
+            }
+        };
+        self.stats.data_bytes += len;
+        self.put_record(head, head_at, out);
+        self.position = lane.end;
+        ctl.report(lane.end, self.header.size);
         Ok(())
     }
 
@@ -269,6 +295,47 @@ impl Sender {
         self.phase = Phase::Done;
         self.position = self.header.size;
         ctl.report(self.header.size, self.header.size);
+        Ok(())
+    }
+}
+
+/// Most records a compressed stream prepares at once (bounds memory at 2 MiB a lane).
+const MAX_LANES: usize = 8;
+
+/// One DATA record being prepared: its range, image bytes and, compressed, its frame.
+#[derive(Default)]
+struct Lane {
+    start: u64,
+    end: u64,
+    raw: Vec<u8>,
+    frame: Vec<u8>,
+    /// The frame's length, when the record compressed.
+    packed: Option<usize>,
+    codec: Codec,
+}
+
+impl Lane {
+    /// Read (and pack) each lane's range; several lanes run on every core.
+    fn fill_all(lanes: &mut [Lane], target: &File, compress: bool) -> Result<()> {
+        match lanes {
+            [one] => one.fill(target, compress),
+            many => many
+                .par_iter_mut()
+                .try_for_each(|l| l.fill(target, compress)),
+        }
+    }
+
+    fn fill(&mut self, target: &File, compress: bool) -> Result<()> {
+        self.raw.resize((self.end - self.start) as usize, 0);
+        target
+            .read_exact_at(&mut self.raw, self.start)
+            .map_err(|e| Error::io(e, "pread"))?;
+        self.frame.clear();
+        self.packed = if compress {
+            self.codec.compress(&self.raw, &mut self.frame)?
+        } else {
+            None
+        };
         Ok(())
     }
 }
