@@ -690,8 +690,11 @@ export type SendHeaderOutcome =
   | { status: 'ok'; value: NativeSendHeader }
   | { status: 'error'; error: NativeError }
 
-/** Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier). */
-export declare function startSnapshots(spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+/**
+ * Start many volumes: clone each clean image to its dirty image (a snapshot volume's
+ * clean image linked from its source first); one barrier, renames, one barrier.
+ */
+export declare function startByClone(spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** lstat of `rel` in the pool; `null` when it (or a parent) is missing. */
 export declare function statAt(dir: PoolDir, rel: string): Promise<EntryStatOutcome>

@@ -337,7 +337,7 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
       try {
         await copySlots.run(
           () => runControlled('startVolumes', b.signal, b.onProgress, (token, progress) =>
-            native.startSnapshots({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+            native.startByClone({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
           ),
           b.signal,
         )

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use reflink_pool_core::batch::{make, Barrier, Fill, Item, MakeSpec, NewImage};
+use reflink_pool_core::batch::{make, Fill, Item, MakeSpec, NewImage};
+use reflink_pool_core::group_commit::Barrier;
 use reflink_pool_core::{Control, ReflinkMode};
 
 /// Every file under `dir`, relative, sorted.

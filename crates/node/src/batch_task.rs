@@ -1,10 +1,12 @@
 //! Batch tasks: many volumes' files in ONE threadpool task each (group commit,
-//! `core::batch`, docs/design.md §7). `makeVolumes` clones or creates many
-//! volumes, `startSnapshots` starts many snapshot volumes, `removeVolumeFiles`
-//! unlinks many volumes' files, `removeVolumes` removes whole volumes (commit
-//! point: a durable intent); each holds the volumes' flock locks for the
-//! whole task (the caller holds the in-process queues first, so the blocking
-//! waits here only ever wait for other processes). Progress counts items.
+//! `core::batch` over `core::group_commit`, docs/design.md §7). `makeVolumes`
+//! clones or creates many volumes, `startByClone` starts many volumes (each dirty
+//! image a clone of its clean image; a snapshot's clean image is linked from its
+//! source first), `removeVolumeFiles` unlinks many volumes' files,
+//! `removeVolumes` removes whole volumes (commit point: a durable intent); each
+//! holds the volumes' flock locks for the whole task (the caller holds the
+//! in-process queues first, so the blocking waits here only ever wait for other
+//! processes). Progress counts items.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -13,10 +15,11 @@ use std::sync::Arc;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::batch::{
-    self, Barrier, BatchReport, DropItem, DropSpec, Fill, Item, MakeSpec, NewImage, RemoveItem,
-    RemoveSpec, StartItem, StartSpec, VolumesSpec,
+    self, DropItem, DropSpec, Fill, Item, MakeSpec, NewImage, RemoveItem, RemoveSpec, StartItem,
+    StartSpec, VolumesSpec,
 };
 use reflink_pool_core::error::{codes, Error, Result};
+use reflink_pool_core::group_commit::{Barrier, BatchReport};
 
 use crate::cancel::CancelToken;
 use crate::copy_task::{last_progress, reflink_mode, NativeProgress};
@@ -303,7 +306,7 @@ impl BatchTask {
             self.progress.as_ref(),
             |ctl| match &self.op {
                 BatchOp::Make(s) => batch::make(&Self::make_spec(s)?, ctl),
-                BatchOp::Start(s) => batch::start_snapshots(&Self::start_spec(s)?, ctl),
+                BatchOp::Start(s) => batch::start_by_clone(&Self::start_spec(s)?, ctl),
                 BatchOp::Remove(s) => batch::remove_files(&Self::remove_spec(s)?, ctl),
                 BatchOp::Drop(s) => batch::remove_volumes(&Self::drop_spec(s)?, ctl),
             },
@@ -357,9 +360,10 @@ pub fn make_volumes(
     spawn(BatchOp::Make(spec), cancel, on_progress)
 }
 
-/// Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier).
+/// Start many volumes: clone each clean image to its dirty image (a snapshot volume's
+/// clean image linked from its source first); one barrier, renames, one barrier.
 #[napi]
-pub fn start_snapshots(
+pub fn start_by_clone(
     spec: NativeStartSpec,
     cancel: Option<&CancelToken>,
     #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
