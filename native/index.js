@@ -857,6 +857,7 @@ module.exports.fileUsage = nativeBinding.fileUsage
 module.exports.fileUsageAt = nativeBinding.fileUsageAt
 module.exports.freedBytesAt = nativeBinding.freedBytesAt
 module.exports.fsStats = nativeBinding.fsStats
+module.exports.fsStatsAt = nativeBinding.fsStatsAt
 module.exports.fsyncDir = nativeBinding.fsyncDir
 module.exports.fsyncDirAt = nativeBinding.fsyncDirAt
 module.exports.fsyncFile = nativeBinding.fsyncFile

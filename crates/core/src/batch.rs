@@ -41,7 +41,9 @@
 //! every volume whole); after it recovery finishes the removal of every vid it
 //! names, so a crash leaves each volume whole or gone (docs/design.md §4, §7).
 //!
-//! All directory opening is in `group_commit::Beneath`: every component below the
+//! Every operation takes the pool's directory handle (`dir::Dir`, opened and checked
+//! once when the pool is opened): no path string is resolved again here. All
+//! directory opening is in `group_commit::Beneath`: every component below the
 //! root is opened with no symlink followed (a planted symlink is refused), and
 //! every file is created, renamed and unlinked relative to a directory fd.
 
@@ -97,8 +99,6 @@ pub struct Item {
 
 #[derive(Debug, Clone)]
 pub struct MakeSpec {
-    /// The pool directory (absolute; may itself be a symlink, the user's choice).
-    pub root: PathBuf,
     /// The record and lock directories, relative to the root.
     pub records: PathBuf,
     pub locks: PathBuf,
@@ -118,10 +118,10 @@ fn exists_error(path: PathBuf) -> Error {
 /// Make many volumes in one group commit (module docs). Progress counts items.
 /// A batch that fails or is cancelled leaves nothing, not even the directories
 /// it created (removed while its locks are still held).
-pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
+pub fn make(root: &Dir, spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
     let mut t = Instant::now();
     ctl.check()?;
-    let mut dirs = Beneath::open(&spec.root)?;
+    let mut dirs = Beneath::open(root)?;
     let held = take_locks(
         &mut dirs,
         &spec.locks,
@@ -288,7 +288,6 @@ pub struct StartItem {
 /// A batch over existing volumes (start, stop): where they live and what to do to each.
 #[derive(Debug, Clone)]
 pub struct VolumesSpec<I> {
-    pub root: PathBuf,
     pub records: PathBuf,
     pub locks: PathBuf,
     pub items: Vec<I>,
@@ -319,13 +318,13 @@ macro_rules! volume_item {
 struct Begun(BatchReport, Instant, Beneath, Held);
 
 impl<I: VolumeItem> VolumesSpec<I> {
-    /// Check for an abort, open the root and take every item's lock; each item's
+    /// Check for an abort and take every item's lock beneath `root`; each item's
     /// record must exist. The first phase, "lock", is timed.
-    fn begin(&self, ctl: &Control) -> Result<Begun> {
+    fn begin(&self, root: &Dir, ctl: &Control) -> Result<Begun> {
         let mut t = Instant::now();
         ctl.check()?;
         let (dirs, held) = lock_volumes(
-            &self.root,
+            root,
             &self.locks,
             &self.records,
             self.items.iter().map(|i| (i.lock(), i.record())),
@@ -344,8 +343,8 @@ volume_item!(StartItem);
 /// link the source's clean image in its place, then clone the clean image to a dirty
 /// temp; one barrier; rename every dirty temp into place; one barrier. Progress
 /// counts items.
-pub fn start_by_clone(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
-    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(ctl)?;
+pub fn start_by_clone(root: &Dir, spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
+    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(root, ctl)?;
     let total = spec.items.len() as u64;
     let mut temps: Vec<TempIn> = Vec::with_capacity(spec.items.len());
     // A snapshot's own clean image is linked before its dirty image exists: until that
@@ -441,8 +440,8 @@ volume_item!(RemoveItem);
 
 /// Unlink many volumes' files (stop of snapshot volumes), then one barrier. Not
 /// cancellable once the locks are held: unlinks are short.
-pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
-    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(ctl)?;
+pub fn remove_files(root: &Dir, spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
+    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(root, ctl)?;
     let total = spec.items.len() as u64;
     let mut touched = Vec::new();
     for (n, item) in spec.items.iter().enumerate() {
@@ -493,9 +492,9 @@ pub struct DropSpec {
 /// to the commit point (the intent made durable): a busy item or a cancellation
 /// before it changes nothing. An error after it leaves the intent in place, so
 /// that recovery finishes the removal. Progress counts items.
-pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
+pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     let vs = &spec.volumes;
-    let Begun(mut report, mut t, mut dirs, held) = vs.begin(ctl)?;
+    let Begun(mut report, mut t, mut dirs, held) = vs.begin(root, ctl)?;
     let total = vs.items.len() as u64;
     for item in &vs.items {
         ctl.check()?;

@@ -88,9 +88,10 @@ pub(crate) struct Beneath {
 }
 
 impl Beneath {
-    pub(crate) fn open(root: &Path) -> Result<Beneath> {
+    /// The directories beneath the pool's directory handle `root` (a second handle on it).
+    pub(crate) fn open(root: &Dir) -> Result<Beneath> {
         Ok(Beneath {
-            root: Dir::open_root(root)?,
+            root: root.try_clone()?,
             dirs: HashMap::new(),
             grown: Vec::new(),
             made: Vec::new(),
@@ -231,10 +232,10 @@ pub(crate) fn take_locks(
     Ok(held)
 }
 
-/// Open the root and take the locks of existing volumes: each `(lock, record)`
-/// names a volume whose record must exist (else ENOENT naming the record).
+/// Take the locks of existing volumes beneath `root`: each `(lock, record)` names a
+/// volume whose record must exist (else ENOENT naming the record).
 pub(crate) fn lock_volumes<'a>(
-    root: &Path,
+    root: &Dir,
     locks: &Path,
     records: &Path,
     items: impl Iterator<Item = (&'a OsString, &'a OsString)> + Clone,
