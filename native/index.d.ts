@@ -242,6 +242,12 @@ export type FreedOutcome =
 
 export declare function fsStats(dir: string): Promise<FsStatsOutcome>
 
+/**
+ * statvfs of the filesystem holding `rel` of the pool (`''`: the pool directory itself,
+ * through its handle; ENOENT once that directory was removed).
+ */
+export declare function fsStatsAt(dir: PoolDir, rel: string): Promise<FsStatsOutcome>
+
 export type FsStatsOutcome =
   | { status: 'ok'; value: NativeFsStats }
   | { status: 'error'; error: NativeError }
@@ -294,7 +300,7 @@ export type LoopDevOutcome =
   | { status: 'error'; error: NativeError }
 
 /** Clone or create many volumes in one group commit. Never rejects: errors come back as data. */
-export declare function makeVolumes(spec: NativeMakeSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+export declare function makeVolumes(dir: PoolDir, spec: NativeMakeSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** mkdir -p `path`, fsyncing each parent whose entry was created. */
 export declare function mkdir(path: string): Promise<VoidOutcome>
@@ -388,7 +394,6 @@ export interface NativeDropItem {
 }
 
 export interface NativeDropSpec {
-  root: string
   records: string
   locks: string
   items: Array<NativeDropItem>
@@ -494,7 +499,6 @@ export interface NativeMakeItem {
 }
 
 export interface NativeMakeSpec {
-  root: string
   records: string
   locks: string
   sources: Array<string>
@@ -543,7 +547,6 @@ export interface NativeRemoveItem {
 }
 
 export interface NativeRemoveSpec {
-  root: string
   records: string
   locks: string
   items: Array<NativeRemoveItem>
@@ -604,7 +607,6 @@ export interface NativeStartItem {
 }
 
 export interface NativeStartSpec {
-  root: string
   records: string
   locks: string
   items: Array<NativeStartItem>
@@ -654,13 +656,13 @@ export declare function removeAt(dir: PoolDir, rel: string): Promise<BoolOutcome
 export declare function removeEmptyDirAt(dir: PoolDir, rel: string): Promise<BoolOutcome>
 
 /** Unlink many volumes' files (missing ones are fine), then one barrier. */
-export declare function removeVolumeFiles(spec: NativeRemoveSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+export declare function removeVolumeFiles(dir: PoolDir, spec: NativeRemoveSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /**
  * Remove many whole volumes: locks, the running check, a durable intent (the
  * commit point), record and file unlinks, one barrier.
  */
-export declare function removeVolumes(spec: NativeDropSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+export declare function removeVolumes(dir: PoolDir, spec: NativeDropSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** rename(2) `src` over `dst`, then fsync both directories. */
 export declare function rename(src: string, dst: string): Promise<VoidOutcome>
@@ -690,8 +692,11 @@ export type SendHeaderOutcome =
   | { status: 'ok'; value: NativeSendHeader }
   | { status: 'error'; error: NativeError }
 
-/** Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier). */
-export declare function startSnapshots(spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
+/**
+ * Start many volumes: clone each clean image to its dirty image (a snapshot volume's
+ * clean image linked from its source first); one barrier, renames, one barrier.
+ */
+export declare function startByClone(dir: PoolDir, spec: NativeStartSpec, cancel?: CancelToken | undefined | null, onProgress?: (doneItems: number, totalItems: number) => void): Promise<BatchOutcome>
 
 /** lstat of `rel` in the pool; `null` when it (or a parent) is missing. */
 export declare function statAt(dir: PoolDir, rel: string): Promise<EntryStatOutcome>

@@ -178,8 +178,8 @@ async function make(
         // Without reflink the batch copies data: it takes a copy slot like copyFile.
         const out = await copySlots.run(() => runControlled('batch', o.signal, o.onProgress, (token, progress) =>
           native.makeVolumes(
+            ctx.files.handle,
             {
-              root: ctx.dirPath,
               records: dirs.records,
               locks: dirs.locks,
               sources: sources.map((s) => relative(ctx.dirPath, s)),
@@ -337,7 +337,7 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
       try {
         await copySlots.run(
           () => runControlled('startVolumes', b.signal, b.onProgress, (token, progress) =>
-            native.startSnapshots({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+            native.startByClone(ctx.files.handle, { records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
           ),
           b.signal,
         )
@@ -375,7 +375,7 @@ export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolum
     await ctx.runBatch(snaps.map((v) => lockFileName(v.vid)), async () => {
       try {
         await runControlled('stopVolumes', b.signal, b.onProgress, (token, progress) =>
-          native.removeVolumeFiles({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+          native.removeVolumeFiles(ctx.files.handle, { records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
         )
       } catch (e) {
         throw poolFailure(ctx, e, snaps.map((s) => s.vid))

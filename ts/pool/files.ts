@@ -23,7 +23,7 @@ import { native, type NativeSendHeader } from '../binding'
 import { runCopy, type CopyResult } from '../copy'
 import { unwrap, unwrapOrNull } from '../outcome'
 import type { FileUsage } from '../usage'
-import { ExportReader, ImportWriter, internal, type FsStats, type DataRunBatch } from '../internal'
+import { ExportReader, ImportWriter, type FsStats, type DataRunBatch } from '../internal'
 import { poolError } from './fail'
 import { isReflinkPoolError, throwIfAborted } from '../errors'
 
@@ -291,9 +291,14 @@ export class PoolFiles {
     return unwrap(native.fileUsageAt(this.dir, this.rel(path)))
   }
 
-  /** statvfs of the pool's filesystem, by the root's path (ENOENT once the directory is gone). */
+  /** statvfs of the pool's filesystem, through the handle (ENOENT once the directory is gone). */
   fsStats(): Promise<FsStats> {
-    return internal.fsStats(this.root)
+    return unwrap(native.fsStatsAt(this.dir, ''))
+  }
+
+  /** The native directory handle, for the batch natives (many files of the pool in one task). */
+  get handle(): InstanceType<typeof native.PoolDir> {
+    return this.dir
   }
 
   /** Drop the directory handle (operations already running keep theirs). */

@@ -123,8 +123,8 @@ export async function removeVolumes(ctx: PoolContext, list: readonly (ReflinkVol
     try {
       const out = await runControlled('removeVolumes', b.signal, b.onProgress, (token, progress) =>
         native.removeVolumes(
+          ctx.files.handle,
           {
-            root: ctx.dirPath,
             records: dirs.records,
             locks: dirs.locks,
             items,

@@ -1,4 +1,6 @@
-//! Batch operations: many volumes' files made durable together (group commit).
+//! Batch operations: many volumes made, started, stopped or removed in one group
+//! commit each (`group_commit` holds the machinery: directories beneath the root,
+//! temp files, barriers, locks).
 //!
 //! Why: a durable file costs a log force (fsync) and a durable rename another
 //! (directory fsync). Done per volume, a thousand clones cost two thousand log
@@ -28,9 +30,9 @@
 //! so a failed batch leaves nothing; cancellation is checked between items and
 //! once more before the first rename, after which the batch finishes.
 //!
-//! `start_snapshots` and `remove_files` are the same idea for start and stop of
-//! snapshot volumes: link + clone to temps, one barrier, renames, one barrier;
-//! unlinks, one barrier.
+//! `start_by_clone` and `remove_files` are the same idea for start and stop:
+//! (snapshot volumes: link the source's clean image in first) clone each clean
+//! image to a dirty temp, one barrier, renames, one barrier; unlinks, one barrier.
 //!
 //! `remove_volumes` deletes whole volumes: locks, the running check, then the
 //! commit point (a durable intent naming the vids), the record unlinks, every
@@ -39,42 +41,31 @@
 //! every volume whole); after it recovery finishes the removal of every vid it
 //! names, so a crash leaves each volume whole or gone (docs/design.md §4, §7).
 //!
-//! All directory opening is in `Beneath`: every component below the root is
-//! opened with O_NOFOLLOW|O_DIRECTORY (a planted symlink is refused, never
-//! followed), and every file is created, renamed and unlinked relative to a
-//! directory fd.
+//! Every operation takes the pool's directory handle (`dir::Dir`, opened and checked
+//! once when the pool is opened): no path string is resolved again here. All
+//! directory opening is in `group_commit::Beneath`: every component below the
+//! root is opened with no symlink followed (a planted symlink is refused), and
+//! every file is created, renamed and unlinked relative to a directory fd.
 
-use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
-use std::fs::File;
+use std::ffi::OsString;
 use std::os::fd::AsFd;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::fcntl::{openat, renameat2, OFlag, RenameFlags};
-use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode};
-use nix::unistd::{linkat, unlinkat, UnlinkatFlags};
+use nix::unistd::linkat;
 
 use crate::control::Control;
 use crate::copy::{fill, CopyMethod, ReflinkMode};
-use crate::dir::{unsafe_path, Dir, Entry, DIR_MODE, FILE_MODE};
+use crate::dir::{unsafe_path, Dir, Kind};
 use crate::error::{Error, Result};
-use crate::lock::{self, LockFile};
+use crate::group_commit::{
+    barrier, lock_volumes, split, take_locks, Barrier, BatchReport, Beneath, Held, Unlinker,
+};
 use crate::sys;
-use crate::tempname::temp_name_for;
-
-/// How a batch makes its files durable before renaming them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Barrier {
-    /// One syncfs(2) of the pool's filesystem per barrier.
-    #[default]
-    Syncfs,
-    /// An fsync of every file (then of every directory) touched, back to back.
-    Fsync,
-}
+use crate::tempname::TempIn;
 
 /// What a new image holds.
 #[derive(Debug, Clone)]
@@ -108,8 +99,6 @@ pub struct Item {
 
 #[derive(Debug, Clone)]
 pub struct MakeSpec {
-    /// The pool directory (absolute; may itself be a symlink, the user's choice).
-    pub root: PathBuf,
     /// The record and lock directories, relative to the root.
     pub records: PathBuf,
     pub locks: PathBuf,
@@ -122,332 +111,17 @@ pub struct MakeSpec {
     pub reflink: ReflinkMode,
 }
 
-/// Per-phase wall times (ns) and how the data was copied.
-#[derive(Debug, Clone, Default)]
-pub struct BatchReport {
-    /// `(phase, ns)` in order: lock, fill, barrier, rename, barrier2, records, release.
-    pub phases: Vec<(&'static str, u64)>,
-    /// Images made per copy method (sparse images count as `Empty`).
-    pub methods: Vec<(CopyMethod, u64)>,
-}
-
-impl BatchReport {
-    fn phase(&mut self, name: &'static str, since: &mut Instant) {
-        let now = Instant::now();
-        self.phases
-            .push((name, now.duration_since(*since).as_nanos() as u64));
-        *since = now;
-    }
-
-    fn count(&mut self, m: CopyMethod) {
-        match self.methods.iter_mut().find(|(k, _)| *k == m) {
-            Some((_, n)) => *n += 1,
-            None => self.methods.push((m, 1)),
-        }
-    }
-}
-
-/// Directories opened beneath the root (`Dir`: no symlink, no escape, StrictModes),
-/// cached by their relative path. New directories are made here without an fsync of
-/// their parent: the batch's barrier makes them durable with everything else.
-struct Beneath {
-    root: Dir,
-    dirs: HashMap<PathBuf, Arc<Dir>>,
-    /// Directories in which this batch created a subdirectory (fsynced at a barrier).
-    grown: Vec<PathBuf>,
-    /// The directories this batch created, in creation order (removed if it fails).
-    made: Vec<PathBuf>,
-}
-
-impl Beneath {
-    fn open(root: &Path) -> Result<Beneath> {
-        Ok(Beneath {
-            root: Dir::open_root(root)?,
-            dirs: HashMap::new(),
-            grown: Vec::new(),
-            made: Vec::new(),
-        })
-    }
-
-    fn path(&self, rel: &Path) -> PathBuf {
-        self.root.shown(rel)
-    }
-
-    /// Directory `rel` beneath the root; its missing components made (mode 0700) when `create`.
-    fn dir(&mut self, rel: &Path, create: bool) -> Result<Arc<Dir>> {
-        if let Some(d) = self.dirs.get(rel) {
-            return Ok(Arc::clone(d));
-        }
-        let dir = match self.root.open_dir(rel) {
-            Err(e) if create && e.errno() == Some(Errno::ENOENT) => {
-                self.make_dirs(rel)?;
-                self.root.open_dir(rel)?
-            }
-            r => r?,
-        };
-        let dir = Arc::new(dir);
-        self.dirs.insert(rel.to_path_buf(), Arc::clone(&dir));
-        Ok(dir)
-    }
-
-    /// mkdir each missing component of `rel` (mode exactly DIR_MODE), remembering its parent.
-    fn make_dirs(&mut self, rel: &Path) -> Result<()> {
-        let mut at = PathBuf::new();
-        for c in rel.components() {
-            let Component::Normal(name) = c else {
-                return Err(unsafe_path(
-                    &self.path(rel),
-                    "open",
-                    "not a plain relative path",
-                ));
-            };
-            let parent = self.dir(&at, false)?;
-            let shown = self.path(&at.join(name));
-            match mkdirat(parent.fd(), name, Mode::from_bits_truncate(DIR_MODE)) {
-                Ok(()) => {
-                    let fd = openat(
-                        parent.fd(),
-                        name,
-                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| Error::os(e, "open").with_path(&shown))?;
-                    fchmod(&fd, Mode::from_bits_truncate(DIR_MODE))
-                        .map_err(|e| Error::os(e, "fchmod").with_path(&shown))?;
-                    self.grown.push(at.clone());
-                    self.made.push(at.join(name));
-                }
-                Err(Errno::EEXIST) => {}
-                Err(e) => return Err(Error::os(e, "mkdir").with_path(&shown)),
-            }
-            at.push(name);
-        }
-        Ok(())
-    }
-
-    /// Remove the directories this batch created, deepest first, so that a failed
-    /// batch leaves no trace. rmdir takes only empty ones: a directory that gained
-    /// anything else meanwhile (another volume of the VM) stays. Not fsynced: an
-    /// empty directory back after a crash is harmless.
-    fn remove_made(&mut self) {
-        for rel in std::mem::take(&mut self.made).into_iter().rev() {
-            self.dirs.remove(&rel);
-            let (parent, name) = split(&rel);
-            if let Ok(dir) = self.dir(&parent, false) {
-                let _ = unlinkat(dir.fd(), name.as_os_str(), UnlinkatFlags::RemoveDir);
-            }
-        }
-    }
-
-    /// Whether `name` exists in directory `rel` (not followed; a missing directory: no).
-    fn exists(&mut self, rel: &Path, name: &OsStr) -> Result<bool> {
-        let dir = match self.dir(rel, false) {
-            Ok(d) => d,
-            Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        match fstatat(dir.fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(_) => Ok(true),
-            Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(Error::os(e, "lstat").with_path(self.path(&rel.join(name)))),
-        }
-    }
-
-    /// fsync every directory that gained an entry (`touched`) or a subdirectory.
-    fn fsync_dirs<'a>(&mut self, touched: impl IntoIterator<Item = &'a PathBuf>) -> Result<()> {
-        let mut all: Vec<PathBuf> = touched.into_iter().cloned().collect();
-        all.append(&mut self.grown);
-        all.sort();
-        all.dedup();
-        for rel in all {
-            self.dir(&rel, false)?.fsync()?;
-        }
-        Ok(())
-    }
-}
-
-/// A temp file `<name>~<random>` in a directory of the batch, unlinked on drop unless renamed.
-struct Temp {
-    dir: PathBuf,
-    name: OsString,
-    target: OsString,
-    file: File,
-    armed: bool,
-    /// The directory, for the rename and the unlink on drop.
-    dir_fd: Arc<Dir>,
-}
-
-impl Temp {
-    fn create(dirs: &mut Beneath, dir: &Path, target: &OsStr) -> Result<Temp> {
-        let dir_fd = dirs.dir(dir, false)?;
-        let mut attempts = 0;
-        loop {
-            let name = temp_name_for(target);
-            let flags = OFlag::O_RDWR
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC;
-            match openat(
-                dir_fd.fd(),
-                name.as_os_str(),
-                flags,
-                Mode::from_bits_truncate(FILE_MODE),
-            ) {
-                Ok(fd) => {
-                    let temp = Temp {
-                        dir: dir.to_path_buf(),
-                        name,
-                        target: target.to_os_string(),
-                        file: File::from(fd),
-                        armed: true,
-                        dir_fd: Arc::clone(&dir_fd),
-                    };
-                    // Exactly 0600 whatever the umask.
-                    fchmod(&temp.file, Mode::from_bits_truncate(FILE_MODE))
-                        .map_err(|e| Error::os(e, "fchmod").with_path(temp.path(dirs)))?;
-                    return Ok(temp);
-                }
-                Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
-                Err(e) => return Err(Error::os(e, "open").with_path(dirs.path(&dir.join(&name)))),
-            }
-        }
-    }
-
-    fn path(&self, dirs: &Beneath) -> PathBuf {
-        dirs.path(&self.dir.join(&self.name))
-    }
-
-    /// Rename over the target name, refusing to replace an existing file when `noreplace`.
-    fn rename(&mut self, dirs: &Beneath, noreplace: bool) -> Result<()> {
-        let flags = if noreplace {
-            RenameFlags::RENAME_NOREPLACE
-        } else {
-            RenameFlags::empty()
-        };
-        let fd = self.dir_fd.fd();
-        renameat2(
-            fd,
-            self.name.as_os_str(),
-            fd,
-            self.target.as_os_str(),
-            flags,
-        )
-        .map_err(|e| {
-            Error::os(e, "rename")
-                .with_path(self.path(dirs))
-                .with_dest(dirs.path(&self.dir.join(&self.target)))
-        })?;
-        self.armed = false;
-        Ok(())
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        if self.armed {
-            // Best effort: the error being returned matters more; recovery removes `~` files.
-            let _ = unlinkat(
-                self.dir_fd.fd(),
-                self.name.as_os_str(),
-                UnlinkatFlags::NoRemoveDir,
-            );
-        }
-    }
-}
-
-/// Make the temps durable: one syncfs, or an fsync of each file back to back.
-fn barrier(dirs: &mut Beneath, how: Barrier, temps: &[&Temp], touched: &[PathBuf]) -> Result<()> {
-    match how {
-        Barrier::Syncfs => {
-            nix::unistd::syncfs(dirs.root.fd())
-                .map_err(|e| Error::os(e, "syncfs").with_path(dirs.root.path()))?;
-            dirs.grown.clear();
-            Ok(())
-        }
-        Barrier::Fsync => {
-            for t in temps {
-                t.file
-                    .sync_all()
-                    .map_err(|e| Error::io(e, "fsync").with_path(t.path(dirs)))?;
-            }
-            dirs.fsync_dirs(touched)
-        }
-    }
-}
-
-/// Locks held by a batch; released (files unlinked) on drop.
-struct Held(Vec<LockFile>);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        for l in self.0.drain(..) {
-            // A lock file left behind only makes the next open look at that volume.
-            let _ = l.release();
-        }
-    }
-}
-
-fn take_locks(
-    dirs: &mut Beneath,
-    locks: &Path,
-    names: impl Iterator<Item = OsString>,
-) -> Result<Held> {
-    let dir = dirs.dir(locks, false)?;
-    let mut held = Held(Vec::new());
-    for name in names {
-        held.0.push(lock::lock(Entry {
-            dir: dir.try_clone()?,
-            name,
-        })?);
-    }
-    Ok(held)
-}
-
-/// Open the root and take the locks of existing volumes: each `(lock, record)`
-/// names a volume whose record must exist (else ENOENT naming the record).
-fn lock_volumes<'a>(
-    root: &Path,
-    locks: &Path,
-    records: &Path,
-    items: impl Iterator<Item = (&'a OsString, &'a OsString)> + Clone,
-) -> Result<(Beneath, Held)> {
-    let mut dirs = Beneath::open(root)?;
-    let held = take_locks(&mut dirs, locks, items.clone().map(|(l, _)| l.clone()))?;
-    for (_, record) in items {
-        if !dirs.exists(records, record)? {
-            return Err(
-                Error::os(Errno::ENOENT, "open").with_path(dirs.path(&records.join(record)))
-            );
-        }
-    }
-    Ok((dirs, held))
-}
-
 fn exists_error(path: PathBuf) -> Error {
     Error::os(Errno::EEXIST, "create").with_path(path)
-}
-
-/// Open a source image beneath the root: a regular file, no symlink anywhere.
-fn open_source(dirs: &mut Beneath, rel: &Path) -> Result<(File, u64, FileStat)> {
-    let file = dirs.root.entry(rel)?.open_read()?;
-    let st = fstat(&file).map_err(|e| Error::os(e, "fstat").with_path(dirs.path(rel)))?;
-    Ok((file, st.st_size as u64, st))
-}
-
-fn split(rel: &Path) -> (PathBuf, OsString) {
-    let parent = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-    let name = rel.file_name().map(OsStr::to_os_string).unwrap_or_default();
-    (parent, name)
 }
 
 /// Make many volumes in one group commit (module docs). Progress counts items.
 /// A batch that fails or is cancelled leaves nothing, not even the directories
 /// it created (removed while its locks are still held).
-pub fn make(spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
+pub fn make(root: &Dir, spec: &MakeSpec, ctl: &Control) -> Result<BatchReport> {
     let mut t = Instant::now();
     ctl.check()?;
-    let mut dirs = Beneath::open(&spec.root)?;
+    let mut dirs = Beneath::open(root)?;
     let held = take_locks(
         &mut dirs,
         &spec.locks,
@@ -484,7 +158,7 @@ fn make_locked(
     let sources = spec
         .sources
         .iter()
-        .map(|s| open_source(dirs, s))
+        .map(|s| dirs.open_source(s))
         .collect::<Result<Vec<_>>>()?;
     report.phase("lock", t);
 
@@ -494,20 +168,20 @@ fn make_locked(
         cancel: ctl.cancel,
         progress: None,
     };
-    let mut images: Vec<Temp> = Vec::new();
-    let mut records: Vec<Temp> = Vec::with_capacity(spec.items.len());
+    let mut images: Vec<TempIn> = Vec::new();
+    let mut records: Vec<TempIn> = Vec::with_capacity(spec.items.len());
     for (n, item) in spec.items.iter().enumerate() {
         ctl.check()?;
         dirs.dir(&item.dir, true)?;
         for img in &item.images {
-            let temp = Temp::create(dirs, &item.dir, &img.name)?;
+            let temp = dirs.temp(&item.dir, &img.name)?;
             let method = match img.fill {
                 Fill::Copy(s) => {
                     let (src, size, st) = &sources[s];
                     let out = fill(src.as_fd(), &temp.file, *size, *size, spec.reflink, &inner)
                         .map_err(|e| {
                             e.with_path(dirs.path(&spec.sources[s]))
-                                .with_dest(temp.path(dirs))
+                                .with_dest(temp.shown())
                         })?;
                     if img.copy_mtime {
                         let mtime = nix::sys::time::TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
@@ -516,7 +190,7 @@ fn make_locked(
                             &nix::sys::time::TimeSpec::UTIME_OMIT,
                             &mtime,
                         )
-                        .map_err(|e| Error::os(e, "futimens").with_path(temp.path(dirs)))?;
+                        .map_err(|e| Error::os(e, "futimens").with_path(temp.shown()))?;
                     }
                     if *size == 0 {
                         CopyMethod::Empty
@@ -527,23 +201,23 @@ fn make_locked(
                 Fill::Sparse(size) => {
                     temp.file
                         .set_len(size)
-                        .map_err(|e| Error::io(e, "ftruncate").with_path(temp.path(dirs)))?;
+                        .map_err(|e| Error::io(e, "ftruncate").with_path(temp.shown()))?;
                     CopyMethod::Empty
                 }
             };
             report.count(method);
             images.push(temp);
         }
-        let rec = Temp::create(dirs, &spec.records, &item.record.0)?;
+        let rec = dirs.temp(&spec.records, &item.record.0)?;
         sys::pwrite_all(rec.file.as_fd(), &item.record.1, 0)
-            .map_err(|e| Error::os(e, "write").with_path(rec.path(dirs)))?;
+            .map_err(|e| Error::os(e, "write").with_path(rec.shown()))?;
         records.push(rec);
         ctl.report(n as u64 + 1, total);
     }
     let (intent_dir, intent_name) = split(&spec.intent.0);
-    let mut intent = Temp::create(dirs, &intent_dir, &intent_name)?;
+    let mut intent = dirs.temp(&intent_dir, &intent_name)?;
     sys::pwrite_all(intent.file.as_fd(), &spec.intent.1, 0)
-        .map_err(|e| Error::os(e, "write").with_path(intent.path(dirs)))?;
+        .map_err(|e| Error::os(e, "write").with_path(intent.shown()))?;
     report.phase("fill", t);
 
     // Barrier 1: data, temps and the intent durable (the intent under its final
@@ -551,10 +225,10 @@ fn make_locked(
     intent
         .file
         .sync_all()
-        .map_err(|e| Error::io(e, "fsync").with_path(intent.path(dirs)))?;
-    intent.rename(dirs, false)?;
-    let _intent = Unlinker(Some(Arc::clone(&intent.dir_fd)), vec![intent_name]);
-    let all: Vec<&Temp> = images.iter().chain(records.iter()).collect();
+        .map_err(|e| Error::io(e, "fsync").with_path(intent.shown()))?;
+    intent.rename(false)?;
+    let _intent = Unlinker(Some(Arc::clone(&intent.dir)), vec![intent_name]);
+    let all: Vec<&TempIn> = images.iter().chain(records.iter()).collect();
     barrier(
         dirs,
         spec.barrier,
@@ -571,8 +245,8 @@ fn make_locked(
     let mut imgs = images.iter_mut();
     for (n, count) in per_item.iter().enumerate() {
         for img in imgs.by_ref().take(*count) {
-            img.rename(dirs, true)?;
-            placed[n].0 = Some(Arc::clone(&img.dir_fd));
+            img.rename(true)?;
+            placed[n].0 = Some(Arc::clone(&img.dir));
             placed[n].1.push(img.target.clone());
         }
     }
@@ -582,7 +256,7 @@ fn make_locked(
     report.phase("barrier2", t);
 
     for (rec, undo) in records.iter_mut().zip(placed.iter_mut()) {
-        rec.rename(dirs, true)?;
+        rec.rename(true)?;
         undo.1.clear();
     }
     dirs.fsync_dirs([&spec.records])?;
@@ -591,20 +265,6 @@ fn make_locked(
     drop(placed);
     drop(_intent);
     Ok(report)
-}
-
-/// Unlinks its names in its directory on drop (the intent file; images not yet recorded).
-#[derive(Default)]
-struct Unlinker(Option<Arc<Dir>>, Vec<OsString>);
-
-impl Drop for Unlinker {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            for name in &self.1 {
-                let _ = unlinkat(dir.fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir);
-            }
-        }
-    }
 }
 
 /// One volume to start: clone its clean image to its dirty image; for a snapshot
@@ -628,7 +288,6 @@ pub struct StartItem {
 /// A batch over existing volumes (start, stop): where they live and what to do to each.
 #[derive(Debug, Clone)]
 pub struct VolumesSpec<I> {
-    pub root: PathBuf,
     pub records: PathBuf,
     pub locks: PathBuf,
     pub items: Vec<I>,
@@ -659,13 +318,13 @@ macro_rules! volume_item {
 struct Begun(BatchReport, Instant, Beneath, Held);
 
 impl<I: VolumeItem> VolumesSpec<I> {
-    /// Check for an abort, open the root and take every item's lock; each item's
+    /// Check for an abort and take every item's lock beneath `root`; each item's
     /// record must exist. The first phase, "lock", is timed.
-    fn begin(&self, ctl: &Control) -> Result<Begun> {
+    fn begin(&self, root: &Dir, ctl: &Control) -> Result<Begun> {
         let mut t = Instant::now();
         ctl.check()?;
         let (dirs, held) = lock_volumes(
-            &self.root,
+            root,
             &self.locks,
             &self.records,
             self.items.iter().map(|i| (i.lock(), i.record())),
@@ -684,10 +343,10 @@ volume_item!(StartItem);
 /// link the source's clean image in its place, then clone the clean image to a dirty
 /// temp; one barrier; rename every dirty temp into place; one barrier. Progress
 /// counts items.
-pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
-    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(ctl)?;
+pub fn start_by_clone(root: &Dir, spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
+    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(root, ctl)?;
     let total = spec.items.len() as u64;
-    let mut temps: Vec<Temp> = Vec::with_capacity(spec.items.len());
+    let mut temps: Vec<TempIn> = Vec::with_capacity(spec.items.len());
     // A snapshot's own clean image is linked before its dirty image exists: until that
     // dirty image is renamed in, a failed or cancelled batch unlinks the link again
     // (a stopped snapshot owns no image). One per temp, in the same order.
@@ -706,8 +365,8 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
             }
             None => Unlinker::default(),
         };
-        let (src, size, _) = open_source(&mut dirs, &item.dir.join(&item.clean))?;
-        let temp = Temp::create(&mut dirs, &item.dir, &item.dirty)?;
+        let (src, size, _) = dirs.open_source(&item.dir.join(&item.clean))?;
+        let temp = dirs.temp(&item.dir, &item.dirty)?;
         let out = fill(
             src.as_fd(),
             &temp.file,
@@ -718,7 +377,7 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
         )
         .map_err(|e| {
             e.with_path(dirs.path(&item.dir.join(&item.clean)))
-                .with_dest(temp.path(&dirs))
+                .with_dest(temp.shown())
         })?;
         report.count(if size == 0 {
             CopyMethod::Empty
@@ -730,12 +389,12 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
         ctl.report(n as u64 + 1, total);
     }
     report.phase("fill", &mut t);
-    let all: Vec<&Temp> = temps.iter().collect();
+    let all: Vec<&TempIn> = temps.iter().collect();
     barrier(&mut dirs, spec.barrier, &all, &[])?;
     report.phase("barrier", &mut t);
     ctl.check()?;
     for (temp, link) in temps.iter_mut().zip(links.iter_mut()) {
-        temp.rename(&dirs, false)?;
+        temp.rename(false)?;
         link.1.clear(); // started: its clean image stays with its dirty image
     }
     report.phase("rename", &mut t);
@@ -751,12 +410,7 @@ pub fn start_snapshots(spec: &StartSpec, ctl: &Control) -> Result<BatchReport> {
 fn link_source(dirs: &mut Beneath, dir: &Dir, item: &StartItem, source: &Path) -> Result<()> {
     let (src_dir, src_name) = split(source);
     let src_fd = dirs.dir(&src_dir, false)?;
-    match unlinkat(dir.fd(), item.clean.as_os_str(), UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => {
-            return Err(Error::os(e, "unlink").with_path(dirs.path(&item.dir.join(&item.clean))))
-        }
-    }
+    dir.unlink_name(&item.clean)?;
     linkat(
         src_fd.fd(),
         src_name.as_os_str(),
@@ -786,8 +440,8 @@ volume_item!(RemoveItem);
 
 /// Unlink many volumes' files (stop of snapshot volumes), then one barrier. Not
 /// cancellable once the locks are held: unlinks are short.
-pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
-    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(ctl)?;
+pub fn remove_files(root: &Dir, spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
+    let Begun(mut report, mut t, mut dirs, _held) = spec.begin(root, ctl)?;
     let total = spec.items.len() as u64;
     let mut touched = Vec::new();
     for (n, item) in spec.items.iter().enumerate() {
@@ -797,12 +451,7 @@ pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
             Err(e) => return Err(e),
         };
         for name in &item.names {
-            match unlinkat(dir.fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
-                Ok(()) | Err(Errno::ENOENT) => {}
-                Err(e) => {
-                    return Err(Error::os(e, "unlink").with_path(dirs.path(&item.dir.join(name))))
-                }
-            }
+            dir.unlink_name(name)?;
         }
         touched.push(item.dir.clone());
         ctl.report(n as u64 + 1, total);
@@ -839,26 +488,13 @@ pub struct DropSpec {
     pub intent: (PathBuf, Vec<u8>),
 }
 
-fn unlink_missing_ok(
-    dirs: &Beneath,
-    dir: &Dir,
-    rel: &Path,
-    name: &OsStr,
-    flag: UnlinkatFlags,
-) -> Result<()> {
-    match unlinkat(dir.fd(), name, flag) {
-        Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(Error::os(e, "unlink").with_path(dirs.path(&rel.join(name)))),
-    }
-}
-
 /// Remove many whole volumes in one group commit (module docs). All or nothing up
 /// to the commit point (the intent made durable): a busy item or a cancellation
 /// before it changes nothing. An error after it leaves the intent in place, so
 /// that recovery finishes the removal. Progress counts items.
-pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
+pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     let vs = &spec.volumes;
-    let Begun(mut report, mut t, mut dirs, held) = vs.begin(ctl)?;
+    let Begun(mut report, mut t, mut dirs, held) = vs.begin(root, ctl)?;
     let total = vs.items.len() as u64;
     for item in &vs.items {
         ctl.check()?;
@@ -875,17 +511,15 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
             .filter(|f| f.parent() == Some(item.dir.as_path()))
         {
             let name = file.file_name().unwrap_or_default();
-            match fstatat(dir.fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
-                Ok(_) => {
+            match dir.stat_name(name)? {
+                Some(st) if Kind::of(&st) != Kind::File => {
                     return Err(unsafe_path(
                         &dirs.path(file),
                         "remove",
                         "not a regular file (never removed as an image)",
                     ))
                 }
-                Err(Errno::ENOENT) => {}
-                Err(e) => return Err(Error::os(e, "lstat").with_path(dirs.path(file))),
+                _ => {}
             }
         }
         if let Some(busy) = &item.busy {
@@ -900,28 +534,22 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     // The commit point: after the intent is durable the batch finishes (or recovery does).
     ctl.check()?;
     let (intent_dir, intent_name) = split(&spec.intent.0);
-    let mut intent = Temp::create(&mut dirs, &intent_dir, &intent_name)?;
+    let mut intent = dirs.temp(&intent_dir, &intent_name)?;
     sys::pwrite_all(intent.file.as_fd(), &spec.intent.1, 0)
-        .map_err(|e| Error::os(e, "write").with_path(intent.path(&dirs)))?;
+        .map_err(|e| Error::os(e, "write").with_path(intent.shown()))?;
     intent
         .file
         .sync_all()
-        .map_err(|e| Error::io(e, "fsync").with_path(intent.path(&dirs)))?;
-    intent.rename(&dirs, false)?;
-    let sessions = Arc::clone(&intent.dir_fd);
+        .map_err(|e| Error::io(e, "fsync").with_path(intent.shown()))?;
+    intent.rename(false)?;
+    let sessions = Arc::clone(&intent.dir);
     sessions.fsync()?;
     report.phase("intent", &mut t);
 
     // Records first: a volume stops being listed before any of its files goes.
     let records = dirs.dir(&vs.records, false)?;
     for item in &vs.items {
-        unlink_missing_ok(
-            &dirs,
-            &records,
-            &vs.records,
-            &item.record,
-            UnlinkatFlags::NoRemoveDir,
-        )?;
+        records.unlink_name(&item.record)?;
     }
     let mut touched: Vec<PathBuf> = vec![vs.records.clone()];
     for (n, item) in vs.items.iter().enumerate() {
@@ -932,16 +560,14 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
                 Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
                 Err(e) => return Err(e),
             };
-            unlink_missing_ok(&dirs, &dir, &parent, &name, UnlinkatFlags::NoRemoveDir)?;
+            dir.unlink_name(&name)?;
             touched.push(parent);
         }
         // rmdir takes only an empty directory: another volume of the VM keeps it.
         let (parent, name) = split(&item.dir);
         if let Ok(up) = dirs.dir(&parent, false) {
-            match unlinkat(up.fd(), name.as_os_str(), UnlinkatFlags::RemoveDir) {
-                Ok(()) => touched.push(parent),
-                Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST) => {}
-                Err(e) => return Err(Error::os(e, "rmdir").with_path(dirs.path(&item.dir))),
+            if up.rmdir_name(&name)? {
+                touched.push(parent);
             }
         }
         ctl.report(n as u64 + 1, total);
@@ -950,13 +576,7 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     barrier(&mut dirs, vs.barrier, &[], &touched)?;
     report.phase("barrier", &mut t);
     // Durably gone before the locks go: a stale intent must never name a vid made again later.
-    unlink_missing_ok(
-        &dirs,
-        &sessions,
-        &intent_dir,
-        &intent_name,
-        UnlinkatFlags::NoRemoveDir,
-    )?;
+    sessions.unlink_name(&intent_name)?;
     sessions.fsync()?;
     drop(held);
     report.phase("release", &mut t);

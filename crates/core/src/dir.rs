@@ -10,12 +10,15 @@
 //!   parent directory opened beneath this one, plus its final name. [`Entry::of_path`] is the
 //!   same for an ordinary path.
 //! - [`Dir::open_dir`] / [`Dir::create_dir_all`]: a sub-directory beneath this one (existing,
-//!   or created with mode 0700 whatever the umask, each new entry's parent fsynced).
+//!   or created with mode 0700 whatever the umask, each new entry's parent fsynced;
+//!   [`Dir::create_dir_all_unsynced`] leaves those fsyncs to a group commit's barrier).
 //! - [`Entry::open`] / [`Entry::open_writable_image`]: open a regular file (never a symlink,
 //!   FIFO, device or socket; a writable image must also have exactly one link).
 //! - [`Entry::stat`], [`Dir::list`]: look without following symlinks.
 //! - raw namespace steps without fsync ([`Entry::rename_to`], [`Entry::link_to`],
-//!   [`Entry::unlink`], [`Entry::rmdir`]); `durable` adds the directory fsyncs.
+//!   [`Entry::unlink`], [`Entry::rmdir`]; by name in a directory held open,
+//!   [`Dir::stat_name`], [`Dir::unlink_name`], [`Dir::rmdir_name`]); `durable` adds the
+//!   directory fsyncs.
 //!
 //! Resolution beneath a directory: `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 //! RESOLVE_NO_MAGICLINKS)` (Linux >= 5.6); where the kernel lacks it (ENOSYS, remembered),
@@ -283,19 +286,39 @@ impl Dir {
     /// mode 0700 (fchmod: whatever the umask), and its parent fsynced. Existing components
     /// must be real directories (StrictModes checked on each).
     pub fn create_dir_all(&self, rel: &Path) -> Result<Dir> {
+        self.make_dir_all(rel, None)
+    }
+
+    /// `create_dir_all` without the parent fsyncs, for a caller whose own barrier makes
+    /// the new directories durable (a group commit, `group_commit`): each directory it
+    /// creates is appended to `made` (relative to this one, in creation order, so a
+    /// failed caller can remove them deepest first).
+    pub fn create_dir_all_unsynced(&self, rel: &Path, made: &mut Vec<PathBuf>) -> Result<Dir> {
+        self.make_dir_all(rel, Some(made))
+    }
+
+    /// mkdir -p; `made: None` fsyncs each new entry's parent, `Some` lists the new entries.
+    fn make_dir_all(&self, rel: &Path, mut made: Option<&mut Vec<PathBuf>>) -> Result<Dir> {
         let parts = components(&self.path, rel)?;
         if let Ok(d) = self.open_dir(rel) {
             return Ok(d);
         }
         let mut cur = self.try_clone()?;
+        let mut at = PathBuf::new();
         for part in parts {
-            cur = cur.create_child_dir(part)?;
+            at.push(part);
+            let (dir, created) = cur.create_child_dir(part, made.is_none())?;
+            if let (true, Some(made)) = (created, made.as_deref_mut()) {
+                made.push(at.clone());
+            }
+            cur = dir;
         }
         Ok(cur)
     }
 
-    /// The child directory `name`, created (0700, parent fsynced) when missing.
-    fn create_child_dir(&self, name: &OsStr) -> Result<Dir> {
+    /// The child directory `name`, created (0700, parent fsynced when `sync`) when
+    /// missing; whether it was created.
+    fn create_child_dir(&self, name: &OsStr, sync: bool) -> Result<(Dir, bool)> {
         let shown = self.shown(name);
         let created = match mkdirat(self.fd(), name, Mode::from_bits_truncate(DIR_MODE)) {
             Ok(()) => true,
@@ -312,11 +335,41 @@ impl Dir {
         if created {
             fchmod(dir.fd(), Mode::from_bits_truncate(DIR_MODE))
                 .map_err(|e| Error::os(e, "fchmod").with_path(&dir.path))?;
-            self.fsync()?;
+            if sync {
+                self.fsync()?;
+            }
         } else {
             dir.check_strict()?;
         }
-        Ok(dir)
+        Ok((dir, created))
+    }
+
+    /// lstat of `name` in this directory: `None` when missing.
+    pub fn stat_name(&self, name: &OsStr) -> Result<Option<FileStat>> {
+        match fstatat(self.fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::os(e, "lstat").with_path(self.shown(name))),
+        }
+    }
+
+    /// unlinkat(2) of the non-directory `name` (no fsync); `false` when it did not exist.
+    pub fn unlink_name(&self, name: &OsStr) -> Result<bool> {
+        match unlinkat(self.fd(), name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(Error::os(e, "unlink").with_path(self.shown(name))),
+        }
+    }
+
+    /// rmdir of `name` via unlinkat(AT_REMOVEDIR) (no fsync); `false` when missing or
+    /// not empty.
+    pub fn rmdir_name(&self, name: &OsStr) -> Result<bool> {
+        match unlinkat(self.fd(), name, UnlinkatFlags::RemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST) => Ok(false),
+            Err(e) => Err(Error::os(e, "rmdir").with_path(self.shown(name))),
+        }
     }
 
     fn dir_flags(&self) -> OFlag {
@@ -416,15 +469,7 @@ impl Entry {
 
     /// lstat: `None` when missing.
     pub fn stat(&self) -> Result<Option<FileStat>> {
-        match fstatat(
-            self.dir.fd(),
-            self.name.as_os_str(),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
-            Ok(st) => Ok(Some(st)),
-            Err(Errno::ENOENT) => Ok(None),
-            Err(e) => Err(Error::os(e, "lstat").with_path(self.shown())),
-        }
+        self.dir.stat_name(&self.name)
     }
 
     /// The refusal of a non-regular entry: `ERR_UNSAFE_PATH` inside a pool,
@@ -553,28 +598,12 @@ impl Entry {
 
     /// unlinkat(2) of a non-directory (no fsync); `false` when it did not exist.
     pub fn unlink(&self) -> Result<bool> {
-        match unlinkat(
-            self.dir.fd(),
-            self.name.as_os_str(),
-            UnlinkatFlags::NoRemoveDir,
-        ) {
-            Ok(()) => Ok(true),
-            Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(Error::os(e, "unlink").with_path(self.shown())),
-        }
+        self.dir.unlink_name(&self.name)
     }
 
     /// rmdir via unlinkat(AT_REMOVEDIR) (no fsync); `false` when missing or not empty.
     pub fn rmdir(&self) -> Result<bool> {
-        match unlinkat(
-            self.dir.fd(),
-            self.name.as_os_str(),
-            UnlinkatFlags::RemoveDir,
-        ) {
-            Ok(()) => Ok(true),
-            Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST) => Ok(false),
-            Err(e) => Err(Error::os(e, "rmdir").with_path(self.shown())),
-        }
+        self.dir.rmdir_name(&self.name)
     }
 }
 

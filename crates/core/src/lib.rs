@@ -28,7 +28,9 @@
 //! - `send` / `receive`: the sender and the receiver of the send stream.
 //! - `control`: cooperative cancellation and progress reporting.
 //! - `lock`: per-volume flock(2) locks across processes (released by the kernel on death).
-//! - `batch`: many volumes' files in one group commit (temps, one barrier, renames, records).
+//! - `group_commit`: the machinery of a group commit (directories beneath the root, temps,
+//!   one barrier, renames, locks).
+//! - `batch`: make, start, stop and remove many volumes, each batch one group commit.
 
 pub mod batch;
 pub mod control;
@@ -40,6 +42,7 @@ pub mod error;
 pub mod extents;
 pub mod freed;
 pub mod fsstats;
+pub mod group_commit;
 pub mod imagehash;
 pub mod lock;
 pub mod loopdev;

@@ -36,10 +36,11 @@ use crate::control::Control;
 use crate::copy::{self, CopyMethod, ReflinkMode};
 use crate::diff::BLOCK;
 use crate::dir::Entry;
-use crate::error::{codes, Error, Result};
+use crate::error::{Error, Result};
 use crate::imagehash::{image_hash, sum_blocks, sum_range};
 use crate::send_format::{
-    Codec, Header, RecordHead, Seal, KIND_DATA, KIND_END, KIND_HOLE, KIND_ZDATA, MAX_DATA, SUM_LEN,
+    corrupt, Codec, Header, RecordHead, Seal, KIND_DATA, KIND_END, KIND_HOLE, KIND_ZDATA, MAX_DATA,
+    SUM_LEN,
 };
 use crate::tempname::{KeptTemp, TempFile};
 use crate::{sys, zeroskip};
@@ -82,10 +83,6 @@ pub fn stage(
     };
     let (file, kept) = tmp.detach()?;
     Ok((file, kept, method))
-}
-
-fn corrupt(detail: impl Into<String>) -> Error {
-    Error::lib(codes::ERR_STREAM_CORRUPT, "receive", detail)
 }
 
 /// Applies a stream to a prepared file.
@@ -270,9 +267,10 @@ impl Receiver {
             self.punch(self.pos, h.offset - self.pos)?;
         }
         if h.kind == KIND_END {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(payload);
-            self.announced = Some(u128::from_le_bytes(a));
+            let payload = payload
+                .try_into()
+                .map_err(|_| corrupt("malformed END record"))?;
+            self.announced = Some(RecordHead::end_hash(payload));
             self.pos = end;
             return Ok(());
         }

@@ -26,8 +26,7 @@ use crate::diff::{Change, ChangeKind, Diff};
 use crate::error::{codes, Error, Result};
 use crate::imagehash::{image_hash, sum_blocks, sum_range};
 use crate::send_format::{
-    Codec, Header, RecordHead, Seal, StreamKey, KIND_DATA, KIND_END, KIND_HOLE, KIND_ZDATA,
-    MAX_DATA, SUM_LEN,
+    Codec, Header, RecordHead, Seal, StreamKey, KIND_DATA, KIND_HOLE, KIND_ZDATA, MAX_DATA,
 };
 
 /// What a finished send sent.
@@ -288,8 +287,8 @@ impl Sender {
         }
         let at = out.len();
         out.resize(at + self.header.head_len(), 0);
-        out.extend_from_slice(&self.hash.to_le_bytes());
-        let head = RecordHead::plain(KIND_END, self.seq, self.header.size, SUM_LEN as u64);
+        let (head, payload) = RecordHead::end(self.seq, self.header.size, self.hash);
+        out.extend_from_slice(&payload);
         self.put_record(head, at, out);
         self.stats.image_hash = self.hash;
         self.phase = Phase::Done;

@@ -1,7 +1,8 @@
 //! The send stream's wire format (docs/design.md §8.3): header, record heads, the
-//! per-record seal (checksum or MAC chain) and the codec of DATA payloads. The sender
-//! (`send`) and the receiver (`receive`) both build on this module and on nothing of
-//! each other.
+//! per-record seal (checksum or MAC chain), the END record's payload, the codec of DATA
+//! payloads and the refusal of bytes that break the format (`ERR_STREAM_CORRUPT`). The
+//! sender (`send`) and the receiver (`receive`) both build on this module and on
+//! nothing of each other.
 //!
 //! Why one module: the format is a contract between two builds on two hosts, so its
 //! every byte is written and read in one place. Version 2 (written) adds to version 1
@@ -114,7 +115,8 @@ pub struct Header {
     pub resume_from: Option<u64>,
 }
 
-fn corrupt(detail: impl Into<String>) -> Error {
+/// `ERR_STREAM_CORRUPT`: what a receiver says of bytes that break the format.
+pub(crate) fn corrupt(detail: impl Into<String>) -> Error {
     Error::lib(codes::ERR_STREAM_CORRUPT, "receive", detail)
 }
 
@@ -415,6 +417,19 @@ impl RecordHead {
             length,
             stored,
         }
+    }
+
+    /// The END record of a stream of a `size`-byte image: its head and its payload, the
+    /// image hash (`SUM_LEN` bytes, little-endian).
+    pub fn end(seq: u32, size: u64, image_hash: u128) -> (RecordHead, [u8; SUM_LEN]) {
+        let head = RecordHead::plain(KIND_END, seq, size, SUM_LEN as u64);
+        (head, image_hash.to_le_bytes())
+    }
+
+    /// The image hash an END record's payload announces (`payload` is the `SUM_LEN`
+    /// bytes its head states, as the receiver checked).
+    pub fn end_hash(payload: &[u8; SUM_LEN]) -> u128 {
+        u128::from_le_bytes(*payload)
     }
 
     /// The v2 head (32 bytes).

@@ -10,32 +10,31 @@
 //! the file elsewhere. The random part is a 64-bit hash of time, pid and a counter keyed
 //! by std's randomly seeded `RandomState`. `TempFile` unlinks itself when dropped before
 //! `commit`, so an error or an abort anywhere leaves nothing behind. Cost: one open plus
-//! fchmod; commit is fsync, rename, fsync of the directory.
+//! fchmod; commit is fsync, rename, fsync of the directory. `TempIn` is the same temp
+//! file for a group commit (`group_commit`): many temps share one directory handle and
+//! are renamed without an fsync each, the batch's barrier making them durable.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::{openat, renameat2, OFlag, RenameFlags};
 use nix::sys::stat::{fchmod, Mode};
 
-use crate::dir::Entry;
+use crate::dir::{Dir, Entry};
 use crate::error::{Error, Result};
 
 /// The separator between the target's name and the random part.
 pub const TEMP_MARK: char = '~';
 
 /// `<name>~<16 hex digits>`.
-fn temp_name(target: &Entry) -> OsString {
-    temp_name_for(&target.name)
-}
-
-/// `<name>~<16 hex digits>` for a name in a directory the caller holds (batches).
-pub(crate) fn temp_name_for(target: &std::ffi::OsStr) -> OsString {
+fn temp_name_for(target: &OsStr) -> OsString {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -46,6 +45,35 @@ pub(crate) fn temp_name_for(target: &std::ffi::OsStr) -> OsString {
     let mut name = target.to_os_string();
     name.push(format!("{TEMP_MARK}{random:016x}"));
     name
+}
+
+/// Create `<target>~<random>` in `dir` with O_EXCL and exactly `mode` (fchmod, so the
+/// umask cannot change it), retried on a name clash: the one create of every temp file
+/// (`TempFile`, `TempIn`). A failed fchmod unlinks the new file again.
+fn create_in(dir: &Dir, target: &OsStr, mode: u32) -> Result<(File, OsString)> {
+    let flags =
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut attempts = 0;
+    loop {
+        let name = temp_name_for(target);
+        match openat(
+            dir.fd(),
+            name.as_os_str(),
+            flags,
+            Mode::from_bits_truncate(mode),
+        ) {
+            Ok(fd) => {
+                let file = File::from(fd);
+                if let Err(e) = fchmod(file.as_fd(), Mode::from_bits_truncate(mode)) {
+                    let _ = dir.unlink_name(&name);
+                    return Err(Error::os(e, "fchmod").with_path(dir.shown(&name)));
+                }
+                return Ok((file, name));
+            }
+            Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
+            Err(e) => return Err(Error::os(e, "open").with_path(dir.shown(&name))),
+        }
+    }
 }
 
 /// A temp file beside its target, removed on drop unless committed.
@@ -61,37 +89,19 @@ impl<'a> TempFile<'a> {
     /// Create `<target>~<random>` in the target's directory with O_EXCL and exactly `mode`
     /// (fchmod, so the umask cannot change it).
     pub fn create(target: &'a Entry, mode: u32) -> Result<TempFile<'a>> {
-        let flags =
-            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mut attempts = 0;
-        loop {
-            let name = temp_name(target);
-            match openat(
-                target.dir.fd(),
-                name.as_os_str(),
-                flags,
-                Mode::from_bits_truncate(mode),
-            ) {
-                Ok(fd) => {
-                    let tmp = TempFile {
-                        file: File::from(fd),
-                        tmp: Entry {
-                            dir: target.dir.try_clone()?,
-                            name,
-                        },
-                        target,
-                        armed: true,
-                    };
-                    fchmod(tmp.file.as_fd(), Mode::from_bits_truncate(mode))
-                        .map_err(|e| Error::os(e, "fchmod").with_path(tmp.tmp.shown()))?;
-                    return Ok(tmp);
-                }
-                Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
-                Err(e) => {
-                    return Err(Error::os(e, "open").with_path(target.dir.shown(&name)));
-                }
-            }
-        }
+        let (file, name) = create_in(&target.dir, &target.name, mode)?;
+        let tmp = TempFile {
+            file,
+            tmp: Entry {
+                dir: target.dir.try_clone().inspect_err(|_| {
+                    let _ = target.dir.unlink_name(&name);
+                })?,
+                name,
+            },
+            target,
+            armed: true,
+        };
+        Ok(tmp)
     }
 
     /// fsync the file, rename it over the target, fsync the directory.
@@ -153,6 +163,72 @@ impl Drop for TempFile<'_> {
             // Best effort: the error being returned matters more than a failed cleanup,
             // and recovery removes `~` files the pool finds later.
             let _ = self.tmp.unlink();
+        }
+    }
+}
+
+/// A temp file in a directory that many temps share (a group commit's, `group_commit`:
+/// one `Arc<Dir>` for all, not a dup per file), renamed over `target` in that same
+/// directory without fsync (the caller's barrier makes it durable). Unlinked on drop
+/// unless renamed.
+pub struct TempIn {
+    pub file: File,
+    pub dir: Arc<Dir>,
+    pub name: OsString,
+    /// The name it is renamed to, in `dir`.
+    pub target: OsString,
+    armed: bool,
+}
+
+impl TempIn {
+    /// Create `<target>~<random>` in `dir` (as `TempFile::create`, exactly `mode`).
+    pub fn create(dir: &Arc<Dir>, target: &OsStr, mode: u32) -> Result<TempIn> {
+        let (file, name) = create_in(dir, target, mode)?;
+        Ok(TempIn {
+            file,
+            dir: Arc::clone(dir),
+            name,
+            target: target.to_os_string(),
+            armed: true,
+        })
+    }
+
+    /// The path shown in messages.
+    pub fn shown(&self) -> PathBuf {
+        self.dir.shown(&self.name)
+    }
+
+    /// renameat2 over the target (no fsync), refusing to replace an existing file when
+    /// `noreplace` (RENAME_NOREPLACE).
+    pub fn rename(&mut self, noreplace: bool) -> Result<()> {
+        let flags = if noreplace {
+            RenameFlags::RENAME_NOREPLACE
+        } else {
+            RenameFlags::empty()
+        };
+        let fd = self.dir.fd();
+        renameat2(
+            fd,
+            self.name.as_os_str(),
+            fd,
+            self.target.as_os_str(),
+            flags,
+        )
+        .map_err(|e| {
+            Error::os(e, "rename")
+                .with_path(self.shown())
+                .with_dest(self.dir.shown(&self.target))
+        })?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+impl Drop for TempIn {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort, as for TempFile: recovery removes `~` files it finds later.
+            let _ = self.dir.unlink_name(&self.name);
         }
     }
 }

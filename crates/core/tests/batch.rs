@@ -5,8 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use reflink_pool_core::batch::{make, Barrier, Fill, Item, MakeSpec, NewImage};
-use reflink_pool_core::{Control, ReflinkMode};
+use reflink_pool_core::batch::{make, Fill, Item, MakeSpec, NewImage};
+use reflink_pool_core::group_commit::Barrier;
+use reflink_pool_core::{Control, Dir, ReflinkMode};
 
 /// Every file under `dir`, relative, sorted.
 fn tree(dir: &Path) -> Vec<String> {
@@ -37,9 +38,13 @@ fn pool(root: &Path) {
     fs::write(root.join("tpl/root.img"), data).unwrap();
 }
 
-fn spec(root: &Path, n: usize, barrier: Barrier) -> MakeSpec {
+/// The pool's directory handle, as the pool opens it.
+fn root(path: &Path) -> Dir {
+    Dir::open_root(path).unwrap()
+}
+
+fn spec(n: usize, barrier: Barrier) -> MakeSpec {
     MakeSpec {
-        root: root.to_path_buf(),
         records: "meta/records".into(),
         locks: "meta/locks".into(),
         sources: vec!["tpl/root.img".into()],
@@ -76,7 +81,7 @@ fn make_places_every_image_and_record_and_leaves_no_temp_lock_or_intent() {
     for barrier in [Barrier::Syncfs, Barrier::Fsync] {
         let dir = tempfile::tempdir().unwrap();
         pool(dir.path());
-        let report = make(&spec(dir.path(), 20, barrier), &Control::NONE).unwrap();
+        let report = make(&root(dir.path()), &spec(20, barrier), &Control::NONE).unwrap();
         let made: u64 = report.methods.iter().map(|(_, n)| n).sum();
         assert_eq!(made, 40, "{:?}", report.methods);
         let files = tree(dir.path());
@@ -109,7 +114,7 @@ fn an_existing_image_or_an_abort_makes_nothing() {
     fs::create_dir_all(dir.path().join("appvms/vm-3")).unwrap();
     fs::write(dir.path().join("appvms/vm-3/root.img"), "not ours").unwrap();
     let before = tree(dir.path());
-    let err = make(&spec(dir.path(), 5, Barrier::Syncfs), &Control::NONE).unwrap_err();
+    let err = make(&root(dir.path()), &spec(5, Barrier::Syncfs), &Control::NONE).unwrap_err();
     assert_eq!(err.code_name(), "EEXIST");
     assert_eq!(tree(dir.path()), before);
 
@@ -120,7 +125,7 @@ fn an_existing_image_or_an_abort_makes_nothing() {
         cancel: Some(&cancel),
         progress: None,
     };
-    assert!(make(&spec(dir.path(), 5, Barrier::Syncfs), &ctl)
+    assert!(make(&root(dir.path()), &spec(5, Barrier::Syncfs), &ctl)
         .unwrap_err()
         .is_aborted());
     assert_eq!(tree(dir.path()), before);
@@ -132,7 +137,7 @@ fn a_symlinked_vm_directory_is_refused() {
     pool(dir.path());
     fs::create_dir_all(dir.path().join("appvms")).unwrap();
     std::os::unix::fs::symlink("/tmp", dir.path().join("appvms/vm-1")).unwrap();
-    let err = make(&spec(dir.path(), 3, Barrier::Syncfs), &Control::NONE).unwrap_err();
+    let err = make(&root(dir.path()), &spec(3, Barrier::Syncfs), &Control::NONE).unwrap_err();
     assert_eq!(err.code_name(), "ERR_UNSAFE_PATH");
     assert!(!tree(dir.path())
         .iter()

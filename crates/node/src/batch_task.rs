@@ -1,10 +1,14 @@
 //! Batch tasks: many volumes' files in ONE threadpool task each (group commit,
-//! `core::batch`, docs/design.md §7). `makeVolumes` clones or creates many
-//! volumes, `startSnapshots` starts many snapshot volumes, `removeVolumeFiles`
-//! unlinks many volumes' files, `removeVolumes` removes whole volumes (commit
-//! point: a durable intent); each holds the volumes' flock locks for the
-//! whole task (the caller holds the in-process queues first, so the blocking
-//! waits here only ever wait for other processes). Progress counts items.
+//! `core::batch` over `core::group_commit`, docs/design.md §7). `makeVolumes`
+//! clones or creates many volumes, `startByClone` starts many volumes (each dirty
+//! image a clone of its clean image; a snapshot's clean image is linked from its
+//! source first), `removeVolumeFiles` unlinks many volumes' files,
+//! `removeVolumes` removes whole volumes (commit point: a durable intent); each
+//! holds the volumes' flock locks for the whole task (the caller holds the
+//! in-process queues first, so the blocking waits here only ever wait for other
+//! processes). Progress counts items. Each takes the pool's directory handle
+//! (`PoolDir`) and a spec whose paths are relative to it: no path string crosses
+//! into the core after the pool is open (docs/design.md §5).
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -13,14 +17,16 @@ use std::sync::Arc;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use reflink_pool_core::batch::{
-    self, Barrier, BatchReport, DropItem, DropSpec, Fill, Item, MakeSpec, NewImage, RemoveItem,
-    RemoveSpec, StartItem, StartSpec, VolumesSpec,
+    self, DropItem, DropSpec, Fill, Item, MakeSpec, NewImage, RemoveItem, RemoveSpec, StartItem,
+    StartSpec, VolumesSpec,
 };
 use reflink_pool_core::error::{codes, Error, Result};
+use reflink_pool_core::group_commit::{Barrier, BatchReport};
 
 use crate::cancel::CancelToken;
 use crate::copy_task::{last_progress, reflink_mode, NativeProgress};
 use crate::outcome::{outcome, task, to_u64};
+use crate::pool_dir::{PoolDir, Slot};
 use crate::progress::{with_control, ProgressFn, Throttled};
 
 #[napi(object)]
@@ -47,7 +53,6 @@ pub struct NativeMakeItem {
 
 #[napi(object)]
 pub struct NativeMakeSpec {
-    pub root: String,
     pub records: String,
     pub locks: String,
     pub sources: Vec<String>,
@@ -75,7 +80,6 @@ pub struct NativeStartItem {
 
 #[napi(object)]
 pub struct NativeStartSpec {
-    pub root: String,
     pub records: String,
     pub locks: String,
     pub items: Vec<NativeStartItem>,
@@ -93,7 +97,6 @@ pub struct NativeRemoveItem {
 
 #[napi(object)]
 pub struct NativeRemoveSpec {
-    pub root: String,
     pub records: String,
     pub locks: String,
     pub items: Vec<NativeRemoveItem>,
@@ -115,7 +118,6 @@ pub struct NativeDropItem {
 
 #[napi(object)]
 pub struct NativeDropSpec {
-    pub root: String,
     pub records: String,
     pub locks: String,
     pub items: Vec<NativeDropItem>,
@@ -176,6 +178,8 @@ pub enum BatchOp {
 }
 
 pub struct BatchTask {
+    /// The pool's directory handle: every path of the spec is relative to it.
+    root: Slot,
     op: BatchOp,
     cancel: Option<Arc<AtomicBool>>,
     progress: Option<Throttled>,
@@ -223,7 +227,6 @@ impl BatchTask {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(MakeSpec {
-            root: PathBuf::from(&s.root),
             records: PathBuf::from(&s.records),
             locks: PathBuf::from(&s.locks),
             sources: s.sources.iter().map(PathBuf::from).collect(),
@@ -236,7 +239,6 @@ impl BatchTask {
 
     fn start_spec(s: &NativeStartSpec) -> Result<StartSpec> {
         Ok(StartSpec {
-            root: PathBuf::from(&s.root),
             records: PathBuf::from(&s.records),
             locks: PathBuf::from(&s.locks),
             items: s
@@ -257,7 +259,6 @@ impl BatchTask {
 
     fn remove_spec(s: &NativeRemoveSpec) -> Result<RemoveSpec> {
         Ok(RemoveSpec {
-            root: PathBuf::from(&s.root),
             records: PathBuf::from(&s.records),
             locks: PathBuf::from(&s.locks),
             items: s
@@ -277,7 +278,6 @@ impl BatchTask {
     fn drop_spec(s: &NativeDropSpec) -> Result<DropSpec> {
         Ok(DropSpec {
             volumes: VolumesSpec {
-                root: PathBuf::from(&s.root),
                 records: PathBuf::from(&s.records),
                 locks: PathBuf::from(&s.locks),
                 items: s
@@ -298,14 +298,15 @@ impl BatchTask {
     }
 
     fn run(&self) -> Result<NativeBatchResult> {
+        let root = self.root.get()?;
         let out: BatchReport = with_control(
             self.cancel.as_deref(),
             self.progress.as_ref(),
             |ctl| match &self.op {
-                BatchOp::Make(s) => batch::make(&Self::make_spec(s)?, ctl),
-                BatchOp::Start(s) => batch::start_snapshots(&Self::start_spec(s)?, ctl),
-                BatchOp::Remove(s) => batch::remove_files(&Self::remove_spec(s)?, ctl),
-                BatchOp::Drop(s) => batch::remove_volumes(&Self::drop_spec(s)?, ctl),
+                BatchOp::Make(s) => batch::make(&root, &Self::make_spec(s)?, ctl),
+                BatchOp::Start(s) => batch::start_by_clone(&root, &Self::start_spec(s)?, ctl),
+                BatchOp::Remove(s) => batch::remove_files(&root, &Self::remove_spec(s)?, ctl),
+                BatchOp::Drop(s) => batch::remove_volumes(&root, &Self::drop_spec(s)?, ctl),
             },
         )?;
         let last_progress = last_progress(self.progress.as_ref())?;
@@ -334,11 +335,13 @@ impl BatchTask {
 task!(BatchTask, BatchOutcome, "batch");
 
 fn spawn(
+    dir: &PoolDir,
     op: BatchOp,
     cancel: Option<&CancelToken>,
     on_progress: Option<ProgressFn>,
 ) -> AsyncTask<BatchTask> {
     AsyncTask::new(BatchTask {
+        root: dir.slot(),
         op,
         cancel: cancel.map(CancelToken::flag),
         progress: on_progress.map(Throttled::new),
@@ -348,48 +351,53 @@ fn spawn(
 /// Clone or create many volumes in one group commit. Never rejects: errors come back as data.
 #[napi]
 pub fn make_volumes(
+    dir: &PoolDir,
     spec: NativeMakeSpec,
     cancel: Option<&CancelToken>,
     #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
         ProgressFn,
     >,
 ) -> AsyncTask<BatchTask> {
-    spawn(BatchOp::Make(spec), cancel, on_progress)
+    spawn(dir, BatchOp::Make(spec), cancel, on_progress)
 }
 
-/// Start many volumes (snapshot: link the source, then clone each; one barrier, renames, one barrier).
+/// Start many volumes: clone each clean image to its dirty image (a snapshot volume's
+/// clean image linked from its source first); one barrier, renames, one barrier.
 #[napi]
-pub fn start_snapshots(
+pub fn start_by_clone(
+    dir: &PoolDir,
     spec: NativeStartSpec,
     cancel: Option<&CancelToken>,
     #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
         ProgressFn,
     >,
 ) -> AsyncTask<BatchTask> {
-    spawn(BatchOp::Start(spec), cancel, on_progress)
+    spawn(dir, BatchOp::Start(spec), cancel, on_progress)
 }
 
 /// Unlink many volumes' files (missing ones are fine), then one barrier.
 #[napi]
 pub fn remove_volume_files(
+    dir: &PoolDir,
     spec: NativeRemoveSpec,
     cancel: Option<&CancelToken>,
     #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
         ProgressFn,
     >,
 ) -> AsyncTask<BatchTask> {
-    spawn(BatchOp::Remove(spec), cancel, on_progress)
+    spawn(dir, BatchOp::Remove(spec), cancel, on_progress)
 }
 
 /// Remove many whole volumes: locks, the running check, a durable intent (the
 /// commit point), record and file unlinks, one barrier.
 #[napi]
 pub fn remove_volumes(
+    dir: &PoolDir,
     spec: NativeDropSpec,
     cancel: Option<&CancelToken>,
     #[napi(ts_arg_type = "(doneItems: number, totalItems: number) => void")] on_progress: Option<
         ProgressFn,
     >,
 ) -> AsyncTask<BatchTask> {
-    spawn(BatchOp::Drop(spec), cancel, on_progress)
+    spawn(dir, BatchOp::Drop(spec), cancel, on_progress)
 }

@@ -1,4 +1,5 @@
-//! `fsStats`: statvfs size/used/available of the filesystem holding a directory.
+//! `fsStats` / `fsStatsAt`: statvfs size/used/available of the filesystem holding a
+//! directory, by path or beneath a pool's directory handle (`''` for the pool's own).
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -6,7 +7,7 @@ use reflink_pool_core::fsstats;
 use reflink_pool_core::Result;
 
 use crate::outcome::{outcome, task, to_js};
-use crate::pool_dir::{target, Target, TargetResult};
+use crate::pool_dir::{target, PoolDir, Target, TargetResult};
 
 #[napi(object)]
 #[derive(Debug, Clone)]
@@ -27,7 +28,13 @@ pub struct FsStatsTask {
 
 impl FsStatsTask {
     fn run(&self) -> Result<NativeFsStats> {
-        let s = fsstats::fs_stats_of(&target(&self.dir)?.dir()?)?;
+        let s = match target(&self.dir)? {
+            // The pool's own handle: no path resolved again (ENOENT once it was removed).
+            Target::At(slot, rel) if rel.as_os_str().is_empty() => {
+                fsstats::fs_stats_of_pool(&*slot.get()?)?
+            }
+            t => fsstats::fs_stats_of(&t.dir()?)?,
+        };
         Ok(NativeFsStats {
             size: to_js("size", s.size)?,
             used: to_js("used", s.used)?,
@@ -43,4 +50,11 @@ pub fn fs_stats(dir: String) -> AsyncTask<FsStatsTask> {
     AsyncTask::new(FsStatsTask {
         dir: Ok(Target::Path(dir.into())),
     })
+}
+
+/// statvfs of the filesystem holding `rel` of the pool (`''`: the pool directory itself,
+/// through its handle; ENOENT once that directory was removed).
+#[napi]
+pub fn fs_stats_at(dir: &PoolDir, rel: String) -> AsyncTask<FsStatsTask> {
+    AsyncTask::new(FsStatsTask { dir: dir.at(rel) })
 }
