@@ -11,9 +11,9 @@ import { Readable } from 'node:stream'
 import type { ExportReader, ImportPosition } from '../internal'
 import { abortError } from '../errors'
 import { chunkBytes } from '../validate'
-import { poolError } from './fail'
-import type { PoolFiles } from './files'
-import type { ImportStreamOptions } from './types'
+import { poolError } from '../store/fail'
+import type { PoolFiles } from '../store/files'
+import type { ImportStreamOptions } from '../store/types'
 
 /** Most bytes one native read fills: a threadpool round trip per 2 MiB of data. */
 export const READ_CHUNK = 2 << 20

@@ -2,26 +2,26 @@
 // runs, writes `V-import.img` under the volume's lock with the import marker
 // written first (recovery removes a crashed import), and commits it as a stop
 // does (a revision of the old image is added, the size follows the file) but
-// makes no precache (volume-lifecycle.ts, CommitOptions); a failure deletes it,
+// makes no precache (lifecycle.ts, CommitOptions); a failure deletes it,
 // so nothing committed changes. withImport is that frame.
 // A receive (docs/design.md §8.5) writes into a file of its own, never into the
 // import name that importData hands out: it touches no marker, is refused with
 // ERR_VOLUME_BUSY while another call's import is in progress, and has its state's
 // identity recorded by the commit.
 import { resolve } from 'node:path'
-import { poolError } from './fail'
+import { poolError } from '../store/fail'
 import { throwIfAborted } from '../errors'
-import { ownerAlive, writeOwnerMarker } from './owner'
+import { ownerAlive, writeOwnerMarker } from '../store/owner'
 import { optional, progressOptions, validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize } from '../validate'
 import { pumpImport, writeImport } from './stream'
-import { outsideStat } from './files'
+import { outsideStat } from '../store/files'
 import { entryKind } from '../util/entry-kind'
-import { commit } from './volume-lifecycle'
-import { copyCost, guardSpace, METADATA_BYTES } from './space'
-import { exportEnd, exportPath } from './volume-export'
-import type { StateChange } from './states'
-import type { CopyReport, ImportFileOptions, ImportStreamOptions } from './types'
-import type { VolumeAccess, VolumeImages } from './volume-access'
+import { commit } from './lifecycle'
+import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
+import { exportEnd, exportPath } from './export'
+import type { StateChange } from '../store/states'
+import type { CopyReport, ImportFileOptions, ImportStreamOptions } from '../store/types'
+import type { VolumeAccess, VolumeImages } from './access'
 
 type ProgressFn = (doneBytes: number, totalBytes: number) => void
 

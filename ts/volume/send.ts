@@ -25,17 +25,17 @@ import { Readable } from 'node:stream'
 import { native, type NativeSendHeader } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
-import { poolError } from './fail'
+import { poolError } from '../store/fail'
 import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal, validateString } from '../validate'
-import { VolumeStates, type StateChange } from './states'
+import { VolumeStates, type StateChange } from '../store/states'
 import { readKeyFile } from './stream-key'
 import { decodeToken, type PartialRecord, type VolumePartial } from './resume'
-import { keptBaseFileName } from './names'
+import { keptBaseFileName } from '../store/names'
 import { raceAbort } from './stream'
-import { copyCost, guardSpace, METADATA_BYTES } from './space'
-import type { PoolContext } from './context'
-import type { VolumePaths } from './names'
-import type { CopyReport } from './types'
+import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
+import type { PoolContext } from '../store/context'
+import type { VolumePaths } from '../store/names'
+import type { CopyReport } from '../store/types'
 
 /** Options of `volume.send`. */
 export interface SendOptions {
@@ -121,7 +121,7 @@ export interface SendAccess {
   revisions(): Promise<{ rev: number; path: string }[]>
   /** The volume's kept bases (docs/design.md §8.6), by name. */
   keptBases(): Promise<{ id: string; path: string }[]>
-  /** The import frame of volume-import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
+  /** The import frame of import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
   withImport<T, C>(
     size: number | null,
     body: (checked: C) => Promise<T>,
