@@ -170,6 +170,14 @@ test('inside a folder of ts/, no import circle spans more than two files (type i
   }
 })
 
+test('one file boundary: below the package root, only ts/store/files.ts imports the binding, its task wiring or the internal natives', (t) => {
+  const natives = ['binding.ts', 'native-control.ts', 'internal.ts'].map((f) => join(TS, f))
+  const policy: Layer[] = ['pool', 'volume', 'store']
+  const boundary = join(TS, 'store', 'files.ts')
+  const reaching = edges().filter((e) => natives.includes(e.to) && policy.includes(layerOf(e.from)))
+  t.deepEqual([...new Set(reaching.map((e) => relative(REPO, e.from)))], [relative(REPO, boundary)])
+})
+
 test('nothing but the bench command imports ts/bench; the bench reaches the CLI nowhere', (t) => {
   const all = edges()
   const intoBench = all.filter((e) => layerOf(e.to) === 'bench' && layerOf(e.from) !== 'bench').map((e) => relative(REPO, e.from))

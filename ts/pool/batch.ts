@@ -22,9 +22,7 @@
 // updates) run through the per-volume calls, a few at a time.
 import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { native } from '../binding'
 import { abortError, throwIfAborted } from '../errors'
-import { runControlled } from '../native-control'
 import { forEachBounded } from '../bounded'
 import { copySlots } from '../limiter'
 import { IMAGE_SUFFIX, batchFileName, lockFileName, recordFileName, volumePaths } from '../store/names'
@@ -164,23 +162,24 @@ async function make(
       const unmark = ctx.markLive(intent)
       try {
         // Without reflink the batch copies data: it takes a copy slot like copyFile.
-        const out = await copySlots.run(() => runControlled('batch', o.signal, o.onProgress, (token, progress) =>
-          native.makeVolumes(
-            {
-              root: ctx.dirPath,
-              records: dirs.records,
-              locks: dirs.locks,
-              sources: sources.map((s) => relative(ctx.dirPath, s)),
-              items,
-              intent: `${dirs.sessions}/${intent}`,
-              intentData: [SELF_OWNER, ...order.map((r) => r.vid)].join('\n') + '\n',
-              barrier: o.barrier,
-              reflink: 'auto',
-            },
-            token,
-            progress,
-          ),
-        ), o.signal)
+        const out = await copySlots.run(
+          () =>
+            ctx.files.makeVolumes(
+              {
+                root: ctx.dirPath,
+                records: dirs.records,
+                locks: dirs.locks,
+                sources: sources.map((s) => relative(ctx.dirPath, s)),
+                items,
+                intent: `${dirs.sessions}/${intent}`,
+                intentData: [SELF_OWNER, ...order.map((r) => r.vid)].join('\n') + '\n',
+                barrier: o.barrier,
+                reflink: 'auto',
+              },
+              { what: 'batch', signal: o.signal, onProgress: o.onProgress },
+            ),
+          o.signal,
+        )
         const volumes = records.map((rec) => ctx.remember(rec))
         return { volumes, methods: methodCounts(out.methods), phases: phaseTimes(out.phases) }
       } catch (e) {
@@ -324,9 +323,11 @@ export async function startVolumes(ctx: RegistryContext, list: readonly (Reflink
     await ctx.runBatch(batched.map((v) => lockFileName(v.vid)), async () => {
       try {
         await copySlots.run(
-          () => runControlled('startVolumes', b.signal, b.onProgress, (token, progress) =>
-            native.startSnapshots({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
-          ),
+          () =>
+            ctx.files.startSnapshots(
+              { root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier },
+              { what: 'startVolumes', signal: b.signal, onProgress: b.onProgress },
+            ),
           b.signal,
         )
       } catch (e) {
@@ -362,8 +363,9 @@ export async function stopVolumes(ctx: RegistryContext, list: readonly (ReflinkV
     })
     await ctx.runBatch(snaps.map((v) => lockFileName(v.vid)), async () => {
       try {
-        await runControlled('stopVolumes', b.signal, b.onProgress, (token, progress) =>
-          native.removeVolumeFiles({ root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+        await ctx.files.removeVolumeFiles(
+          { root: ctx.dirPath, records: dirs.records, locks: dirs.locks, items, barrier: b.barrier },
+          { what: 'stopVolumes', signal: b.signal, onProgress: b.onProgress },
         )
       } catch (e) {
         throw poolFailure(ctx, e, snaps.map((s) => s.vid))

@@ -12,9 +12,7 @@
 // so each volume is whole or gone.
 import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { native } from '../binding'
 import { abortError } from '../errors'
-import { runControlled } from '../native-control'
 import { optional, validateBoolean, validateOptions } from '../validate'
 import { IMAGE_SUFFIX, lockFileName, removalFileName, volumePaths } from '../store/names'
 import { volumeFilesOfMany, type VolumeFile } from '../store/images'
@@ -115,20 +113,17 @@ export async function removeVolumes(ctx: RegistryContext, list: readonly (Reflin
     if (b.signal?.aborted) throw abortError(b.signal)
     const unmark = ctx.markLive(intent)
     try {
-      const out = await runControlled('removeVolumes', b.signal, b.onProgress, (token, progress) =>
-        native.removeVolumes(
-          {
-            root: ctx.dirPath,
-            records: dirs.records,
-            locks: dirs.locks,
-            items,
-            intent: `${dirs.sessions}/${intent}`,
-            intentData: [SELF_OWNER, ...order].join('\n') + '\n',
-            barrier: b.barrier,
-          },
-          token,
-          progress,
-        ),
+      const out = await ctx.files.removeVolumes(
+        {
+          root: ctx.dirPath,
+          records: dirs.records,
+          locks: dirs.locks,
+          items,
+          intent: `${dirs.sessions}/${intent}`,
+          intentData: [SELF_OWNER, ...order].join('\n') + '\n',
+          barrier: b.barrier,
+        },
+        { what: 'removeVolumes', signal: b.signal, onProgress: b.onProgress },
       )
       for (const vid of order) ctx.forget(vid)
       return { removed: order, phases: phaseTimes(out.phases) }

@@ -22,7 +22,6 @@
 // stream races the abort signal, so a silent sender cannot hold an abort up.
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { native, type NativeSendHeader } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from '../store/fail'
@@ -32,6 +31,7 @@ import { readKeyFile } from './stream-key'
 import { decodeToken, type PartialRecord, type VolumePartial } from './resume'
 import { keptBaseFileName } from '../store/names'
 import { raceAbort } from './stream'
+import { cancelOn, parseSendHeader, sendHeaderLength, type CancelToken, type NativeSendHeader, type SendStream } from '../store/files'
 import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
 import type { PoolContext } from '../store/context'
 import type { VolumePaths } from '../store/names'
@@ -184,19 +184,11 @@ export function forgetBase(v: SendAccess, id: string): Promise<void> {
 }
 
 /** The recorded image hash of a state, else compute it (reading its data runs once) and record it. */
-async function imageHash(v: SendAccess, path: string, state: { id: string; hash: string | null }, token: InstanceType<typeof native.CancelToken>): Promise<string> {
+async function imageHash(v: SendAccess, path: string, state: { id: string; hash: string | null }, token: CancelToken): Promise<string> {
   if (state.hash) return state.hash
   const hash = await v.ctx.files.hashImage(path, token)
   await v.states.record(path, state.id, hash)
   return hash
-}
-
-/** Wire an AbortSignal to a native CancelToken; returns the detach function. */
-function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof native.CancelToken>): () => void {
-  if (!signal) return () => {}
-  const onAbort = () => token.cancel()
-  signal.addEventListener('abort', onAbort, { once: true })
-  return () => signal.removeEventListener('abort', onAbort)
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
@@ -220,9 +212,8 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
 
   async function* generate(): AsyncGenerator<Buffer> {
     if (signal?.aborted) throw abortError(signal)
-    const token = new native.CancelToken()
-    const detach = cancelOn(signal, token)
-    let stream: InstanceType<typeof native.SendStream> | undefined
+    const { token, detach } = cancelOn(signal)
+    let stream: SendStream | undefined
     try {
       const key = keyFile === undefined ? null : await readKeyFile(keyFile)
       const opened = await v.locked(async () => {
@@ -388,8 +379,8 @@ export async function receiveCreating<V extends ReceivingVolume>(
   try {
     // A keyed header authenticates only under its key: a stream that is refused creates nothing.
     const key = typeof options?.keyFile === 'string' ? await readKeyFile(options.keyFile) : null
-    first = await readAtLeast(it, native.sendHeaderLength(), signal)
-    header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    first = await readAtLeast(it, sendHeaderLength(), signal)
+    header = await parseSendHeader(first, key)
     if (header.baseId) {
       throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} to apply this incremental stream to (it needs the base state ${header.baseId}); a full stream creates the volume`, { vid })
     }
@@ -477,12 +468,11 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   const key = keyFile === undefined ? null : await readKeyFile(keyFile)
 
   const it = source[Symbol.asyncIterator]()
-  const token = new native.CancelToken()
-  const detach = cancelOn(signal, token)
+  const { token, detach } = cancelOn(signal)
   try {
-    const first = await readAtLeast(it, native.sendHeaderLength(), signal)
+    const first = await readAtLeast(it, sendHeaderLength(), signal)
     // Checks (and under a key, authenticates) the header: refused before anything is locked or written.
-    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    const header = await parseSendHeader(first, key)
     const headLen = header.headerLength ?? first.length
     // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
     // What the new image starts from: the base (incremental), a clone of the --like volume (full), or nothing.

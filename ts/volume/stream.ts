@@ -8,7 +8,7 @@
 // FIFO path, the writer reads the stream itself); the caller commits only when
 // the stream delivered exactly `size` bytes and nothing failed.
 import { Readable } from 'node:stream'
-import type { ExportReader, ImportPosition } from '../internal'
+import type { ExportReader, ImportPosition } from '../store/files'
 import { abortError } from '../errors'
 import { chunkBytes } from '../validate'
 import { poolError } from '../store/fail'
