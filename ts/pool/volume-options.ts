@@ -63,7 +63,8 @@ export function volumeRecord(pool: Registry, options: VolumeOptions, call = 'cre
   if (o.name !== undefined && o.name !== name) {
     throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: options.name ${typeof o.name === 'string' ? quote(o.name) : String(o.name)} differs from the vid's last component '${name}' (leave it out)`, { vid })
   }
-  const { saveOnStop, snapOnStart } = kindFlags(optionsKind(o, vid))
+  const kind = optionsKind(o, vid)
+  const { saveOnStop, snapOnStart } = kindFlags(kind)
   const rw = optional<boolean>('options.rw', o.rw, validateBoolean) ?? true
   const size = optional<number>('options.size', o.size, validateSize) ?? 0
   const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep) ?? pool.revisionsToKeep
@@ -76,7 +77,7 @@ export function volumeRecord(pool: Registry, options: VolumeOptions, call = 'cre
     parseVid(source)
   }
   if (snapOnStart && source === null) {
-    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: a ${volumeKind({ saveOnStop, snapOnStart })} needs a source volume`, { vid })
+    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: a ${kind} needs a source volume`, { vid })
   }
   if (!snapOnStart && source !== null) {
     throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source is only valid with snapOnStart (kind snapshot or origin-snapshot)`, { vid })

@@ -46,9 +46,18 @@ export async function verify(v: VolumeAccess): Promise<true> {
  */
 export async function startCost(v: VolumeAccess): Promise<number> {
   v.usable()
-  if (v.snapshotsDisabled) return 0
-  if (!v.record.saveOnStop && !v.record.snapOnStart) return METADATA_BYTES
-  const image = v.record.snapOnStart ? v.sourcePaths().clean : v.paths.clean
+  let image: string
+  switch (startWay(v.record)) {
+    case 'rename':
+      return 0
+    case 'sparse':
+      return METADATA_BYTES
+    case 'source':
+      image = v.sourcePaths().clean
+      break
+    case 'precache':
+      image = v.paths.clean
+  }
   // A missing image costs nothing here: start itself refuses it (ERR_MISSING_IMAGE).
   return copyCost(v.ctx, async () => ((await v.ctx.files.image(image)) ? (await v.ctx.files.usage(image)).allocated : 0))
 }
