@@ -16,7 +16,7 @@ import { volumePaths, lockFileName, type VolumePaths } from '../store/names'
 import { poolError } from '../store/fail'
 import { throwIfAborted } from '../errors'
 import { optional, validateBoolean, validateObject, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
-import { sendVolume, receiveVolume, volumeState, keptBases, forgetBase, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess, type VolumeState } from './send'
+import { sendVolume, receiveVolume, volumeState, keptBases, forgetBase, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess, type VolumeState, type OpenedStream } from './send'
 import { VolumeStates } from '../store/states'
 import { VolumePartial } from './resume'
 import { keptBaseFiles, volumeFiles } from '../store/images'
@@ -56,7 +56,7 @@ import type {
  */
 const VOLUME_CALLS = [
   'create', 'verify', 'start', 'stop', 'strayRevisions', 'revert', 'resize', 'export', 'exportStream', 'exportToFile',
-  'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive',
+  'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive', 'receiveOpened',
   'isDirty', 'isRunning', 'isOutdated', 'revisions', 'size', 'usage', 'setConfig', 'footprint', 'remove',
   'startCost', 'startChecked', 'state', 'bases', 'forgetBase', 'cleanIno', 'discardIfUntouched', 'exportPipe', 'resumeToken', 'abortReceive',
 ] as const
@@ -374,9 +374,14 @@ export class ReflinkVolume {
 
   /** Apply a send stream and commit its state as a new revision; refused while dirty (docs/design.md §8). */
   async receive(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
+    return this.receiveOpened(stream, options)
+  }
+
+  /** @internal receive() of a stream whose header pool.receiveVolume already read and decoded. */
+  async receiveOpened(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions, opened?: OpenedStream): Promise<ReceiveReport> {
     this.usable()
     this.requireSaveOnStop('receive')
-    return receiveVolume(this.sendAccess(), stream, options)
+    return receiveVolume(this.sendAccess(), stream, options, opened)
   }
 
   private get states(): VolumeStates {
@@ -404,7 +409,8 @@ export class ReflinkVolume {
       guard: () => this.guard(),
       revisions: () => revisions.revisionList(this.access),
       keptBases: () => keptBaseFiles(this.ctx.files, this.paths),
-      withImport: (size, body, check, frame) => dataIn.withImport(this.access, size, body, check, frame),
+      refuseWhileImporting: () => dataIn.refuseWhileImporting(this.access),
+      endReceive: (success, file, received) => dataIn.endReceive(this.access, success, file, received),
     }
   }
 
