@@ -4,14 +4,20 @@
 //     \  /
 //     index             (the package root)
 //      |
-//     pool              (policy)
+//     pool              (policy: open, registry, adoption, recovery, batches)
+//      |
+//    volume             (one volume: lifecycle, revisions, data in and out, send)
+//      |
+//    store              (records, locks, states, names, the file boundary)
 //      |
 //   root modules        (ts/*.ts: native primitives, errors, validation)
 //      |
 //     util              (neutral helpers: units, colour, stats, scratch filesystems)
 //
 // Every static import, dynamic import() and require() of a relative path in
-// ts/** and __test__/helpers/** is parsed and checked against these rules.
+// ts/** and __test__/helpers/** is parsed and checked against these rules; a
+// type import counts like any other (it is what ties files into a circle).
+// Inside a folder, no import circle spans more than two files.
 import test from 'ava'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -20,7 +26,9 @@ import { execFileSync } from 'node:child_process'
 const REPO = join(__dirname, '..')
 const TS = join(REPO, 'ts')
 
-type Layer = 'cli' | 'bench' | 'index' | 'pool' | 'root' | 'util' | 'test-helper'
+type Layer = 'cli' | 'bench' | 'index' | 'pool' | 'volume' | 'store' | 'root' | 'util' | 'test-helper'
+
+const FOLDERS = ['cli', 'bench', 'pool', 'volume', 'store', 'util'] as const
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -32,7 +40,7 @@ function layerOf(file: string): Layer {
   const rel = relative(TS, file)
   if (rel.startsWith('..')) return 'test-helper'
   const top = rel.split('/')[0]
-  if (top === 'cli' || top === 'bench' || top === 'pool' || top === 'util') return top
+  if ((FOLDERS as readonly string[]).includes(top) && rel !== top) return top as Layer
   if (rel === 'index.ts') return 'index'
   return 'root'
 }
@@ -41,11 +49,13 @@ function layerOf(file: string): Layer {
 const ALLOWED: Record<Layer, Layer[]> = {
   util: [],
   root: ['util'],
-  pool: ['root', 'util'],
-  index: ['pool', 'root', 'util'],
-  cli: ['index', 'pool', 'root', 'util'],
-  bench: ['index', 'pool', 'root', 'util'],
-  'test-helper': ['cli', 'index', 'pool', 'root', 'util'],
+  store: ['root', 'util'],
+  volume: ['store', 'root', 'util'],
+  pool: ['volume', 'store', 'root', 'util'],
+  index: ['pool', 'volume', 'store', 'root', 'util'],
+  cli: ['index', 'pool', 'volume', 'store', 'root', 'util'],
+  bench: ['index', 'pool', 'volume', 'store', 'root', 'util'],
+  'test-helper': ['cli', 'index', 'pool', 'volume', 'store', 'root', 'util'],
 }
 
 /** The one module allowed to reach the bench from the product: the `reflink-pool bench` command. */
@@ -67,17 +77,30 @@ function resolveTs(from: string, spec: string): string {
 export interface Edge {
   from: string
   to: string
+  /** `import type` / `export type` only: erased when compiled. */
+  typeOnly?: boolean
 }
+
+const TYPE_ONLY = /^\s*(?:import|export)\s+type\s[^;]*?\bfrom\s+['"](\.{1,2}\/[^'"]*)['"]/gm
+
+/**
+ * The one import that points up: the public `volume.pool` is declared as the
+ * ReflinkPool it is (docs/design.md §1); a type import, so nothing runs upward.
+ */
+const UPWARD_TYPES = [{ from: join(TS, 'volume', 'volume.ts'), to: join(TS, 'pool', 'pool.ts') }]
 
 function edges(): Edge[] {
   const sources = [...files(TS), ...files(join(REPO, '__test__', 'helpers'))]
   const out: Edge[] = []
   for (const file of sources) {
     const text = readFileSync(file, 'utf8')
+    // A path imported by more statements than its type-only ones has a value import too.
+    const count = (re: RegExp, spec: string) => [...text.matchAll(re)].filter((m) => m[1] === spec).length
+    const value = new Set([...text.matchAll(IMPORT)].map((m) => m[1]).filter((spec) => count(IMPORT, spec) > count(TYPE_ONLY, spec)))
     for (const m of text.matchAll(IMPORT)) {
       const target = resolveTs(file, m[1])
       if (!target.startsWith(TS + '/')) continue // package.json, native/, other helpers
-      out.push({ from: file, to: target })
+      out.push({ from: file, to: target, typeOnly: !value.has(m[1]) })
     }
   }
   return out
@@ -86,17 +109,73 @@ function edges(): Edge[] {
 test('every import between the layers of ts/ points down', (t) => {
   const all = edges()
   t.true(all.length > 100, `parsed the imports (${all.length} edges)`)
-  const wrong = all.filter(({ from, to }) => {
+  const wrong = all.filter(({ from, to, typeOnly }) => {
     const a = layerOf(from)
     const b = layerOf(to)
     if (a === b) return false
     if (b === 'bench') return from !== BENCH_ENTRY
+    if (typeOnly && UPWARD_TYPES.some((u) => u.from === from && u.to === to)) return false
     return !ALLOWED[a].includes(b)
   })
   t.deepEqual(
     wrong.map(({ from, to }) => `${relative(REPO, from)} (${layerOf(from)}) -> ${relative(REPO, to)} (${layerOf(to)})`),
     [],
   )
+})
+
+/** The import circles (strongly connected sets of files, Tarjan) among `nodes` along `all`. */
+export function circles(nodes: string[], all: Edge[]): string[][] {
+  const next = new Map(nodes.map((n) => [n, [] as string[]]))
+  for (const { from, to } of all) if (from !== to && next.has(from) && next.has(to)) next.get(from)!.push(to)
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: string[] = []
+  const out: string[][] = []
+  const visit = (v: string) => {
+    index.set(v, index.size)
+    low.set(v, index.get(v)!)
+    stack.push(v)
+    for (const w of next.get(v)!) {
+      if (!index.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
+    }
+    if (low.get(v) === index.get(v)) {
+      const c: string[] = []
+      for (let w = stack.pop()!; ; w = stack.pop()!) {
+        c.push(w)
+        if (w === v) break
+      }
+      if (c.length > 1) out.push(c.sort())
+    }
+  }
+  for (const n of nodes) if (!index.has(n)) visit(n)
+  return out
+}
+
+test('the circle finder finds a planted circle of three and none in a chain', (t) => {
+  const e = (from: string, to: string): Edge => ({ from, to })
+  t.deepEqual(circles(['a', 'b', 'c', 'd'], [e('a', 'b'), e('b', 'c'), e('c', 'a'), e('c', 'd')]), [['a', 'b', 'c']])
+  t.deepEqual(circles(['a', 'b', 'c'], [e('a', 'b'), e('b', 'c')]), [])
+})
+
+test('inside a folder of ts/, no import circle spans more than two files (type imports count)', (t) => {
+  const all = edges()
+  const dirs = [TS, ...FOLDERS.map((f) => join(TS, f))]
+  for (const dir of dirs) {
+    const nodes = files(dir).filter((f) => dirname(f) === dir)
+    const big = circles(nodes, all).filter((c) => c.length > 2)
+    t.deepEqual(big.map((c) => c.map((f) => relative(REPO, f))), [], relative(REPO, dir) || 'ts')
+  }
+})
+
+test('one file boundary: below the package root, only ts/store/files.ts imports the binding, its task wiring or the internal natives', (t) => {
+  const natives = ['binding.ts', 'native-control.ts', 'internal.ts'].map((f) => join(TS, f))
+  const policy: Layer[] = ['pool', 'volume', 'store']
+  const boundary = join(TS, 'store', 'files.ts')
+  const reaching = edges().filter((e) => natives.includes(e.to) && policy.includes(layerOf(e.from)))
+  t.deepEqual([...new Set(reaching.map((e) => relative(REPO, e.from)))], [relative(REPO, boundary)])
 })
 
 test('nothing but the bench command imports ts/bench; the bench reaches the CLI nowhere', (t) => {

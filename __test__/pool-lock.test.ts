@@ -1,4 +1,4 @@
-// The pool's volume locks (native VolumeLock, flock(2); ts/pool/lock.ts): waits
+// The pool's volume locks (native VolumeLock, flock(2); ts/store/lock.ts): waits
 // never occupy the libuv threadpool, a killed holder's lock is handed over by
 // the kernel, release removes the file, planted paths are refused.
 import test from 'ava'
@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { native } from '../ts/binding'
 import { unwrap } from '../ts/outcome'
-import { lockAbandoned, Locks } from '../ts/pool/lock'
-import { PoolFiles } from '../ts/pool/files'
+import { lockAbandoned, Locks } from '../ts/store/lock'
+import { PoolFiles } from '../ts/store/files'
 import { within } from './helpers/within'
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'pool-lock-'))

@@ -1,7 +1,7 @@
 // Pure parts of the pool layer: the file-name scheme (docs/design.md §2), the vid
 // validation table, and the lock-owner liveness rule.
 import test from 'ava'
-import { parseVid } from '../ts/pool/vid'
+import { parseVid } from '../ts/store/vid'
 import {
   volumePaths,
   parseImageName,
@@ -14,8 +14,8 @@ import {
   derivedNames,
   NAME_MAX,
   MAX_REVISION,
-} from '../ts/pool/names'
-import { ownerAlive, SELF_OWNER } from '../ts/pool/owner'
+} from '../ts/store/names'
+import { ownerAlive, SELF_OWNER } from '../ts/store/owner'
 
 test('volumePaths gives the exact names of docs/design.md §2', (t) => {
   t.deepEqual(volumePaths('/pool', 'appvms/web/private'), {

@@ -40,8 +40,9 @@
 // ReflinkPoolError carrying code/errno/syscall/path/dest.
 import { basename, dirname } from 'node:path'
 import { native } from './binding'
-import { abortError, isReflinkPoolError, libraryError } from './errors'
+import { libraryError } from './errors'
 import { unwrap, type Outcome } from './outcome'
+import { runControlled } from './native-control'
 import { validateBuffer, validateMode, validatePath, validateSize } from './validate'
 
 export interface FsStats {
@@ -102,7 +103,7 @@ export class ImportWriter {
    */
   pump(source: string, opts: PumpOptions = {}): Promise<ImportPosition> {
     validatePath('source', source)
-    return cancellable(opts, (token, progress) => this.writer.pump(source, token, progress))
+    return runControlled('import', opts.signal, opts.onProgress, (token, progress) => this.writer.pump(source, token, progress))
   }
 
   /** Write the last partial block, fsync and close. */
@@ -125,29 +126,6 @@ export class ImportWriter {
 export interface PumpOptions {
   signal?: AbortSignal
   onProgress?: (done: number, total: number) => void
-}
-
-/** Run a native pump with a cancel token wired to `signal` and progress that stops once it settled. */
-async function cancellable<T>(
-  opts: PumpOptions,
-  call: (token: InstanceType<typeof native.CancelToken>, progress: ((done: number, total: number) => void) | undefined) => Promise<Outcome<T>>,
-): Promise<T> {
-  const { signal, onProgress } = opts
-  if (signal?.aborted) throw abortError(signal)
-  const token = new native.CancelToken()
-  const onAbort = () => token.cancel()
-  signal?.addEventListener('abort', onAbort, { once: true })
-  // Reports still queued when the pump settles are dropped: none after the promise.
-  let settled = false
-  try {
-    return await unwrap(call(token, onProgress && ((done: number, total: number) => void (settled || onProgress(done, total)))))
-  } catch (e) {
-    if (isReflinkPoolError(e, 'ABORT_ERR')) throw abortError(signal)
-    throw e
-  } finally {
-    settled = true
-    signal?.removeEventListener('abort', onAbort)
-  }
 }
 
 /** One ExportReader.read: `data` bytes at the start of the buffer, then `hole` bytes of zeros not read. */
@@ -193,7 +171,7 @@ export class ExportReader {
    */
   pump(fd: number, opts: PumpOptions = {}): Promise<number> {
     if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw libraryError('ERR_INVALID_ARG_VALUE', `fd must be an open file descriptor (a non-negative integer), got ${String(fd)}`)
-    return cancellable(opts, (token, progress) => this.reader.pump(fd, token, progress))
+    return runControlled('export', opts.signal, opts.onProgress, (token, progress) => this.reader.pump(fd, token, progress))
   }
 
   /** Release the file (after the last read settled). Idempotent. */

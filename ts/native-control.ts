@@ -6,10 +6,25 @@ import { native } from './binding'
 import { abortError, isReflinkPoolError } from './errors'
 import { unwrap, type Outcome } from './outcome'
 
-type CancelToken = InstanceType<typeof native.CancelToken>
+export type CancelToken = InstanceType<typeof native.CancelToken>
 type Report = (done: number, total: number) => void
 
-export async function runControlled<T extends { lastProgress?: { done: number; total: number } | null }>(
+/** A native CancelToken that `signal` cancels; `detach` unhooks it once the task settled. The one place a signal meets a token. */
+export function cancelOn(signal: AbortSignal | undefined): { token: CancelToken; detach: () => void } {
+  const token = new native.CancelToken()
+  if (!signal) return { token, detach: () => {} }
+  const onAbort = () => token.cancel()
+  signal.addEventListener('abort', onAbort, { once: true })
+  return { token, detach: () => signal.removeEventListener('abort', onAbort) }
+}
+
+/** The final report a task's value carries, if it is a task outcome that has one. */
+function lastProgress(value: unknown): { done: number; total: number } | null {
+  if (typeof value !== 'object' || value === null || !('lastProgress' in value)) return null
+  return (value as { lastProgress?: { done: number; total: number } | null }).lastProgress ?? null
+}
+
+export async function runControlled<T>(
   what: string,
   signal: AbortSignal | undefined,
   onProgress: Report | undefined,
@@ -18,9 +33,7 @@ export async function runControlled<T extends { lastProgress?: { done: number; t
   // An abort before this call (while its caller awaited a lock, a stat, a copy slot)
   // fires no event any more: it is seen here, and the task never starts.
   if (signal?.aborted) throw abortError(signal)
-  const token = new native.CancelToken()
-  const onAbort = () => token.cancel()
-  signal?.addEventListener('abort', onAbort, { once: true })
+  const { token, detach } = cancelOn(signal)
   let settled = false
   let progressError: { error: unknown } | undefined
   const progress = onProgress && ((done: number, total: number) => {
@@ -34,7 +47,8 @@ export async function runControlled<T extends { lastProgress?: { done: number; t
   })
   try {
     const value = await unwrap(call(token, progress))
-    if (progress && value.lastProgress) progress(value.lastProgress.done, value.lastProgress.total)
+    const last = lastProgress(value)
+    if (progress && last) progress(last.done, last.total)
     // The task finished before a cancel could land: it stands, and the
     // callback's error is surfaced as a warning rather than lost.
     if (progressError) process.emitWarning(`${what}: onProgress threw after the operation completed: ${String(progressError.error)}`)
@@ -45,6 +59,6 @@ export async function runControlled<T extends { lastProgress?: { done: number; t
     throw e
   } finally {
     settled = true
-    signal?.removeEventListener('abort', onAbort)
+    detach()
   }
 }

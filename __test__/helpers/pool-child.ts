@@ -8,9 +8,9 @@
 import { appendFileSync, openSync, writeSync, closeSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReflinkPool, ReflinkVolume } from '../../ts/index'
-import { Locks } from '../../ts/pool/lock'
-import { PoolFiles } from '../../ts/pool/files'
-import { lockFileName } from '../../ts/pool/names'
+import { Locks } from '../../ts/store/lock'
+import { PoolFiles } from '../../ts/store/files'
+import { lockFileName } from '../../ts/store/names'
 
 const [cmd, dir, ...args] = process.argv.slice(2)
 

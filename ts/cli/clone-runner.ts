@@ -2,7 +2,7 @@
 // §7), in batches that are each all or nothing. Used by `reflink-pool clone`
 // and by the demo, so both measure clones the same way.
 import { CliError, UsageError } from './errors'
-import { parseVid } from '../pool/vid'
+import { parseVid } from '../store/vid'
 import { quote } from '../util/quote'
 import type { Pool, Volume } from './pool-access'
 

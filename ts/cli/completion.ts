@@ -61,8 +61,8 @@ function optionsOf(tree: CommandNode, node: CommandNode): OptionNode[] {
  */
 export function poolVids(dir: string | undefined): string[] {
   if (!dir) return []
-  const { parseMetaName } = require('../pool/names') as typeof import('../pool/names')
-  const { isValidVid } = require('../pool/vid') as typeof import('../pool/vid')
+  const { parseMetaName } = require('../store/names') as typeof import('../store/names')
+  const { isValidVid } = require('../store/vid') as typeof import('../store/vid')
   try {
     // Only valid vids: a planted record name with control characters must not reach the terminal.
     return readdirSync(join(resolve(dir), '.reflink-pool', 'volumes'))

@@ -3,7 +3,7 @@
 import { humanSize, type Column } from './format'
 import type { Volume } from './pool-access'
 import type { FilesUsage, FootprintKind, VolumeFootprint, VolumeKind } from '../pool'
-import { addUsage, emptyUsage } from '../pool/footprint'
+import { addUsage, emptyUsage } from '../store/footprint'
 import { mapBounded } from '../bounded'
 
 /**

@@ -6,11 +6,11 @@
 // invalid name, a directory that cannot be read, a refused adoptVolume) lands
 // in `skipped` with its reason, whatever the order of the entries.
 import { join, resolve } from 'node:path'
-import { isValidVid, VID_PREFIXES } from './vid'
-import { parseImageName, type ImageKind } from './names'
-import type { DirEntry } from './files'
-import type { PoolContext } from './context'
-import type { AdoptReport } from './types'
+import { isValidVid, VID_PREFIXES } from '../store/vid'
+import { parseImageName, type ImageKind } from '../store/names'
+import type { DirEntry } from '../store/files'
+import type { RegistryContext } from './context'
+import type { AdoptReport } from '../store/types'
 
 /** The entries of one VM directory named as images of one volume. */
 interface ImageSet {
@@ -35,7 +35,7 @@ function because(e: unknown): string {
 
 const byName = <T>([a]: [string, T], [b]: [string, T]) => (a < b ? -1 : a > b ? 1 : 0)
 
-export async function adoptAll(ctx: PoolContext): Promise<AdoptReport> {
+export async function adoptAll(ctx: RegistryContext): Promise<AdoptReport> {
   const report: AdoptReport = { adopted: [], skipped: [] }
   const skip = (path: string, reason: string) => report.skipped.push({ path, reason })
   /** Entries of `dir`, or null (skipped with the reason) when it cannot be read. */
@@ -86,7 +86,7 @@ export async function adoptAll(ctx: PoolContext): Promise<AdoptReport> {
 const KNOWN = 'known'
 
 /** Adopt one image set as an origin: null when adopted, KNOWN, or why it was skipped. */
-async function adoptSet(ctx: PoolContext, vid: string, path: string, set: ImageSet): Promise<string | null> {
+async function adoptSet(ctx: RegistryContext, vid: string, path: string, set: ImageSet): Promise<string | null> {
   if (!isValidVid(vid)) return 'its name is not a valid volume id'
   if (ctx.cached(vid)) return KNOWN
   if (set.odd.length) return `${set.odd.join(', ')}: only regular files are adopted`

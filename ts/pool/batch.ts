@@ -22,35 +22,21 @@
 // updates) run through the per-volume calls, a few at a time.
 import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { native } from '../binding'
 import { abortError, throwIfAborted } from '../errors'
-import { runControlled } from '../native-control'
 import { forEachBounded } from '../bounded'
 import { copySlots } from '../limiter'
-import { IMAGE_SUFFIX, batchFileName, lockFileName, recordFileName, volumePaths } from './names'
-import { recordText } from './store'
-import { SELF_OWNER } from './owner'
-import { poolError, hasCode } from './fail'
+import { IMAGE_SUFFIX, batchFileName, lockFileName, recordFileName, volumePaths } from '../store/names'
+import { recordText } from '../store/records'
+import { SELF_OWNER } from '../store/owner'
+import { poolError, hasCode } from '../store/fail'
 import { optional, validateBoolean, validateFunction, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
-import { ReflinkVolume } from './volume'
+import { ReflinkVolume } from '../volume/volume'
 import { volumeRecord } from './volume-options'
-import { startWay, volumeKind } from './kind'
-import { copyCost, guardSpace, METADATA_BYTES } from './space'
-import type { PoolContext } from './context'
-import type { VolumeOptions, VolumeRecord } from './types'
-
-/** How a batch makes its files durable before renaming them: one syncfs(2), or an fsync of each file. */
-export type BatchBarrier = 'syncfs' | 'fsync'
-
-/** Options of every batch call (cloneVolumes, startVolumes, stopVolumes). */
-export interface BatchOptions {
-  /** Checked between volumes and once more before the first rename: an aborted batch changes nothing. */
-  signal?: AbortSignal
-  /** `(doneVolumes, totalVolumes)`, throttled like copyFile's; the final report comes just before the promise resolves. */
-  onProgress?: (done: number, total: number) => void
-  /** Default 'syncfs' (docs/design.md §7 has the measurements). */
-  barrier?: BatchBarrier
-}
+import { startWay, volumeKind } from '../store/kind'
+import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
+import type { PoolContext } from '../store/context'
+import type { RegistryContext } from './context'
+import type { BatchBarrier, BatchOptions, VolumeOptions, VolumeRecord } from '../store/types'
 
 /** Options of `pool.cloneVolumes`. */
 export interface CloneVolumesOptions extends BatchOptions {
@@ -125,7 +111,7 @@ export function phaseTimes(list: { name: string; ms: number }[]): Record<string,
 }
 
 /** The native EEXIST / ENOENT of a batch, as the pool's typed errors (the vid is found from the path). */
-export function poolFailure(ctx: PoolContext, e: unknown, records: VolumeRecord[] | string[]): unknown {
+export function poolFailure(ctx: RegistryContext, e: unknown, records: VolumeRecord[] | string[]): unknown {
   const path = (e as { path?: string }).path ?? ''
   const vids = records.map((r) => (typeof r === 'string' ? r : r.vid))
   const vid = vids.find((v) => {
@@ -149,7 +135,7 @@ interface MakeImage {
 
 /** Run one native make batch over `records` (each with its images), under the in-process queues of their locks. */
 async function make(
-  ctx: PoolContext,
+  ctx: RegistryContext,
   records: VolumeRecord[],
   images: (rec: VolumeRecord) => MakeImage[],
   sources: string[],
@@ -176,23 +162,23 @@ async function make(
       const unmark = ctx.markLive(intent)
       try {
         // Without reflink the batch copies data: it takes a copy slot like copyFile.
-        const out = await copySlots.run(() => runControlled('batch', o.signal, o.onProgress, (token, progress) =>
-          native.makeVolumes(
-            ctx.files.handle,
-            {
-              records: dirs.records,
-              locks: dirs.locks,
-              sources: sources.map((s) => relative(ctx.dirPath, s)),
-              items,
-              intent: `${dirs.sessions}/${intent}`,
-              intentData: [SELF_OWNER, ...order.map((r) => r.vid)].join('\n') + '\n',
-              barrier: o.barrier,
-              reflink: 'auto',
-            },
-            token,
-            progress,
-          ),
-        ), o.signal)
+        const out = await copySlots.run(
+          () =>
+            ctx.files.makeVolumes(
+              {
+                records: dirs.records,
+                locks: dirs.locks,
+                sources: sources.map((s) => relative(ctx.dirPath, s)),
+                items,
+                intent: `${dirs.sessions}/${intent}`,
+                intentData: [SELF_OWNER, ...order.map((r) => r.vid)].join('\n') + '\n',
+                barrier: o.barrier,
+                reflink: 'auto',
+              },
+              { what: 'batch', signal: o.signal, onProgress: o.onProgress },
+            ),
+          o.signal,
+        )
         const volumes = records.map((rec) => ctx.remember(rec))
         return { volumes, methods: methodCounts(out.methods), phases: phaseTimes(out.phases) }
       } catch (e) {
@@ -209,7 +195,7 @@ async function make(
  * vid of `targets`, in one batch. See CloneVolumesOptions.
  */
 export async function cloneVolumes(
-  ctx: PoolContext,
+  ctx: RegistryContext,
   template: ReflinkVolume | string,
   targets: readonly string[],
   options?: CloneVolumesOptions,
@@ -272,7 +258,7 @@ export async function cloneVolumes(
  * save-on-stop volumes get their sparse clean image (no precache: see
  * docs/design.md §7), the others only their record.
  */
-export async function createVolumes(ctx: PoolContext, configs: readonly unknown[], options?: BatchOptions): Promise<BatchReport> {
+export async function createVolumes(ctx: RegistryContext, configs: readonly unknown[], options?: BatchOptions): Promise<BatchReport> {
   const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const records = checkList(configs, 'configs').map((c) => volumeRecord(ctx.pool, c as VolumeOptions))
   await guardSpace(ctx, `create ${records.length} volume${records.length === 1 ? '' : 's'}`, records.length * METADATA_BYTES)
@@ -286,7 +272,7 @@ export async function createVolumes(ctx: PoolContext, configs: readonly unknown[
 }
 
 /** Volumes (or vids) of this pool, each once. */
-export function volumesOf(ctx: PoolContext, list: readonly (ReflinkVolume | string)[]): ReflinkVolume[] {
+export function volumesOf(ctx: RegistryContext, list: readonly (ReflinkVolume | string)[]): ReflinkVolume[] {
   const out = checkList(list, 'volumes').map((v) => {
     const vol = typeof v === 'string' ? ctx.pool.getVolume(v) : v
     if (!(vol instanceof ReflinkVolume) || vol.pool !== ctx.pool) throw poolError('ERR_INVALID_ARG_VALUE', 'expected volumes of this pool (or their vids)')
@@ -321,7 +307,7 @@ const PER_VOLUME_IN_FLIGHT = 8
  * precache is left for the next commit to replace) start in one batch; the
  * other kinds through start().
  */
-export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
+export async function startVolumes(ctx: RegistryContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<string[]> {
   const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const vols = volumesOf(ctx, list)
   await guardSpace(ctx, `start ${vols.length} volume${vols.length === 1 ? '' : 's'}`, () => startCost(vols))
@@ -336,9 +322,11 @@ export async function startVolumes(ctx: PoolContext, list: readonly (ReflinkVolu
     await ctx.runBatch(batched.map((v) => lockFileName(v.vid)), async () => {
       try {
         await copySlots.run(
-          () => runControlled('startVolumes', b.signal, b.onProgress, (token, progress) =>
-            native.startByClone(ctx.files.handle, { records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
-          ),
+          () =>
+            ctx.files.startByClone(
+              { records: dirs.records, locks: dirs.locks, items, barrier: b.barrier },
+              { what: 'startVolumes', signal: b.signal, onProgress: b.onProgress },
+            ),
           b.signal,
         )
       } catch (e) {
@@ -362,7 +350,7 @@ async function startCost(vols: ReflinkVolume[]): Promise<number> {
 }
 
 /** Stop many volumes: snapshot volumes in one batch (unlink dirty and clean, one barrier), others through stop(). */
-export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
+export async function stopVolumes(ctx: RegistryContext, list: readonly (ReflinkVolume | string)[], options?: BatchOptions): Promise<void> {
   const b = batchOptions(validateOptions('options', options, BATCH_KEYS))
   const vols = volumesOf(ctx, list)
   const snaps = vols.filter(isSnapshot).sort((a, c) => (a.vid < c.vid ? -1 : 1))
@@ -374,8 +362,9 @@ export async function stopVolumes(ctx: PoolContext, list: readonly (ReflinkVolum
     })
     await ctx.runBatch(snaps.map((v) => lockFileName(v.vid)), async () => {
       try {
-        await runControlled('stopVolumes', b.signal, b.onProgress, (token, progress) =>
-          native.removeVolumeFiles(ctx.files.handle, { records: dirs.records, locks: dirs.locks, items, barrier: b.barrier }, token, progress),
+        await ctx.files.removeVolumeFiles(
+          { records: dirs.records, locks: dirs.locks, items, barrier: b.barrier },
+          { what: 'stopVolumes', signal: b.signal, onProgress: b.onProgress },
         )
       } catch (e) {
         throw poolFailure(ctx, e, snaps.map((s) => s.vid))

@@ -1,26 +1,20 @@
-// What a volume needs from its pool, as an interface so volume.ts does not
-// import pool.ts at runtime (the pool creates volumes; volumes call back).
-import type { PoolFiles } from './files'
-import type { Store } from './store'
-import type { ReflinkPool } from './pool'
+// What the pool's own modules (batches, removal, adoption) need of the pool, as
+// an interface so that they do not import pool.ts, which imports them
+// (docs/design.md §1: no import circle of more than two files in a folder).
+import type { PoolContext, PoolView } from '../store/context'
+import type { ReflinkVolume } from '../volume/volume'
+import type { AdoptOptions, VolumeRecord } from '../store/types'
 
-export interface PoolContext {
-  readonly pool: ReflinkPool
-  readonly dirPath: string
-  readonly files: PoolFiles
-  readonly store: Store
-  /** Run `fn` holding the lock file `lockName` (in-process and cross-process). */
-  run<T>(lockName: string, fn: () => Promise<T>): Promise<T>
-  /** Run a batch holding the in-process queues of `lockNames` (the batch task takes their flocks). */
-  runBatch<T>(lockNames: string[], fn: () => Promise<T>): Promise<T>
-  /** Drop a removed volume from the pool's cache. */
-  forget(vid: string): void
-  /** Whether the pool's cache knows volume `vid`. */
-  cached(vid: string): boolean
+/** The pool's registry as its modules call it (it is the ReflinkPool). */
+export interface Registry extends PoolView {
+  readonly revisionsToKeep: number
+  getVolume(vid: string): ReflinkVolume
+  listVolumes(): Promise<ReflinkVolume[]>
+  adoptVolume(options: AdoptOptions): Promise<ReflinkVolume>
+}
+
+export interface RegistryContext extends PoolContext {
+  readonly pool: Registry
   /** Add the record of a volume made by a batch to the pool's cache; returns its volume. */
-  remember(rec: import('./types').VolumeRecord): import('./volume').ReflinkVolume
-  /** The pool's name once it is closed (every call is then refused, open-guard.ts), else null. */
-  closedName(): string | null
-  /** Mark a file of the sessions directory as belonging to a live operation of this process; returns the unmark. */
-  markLive(fileName: string): () => void
+  remember(rec: VolumeRecord): ReflinkVolume
 }

@@ -2,7 +2,7 @@
 // (snapOnStart) starts from its source's clean image, so removing the source
 // would break it. Derived from the records each time, never stored: a record
 // is the one truth about a volume, and a second list could disagree with it.
-import type { ReflinkVolume } from './volume'
+import type { ReflinkVolume } from '../volume/volume'
 
 /** Source vid -> the vids of the volumes that start from it, sorted. */
 export function dependentsIndex(volumes: Iterable<ReflinkVolume>): Map<string, string[]> {

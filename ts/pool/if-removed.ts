@@ -5,10 +5,10 @@
 // make: a reflink there keeps extents alive too); the native walk
 // (crates/core/src/freed.rs) counts the extents only the set maps.
 import { join, resolve } from 'node:path'
-import { parseImageName } from './names'
-import { VID_PREFIXES } from './vid'
-import type { PoolContext } from './context'
-import type { IfRemovedReport } from './types'
+import { parseImageName } from '../store/names'
+import { VID_PREFIXES } from '../store/vid'
+import type { PoolContext } from '../store/context'
+import type { IfRemovedReport } from '../store/types'
 
 export async function ifRemoved(ctx: PoolContext, vids: readonly string[]): Promise<IfRemovedReport> {
   const set = new Set(vids)

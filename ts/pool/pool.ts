@@ -2,7 +2,7 @@
 // configuration, the volume registry, adoption of existing images, recovery
 // at open.
 //
-// The registry is a cache of the per-volume records on disk (store.ts):
+// The registry is a cache of the per-volume records on disk (store/records.ts):
 // listVolumes() re-reads the directory of records, so volumes created or
 // removed by another process show up; loadVolume() re-reads one record;
 // getVolume() answers from the cache (synchronously).
@@ -12,34 +12,35 @@ import * as fs from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { inspect, promisify, type InspectOptions } from 'node:util'
-import { PoolFiles } from './files'
-import { Store, isBroken, type LoadedRecord, type StoredPoolConfig } from './store'
-import { Locks } from './lock'
-import { SELF_OWNER } from './owner'
+import { PoolFiles } from '../store/files'
+import { Store, isBroken, type LoadedRecord, type StoredPoolConfig } from '../store/records'
+import { Locks } from '../store/lock'
+import { SELF_OWNER } from '../store/owner'
 import { recover, undoUnfinishedCreate, type RecoveryReport } from './recovery'
-import { ReflinkVolume } from './volume'
-import { parseVid, VID_PREFIXES } from './vid'
-import { lockFileName, sessionFileName, volumePaths } from './names'
-import { volumeFiles } from './images'
+import { ReflinkVolume } from '../volume/volume'
+import { parseVid, VID_PREFIXES } from '../store/vid'
+import { lockFileName, sessionFileName, volumePaths } from '../store/names'
+import { volumeFiles } from '../store/images'
 import { adoptAll } from './adopt-all'
-import { poolError, hasCode } from './fail'
+import { poolError, hasCode } from '../store/fail'
 import { asyncDispose } from '../dispose'
 import {
   optional, validateBoolean, validateObject, validateOptions, validatePath, validateRevisionsToKeep, validateString,
 } from '../validate'
-import type { PoolContext } from './context'
 import { volumeRecord } from './volume-options'
-import { volumeKind } from './kind'
-import { guardWhileOpen, poolClosedError, type Unguarded } from './open-guard'
-import { guardSpace, METADATA_BYTES, validateMinFree, type MinFree } from './space'
+import { volumeKind } from '../store/kind'
+import { guardWhileOpen, poolClosedError, type Unguarded } from '../store/open-guard'
+import { guardSpace, METADATA_BYTES, validateMinFree } from '../store/space'
 import { ifRemoved } from './if-removed'
-import { receiveCreating, type ReceiveOptions, type ReceiveVolumeReport } from './send'
-import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchOptions, type BatchReport, type CloneVolumesOptions } from './batch'
-import { removeVolumes, type RemoveReport, type RemoveVolumesOptions } from './remove'
+import { receiveCreating, type ReceiveOptions, type ReceiveVolumeReport } from '../volume/send'
+import { cloneVolumes, createVolumes, startVolumes, stopVolumes, type BatchReport, type CloneVolumesOptions } from './batch'
+import { removeVolumes, type RemoveReport } from './remove'
 import { dependentsIndex } from './dependents'
+import type { RegistryContext } from './context'
 import {
   DRIVER, type AdoptOptions, type AdoptReport, type IfRemovedReport, type PoolConfig, type PoolConfigOptions, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
-} from './types'
+  type MinFree, type BatchOptions, type RemoveVolumesOptions,
+} from '../store/types'
 
 /** `stored` with the floor `minFree` (0 drops the field: pool.json stays as older versions wrote it). */
 function withMinFree(stored: StoredPoolConfig, minFree: MinFree): StoredPoolConfig {
@@ -94,7 +95,7 @@ export class ReflinkPool {
   /** listVolumes() order, rebuilt only after the set of volumes changed. */
   private sorted: ReflinkVolume[] | null = null
   private readonly inflight = new Set<Promise<unknown>>()
-  private readonly ctx: PoolContext
+  private readonly ctx: RegistryContext
   private closed = false
   /** This instance's session file (see startSession). */
   private session: string | null = null

@@ -38,15 +38,15 @@ import {
   isBatchName,
   isRemovalName,
   TEMP_MARK,
-} from './names'
-import { lockAbandoned } from './lock'
-import { markerStale, ownerAlive, SELF_OWNER } from './owner'
-import { hasCode } from './fail'
-import { isValidVid, VID_PREFIXES } from './vid'
-import { isBroken } from './store'
-import { volumeFiles } from './images'
-import { VolumePartial } from './resume'
-import type { PoolContext } from './context'
+} from '../store/names'
+import { lockAbandoned } from '../store/lock'
+import { markerStale, ownerAlive, SELF_OWNER } from '../store/owner'
+import { hasCode } from '../store/fail'
+import { isValidVid, VID_PREFIXES } from '../store/vid'
+import { isBroken } from '../store/records'
+import { volumeFiles } from '../store/images'
+import { VolumePartial } from '../volume/resume'
+import type { PoolContext } from '../store/context'
 
 /** What recovery did when a pool was opened (`pool.recovery`). */
 export interface RecoveryReport {

@@ -12,26 +12,18 @@
 // so each volume is whole or gone.
 import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { native } from '../binding'
 import { abortError } from '../errors'
-import { runControlled } from '../native-control'
 import { optional, validateBoolean, validateOptions } from '../validate'
-import { IMAGE_SUFFIX, lockFileName, removalFileName, volumePaths } from './names'
-import { volumeFilesOfMany, type VolumeFile } from './images'
-import { SELF_OWNER } from './owner'
-import { poolError, hasCode } from './fail'
+import { IMAGE_SUFFIX, lockFileName, removalFileName, volumePaths } from '../store/names'
+import { volumeFilesOfMany, type VolumeFile } from '../store/images'
+import { SELF_OWNER } from '../store/owner'
+import { poolError, hasCode } from '../store/fail'
 import { dependentsIndex, outsideDependents, withDependents } from './dependents'
-import { BATCH_KEYS, batchOptions, checkList, layout, metaDirs, phaseTimes, poolFailure, type BatchOptions } from './batch'
-import type { PoolContext } from './context'
-import type { ReflinkVolume } from './volume'
+import { BATCH_KEYS, batchOptions, checkList, layout, metaDirs, phaseTimes, poolFailure } from './batch'
+import type { RegistryContext } from './context'
+import type { ReflinkVolume } from '../volume/volume'
+import type { RemoveVolumesOptions } from '../store/types'
 
-/** Options of `pool.removeVolumes`. */
-export interface RemoveVolumesOptions extends BatchOptions {
-  /** Remove running volumes too (their dirty image goes with the rest). Default false: ERR_VOLUME_DIRTY. */
-  force?: boolean
-  /** Also remove every volume that depends on one of them (snapshot volumes of a source), transitively. Default false: ERR_HAS_DEPENDENTS. */
-  recursive?: boolean
-}
 
 /** What `pool.removeVolumes` did. */
 export interface RemoveReport {
@@ -65,7 +57,7 @@ function dependentsError(outside: Map<string, string[]>): Error {
 }
 
 /** Every file of `vid` relative to the pool directory: its images (revisions in range, temps) and its side files (store.sideFiles). */
-function filesOf(ctx: PoolContext, vid: string, images: VolumeFile[]): string[] {
+function filesOf(ctx: RegistryContext, vid: string, images: VolumeFile[]): string[] {
   const out: string[] = []
   for (const { path, parsed } of images) {
     if (parsed.outOfRange && !parsed.temp) continue // not ours (see names.ts MAX_REVISION)
@@ -79,7 +71,7 @@ function filesOf(ctx: PoolContext, vid: string, images: VolumeFile[]): string[] 
  * Remove `list` (volumes or vids of this pool) and, with `recursive`, their
  * dependents, in one batch. See RemoveVolumesOptions.
  */
-export async function removeVolumes(ctx: PoolContext, list: readonly (ReflinkVolume | string)[], options?: RemoveVolumesOptions): Promise<RemoveReport> {
+export async function removeVolumes(ctx: RegistryContext, list: readonly (ReflinkVolume | string)[], options?: RemoveVolumesOptions): Promise<RemoveReport> {
   const o = validateOptions('options', options, REMOVE_KEYS)
   const force = optional<boolean>('options.force', o.force, validateBoolean) ?? false
   const recursive = optional<boolean>('options.recursive', o.recursive, validateBoolean) ?? false
@@ -121,20 +113,16 @@ export async function removeVolumes(ctx: PoolContext, list: readonly (ReflinkVol
     if (b.signal?.aborted) throw abortError(b.signal)
     const unmark = ctx.markLive(intent)
     try {
-      const out = await runControlled('removeVolumes', b.signal, b.onProgress, (token, progress) =>
-        native.removeVolumes(
-          ctx.files.handle,
-          {
-            records: dirs.records,
-            locks: dirs.locks,
-            items,
-            intent: `${dirs.sessions}/${intent}`,
-            intentData: [SELF_OWNER, ...order].join('\n') + '\n',
-            barrier: b.barrier,
-          },
-          token,
-          progress,
-        ),
+      const out = await ctx.files.removeVolumes(
+        {
+          records: dirs.records,
+          locks: dirs.locks,
+          items,
+          intent: `${dirs.sessions}/${intent}`,
+          intentData: [SELF_OWNER, ...order].join('\n') + '\n',
+          barrier: b.barrier,
+        },
+        { what: 'removeVolumes', signal: b.signal, onProgress: b.onProgress },
       )
       for (const vid of order) ctx.forget(vid)
       return { removed: order, phases: phaseTimes(out.phases) }

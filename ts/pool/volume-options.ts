@@ -1,14 +1,14 @@
 // createVolume options checked into a volume record, before any I/O (shared
 // by createVolume, adoptVolume and the batch calls, docs/design.md §3, §7):
 // one rule for the vid, the name and the kind, whichever call is made.
-import { ReflinkVolume } from './volume'
-import { parseVid } from './vid'
-import { poolError } from './fail'
+import { ReflinkVolume } from '../volume/volume'
+import { parseVid } from '../store/vid'
+import { poolError } from '../store/fail'
 import { optional, validateBoolean, validateObject, validateOneOf, validateOptions, validateRevisionsToKeep, validateSize, validateString } from '../validate'
-import { VOLUME_KINDS, kindFlags, volumeKind, type VolumeKind } from './kind'
+import { VOLUME_KINDS, kindFlags, volumeKind, type VolumeKind } from '../store/kind'
 import { quote } from '../util/quote'
-import type { ReflinkPool } from './pool'
-import type { VolumeOptions, VolumeRecord } from './types'
+import type { Registry } from './context'
+import type { VolumeOptions, VolumeRecord } from '../store/types'
 
 const VOLUME_OPTION_KEYS = ['vid', 'vm', 'name', 'kind', 'size', 'rw', 'saveOnStop', 'snapOnStart', 'source', 'revisionsToKeep'] as const
 
@@ -55,7 +55,7 @@ function optionsKind(o: Partial<VolumeOptions>, vid: string): VolumeKind {
  * vid's last component (a different one is refused); revisionsToKeep
  * defaults to the pool's (copied, then the volume's own).
  */
-export function volumeRecord(pool: ReflinkPool, options: VolumeOptions, call = 'createVolume'): VolumeRecord {
+export function volumeRecord(pool: Registry, options: VolumeOptions, call = 'createVolume'): VolumeRecord {
   if (options === undefined) validateObject('options', options)
   const o = validateOptions('options', options, VOLUME_OPTION_KEYS)
   const vid = optionsVid(o, call)
@@ -63,7 +63,8 @@ export function volumeRecord(pool: ReflinkPool, options: VolumeOptions, call = '
   if (o.name !== undefined && o.name !== name) {
     throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: options.name ${typeof o.name === 'string' ? quote(o.name) : String(o.name)} differs from the vid's last component '${name}' (leave it out)`, { vid })
   }
-  const { saveOnStop, snapOnStart } = kindFlags(optionsKind(o, vid))
+  const kind = optionsKind(o, vid)
+  const { saveOnStop, snapOnStart } = kindFlags(kind)
   const rw = optional<boolean>('options.rw', o.rw, validateBoolean) ?? true
   const size = optional<number>('options.size', o.size, validateSize) ?? 0
   const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep) ?? pool.revisionsToKeep
@@ -76,7 +77,7 @@ export function volumeRecord(pool: ReflinkPool, options: VolumeOptions, call = '
     parseVid(source)
   }
   if (snapOnStart && source === null) {
-    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: a ${volumeKind({ saveOnStop, snapOnStart })} needs a source volume`, { vid })
+    throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: a ${kind} needs a source volume`, { vid })
   }
   if (!snapOnStart && source !== null) {
     throw poolError('ERR_INVALID_ARG_VALUE', `Volume ${vid}: source is only valid with snapOnStart (kind snapshot or origin-snapshot)`, { vid })

@@ -1,12 +1,12 @@
 // What the modules of a volume (lifecycle, revisions, precache, data in and out)
 // need of a ReflinkVolume: its record as last read and its private steps. An
 // interface, so those modules do not import volume.ts at runtime (volume.ts calls them).
-import type { PoolContext } from './context'
-import type { FileInfo } from './files'
-import type { VolumePaths } from './names'
-import type { VolumeStates } from './states'
-import type { VolumeRecord } from './types'
-import type { VolumeKind } from './kind'
+import type { PoolContext } from '../store/context'
+import type { FileInfo } from '../store/files'
+import type { VolumePaths } from '../store/names'
+import type { VolumeStates } from '../store/states'
+import type { VolumeRecord } from '../store/types'
+import type { VolumeKind } from '../store/kind'
 
 /** What guard() found of a volume's four single-file images (null: missing). */
 export interface VolumeImages {

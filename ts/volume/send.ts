@@ -22,20 +22,20 @@
 // stream races the abort signal, so a silent sender cannot hold an abort up.
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { native, type NativeSendHeader } from '../binding'
 import { unwrap } from '../outcome'
 import { abortError } from '../errors'
-import { poolError } from './fail'
+import { poolError } from '../store/fail'
 import { chunkBytes, optional, validateBoolean, validateFunction, validateOptions, validatePath, validateSignal, validateString } from '../validate'
-import { VolumeStates, type StateChange } from './states'
+import { VolumeStates, type StateChange } from '../store/states'
 import { readKeyFile } from './stream-key'
 import { decodeToken, type PartialRecord, type VolumePartial } from './resume'
-import { keptBaseFileName } from './names'
+import { keptBaseFileName } from '../store/names'
 import { raceAbort } from './stream'
-import { copyCost, guardSpace, METADATA_BYTES } from './space'
-import type { PoolContext } from './context'
-import type { VolumePaths } from './names'
-import type { CopyReport } from './types'
+import { cancelOn, parseSendHeader, sendHeaderLength, type CancelToken, type NativeSendHeader, type SendStream } from '../store/files'
+import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
+import type { PoolContext } from '../store/context'
+import type { VolumePaths } from '../store/names'
+import type { CopyReport } from '../store/types'
 
 /** Options of `volume.send`. */
 export interface SendOptions {
@@ -121,14 +121,10 @@ export interface SendAccess {
   revisions(): Promise<{ rev: number; path: string }[]>
   /** The volume's kept bases (docs/design.md §8.6), by name. */
   keptBases(): Promise<{ id: string; path: string }[]>
-  /** The import frame of volume-import.ts: under the lock, `check`, then `body` writes the import file, which is committed (or deleted when `body` fails). */
-  withImport<T, C>(
-    size: number | null,
-    body: (checked: C) => Promise<T>,
-    check: (images: { dirty: { size: number } | null }) => Promise<C>,
-    /** A receive's import: its own file (`own`); `received`, once `body` succeeded, is recorded by the commit. */
-    frame?: { own?: () => string | null; received?: () => StateChange['record'] },
-  ): Promise<T>
+  /** ERR_VOLUME_BUSY while another call's import is in progress (import.ts). */
+  refuseWhileImporting(): Promise<void>
+  /** Under the lock: commit the receive's own file with its state (`received`), or delete it (import.ts). */
+  endReceive(success: boolean, file: string | null, received?: StateChange['record']): Promise<void>
   states: VolumeStates
 }
 
@@ -184,19 +180,11 @@ export function forgetBase(v: SendAccess, id: string): Promise<void> {
 }
 
 /** The recorded image hash of a state, else compute it (reading its data runs once) and record it. */
-async function imageHash(v: SendAccess, path: string, state: { id: string; hash: string | null }, token: InstanceType<typeof native.CancelToken>): Promise<string> {
+async function imageHash(v: SendAccess, path: string, state: { id: string; hash: string | null }, token: CancelToken): Promise<string> {
   if (state.hash) return state.hash
   const hash = await v.ctx.files.hashImage(path, token)
   await v.states.record(path, state.id, hash)
   return hash
-}
-
-/** Wire an AbortSignal to a native CancelToken; returns the detach function. */
-function cancelOn(signal: AbortSignal | undefined, token: InstanceType<typeof native.CancelToken>): () => void {
-  if (!signal) return () => {}
-  const onAbort = () => token.cancel()
-  signal.addEventListener('abort', onAbort, { once: true })
-  return () => signal.removeEventListener('abort', onAbort)
 }
 
 export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
@@ -220,9 +208,8 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
 
   async function* generate(): AsyncGenerator<Buffer> {
     if (signal?.aborted) throw abortError(signal)
-    const token = new native.CancelToken()
-    const detach = cancelOn(signal, token)
-    let stream: InstanceType<typeof native.SendStream> | undefined
+    const { token, detach } = cancelOn(signal)
+    let stream: SendStream | undefined
     try {
       const key = keyFile === undefined ? null : await readKeyFile(keyFile)
       const opened = await v.locked(async () => {
@@ -354,11 +341,21 @@ export interface ReceiveTarget<V extends ReceivingVolume> {
 /** What receiveCreating uses of a volume. */
 interface ReceivingVolume {
   receive: ReceiverFn
+  receiveOpened(source: AsyncIterable<ArrayBufferView>, options: ReceiveOptions | undefined, opened: OpenedStream): Promise<ReceiveReport>
   resumeToken(): Promise<string>
   cleanIno(): Promise<number | null>
   discardIfUntouched(ino: number): Promise<boolean>
 }
 type ReceiverFn = (source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions) => Promise<ReceiveReport>
+
+/** A stream whose header was read and decoded (once) before its volume was made: the receive goes on from there. */
+export interface OpenedStream {
+  it: AsyncIterator<ArrayBufferView>
+  /** The bytes read so far: the header, maybe some data. */
+  first: Buffer
+  header: NativeSendHeader
+  key: Buffer | null
+}
 
 /**
  * Receive into the volume `vid`, creating it when the pool lacks it (docs/design.md §8.5):
@@ -383,13 +380,13 @@ export async function receiveCreating<V extends ReceivingVolume>(
   }
   const signal = options?.signal
   const it = source[Symbol.asyncIterator]()
-  let first: Buffer
-  let header: NativeSendHeader
+  let opened: OpenedStream
   try {
     // A keyed header authenticates only under its key: a stream that is refused creates nothing.
     const key = typeof options?.keyFile === 'string' ? await readKeyFile(options.keyFile) : null
-    first = await readAtLeast(it, native.sendHeaderLength(), signal)
-    header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    const first = await readAtLeast(it, sendHeaderLength(), signal)
+    opened = { it, first, header: await parseSendHeader(first, key), key }
+    const { header } = opened
     if (header.baseId) {
       throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} to apply this incremental stream to (it needs the base state ${header.baseId}); a full stream creates the volume`, { vid })
     }
@@ -397,37 +394,19 @@ export async function receiveCreating<V extends ReceivingVolume>(
     stopSource(source, it)
     throw e
   }
-  const made = await target.create({ size: header.size, rw: header.rw ?? true }).catch((e: unknown) => {
+  const made = await target.create({ size: opened.header.size, rw: opened.header.rw ?? true }).catch((e: unknown) => {
     stopSource(source, it)
     throw e
   })
   const ino = await made.cleanIno()
   try {
-    return { ...(await made.receive(resumed(first, it, source), options)), created: true }
+    return { ...(await made.receiveOpened(source, options, opened)), created: true }
   } catch (e) {
     // A cut that kept what it verified leaves the volume for a resume (docs/design.md §8.9): a
     // first transfer is the longest. Else the volume goes, unless another call committed into it.
     const resumable = await made.resumeToken().then(() => true, () => false)
     if (!resumable && ino !== null) await made.discardIfUntouched(ino).catch(() => {})
     throw e
-  }
-}
-
-/** The stream again from its start: the bytes already read, then the rest of `it`; return() stops the source at once. */
-function resumed(first: Buffer, it: AsyncIterator<ArrayBufferView>, source: unknown): AsyncIterable<ArrayBufferView> {
-  let replayed = false
-  return {
-    [Symbol.asyncIterator]: () => ({
-      next: async () => {
-        if (replayed) return it.next()
-        replayed = true
-        return { value: first, done: false }
-      },
-      return: async () => {
-        stopSource(source, it)
-        return { value: undefined, done: true }
-      },
-    }),
   }
 }
 
@@ -464,7 +443,12 @@ async function receiveCost(ctx: PoolContext, header: NativeSendHeader, like: boo
   return data + (cloned ? await copyCost(ctx, async () => header.size) : METADATA_BYTES)
 }
 
-export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
+/**
+ * Receive a stream into `v` (docs/design.md §8.5), one straight sequence: decode the header
+ * (once: `opened` when pool.receiveVolume already did), check the space, then under the
+ * lock (taken once) check the header against the volume, write, verify and commit.
+ */
+export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions, opened?: OpenedStream): Promise<ReceiveReport> {
   if (source === null || typeof (source as Partial<AsyncIterable<ArrayBufferView>>)?.[Symbol.asyncIterator] !== 'function') {
     throw poolError('ERR_INVALID_ARG_TYPE', 'receive needs a readable stream (an async iterable of bytes)', { vid: v.vid })
   }
@@ -474,27 +458,29 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   if (signal?.aborted) throw abortError(signal)
-  const key = keyFile === undefined ? null : await readKeyFile(keyFile)
+  const key = opened ? opened.key : keyFile === undefined ? null : await readKeyFile(keyFile)
 
-  const it = source[Symbol.asyncIterator]()
-  const token = new native.CancelToken()
-  const detach = cancelOn(signal, token)
+  const it = opened?.it ?? source[Symbol.asyncIterator]()
+  const { token, detach } = cancelOn(signal)
   try {
-    const first = await readAtLeast(it, native.sendHeaderLength(), signal)
+    const first = opened?.first ?? (await readAtLeast(it, sendHeaderLength(), signal))
     // Checks (and under a key, authenticates) the header: refused before anything is locked or written.
-    const header = await unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+    const header = opened?.header ?? (await parseSendHeader(first, key))
     const headLen = header.headerLength ?? first.length
-    // Under the lock, before anything changes: refuse a dirty volume, find the base and check it.
-    // What the new image starts from: the base (incremental), a clone of the --like volume (full), or nothing.
-    // A resumed stream: the partial receive it continues, checked against our own record (docs/design.md §8.9).
-    let resumed: PartialRecord | null = null
     // Before the lock and the import marker: a refusal leaves even the lock directory as it was.
     await guardSpace(v.ctx, `receive into ${v.vid}`, () => receiveCost(v.ctx, header, like !== undefined))
-    const check = async ({ dirty }: { dirty: unknown }): Promise<{ from: string | null; over: boolean }> => {
+    const report = await v.locked(async () => {
+      // 1. Check the header against the volume, before anything changes: refuse a dirty volume;
+      // find what the new image starts from: the partial receive a resumed stream continues
+      // (checked against our own record, docs/design.md §8.9), the base (incremental, checked),
+      // a clone of the --like volume's image (full), or nothing.
+      const { dirty } = await v.guard()
       if (dirty) {
         throw poolError('ERR_VOLUME_DIRTY', `Cannot receive into ${v.vid}: it is not cleanly stopped (${v.paths.dirty} exists)`, { vid: v.vid, path: v.paths.dirty })
       }
-      let basePath: string | null = null
+      let resumed: PartialRecord | null = null
+      let from: string | null = null
+      let over = false
       if (header.resumeFrom != null) {
         const p = await v.partial.read()
         if (!p || p.targetId !== header.targetId || p.baseId !== (header.baseId ?? null) || p.size !== header.size || p.offset !== header.resumeFrom) {
@@ -502,9 +488,9 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
           throw poolError('ERR_RESUME_MISMATCH', `This resumed stream continues state ${header.targetId} from byte ${header.resumeFrom}, but ${v.vid} holds ${held}; ask for a new token (volume resume-token) or send a full stream`, { vid: v.vid })
         }
         resumed = p
-        return { from: p.path, over: p.over }
-      }
-      if (header.baseId) {
+        from = p.path
+        over = p.over
+      } else if (header.baseId) {
         const found = await v.states.find(await committed(v), header.baseId)
         if (!found) {
           throw poolError('ERR_BASE_NOT_FOUND', `Volume ${v.vid} does not hold the base state ${header.baseId} of this incremental stream; send a full stream or one from a state it holds`, { vid: v.vid })
@@ -513,26 +499,28 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         if (found.state.size !== header.baseSize || hash !== header.baseHash) {
           throw poolError('ERR_BASE_MISMATCH', `The base state ${header.baseId} of ${v.vid} differs from the sender's (size or image checksum); send a full stream`, { vid: v.vid, path: found.path })
         }
-        basePath = found.path
+        from = found.path
       } else if (like !== undefined) {
         const image = await v.committedImageOf(like)
         if (!image) throw poolError('ERR_MISSING_IMAGE', `Volume ${like} (--like) has no committed image to start from`, { vid: v.vid })
-        return { from: image, over: true }
+        from = image
+        over = true
       }
-      return { from: basePath, over: false }
-    }
-    let received: StateChange['record'] = null
-    let own: string | null = null
-    const report = await v.withImport(null, async ({ from, over }: { from: string | null; over: boolean }) => {
-      let ok = false
-      // A cut (the source failed or ended early, or an abort) keeps what was verified; a refused record does not.
+      await v.refuseWhileImporting()
+
+      // 2. Write into a file of its own (a clone of the base or of the --like image, or sparse),
+      // never the import name another call holds; 3. verify: finish() checks the END record
+      // and the image hash. A cut (the source failed or ended early, or an abort) keeps what
+      // was verified for a resume; a refused record does not.
+      let own: string | null = null
       let refused = false
       const r = v.ctx.files.receiveStream(v.paths.import, from, first.subarray(0, headLen), key, over, token)
+      let done: ReceiveReport
+      let received: StateChange['record']
       try {
-        // Its own file (a clone of the base or of the --like image, or sparse), never the import name another call holds.
-        const opened = await unwrap(r.open())
-        own = join(v.paths.dir, opened.name!)
-        const method: ReceiveReport['method'] = opened.method ?? 'sparse'
+        const made = await unwrap(r.open())
+        own = join(v.paths.dir, made.name!)
+        const method: ReceiveReport['method'] = made.method ?? 'sparse'
         let pending: Buffer | null = first.subarray(headLen)
         for (;;) {
           if (signal?.aborted) throw abortError(signal)
@@ -559,30 +547,35 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         // Verified whole, still under the lock: a partial receive has nothing left to resume
         // (dropped here, not after the commit: the lock may pass to a waiting import first).
         await v.partial.drop()
-        ok = true
-        return { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over && !resumed ? like ?? null : null, resumedFrom: header.resumeFrom ?? null, method }
+        done = { id: header.targetId, baseId: header.baseId ?? null, size: header.size, compressed: header.compressed ?? false, keyed: header.keyed ?? false, like: over && !resumed ? like ?? null : null, resumedFrom: header.resumeFrom ?? null, method }
       } catch (e) {
-        if (!refused || signal?.aborted) {
-          // The native side says whether anything was verified and the END not seen.
-          const cut = await unwrap(r.suspend()).catch(() => null)
-          if (cut?.name) {
-            await v.partial.keep(cut.name, {
-              format: 1, targetId: header.targetId, baseId: header.baseId ?? null, size: header.size,
-              offset: cut.position, records: (resumed?.records ?? 0) + (cut.records ?? 0), over,
-            })
-            own = null
-            if (e instanceof Error) {
-              e.message += `; the first ${cut.position} bytes, verified, are kept: resumeToken() gives the sender where to resume`
-              Object.defineProperty(e, 'resumableFrom', { value: cut.position, enumerable: true })
+        try {
+          if (!refused || signal?.aborted) {
+            // The native side says whether anything was verified and the END not seen.
+            const cut = await unwrap(r.suspend()).catch(() => null)
+            if (cut?.name) {
+              await v.partial.keep(cut.name, {
+                format: 1, targetId: header.targetId, baseId: header.baseId ?? null, size: header.size,
+                offset: cut.position, records: (resumed?.records ?? 0) + (cut.records ?? 0), over,
+              })
+              own = null
+              if (e instanceof Error) {
+                e.message += `; the first ${cut.position} bytes, verified, are kept: resumeToken() gives the sender where to resume`
+                Object.defineProperty(e, 'resumableFrom', { value: cut.position, enumerable: true })
+              }
             }
           }
+        } finally {
+          // Unlinks the file unless suspend() handed it over; what is left of it goes.
+          await unwrap(r.close()).catch(() => {})
+          await v.endReceive(false, own)
         }
         throw e
-      } finally {
-        // Unlinks the file unless finish() or suspend() handed it over.
-        if (!ok) await unwrap(r.close()).catch(() => {})
       }
-    }, check, { own: () => own, received: () => received })
+      // 4. Commit: the state is recorded, then its file becomes the clean image.
+      await v.endReceive(true, own, received)
+      return done
+    })
     onProgress?.(header.size, header.size)
     return report
   } catch (e) {

@@ -2,15 +2,15 @@
 // stream or a copy into a file outside the pool. Only saveOnStop volumes have one.
 import { resolve } from 'node:path'
 import type { Readable } from 'node:stream'
-import { poolError } from './fail'
+import { poolError } from '../store/fail'
 import { throwIfAborted } from '../errors'
 import { optional, progressOptions, validateOptions, validatePath, validateSignal } from '../validate'
 import { exportStream as readCommitted, pumpExport } from './stream'
-import { isInside, outsideStat } from './files'
+import { isInside, outsideStat } from '../store/files'
 import { entryKind } from '../util/entry-kind'
 import { quote } from '../util/quote'
-import type { CopyReport, ExportFileOptions, ExportPipeOptions, ExportStreamOptions } from './types'
-import type { VolumeAccess } from './volume-access'
+import type { CopyReport, ExportFileOptions, ExportPipeOptions, ExportStreamOptions } from '../store/types'
+import type { VolumeAccess } from './access'
 
 /** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
 export async function exportPath(v: VolumeAccess): Promise<string> {

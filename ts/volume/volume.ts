@@ -1,38 +1,39 @@
 // ReflinkVolume: one volume of a pool (docs/design.md §3), its record and state;
-// the work is done by the modules named after it: volume-lifecycle.ts (create,
+// the work is done by the modules named after it: lifecycle.ts (create,
 // start, stop and commit, resize, remove), revisions.ts, precache.ts,
-// volume-import.ts and volume-export.ts (data in and out), send.ts (send stream).
-// They reach the volume through a VolumeAccess (volume-access.ts).
+// import.ts and export.ts (data in and out), send.ts (send stream).
+// They reach the volume through a VolumeAccess (access.ts).
 //
 // Every mutating call runs under the volume's lock (lock.ts) and re-reads the
 // volume's record first, so another process's resize or removal is seen.
 // Preconditions (and the planted-symlink checks of files.ts) are all checked
 // before the first change, so a refused call changes nothing on disk. A volume
-// whose record is broken (store.ts) refuses every call with ERR_VOLUME_BROKEN.
+// whose record is broken (store/records.ts) refuses every call with ERR_VOLUME_BROKEN.
 import { basename } from 'node:path'
 import { inspect, type InspectOptions } from 'node:util'
 import type { Readable } from 'node:stream'
-import { volumePaths, lockFileName, type VolumePaths } from './names'
-import { poolError } from './fail'
+import { volumePaths, lockFileName, type VolumePaths } from '../store/names'
+import { poolError } from '../store/fail'
 import { throwIfAborted } from '../errors'
 import { optional, validateBoolean, validateObject, validateOptions, validateRevisionsToKeep, validateSignal } from '../validate'
-import { sendVolume, receiveVolume, volumeState, keptBases, forgetBase, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess, type VolumeState } from './send'
-import { VolumeStates } from './states'
+import { sendVolume, receiveVolume, volumeState, keptBases, forgetBase, type SendOptions, type ReceiveOptions, type ReceiveReport, type SendAccess, type VolumeState, type OpenedStream } from './send'
+import { VolumeStates } from '../store/states'
 import { VolumePartial } from './resume'
-import { keptBaseFiles, volumeFiles } from './images'
-import { isBroken, type LoadedRecord } from './store'
-import { volumeFootprint, type VolumeFootprint } from './footprint'
-import { startWay, volumeKind, type VolumeKind } from './kind'
-import { guardWhileOpen, type Unguarded } from './open-guard'
-import * as lifecycle from './volume-lifecycle'
-import { guardSpace } from './space'
+import { keptBaseFiles, volumeFiles } from '../store/images'
+import { isBroken, type LoadedRecord } from '../store/records'
+import { volumeFootprint, type VolumeFootprint } from '../store/footprint'
+import { startWay, volumeKind, type VolumeKind } from '../store/kind'
+import { guardWhileOpen, type Unguarded } from '../store/open-guard'
+import * as lifecycle from './lifecycle'
+import { guardSpace } from '../store/space'
 import * as revisions from './revisions'
-import * as dataIn from './volume-import'
-import * as dataOut from './volume-export'
-import type { RemoveVolumesOptions } from './remove'
-import type { PoolContext } from './context'
-import type { FileInfo } from './files'
-import type { VolumeAccess, VolumeImages } from './volume-access'
+import * as dataIn from './import'
+import * as dataOut from './export'
+import type { PoolContext } from '../store/context'
+// The one import that points up (docs/design.md §1): the type of the public `volume.pool`.
+import type { ReflinkPool } from '../pool/pool'
+import type { FileInfo } from '../store/files'
+import type { VolumeAccess, VolumeImages } from './access'
 import type {
   VolumeRecord,
   VolumeUsage,
@@ -46,8 +47,8 @@ import type {
   ExportPipeOptions,
   CopyReport,
   VolumeConfigOptions,
-} from './types'
-import type { ReflinkPool } from './pool'
+  RemoveVolumesOptions,
+} from '../store/types'
 
 /**
  * Every public method but the internal ones and exportEnd (a release, always
@@ -55,7 +56,7 @@ import type { ReflinkPool } from './pool'
  */
 const VOLUME_CALLS = [
   'create', 'verify', 'start', 'stop', 'strayRevisions', 'revert', 'resize', 'export', 'exportStream', 'exportToFile',
-  'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive',
+  'importData', 'importDataEnd', 'importFile', 'importPipe', 'importVolume', 'importStream', 'send', 'receive', 'receiveOpened',
   'isDirty', 'isRunning', 'isOutdated', 'revisions', 'size', 'usage', 'setConfig', 'footprint', 'remove',
   'startCost', 'startChecked', 'state', 'bases', 'forgetBase', 'cleanIno', 'discardIfUntouched', 'exportPipe', 'resumeToken', 'abortReceive',
 ] as const
@@ -105,7 +106,7 @@ export class ReflinkVolume {
 
   /** The pool the volume belongs to. */
   get pool(): ReflinkPool {
-    return this.ctx.pool
+    return this.ctx.pool as ReflinkPool
   }
   /** `<appvms|vm-templates>/<vm>/<name>`. */
   get vid(): string {
@@ -169,7 +170,7 @@ export class ReflinkVolume {
     return startWay(this.record) === 'precache'
   }
 
-  // ---- lifecycle (volume-lifecycle.ts, revisions.ts) -----------------------
+  // ---- lifecycle (lifecycle.ts, revisions.ts) -----------------------
 
   /** Remove every image of this (registered) volume; S & !SoS: a sparse clean image of `size` and its precache. */
   async create(): Promise<this> {
@@ -232,7 +233,7 @@ export class ReflinkVolume {
     return this
   }
 
-  // ---- data path (volume-export.ts, volume-import.ts, send.ts) -------------
+  // ---- data path (export.ts, import.ts, send.ts) -------------
 
   /** A path to the committed data (S only). Commits rename a new inode over it, so an open reader keeps its data. */
   async export(): Promise<string> {
@@ -373,9 +374,14 @@ export class ReflinkVolume {
 
   /** Apply a send stream and commit its state as a new revision; refused while dirty (docs/design.md §8). */
   async receive(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions): Promise<ReceiveReport> {
+    return this.receiveOpened(stream, options)
+  }
+
+  /** @internal receive() of a stream whose header pool.receiveVolume already read and decoded. */
+  async receiveOpened(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions, opened?: OpenedStream): Promise<ReceiveReport> {
     this.usable()
     this.requireSaveOnStop('receive')
-    return receiveVolume(this.sendAccess(), stream, options)
+    return receiveVolume(this.sendAccess(), stream, options, opened)
   }
 
   private get states(): VolumeStates {
@@ -395,7 +401,7 @@ export class ReflinkVolume {
       kind: { saveOnStop: this.saveOnStop, snapOnStart: this.snapOnStart, rw: this.rw },
       partial: new VolumePartial(this.ctx.files, this.ctx.dirPath, this.vid, this.paths),
       committedImageOf: async (vid) => {
-        const other = volumePaths(this.ctx.dirPath, this.ctx.pool.getVolume(vid).vid).clean
+        const other = volumePaths(this.ctx.dirPath, this.pool.getVolume(vid).vid).clean
         return (await this.ctx.files.image(other)) ? other : null
       },
       states: this.states,
@@ -403,7 +409,8 @@ export class ReflinkVolume {
       guard: () => this.guard(),
       revisions: () => revisions.revisionList(this.access),
       keptBases: () => keptBaseFiles(this.ctx.files, this.paths),
-      withImport: (size, body, check, frame) => dataIn.withImport(this.access, size, body, check, frame),
+      refuseWhileImporting: () => dataIn.refuseWhileImporting(this.access),
+      endReceive: (success, file, received) => dataIn.endReceive(this.access, success, file, received),
     }
   }
 
@@ -496,7 +503,7 @@ export class ReflinkVolume {
   async remove(options?: RemoveVolumesOptions): Promise<void> {
     this.usable()
     // A running volume is removed as it always was here (the Qubes driver's remove); the batch call refuses it without force.
-    await this.ctx.pool.removeVolumes([this], { force: true, ...options })
+    await this.pool.removeVolumes([this], { force: true, ...options })
   }
 
   /** @internal the inode of the clean image now (null: none), for discardIfUntouched. */

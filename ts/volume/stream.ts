@@ -8,12 +8,12 @@
 // FIFO path, the writer reads the stream itself); the caller commits only when
 // the stream delivered exactly `size` bytes and nothing failed.
 import { Readable } from 'node:stream'
-import type { ExportReader, ImportPosition } from '../internal'
+import type { ExportReader, ImportPosition } from '../store/files'
 import { abortError } from '../errors'
 import { chunkBytes } from '../validate'
-import { poolError } from './fail'
-import type { PoolFiles } from './files'
-import type { ImportStreamOptions } from './types'
+import { poolError } from '../store/fail'
+import type { PoolFiles } from '../store/files'
+import type { ImportStreamOptions } from '../store/types'
 
 /** Most bytes one native read fills: a threadpool round trip per 2 MiB of data. */
 export const READ_CHUNK = 2 << 20

@@ -3,15 +3,15 @@
 // by each commit and revert, pruned to revisionsToKeep, and reverted to. Revision-shaped
 // names with a number out of range were not made by the pool: listed (strayRevisions), else left alone.
 import { join } from 'node:path'
-import { MAX_REVISION, revisionFileName, revisionTimestamp } from './names'
-import { poolError } from './fail'
+import { MAX_REVISION, revisionFileName, revisionTimestamp } from '../store/names'
+import { poolError } from '../store/fail'
 import { throwIfAborted } from '../errors'
 import { optional, validateOptions, validateSignal } from '../validate'
-import { volumeFiles } from './images'
+import { volumeFiles } from '../store/images'
 import { replaceClean } from './precache'
-import type { StateChange } from './states'
-import type { AbortOptions } from './types'
-import type { VolumeAccess } from './volume-access'
+import type { StateChange } from '../store/states'
+import type { AbortOptions } from '../store/types'
+import type { VolumeAccess } from './access'
 
 export interface Revision {
   rev: number

@@ -1,9 +1,9 @@
 // The precache of an origin volume (docs/design.md §3): a clone of the clean image,
 // renamed to dirty at start so a start costs no copy. It is made after every change
 // of the clean image and only as a clone (none where the filesystem cannot clone).
-import { hasCode } from './fail'
-import type { FileInfo } from './files'
-import type { VolumeAccess } from './volume-access'
+import { hasCode } from '../store/fail'
+import type { FileInfo } from '../store/files'
+import type { VolumeAccess } from './access'
 
 type PrecacheAccess = Pick<VolumeAccess, 'ctx' | 'paths' | 'usesPrecache'>
 

@@ -3,16 +3,16 @@
 //
 // Each step switches on the volume's kind and the way it starts (kind.ts);
 // snapshots disabled (SD) is an origin with revisionsToKeep -1.
-import { poolError, hasCode } from './fail'
+import { poolError, hasCode } from '../store/fail'
 import { throwIfAborted } from '../errors'
 import { flagOptions, optional, validateOptions, validateSignal, validateSize } from '../validate'
 import { addRevision, pruneRevisions, revisionList } from './revisions'
 import { refreshPrecache, replaceClean, startFromPrecache } from './precache'
-import { startWay } from './kind'
-import type { StateChange } from './states'
-import { copyCost, METADATA_BYTES } from './space'
-import type { AbortOptions, ResizeOptions, StopOptions } from './types'
-import type { VolumeAccess } from './volume-access'
+import { startWay } from '../store/kind'
+import type { StateChange } from '../store/states'
+import { copyCost, METADATA_BYTES } from '../store/space'
+import type { AbortOptions, ResizeOptions, StopOptions } from '../store/types'
+import type { VolumeAccess } from './access'
 
 /** Remove every image of the (registered) volume; S & !SoS: a sparse clean image of its size and its precache. */
 export async function createFiles(v: VolumeAccess): Promise<void> {
@@ -46,9 +46,18 @@ export async function verify(v: VolumeAccess): Promise<true> {
  */
 export async function startCost(v: VolumeAccess): Promise<number> {
   v.usable()
-  if (v.snapshotsDisabled) return 0
-  if (!v.record.saveOnStop && !v.record.snapOnStart) return METADATA_BYTES
-  const image = v.record.snapOnStart ? v.sourcePaths().clean : v.paths.clean
+  let image: string
+  switch (startWay(v.record)) {
+    case 'rename':
+      return 0
+    case 'sparse':
+      return METADATA_BYTES
+    case 'source':
+      image = v.sourcePaths().clean
+      break
+    case 'precache':
+      image = v.paths.clean
+  }
   // A missing image costs nothing here: start itself refuses it (ERR_MISSING_IMAGE).
   return copyCost(v.ctx, async () => ((await v.ctx.files.image(image)) ? (await v.ctx.files.usage(image)).allocated : 0))
 }

@@ -1,9 +1,6 @@
 // Public types of the pool and volume API (docs/design.md §3).
 import type { CopyMethod } from '../copy'
 import type { VolumeKind } from './kind'
-import type { MinFree } from './space'
-
-export type { MinFree }
 
 /** The driver name of every pool (that of the Qubes OS storage driver it follows). */
 export const DRIVER = 'file-reflink' as const
@@ -247,4 +244,28 @@ export interface CopyReport {
   method: CopyMethod
   /** Bytes of data moved (0 for a reflink). */
   bytes: number
+}
+
+/** A pool's floor of free space: bytes, or a percentage of the filesystem's size ('10%'). */
+export type MinFree = number | `${number}%`
+
+/** How a batch makes its files durable before renaming them: one syncfs(2), or an fsync of each file. */
+export type BatchBarrier = 'syncfs' | 'fsync'
+
+/** Options of every batch call (cloneVolumes, startVolumes, stopVolumes). */
+export interface BatchOptions {
+  /** Checked between volumes and once more before the first rename: an aborted batch changes nothing. */
+  signal?: AbortSignal
+  /** `(doneVolumes, totalVolumes)`, throttled like copyFile's; the final report comes just before the promise resolves. */
+  onProgress?: (done: number, total: number) => void
+  /** Default 'syncfs' (docs/design.md §7 has the measurements). */
+  barrier?: BatchBarrier
+}
+
+/** Options of `pool.removeVolumes`. */
+export interface RemoveVolumesOptions extends BatchOptions {
+  /** Remove running volumes too (their dirty image goes with the rest). Default false: ERR_VOLUME_DIRTY. */
+  force?: boolean
+  /** Also remove every volume that depends on one of them (snapshot volumes of a source), transitively. Default false: ERR_HAS_DEPENDENTS. */
+  recursive?: boolean
 }

@@ -16,6 +16,9 @@
 // 4. Durable steps are native tasks (syscall + fsync + directory fsync).
 // Callers pass absolute paths inside the pool (as names.ts builds them); a
 // path outside the root is refused here, before any syscall.
+// No other module of ts/pool, ts/volume or ts/store imports the binding, its
+// task wiring (native-control.ts) or ts/internal.ts (docs/design.md §1): the
+// batch and send natives are called from here too.
 import { dirname, relative, sep, isAbsolute } from 'node:path'
 import { lstat, realpath, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
@@ -24,10 +27,31 @@ import { runCopy, type CopyResult } from '../copy'
 import { unwrap, unwrapOrNull } from '../outcome'
 import type { FileUsage } from '../usage'
 import { ExportReader, ImportWriter, type FsStats, type DataRunBatch } from '../internal'
+import { runControlled, type CancelToken } from '../native-control'
 import { poolError } from './fail'
 import { isReflinkPoolError, throwIfAborted } from '../errors'
 
-export type { CopyResult }
+export type { CopyResult, CancelToken, NativeSendHeader, ExportReader }
+export type { ImportPosition } from '../internal'
+export { cancelOn } from '../native-control'
+export type SendStream = InstanceType<typeof native.SendStream>
+
+/** How a native task over many volumes is run: its name (in a warning), its signal and progress. */
+export interface TaskControl {
+  what: string
+  signal?: AbortSignal
+  onProgress?: (done: number, total: number) => void
+}
+
+/** Bytes to read of a send stream before parseSendHeader: the longest header. */
+export function sendHeaderLength(): number {
+  return native.sendHeaderLength()
+}
+
+/** The header at the start of `first` (under a key, authenticated): decoded once, before anything is locked or written. */
+export function parseSendHeader(first: Buffer, key: Buffer | null): Promise<NativeSendHeader> {
+  return unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
+}
 
 export interface CopyOptions {
   size?: number
@@ -296,11 +320,6 @@ export class PoolFiles {
     return unwrap(native.fsStatsAt(this.dir, ''))
   }
 
-  /** The native directory handle, for the batch natives (many files of the pool in one task). */
-  get handle(): InstanceType<typeof native.PoolDir> {
-    return this.dir
-  }
-
   /** Drop the directory handle (operations already running keep theirs). */
   close(): void {
     this.dir.close()
@@ -338,18 +357,36 @@ export class PoolFiles {
     return ImportWriter.open(this.dir, this.rel(path))
   }
 
+  // The batch natives (docs/design.md §7): one native task over many volumes each,
+  // on the pool's directory handle, their arguments built by the pool's batch.ts and remove.ts.
+  makeVolumes(args: Parameters<typeof native.makeVolumes>[1], c: TaskControl) {
+    return runControlled(c.what, c.signal, c.onProgress, (token, progress) => native.makeVolumes(this.dir, args, token, progress))
+  }
+
+  startByClone(args: Parameters<typeof native.startByClone>[1], c: TaskControl) {
+    return runControlled(c.what, c.signal, c.onProgress, (token, progress) => native.startByClone(this.dir, args, token, progress))
+  }
+
+  removeVolumeFiles(args: Parameters<typeof native.removeVolumeFiles>[1], c: TaskControl) {
+    return runControlled(c.what, c.signal, c.onProgress, (token, progress) => native.removeVolumeFiles(this.dir, args, token, progress))
+  }
+
+  removeVolumes(args: Parameters<typeof native.removeVolumes>[1], c: TaskControl) {
+    return runControlled(c.what, c.signal, c.onProgress, (token, progress) => native.removeVolumes(this.dir, args, token, progress))
+  }
+
   /** The image hash of the committed image `path` (docs/design.md §8), reading only its data runs. */
-  hashImage(path: string, cancel: InstanceType<typeof native.CancelToken>): Promise<string> {
+  hashImage(path: string, cancel: CancelToken): Promise<string> {
     return unwrap(native.hashImage(this.dir, this.rel(path), cancel))
   }
 
   /** A sender of the committed image `target` (against `base`), not opened yet (docs/design.md §8). */
-  sendStream(target: string, base: string | null, header: NativeSendHeader, key: Buffer | null, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.SendStream> {
+  sendStream(target: string, base: string | null, header: NativeSendHeader, key: Buffer | null, cancel: CancelToken): SendStream {
     return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, key, cancel)
   }
 
   /** A receiver of a stream with `header` (checked under `key`, a key file's contents) into a file of its own beside the import name `path`, made from `base` (or sparse) by open(); not opened yet. `overExisting`: a full stream over a clone of `base` writes only the blocks that differ (receive --like). */
-  receiveStream(path: string, base: string | null, header: Buffer, key: Buffer | null, overExisting: boolean, cancel: InstanceType<typeof native.CancelToken>): InstanceType<typeof native.ReceiveStream> {
+  receiveStream(path: string, base: string | null, header: Buffer, key: Buffer | null, overExisting: boolean, cancel: CancelToken): InstanceType<typeof native.ReceiveStream> {
     return new native.ReceiveStream(this.dir, this.rel(path), base === null ? null : this.rel(base), header, key, overExisting, cancel)
   }
 

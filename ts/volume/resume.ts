@@ -11,9 +11,9 @@
 // its own record, never against the token, so a forged token only gets a refusal.
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { metaPaths, parseImageName, partialFileName, statesFileName, type VolumePaths } from './names'
-import { poolError } from './fail'
-import type { PoolFiles } from './files'
+import { metaPaths, parseImageName, partialFileName, statesFileName, type VolumePaths } from '../store/names'
+import { poolError } from '../store/fail'
+import type { PoolFiles } from '../store/files'
 
 const FORMAT = 1
 const TOKEN_PREFIX = 'rfp-resume-1.'

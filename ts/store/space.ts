@@ -10,9 +10,8 @@
 import { humanSize } from '../util/units'
 import { poolError } from './fail'
 import type { PoolContext } from './context'
+import type { MinFree } from './types'
 
-/** A pool's floor of free space: bytes, or a percentage of the filesystem's size ('10%'). */
-export type MinFree = number | `${number}%`
 
 /** What a new file costs before any data (inode, extent records, directory entry): an allowance, not a measurement. */
 export const METADATA_BYTES = 64 * 1024

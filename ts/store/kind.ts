@@ -5,7 +5,6 @@
 // of the flags, so no two places can disagree about what a pair means; a
 // question about one flag alone (does it commit on stop? has it a source?)
 // reads that flag.
-import type { VolumeRecord } from './types'
 
 /** The four kinds of volume (docs/design.md §3). */
 export const VOLUME_KINDS = ['origin', 'snapshot', 'volatile', 'origin-snapshot'] as const
@@ -48,7 +47,7 @@ export function kindFlags(kind: VolumeKind): KindFlags {
 export type StartWay = 'precache' | 'rename' | 'source' | 'sparse'
 
 /** The StartWay of a record. */
-export function startWay(rec: KindFlags & Pick<VolumeRecord, 'revisionsToKeep'>): StartWay {
+export function startWay(rec: KindFlags & { revisionsToKeep: number }): StartWay {
   switch (volumeKind(rec)) {
     case 'origin':
       return rec.revisionsToKeep === -1 ? 'rename' : 'precache'

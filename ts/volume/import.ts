@@ -2,70 +2,57 @@
 // runs, writes `V-import.img` under the volume's lock with the import marker
 // written first (recovery removes a crashed import), and commits it as a stop
 // does (a revision of the old image is added, the size follows the file) but
-// makes no precache (volume-lifecycle.ts, CommitOptions); a failure deletes it,
+// makes no precache (lifecycle.ts, CommitOptions); a failure deletes it,
 // so nothing committed changes. withImport is that frame.
 // A receive (docs/design.md §8.5) writes into a file of its own, never into the
 // import name that importData hands out: it touches no marker, is refused with
 // ERR_VOLUME_BUSY while another call's import is in progress, and has its state's
-// identity recorded by the commit.
+// identity recorded by the commit (refuseWhileImporting and endReceive, in the
+// sequence of send.ts).
 import { resolve } from 'node:path'
-import { poolError } from './fail'
+import { poolError } from '../store/fail'
 import { throwIfAborted } from '../errors'
-import { ownerAlive, writeOwnerMarker } from './owner'
+import { ownerAlive, writeOwnerMarker } from '../store/owner'
 import { optional, progressOptions, validateBoolean, validateFunction, validateOneOf, validateOptions, validatePath, validateSignal, validateSize } from '../validate'
 import { pumpImport, writeImport } from './stream'
-import { outsideStat } from './files'
+import { outsideStat } from '../store/files'
 import { entryKind } from '../util/entry-kind'
-import { commit } from './volume-lifecycle'
-import { copyCost, guardSpace, METADATA_BYTES } from './space'
-import { exportEnd, exportPath } from './volume-export'
-import type { StateChange } from './states'
-import type { CopyReport, ImportFileOptions, ImportStreamOptions } from './types'
-import type { VolumeAccess, VolumeImages } from './volume-access'
+import { commit } from './lifecycle'
+import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
+import { exportEnd, exportPath } from './export'
+import type { StateChange } from '../store/states'
+import type { CopyReport, ImportFileOptions, ImportStreamOptions } from '../store/types'
+import type { VolumeAccess, VolumeImages } from './access'
 
 type ProgressFn = (doneBytes: number, totalBytes: number) => void
-
-/** How a receive's import differs from the others (docs/design.md §8.5). */
-export interface ImportFrame {
-  /**
-   * A receive's own file, once `body` made it (null before): committed instead of the
-   * import name. It lives only under this call's lock (recovery removes it by its temp
-   * name), so no marker is written or removed; a live import of another call refuses it.
-   */
-  own?: () => string | null
-  /** Once `body` succeeded: the state the import is, recorded by the commit before its rename. */
-  received?: () => StateChange['record']
-}
 
 /**
  * The frame of every import: under the volume's lock, `check` the images before anything
  * changes (by default: refuse a dirty volume), mark the import and create its file
  * (`size` null: `body` makes it), run `body` with what `check` answered and commit the
- * import; when `body` fails, the import file is deleted instead.
+ * import; when `body` fails, the import file is deleted instead. A receive has its own
+ * sequence (send.ts) over refuseWhileImporting and endReceive.
  */
 export function withImport<T, C = void>(
   v: VolumeAccess,
   size: number | null,
   body: (checked: C) => Promise<T>,
   check?: (images: VolumeImages) => Promise<C>,
-  frame: ImportFrame = {},
 ): Promise<T> {
   return v.locked(async () => {
     const images = await v.guard()
     let checked: C | undefined
     if (check) checked = await check(images)
     else refuseWhileDirty(v, 'import into', images)
-    const own = frame.own
-    if (own) await refuseWhileImporting(v)
-    else await beginImport(v, size)
+    await beginImport(v, size)
     let result: T
     try {
       result = await body(checked as C)
     } catch (e) {
-      await endImport(v, false, own && { file: own() })
+      await endImport(v, false)
       throw e
     }
-    await endImport(v, true, own && { file: own() }, frame.received?.())
+    await endImport(v, true)
     return result
   })
 }
@@ -82,7 +69,7 @@ async function beginImport(v: VolumeAccess, size: number | null): Promise<void> 
  * importData (in this process or another live one) until its importDataEnd. A marker
  * whose owner died marks an abandoned import, which recovery removes: no refusal.
  */
-async function refuseWhileImporting(v: VolumeAccess): Promise<void> {
+export async function refuseWhileImporting(v: VolumeAccess): Promise<void> {
   const held = await v.ctx.files.readOwner(v.ctx.store.importMarkPath(v.vid))
   if (held && ownerAlive(held.owner, held.mtimeMs)) {
     throw poolError('ERR_VOLUME_BUSY', `Cannot receive into ${v.vid}: an import into it is in progress (${v.paths.import}); it must end (importDataEnd) first`, {
@@ -93,9 +80,19 @@ async function refuseWhileImporting(v: VolumeAccess): Promise<void> {
 }
 
 /**
- * Commit the import (its size becomes the volume's; `received`: its state, see ImportFrame)
- * or delete it. `own`: a receive's, whose file (null: none made yet) is the one committed
- * or deleted and which has no marker; else the import file, whose marker is dropped after.
+ * End a receive under its lock (docs/design.md §8.5): commit its own file (null: none
+ * made yet), with the state it is (`received`) recorded before the rename, or delete it.
+ * The file lives only under this call's lock (recovery removes it by its temp name), so
+ * no marker is written or removed.
+ */
+export function endReceive(v: VolumeAccess, success: boolean, file: string | null, received?: StateChange['record']): Promise<void> {
+  return endImport(v, success, { file }, received)
+}
+
+/**
+ * Commit the import (its size becomes the volume's; `received`: its state) or delete it.
+ * `own`: a receive's, whose file (null: none made yet) is the one committed or deleted and
+ * which has no marker; else the import file, whose marker is dropped after.
  */
 async function endImport(v: VolumeAccess, success: boolean, own?: { file: string | null }, received?: StateChange['record']): Promise<void> {
   const file = own ? own.file : v.paths.import

@@ -4,7 +4,7 @@
 // here, without following a symlink in its last component and without blocking on a
 // FIFO; its contents (32 raw bytes or 64 hex digits) are parsed by the native side.
 import { constants, promises as fsp } from 'node:fs'
-import { poolError } from './fail'
+import { poolError } from '../store/fail'
 
 /** More than any valid key file holds (64 hex digits and a newline): the rest is not read. */
 const MAX_KEY_FILE = 128
