@@ -292,7 +292,11 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     t.is(cut.status, 0, cut.stderr)
     const r = await runCli(['--pool', cutPool, 'volume', 'receive', a.vid], { input: stream.subarray(0, stream.length - 100) })
     t.is(r.status, 1, r.stderr)
-    t.regex(r.stderr, new RegExp(`verified, are kept: resume with reflink-pool volume send ${a.vid} --resume TOKEN .*volume resume-token ${a.vid}.*ERR_STREAM_CORRUPT`))
+    t.regex(r.stderr, new RegExp(`^reflink-pool: cannot receive ${a.vid}: the stream ended .*verified, are kept: resume with reflink-pool volume send SOURCE --resume TOKEN on the sending host .*volume resume-token ${a.vid}.*ERR_STREAM_CORRUPT`))
+    // Bytes that are no stream: one line saying so and that nothing changed, no pool-internal path.
+    const junk = await runCli(['--pool', cutPool, 'volume', 'receive', 'appvms/junk/root'], { input: Buffer.alloc(4096) })
+    t.is(junk.status, 1, junk.stderr)
+    t.is(junk.stderr, 'reflink-pool: cannot receive appvms/junk/root: not a reflink-pool send stream (bad magic); nothing was changed (ERR_STREAM_CORRUPT)\n')
     // A --base that is not a revision number is a usage mistake (exit 2), never "no such revision".
     for (const bad of ['abc', '0', '1.5']) {
       const r = await runCli(['--pool', a.pool.dirPath, 'volume', 'send', a.vid, '--base', bad])

@@ -47,14 +47,25 @@ const REWORD: Record<string, Rewording> = {
       : null
   },
   ERR_STREAM_CORRUPT: (c, e) => {
+    if (c.command !== 'receive' || !c.vid) return null
+    const cause = streamFault(e.message)
     // A cut receive that kept what it verified: say how to go on from there.
     const kept = (e as { resumableFrom?: number }).resumableFrom
-    if (kept === undefined || !c.vid) return null
-    const cause = e.message.split('; the first ')[0]
-    return `${cause}; the first ${humanSize(kept)}, verified, are kept: resume with ` +
-      `reflink-pool volume send ${c.vid} --resume TOKEN on the sending host, TOKEN from reflink-pool volume resume-token ${c.vid} here (or drop them: volume receive --abort ${c.vid})`
+    if (kept === undefined) return `cannot receive ${c.vid}: ${cause}; nothing was changed`
+    return `cannot receive ${c.vid}: ${cause}; the first ${humanSize(kept)}, verified, are kept: resume with ` +
+      `reflink-pool volume send SOURCE --resume TOKEN on the sending host (SOURCE: the volume sent there), TOKEN from reflink-pool volume resume-token ${c.vid} here (or drop them: volume receive --abort ${c.vid})`
   },
+  ERR_STREAM_AUTH: (c, e) => (c.command === 'receive' && c.vid ? `cannot receive ${c.vid}: ${streamFault(e.message)}; nothing was changed` : null),
   ERR_UNKNOWN_VOLUME: (c, e) => (c.vid && e.message.includes(c.vid) ? `no volume ${c.vid} in this pool (see: reflink-pool volume list)` : e.message),
+}
+
+/**
+ * What is wrong with a refused stream, without the library's suffixes: the syscall
+ * label and the pool's own staging file (never the user's), and the resume hint the
+ * CLI words itself.
+ */
+function streamFault(message: string): string {
+  return message.split('; the first ')[0].replace(/, receive(?: '[^']*')?$/, '')
 }
 
 /** `err` in the CLI's words (a CliError with the same code and the original as cause), or `err` itself. */
