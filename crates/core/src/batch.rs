@@ -44,10 +44,12 @@
 //! followed), and every file is created, renamed and unlinked relative to a
 //! directory fd.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,7 +62,7 @@ use nix::unistd::{linkat, unlinkat, UnlinkatFlags};
 
 use crate::control::Control;
 use crate::copy::{fill, CopyMethod, ReflinkMode};
-use crate::dir::{unsafe_path, Dir, Entry, DIR_MODE, FILE_MODE};
+use crate::dir::{unsafe_path, Dir, Entry, Kind, DIR_MODE, FILE_MODE};
 use crate::error::{Error, Result};
 use crate::lock::{self, LockFile};
 use crate::sys;
@@ -820,9 +822,15 @@ pub fn remove_files(spec: &RemoveSpec, ctl: &Control) -> Result<BatchReport> {
 pub struct DropItem {
     /// The VM directory, relative to the root (removed when it ends up empty).
     pub dir: PathBuf,
-    /// Every file of the volume, relative to the root (its images, its metadata
-    /// beside the record); missing ones are fine.
+    /// Files of the volume, relative to the root (its metadata beside the record,
+    /// images the caller names); missing ones are fine. A file outside `dir` is
+    /// looked up in one listing of its directory per batch (under the locks), so a
+    /// missing one costs no unlink.
     pub files: Vec<PathBuf>,
+    /// The volume's image base name (`root` of `appvms/vm/root`): when set, every
+    /// image of the volume in `dir` (ts/pool/names.ts `parseImageName`; see
+    /// `is_image_of`) is found by listing `dir` under the lock and removed too.
+    pub base: Option<OsString>,
     /// A name in `dir` that refuses the whole batch (EBUSY naming it) when it exists:
     /// the dirty image of a running volume, unless the caller forces.
     pub busy: Option<OsString>,
@@ -852,6 +860,82 @@ fn unlink_missing_ok(
     }
 }
 
+/// Highest revision number the pool makes (ts/pool/names.ts `MAX_REVISION`).
+const MAX_REVISION: u64 = (1 << 53) - 2;
+
+/// Whether `name`, an entry of a VM directory, is an image of the volume whose
+/// images are named `base…`: exactly when ts/pool/names.ts `parseImageName(name)`
+/// gives this base (and, for a revision out of range, only as a temp file), as
+/// ts/pool/remove.ts selected them. A temp file is `<image>~<random>`.
+fn is_image_of(base: &[u8], name: &[u8]) -> bool {
+    let (stem, temp) = match name.iter().position(|&c| c == b'~') {
+        Some(m) if m + 1 == name.len() => return false,
+        Some(m) => (&name[..m], true),
+        None => (name, false),
+    };
+    // `<base>.img.<rev>@<YYYY-MM-DDTHH:MM:SS>Z` and `<base>.img.(base|partial)@<32 hex>`:
+    // the part after the last `.img.` has no dot, so only the last one can match.
+    if let Some(i) = stem.windows(5).rposition(|w| w == b".img.") {
+        let (b, tail) = (&stem[..i], &stem[i + 5..]);
+        if !b.is_empty() {
+            if let Some(rev) = revision_number(tail) {
+                return b == base && (rev.is_some() || temp);
+            }
+            if kept_base(tail) {
+                return b == base;
+            }
+        }
+    }
+    // Longest suffix first: `-dirty.img` also ends in `.img`.
+    for suffix in [
+        &b"-dirty.img"[..],
+        b"-precache.img",
+        b"-import.img",
+        b".img",
+    ] {
+        if stem.len() > suffix.len() && stem.ends_with(suffix) {
+            return &stem[..stem.len() - suffix.len()] == base;
+        }
+    }
+    false
+}
+
+/// `<rev>@<YYYY-MM-DDTHH:MM:SS>Z`: `Some(Some(rev))` in range, `Some(None)` out of
+/// range (more than 16 digits or above MAX_REVISION), `None` when it is not one.
+fn revision_number(tail: &[u8]) -> Option<Option<u64>> {
+    let at = tail.iter().position(|&c| c == b'@')?;
+    let (digits, stamp) = (&tail[..at], &tail[at + 1..]);
+    let ok_digits =
+        matches!(digits.first(), Some(b'1'..=b'9')) && digits.iter().all(u8::is_ascii_digit);
+    let pattern = b"dddd-dd-ddTdd:dd:ddZ";
+    let ok_stamp = stamp.len() == pattern.len()
+        && stamp.iter().zip(pattern).all(|(&c, &p)| {
+            if p == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == p
+            }
+        });
+    if !ok_digits || !ok_stamp {
+        return None;
+    }
+    if digits.len() > 16 {
+        return Some(None);
+    }
+    let n = digits
+        .iter()
+        .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+    Some((n <= MAX_REVISION).then_some(n))
+}
+
+/// `(base|partial)@<32 lowercase hex>`.
+fn kept_base(tail: &[u8]) -> bool {
+    let hex = tail
+        .strip_prefix(b"base@")
+        .or_else(|| tail.strip_prefix(b"partial@"));
+    hex.is_some_and(|h| h.len() == 32 && h.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
+}
+
 /// Remove many whole volumes in one group commit (module docs). All or nothing up
 /// to the commit point (the intent made durable): a busy item or a cancellation
 /// before it changes nothing. An error after it leaves the intent in place, so
@@ -860,15 +944,53 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     let vs = &spec.volumes;
     let Begun(mut report, mut t, mut dirs, held) = vs.begin(ctl)?;
     let total = vs.items.len() as u64;
+    // Per item, the images found by listing its VM directory (`base`).
+    let mut images: Vec<Vec<OsString>> = Vec::with_capacity(vs.items.len());
+    // The names in each directory of files outside the VM directories, listed once.
+    let mut present: HashMap<PathBuf, HashSet<OsString>> = HashMap::new();
     for item in &vs.items {
         ctl.check()?;
+        for file in item
+            .files
+            .iter()
+            .filter(|f| f.parent() != Some(item.dir.as_path()))
+        {
+            if let Slot::Vacant(slot) = present.entry(split(file).0) {
+                let names = match dirs.dir(slot.key(), false) {
+                    Ok(d) => d.list()?.into_iter().map(|(n, _)| n).collect(),
+                    Err(e) if e.errno() == Some(Errno::ENOENT) => HashSet::new(),
+                    Err(e) => return Err(e),
+                };
+                slot.insert(names);
+            }
+        }
+        let mut found = Vec::new();
         // A planted symlink (the VM directory, or an image) refuses the batch: never unlinked
         // as if it were ours. A missing VM directory is fine (a snapshot volume never started).
         let dir = match dirs.dir(&item.dir, false) {
             Ok(d) => d,
-            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => {
+                images.push(found);
+                continue;
+            }
             Err(e) => return Err(e),
         };
+        if let Some(base) = &item.base {
+            for (name, kind) in dir.list()? {
+                if !is_image_of(base.as_bytes(), name.as_bytes()) {
+                    continue;
+                }
+                if kind != Kind::File {
+                    return Err(unsafe_path(
+                        &dirs.path(&item.dir.join(&name)),
+                        "remove",
+                        "not a regular file (never removed as an image)",
+                    ));
+                }
+                found.push(name);
+            }
+        }
+        images.push(found);
         for file in item
             .files
             .iter()
@@ -924,9 +1046,22 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
         )?;
     }
     let mut touched: Vec<PathBuf> = vec![vs.records.clone()];
-    for (n, item) in vs.items.iter().enumerate() {
+    for (n, (item, found)) in vs.items.iter().zip(&images).enumerate() {
+        if !found.is_empty() {
+            let dir = dirs.dir(&item.dir, false)?;
+            for name in found {
+                unlink_missing_ok(&dirs, &dir, &item.dir, name, UnlinkatFlags::NoRemoveDir)?;
+            }
+            touched.push(item.dir.clone());
+        }
         for file in &item.files {
             let (parent, name) = split(file);
+            if present
+                .get(&parent)
+                .is_some_and(|names| !names.contains(&name))
+            {
+                continue; // listed under the locks: it does not exist
+            }
             let dir = match dirs.dir(&parent, false) {
                 Ok(d) => d,
                 Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
@@ -961,4 +1096,51 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     drop(held);
     report.phase("release", &mut t);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_image_of;
+
+    #[test]
+    fn images_of_a_volume_by_name() {
+        let yes = |n: &str| is_image_of(b"root", n.as_bytes());
+        for n in [
+            "root.img",
+            "root-dirty.img",
+            "root-precache.img",
+            "root-import.img",
+            "root.img.1@2026-12-06T16:46:28Z",
+            "root.img.9007199254740990@2026-12-06T16:46:28Z",
+            "root.img.base@0123456789abcdef0123456789abcdef",
+            "root.img.partial@0123456789abcdef0123456789abcdef",
+            "root.img~a1b2",
+            "root-dirty.img~x",
+            "root.img.99999999999999999@2026-12-06T16:46:28Z~t",
+        ] {
+            assert!(yes(n), "{n}");
+        }
+        for n in [
+            "root",
+            "root~",
+            "root.img~",
+            "private.img",
+            "root-x.img",
+            "xroot.img",
+            ".img",
+            "root-dirty.img.img",
+            "root.img.0@2026-12-06T16:46:28Z",
+            "root.img.1@2026-12-06T16:46:28",
+            "root.img.1@2026-12-06 16:46:28Z",
+            "root.img.9007199254740991@2026-12-06T16:46:28Z",
+            "root.img.99999999999999999@2026-12-06T16:46:28Z",
+            "root.img.base@0123456789ABCDEF0123456789abcdef",
+            "root.img.base@0123",
+        ] {
+            assert!(!yes(n), "{n}");
+        }
+        // A base that is itself longer: `root-dirty.img` is `root`'s, never `root-dirty`'s.
+        assert!(!is_image_of(b"root-dirty", b"root-dirty.img"));
+        assert!(is_image_of(b"a.img.b", b"a.img.b.img"));
+    }
 }
