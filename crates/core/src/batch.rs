@@ -975,8 +975,14 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
             }
             Err(e) => return Err(e),
         };
+        // With `base` the listing answers the running check too (no lstat of `busy`).
+        let mut running = None;
         if let Some(base) = &item.base {
+            running = Some(false);
             for (name, kind) in dir.list()? {
+                if item.busy.as_ref() == Some(&name) {
+                    running = Some(true);
+                }
                 if !is_image_of(base.as_bytes(), name.as_bytes()) {
                     continue;
                 }
@@ -1011,7 +1017,11 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
             }
         }
         if let Some(busy) = &item.busy {
-            if dirs.exists(&item.dir, busy)? {
+            let running = match running {
+                Some(listed) => listed,
+                None => dirs.exists(&item.dir, busy)?,
+            };
+            if running {
                 return Err(
                     Error::os(Errno::EBUSY, "remove").with_path(dirs.path(&item.dir.join(busy)))
                 );
@@ -1094,6 +1104,8 @@ pub fn remove_volumes(spec: &DropSpec, ctl: &Control) -> Result<BatchReport> {
     )?;
     sessions.fsync()?;
     drop(held);
+    // The directories' descriptors (one per VM directory, most of them removed) close here, timed.
+    drop(dirs);
     report.phase("release", &mut t);
     Ok(report)
 }
