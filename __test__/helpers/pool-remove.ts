@@ -76,9 +76,13 @@ export function poolRemove(avaTest: TestFn, kind: FsKind): void {
     const sideName = (vid: string) => vid.replaceAll('/', '%2F') + '.json'
     writeFileSync(join(states, sideName(volumes[0].vid)), '{}')
     writeFileSync(join(states, sideName(volumes[1].vid)), '{}')
-    const r = await pool.removeVolumes([volumes[0].vid])
-    t.deepEqual(r.removed, [volumes[0].vid])
-    t.deepEqual(readdirSync(dir).sort(), [...foreign].sort(), 'every image of the volume went; the rest stays')
+    // A second volume of the same VM directory in the same batch: its directory is listed again.
+    const priv = await pool.createVolume({ vid: 'appvms/f-0/private', name: 'private', size: SIZE, saveOnStop: true })
+    writeAt(await priv.start(), 0, 'private data')
+    await priv.stop()
+    const r = await pool.removeVolumes([volumes[0].vid, priv.vid])
+    t.deepEqual(r.removed, [priv.vid, volumes[0].vid])
+    t.deepEqual(readdirSync(dir).sort(), [...foreign].sort(), 'every image of both volumes went (revisions included); the rest stays')
     t.deepEqual(readdirSync(states), [sideName(volumes[1].vid)], 'its side file went, the other volume keeps its own')
     t.true(existsSync(join(pool.dirPath, `${volumes[1].vid}.img`)))
     await pool.close()
