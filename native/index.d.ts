@@ -385,8 +385,10 @@ export interface NativeDirEntries {
 export interface NativeDropItem {
   /** VM directory relative to the root (removed when empty). */
   dir: string
-  /** Every file of the volume, relative to the root. */
+  /** Files of the volume, relative to the root (missing ones are fine). */
   files: Array<string>
+  /** The volume's image base name: its images in `dir` are found by listing it under the lock. */
+  base?: string
   /** A name in `dir` whose existence refuses the batch (EBUSY): the dirty image unless forced. */
   busy?: string
   record: string

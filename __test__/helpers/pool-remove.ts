@@ -62,6 +62,32 @@ export function poolRemove(avaTest: TestFn, kind: FsKind): void {
     await again.close()
   })
 
+  test(`${kind}: removeVolumes finds every image of a volume under its lock (temps, kept bases, revisions) and its side files, and nothing else`, async (t) => {
+    const pool = await open()
+    const tpl = await template(pool)
+    const { volumes } = await pool.cloneVolumes(tpl, vids('f', 2))
+    const dir = join(pool.dirPath, 'appvms/f-0')
+    const ours = ['root.img~tmp1', 'root-dirty.img~x', 'root.img.base@0123456789abcdef0123456789abcdef', 'root.img.partial@0123456789abcdef0123456789abcdef', 'root.img.7@2026-12-06T16:46:28Z', 'root.img.99999999999999999@2026-12-06T16:46:28Z~t']
+    // Not images of appvms/f-0/root: another base, a revision 0, a revision out of range (kept: not ours), a bare `~`.
+    const foreign = ['rooty.img', 'root.img.0@2026-12-06T16:46:28Z', 'root.img.99999999999999999@2026-12-06T16:46:28Z', 'root.img~', 'notes.txt']
+    for (const n of [...ours, ...foreign]) writeFileSync(join(dir, n), 'x')
+    const states = join(pool.dirPath, '.reflink-pool/states')
+    mkdirSync(states, { recursive: true })
+    const sideName = (vid: string) => vid.replaceAll('/', '%2F') + '.json'
+    writeFileSync(join(states, sideName(volumes[0].vid)), '{}')
+    writeFileSync(join(states, sideName(volumes[1].vid)), '{}')
+    // A second volume of the same VM directory in the same batch: its directory is listed again.
+    const priv = await pool.createVolume({ vid: 'appvms/f-0/private', name: 'private', size: SIZE, saveOnStop: true })
+    writeAt(await priv.start(), 0, 'private data')
+    await priv.stop()
+    const r = await pool.removeVolumes([volumes[0].vid, priv.vid])
+    t.deepEqual(r.removed, [priv.vid, volumes[0].vid])
+    t.deepEqual(readdirSync(dir).sort(), [...foreign].sort(), 'every image of both volumes went (revisions included); the rest stays')
+    t.deepEqual(readdirSync(states), [sideName(volumes[1].vid)], 'its side file went, the other volume keeps its own')
+    t.true(existsSync(join(pool.dirPath, `${volumes[1].vid}.img`)))
+    await pool.close()
+  })
+
   test(`${kind}: a running volume refuses the whole batch without force (nothing changes); force removes it`, async (t) => {
     const pool = await open()
     const tpl = await template(pool)

@@ -102,11 +102,22 @@ export class Floor {
     return this.request(`${mode} ${src} ${dir} ${n}`)
   }
 
-  private request(line: string): Promise<{ ms: number; bytes: number }> {
+  /**
+   * `fleetday`: a fleet's day under `dir` through the pool's syscalls (n clones of
+   * `src` in one group commit, the start batch, 1 MiB written into each, the stop of
+   * each volume as the pool commits it, the remove batch); `phases` in ms.
+   */
+  async fleetDay(src: string, dir: string, n: number): Promise<{ ms: number; phases: Record<string, number> }> {
+    const r = await this.request(`fleetday ${src} ${dir} ${n}`)
+    return { ms: r.ms, phases: r.phases ?? {} }
+  }
+
+  private request(line: string): Promise<{ ms: number; bytes: number; phases?: Record<string, number> }> {
     return new Promise((resolve, reject) => {
       this.waiting.push((answer) => {
         const [status, a, ...rest] = answer.split(' ')
-        if (status === 'ok') resolve({ ms: Number(a) / 1e6, bytes: Number(rest[0]) })
+        const phases = rest[1] ? Object.fromEntries(rest[1].split(',').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v) / 1e6])) : undefined
+        if (status === 'ok') resolve({ ms: Number(a) / 1e6, bytes: Number(rest[0]), phases })
         else reject(new Error(`floor ${line}: errno ${a}: ${rest.join(' ')}`))
       })
       this.child.stdin.write(`${line}\n`)

@@ -10,12 +10,10 @@
 // empty VM directories, one barrier. A crash after the commit point leaves the
 // intent, and recovery (recovery.ts) finishes the removal of each vid it names,
 // so each volume is whole or gone.
-import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { abortError } from '../errors'
 import { optional, validateBoolean, validateOptions } from '../validate'
 import { IMAGE_SUFFIX, lockFileName, removalFileName, volumePaths } from '../store/names'
-import { volumeFilesOfMany, type VolumeFile } from '../store/images'
 import { SELF_OWNER } from '../store/owner'
 import { poolError, hasCode } from '../store/fail'
 import { dependentsIndex, outsideDependents, withDependents } from './dependents'
@@ -56,15 +54,11 @@ function dependentsError(outside: Map<string, string[]>): Error {
   return err
 }
 
-/** Every file of `vid` relative to the pool directory: its images (revisions in range, temps) and its side files (store.sideFiles). */
-function filesOf(ctx: RegistryContext, vid: string, images: VolumeFile[]): string[] {
-  const out: string[] = []
-  for (const { path, parsed } of images) {
-    if (parsed.outOfRange && !parsed.temp) continue // not ours (see names.ts MAX_REVISION)
-    out.push(relative(ctx.dirPath, path))
-  }
-  for (const path of ctx.store.sideFiles(vid)) out.push(relative(ctx.dirPath, path))
-  return out
+/** `path` (inside the pool directory `root`) relative to it: plain string work, as `relative` would give. */
+function under(root: string, path: string): string {
+  const prefix = root.endsWith('/') ? root : root + '/'
+  if (!path.startsWith(prefix)) throw new Error(`internal: ${path} is not inside ${root}`)
+  return path.slice(prefix.length)
 }
 
 /**
@@ -104,10 +98,12 @@ export async function removeVolumes(ctx: RegistryContext, list: readonly (Reflin
   const dirs = metaDirs(ctx)
   const intent = removalFileName(`${process.pid}-${randomBytes(6).toString('hex')}`)
   return ctx.runBatch(order.map(lockFileName), async () => {
-    const images = await volumeFilesOfMany(ctx, order)
-    const items = order.map((vid, i) => {
+    // The images of each volume (every revision, temp file and kept base too) are found by the
+    // native task, listing its VM directory under the locks; its side files (store.sideFiles) are named.
+    const items = order.map((vid) => {
       const l = layout(vid)
-      return { dir: l.dir, files: filesOf(ctx, vid, images[i]), busy: force ? undefined : l.base + IMAGE_SUFFIX.dirty, record: l.record, lock: l.lock }
+      const files = ctx.store.sideFiles(vid).map((path) => under(ctx.dirPath, path))
+      return { dir: l.dir, base: l.base, files, busy: force ? undefined : l.base + IMAGE_SUFFIX.dirty, record: l.record, lock: l.lock }
     })
     // Queued behind other calls on these volumes: an abort meanwhile still counts.
     if (b.signal?.aborted) throw abortError(b.signal)

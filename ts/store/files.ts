@@ -176,12 +176,6 @@ export class PoolFiles {
     return ents ? ents.names.map((name, i) => new DirEntry(name, KINDS[ents.kinds[i]])) : []
   }
 
-  /** `names` of many directories in one native task (a batch's VM directories), in order. */
-  async namesOfMany(dirs: readonly string[]): Promise<string[][]> {
-    const lists = await unwrap(native.readDirsAt(this.dir, dirs.map((d) => this.rel(d))))
-    return lists.map((ents) => ents?.names ?? [])
-  }
-
   /** The names in a directory inside the pool, sorted (as fs.readdir); [] when it is missing. */
   async names(dir: string): Promise<string[]> {
     return (await unwrapOrNull(native.readDirAt(this.dir, this.rel(dir))))?.names ?? []

@@ -29,15 +29,6 @@ export async function filesAt(files: PoolFiles, p: VolumePaths): Promise<VolumeF
   return pick(p, (await files.list(p.dir)).map((e) => e.name))
 }
 
-/** volumeFiles of many vids, their VM directories listed in one native task (a batch). */
-export async function volumeFilesOfMany(ctx: PoolContext, vids: readonly string[]): Promise<VolumeFile[][]> {
-  const paths = vids.map((vid) => volumePaths(ctx.dirPath, vid))
-  const dirs = [...new Set(paths.map((p) => p.dir))]
-  const lists = await ctx.files.namesOfMany(dirs)
-  const byDir = new Map(dirs.map((d, i) => [d, lists[i]]))
-  return paths.map((p) => pick(p, byDir.get(p.dir)!))
-}
-
 /** The entries of `names` (in `p.dir`) that are files of `p`'s volume, sorted by path. */
 function pick(p: VolumePaths, names: readonly string[]): VolumeFile[] {
   const out: VolumeFile[] = []

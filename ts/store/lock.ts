@@ -16,7 +16,6 @@
 // Lock files are not fsynced: a lock file lost with the power does not hide
 // leftovers, because the durable session file of the crashed process makes the
 // next open scan the whole pool (recovery.ts).
-import { join } from 'node:path'
 import { unwrap } from '../outcome'
 import type { PoolFiles } from './files'
 import { queued, queuedMany } from './queue'
@@ -50,7 +49,7 @@ export class Locks {
 
   /** Hold the lock named `fileName` (in this process and across processes) while `fn` runs. */
   with<T>(fileName: string, fn: () => Promise<T>): Promise<T> {
-    const path = join(this.dir, fileName)
+    const path = this.path(fileName)
     return queued(path, () => acrossProcesses(this.files, path, fn))
   }
 
@@ -60,6 +59,11 @@ export class Locks {
    * waits only ever wait for other processes.
    */
   withInProcess<T>(fileNames: string[], fn: () => Promise<T>): Promise<T> {
-    return queuedMany(fileNames.map((n) => join(this.dir, n)), fn)
+    return queuedMany(fileNames.map((n) => this.path(n)), fn)
+  }
+
+  /** The lock file's path, the key of its in-process queue (`with` and `withInProcess` alike): `dir` is normalized and a name has no `/`, so this is join's result without its cost per name (a batch takes a thousand). */
+  private path(fileName: string): string {
+    return `${this.dir}/${fileName}`
   }
 }

@@ -184,7 +184,10 @@ export class Store {
    * state identities, its partial receive's record and its import marker.
    */
   sideFiles(vid: string): string[] {
-    return [join(this.paths.states, statesFileName(vid)), join(this.paths.partials, statesFileName(vid)), this.importMarkPath(vid)]
+    // Plain concatenation (the directories are absolute and normalized, the names have no `/`):
+    // a batch asks this for a thousand vids.
+    const key = statesFileName(vid)
+    return [`${this.paths.states}/${key}`, `${this.paths.partials}/${key}`, `${this.paths.locks}/${importMarkFileName(vid)}`]
   }
 
   /** The record of `vid` (or why it is broken); null when there is none. */

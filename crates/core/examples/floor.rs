@@ -34,6 +34,21 @@
 //! `batchfsync` is the same with the fsync barrier (an fsync of every file,
 //! then of every directory touched) instead of syncfs.
 //!
+//! `fleetday <src> <root> <n>`: a fleet's day through the pool's syscalls, timed
+//! as a whole (each phase's time is appended to the answer): the `batch` group
+//! commit of n clones of src; the start batch (per volume its lock, the record
+//! and dirty-image checks, a dirty temp FICLONEd from the clean image; syncfs;
+//! every rename; syncfs; the locks' release); 1 MiB written into each dirty
+//! image (open, pwrite, close, as a VM's client does); the stop of each volume
+//! as the pool commits an origin volume one by one (`volume.stop()`, 8 in
+//! flight on libuv's 4 threads: here 4 threads): its lock, the record read,
+//! fsync of the dirty image, the revision link of the clean image and the
+//! directory's fsync, the listing of the directory, the rename of the dirty
+//! image over the clean one and the directory's fsync, the precache (a temp
+//! FICLONEd from the new clean image, fsync, rename, directory fsync), the
+//! lock's release; then the remove batch as `remove` does, each VM directory
+//! listed (its revision and precache go too).
+//!
 //! `ficlone <src> <dst>` times the FICLONE ioctl alone (into a fresh file `dst`,
 //! which stays); `fanout <src,src,...> <dir> <n>` times n FICLONEs into fresh files
 //! from one thread per source (clone i from source i % k), for the fan-out question;
@@ -46,8 +61,9 @@
 //!
 //! Protocol (long-lived, so process start-up is not timed): one request per
 //! stdin line `clone|sparse|readwrite|link|unlink|ficlone <src> <dst>` or
-//! `batch|batchfsync|fanout|clones|clonesync <src> <dir> <n>`; one answer per line on
-//! stdout: `ok <nanoseconds> <bytes moved>` or `err <errno> <step>`.
+//! `batch|batchfsync|fanout|clones|clonesync|remove|fleetday <src> <dir> <n>`; one answer per line on
+//! stdout: `ok <nanoseconds> <bytes moved>` (`fleetday`: then `phase=<ns>,...`) or
+//! `err <errno> <step>`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Write};
@@ -266,31 +282,7 @@ fn noreplace(from: &Path, to: &Path) -> nix::Result<()> {
 type Locks = Vec<(PathBuf, nix::fcntl::Flock<File>)>;
 
 fn take_locks(root: &Path, n: usize) -> Result<Locks, StepError> {
-    let mut locks = Vec::with_capacity(n);
-    for i in 0..n {
-        let lock = root
-            .join("locks")
-            .join(format!("appvms%2Fc-{i}%2Froot.lock"));
-        let flags = nix::fcntl::OFlag::O_RDONLY
-            | nix::fcntl::OFlag::O_CREAT
-            | nix::fcntl::OFlag::O_NOFOLLOW
-            | nix::fcntl::OFlag::O_CLOEXEC
-            | nix::fcntl::OFlag::O_NONBLOCK;
-        let f = File::from(io_step(
-            "open(lock)",
-            nix::fcntl::open(
-                &lock,
-                flags,
-                nix::sys::stat::Mode::from_bits_truncate(0o600),
-            ),
-        )?);
-        step("fstat", f.metadata())?;
-        let f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| StepError("flock", e.into()))?;
-        step("lstat", fs::symlink_metadata(&lock))?;
-        locks.push((lock, f));
-    }
-    Ok(locks)
+    (0..n).map(|i| take_lock(root, i)).collect()
 }
 
 fn release_locks(locks: Locks) -> Result<(), StepError> {
@@ -346,6 +338,214 @@ fn remove(root: &Path, n: usize) -> Result<(u128, u64), StepError> {
     fsync_sessions()?;
     release_locks(locks)?;
     Ok((t0.elapsed().as_nanos(), 0))
+}
+
+/// The open, fstat, flock and lstat of the pool's lock file for `appvms/c-<i>/root`.
+fn take_lock(root: &Path, i: usize) -> Result<(PathBuf, nix::fcntl::Flock<File>), StepError> {
+    let lock = root
+        .join("locks")
+        .join(format!("appvms%2Fc-{i}%2Froot.lock"));
+    let flags = nix::fcntl::OFlag::O_RDONLY
+        | nix::fcntl::OFlag::O_CREAT
+        | nix::fcntl::OFlag::O_NOFOLLOW
+        | nix::fcntl::OFlag::O_CLOEXEC
+        | nix::fcntl::OFlag::O_NONBLOCK;
+    let f = File::from(io_step(
+        "open(lock)",
+        nix::fcntl::open(
+            &lock,
+            flags,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        ),
+    )?);
+    step("fstat", f.metadata())?;
+    let f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| StepError("flock", e.into()))?;
+    step("lstat", fs::symlink_metadata(&lock))?;
+    Ok((lock, f))
+}
+
+fn record_path(root: &Path, i: usize) -> PathBuf {
+    root.join("records")
+        .join(format!("appvms%2Fc-{i}%2Froot.json"))
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), StepError> {
+    step("fsync(dir)", File::open(dir).and_then(|f| f.sync_all()))
+}
+
+/// The start batch of the `n` clones under `root` (module docs).
+fn fleet_start(root: &Path, n: usize) -> Result<(), StepError> {
+    let rootfd = step("open(root)", File::open(root))?;
+    let locks = take_locks(root, n)?;
+    let mut temps = Vec::with_capacity(n);
+    for i in 0..n {
+        step("lstat", fs::symlink_metadata(record_path(root, i)))?;
+        let dir = root.join("appvms").join(format!("c-{i}"));
+        if fs::symlink_metadata(dir.join("root-dirty.img")).is_ok() {
+            return Err(StepError(
+                "exists",
+                io::Error::from_raw_os_error(libc::EEXIST),
+            ));
+        }
+        let clean = step("open(clean)", File::open(dir.join("root.img")))?;
+        step("fstat", clean.metadata())?;
+        let tmp = dir.join("root-dirty.img~floor");
+        let d = step("open(O_EXCL)", create_excl(&tmp))?;
+        step("ioctl(FICLONE)", ficlone(&d, &clean))?;
+        temps.push((tmp, dir.join("root-dirty.img")));
+    }
+    io_step("syncfs", nix::unistd::syncfs(&rootfd))?;
+    for (tmp, dst) in &temps {
+        step("rename", fs::rename(tmp, dst))?;
+    }
+    io_step("syncfs", nix::unistd::syncfs(&rootfd))?;
+    release_locks(locks)
+}
+
+/// 1 MiB written at offset 0 of each running volume's dirty image, as a client would.
+fn fleet_write(root: &Path, n: usize) -> Result<(), StepError> {
+    use std::os::unix::fs::FileExt;
+    let buf = vec![7u8; 1 << 20];
+    for i in 0..n {
+        let path = root
+            .join("appvms")
+            .join(format!("c-{i}"))
+            .join("root-dirty.img");
+        let f = step(
+            "open(dirty)",
+            OpenOptions::new().read(true).write(true).open(path),
+        )?;
+        step("pwrite", f.write_all_at(&buf, 0))?;
+    }
+    Ok(())
+}
+
+/// The commit of one running origin volume, as `volume.stop()` issues it (module docs).
+fn stop_one(root: &Path, i: usize) -> Result<(), StepError> {
+    let (lock, held) = take_lock(root, i)?;
+    let mut rec = String::new();
+    step(
+        "read(record)",
+        File::open(record_path(root, i))
+            .and_then(|mut f| io::Read::read_to_string(&mut f, &mut rec)),
+    )?;
+    let dir = root.join("appvms").join(format!("c-{i}"));
+    let dirty = dir.join("root-dirty.img");
+    let clean = dir.join("root.img");
+    step("fsync", File::open(&dirty).and_then(|f| f.sync_all()))?;
+    step(
+        "link",
+        fs::hard_link(&clean, dir.join("root.img.1@2026-01-01T00:00:00Z")),
+    )?;
+    fsync_dir(&dir)?;
+    step("readdir", fs::read_dir(&dir).map(Iterator::count))?;
+    step("rename", fs::rename(&dirty, &clean))?;
+    fsync_dir(&dir)?;
+    let tmp = dir.join("root-precache.img~floor");
+    let c = step("open(clean)", File::open(&clean))?;
+    let p = step("open(O_EXCL)", create_excl(&tmp))?;
+    step("ioctl(FICLONE)", ficlone(&p, &c))?;
+    step("fsync", p.sync_all())?;
+    step("rename", fs::rename(&tmp, dir.join("root-precache.img")))?;
+    fsync_dir(&dir)?;
+    step("unlink", fs::remove_file(&lock))?;
+    drop(held);
+    Ok(())
+}
+
+/// The stops of the `n` volumes, one by one on `threads` threads (module docs).
+fn fleet_stop(root: &Path, n: usize, threads: usize) -> Result<(), StepError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok(());
+                    }
+                    stop_one(root, i)?;
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StepError("thread", io::Error::other("panic"))))
+            })
+            .collect::<Result<Vec<()>, StepError>>()
+            .map(|_| ())
+    })
+}
+
+/// The remove batch of the `n` volumes after a day: as `remove`, each VM directory listed
+/// and every file in it unlinked (the clean image, its revision, its precache).
+fn fleet_remove(root: &Path, n: usize) -> Result<(), StepError> {
+    let rootfd = step("open(root)", File::open(root))?;
+    let locks = take_locks(root, n)?;
+    let vm = |i: usize| root.join("appvms").join(format!("c-{i}"));
+    let mut files = Vec::with_capacity(n);
+    for i in 0..n {
+        step("lstat", fs::symlink_metadata(record_path(root, i)))?;
+        let names: Vec<PathBuf> = step(
+            "readdir",
+            fs::read_dir(vm(i)).and_then(|d| d.map(|e| e.map(|e| e.path())).collect()),
+        )?;
+        if names.iter().any(|p| p.ends_with("root-dirty.img")) {
+            return Err(StepError("busy", io::Error::from_raw_os_error(libc::EBUSY)));
+        }
+        files.push(names);
+    }
+    let sessions = root.join("sessions");
+    let intent = sessions.join("floor.remove");
+    let it = sessions.join("floor.remove~floor");
+    let f = step("open(O_EXCL)", create_excl(&it))?;
+    step("write", (&f).write_all(b"owner\n"))?;
+    step("fsync", f.sync_all())?;
+    step("rename", fs::rename(&it, &intent))?;
+    fsync_dir(&sessions)?;
+    for i in 0..n {
+        step("unlink", fs::remove_file(record_path(root, i)))?;
+    }
+    for (i, names) in files.iter().enumerate() {
+        for path in names {
+            step("unlink", fs::remove_file(path))?;
+        }
+        step("rmdir", fs::remove_dir(vm(i)))?;
+    }
+    io_step("syncfs", nix::unistd::syncfs(&rootfd))?;
+    step("unlink", fs::remove_file(&intent))?;
+    fsync_dir(&sessions)?;
+    release_locks(locks)
+}
+
+/// The whole day (module docs); the phases' times are appended to the answer.
+fn fleetday(
+    src: &Path,
+    root: &Path,
+    n: usize,
+    phases: &mut Vec<(&'static str, u128)>,
+) -> Result<(u128, u64), StepError> {
+    let t0 = Instant::now();
+    let (clone_ns, _) = batch(src, root, n, true)?;
+    phases.push(("clone", clone_ns));
+    let mut t = Instant::now();
+    let mut lap = |name: &'static str, phases: &mut Vec<(&'static str, u128)>| {
+        phases.push((name, t.elapsed().as_nanos()));
+        t = Instant::now();
+    };
+    fleet_start(root, n)?;
+    lap("start", phases);
+    fleet_write(root, n)?;
+    lap("write", phases);
+    fleet_stop(root, n, 4)?;
+    lap("stop", phases);
+    fleet_remove(root, n)?;
+    lap("remove", phases);
+    Ok((t0.elapsed().as_nanos(), n as u64 * (1 << 20)))
 }
 
 /// The group commit of `n` clones of `src` under `root` (module docs).
@@ -523,7 +723,10 @@ fn main() -> io::Result<()> {
                 None,
             ) => (m, s, d, 0),
             (
-                Some(m @ ("batch" | "batchfsync" | "fanout" | "clones" | "clonesync" | "remove")),
+                Some(
+                    m @ ("batch" | "batchfsync" | "fanout" | "clones" | "clonesync" | "remove"
+                    | "fleetday"),
+                ),
                 Some(s),
                 Some(d),
                 Some(n),
@@ -531,7 +734,7 @@ fn main() -> io::Result<()> {
             _ => {
                 writeln!(
                     out,
-                    "err 22 request: expected `clone|sparse|readwrite|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout|clones|clonesync|remove <src> <dir> <n>`"
+                    "err 22 request: expected `clone|sparse|readwrite|link|unlink|ficlone <src> <dst>` or `batch|batchfsync|fanout|clones|clonesync|remove|fleetday <src> <dir> <n>`"
                 )?;
                 out.flush()?;
                 continue;
@@ -540,19 +743,25 @@ fn main() -> io::Result<()> {
         let mut tmp = Path::new(dst).as_os_str().to_owned();
         tmp.push(format!("~floor{n}"));
         let tmp = PathBuf::from(tmp);
+        let mut phases = Vec::new();
         let done = match mode {
             "link" | "unlink" => durable_namespace(mode, Path::new(src), Path::new(dst)),
             "batch" | "batchfsync" => batch(Path::new(src), Path::new(dst), count, mode == "batch"),
             "ficlone" => ficlone_only(Path::new(src), Path::new(dst)),
             "fanout" => fanout(src, Path::new(dst), count),
             "remove" => remove(Path::new(dst), count),
+            "fleetday" => fleetday(Path::new(src), Path::new(dst), count, &mut phases),
             "clones" | "clonesync" => {
                 clones(Path::new(src), Path::new(dst), count, mode == "clonesync")
             }
             _ => durable_copy(mode, Path::new(src), Path::new(dst), &tmp),
         };
         match done {
-            Ok((ns, moved)) => writeln!(out, "ok {ns} {moved}")?,
+            Ok((ns, moved)) if phases.is_empty() => writeln!(out, "ok {ns} {moved}")?,
+            Ok((ns, moved)) => {
+                let list: Vec<String> = phases.iter().map(|(p, t)| format!("{p}={t}")).collect();
+                writeln!(out, "ok {ns} {moved} {}", list.join(","))?
+            }
             Err(StepError(what, e)) => {
                 let _ = fs::remove_file(&tmp); // leave nothing behind, like the real copy
                 writeln!(out, "err {} {what}: {e}", e.raw_os_error().unwrap_or(0))?

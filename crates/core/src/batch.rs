@@ -47,8 +47,11 @@
 //! root is opened with no symlink followed (a planted symlink is refused), and
 //! every file is created, renamed and unlinked relative to a directory fd.
 
+use std::collections::hash_map::Entry as Slot;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,6 +67,7 @@ use crate::error::{Error, Result};
 use crate::group_commit::{
     barrier, lock_volumes, split, take_locks, Barrier, BatchReport, Beneath, Held, Unlinker,
 };
+use crate::image_names::is_image_of;
 use crate::sys;
 use crate::tempname::TempIn;
 
@@ -469,9 +473,15 @@ pub fn remove_files(root: &Dir, spec: &RemoveSpec, ctl: &Control) -> Result<Batc
 pub struct DropItem {
     /// The VM directory, relative to the root (removed when it ends up empty).
     pub dir: PathBuf,
-    /// Every file of the volume, relative to the root (its images, its metadata
-    /// beside the record); missing ones are fine.
+    /// Files of the volume, relative to the root (its metadata beside the record,
+    /// images the caller names); missing ones are fine. A file outside `dir` is
+    /// looked up in one listing of its directory per batch (under the locks), so a
+    /// missing one costs no unlink.
     pub files: Vec<PathBuf>,
+    /// The volume's image base name (`root` of `appvms/vm/root`): when set, every
+    /// image of the volume in `dir` (`image_names::is_image_of`) is found by listing
+    /// `dir` under the lock and removed too.
+    pub base: Option<OsString>,
     /// A name in `dir` that refuses the whole batch (EBUSY naming it) when it exists:
     /// the dirty image of a running volume, unless the caller forces.
     pub busy: Option<OsString>,
@@ -496,15 +506,59 @@ pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<Batc
     let vs = &spec.volumes;
     let Begun(mut report, mut t, mut dirs, held) = vs.begin(root, ctl)?;
     let total = vs.items.len() as u64;
+    // Per item, the images found by listing its VM directory (`base`).
+    let mut images: Vec<Vec<OsString>> = Vec::with_capacity(vs.items.len());
+    // The names in each directory of files outside the VM directories, listed once.
+    let mut present: HashMap<PathBuf, HashSet<OsString>> = HashMap::new();
     for item in &vs.items {
         ctl.check()?;
+        for file in item
+            .files
+            .iter()
+            .filter(|f| f.parent() != Some(item.dir.as_path()))
+        {
+            if let Slot::Vacant(slot) = present.entry(split(file).0) {
+                let names = match dirs.dir(slot.key(), false) {
+                    Ok(d) => d.entries()?.into_iter().map(|(n, _)| n).collect(),
+                    Err(e) if e.errno() == Some(Errno::ENOENT) => HashSet::new(),
+                    Err(e) => return Err(e),
+                };
+                slot.insert(names);
+            }
+        }
+        let mut found = Vec::new();
         // A planted symlink (the VM directory, or an image) refuses the batch: never unlinked
         // as if it were ours. A missing VM directory is fine (a snapshot volume never started).
         let dir = match dirs.dir(&item.dir, false) {
             Ok(d) => d,
-            Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
+            Err(e) if e.errno() == Some(Errno::ENOENT) => {
+                images.push(found);
+                continue;
+            }
             Err(e) => return Err(e),
         };
+        // With `base` the listing answers the running check too (no lstat of `busy`).
+        let mut running = None;
+        if let Some(base) = &item.base {
+            running = Some(false);
+            for (name, kind) in dir.entries()? {
+                if item.busy.as_ref() == Some(&name) {
+                    running = Some(true);
+                }
+                if !is_image_of(base.as_bytes(), name.as_bytes()) {
+                    continue;
+                }
+                if kind != Kind::File {
+                    return Err(unsafe_path(
+                        &dirs.path(&item.dir.join(&name)),
+                        "remove",
+                        "not a regular file (never removed as an image)",
+                    ));
+                }
+                found.push(name);
+            }
+        }
+        images.push(found);
         for file in item
             .files
             .iter()
@@ -523,7 +577,11 @@ pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<Batc
             }
         }
         if let Some(busy) = &item.busy {
-            if dirs.exists(&item.dir, busy)? {
+            let running = match running {
+                Some(listed) => listed,
+                None => dirs.exists(&item.dir, busy)?,
+            };
+            if running {
                 return Err(
                     Error::os(Errno::EBUSY, "remove").with_path(dirs.path(&item.dir.join(busy)))
                 );
@@ -552,9 +610,22 @@ pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<Batc
         records.unlink_name(&item.record)?;
     }
     let mut touched: Vec<PathBuf> = vec![vs.records.clone()];
-    for (n, item) in vs.items.iter().enumerate() {
+    for (n, (item, found)) in vs.items.iter().zip(&images).enumerate() {
+        if !found.is_empty() {
+            let dir = dirs.dir(&item.dir, false)?;
+            for name in found {
+                dir.unlink_name(name)?;
+            }
+            touched.push(item.dir.clone());
+        }
         for file in &item.files {
             let (parent, name) = split(file);
+            if present
+                .get(&parent)
+                .is_some_and(|names| !names.contains(&name))
+            {
+                continue; // listed under the locks: it does not exist
+            }
             let dir = match dirs.dir(&parent, false) {
                 Ok(d) => d,
                 Err(e) if e.errno() == Some(Errno::ENOENT) => continue,
@@ -579,6 +650,8 @@ pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<Batc
     sessions.unlink_name(&intent_name)?;
     sessions.fsync()?;
     drop(held);
+    // The directories' descriptors (one per VM directory, most of them removed) close here, timed.
+    drop(dirs);
     report.phase("release", &mut t);
     Ok(report)
 }

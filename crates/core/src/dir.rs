@@ -50,9 +50,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
-use nix::unistd::{fsync, linkat, unlinkat, UnlinkatFlags};
+use nix::unistd::{fsync, linkat, lseek, unlinkat, UnlinkatFlags, Whence};
 
 use crate::error::{codes, Error, Result};
+use crate::sys;
 
 /// Cleared once openat2 reported ENOSYS (kernel < 5.6): use the per-component walk.
 static HAS_OPENAT2: AtomicBool = AtomicBool::new(true);
@@ -396,6 +397,50 @@ impl Dir {
             dir: self.create_dir_all(parent)?,
             name: name.to_os_string(),
         })
+    }
+
+    /// The names in this directory with their kinds (not followed), `.` and `..` excluded,
+    /// unsorted, read on this handle's own descriptor after rewinding it: an lseek and
+    /// two getdents64 for a small directory, where `list` opens a second descriptor.
+    /// Not for a handle another thread lists at the same time (one file offset).
+    pub fn entries(&self) -> Result<Vec<(OsString, Kind)>> {
+        lseek(self.fd(), 0, Whence::SeekSet)
+            .map_err(|e| Error::os(e, "lseek").with_path(&self.path))?;
+        let mut buf = vec![0u8; 32 << 10];
+        let mut out = Vec::new();
+        loop {
+            let n = sys::getdents64(self.fd(), &mut buf)
+                .map_err(|e| Error::os(e, "getdents64").with_path(&self.path))?;
+            if n == 0 {
+                return Ok(out);
+            }
+            // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
+            let mut at = 0;
+            while at < n {
+                let rec = &buf[at..];
+                let reclen = usize::from(u16::from_ne_bytes([rec[16], rec[17]]));
+                let raw = &rec[19..reclen];
+                let name = OsStr::from_bytes(
+                    &raw[..raw.iter().position(|&c| c == 0).unwrap_or(raw.len())],
+                );
+                at += reclen;
+                if name == "." || name == ".." {
+                    continue;
+                }
+                let kind = match rec[18] {
+                    libc::DT_REG => Kind::File,
+                    libc::DT_DIR => Kind::Dir,
+                    libc::DT_LNK => Kind::Symlink,
+                    // DT_UNKNOWN (some filesystems): ask.
+                    libc::DT_UNKNOWN => match self.stat_name(name)? {
+                        Some(st) => Kind::of(&st),
+                        None => continue,
+                    },
+                    _ => Kind::Other,
+                };
+                out.push((name.to_os_string(), kind));
+            }
+        }
     }
 
     /// The names in this directory with their kinds (not followed), `.` and `..` excluded,

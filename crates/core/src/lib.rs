@@ -31,6 +31,7 @@
 //! - `group_commit`: the machinery of a group commit (directories beneath the root, temps,
 //!   one barrier, renames, locks).
 //! - `batch`: make, start, stop and remove many volumes, each batch one group commit.
+//! - `image_names`: which entries of a VM directory are a volume's images (remove batches).
 
 pub mod batch;
 pub mod control;
@@ -43,6 +44,7 @@ pub mod extents;
 pub mod freed;
 pub mod fsstats;
 pub mod group_commit;
+pub mod image_names;
 pub mod imagehash;
 pub mod lock;
 pub mod loopdev;

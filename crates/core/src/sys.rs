@@ -1,7 +1,7 @@
 //! Thin syscall wrappers: the only module with `unsafe`.
 //!
 //! Why: FICLONE, LOOP_SET_CAPACITY and FIEMAP are ioctls that neither std nor nix wrap,
-//! and nix has no sync_file_range.
+//! nix has no sync_file_range, and its readdir needs a second descriptor (getdents64).
 //! Request numbers come from definitions, never hand-typed: FICLONE from `libc`,
 //! LOOP_SET_CAPACITY and FS_IOC_FIEMAP from `linux-raw-sys` (generated from the kernel's
 //! uapi headers for each architecture); nix's `*_bad!` macros turn them into functions.
@@ -201,4 +201,21 @@ pub fn pwrite_all(fd: BorrowedFd, mut buf: &[u8], mut offset: u64) -> nix::Resul
         }
     }
     Ok(())
+}
+
+/// getdents64(2) on the directory `dir` from its current offset into `buf`: the bytes
+/// of `struct linux_dirent64` records filled (0 at the end). nix's readdir opens a
+/// second descriptor per listing; a remove batch lists every VM directory it holds.
+pub fn getdents64(dir: BorrowedFd, buf: &mut [u8]) -> nix::Result<usize> {
+    // SAFETY: `dir` is borrowed, hence open; `buf` is valid for writes of `buf.len()`
+    // bytes for the call, and the kernel writes at most that many.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    Errno::result(n).map(|n| n as usize)
 }

@@ -108,8 +108,10 @@ pub struct NativeRemoveSpec {
 pub struct NativeDropItem {
     /// VM directory relative to the root (removed when empty).
     pub dir: String,
-    /// Every file of the volume, relative to the root.
+    /// Files of the volume, relative to the root (missing ones are fine).
     pub files: Vec<String>,
+    /// The volume's image base name: its images in `dir` are found by listing it under the lock.
+    pub base: Option<String>,
     /// A name in `dir` whose existence refuses the batch (EBUSY): the dirty image unless forced.
     pub busy: Option<String>,
     pub record: String,
@@ -286,6 +288,7 @@ impl BatchTask {
                     .map(|i| DropItem {
                         dir: PathBuf::from(&i.dir),
                         files: i.files.iter().map(PathBuf::from).collect(),
+                        base: i.base.as_ref().map(Into::into),
                         busy: i.busy.as_ref().map(Into::into),
                         record: i.record.clone().into(),
                         lock: i.lock.clone().into(),

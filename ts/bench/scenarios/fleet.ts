@@ -1,11 +1,19 @@
-// Scenario 7b: tearing a fleet down (docs/design.md §7), on XFS and btrfs.
+// Scenario 7b: the life of a fleet (docs/design.md §7, issue 20), on XFS and btrfs.
 // - `reflink-pool volume remove --match 'appvms/**'` of N clones, the whole CLI
 //   process, against `reflink-pool clone -n N`, the whole process: target <= 2x;
 // - pool.removeVolumes of N against the floor binary issuing the same syscalls
 //   (locks, checks, durable intent, record and image unlinks, rmdirs, one
-//   syncfs, the intent's unlink): target <= 1.5x.
+//   syncfs, the intent's unlink): target <= 1.5x;
+// - `volume start --match` + `volume stop --match` of K clones (one CLI process
+//   each) against K `volume start VID` processes and K `volume stop VID`
+//   processes: target <= 0.1x;
+// - a fleet's day through the library (cloneVolumes of N from the template,
+//   startVolumes, 1 MiB written into each dirty image, stopVolumes, which
+//   commits, removeVolumes) against the floor's `fleetday`, the same syscalls
+//   and barriers issued directly: target <= 1.3x.
 import { spawnSync } from 'node:child_process'
-import { rmSync } from 'node:fs'
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { fsName, reflinkScenario, type BenchContext, type BenchFs, type Scenario } from '../context'
 import { timeInterleaved } from '../interleave'
@@ -32,7 +40,7 @@ async function fleetOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
   rmSync(base, { recursive: true, force: true })
   let seq = 0
   /** A fresh pool with the 1-extent template and, unless `clones` is 0, that many clones (untimed). */
-  const fresh = async (clones: number): Promise<{ pool: PoolApi; tpl: VolumeApi; dir: string }> => {
+  const fresh: Fresh = async (clones) => {
     const pool = await openPool(ctx, join('bench-fleet', `p${seq++}`), fs)
     const tpl = await templateVolume(pool, 'tpl-1', 1)
     if (!pool.cloneVolumes || !pool.removeVolumes) throw new Skip('the pool has no cloneVolumes/removeVolumes')
@@ -102,7 +110,6 @@ async function fleetOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
     { rounds: ctx.settings.batchRounds, between: () => syncFs(fs.dir), onSample: (id, r, ms) => ctx.log(`  ${id} round ${r + 1}: ${(ms / n).toFixed(3)} ms per volume`) },
   )
   for (const dir of leftovers) rmSync(dir, { recursive: true, force: true })
-  rmSync(base, { recursive: true, force: true })
   const perVolume = (ms: number[]) => ms.map((t) => t / n)
   const row = (id: string, what: string) => result.measurements.push(measurement(`fleet/${fs.kind}/${id}`, what, 'ms', perVolume(times.get(id)!)))
   row('cli-clone', `reflink-pool clone -n ${n}, whole process, per volume`)
@@ -112,14 +119,139 @@ async function fleetOn(ctx: BenchContext, fs: BenchFs, result: ScenarioResult): 
   const setting = `${fsName(fs)}, ${n} volumes`
   result.checks.push(ratioCheck({ id: `fleet/${fs.kind}/cli-remove`, scenario: 'Fleet', setting, what: 'volume remove (one process) / clone -n (one process)' }, times.get('cli-remove')!, times.get('cli-clone')!, { comparison: '<=', limit: 2.0 }))
   result.checks.push(ratioCheck({ id: `fleet/${fs.kind}/library-remove`, scenario: 'Fleet', setting, what: 'pool.removeVolumes / floor remove batch (same syscalls)' }, times.get('library')!, times.get('floor')!, { comparison: '<=', limit: 1.5 }))
+  await startStopRows(ctx, fs, result, fresh)
+  await fleetDayRows(ctx, fs, result, fresh, floorTpl)
+  rmSync(base, { recursive: true, force: true })
+}
+
+type Fresh = (clones: number) => Promise<{ pool: PoolApi; tpl: VolumeApi; dir: string }>
+
+/** `volume start` + `volume stop` of K clones: one CLI process each against one process per vid and command. */
+async function startStopRows(ctx: BenchContext, fs: BenchFs, result: ScenarioResult, fresh: Fresh): Promise<void> {
+  const k = ctx.settings.batchStartVolumes
+  const vids = targets('c', k)
+  ctx.log(`fleet: ${fs.label}: volume start + stop of ${k} clones, one CLI process each against ${k} processes each`)
+  const dirs: Record<string, string> = {}
+  const leftovers: string[] = []
+  const prepare = (id: string) => async () => {
+    const p = await fresh(k)
+    dirs[id] = p.dir
+    await p.pool.close()
+  }
+  const times = await timeInterleaved(
+    [
+      {
+        id: 'batch',
+        prepare: prepare('batch'),
+        run: () => {
+          cli(['--pool', dirs.batch, 'volume', 'start', '--match', 'appvms/**'])
+          cli(['--pool', dirs.batch, 'volume', 'stop', '--match', 'appvms/**'])
+        },
+        cleanup: () => void leftovers.push(dirs.batch),
+      },
+      {
+        id: 'processes',
+        prepare: prepare('processes'),
+        run: () => {
+          for (const vid of vids) cli(['--pool', dirs.processes, 'volume', 'start', vid])
+          for (const vid of vids) cli(['--pool', dirs.processes, 'volume', 'stop', vid])
+        },
+        cleanup: () => void leftovers.push(dirs.processes),
+      },
+    ],
+    { rounds: ctx.settings.batchRounds, between: () => syncFs(fs.dir), onSample: (id, r, ms) => ctx.log(`  start+stop ${id} round ${r + 1}: ${(ms / 1000).toFixed(2)} s`) },
+  )
+  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true })
+  result.measurements.push(measurement(`fleet/${fs.kind}/cli-start-stop-batch`, `reflink-pool volume start --match + volume stop --match of ${k} clones (2 processes)`, 'ms', times.get('batch')!))
+  result.measurements.push(measurement(`fleet/${fs.kind}/cli-start-stop-processes`, `reflink-pool volume start VID, then volume stop VID, for each of ${k} clones (${2 * k} processes)`, 'ms', times.get('processes')!))
+  result.checks.push(ratioCheck({ id: `fleet/${fs.kind}/cli-start-stop`, scenario: 'Fleet', setting: `${fsName(fs)}, ${k} clones`, what: `volume start + stop: one CLI process each / ${k} processes each` }, times.get('batch')!, times.get('processes')!, { comparison: '<=', limit: 0.1 }))
+}
+
+const DAY_WRITE = Buffer.alloc(1024 * 1024, 0x5a)
+
+/** A fleet's day through the library against the floor's `fleetday` (same syscalls and barriers). */
+async function fleetDayRows(ctx: BenchContext, fs: BenchFs, result: ScenarioResult, fresh: Fresh, floorTpl: string): Promise<void> {
+  const floor = ctx.floor!
+  const n = ctx.settings.batchVolumes
+  const vids = targets('d', n)
+  ctx.log(`fleet: ${fs.label}: a day of ${n} clones (clone, start, write 1 MiB, stop, remove), library against floor`)
+  let lib: { pool: PoolApi; tpl: VolumeApi } | null = null
+  let floorDir = ''
+  let seq = 0
+  const phases: Record<'library' | 'floor', Record<string, number[]>> = { library: {}, floor: {} }
+  const note = (who: 'library' | 'floor', name: string, ms: number) => (phases[who][name] ??= []).push(ms)
+  const times = await timeInterleaved(
+    [
+      {
+        id: 'library',
+        prepare: async () => {
+          lib = await fresh(0)
+        },
+        run: async () => {
+          const { pool, tpl } = lib!
+          let t = performance.now()
+          const lap = (name: string) => {
+            const now = performance.now()
+            note('library', name, now - t)
+            t = now
+          }
+          const { volumes } = await pool.cloneVolumes!(tpl, vids)
+          lap('clone')
+          const paths = await pool.startVolumes!(volumes)
+          lap('start')
+          for (const path of paths) {
+            const fd = openSync(path, 'r+')
+            try {
+              writeSync(fd, DAY_WRITE, 0, DAY_WRITE.length, 0)
+            } finally {
+              closeSync(fd)
+            }
+          }
+          lap('write')
+          await pool.stopVolumes!(volumes)
+          lap('stop')
+          await pool.removeVolumes!(volumes)
+          lap('remove')
+        },
+        cleanup: async () => {
+          const dir = lib!.pool.dirPath
+          await lib!.pool.close()
+          rmSync(dir, { recursive: true, force: true })
+        },
+      },
+      {
+        id: 'floor',
+        prepare: () => {
+          floorDir = join(fs.dir, 'bench-fleet', `day-floor-${seq++}`)
+        },
+        run: async () => {
+          const r = await floor.fleetDay(floorTpl, floorDir, n)
+          for (const [name, ms] of Object.entries(r.phases)) note('floor', name, ms)
+          return r.ms
+        },
+        cleanup: () => rmSync(floorDir, { recursive: true, force: true }),
+      },
+    ],
+    { rounds: ctx.settings.batchRounds, between: () => syncFs(fs.dir), onSample: (id, r, ms) => ctx.log(`  day ${id} round ${r + 1}: ${(ms / n).toFixed(3)} ms per volume`) },
+  )
+  for (const who of ['library', 'floor'] as const) {
+    for (const [name, ms] of Object.entries(phases[who])) {
+      result.measurements.push(measurement(`fleet/${fs.kind}/day-${who}-${name}`, `fleet day, ${who}: ${name} of ${n}, ms`, 'ms', ms))
+    }
+  }
+  result.measurements.push(measurement(`fleet/${fs.kind}/day-library`, `fleet day through the library (${n} clones), per volume`, 'ms', times.get('library')!.map((t) => t / n)))
+  result.measurements.push(measurement(`fleet/${fs.kind}/day-floor`, `fleet day, floor fleetday (same syscalls and barriers), per volume`, 'ms', times.get('floor')!.map((t) => t / n)))
+  result.checks.push(ratioCheck({ id: `fleet/${fs.kind}/day`, scenario: 'Fleet', setting: `${fsName(fs)}, ${n} clones, 1 MiB each`, what: 'fleet day (clone, start, write, stop, remove) through the library / floor fleetday (same syscalls and barriers)' }, times.get('library')!, times.get('floor')!, { comparison: '<=', limit: 1.3 }))
 }
 
 export const fleetScenario: Scenario = reflinkScenario({
   id: 'fleet',
-  title: '7b. Tearing a fleet down (XFS, btrfs)',
+  title: '7b. The life of a fleet (XFS, btrfs)',
   description:
     'Removal of many volumes in one batch (docs/design.md §7): `reflink-pool volume remove --match` of N clones as a whole CLI process against `reflink-pool clone -n N`; ' +
-    'pool.removeVolumes of N against the floor binary issuing the same syscalls (locks, checks, durable intent, unlinks, rmdirs, syncfs). Every batch runs in a fresh pool made untimed; ' +
+    'pool.removeVolumes of N against the floor binary issuing the same syscalls (locks, checks, durable intent, unlinks, rmdirs, syncfs); ' +
+    '`volume start --match` + `volume stop --match` of K clones (one process each) against one process per vid and command; ' +
+    'a fleet day through the library (clone N, start, write 1 MiB into each, stop, remove) against the floor binary\'s `fleetday` (the same syscalls and barriers). Every batch runs in a fresh pool made untimed; ' +
     'the filesystem is synced before every timed step.',
   runOn: fleetOn,
 })
