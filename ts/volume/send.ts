@@ -260,6 +260,8 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
         return { stream: s, target }
       })
       stream = opened.stream
+      // The lock is not held while the stream flows (docs/design.md §8.6): the open
+      // descriptors pin the images, and a stalled receiver must not hold up the volume.
       // One batch is held back: the last one carries the END record, which leaves only once
       // the state is kept as a base. If keeping it fails (a full disk), the stream ends
       // without its END and the receiver commits nothing: no end trusts a state the other lacks.
