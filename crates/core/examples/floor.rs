@@ -313,12 +313,7 @@ fn remove(root: &Path, n: usize) -> Result<(u128, u64), StepError> {
         }
     }
     let sessions = root.join("sessions");
-    let intent = sessions.join("floor.remove");
-    let it = sessions.join("floor.remove~floor");
-    let f = step("open(O_EXCL)", create_excl(&it))?;
-    step("write", (&f).write_all(b"owner\n"))?;
-    step("fsync", f.sync_all())?;
-    step("rename", fs::rename(&it, &intent))?;
+    let intent = write_remove_intent(&sessions)?;
     let fsync_sessions = || {
         step(
             "fsync(dir)",
@@ -363,6 +358,18 @@ fn take_lock(root: &Path, i: usize) -> Result<(PathBuf, nix::fcntl::Flock<File>)
         .map_err(|(_, e)| StepError("flock", e.into()))?;
     step("lstat", fs::symlink_metadata(&lock))?;
     Ok((lock, f))
+}
+
+/// The remove batch's intent, as the library writes it: a temp file (O_EXCL), its
+/// bytes, fsync, rename to its name. The caller fsyncs the sessions directory.
+fn write_remove_intent(sessions: &Path) -> Result<PathBuf, StepError> {
+    let intent = sessions.join("floor.remove");
+    let it = sessions.join("floor.remove~floor");
+    let f = step("open(O_EXCL)", create_excl(&it))?;
+    step("write", (&f).write_all(b"owner\n"))?;
+    step("fsync", f.sync_all())?;
+    step("rename", fs::rename(&it, &intent))?;
+    Ok(intent)
 }
 
 fn record_path(root: &Path, i: usize) -> PathBuf {
@@ -500,12 +507,7 @@ fn fleet_remove(root: &Path, n: usize) -> Result<(), StepError> {
         files.push(names);
     }
     let sessions = root.join("sessions");
-    let intent = sessions.join("floor.remove");
-    let it = sessions.join("floor.remove~floor");
-    let f = step("open(O_EXCL)", create_excl(&it))?;
-    step("write", (&f).write_all(b"owner\n"))?;
-    step("fsync", f.sync_all())?;
-    step("rename", fs::rename(&it, &intent))?;
+    let intent = write_remove_intent(&sessions)?;
     fsync_dir(&sessions)?;
     for i in 0..n {
         step("unlink", fs::remove_file(record_path(root, i)))?;
