@@ -3,7 +3,7 @@
 // process and one batch, --json per vid, usage errors (exit 2) for a pattern that
 // matches nothing, and a template with snapshot volumes never removed silently.
 import anyTest, { type TestFn } from 'ava'
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { fsSuite, type FsKind } from './helpers/scratch-fs'
 import { runCli, runJson, sampleImage } from './helpers/cli-run'
@@ -63,6 +63,17 @@ for (const kind of ['xfs', 'btrfs', 'ext4'] as FsKind[]) {
     const short = await runCli(['volume', 'stop', '--match', 'appvms/ci-*'], { env })
     t.regex(short.stderr, /"appvms\/ci-\*\/\*\*" matches \d+ volumes/)
     t.is((await runJson(['volume', 'list'], { env })).json.length, 11)
+
+    // An entry the pool did not make under an image's name (a planted symlink) refuses the batch,
+    // naming it; nothing is removed, the link and its target stay.
+    const planted = join(dir, 'appvms/ci-3/root.img.7@2026-01-01T00:00:00Z')
+    symlinkSync('/etc/hostname', planted)
+    const unsafe = await runCli(['volume', 'remove', '--match', 'appvms/ci-*/root'], { env })
+    t.is(unsafe.status, 1, unsafe.stderr)
+    t.is(unsafe.stderr, `reflink-pool: cannot remove these volumes: ${planted} has an image's name but is not a regular file, so the pool did not make it and never removes it; move it away and run the command again; nothing was removed (ERR_UNSAFE_PATH)\n`)
+    t.is((await runJson(['volume', 'list'], { env })).json.length, 11)
+    t.is(readlinkSync(planted), '/etc/hostname')
+    unlinkSync(planted)
 
     const removed = await runJson(['volume', 'remove', 'appvms/ci-1/root', '--match', 'appvms/ci-*/root'], { env })
     t.is(removed.result.status, 0, removed.result.stderr)

@@ -56,6 +56,13 @@ const REWORD: Record<string, Rewording> = {
       `reflink-pool volume send SOURCE --resume TOKEN on the sending host (SOURCE: the volume sent there), TOKEN from reflink-pool volume resume-token ${c.vid} here (or drop them: volume receive --abort ${c.vid})`
   },
   ERR_STREAM_AUTH: (c, e) => (c.command === 'receive' && c.vid ? `cannot receive ${c.vid}: ${streamFault(e.message)}; nothing was changed` : null),
+  ERR_UNSAFE_PATH: (c, e) => {
+    // An entry under an image's name that the pool did not make (a symlink, FIFO, directory): never removed.
+    const path = (e as { path?: string }).path
+    if (c.command !== 'remove' || !path || !/not a regular file/.test(e.message)) return null
+    return `cannot remove ${c.vid ?? 'these volumes'}: ${path} has an image's name but is not a regular file, so the pool did not make it ` +
+      'and never removes it; move it away and run the command again; nothing was removed'
+  },
   ERR_UNKNOWN_VOLUME: (c, e) => (c.vid && e.message.includes(c.vid) ? `no volume ${c.vid} in this pool (see: reflink-pool volume list)` : e.message),
 }
 
