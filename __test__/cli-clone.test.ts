@@ -98,6 +98,13 @@ xfs.test('existing targets are refused before anything is cloned, with the hint 
   t.is(r.status, 1)
   t.regex(r.stderr, /3 targets are volumes already \(appvms\/e-1\/root, appvms\/e-2\/root, appvms\/e-3\/root\); nothing was cloned: add --skip-existing .*\(ERR_VOLUME_EXISTS\)/)
   await checkOnlyComplete(t, dir, env, first.json.made, [])
+  // A rerun with nothing left to make says so, not that snapshots come later.
+  const rerun = await runCli(['clone', TPL, 'appvms/e-{n}/root', '-n', '3', '--skip-existing'], { env })
+  t.is(rerun.status, 0, rerun.stderr)
+  t.regex(rerun.stdout, /^cloned: +0 × /m)
+  t.regex(rerun.stdout, /^skipped: +3 that existed already$/m)
+  t.regex(rerun.stdout, /^copy method: +none \(nothing cloned\)$/m)
+  t.notRegex(rerun.stdout, /per clone/)
 })
 
 ext4.test('ENOSPC on ext4 (copies, no reflink): exit 1, only complete volumes, --skip-existing finishes once there is room', async (t) => {

@@ -98,8 +98,8 @@ export function registerCloneCommand(program: Command): void {
           keyValues([
             ['cloned', `${count} × ${template.vid} (${mode}, ${result.batches} batch${result.batches === 1 ? '' : 'es'})`],
             ...(o.skipExisting ? [['skipped', `${result.skipped.length} that existed already`] as [string, string]] : []),
-            ['copy method', Object.entries(result.methods).map(([m, n]) => `${m} ×${n}`).join(', ') || 'none yet (snapshots are cloned at start)'],
-            ['time', `${humanDuration(result.totalMs)} total, ${humanDuration(data.perCloneMs)} per clone`],
+            ['copy method', Object.entries(result.methods).map(([m, n]) => `${m} ×${n}`).join(', ') || (count === 0 ? 'none (nothing cloned)' : 'none yet (snapshots are cloned at start)')],
+            ['time', count ? `${humanDuration(result.totalMs)} total, ${humanDuration(data.perCloneMs)} per clone` : `${humanDuration(result.totalMs)} total`],
             [sample.length === 1 ? 'data in the clone' : `data in ${sample.length} clones (first, last)`, `${humanSize(space.allocated)} allocated: ${humanSize(space.shared)} shared (${percent(space.shared, space.allocated)}), ${humanSize(space.exclusive)} exclusive`],
             ['filesystem growth', humanSize(data.space.filesystemGrowth)],
           ]),
