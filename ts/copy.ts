@@ -75,7 +75,7 @@ export async function copyFile(src: string, dst: string, options: CopyFileOption
   validateBoolean('options.copyMtime', copyMtime)
   if (signal !== undefined) validateSignal('options.signal', signal)
   if (onProgress !== undefined) validateFunction('options.onProgress', onProgress)
-  return runCopy((token, progress) => native.copyFile(src, dst, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress)
+  return runCopy((token, progress) => native.copyFile(src, dst, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress, reflink === 'always')
 }
 
 /** The native copy task's result. */
@@ -85,16 +85,21 @@ type NativeCopyOutcome = Outcome<{ method: CopyMethod; bytes: number; lastProgre
  * Run one native copy task (`start` gets the cancel token and the progress
  * callback) in a copy slot, with AbortSignal cancellation and the progress
  * rules of `copyFile`. Shared by `copyFile` and the pool's copies
- * (`PoolFiles.copy`, through the pool's directory handle).
+ * (`PoolFiles.copy`, through the pool's directory handle). A clone only
+ * (`cloneOnly`: reflink 'always') takes no slot: the slots bound the copies
+ * that move data, and a clone never does (a commit's fresh precache is one,
+ * and a thousand stops should not queue behind two slots).
  */
 export async function runCopy(
   start: (token: InstanceType<typeof native.CancelToken>, progress: ((done: number, total: number) => void) | undefined) => Promise<NativeCopyOutcome>,
   signal: AbortSignal | undefined,
   onProgress: ((doneBytes: number, totalBytes: number) => void) | undefined,
+  cloneOnly = false,
 ): Promise<CopyResult> {
   if (signal?.aborted) throw abortError(signal)
-  return copySlots.run(async () => {
+  const copy = async () => {
     const { method, bytes } = await runControlled('copyFile', signal, onProgress, start)
     return { method, bytes }
-  }, signal)
+  }
+  return cloneOnly ? copy() : copySlots.run(copy, signal)
 }

@@ -59,7 +59,7 @@ class Limiter {
 const fromEnv = Number(process.env.REFLINK_POOL_COPY_CONCURRENCY)
 export const copySlots = new Limiter(Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : 2)
 
-/** Set how many long native copies may run at once (default 2, or REFLINK_POOL_COPY_CONCURRENCY). */
+/** Set how many long native copies may run at once (default 2, or REFLINK_POOL_COPY_CONCURRENCY); a clone only (reflink 'always') takes no slot. */
 export function setCopyConcurrency(n: number): void {
   if (!Number.isSafeInteger(n) || n < 1) {
     throw libraryError('ERR_INVALID_ARG_VALUE', `The argument 'n' must be a positive integer. Received ${n}`)

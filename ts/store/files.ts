@@ -201,7 +201,7 @@ export class PoolFiles {
   async copy(src: string, dst: string, opts: CopyOptions = {}, srcFiles: PoolFiles = this): Promise<CopyResult> {
     const [from, to] = [srcFiles.rel(src), this.rel(dst)]
     const { size, copyMtime = false, sparse, reflink = 'auto', signal, onProgress } = opts
-    const result = await runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress)
+    const result = await runCopy((token, progress) => native.copyFileAt(srcFiles.dir, from, this.dir, to, { reflink, size, copyMtime, sparse }, token, progress), signal, onProgress, reflink === 'always')
     if (srcFiles === this && reflink === 'auto' && sparse !== 'always') this.reflinks = result.method === 'reflink'
     return result
   }
