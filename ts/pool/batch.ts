@@ -20,7 +20,6 @@
 // Kinds the batch path does not cover (start of volatile and snapshots-disabled
 // volumes, stop of everything but snapshot volumes: commits, revisions, record
 // updates) run through the per-volume calls, a few at a time.
-import { relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { abortError, throwIfAborted } from '../errors'
 import { forEachBounded } from '../bounded'
@@ -97,7 +96,7 @@ export function layout(vid: string) {
 
 export function metaDirs(ctx: PoolContext) {
   const { volumes, locks, sessions } = ctx.store.paths
-  return { records: relative(ctx.dirPath, volumes), locks: relative(ctx.dirPath, locks), sessions: relative(ctx.dirPath, sessions) }
+  return { records: ctx.files.rel(volumes), locks: ctx.files.rel(locks), sessions: ctx.files.rel(sessions) }
 }
 
 function methodCounts(list: { method: string; count: number }[]): Record<string, number> {
@@ -168,7 +167,7 @@ async function make(
               {
                 records: dirs.records,
                 locks: dirs.locks,
-                sources: sources.map((s) => relative(ctx.dirPath, s)),
+                sources: sources.map((s) => ctx.files.rel(s)),
                 items,
                 intent: `${dirs.sessions}/${intent}`,
                 intentData: [SELF_OWNER, ...order.map((r) => r.vid)].join('\n') + '\n',
@@ -316,7 +315,7 @@ export async function startVolumes(ctx: RegistryContext, list: readonly (Reflink
   if (batched.length) {
     const items = batched.map((v) => {
       const l = layout(v.vid)
-      const source = isSnapshot(v) ? relative(ctx.dirPath, volumePaths(ctx.dirPath, v.source!).clean) : undefined
+      const source = isSnapshot(v) ? ctx.files.rel(volumePaths(ctx.dirPath, v.source!).clean) : undefined
       return { dir: l.dir, clean: l.base + IMAGE_SUFFIX.clean, dirty: l.base + IMAGE_SUFFIX.dirty, source, record: l.record, lock: l.lock }
     })
     await ctx.runBatch(batched.map((v) => lockFileName(v.vid)), async () => {

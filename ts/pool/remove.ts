@@ -54,13 +54,6 @@ function dependentsError(outside: Map<string, string[]>): Error {
   return err
 }
 
-/** `path` (inside the pool directory `root`) relative to it: plain string work, as `relative` would give. */
-function under(root: string, path: string): string {
-  const prefix = root.endsWith('/') ? root : root + '/'
-  if (!path.startsWith(prefix)) throw new Error(`internal: ${path} is not inside ${root}`)
-  return path.slice(prefix.length)
-}
-
 /**
  * Remove `list` (volumes or vids of this pool) and, with `recursive`, their
  * dependents, in one batch. See RemoveVolumesOptions.
@@ -102,7 +95,7 @@ export async function removeVolumes(ctx: RegistryContext, list: readonly (Reflin
     // native task, listing its VM directory under the locks; its side files (store.sideFiles) are named.
     const items = order.map((vid) => {
       const l = layout(vid)
-      const files = ctx.store.sideFiles(vid).map((path) => under(ctx.dirPath, path))
+      const files = ctx.store.sideFiles(vid).map((path) => ctx.files.rel(path))
       return { dir: l.dir, base: l.base, files, busy: force ? undefined : l.base + IMAGE_SUFFIX.dirty, record: l.record, lock: l.lock }
     })
     // Queued behind other calls on these volumes: an abort meanwhile still counts.

@@ -19,7 +19,7 @@
 // No other module of ts/pool, ts/volume or ts/store imports the binding, its
 // task wiring (native-control.ts) or ts/internal.ts (docs/design.md §1): the
 // batch and send natives are called from here too.
-import { dirname, relative, sep, isAbsolute } from 'node:path'
+import { dirname, relative, resolve, sep, isAbsolute } from 'node:path'
 import { lstat, realpath, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { native, type NativeSendHeader } from '../binding'
@@ -93,18 +93,25 @@ export class DirEntry {
 /** The native listing's kind letters. */
 const KINDS: Record<string, DirEntry['kind']> = { f: 'file', d: 'directory', l: 'symlink', o: 'other' }
 
+/** An empty, `.` or `..` path segment: such a path is not plainly under the root's prefix. */
+const ODD_SEGMENT = /(^|\/)(\.\.?)?(\/|$)/
+
 /** Default bound of `readText`: a record, the config or an owner file is a few hundred bytes. */
 const MAX_TEXT_BYTES = 1 << 20
 
 export class PoolFiles {
   /** Whether the pool's filesystem clones files: unknown (null) until a copy inside the pool shows it. */
   private reflinks: boolean | null = null
+  /** The normalized root and a slash: what a path the pool joined under it starts with. */
+  private readonly prefix: string
 
   private constructor(
     /** The pool directory (absolute, as the user gave it; it may itself be a symlink, followed once at open). */
     readonly root: string,
     private readonly dir: InstanceType<typeof native.PoolDir>,
-  ) {}
+  ) {
+    this.prefix = resolve(root).replace(/\/?$/, '/')
+  }
 
   /**
    * Open the pool directory `root` once (creating it, mode 0700, when `create`)
@@ -120,8 +127,16 @@ export class PoolFiles {
     return poolError('ERR_UNSAFE_PATH', `${path} is ${what}, not something the pool created; refusing to use it`, { path })
   }
 
-  /** `path` relative to the root ('' for the root itself); an error when it is not inside. */
-  private rel(path: string): string {
+  /**
+   * `path` relative to the root ('' for the root itself); an error when it is not inside.
+   * A path the pool joined itself (the root, then plain names) is a slice: a batch asks
+   * for thousands (a remove batch, each volume's side files); anything else, `relative`.
+   */
+  rel(path: string): string {
+    if (path.startsWith(this.prefix)) {
+      const rest = path.slice(this.prefix.length)
+      if (!ODD_SEGMENT.test(rest)) return rest
+    }
     const rel = relative(this.root, path)
     if (rel.startsWith('..') || isAbsolute(rel)) throw this.unsafe(path, 'outside the pool directory')
     return rel.split(sep).join('/')
