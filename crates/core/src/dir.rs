@@ -399,6 +399,15 @@ impl Dir {
         })
     }
 
+    /// The kind of the entry `name`: the type its directory entry gave (`listed`), or, where
+    /// the filesystem gives none (DT_UNKNOWN), an lstat's; `None` when it vanished meanwhile.
+    fn kind_of_entry(&self, name: &OsStr, listed: Option<Kind>) -> Result<Option<Kind>> {
+        match listed {
+            Some(kind) => Ok(Some(kind)),
+            None => Ok(self.stat_name(name)?.map(|st| Kind::of(&st))),
+        }
+    }
+
     /// The names in this directory with their kinds (not followed), `.` and `..` excluded,
     /// unsorted, read on this handle's own descriptor after rewinding it: an lseek and
     /// two getdents64 for a small directory, where `list` opens a second descriptor.
@@ -427,18 +436,16 @@ impl Dir {
                 if name == "." || name == ".." {
                     continue;
                 }
-                let kind = match rec[18] {
-                    libc::DT_REG => Kind::File,
-                    libc::DT_DIR => Kind::Dir,
-                    libc::DT_LNK => Kind::Symlink,
-                    // DT_UNKNOWN (some filesystems): ask.
-                    libc::DT_UNKNOWN => match self.stat_name(name)? {
-                        Some(st) => Kind::of(&st),
-                        None => continue,
-                    },
-                    _ => Kind::Other,
+                let listed = match rec[18] {
+                    libc::DT_REG => Some(Kind::File),
+                    libc::DT_DIR => Some(Kind::Dir),
+                    libc::DT_LNK => Some(Kind::Symlink),
+                    libc::DT_UNKNOWN => None,
+                    _ => Some(Kind::Other),
                 };
-                out.push((name.to_os_string(), kind));
+                if let Some(kind) = self.kind_of_entry(name, listed)? {
+                    out.push((name.to_os_string(), kind));
+                }
             }
         }
     }
@@ -461,19 +468,15 @@ impl Dir {
                 continue;
             }
             use nix::dir::Type;
-            let kind = match ent.file_type() {
-                Some(Type::File) => Kind::File,
-                Some(Type::Directory) => Kind::Dir,
-                Some(Type::Symlink) => Kind::Symlink,
-                Some(_) => Kind::Other,
-                // DT_UNKNOWN (some filesystems): ask.
-                None => match fstatat(self.fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-                    Ok(st) => Kind::of(&st),
-                    Err(Errno::ENOENT) => continue,
-                    Err(e) => return Err(Error::os(e, "fstatat").with_path(self.shown(name))),
-                },
-            };
-            out.push((name.to_os_string(), kind));
+            let listed = ent.file_type().map(|t| match t {
+                Type::File => Kind::File,
+                Type::Directory => Kind::Dir,
+                Type::Symlink => Kind::Symlink,
+                _ => Kind::Other,
+            });
+            if let Some(kind) = self.kind_of_entry(name, listed)? {
+                out.push((name.to_os_string(), kind));
+            }
         }
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
