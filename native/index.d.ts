@@ -388,7 +388,7 @@ export interface NativeDropItem {
   /** Files of the volume, relative to the root (missing ones are fine). */
   files: Array<string>
   /** The volume's image base name: its images in `dir` are found by listing it under the lock. */
-  base?: string
+  base: string
   /** A name in `dir` whose existence refuses the batch (EBUSY): the dirty image unless forced. */
   busy?: string
   record: string

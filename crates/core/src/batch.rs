@@ -478,10 +478,10 @@ pub struct DropItem {
     /// looked up in one listing of its directory per batch (under the locks), so a
     /// missing one costs no unlink.
     pub files: Vec<PathBuf>,
-    /// The volume's image base name (`root` of `appvms/vm/root`): when set, every
-    /// image of the volume in `dir` (`image_names::is_image_of`) is found by listing
-    /// `dir` under the lock and removed too.
-    pub base: Option<OsString>,
+    /// The volume's image base name (`root` of `appvms/vm/root`): every image of the
+    /// volume in `dir` (`image_names::is_image_of`) is found by listing `dir` under
+    /// the lock and removed too.
+    pub base: OsString,
     /// A name in `dir` that refuses the whole batch (EBUSY naming it) when it exists:
     /// the dirty image of a running volume, unless the caller forces.
     pub busy: Option<OsString>,
@@ -537,26 +537,21 @@ pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<Batc
             }
             Err(e) => return Err(e),
         };
-        // With `base` the listing answers the running check too (no lstat of `busy`).
-        let mut running = None;
-        if let Some(base) = &item.base {
-            running = Some(false);
-            for (name, kind) in dir.entries()? {
-                if item.busy.as_ref() == Some(&name) {
-                    running = Some(true);
-                }
-                if !is_image_of(base.as_bytes(), name.as_bytes()) {
-                    continue;
-                }
-                if kind != Kind::File {
-                    return Err(unsafe_path(
-                        &dirs.path(&item.dir.join(&name)),
-                        "remove",
-                        "not a regular file (never removed as an image)",
-                    ));
-                }
-                found.push(name);
+        // The listing answers the running check too (no lstat of `busy`).
+        let mut running = false;
+        for (name, kind) in dir.entries()? {
+            running |= item.busy.as_ref() == Some(&name);
+            if !is_image_of(item.base.as_bytes(), name.as_bytes()) {
+                continue;
             }
+            if kind != Kind::File {
+                return Err(unsafe_path(
+                    &dirs.path(&item.dir.join(&name)),
+                    "remove",
+                    "not a regular file (never removed as an image)",
+                ));
+            }
+            found.push(name);
         }
         images.push(found);
         for file in item
@@ -576,16 +571,10 @@ pub fn remove_volumes(root: &Dir, spec: &DropSpec, ctl: &Control) -> Result<Batc
                 _ => {}
             }
         }
-        if let Some(busy) = &item.busy {
-            let running = match running {
-                Some(listed) => listed,
-                None => dirs.exists(&item.dir, busy)?,
-            };
-            if running {
-                return Err(
-                    Error::os(Errno::EBUSY, "remove").with_path(dirs.path(&item.dir.join(busy)))
-                );
-            }
+        if let (Some(busy), true) = (&item.busy, running) {
+            return Err(
+                Error::os(Errno::EBUSY, "remove").with_path(dirs.path(&item.dir.join(busy)))
+            );
         }
     }
     report.phase("check", &mut t);

@@ -111,7 +111,7 @@ pub struct NativeDropItem {
     /// Files of the volume, relative to the root (missing ones are fine).
     pub files: Vec<String>,
     /// The volume's image base name: its images in `dir` are found by listing it under the lock.
-    pub base: Option<String>,
+    pub base: String,
     /// A name in `dir` whose existence refuses the batch (EBUSY): the dirty image unless forced.
     pub busy: Option<String>,
     pub record: String,
@@ -288,7 +288,7 @@ impl BatchTask {
                     .map(|i| DropItem {
                         dir: PathBuf::from(&i.dir),
                         files: i.files.iter().map(PathBuf::from).collect(),
-                        base: i.base.as_ref().map(Into::into),
+                        base: i.base.clone().into(),
                         busy: i.busy.as_ref().map(Into::into),
                         record: i.record.clone().into(),
                         lock: i.lock.clone().into(),
