@@ -461,7 +461,9 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     await t.throwsAsync(pool.receiveVolume(a.vid, Readable.from([inc])), { code: 'ERR_UNKNOWN_VOLUME', message: /full stream creates/ })
     const corrupt = Buffer.from(full)
     corrupt[corrupt.length >> 1] ^= 1
-    await t.throwsAsync(pool.receiveVolume(a.vid, Readable.from(chunks(corrupt))), { code: 'ERR_STREAM_CORRUPT' })
+    const refused = await t.throwsAsync(pool.receiveVolume(a.vid, Readable.from(chunks(corrupt))), { code: 'ERR_STREAM_CORRUPT' })
+    t.is((refused as { path?: string }).path, undefined, 'a refused stream names no file of the pool (its staging file is gone)')
+    t.notRegex(refused!.message, /import\.img/)
     const header = full.subarray(0, 200)
     await t.throwsAsync(pool.receiveVolume(a.vid, Readable.from([header])), { code: 'ERR_STREAM_CORRUPT' })
     t.deepEqual(snapshotTree(pool.dirPath), before, 'nothing made by the refused streams (nor by a cut with nothing verified)')

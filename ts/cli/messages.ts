@@ -67,12 +67,12 @@ const REWORD: Record<string, Rewording> = {
 }
 
 /**
- * What is wrong with a refused stream, without the library's suffixes: the syscall
- * label and the pool's own staging file (never the user's), and the resume hint the
- * CLI words itself.
+ * What is wrong with a refused stream, without the library's suffixes: the step label
+ * (`, receive`, as Node's errors end in their syscall) and the resume hint the CLI
+ * words itself.
  */
 function streamFault(message: string): string {
-  return message.split('; the first ')[0].replace(/, receive(?: '[^']*')?$/, '')
+  return message.split('; the first ')[0].replace(/, receive$/, '')
 }
 
 /** `err` in the CLI's words (a CliError with the same code and the original as cause), or `err` itself. */

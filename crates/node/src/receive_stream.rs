@@ -6,6 +6,7 @@
 //! step (hashing a large range) between chunks.
 
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -119,13 +120,13 @@ impl ReceiveTask {
             }
             ReceiveOp::Write { data } => {
                 let r = opened(&mut receiver, "receive stream")?;
-                r.feed(data, &ctl).map_err(|e| e.with_path(st.shown()))?;
+                r.feed(data, &ctl).map_err(|e| at_file(e, st.shown()))?;
                 step(r.position(), None)
             }
             ReceiveOp::Finish => {
                 // Kept on failure: a stream cut before its END can still be suspended.
                 let r = opened(&mut receiver, "receive stream")?;
-                let h = r.finish(&ctl).map_err(|e| e.with_path(st.shown()))?;
+                let h = r.finish(&ctl).map_err(|e| at_file(e, st.shown()))?;
                 receiver.take();
                 // Verified: the name is the pool's commit's now (it renames or removes it);
                 // the directory handle closes here, not when JS collects this object.
@@ -230,5 +231,16 @@ impl ReceiveStream {
     #[napi]
     pub fn close(&self) -> AsyncTask<ReceiveTask> {
         step(&self.shared, ReceiveOp::Close)
+    }
+}
+
+/// A failure of the receive's own file (a full disk, an I/O error) names that file; a
+/// refused stream (corrupt, unauthenticated, truncated) is about the stream's bytes, and
+/// the pool's staging file, deleted with it, is no path to give the user.
+fn at_file(e: Error, file: PathBuf) -> Error {
+    if e.errno().is_some() {
+        e.with_path(file)
+    } else {
+        e
     }
 }
