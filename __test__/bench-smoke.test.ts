@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { budgetShare, renderSvg } from '../ts/bench/chart'
+import { timeInterleaved } from '../ts/bench/interleave'
 import { parseArgs, SCENARIOS, writeReport } from '../ts/bench/main'
 import { checksTable, renderMarkdown } from '../ts/bench/markdown'
 import { absoluteCheck, measurement, ratioCheck, SCHEMA, tally, type BenchReport } from '../ts/bench/results'
@@ -122,4 +123,21 @@ test('arguments: --quick, --only, --out; unknown ones are refused', (t) => {
   t.throws(() => parseArgs(['--only', 'nope']), { message: /unknown scenario nope/ })
   t.throws(() => parseArgs(['--fast']), { message: /unknown argument --fast/ })
   t.throws(() => parseArgs(['--out']), { message: /--out needs a value/ })
+})
+
+test('interleaved rounds: every peer runs once a round and each runs first equally often (two peers alternate)', async (t) => {
+  const firsts: string[] = []
+  const ran: string[][] = []
+  const peer = (id: string) => ({
+    id,
+    run: (round: number) => {
+      ;(ran[round] ??= []).push(id)
+      if (ran[round].length === 1) firsts.push(id)
+      return 1
+    },
+  })
+  const samples = await timeInterleaved([peer('a'), peer('b')], { rounds: 6 })
+  t.deepEqual(samples.get('a'), [1, 1, 1, 1, 1, 1])
+  t.true(ran.every((r) => [...r].sort().join() === 'a,b'))
+  t.deepEqual(firsts, ['a', 'b', 'a', 'b', 'a', 'b'])
 })

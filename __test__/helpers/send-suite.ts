@@ -427,7 +427,8 @@ export function sendSuite(avaTest: TestFn, kind: FsKind): void {
     t.deepEqual(snapshotTree(a.pool.dirPath), before)
     unlinkSync(planted)
     // Planted while a send runs: keeping the state fails, and the END record is withheld, so the receiver commits nothing.
-    await step(a, [{ kind: 'write', offset: 0, length: MiB, seed: 17 }])
+    // (12 MiB of data: a stream of more than one 8 MiB batch, so a first one arrives before the end.)
+    await step(a, [{ kind: 'write', offset: 0, length: 12 * MiB, seed: 17 }])
     const partial: Buffer[] = []
     await t.throwsAsync(async () => {
       for await (const c of a.send()) {

@@ -1,5 +1,5 @@
 // Interleaved timing: each round runs every peer once, in a freshly shuffled
-// (seeded) order, so slow drift of the machine (writeback, other tenants) hits
+// (seeded) order whose first peer takes turns, so slow drift of the machine (writeback, other tenants) hits
 // every peer alike and no peer always runs right after the same neighbour.
 // Preparation, the `between` hook (sync, drop caches) and cleanup run outside
 // the timed region; cleanups run after the whole round (or after all rounds),
@@ -41,7 +41,12 @@ export async function timeInterleaved(peers: readonly TimedPeer[], opts: Interle
   const samples = new Map<string, number[]>(peers.map((p) => [p.id, []]))
   const rand = prng(opts.rounds * 7919 + peers.length)
   for (let round = 0; round < opts.rounds; round++) {
-    for (const peer of shuffled(peers, rand)) {
+    // Shuffled, then turned so that each peer runs first equally often: with two peers a
+    // shuffle alone put the same one first in every round of a run (always after the
+    // previous round's writeback).
+    const order = shuffled(peers, rand)
+    const lead = order.indexOf(peers[round % peers.length])
+    for (const peer of [...order.slice(lead), ...order.slice(0, lead)]) {
       await peer.prepare?.(round)
       await opts.between?.()
       const t0 = performance.now()

@@ -128,8 +128,17 @@ export interface SendAccess {
   states: VolumeStates
 }
 
-/** Bytes asked of the native sender per step. */
-const BATCH = 2 << 20
+/** Bytes asked of the native sender per step (4 to 8 records of data: the fewer steps, the less each byte costs). */
+const BATCH = 8 << 20
+/** Bytes of stream handed to the native receiver per step (about 8 records of data). */
+const PIECE = 8 << 20
+
+/** The sender's next batch, asked for ahead of need: a rejection nobody awaits (the consumer stopped) is not an unhandled one. */
+function nextBatch(stream: SendStream): Promise<{ data?: Buffer | null; position: number }> {
+  const p = unwrap(stream.next(BATCH))
+  p.catch(() => {})
+  return p
+}
 
 /** The committed images of a volume: the clean image, its revisions, then its kept bases. */
 async function committed(v: SendAccess): Promise<string[]> {
@@ -266,10 +275,12 @@ export function sendVolume(v: SendAccess, options?: SendOptions): Readable {
       // the state is kept as a base. If keeping it fails (a full disk), the stream ends
       // without its END and the receiver commits nothing: no end trusts a state the other lacks.
       let held: { data: Buffer; position: number } | null = null
-      for (;;) {
+      for (let ahead = nextBatch(stream); ; ) {
         if (signal?.aborted) throw abortError(signal)
-        const { data, position } = await unwrap(stream.next(BATCH))
+        const { data, position } = await ahead
         if (!data) break
+        // The core makes the next batch while the consumer takes this one.
+        ahead = nextBatch(stream)
         if (held) {
           onProgress?.(held.position, opened.target.size)
           yield held.data
@@ -523,21 +534,18 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         const made = await unwrap(r.open())
         own = join(v.paths.dir, made.name!)
         const method: ReceiveReport['method'] = made.method ?? 'sparse'
-        let pending: Buffer | null = first.subarray(headLen)
-        for (;;) {
+        // The stream goes to the core in pieces of PIECE bytes, one task each (not one per
+        // pipe chunk), and the next piece is read while the core writes the last one.
+        const rest = first.subarray(headLen)
+        let reading: Promise<Buffer> | null = null
+        for (let piece: Buffer | null = rest.length ? rest : null; ; piece = null) {
           if (signal?.aborted) throw abortError(signal)
-          let chunk: Buffer
-          if (pending) {
-            chunk = pending
-            pending = null
-          } else {
-            const next = await raceAbort(it.next(), signal)
-            if (next.done) break
-            chunk = toBuffer(next.value)
-          }
-          if (chunk.length === 0) continue
+          piece ??= await (reading ?? readAtLeast(it, PIECE, signal))
+          if (piece.length === 0) break
+          reading = readAtLeast(it, PIECE, signal)
+          reading.catch(() => {})
           refused = true
-          const { position } = await unwrap(r.write(chunk))
+          const { position } = await unwrap(r.write(piece))
           refused = false
           onProgress?.(position, header.size)
         }

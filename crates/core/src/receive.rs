@@ -85,29 +85,70 @@ pub fn stage(
     Ok((file, kept, method))
 }
 
-/// Applies a stream to a prepared file.
+/// Applies a stream to a prepared file, in two stages that overlap: record `i + 1` is
+/// cut from the stream and checked against its seal (and unpacked) while record `i`,
+/// already checked, is written (docs/design.md §8.3). A record never touches the file
+/// before its own seal checked; a key's MAC runs beside the writes, not before them.
 pub struct Receiver {
+    check: Checker,
+    image: Image,
+    /// Bytes of an incomplete record carried over to the next `feed`.
+    pending: Vec<u8>,
+    /// The records of the piece being applied (kept for its buffer).
+    cuts: Vec<Cut>,
+}
+
+/// The first stage: cuts records from the stream and checks them.
+struct Checker {
+    header: Header,
+    seal: Seal,
+    codec: Codec,
+    /// Buffers of unpacked payloads, reused.
+    spare: Vec<Vec<u8>>,
+}
+
+/// The second stage: writes checked records into the file.
+struct Image {
     header: Header,
     file: File,
     /// Zero-block granularity of a full stream's writes (the filesystem's block size).
     block: usize,
+    /// Records applied.
     seq: u32,
     /// End of the last record applied: the next one must start at or after it.
     pos: u64,
     hash: u128,
-    /// Bytes of an incomplete record carried over to the next `feed`.
-    pending: Vec<u8>,
     /// The image hash the END record announced, once seen.
     announced: Option<u128>,
     scratch: Vec<u8>,
-    seal: Seal,
-    codec: Codec,
-    /// A compressed record's image bytes.
-    unpacked: Vec<u8>,
     /// A full stream applied over another image (`receive --like`): only the blocks
     /// that differ are written, and what no record covers is punched.
     over: bool,
 }
+
+/// A complete record in a piece of stream: its head (checked) and where it lies.
+struct Cut {
+    head: RecordHead,
+    at: usize,
+    total: usize,
+}
+
+/// A record whose seal checked, ready to write.
+struct Checked {
+    head: RecordHead,
+    payload: Payload,
+}
+
+enum Payload {
+    /// The payload as it lies in the piece (`start..end`).
+    At(usize, usize),
+    /// A compressed record's image bytes.
+    Unpacked(Vec<u8>),
+}
+
+/// Records from this payload size are checked beside the write of the one before (below
+/// it the hand-over to another thread costs more than the check).
+const OVERLAP_MIN: u64 = 64 << 10;
 
 impl Receiver {
     /// `file` is open for reading and writing and already holds the base (or nothing) at
@@ -116,19 +157,25 @@ impl Receiver {
     /// `Header::decode` gave with the header.
     pub fn new(header: Header, seal: Seal, file: File, block: usize) -> Receiver {
         Receiver {
-            hash: header.start_hash(),
-            pos: header.resume_from.unwrap_or(0),
-            header,
-            file,
-            block: block.max(512),
-            seq: 0,
+            check: Checker {
+                header,
+                seal,
+                codec: Codec::new(),
+                spare: Vec::new(),
+            },
+            image: Image {
+                hash: header.start_hash(),
+                pos: header.resume_from.unwrap_or(0),
+                header,
+                file,
+                block: block.max(512),
+                seq: 0,
+                announced: None,
+                scratch: Vec::new(),
+                over: false,
+            },
             pending: Vec::new(),
-            announced: None,
-            scratch: Vec::new(),
-            seal,
-            codec: Codec::new(),
-            unpacked: Vec::new(),
-            over: false,
+            cuts: Vec::new(),
         }
     }
 
@@ -137,128 +184,269 @@ impl Receiver {
     /// holds the right bytes is left alone, so it stays shared with that volume. No
     /// effect on an incremental stream (it starts from its base anyway).
     pub fn over_existing(mut self) -> Receiver {
-        self.over = self.header.base.is_none();
+        self.image.over = self.image.header.base.is_none();
         self
     }
 
     /// Records applied so far (a resume token counts them).
     pub fn records(&self) -> u32 {
-        self.seq
+        self.image.seq
     }
 
     /// Whether a cut receive has something to keep for a resume: records applied since
     /// it started, and no END seen (a complete stream that failed its checks is not cut).
     pub fn suspendable(&self) -> bool {
-        self.announced.is_none() && self.seq > 0
+        self.image.announced.is_none() && self.image.seq > 0
     }
 
     /// fsync what was applied (before the pool keeps the file for a resume).
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_all().map_err(|e| Error::io(e, "fsync"))
+        self.image
+            .file
+            .sync_all()
+            .map_err(|e| Error::io(e, "fsync"))
     }
 
     /// Bytes of the image covered so far (for progress).
     pub fn position(&self) -> u64 {
-        self.pos
+        self.image.pos
     }
 
-    /// Apply every complete record in `pending` + `data`; keep an incomplete tail.
-    pub fn feed(&mut self, data: &[u8], ctl: &Control) -> Result<()> {
-        if self.pending.is_empty() {
-            let used = self.apply_records(data, ctl)?;
-            self.pending.extend_from_slice(&data[used..]);
+    /// Apply every complete record in `pending` + `data`; keep an incomplete tail. Only
+    /// the record carried over is copied: the rest is applied where it lies in `data`.
+    pub fn feed(&mut self, mut data: &[u8], ctl: &Control) -> Result<()> {
+        while !self.pending.is_empty() && !data.is_empty() {
+            let head_len = self.check.header.head_len();
+            let want = if self.pending.len() < head_len {
+                head_len
+            } else {
+                let ended = self.image.announced.is_some();
+                self.check
+                    .cut_len(&self.pending, self.image.seq, self.image.pos, ended)?
+            };
+            let take = (want - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() >= head_len && self.pending.len() == want {
+                let one = std::mem::take(&mut self.pending);
+                let r = self.apply_records(&one, ctl);
+                self.pending = one;
+                if r? == self.pending.len() {
+                    self.pending.clear();
+                }
+            }
+        }
+        let used = self.apply_records(data, ctl)?;
+        self.pending.extend_from_slice(&data[used..]);
+        Ok(())
+    }
+
+    /// Apply the complete records at the start of `buf`; returns the bytes used. A head
+    /// that fails its checks is reported once the records before it are applied.
+    fn apply_records(&mut self, buf: &[u8], ctl: &Control) -> Result<usize> {
+        let mut cuts = std::mem::take(&mut self.cuts);
+        cuts.clear();
+        let (mut seq, mut pos, mut at) = (self.image.seq, self.image.pos, 0usize);
+        let mut ended = self.image.announced.is_some();
+        let bad = loop {
+            match self.check.cut(buf, at, seq, pos, ended) {
+                Ok(Some(c)) => {
+                    seq = seq.wrapping_add(1);
+                    pos = c.head.offset + c.head.length;
+                    ended = c.head.kind == KIND_END;
+                    at += c.total;
+                    cuts.push(c);
+                }
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        let overlap = cuts.iter().skip(1).any(|c| c.head.stored >= OVERLAP_MIN);
+        let r = if overlap {
+            // One hand-over to the worker threads for the piece, not one per record.
+            rayon::scope(|_| self.apply_cuts(buf, &cuts, ctl))
         } else {
-            let mut buf = std::mem::take(&mut self.pending);
-            buf.extend_from_slice(data);
-            let used = self.apply_records(&buf, ctl)?;
-            buf.drain(..used);
-            self.pending = buf;
+            self.apply_cuts(buf, &cuts, ctl)
+        };
+        self.cuts = cuts;
+        r?;
+        match bad {
+            Some(e) => Err(e),
+            None => Ok(at),
+        }
+    }
+
+    /// Check and write `cuts` in order, checking each while the one before is written.
+    fn apply_cuts(&mut self, buf: &[u8], cuts: &[Cut], ctl: &Control) -> Result<()> {
+        let Receiver { check, image, .. } = self;
+        // Step k writes record k - 1 and checks record k.
+        let mut ready: Option<Checked> = None;
+        for k in 0..=cuts.len() {
+            let cut = cuts.get(k);
+            let mut write = || match &ready {
+                Some(r) => image.apply(r, buf, ctl),
+                None => Ok(()),
+            };
+            let mut next = || match cut {
+                Some(c) => ctl.check().and_then(|()| check.check(buf, c)).map(Some),
+                None => Ok(None),
+            };
+            let overlap = ready.is_some() && cut.is_some_and(|c| c.head.stored >= OVERLAP_MIN);
+            let (written, checked) = if overlap {
+                rayon::join(write, next)
+            } else {
+                let w = write();
+                let n = if w.is_ok() { next() } else { Ok(None) };
+                (w, n)
+            };
+            if let Some(r) = ready.take() {
+                check.recycle(r);
+            }
+            written?;
+            ready = checked?;
         }
         Ok(())
     }
 
-    /// Apply the complete records at the start of `buf`; returns the bytes used.
-    fn apply_records(&mut self, buf: &[u8], ctl: &Control) -> Result<usize> {
-        let head_len = self.header.head_len();
-        let seal_len = self.header.seal_len();
-        let mut at = 0usize;
-        while buf.len() - at >= head_len {
-            if self.announced.is_some() {
-                return Err(corrupt("bytes after the END record"));
-            }
-            let head = RecordHead::decode(&self.header, &buf[at..at + head_len])?;
-            self.check_head(&head)?;
-            let total = head_len + head.stored as usize + seal_len;
-            if buf.len() - at < total {
-                break;
-            }
-            ctl.check()?;
-            let body = &buf[at..at + total - seal_len];
-            self.seal.check(
-                &head,
-                body,
-                head_len,
-                &buf[at + total - seal_len..at + total],
-            )?;
-            let payload = &body[head_len..];
-            if head.kind == KIND_ZDATA {
-                let mut unpacked = std::mem::take(&mut self.unpacked);
-                unpacked.resize(head.length as usize, 0);
-                self.codec.decompress(payload, &mut unpacked)?;
-                let r = self.apply(&head, &unpacked, ctl);
-                self.unpacked = unpacked;
-                r?;
-            } else {
-                self.apply(&head, payload, ctl)?;
-            }
-            self.seq = self.seq.wrapping_add(1);
-            at += total;
-        }
-        if self.announced.is_some() && at < buf.len() {
+    /// Check that the stream was complete and the image is the sender's (no fsync: the
+    /// caller's commit makes the file durable). Returns the image hash.
+    pub fn finish(&mut self, ctl: &Control) -> Result<u128> {
+        let image = &mut self.image;
+        let Some(announced) = image.announced else {
+            return Err(corrupt(format!(
+                "the stream ended before its END record (truncated after {} records)",
+                image.seq
+            )));
+        };
+        if !self.pending.is_empty() {
             return Err(corrupt("bytes after the END record"));
         }
-        Ok(at)
+        if !image.header.updates_hash() {
+            image.hash = image_hash(&image.file, image.header.size, ctl)?;
+        }
+        if image.hash != announced {
+            return Err(corrupt(
+                "the received image's checksum differs from the sender's (the base differs, or the stream was altered)",
+            ));
+        }
+        Ok(image.hash)
+    }
+}
+
+impl Checker {
+    /// The length of the record whose head starts `buf` (checked: a corrupt length is
+    /// refused before its payload is waited for).
+    fn cut_len(&self, buf: &[u8], seq: u32, pos: u64, ended: bool) -> Result<usize> {
+        if ended {
+            return Err(corrupt("bytes after the END record"));
+        }
+        let head = RecordHead::decode(&self.header, &buf[..self.header.head_len()])?;
+        check_head(&self.header, &head, seq, pos)?;
+        Ok(self.header.head_len() + head.stored as usize + self.header.seal_len())
     }
 
-    /// Everything about a head that can be checked before its payload arrives.
-    fn check_head(&self, h: &RecordHead) -> Result<()> {
-        let size = self.header.size;
-        if h.seq != self.seq {
-            return Err(corrupt(format!(
-                "record {} arrived where record {} was expected (reordered or missing records)",
-                h.seq, self.seq
-            )));
+    /// The record at `buf[at..]`, when it is complete; `seq` and `pos` are what the
+    /// records before it leave, `ended` whether one of them was the END.
+    fn cut(&self, buf: &[u8], at: usize, seq: u32, pos: u64, ended: bool) -> Result<Option<Cut>> {
+        let rest = &buf[at..];
+        if rest.is_empty() {
+            return Ok(None);
         }
-        if h.kind == KIND_END {
-            if h.offset != size || h.length != SUM_LEN as u64 {
-                return Err(corrupt("malformed END record"));
-            }
-            return Ok(());
+        if ended {
+            return Err(corrupt("bytes after the END record"));
         }
-        let ok_len = match h.kind {
-            KIND_DATA | KIND_ZDATA => h.length > 0 && h.length <= MAX_DATA,
-            KIND_HOLE => h.length > 0,
-            other => return Err(corrupt(format!("unknown record kind {other}"))),
+        if rest.len() < self.header.head_len() {
+            return Ok(None);
+        }
+        let total = self.cut_len(rest, seq, pos, false)?;
+        if rest.len() < total {
+            return Ok(None);
+        }
+        let head = RecordHead::decode(&self.header, &rest[..self.header.head_len()])?;
+        Ok(Some(Cut { head, at, total }))
+    }
+
+    /// Check a record's seal (advancing the chain) and unpack a compressed payload.
+    fn check(&mut self, buf: &[u8], c: &Cut) -> Result<Checked> {
+        let (head_len, seal_len) = (self.header.head_len(), self.header.seal_len());
+        let body = &buf[c.at..c.at + c.total - seal_len];
+        let sent = &buf[c.at + c.total - seal_len..c.at + c.total];
+        self.seal.check(&c.head, body, head_len, sent)?;
+        let (start, end) = (c.at + head_len, c.at + c.total - seal_len);
+        let payload = if c.head.kind == KIND_ZDATA {
+            let mut unpacked = self.spare.pop().unwrap_or_default();
+            unpacked.resize(c.head.length as usize, 0);
+            self.codec.decompress(&buf[start..end], &mut unpacked)?;
+            Payload::Unpacked(unpacked)
+        } else {
+            Payload::At(start, end)
         };
-        let end = h.offset.checked_add(h.length);
-        let fits = end.is_some_and(|e| e <= size);
-        let aligned = h.offset % BLOCK == 0 && end.is_some_and(|e| e % BLOCK == 0 || e == size);
-        if !ok_len || !fits || !aligned {
-            return Err(corrupt(format!(
-                "record {} has a bad range ({} bytes at offset {} of a {size}-byte image)",
-                h.seq, h.length, h.offset
-            )));
+        Ok(Checked {
+            head: c.head,
+            payload,
+        })
+    }
+
+    /// Take back an unpacked payload's buffer.
+    fn recycle(&mut self, c: Checked) {
+        if let Payload::Unpacked(v) = c.payload {
+            self.spare.push(v);
         }
-        if h.offset < self.pos {
-            return Err(corrupt(format!(
-                "record {} at offset {} overlaps or precedes the previous one (ending at {})",
-                h.seq, h.offset, self.pos
-            )));
+    }
+}
+
+/// Everything about a head that can be checked before its payload arrives; `seq` and
+/// `pos` are the record number and image offset the records before it leave.
+fn check_head(header: &Header, h: &RecordHead, seq: u32, pos: u64) -> Result<()> {
+    let size = header.size;
+    if h.seq != seq {
+        return Err(corrupt(format!(
+            "record {} arrived where record {} was expected (reordered or missing records)",
+            h.seq, seq
+        )));
+    }
+    if h.kind == KIND_END {
+        if h.offset != size || h.length != SUM_LEN as u64 {
+            return Err(corrupt("malformed END record"));
         }
+        return Ok(());
+    }
+    let ok_len = match h.kind {
+        KIND_DATA | KIND_ZDATA => h.length > 0 && h.length <= MAX_DATA,
+        KIND_HOLE => h.length > 0,
+        other => return Err(corrupt(format!("unknown record kind {other}"))),
+    };
+    let end = h.offset.checked_add(h.length);
+    let fits = end.is_some_and(|e| e <= size);
+    let aligned = h.offset % BLOCK == 0 && end.is_some_and(|e| e % BLOCK == 0 || e == size);
+    if !ok_len || !fits || !aligned {
+        return Err(corrupt(format!(
+            "record {} has a bad range ({} bytes at offset {} of a {size}-byte image)",
+            h.seq, h.length, h.offset
+        )));
+    }
+    if h.offset < pos {
+        return Err(corrupt(format!(
+            "record {} at offset {} overlaps or precedes the previous one (ending at {})",
+            h.seq, h.offset, pos
+        )));
+    }
+    Ok(())
+}
+
+impl Image {
+    /// Write a checked record.
+    fn apply(&mut self, c: &Checked, buf: &[u8], ctl: &Control) -> Result<()> {
+        let payload = match &c.payload {
+            Payload::At(start, end) => &buf[*start..*end],
+            Payload::Unpacked(v) => &v[..],
+        };
+        self.write(&c.head, payload, ctl)?;
+        self.seq = self.seq.wrapping_add(1);
         Ok(())
     }
 
-    fn apply(&mut self, h: &RecordHead, payload: &[u8], ctl: &Control) -> Result<()> {
+    fn write(&mut self, h: &RecordHead, payload: &[u8], ctl: &Control) -> Result<()> {
         let updates = self.header.updates_hash();
         let incremental = self.header.base.is_some();
         let end = h.offset + h.length;
@@ -374,28 +562,5 @@ impl Receiver {
             }
             Err(e) => Err(Error::os(e, "fallocate(PUNCH_HOLE)")),
         }
-    }
-
-    /// Check that the stream was complete and the image is the sender's (no fsync: the
-    /// caller's commit makes the file durable). Returns the image hash.
-    pub fn finish(&mut self, ctl: &Control) -> Result<u128> {
-        let Some(announced) = self.announced else {
-            return Err(corrupt(format!(
-                "the stream ended before its END record (truncated after {} records)",
-                self.seq
-            )));
-        };
-        if !self.pending.is_empty() {
-            return Err(corrupt("bytes after the END record"));
-        }
-        if !self.header.updates_hash() {
-            self.hash = image_hash(&self.file, self.header.size, ctl)?;
-        }
-        if self.hash != announced {
-            return Err(corrupt(
-                "the received image's checksum differs from the sender's (the base differs, or the stream was altered)",
-            ));
-        }
-        Ok(self.hash)
     }
 }

@@ -9,7 +9,7 @@ use reflink_pool_core::control::Control;
 use reflink_pool_core::imagehash::image_hash;
 use reflink_pool_core::receive::Receiver;
 use reflink_pool_core::send::Sender;
-use reflink_pool_core::send_format::{BaseRef, Header, StreamKey, MAX_HEADER_LEN};
+use reflink_pool_core::send_format::{BaseRef, Header, RecordHead, StreamKey, MAX_HEADER_LEN};
 
 const MIB: u64 = 1 << 20;
 
@@ -237,6 +237,16 @@ fn every_mode_round_trips_and_compression_shrinks_text() {
         let h = receive_as(&full, r.try_clone().unwrap(), 9999, mode.key.as_ref());
         assert_eq!(h.unwrap(), base_hash, "{mode:?}");
         assert_eq!(bytes(&r, size), bytes(&base, size), "{mode:?}");
+        // In one piece: each record is checked while the one before it is written.
+        let whole = make(&dir.path().join("w"), size, &[]);
+        let h = receive_as(
+            &full,
+            whole.try_clone().unwrap(),
+            full.len(),
+            mode.key.as_ref(),
+        );
+        assert_eq!(h.unwrap(), base_hash, "{mode:?}");
+        assert_eq!(bytes(&whole, size), bytes(&base, size), "{mode:?}");
         let inc_header = Header::new(
             size,
             [2; 16],
@@ -286,6 +296,61 @@ fn keyed_streams_refuse_other_keys_splices_and_tampering() {
     altered[hl + 40] ^= 1;
     assert_eq!(code(&altered, Some(&key)), "ERR_STREAM_AUTH");
     receive_as(&a, fresh(), 1 << 20, Some(&key)).unwrap();
+}
+
+/// Where each record of `stream` starts, and its head.
+fn records(stream: &[u8], key: Option<&StreamKey>) -> Vec<(usize, RecordHead)> {
+    let (header, _) = Header::decode(&stream[..MAX_HEADER_LEN], key).unwrap();
+    let mut at = header.wire_len();
+    let mut out = Vec::new();
+    while at < stream.len() {
+        let head = RecordHead::decode(&header, &stream[at..at + header.head_len()]).unwrap();
+        out.push((at, head));
+        at += header.head_len() + head.stored as usize + header.seal_len();
+    }
+    out
+}
+
+#[test]
+fn a_record_checked_beside_a_write_never_reaches_the_file_when_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _, size) = pair(dir.path());
+    for mode in [MODES[0], MODES[2]] {
+        let full = stream_as(Header::new(size, [1; 16], None), &base, None, mode);
+        let recs = records(&full, mode.key.as_ref());
+        // The third DATA record: checked while the second is written.
+        let (at, head) = recs
+            .iter()
+            .filter(|(_, h)| h.stored > 0)
+            .nth(2)
+            .copied()
+            .unwrap();
+        let mut altered = full.clone();
+        altered[at + 40] ^= 1;
+        let r = make(&dir.path().join("r"), size, &[]);
+        let e = receive_as(
+            &altered,
+            r.try_clone().unwrap(),
+            altered.len(),
+            mode.key.as_ref(),
+        );
+        let want = if mode.key.is_some() {
+            "ERR_STREAM_AUTH"
+        } else {
+            "ERR_STREAM_CORRUPT"
+        };
+        assert_eq!(e.unwrap_err().code_name(), want, "{mode:?}");
+        let got = bytes(&r, size);
+        let range = head.offset as usize..(head.offset + head.length) as usize;
+        assert!(
+            got[range].iter().all(|&b| b == 0),
+            "{mode:?}: the refused record was written"
+        );
+        // The records before it were written (and the file is deleted by the caller).
+        let (_, first) = recs[0];
+        let first = first.offset as usize..(first.offset + first.length) as usize;
+        assert_eq!(got[first.clone()], bytes(&base, size)[first], "{mode:?}");
+    }
 }
 
 #[test]
