@@ -180,6 +180,35 @@ for (const what of ['receive', 'receive (creating the volume)', 'import -'] as c
   })
 }
 
+fsTest.serial('xfs: Ctrl-C during a CLI receive that verified records keeps them and says how to resume; the resume completes it', async (t) => {
+  const { a, b, full } = await pair()
+  const bDir = b.pool.dirPath
+  await b.pool.close()
+  const cli = spawnCli(['--pool', bDir, 'volume', 'receive', VID])
+  let stderr = ''
+  cli.stderr.on('data', (d: Buffer) => (stderr += d))
+  cli.stdin.on('error', () => {})
+  const exited = new Promise<number | null>((r) => cli.on('exit', (code) => r(code)))
+  // 3 of the 5 MiB of data: whole records verified, then a sender that says nothing more.
+  cli.stdin.write(full.subarray(0, 3 * MiB + 4096))
+  const vmDir = join(bDir, 'vm-templates/v')
+  const writing = () => readdirSync(vmDir).some((n) => n.startsWith('root-import.img'))
+  for (let i = 0; i < 500 && !writing(); i++) await sleep(20)
+  await sleep(300)
+  cli.kill('SIGINT')
+  const code = await within(exited, 5000, 'the CLI to exit')
+  t.is(code, 130, stderr)
+  t.regex(stderr, /interrupted; the first \S+ \S+, verified, are kept: resume with reflink-pool volume send SOURCE --resume TOKEN/)
+  const token = (await runCli(['--pool', bDir, 'volume', 'resume-token', VID])).stdout.trim()
+  const rest = await collect(a.send({ resume: token }))
+  t.true(rest.length < full.length - 2 * MiB, `the resumed stream (${rest.length} bytes) skips what was kept`)
+  const pool = await ReflinkPool.open({ dirPath: bDir })
+  await pool.getVolume(VID).receive(Readable.from([rest]))
+  t.is(sha256(clean(bDir)), sha256(clean(a.pool.dirPath)))
+  await pool.close()
+  await a.pool.close()
+})
+
 fsTest.serial('xfs: recovery removes the temp file of a kept base that a crashed send was making, and keeps the bases', async (t) => {
   const { a, b, full } = await pair()
   await b.receive(Readable.from([full]))

@@ -6,7 +6,7 @@
 import { Argument, Command, CommanderError } from 'commander'
 import { commandTree } from './command-tree'
 import { complete, completionScript, SHELLS, type Shell } from './completion'
-import { EXIT, EXIT_STATUS_TEXT, UsageError, errorJson, errorLine, exitStatusOf } from './errors'
+import { CliError, EXIT, EXIT_STATUS_TEXT, UsageError, errorJson, errorLine, exitStatusOf } from './errors'
 import { toJson } from './output'
 import { registerPoolCommands } from './commands/pool'
 import { registerVolumeCommands } from './commands/volume'
@@ -112,7 +112,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     // (it reaches both ends of a pipe) before the abort was seen: never blame the stream.
     if (interrupt.aborted) {
       if (json) process.stdout.write(toJson(errorJson((err as Error)?.name === 'AbortError' ? err : abortError(interrupt.signal))) + '\n')
-      process.stderr.write('reflink-pool: interrupted (ABORT_ERR)\n')
+      // A command may say what the interruption left (a receive: what it kept for a resume).
+      const said = err instanceof CliError && err.code === 'ABORT_ERR' ? err.message : 'interrupted'
+      process.stderr.write(`reflink-pool: ${said} (ABORT_ERR)\n`)
       return EXIT.interrupted
     }
     return report(err, { json, debug })

@@ -52,8 +52,12 @@ const REWORD: Record<string, Rewording> = {
     // A cut receive that kept what it verified: say how to go on from there.
     const kept = (e as { resumableFrom?: number }).resumableFrom
     if (kept === undefined) return `cannot receive ${c.vid}: ${cause}; nothing was changed`
-    return `cannot receive ${c.vid}: ${cause}; the first ${humanSize(kept)}, verified, are kept: resume with ` +
-      `reflink-pool volume send SOURCE --resume TOKEN on the sending host (SOURCE: the volume sent there), TOKEN from reflink-pool volume resume-token ${c.vid} here (or drop them: volume receive --abort ${c.vid})`
+    return `cannot receive ${c.vid}: ${cause}; ${resumeHint(c.vid, kept)}`
+  },
+  // Ctrl-C during a receive that kept what it verified: the same way on.
+  ABORT_ERR: (c, e) => {
+    const kept = (e as { resumableFrom?: number }).resumableFrom
+    return c.command === 'receive' && c.vid && kept !== undefined ? `interrupted; ${resumeHint(c.vid, kept)}` : null
   },
   ERR_STREAM_AUTH: (c, e) => (c.command === 'receive' && c.vid ? `cannot receive ${c.vid}: ${streamFault(e.message)}; nothing was changed` : null),
   ERR_UNSAFE_PATH: (c, e) => {
@@ -64,6 +68,12 @@ const REWORD: Record<string, Rewording> = {
       'and never removes it; move it away and run the command again; nothing was removed'
   },
   ERR_UNKNOWN_VOLUME: (c, e) => (c.vid && e.message.includes(c.vid) ? `no volume ${c.vid} in this pool (see: reflink-pool volume list)` : e.message),
+}
+
+/** How to go on from a cut receive of `vid` that kept its first `kept` bytes. */
+function resumeHint(vid: string, kept: number): string {
+  return `the first ${humanSize(kept)}, verified, are kept: resume with reflink-pool volume send SOURCE --resume TOKEN ` +
+    `on the sending host (SOURCE: the volume sent there), TOKEN from reflink-pool volume resume-token ${vid} here (or drop them: volume receive --abort ${vid})`
 }
 
 /**

@@ -30,7 +30,8 @@ import { VolumeStates, type StateChange } from '../store/states'
 import { readKeyFile } from './stream-key'
 import { decodeToken, type PartialRecord, type VolumePartial } from './resume'
 import { keptBaseFileName } from '../store/names'
-import { raceAbort } from './stream'
+import { ReadAhead } from './read-ahead'
+import { asBuffer, raceAbort } from './stream'
 import { cancelOn, parseSendHeader, sendHeaderLength, type CancelToken, type NativeSendHeader, type SendStream } from '../store/files'
 import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
 import type { PoolContext } from '../store/context'
@@ -430,19 +431,13 @@ async function readAtLeast(it: AsyncIterator<ArrayBufferView>, n: number, signal
   while (have < n) {
     const next = await raceAbort(it.next(), signal)
     if (next.done) break
-    const chunk = toBuffer(next.value)
+    const chunk = asBuffer(chunkBytes('chunk', next.value))
     parts.push(chunk)
     have += chunk.length
   }
   return Buffer.concat(parts)
 }
 
-/** A stream chunk as a Buffer over the same bytes (any ArrayBufferView; anything else a typed error). */
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk
-  const bytes = chunkBytes('chunk', chunk)
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
 
 /**
  * What a receive could write, from its header alone (the space guard's `need`): a full
@@ -534,16 +529,12 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
         const made = await unwrap(r.open())
         own = join(v.paths.dir, made.name!)
         const method: ReceiveReport['method'] = made.method ?? 'sparse'
-        // The stream goes to the core in pieces of PIECE bytes, one task each (not one per
-        // pipe chunk), and the next piece is read while the core writes the last one.
+        // The stream goes to the core in pieces of up to PIECE bytes, one task each (not one
+        // per pipe chunk): the next piece is read while the core writes the last one.
+        const ahead = new ReadAhead(it, PIECE, source instanceof Readable, signal)
         const rest = first.subarray(headLen)
-        let reading: Promise<Buffer> | null = null
-        for (let piece: Buffer | null = rest.length ? rest : null; ; piece = null) {
+        for (let piece: Buffer | null = rest.length ? rest : await ahead.take(); piece; piece = await ahead.take()) {
           if (signal?.aborted) throw abortError(signal)
-          piece ??= await (reading ?? readAtLeast(it, PIECE, signal))
-          if (piece.length === 0) break
-          reading = readAtLeast(it, PIECE, signal)
-          reading.catch(() => {})
           refused = true
           const { position } = await unwrap(r.write(piece))
           refused = false
@@ -590,7 +581,13 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
     return report
   } catch (e) {
     // Aborted: that is the cause, even when the sender closed meanwhile (Ctrl-C reaches both ends of a pipe).
-    if (signal?.aborted || (e as { code?: string }).code === 'ABORT_ERR') throw abortError(signal)
+    if (signal?.aborted || (e as { code?: string }).code === 'ABORT_ERR') {
+      const aborted = abortError(signal)
+      // What was verified before the abort is kept: say so, as for a cut stream.
+      const kept = (e as { resumableFrom?: number }).resumableFrom
+      if (kept !== undefined) Object.defineProperty(aborted, 'resumableFrom', { value: kept, enumerable: true })
+      throw aborted
+    }
     throw e
   } finally {
     detach()

@@ -183,8 +183,8 @@ export function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   })
 }
 
-/** A Buffer view of the same bytes (the native writer takes Buffers). */
-function asBuffer(bytes: Uint8Array): Buffer {
+/** A Buffer view of the same bytes (the native writers take Buffers). */
+export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
