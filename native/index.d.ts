@@ -16,6 +16,16 @@ export declare class CancelToken {
   get cancelled(): boolean
 }
 
+/**
+ * A stream's header, decoded (and, under a key, authenticated) once: its fields for JS,
+ * and what the receive goes on from (the header and the seal chain its records continue,
+ * docs/design.md §8.8). `ReceiveStream` takes this, not the header's bytes again.
+ */
+export declare class DecodedSendHeader {
+  /** The header's fields. */
+  get fields(): NativeSendHeader
+}
+
 export declare class ExportReader {
   /**
    * No syscall here: `open()` opens `rel` of the directory handle (a regular file,
@@ -81,12 +91,11 @@ export declare class ReceiveStream {
    * `open()` makes the receive's own file beside the import name `rel` of the pool:
    * a clone of the committed image `base` (the base of an incremental, or the
    * `receive --like` volume's image) or a sparse file, at the stream's size;
-   * `header` is the stream's header (`headerLength` bytes, as `parseSendHeader`
-   * checked it), `key` the key file's contents it was checked under.
+   * `header` is the stream's header as `parseSendHeader` decoded (and authenticated) it.
    * `overExisting`: a full stream is applied over the image cloned from `base`,
    * writing only the blocks that differ (`receive --like`). No I/O here.
    */
-  constructor(dir: PoolDir, rel: string, base: string | undefined | null, header: Buffer, key?: Buffer | undefined | null, overExisting?: boolean | undefined | null, cancel?: CancelToken | undefined | null)
+  constructor(dir: PoolDir, rel: string, base: string | undefined | null, header: DecodedSendHeader, overExisting?: boolean | undefined | null, cancel?: CancelToken | undefined | null)
   /** Make the receive's own file (see the constructor); answers its name and copy method. */
   open(): Promise<ReceiveStepOutcome>
   /**
@@ -691,7 +700,7 @@ export declare function sendFormatVersion(): number
 export declare function sendHeaderLength(): number
 
 export type SendHeaderOutcome =
-  | { status: 'ok'; value: NativeSendHeader }
+  | { status: 'ok'; value: DecodedSendHeader }
   | { status: 'error'; error: NativeError }
 
 /**

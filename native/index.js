@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.DecodedSendHeader = nativeBinding.DecodedSendHeader
 module.exports.ExportReader = nativeBinding.ExportReader
 module.exports.ImportWriter = nativeBinding.ImportWriter
 module.exports.PoolDir = nativeBinding.PoolDir

@@ -48,8 +48,11 @@ export function sendHeaderLength(): number {
   return native.sendHeaderLength()
 }
 
+/** A send stream's header decoded (and, under a key, authenticated) once: its `fields`, and the handle a receiver goes on from. */
+export type DecodedSendHeader = InstanceType<typeof native.DecodedSendHeader>
+
 /** The header at the start of `first` (under a key, authenticated): decoded once, before anything is locked or written. */
-export function parseSendHeader(first: Buffer, key: Buffer | null): Promise<NativeSendHeader> {
+export function parseSendHeader(first: Buffer, key: Buffer | null): Promise<DecodedSendHeader> {
   return unwrap(Promise.resolve(native.parseSendHeader(first.subarray(0, native.sendHeaderLength()), key)))
 }
 
@@ -394,9 +397,9 @@ export class PoolFiles {
     return new native.SendStream(this.dir, this.rel(target), base === null ? null : this.rel(base), header, key, cancel)
   }
 
-  /** A receiver of a stream with `header` (checked under `key`, a key file's contents) into a file of its own beside the import name `path`, made from `base` (or sparse) by open(); not opened yet. `overExisting`: a full stream over a clone of `base` writes only the blocks that differ (receive --like). */
-  receiveStream(path: string, base: string | null, header: Buffer, key: Buffer | null, overExisting: boolean, cancel: CancelToken): InstanceType<typeof native.ReceiveStream> {
-    return new native.ReceiveStream(this.dir, this.rel(path), base === null ? null : this.rel(base), header, key, overExisting, cancel)
+  /** A receiver of a stream whose header parseSendHeader decoded into a file of its own beside the import name `path`, made from `base` (or sparse) by open(); not opened yet. `overExisting`: a full stream over a clone of `base` writes only the blocks that differ (receive --like). */
+  receiveStream(path: string, base: string | null, header: DecodedSendHeader, overExisting: boolean, cancel: CancelToken): InstanceType<typeof native.ReceiveStream> {
+    return new native.ReceiveStream(this.dir, this.rel(path), base === null ? null : this.rel(base), header, overExisting, cancel)
   }
 
   /** The flock(2) lock file `path` (native `VolumeLock`; not yet taken). */

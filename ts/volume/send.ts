@@ -32,7 +32,7 @@ import { decodeToken, type PartialRecord, type VolumePartial } from './resume'
 import { keptBaseFileName } from '../store/names'
 import { ReadAhead } from './read-ahead'
 import { asBuffer, raceAbort } from './stream'
-import { cancelOn, parseSendHeader, sendHeaderLength, type CancelToken, type NativeSendHeader, type SendStream } from '../store/files'
+import { cancelOn, parseSendHeader, sendHeaderLength, type CancelToken, type DecodedSendHeader, type NativeSendHeader, type SendStream } from '../store/files'
 import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
 import type { PoolContext } from '../store/context'
 import type { VolumePaths } from '../store/names'
@@ -367,8 +367,7 @@ export interface OpenedStream {
   it: AsyncIterator<ArrayBufferView>
   /** The bytes read so far: the header, maybe some data. */
   first: Buffer
-  header: NativeSendHeader
-  key: Buffer | null
+  decoded: DecodedSendHeader
 }
 
 /**
@@ -395,12 +394,13 @@ export async function receiveCreating<V extends ReceivingVolume>(
   const signal = options?.signal
   const it = source[Symbol.asyncIterator]()
   let opened: OpenedStream
+  let header: NativeSendHeader
   try {
     // A keyed header authenticates only under its key: a stream that is refused creates nothing.
     const key = typeof options?.keyFile === 'string' ? await readKeyFile(options.keyFile) : null
     const first = await readAtLeast(it, sendHeaderLength(), signal)
-    opened = { it, first, header: await parseSendHeader(first, key), key }
-    const { header } = opened
+    opened = { it, first, decoded: await parseSendHeader(first, key) }
+    header = opened.decoded.fields
     if (header.baseId) {
       throw poolError('ERR_UNKNOWN_VOLUME', `No volume ${vid} to apply this incremental stream to (it needs the base state ${header.baseId}); a full stream creates the volume`, { vid })
     }
@@ -408,7 +408,7 @@ export async function receiveCreating<V extends ReceivingVolume>(
     stopSource(source, it)
     throw e
   }
-  const made = await target.create({ size: opened.header.size, rw: opened.header.rw ?? true }).catch((e: unknown) => {
+  const made = await target.create({ size: header.size, rw: header.rw ?? true }).catch((e: unknown) => {
     stopSource(source, it)
     throw e
   })
@@ -466,14 +466,14 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   if (signal?.aborted) throw abortError(signal)
-  const key = opened ? opened.key : keyFile === undefined ? null : await readKeyFile(keyFile)
 
   const it = opened?.it ?? source[Symbol.asyncIterator]()
   const { token, detach } = cancelOn(signal)
   try {
     const first = opened?.first ?? (await readAtLeast(it, sendHeaderLength(), signal))
     // Checks (and under a key, authenticates) the header: refused before anything is locked or written.
-    const header = opened?.header ?? (await parseSendHeader(first, key))
+    const decoded = opened?.decoded ?? (await parseSendHeader(first, keyFile === undefined ? null : await readKeyFile(keyFile)))
+    const header = decoded.fields
     const headLen = header.headerLength ?? first.length
     // Before the lock and the import marker: a refusal leaves even the lock directory as it was.
     await guardSpace(v.ctx, `receive into ${v.vid}`, () => receiveCost(v.ctx, header, like !== undefined))
@@ -522,7 +522,7 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
       // was verified for a resume; a refused record does not.
       let own: string | null = null
       let refused = false
-      const r = v.ctx.files.receiveStream(v.paths.import, from, first.subarray(0, headLen), key, over, token)
+      const r = v.ctx.files.receiveStream(v.paths.import, from, decoded, over, token)
       let done: ReceiveReport
       let received: StateChange['record']
       try {

@@ -20,7 +20,7 @@ use reflink_pool_core::tempname::KeptTemp;
 use crate::cancel::CancelToken;
 use crate::outcome::{outcome, task, to_js};
 use crate::pool_dir::{target, PoolDir};
-use crate::send_header::key_of;
+use crate::send_header::DecodedSendHeader;
 use crate::steps::{check_size, lock, open_read, opened, step, Step, Stream};
 
 pub struct ReceiveShared {
@@ -171,8 +171,7 @@ impl ReceiveStream {
     /// `open()` makes the receive's own file beside the import name `rel` of the pool:
     /// a clone of the committed image `base` (the base of an incremental, or the
     /// `receive --like` volume's image) or a sparse file, at the stream's size;
-    /// `header` is the stream's header (`headerLength` bytes, as `parseSendHeader`
-    /// checked it), `key` the key file's contents it was checked under.
+    /// `header` is the stream's header as `parseSendHeader` decoded (and authenticated) it.
     /// `overExisting`: a full stream is applied over the image cloned from `base`,
     /// writing only the blocks that differ (`receive --like`). No I/O here.
     #[napi(constructor)]
@@ -180,23 +179,19 @@ impl ReceiveStream {
         dir: &PoolDir,
         rel: String,
         base: Option<String>,
-        header: Buffer,
-        key: Option<Buffer>,
+        header: &DecodedSendHeader,
         over_existing: Option<bool>,
         cancel: Option<&CancelToken>,
-    ) -> napi::Result<Self> {
-        let (header, seal) = key_of(key.as_ref())
-            .and_then(|k| Header::decode(&header, k.as_ref()))
-            .map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.to_string()))?;
-        Ok(ReceiveStream {
+    ) -> Self {
+        ReceiveStream {
             shared: Arc::new(ReceiveShared {
                 stream: Stream::new(dir, rel, base, cancel),
-                header,
-                seal,
+                header: header.header,
+                seal: header.seal.clone(),
                 over_existing: over_existing.unwrap_or(false),
                 staged: Mutex::new(None),
             }),
-        })
+        }
     }
 
     /// Make the receive's own file (see the constructor); answers its name and copy method.

@@ -1,17 +1,19 @@
 //! The send stream's header across napi (docs/design.md §8.3; the format itself is
-//! `core::send_format`): `NativeSendHeader` and its conversions, `parseSendHeader`,
+//! `core::send_format`): `NativeSendHeader` and its conversions, `parseSendHeader` (which
+//! answers a `DecodedSendHeader`, the one decode a receive goes on from),
 //! `sendHeaderLength`, `sendFormatVersion`, and the stream key. `parseSendHeader` is
 //! synchronous: it only decodes (and, under a key, authenticates) at most
 //! `MAX_HEADER_LEN` bytes. Identities and image hashes cross as 32 hex digits (neither
 //! fits a JS number); a stream key crosses as its key file's contents, parsed here
 //! (`send_format::parse_key`).
 
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, FromNapiRef, FromNapiValue};
+use napi::sys;
 use napi_derive::napi;
 use reflink_pool_core::error::{codes, Error, Result};
 use reflink_pool_core::imagehash::{from_hex, to_hex};
 use reflink_pool_core::send_format::{
-    parse_key, BaseRef, Header, StateId, StreamKey, VolumeKind, MAX_HEADER_LEN, VERSION,
+    parse_key, BaseRef, Header, Seal, StateId, StreamKey, VolumeKind, MAX_HEADER_LEN, VERSION,
 };
 
 use crate::outcome::{outcome, to_js, to_u64};
@@ -43,7 +45,36 @@ pub struct NativeSendHeader {
     pub header_length: Option<u32>,
 }
 
-outcome!(SendHeaderOutcome, NativeSendHeader);
+/// A stream's header, decoded (and, under a key, authenticated) once: its fields for JS,
+/// and what the receive goes on from (the header and the seal chain its records continue,
+/// docs/design.md §8.8). `ReceiveStream` takes this, not the header's bytes again.
+#[napi]
+#[derive(Clone)]
+pub struct DecodedSendHeader {
+    pub(crate) header: Header,
+    pub(crate) seal: Seal,
+    fields: NativeSendHeader,
+}
+
+#[napi]
+impl DecodedSendHeader {
+    /// The header's fields.
+    #[napi(getter)]
+    pub fn fields(&self) -> NativeSendHeader {
+        self.fields.clone()
+    }
+}
+
+/// The outcome type converts both ways; JS only ever hands the instance back.
+impl FromNapiValue for DecodedSendHeader {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: `value` is a live handle of this call's `env`, as napi passes it.
+        let decoded: &DecodedSendHeader = unsafe { FromNapiRef::from_napi_ref(env, value)? };
+        Ok(decoded.clone())
+    }
+}
+
+outcome!(SendHeaderOutcome, DecodedSendHeader);
 
 pub(crate) fn bad(detail: String) -> Error {
     Error::lib(codes::ERR_INVALID_ARG_VALUE, "validate", detail)
@@ -124,7 +155,13 @@ pub(crate) fn key_of(contents: Option<&Buffer>) -> Result<Option<StreamKey>> {
 pub fn parse_send_header(data: Buffer, key: Option<Buffer>) -> SendHeaderOutcome {
     key_of(key.as_ref())
         .and_then(|k| Header::decode(&data, k.as_ref()))
-        .and_then(|(h, _)| NativeSendHeader::from_core(&h))
+        .and_then(|(header, seal)| {
+            Ok(DecodedSendHeader {
+                fields: NativeSendHeader::from_core(&header)?,
+                header,
+                seal,
+            })
+        })
         .into()
 }
 
