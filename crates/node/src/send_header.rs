@@ -53,7 +53,8 @@ pub struct NativeSendHeader {
 pub struct DecodedSendHeader {
     pub(crate) header: Header,
     pub(crate) seal: Seal,
-    fields: NativeSendHeader,
+    /// Boxed: the outcome enum holding this stays near the size of its error variant.
+    fields: Box<NativeSendHeader>,
 }
 
 #[napi]
@@ -61,7 +62,7 @@ impl DecodedSendHeader {
     /// The header's fields.
     #[napi(getter)]
     pub fn fields(&self) -> NativeSendHeader {
-        self.fields.clone()
+        (*self.fields).clone()
     }
 }
 
@@ -157,7 +158,7 @@ pub fn parse_send_header(data: Buffer, key: Option<Buffer>) -> SendHeaderOutcome
         .and_then(|k| Header::decode(&data, k.as_ref()))
         .and_then(|(header, seal)| {
             Ok(DecodedSendHeader {
-                fields: NativeSendHeader::from_core(&header)?,
+                fields: Box::new(NativeSendHeader::from_core(&header)?),
                 header,
                 seal,
             })
