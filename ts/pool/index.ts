@@ -9,4 +9,5 @@ export type { FilesUsage, FootprintKind, VolumeFootprint } from '../store/footpr
 export * from '../store/types'
 export type { BatchReport, CloneVolumesOptions } from './batch'
 export type { RemoveReport } from './remove'
-export type { SendOptions, ReceiveOptions, ReceiveReport, ReceiveVolumeReport, VolumeState } from '../volume/send'
+export type { SendOptions, VolumeState } from '../volume/send'
+export type { ReceiveOptions, ReceiveReport, ReceiveVolumeReport } from '../volume/receive'
