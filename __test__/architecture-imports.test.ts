@@ -19,7 +19,7 @@
 // type import counts like any other (it is what ties files into a circle).
 // Inside a folder, no import circle spans more than two files.
 import test from 'ava'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { execFileSync } from 'node:child_process'
 
@@ -198,4 +198,18 @@ test('the CLI bundle that bin/reflink-pool.js loads keeps the native binding out
   const loaded = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: REPO, encoding: 'utf8' }).trim()) as string[]
   t.deepEqual(loaded, ['dist/cli/main.bundle.js'], 'one file, no native code')
   t.regex(readFileSync(bundle, 'utf8'), /require\("\.\/\.\.\/\.\.\/native\/index\.js"\)/, 'the binding is required from native/, not inlined')
+})
+
+test('the CLI bundle has a V8 code cache made after real commands, which this Node accepts', (t) => {
+  // scripts/cli-code-cache.cjs, run by the build: bin/reflink-pool.js compiles the bundle with it.
+  const bundle = join(REPO, 'dist', 'cli', 'main.bundle.js')
+  const cache = join(REPO, 'dist', 'cli', 'main.bundle.cache')
+  t.true(statSync(cache).mtimeMs >= statSync(bundle).mtimeMs, 'made after the bundle')
+  const script = `const vm = require('vm'), fs = require('fs'), M = require('module');
+    const s = new vm.Script(M.wrap(fs.readFileSync(${JSON.stringify(bundle)}, 'utf8').replace(/^#!.*/, '')), { filename: ${JSON.stringify(bundle)}, cachedData: fs.readFileSync(${JSON.stringify(cache)}) });
+    console.log(JSON.stringify({ rejected: s.cachedDataRejected, bytes: fs.statSync(${JSON.stringify(cache)}).size }))`
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: REPO, encoding: 'utf8' }).trim()) as { rejected: boolean; bytes: number }
+  t.false(out.rejected, 'V8 accepts it')
+  // Made after commands ran, it holds their functions: more than the top level alone.
+  t.true(out.bytes > 100_000, `${out.bytes} bytes`)
 })

@@ -4,6 +4,7 @@
 // (docs/design.md §9, CLI start-up). The native binding and the benchmark harness
 // stay outside it, required lazily as before, at their paths relative to the bundle.
 import { build } from 'esbuild'
+import { spawnSync } from 'node:child_process'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -31,3 +32,8 @@ await build({
   plugins: [lazyOutside],
   logLevel: 'warning',
 })
+
+// V8's code cache of the bundle, made after a few commands (scripts/cli-code-cache.cjs);
+// a failure there leaves no cache, and the CLI starts without one.
+const cached = spawnSync(process.execPath, [join(root, 'scripts', 'cli-code-cache.cjs')], { stdio: 'inherit' })
+if (cached.status !== 0) process.stderr.write('bundle-cli: the code cache step failed; the CLI starts without one\n')
