@@ -78,6 +78,12 @@ const POOL_CALLS = [
   'setConfig', 'removeVolumes', 'dependents', 'receiveVolume', 'usageIfRemoved',
 ] as const
 
+declare module '../volume/volume' {
+  /** A volume's `pool` is a ReflinkPool: volume.ts declares the name, this layer says what it is. */
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the members are ReflinkPool's
+  interface VolumePool extends ReflinkPool {}
+}
+
 /**
  * A pool of volumes in one directory (driver `file-reflink`): open it with
  * `ReflinkPool.open`, make volumes with `createVolume`, close it (or

@@ -31,8 +31,6 @@ import * as revisions from './revisions'
 import * as dataIn from './import'
 import * as dataOut from './export'
 import type { PoolContext } from '../store/context'
-// The one import that points up (docs/design.md §1): the type of the public `volume.pool`.
-import type { ReflinkPool } from '../pool/pool'
 import type { FileInfo } from '../store/files'
 import type { VolumeAccess, VolumeImages } from './access'
 import type {
@@ -61,6 +59,20 @@ const VOLUME_CALLS = [
   'isDirty', 'isRunning', 'isOutdated', 'revisions', 'size', 'usage', 'setConfig', 'footprint', 'remove',
   'startCost', 'startChecked', 'state', 'bases', 'forgetBase', 'cleanIno', 'discardIfUntouched', 'exportPipe', 'resumeToken', 'abortReceive',
 ] as const
+
+/**
+ * The pool a volume belongs to: a `ReflinkPool`, which ts/pool/pool.ts merges into this
+ * declaration (module augmentation), so that this layer names its pool without importing
+ * the layer above it (docs/design.md §1).
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- pool.ts fills it in
+export interface VolumePool {}
+
+/** What a volume asks of its pool (the pool it belongs to answers these). */
+interface PoolCalls {
+  getVolume(vid: string): { vid: string }
+  removeVolumes(volumes: ReflinkVolume[], options: RemoveVolumesOptions & { force: boolean }): Promise<unknown>
+}
 
 /**
  * One volume of a pool (docs/design.md §3): its images, lifecycle (start,
@@ -105,9 +117,14 @@ export class ReflinkVolume {
     return this.brokenReason
   }
 
-  /** The pool the volume belongs to. */
-  get pool(): ReflinkPool {
-    return this.ctx.pool as ReflinkPool
+  /** The pool the volume belongs to (a `ReflinkPool`). */
+  get pool(): VolumePool {
+    return this.ctx.pool as unknown as VolumePool
+  }
+
+  /** The calls a volume makes of its pool. */
+  private get owner(): PoolCalls {
+    return this.ctx.pool as unknown as PoolCalls
   }
   /** `<appvms|vm-templates>/<vm>/<name>`. */
   get vid(): string {
@@ -402,7 +419,7 @@ export class ReflinkVolume {
       kind: { saveOnStop: this.saveOnStop, snapOnStart: this.snapOnStart, rw: this.rw },
       partial: new VolumePartial(this.ctx.files, this.ctx.dirPath, this.vid, this.paths),
       committedImageOf: async (vid) => {
-        const other = volumePaths(this.ctx.dirPath, this.pool.getVolume(vid).vid).clean
+        const other = volumePaths(this.ctx.dirPath, this.owner.getVolume(vid).vid).clean
         return (await this.ctx.files.image(other)) ? other : null
       },
       states: this.states,
@@ -504,7 +521,7 @@ export class ReflinkVolume {
   async remove(options?: RemoveVolumesOptions): Promise<void> {
     this.usable()
     // A running volume is removed as it always was here (the Qubes driver's remove); the batch call refuses it without force.
-    await this.pool.removeVolumes([this], { force: true, ...options })
+    await this.owner.removeVolumes([this], { force: true, ...options })
   }
 
   /** @internal the inode of the clean image now (null: none), for discardIfUntouched. */
