@@ -233,20 +233,16 @@ fn every_mode_round_trips_and_compression_shrinks_text() {
     let mut lens = Vec::new();
     for mode in MODES {
         let full = stream_as(Header::new(size, [1; 16], None), &base, None, mode);
-        let r = make(&dir.path().join("r"), size, &[]);
-        let h = receive_as(&full, r.try_clone().unwrap(), 9999, mode.key.as_ref());
-        assert_eq!(h.unwrap(), base_hash, "{mode:?}");
-        assert_eq!(bytes(&r, size), bytes(&base, size), "{mode:?}");
-        // In one piece: each record is checked while the one before it is written.
-        let whole = make(&dir.path().join("w"), size, &[]);
-        let h = receive_as(
-            &full,
-            whole.try_clone().unwrap(),
-            full.len(),
-            mode.key.as_ref(),
-        );
-        assert_eq!(h.unwrap(), base_hash, "{mode:?}");
-        assert_eq!(bytes(&whole, size), bytes(&base, size), "{mode:?}");
+        // In pieces, then in one (each record checked while the one before it is written).
+        let received = |piece: usize| {
+            let r = make(&dir.path().join("r"), size, &[]);
+            let h = receive_as(&full, r.try_clone().unwrap(), piece, mode.key.as_ref());
+            assert_eq!(h.unwrap(), base_hash, "{mode:?} in pieces of {piece}");
+            assert_eq!(bytes(&r, size), bytes(&base, size), "{mode:?} {piece}");
+            r
+        };
+        received(9999);
+        let r = received(full.len());
         let inc_header = Header::new(
             size,
             [2; 16],
