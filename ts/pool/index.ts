@@ -1,6 +1,6 @@
 // Public surface of the pool layer (re-exported by the package root).
 export { ReflinkPool } from './pool'
-export { ReflinkVolume } from '../volume/volume'
+export { ReflinkVolume, type VolumePool } from '../volume/volume'
 export { VOLUME_KINDS, type VolumeKind } from '../store/kind'
 export { parseVid, VID_PREFIXES, type ParsedVid, type VidPrefix } from '../store/vid'
 export type { RecoveryReport } from './recovery'

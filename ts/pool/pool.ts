@@ -79,7 +79,7 @@ const POOL_CALLS = [
 ] as const
 
 declare module '../volume/volume' {
-  /** A volume's `pool` is a ReflinkPool: volume.ts declares the name, this layer says what it is. */
+  // A volume's `pool` is a ReflinkPool: volume.ts declares the name (and its doc), this layer says what it is.
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the members are ReflinkPool's
   interface VolumePool extends ReflinkPool {}
 }
