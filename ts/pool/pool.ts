@@ -1,6 +1,6 @@
-// ReflinkPool (driver `file-reflink`, docs/design.md §2-3): setup, persisted
-// configuration, the volume registry, adoption of existing images, recovery
-// at open.
+// ReflinkPool (driver `file-reflink`, docs/design.md §2-3): the live pool over a
+// directory that setup.ts opened and laid out: its session, the volume registry,
+// adoption of existing images, recovery at open, its configuration.
 //
 // The registry is a cache of the per-volume records on disk (store/records.ts):
 // listVolumes() re-reads the directory of records, so volumes created or
@@ -8,25 +8,23 @@
 // getVolume() answers from the cache (synchronously).
 // A record that fails its schema is kept as a broken volume (listed, refused
 // on use), so one bad file never stops the pool from opening.
-import * as fs from 'node:fs'
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
+import { basename, isAbsolute, join, relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { inspect, promisify, type InspectOptions } from 'node:util'
-import { PoolFiles } from '../store/files'
+import { inspect, type InspectOptions } from 'node:util'
+import type { PoolFiles } from '../store/files'
+import { preparePool, withMinFree } from './setup'
 import { Store, isBroken, type LoadedRecord, type StoredPoolConfig } from '../store/records'
 import { Locks } from '../store/lock'
 import { SELF_OWNER } from '../store/owner'
 import { recover, undoUnfinishedCreate, type RecoveryReport } from './recovery'
 import { ReflinkVolume } from '../volume/volume'
-import { parseVid, VID_PREFIXES } from '../store/vid'
+import { parseVid } from '../store/vid'
 import { lockFileName, sessionFileName, volumePaths } from '../store/names'
 import { volumeFiles } from '../store/images'
 import { adoptAll } from './adopt-all'
 import { poolError, hasCode } from '../store/fail'
 import { asyncDispose } from '../dispose'
-import {
-  optional, validateBoolean, validateObject, validateOptions, validatePath, validateRevisionsToKeep, validateString,
-} from '../validate'
+import { optional, validateObject, validateOptions } from '../validate'
 import { volumeRecord } from './volume-options'
 import { volumeKind } from '../store/kind'
 import { guardWhileOpen, poolClosedError, type Unguarded } from '../store/open-guard'
@@ -41,32 +39,6 @@ import {
   DRIVER, type AdoptOptions, type AdoptReport, type IfRemovedReport, type PoolConfig, type PoolConfigOptions, type PoolOptions, type UsageDetails, type VolumeOptions, type VolumeRecord,
   type MinFree, type BatchOptions, type RemoveVolumesOptions,
 } from '../store/types'
-
-/** `stored` with the floor `minFree` (0 drops the field: pool.json stays as older versions wrote it). */
-function withMinFree(stored: StoredPoolConfig, minFree: MinFree): StoredPoolConfig {
-  const { minFree: _old, ...rest } = stored
-  return minFree === 0 || minFree === '0%' ? rest : { ...rest, minFree }
-}
-
-const POOL_OPTION_KEYS = ['dirPath', 'name', 'revisionsToKeep', 'setupCheck', 'ephemeralVolatile', 'minFree'] as const
-
-const rmdirCb = promisify(fs.rmdir)
-const lstatCb = promisify(fs.lstat)
-
-/** The directories of `dirPath` and its parents that do not exist yet (deepest first). */
-async function missingDirs(dirPath: string): Promise<string[]> {
-  const missing: string[] = []
-  for (let d = dirPath; d !== dirname(d); d = dirname(d)) {
-    try {
-      await lstatCb(d)
-      break
-    } catch (e) {
-      if (!hasCode(e, 'ENOENT')) throw e
-      missing.push(d)
-    }
-  }
-  return missing
-}
 
 /** Session file names of the pools open in this process. */
 const OPEN_SESSIONS = new Set<string>()
@@ -141,64 +113,14 @@ export class ReflinkPool {
    * pool replace the persisted ones; they never change existing volumes.
    */
   static async open(options: PoolOptions): Promise<ReflinkPool> {
-    if (options === undefined) validateObject('options', options)
-    const o = validateOptions('options', options, POOL_OPTION_KEYS)
-    validatePath('options.dirPath', o.dirPath)
-    const dirPath = resolve(o.dirPath)
-    const name = optional<string>('options.name', o.name, validateString)
-    const revisionsToKeep = optional<number>('options.revisionsToKeep', o.revisionsToKeep, validateRevisionsToKeep)
-    const setupCheck = optional<boolean>('options.setupCheck', o.setupCheck, validateBoolean) ?? true
-    const ephemeralVolatile = optional<boolean>('options.ephemeralVolatile', o.ephemeralVolatile, validateBoolean)
-    const minFree = optional<MinFree>('options.minFree', o.minFree, (n, v) => validateMinFree(n, v))
-
-    const created = await missingDirs(dirPath)
-    const files = await PoolFiles.open(dirPath, true)
+    const { dirPath, files, store, stored } = await preparePool(options)
+    const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(files, store.paths.locks))
     try {
-      return await ReflinkPool.load(files, dirPath, created, { name, revisionsToKeep, setupCheck, ephemeralVolatile, minFree })
+      await pool.startSession()
     } catch (e) {
       files.close() // now, not at garbage collection: the filesystem can be unmounted right away
       throw e
     }
-  }
-
-  /** The rest of `open`, with the pool directory open (`open` closes it when this fails). */
-  private static async load(
-    files: PoolFiles,
-    dirPath: string,
-    created: string[],
-    options: { name?: string; revisionsToKeep?: number; setupCheck: boolean; ephemeralVolatile?: boolean; minFree?: MinFree },
-  ): Promise<ReflinkPool> {
-    const { name, revisionsToKeep, setupCheck, ephemeralVolatile, minFree } = options
-    const store = new Store(files, dirPath)
-    const existing = (await files.checkDir(store.paths.meta)) ? await store.readPool() : null
-    let stored: StoredPoolConfig
-    if (existing) {
-      stored = {
-        ...existing,
-        ...(name !== undefined && { name }),
-        ...(revisionsToKeep !== undefined && { revisionsToKeep }),
-        ...(ephemeralVolatile !== undefined && { ephemeralVolatile }),
-      }
-      if (minFree !== undefined) stored = withMinFree(stored, minFree)
-      // Records from before volumes kept their own revisionsToKeep get the
-      // default they followed until now, not the one given to this open.
-      store.legacyRevisionsToKeep = existing.revisionsToKeep
-      await ReflinkPool.makeDirs(files, store)
-      if (JSON.stringify(stored) !== JSON.stringify(existing)) await store.writePool(stored)
-    } else {
-      stored = {
-        name: name ?? basename(dirPath),
-        driver: DRIVER,
-        revisionsToKeep: revisionsToKeep ?? 1,
-        ephemeralVolatile: ephemeralVolatile ?? false,
-      }
-      if (minFree !== undefined) stored = withMinFree(stored, minFree)
-      store.legacyRevisionsToKeep = stored.revisionsToKeep
-      await ReflinkPool.setup(files, store, dirPath, setupCheck, created)
-      await store.writePool(stored)
-    }
-    const pool = new ReflinkPool(dirPath, stored, files, store, new Locks(files, store.paths.locks))
-    await pool.startSession()
     try {
       const records = await store.loadAll()
       for (const rec of records) pool.remember(rec)
@@ -247,28 +169,6 @@ export class ReflinkPool {
       this.session = null
       this.warnings.push(`the filesystem of ${this.dirPath} is full (${code}): the pool opened for reading; changes fail with ${code} and change nothing until space is freed`)
     }
-  }
-
-  /** Check reflink support of the new pool; on refusal remove the directories open created (`created`). */
-  private static async setup(files: PoolFiles, store: Store, dirPath: string, setupCheck: boolean, created: string[]): Promise<void> {
-    if (setupCheck && !(await files.isReflinkSupported())) {
-      files.close()
-      for (const d of created) await rmdirCb(d).catch(() => {})
-      throw poolError(
-        'ERR_REFLINK_UNSUPPORTED',
-        `The filesystem of ${dirPath} does not support reflinks. If you can live with slow volume starts and wasted disk space (full copies), pass setupCheck: false.`,
-        { path: dirPath },
-      )
-    }
-    await ReflinkPool.makeDirs(files, store)
-  }
-
-  private static async makeDirs(files: PoolFiles, store: Store): Promise<void> {
-    // All at once (each mkdir -p takes an existing or concurrently made parent as it is):
-    // one round trip to the threadpool at every open, not seven in a row.
-    // states and partials are made here, not by the first commit or cut receive: a refused call leaves no directory behind.
-    const { volumes, locks, sessions, states, partials } = store.paths
-    await Promise.all([...VID_PREFIXES.map((p) => resolve(files.root, p)), volumes, locks, sessions, states, partials].map((d) => files.ensureDir(d)))
   }
 
   /** The pool's name. */
