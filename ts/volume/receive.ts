@@ -18,16 +18,15 @@ import { unwrap } from '../outcome'
 import { abortError } from '../errors'
 import { poolError } from '../store/fail'
 import { chunkBytes, optional, validateFunction, validateOptions, validatePath, validateSignal, validateString } from '../validate'
-import { type StateChange } from '../store/states'
+import type { StateChange } from '../store/states'
 import { readKeyFile } from './stream-key'
-import { type PartialRecord } from './resume'
+import type { PartialRecord } from './resume'
 import { ReadAhead } from './read-ahead'
 import { asBuffer, raceAbort } from './stream'
 import { cancelOn, parseSendHeader, sendHeaderLength, type DecodedSendHeader, type NativeSendHeader } from '../store/files'
 import { copyCost, guardSpace, METADATA_BYTES } from '../store/space'
 import type { PoolContext } from '../store/context'
 import type { CopyReport } from '../store/types'
-
 import { committed, imageHash, type SendAccess } from './send'
 
 /** Options of `volume.receive`. */
