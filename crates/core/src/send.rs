@@ -54,6 +54,8 @@ enum Phase {
     Header,
     Records,
     Done,
+    /// A call failed: the batches it held are gone, so the stream cannot go on.
+    Failed,
 }
 
 /// Produces a stream, a batch of whole records at a time.
@@ -164,15 +166,28 @@ impl Sender {
 
     /// Append whole records to `out` until it holds at least `want` bytes or the stream
     /// ends. Returns false once the stream has ended (END written earlier or now).
+    /// After a failure (an abort among them) every later call fails too: the records it
+    /// had planned are gone, and a stream without them must not look complete.
     pub fn fill(&mut self, out: &mut Vec<u8>, want: usize, ctl: &Control) -> Result<bool> {
         // One hand-over to the worker threads per call, not one per batch.
-        rayon::scope(|_| self.fill_records(out, want, ctl))
+        let r = rayon::scope(|_| self.fill_records(out, want, ctl));
+        if r.is_err() {
+            self.phase = Phase::Failed;
+        }
+        r
     }
 
     fn fill_records(&mut self, out: &mut Vec<u8>, want: usize, ctl: &Control) -> Result<bool> {
         loop {
             match self.phase {
                 Phase::Done => return Ok(false),
+                Phase::Failed => {
+                    return Err(Error::lib(
+                        codes::ERR_INVALID_ARG_VALUE,
+                        "send",
+                        "this stream failed earlier and cannot go on",
+                    ))
+                }
                 Phase::Header => {
                     let s = &mut self.out;
                     let (bytes, seal) = s.header.encode(s.key.as_ref())?;

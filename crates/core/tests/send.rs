@@ -484,3 +484,21 @@ fn a_receive_stages_into_a_file_of_its_own_beside_the_import_name() {
     assert!(!second.exists());
     assert_eq!(std::fs::read(&import).unwrap(), b"theirs");
 }
+
+#[test]
+fn a_sender_that_failed_never_goes_on_as_if_complete() {
+    use std::sync::atomic::AtomicBool;
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _, size) = pair(dir.path());
+    let mut s = Sender::new(Header::new(size, [1; 16], None), base, None, None).unwrap();
+    let aborted = AtomicBool::new(true);
+    let ctl = Control {
+        cancel: Some(&aborted),
+        progress: None,
+    };
+    let mut out = Vec::new();
+    let e = s.fill(&mut out, usize::MAX, &ctl).unwrap_err();
+    assert_eq!(e.code_name(), "ABORT_ERR");
+    let again = s.fill(&mut out, usize::MAX, &Control::NONE).unwrap_err();
+    assert_eq!(again.code_name(), "ERR_INVALID_ARG_VALUE");
+}
