@@ -215,26 +215,35 @@ impl Receiver {
     /// Apply every complete record in `pending` + `data`; keep an incomplete tail. Only
     /// the record carried over is copied: the rest is applied where it lies in `data`.
     pub fn feed(&mut self, mut data: &[u8], ctl: &Control) -> Result<()> {
-        while !self.pending.is_empty() && !data.is_empty() {
+        while !self.pending.is_empty() {
+            // First the rest of the head (checked as soon as it is whole), then the rest of
+            // its record.
             let head_len = self.check.header.head_len();
-            let want = if self.pending.len() < head_len {
-                head_len
+            let (want, whole) = if self.pending.len() < head_len {
+                (head_len, false)
             } else {
                 let ended = self.image.announced.is_some();
-                self.check
-                    .cut_len(&self.pending, self.image.seq, self.image.pos, ended)?
+                let (_, total) =
+                    self.check
+                        .head_at(&self.pending, self.image.seq, self.image.pos, ended)?;
+                (total, true)
             };
-            let take = (want - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.pending.len() >= head_len && self.pending.len() == want {
+            if whole && self.pending.len() == want {
+                // Exactly one complete record: applied whole.
                 let one = std::mem::take(&mut self.pending);
                 let r = self.apply_records(&one, ctl);
                 self.pending = one;
-                if r? == self.pending.len() {
-                    self.pending.clear();
-                }
+                debug_assert!(r.as_ref().map_or(true, |&used| used == want));
+                r?;
+                self.pending.clear();
+                break;
             }
+            if data.is_empty() {
+                break;
+            }
+            let take = (want - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
         }
         let used = self.apply_records(data, ctl)?;
         self.pending.extend_from_slice(&data[used..]);
@@ -334,19 +343,20 @@ impl Receiver {
 }
 
 impl Checker {
-    /// The length of the record whose head starts `buf` (checked: a corrupt length is
-    /// refused before its payload is waited for).
-    fn cut_len(&self, buf: &[u8], seq: u32, pos: u64, ended: bool) -> Result<usize> {
+    /// The head that starts `buf` and its record's whole length, checked (a corrupt
+    /// length is refused before its payload is waited for); `seq` and `pos` are what the
+    /// records before it leave, `ended` whether one of them was the END.
+    fn head_at(&self, buf: &[u8], seq: u32, pos: u64, ended: bool) -> Result<(RecordHead, usize)> {
         if ended {
             return Err(corrupt("bytes after the END record"));
         }
         let head = RecordHead::decode(&self.header, &buf[..self.header.head_len()])?;
         check_head(&self.header, &head, seq, pos)?;
-        Ok(self.header.head_len() + head.stored as usize + self.header.seal_len())
+        let total = self.header.head_len() + head.stored as usize + self.header.seal_len();
+        Ok((head, total))
     }
 
-    /// The record at `buf[at..]`, when it is complete; `seq` and `pos` are what the
-    /// records before it leave, `ended` whether one of them was the END.
+    /// The record at `buf[at..]`, when it is complete (see `head_at`).
     fn cut(&self, buf: &[u8], at: usize, seq: u32, pos: u64, ended: bool) -> Result<Option<Cut>> {
         let rest = &buf[at..];
         if rest.is_empty() {
@@ -358,12 +368,8 @@ impl Checker {
         if rest.len() < self.header.head_len() {
             return Ok(None);
         }
-        let total = self.cut_len(rest, seq, pos, false)?;
-        if rest.len() < total {
-            return Ok(None);
-        }
-        let head = RecordHead::decode(&self.header, &rest[..self.header.head_len()])?;
-        Ok(Some(Cut { head, at, total }))
+        let (head, total) = self.head_at(rest, seq, pos, false)?;
+        Ok((rest.len() >= total).then_some(Cut { head, at, total }))
     }
 
     /// Check a record's seal (advancing the chain) and unpack a compressed payload.
