@@ -196,9 +196,10 @@ test('the CLI bundle has a V8 code cache made after real commands, which this No
   const bundle = join(REPO, 'dist', 'cli', 'main.bundle.js')
   const cache = join(REPO, 'dist', 'cli', 'main.bundle.cache')
   t.true(statSync(cache).mtimeMs >= statSync(bundle).mtimeMs, 'made after the bundle')
-  const script = `const vm = require('vm'), fs = require('fs'), M = require('module');
-    const s = new vm.Script(M.wrap(fs.readFileSync(${JSON.stringify(bundle)}, 'utf8').replace(/^#!.*/, '')), { filename: ${JSON.stringify(bundle)}, cachedData: fs.readFileSync(${JSON.stringify(cache)}) });
-    console.log(JSON.stringify({ rejected: s.cachedDataRejected, bytes: fs.statSync(${JSON.stringify(cache)}).size }))`
+  // Compiled as the bin compiles it (bin/bundle.js).
+  const script = `const fs = require('fs'); const { compileBundle } = require(${JSON.stringify(join(REPO, 'bin', 'bundle.js'))});
+    const { script } = compileBundle(${JSON.stringify(bundle)}, fs.readFileSync(${JSON.stringify(cache)}));
+    console.log(JSON.stringify({ rejected: script.cachedDataRejected, bytes: fs.statSync(${JSON.stringify(cache)}).size }))`
   const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: REPO, encoding: 'utf8' }).trim()) as { rejected: boolean; bytes: number }
   t.false(out.rejected, 'V8 accepts it')
   // Made after commands ran, it holds their functions: more than the top level alone.

@@ -2,7 +2,7 @@
 // The `reflink-pool` command: runs the compiled CLI (dist/, built by `npm run build`).
 'use strict'
 const { readFileSync, statSync } = require('node:fs')
-const { dirname, join } = require('node:path')
+const { join } = require('node:path')
 
 // The bundle (scripts/bundle-cli.mjs: one file to load, not ~70) when the build made one
 // and no later tsc run left it behind the modules it was made from.
@@ -21,22 +21,13 @@ const fresh = mtime(bundle) >= 0 && mtime(bundle) >= mtime(entry)
 
 /**
  * The bundle, compiled with V8's code cache of it when the build made one
- * (scripts/cli-code-cache.cjs): the functions a command runs are not compiled again.
- * V8 refuses a cache of other source or another V8, and the bundle then compiles as
- * `require` would have compiled it.
+ * (scripts/cli-code-cache.cjs, bin/bundle.js): the functions a command runs are not
+ * compiled again. V8 refuses a cache of other source or another V8, and the bundle then
+ * compiles as `require` would have compiled it.
  */
 function loadBundle() {
   if (mtime(codeCache) < mtime(bundle)) return require(bundle)
-  const Module = require('node:module')
-  const vm = require('node:vm')
-  const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '')
-  const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData: readFileSync(codeCache) })
-  const m = new Module(bundle, module)
-  m.filename = bundle
-  m.paths = Module._nodeModulePaths(dirname(bundle))
-  script.runInThisContext().call(m.exports, m.exports, Module.createRequire(bundle), m, bundle, dirname(bundle))
-  m.loaded = true
-  return m.exports
+  return require('./bundle.js').compileBundle(bundle, readFileSync(codeCache)).load(module)
 }
 
 let cli

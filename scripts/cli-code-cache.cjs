@@ -7,17 +7,17 @@
 // V8 or from other source, and the bundle then compiles as without one. Run by
 // scripts/bundle-cli.mjs; a failure here leaves no cache, never a broken build.
 'use strict'
-const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs')
-const Module = require('node:module')
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs')
 const { tmpdir } = require('node:os')
-const { dirname, join } = require('node:path')
-const vm = require('node:vm')
+const { join } = require('node:path')
+const { compileBundle } = require('../bin/bundle.js')
 
 const bundle = join(__dirname, '..', 'dist', 'cli', 'main.bundle.js')
 const cacheFile = bundle.replace(/\.js$/, '.cache')
 
 async function main() {
-  const { script, cli } = loadWithScript()
+  const { script, load } = compileBundle(bundle)
+  const cli = load(module)
   const dir = mkdtempSync(join(tmpdir(), 'reflink-pool-cache-'))
   const quiet = process.stdout.write.bind(process.stdout)
   try {
@@ -38,16 +38,6 @@ async function main() {
     rmSync(dir, { recursive: true, force: true })
   }
   writeFileSync(cacheFile, script.createCachedData())
-}
-
-/** The bundle compiled as Node would (the module wrapper, no shebang), keeping its Script. */
-function loadWithScript() {
-  const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '')
-  const script = new vm.Script(Module.wrap(source), { filename: bundle })
-  const m = new Module(bundle, module)
-  m.filename = bundle
-  script.runInThisContext().call(m.exports, m.exports, Module.createRequire(bundle), m, bundle, dirname(bundle))
-  return { script, cli: m.exports }
 }
 
 main().then(
