@@ -5,7 +5,7 @@
 // back to fill a size: a cut link or a Ctrl-C loses nothing that had arrived.
 import { abortError } from '../errors'
 import { chunkBytes } from '../validate'
-import { asBuffer, raceAbort } from './stream'
+import { keptBytes, raceAbort } from './stream'
 
 export class ReadAhead {
   private parts: Buffer[] = []
@@ -15,10 +15,7 @@ export class ReadAhead {
   private reading = false
   private wake: (() => void) | null = null
 
-  /**
-   * `owned`: the chunks are the consumer's once yielded (a Node Readable's); other
-   * producers may reuse a buffer they yielded, so their chunks are copied when queued.
-   */
+  /** `owned`: the source is a Node Readable, whose chunks are kept as they are (`keptBytes`). */
   constructor(
     private readonly it: AsyncIterator<unknown>,
     private readonly max: number,
@@ -57,7 +54,7 @@ export class ReadAhead {
           }
           const bytes = chunkBytes('chunk', next.value)
           if (bytes.length === 0) continue
-          this.parts.push(this.owned ? asBuffer(bytes) : Buffer.from(bytes))
+          this.parts.push(keptBytes(bytes, this.owned))
           this.have += bytes.length
           this.wake?.()
         }

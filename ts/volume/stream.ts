@@ -189,6 +189,15 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 }
 
 /**
+ * A chunk's bytes as a Buffer its consumer may hold on to: a Node Readable's chunks are the
+ * consumer's once yielded (`owned`); any other producer may reuse a buffer it yielded, so
+ * its bytes are copied.
+ */
+export function keptBytes(bytes: Uint8Array, owned: boolean): Buffer {
+  return owned ? asBuffer(bytes) : Buffer.from(bytes)
+}
+
+/**
  * Write exactly `size` bytes of `readable` into the existing sparse file `path`
  * and fsync it. The stream's buffers go to the native writer in batches of about
  * WRITE_BATCH bytes, while the next batch is being read. A Node Readable's
@@ -240,7 +249,7 @@ export async function writeImport(
       if (received > size) {
         throw poolError('ERR_INVALID_ARG_VALUE', `Import stream is longer than the announced size of ${size} bytes`, { path })
       }
-      batch.push(owned ? bytes : Buffer.from(bytes))
+      batch.push(keptBytes(bytes, owned))
       batchBytes += bytes.length
       if (batchBytes >= WRITE_BATCH) await send()
     }
