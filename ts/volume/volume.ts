@@ -348,45 +348,33 @@ export class ReflinkVolume {
 
   /** A Readable of the committed state in the send stream format, the difference from revision `base` if given (docs/design.md §8). */
   send(options?: SendOptions): Readable {
-    this.usable()
-    this.requireSaveOnStop('send')
-    return sendVolume(this.sendAccess(), options)
+    return sendVolume(this.sendAccess('send'), options)
   }
 
   /** The committed state: its identity (what `send({ since })` on the other side takes), time and size (docs/design.md §8.1). */
   async state(): Promise<VolumeState> {
-    this.usable()
-    this.requireSaveOnStop('state')
-    return volumeState(this.sendAccess())
+    return volumeState(this.sendAccess('state'))
   }
 
   /** The kept bases: states sent whole, kept whatever pruning does until a newer state is sent (docs/design.md §8.6). */
   async bases(): Promise<VolumeState[]> {
-    this.usable()
-    this.requireSaveOnStop('bases')
-    return keptBases(this.sendAccess())
+    return keptBases(this.sendAccess('bases'))
   }
 
   /** Drop the kept base of state `id` (a send from it is then a full one unless a revision still holds it). */
   async forgetBase(id: string): Promise<void> {
-    this.usable()
-    this.requireSaveOnStop('forgetBase')
-    await forgetBase(this.sendAccess(), id)
+    await forgetBase(this.sendAccess('forgetBase'), id)
   }
 
   /** The token for `send({ resume })` on the sending host: it continues the receive that was cut here (docs/design.md §8.9); ERR_RESUME_MISMATCH when there is none. */
   async resumeToken(): Promise<string> {
-    this.usable()
-    this.requireSaveOnStop('resumeToken')
-    const access = this.sendAccess()
+    const access = this.sendAccess('resumeToken')
     return this.locked(() => access.partial.token())
   }
 
   /** Drop the partial receive kept for a resume (`receive --abort`); false when there was none. */
   async abortReceive(): Promise<boolean> {
-    this.usable()
-    this.requireSaveOnStop('abortReceive')
-    const access = this.sendAccess()
+    const access = this.sendAccess('abortReceive')
     return this.locked(() => access.partial.drop())
   }
 
@@ -397,9 +385,7 @@ export class ReflinkVolume {
 
   /** @internal receive() of a stream whose header pool.receiveVolume already read and decoded. */
   async receiveOpened(stream: AsyncIterable<ArrayBufferView>, options?: ReceiveOptions, opened?: OpenedStream): Promise<ReceiveReport> {
-    this.usable()
-    this.requireSaveOnStop('receive')
-    return receiveVolume(this.sendAccess(), stream, options, opened)
+    return receiveVolume(this.sendAccess('receive'), stream, options, opened)
   }
 
   private get states(): VolumeStates {
@@ -411,7 +397,10 @@ export class ReflinkVolume {
     ])
   }
 
-  private sendAccess(): SendAccess {
+  /** What send.ts and receive.ts need of this volume, for the call `op`: refused first on a broken or closed volume, or one that is not save-on-stop. */
+  private sendAccess(op: string): SendAccess {
+    this.usable()
+    this.requireSaveOnStop(op)
     return {
       vid: this.vid,
       ctx: this.ctx,
