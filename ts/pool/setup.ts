@@ -102,10 +102,9 @@ async function missingDirs(dirPath: string): Promise<string[]> {
   return missing
 }
 
-/** Check reflink support of the new pool; on refusal remove the directories open created (`created`). */
+/** Check reflink support of the new pool; on refusal remove the directories open created (`created`; preparePool then closes the handle). */
 async function setup(files: PoolFiles, store: Store, dirPath: string, setupCheck: boolean, created: string[]): Promise<void> {
   if (setupCheck && !(await files.isReflinkSupported())) {
-    files.close()
     for (const d of created) await rmdirCb(d).catch(() => {})
     throw poolError(
       'ERR_REFLINK_UNSUPPORTED',
