@@ -6,7 +6,7 @@
 // waits on a silent sender within 1 s, exit 130, nothing left, the stream not blamed.
 import test from 'ava'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { ReflinkPool, type ReflinkVolume } from '../ts/index'
@@ -139,6 +139,21 @@ fsTest.serial('xfs: an abort interrupts a receive that waits on a silent sender;
   await within(t.throwsAsync(receiving, { name: 'AbortError' }), 1000, 'the receive to end after the abort')
   t.log(`receive ended ${(performance.now() - started).toFixed(0)} ms after the abort`)
   t.deepEqual(snapshotTree(b.pool.dirPath), before, 'nothing left behind')
+  await a.pool.close()
+  await b.pool.close()
+})
+
+fsTest.serial('xfs: a key file others can read is refused before the receive waits for a silent sender', async (t) => {
+  const { a, b } = await pair()
+  const keyFile = join(fs().dir, `open-${seq}.key`)
+  writeFileSync(keyFile, `${'5a'.repeat(32)}\n`, { mode: 0o644 })
+  chmodSync(keyFile, 0o644)
+  async function* silent(): AsyncGenerator<Buffer> {
+    await new Promise(() => {}) // says nothing, ever
+  }
+  const before = snapshotTree(b.pool.dirPath)
+  await within(t.throwsAsync(b.receive(silent(), { keyFile }), { code: 'ERR_KEY_FILE_UNSAFE' }), 1000, 'the refusal')
+  t.deepEqual(snapshotTree(b.pool.dirPath), before, 'nothing changed')
   await a.pool.close()
   await b.pool.close()
 })

@@ -196,13 +196,15 @@ export async function receiveVolume(v: SendAccess, source: AsyncIterable<ArrayBu
   const onProgress = optional<NonNullable<ReceiveOptions['onProgress']>>('options.onProgress', o.onProgress, validateFunction)
   const keyFile = optional<string>('options.keyFile', o.keyFile, validatePath)
   if (signal?.aborted) throw abortError(signal)
+  // Checked before any byte of the stream is waited for (a silent sender never delays the refusal).
+  const key = opened || keyFile === undefined ? null : await readKeyFile(keyFile)
 
   const it = opened?.it ?? source[Symbol.asyncIterator]()
   const { token, detach } = cancelOn(signal)
   try {
     const first = opened?.first ?? (await readAtLeast(it, sendHeaderLength(), signal))
     // Checks (and under a key, authenticates) the header: refused before anything is locked or written.
-    const decoded = opened?.decoded ?? (await parseSendHeader(first, keyFile === undefined ? null : await readKeyFile(keyFile)))
+    const decoded = opened?.decoded ?? (await parseSendHeader(first, key))
     const header = decoded.fields
     const headLen = header.headerLength ?? first.length
     // Before the lock and the import marker: a refusal leaves even the lock directory as it was.
